@@ -1,0 +1,115 @@
+"""Speed of the core estimators against a bare numpy pass (and R when present).
+
+Not part of the test run. Usage::
+
+    python benchmarks/bench_core.py [--rows 1000000] [--no-r]
+
+Seeded data: ``rows`` rows, 50 strata, 2,000 PSUs (40 per stratum), a
+20-level domain with string labels. It prints the time of building the design
+(factorising strata, PSU and labels), of ``ib.mean`` with its standard error,
+of ``ib.mean(..., by=domain)``, and of one bare numpy pass (weighted PSU
+totals by ``np.bincount``), with their ratios; with R and the survey package
+installed, also R's ``svymean`` and ``svyby`` on the same data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import innobaro as ib
+
+
+def make_data(rows: int, seed: int = 20261128) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n_strata, n_psu = 50, 2000
+    psu = rng.integers(0, n_psu, rows)
+    stratum = psu // (n_psu // n_strata)
+    domain = rng.integers(0, 20, rows)
+    w = rng.uniform(1, 100, rows)
+    y = rng.normal(50, 10, rows) + psu % 7
+    return pd.DataFrame({
+        "stratum": np.char.add("s", stratum.astype(str)),
+        "psu": psu,
+        "domain": np.char.add("d", domain.astype(str)),
+        "w": w,
+        "y": y,
+    })
+
+
+def best_of(fn, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def r_times(df: pd.DataFrame) -> tuple[float, float] | None:
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.csv"
+        df.to_csv(path, index=False)
+        script = f"""
+suppressMessages(library(survey))
+d <- read.csv("{path}")
+des <- svydesign(ids=~psu, strata=~stratum, weights=~w, data=d)
+t1 <- system.time(svymean(~y, des))[["elapsed"]]
+t2 <- system.time(svyby(~y, ~domain, des, svymean))[["elapsed"]]
+cat(t1, t2, "\\n")
+"""
+        out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
+                             check=False)
+        if out.returncode != 0:
+            return None
+        t1, t2 = (float(v) for v in out.stdout.split())
+        return t1, t2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--no-r", action="store_true", help="skip the comparison with R")
+    args = parser.parse_args()
+    df = make_data(args.rows)
+
+    w = df["w"].to_numpy()
+    y = df["y"].to_numpy()
+    psu = df["psu"].to_numpy()
+
+    def bare() -> np.ndarray:
+        return np.bincount(psu, weights=w * y, minlength=2000)
+
+    t_bare = best_of(bare)
+    t_design = best_of(lambda: ib.Design(df, weights="w", strata="stratum", psu="psu"), 3)
+    d = ib.Design(df, weights="w", strata="stratum", psu="psu")
+    t_mean = best_of(lambda: ib.mean(d, "y").se)
+    t_by = best_of(lambda: ib.mean(d, "y", by="domain").se)
+    print(f"rows: {args.rows:,}; 50 strata, 2,000 PSUs, 20 domains")
+    print(f"bare numpy pass (bincount of w*y by PSU): {1e3 * t_bare:8.2f} ms")
+    print(f"Design(...) (factorise labels once):      {1e3 * t_design:8.2f} ms "
+          f"({t_design / t_bare:5.1f}x bare)")
+    print(f"ib.mean with se:                          {1e3 * t_mean:8.2f} ms "
+          f"({t_mean / t_bare:5.1f}x bare; target 3x)")
+    print(f"ib.mean by 20 domains with se:            {1e3 * t_by:8.2f} ms "
+          f"({t_by / t_bare:5.1f}x bare; target 5x)")
+    if not args.no_r:
+        rt = r_times(df)
+        if rt is None:
+            print("R with the survey package not found: no R comparison")
+        else:
+            print(f"R svymean:  {1e3 * rt[0]:9.1f} ms ({rt[0] / t_mean:6.1f}x innobaro)")
+            print(f"R svyby:    {1e3 * rt[1]:9.1f} ms ({rt[1] / t_by:6.1f}x innobaro)")
+
+
+if __name__ == "__main__":
+    main()

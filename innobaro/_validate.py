@@ -1,0 +1,145 @@
+"""Input checks, kept apart from the mathematics.
+
+Each function either returns clean numpy arrays or raises an
+:class:`~innobaro.errors.InnobaroError` subclass whose message names the
+column, stratum or domain at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DesignError, EstimationError, MissingValueError
+
+__all__ = [
+    "as_column_list",
+    "check_columns",
+    "factorize_columns",
+    "numeric_column",
+]
+
+
+def as_column_list(spec: str | Sequence[str] | None, what: str) -> list[str]:
+    """Normalise a column name or a list of names to a list (empty for None)."""
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        return [spec]
+    try:
+        names = list(spec)
+    except TypeError:
+        raise DesignError(f"{what} must be a column name or a list of column names, "
+                          f"not {type(spec).__name__}") from None
+    for name in names:
+        if not isinstance(name, str):
+            raise DesignError(f"{what} must be column names (strings); got {name!r}")
+    return names
+
+
+def check_columns(data: pd.DataFrame, names: Sequence[str], what: str) -> None:
+    """Raise if any of ``names`` is not a column of ``data``."""
+    missing = [c for c in names if c not in data.columns]
+    if missing:
+        listed = ", ".join(repr(c) for c in missing)
+        raise DesignError(f"{what}: column {listed} not found in the data "
+                          f"(columns are {_preview(data.columns)})")
+
+
+def _preview(cols: Any, k: int = 8) -> str:
+    cols = [str(c) for c in cols]
+    head = ", ".join(cols[:k])
+    return head + (", ..." if len(cols) > k else "")
+
+
+def numeric_column(data: pd.DataFrame, name: str, what: str, *,
+                   allow_nan: bool = False) -> np.ndarray:
+    """Return a column as float64, raising on non-numeric data or (optionally) NaN."""
+    col = data[name]
+    if isinstance(col.dtype, pd.CategoricalDtype) or not (
+        pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+    ):
+        raise DesignError(f"{what} column {name!r} must be numeric, not {col.dtype}")
+    values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    if not allow_nan:
+        nan = np.isnan(values)
+        if nan.any():
+            raise MissingValueError(
+                f"{what} column {name!r} has {int(nan.sum())} missing value(s) "
+                f"(first at row {_row_label(data, int(np.argmax(nan)))})")
+    return values
+
+
+def _row_label(data: pd.DataFrame, pos: int) -> str:
+    return repr(data.index[pos])
+
+
+def factorize_columns(data: pd.DataFrame, names: Sequence[str], what: str, *,
+                      labels: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Integer codes for the combination of several columns, in sorted order.
+
+    Returns ``codes`` (0..k-1, one per row) and, when ``labels`` is true, one
+    array per column holding that column's value for each of the k levels.
+    Missing values are an error naming the column.
+    """
+    n = len(data)
+    if not names:
+        return np.zeros(n, dtype=np.int64), []
+    combined = np.zeros(n, dtype=np.int64)
+    level_values: list[np.ndarray] = []
+    for name in names:
+        col = data[name]
+        nmiss = int(col.isna().sum())
+        if nmiss:
+            raise MissingValueError(f"{what} column {name!r} has {nmiss} missing value(s)")
+        codes, uniques = _factorize_sorted(col)
+        combined, keys = _compact(combined * len(uniques) + codes)
+        if labels:
+            prev, this = np.divmod(keys, len(uniques))
+            level_values = [v[prev] for v in level_values] + [uniques[this]]
+    return combined, level_values
+
+
+def _factorize_sorted(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy().astype(np.int64)
+        return codes, np.asarray(col.cat.categories, dtype=object)
+    try:
+        codes, uniques = pd.factorize(col, sort=True)
+    except TypeError:  # mixed, unorderable types
+        codes, uniques = pd.factorize(col.astype(str), sort=True)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _compact(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map arbitrary non-negative int keys to 0..k-1 preserving order."""
+    if keys.size == 0:
+        return keys, keys
+    kmax = int(keys.max())
+    if kmax < 4 * keys.size + 1024:
+        present = np.zeros(kmax + 1, dtype=bool)
+        present[keys] = True
+        uniq = np.flatnonzero(present)
+        lookup = np.cumsum(present) - 1
+        return lookup[keys].astype(np.int64), uniq
+    uniq, codes = np.unique(keys, return_inverse=True)
+    return codes.astype(np.int64).reshape(-1), uniq
+
+
+def compact_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Public wrapper of the key compaction (codes, unique keys)."""
+    return _compact(np.asarray(keys, dtype=np.int64))
+
+
+def check_binary(values: np.ndarray, name: str) -> None:
+    """Raise unless every non-missing value is 0 or 1."""
+    v = values[~np.isnan(values)]
+    bad = (v != 0) & (v != 1)
+    if bad.any():
+        raise EstimationError(
+            f"proportion needs a binary (0/1 or boolean) variable; column {name!r} "
+            f"has other values, e.g. {v[bad][0]!r}. Use mean() for a numeric "
+            f"variable or pass a categorical column for the share of each level")

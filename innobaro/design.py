@@ -1,0 +1,559 @@
+"""Survey designs: weights, strata, multistage clusters, fpc, lonely PSUs, domains.
+
+A :class:`Design` is built once from a DataFrame. Its strata, cluster and
+domain labels are factorised to integer codes at construction, so every
+estimator after that works on numpy arrays. A design is immutable: ``subset``
+and the weighting methods return new designs that share the arrays.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ._validate import (
+    as_column_list,
+    check_columns,
+    compact_codes,
+    factorize_columns,
+    numeric_column,
+)
+from .errors import DesignError, InnobaroWarning, LonelyPSUError, MissingValueError
+
+__all__ = ["Design", "LonelyRule"]
+
+LonelyRule = Literal["fail", "remove", "adjust", "average", "certainty"]
+_LONELY_RULES = ("fail", "remove", "adjust", "average", "certainty")
+
+#: A stratum whose finite population correction is below this is taken as
+#: self-representing (sampled with certainty), as R's survey package does.
+CERTAINTY_TOL = 1e-7
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One sampling stage, with units coded contiguously within strata.
+
+    Attributes
+    ----------
+    unit : (n,) int64
+        Code of the sampling unit of each row at this stage (0..U-1). Units
+        are numbered in stratum order, so the units of stratum ``h`` are
+        ``starts[h] : starts[h] + n_units[h]``.
+    unit_stratum : (U,) int64
+        The stratum of each unit (non-decreasing).
+    n_units : (H,) int64
+        Sampled units per stratum, counted over the whole design.
+    popsize : (H,) float64
+        Population count of units per stratum (``inf``: with replacement).
+    starts : (H,) int64
+        Index of each stratum's first unit.
+    """
+
+    unit: np.ndarray
+    unit_stratum: np.ndarray
+    n_units: np.ndarray
+    popsize: np.ndarray
+    starts: np.ndarray
+
+    @property
+    def n_strata(self) -> int:
+        return int(self.n_units.size)
+
+    @property
+    def fpc_factor(self) -> np.ndarray:
+        """``(N_h - n_h) / N_h`` per stratum (1 where there is no fpc)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = (self.popsize - self.n_units) / self.popsize
+        return np.where(np.isinf(self.popsize), 1.0, f)
+
+    @property
+    def sampling_fraction(self) -> np.ndarray:
+        """``n_h / N_h`` per stratum (0 where there is no fpc)."""
+        return np.where(np.isinf(self.popsize), 0.0, self.n_units / self.popsize)
+
+
+class Design:
+    """A survey design for linearisation (Taylor series) variance estimation.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per sampled unit. It is never modified.
+    weights, probs : str, optional
+        Column of sampling weights, or of inclusion probabilities (the weight
+        is ``1 / prob``). Give at most one. With neither, the weights are the
+        product over stages of ``N / n`` when ``fpc`` gives population counts,
+        and 1 otherwise.
+    strata : str or list of str, optional
+        Stratum column, or several columns whose combination is the stratum.
+    psu : str or list of str, optional
+        Cluster column for one-stage cluster sampling, or one column per stage
+        for multistage sampling. ``None``: every row is its own unit.
+    fpc : str or list of str, optional
+        Finite population correction, one column per stage: the population
+        count of units in the stratum at that stage, or the sampling fraction
+        when every value is at most 1 (as in R's ``svydesign``). Stages with
+        no ``fpc`` column are taken as sampled with replacement. Without any
+        ``fpc`` the variance is the with-replacement (ultimate cluster)
+        variance of the first stage.
+    nest : bool, default False
+        PSU ids repeat across strata and are to be read as nested in them.
+        Without ``nest`` a PSU id found in two strata is an error.
+    lonely_psu : {"fail", "remove", "adjust", "average", "certainty"}
+        What a stratum with a single sampled PSU contributes to the variance
+        (the rules of R's ``options(survey.lonely.psu=)``):
+
+        - ``"fail"``: an error naming every such stratum;
+        - ``"remove"`` and ``"certainty"``: nothing (the stratum is treated as
+          sampled with certainty; later stages still count);
+        - ``"adjust"``: the lonely PSU's total is centred at the average PSU
+          total of the whole design, :math:`\\sum_{hi} z_{hi} / \\sum_h n_h`,
+          the rule of R survey 4.3 and later (survey 4.1 centred it at zero,
+          which is right only for statistics whose influence values sum to
+          zero, such as means);
+        - ``"average"``: the variance is that of the other strata scaled up by
+          (number of strata) / (number of strata with two or more PSUs).
+
+    Notes
+    -----
+    The variance of a statistic with weighted influence values :math:`z_i` is
+    computed stage by stage (Wolter 2007, ch. 2; Lumley 2010, sec. 2.2):
+
+    .. math::
+
+        \\hat V = \\sum_h (1 - f_h) \\frac{n_h}{n_h - 1}
+                 \\sum_{i \\in h} (z_{hi} - \\bar z_h)^2
+               + \\sum_h f_h \\sum_{i \\in h} \\hat V_{2,hi} + \\dots
+
+    where :math:`z_{hi}` is the total of :math:`z` over PSU :math:`i` of
+    stratum :math:`h`, :math:`f_h = n_h / N_h`, and :math:`\\hat V_{2,hi}` is
+    the same expression one stage down, inside PSU :math:`hi`.
+
+    References
+    ----------
+    .. [1] Wolter, K. M. (2007). *Introduction to Variance Estimation*, 2nd ed.
+       Springer.
+    .. [2] Lumley, T. (2010). *Complex Surveys: A Guide to Analysis Using R*.
+       Wiley.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"stratum": ["a", "a", "a", "b", "b", "b"],
+    ...                    "psu": [1, 1, 2, 3, 4, 4],
+    ...                    "w": [10.0, 10, 12, 8, 8, 9],
+    ...                    "y": [1.0, 2, 3, 4, 5, 6]})
+    >>> d = ib.Design(df, weights="w", strata="stratum", psu="psu")
+    >>> d
+    Design: stratified one-stage cluster sample (with replacement)
+      6 rows, 4 PSUs in 2 strata, df = 2
+    """
+
+    def __init__(self, data: pd.DataFrame, *, weights: str | None = None,
+                 probs: str | None = None, strata: str | Sequence[str] | None = None,
+                 psu: str | Sequence[str] | None = None,
+                 fpc: str | Sequence[str] | None = None, nest: bool = False,
+                 lonely_psu: LonelyRule = "fail") -> None:
+        if not isinstance(data, pd.DataFrame):
+            raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+        if len(data) == 0:
+            raise DesignError("data has no rows")
+        if lonely_psu not in _LONELY_RULES:
+            raise DesignError(f"lonely_psu must be one of {', '.join(_LONELY_RULES)}; "
+                              f"got {lonely_psu!r}")
+        if weights is not None and probs is not None:
+            raise DesignError("give either weights or probs, not both")
+        strata_cols = as_column_list(strata, "strata")
+        psu_cols = as_column_list(psu, "psu")
+        fpc_cols = as_column_list(fpc, "fpc")
+        named = ([weights] if weights else []) + ([probs] if probs else [])
+        check_columns(data, named, "weights" if weights else "probs")
+        check_columns(data, strata_cols, "strata")
+        check_columns(data, psu_cols, "psu")
+        check_columns(data, fpc_cols, "fpc")
+        n_stages = max(len(psu_cols), 1)
+        if len(fpc_cols) > n_stages:
+            raise DesignError(f"fpc has {len(fpc_cols)} columns but the design has "
+                              f"{n_stages} stage(s): give at most one fpc column per "
+                              f"psu column")
+
+        self._data = data.copy(deep=False)
+        self._spec = {"weights": weights, "probs": probs, "strata": strata_cols,
+                      "psu": psu_cols, "fpc": fpc_cols, "nest": bool(nest)}
+        self.lonely_psu: LonelyRule = lonely_psu
+        n = len(data)
+
+        strata_codes, strata_levels = factorize_columns(data, strata_cols, "strata")
+        self._strata_labels = _level_labels(strata_levels, n_levels=int(strata_codes.max()) + 1)
+
+        stages, fraction_form = _build_stages(data, strata_codes, psu_cols, fpc_cols,
+                                              bool(nest), self._strata_labels)
+        self._stages: tuple[Stage, ...] = stages
+        self._has_fpc = bool(fpc_cols)
+        self._fraction_fpc = fraction_form
+
+        if weights is not None:
+            w = numeric_column(data, weights, "weights")
+            _check_weights(w, weights, data)
+        elif probs is not None:
+            p = numeric_column(data, probs, "probs")
+            bad = ~((p > 0) & (p <= 1))
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise DesignError(f"probs column {probs!r} must be in (0, 1]; row "
+                                  f"{data.index[i]!r} has {p[i]!r}")
+            w = 1.0 / p
+        elif fpc_cols:
+            w = np.ones(n)
+            for st in stages:
+                w = w * (st.popsize / st.n_units)[st.unit_stratum[st.unit]]
+            if not np.isfinite(w).all():
+                raise DesignError("no weights given, and they cannot be computed from fpc "
+                                  "because some stage has no (or a zero) fpc; give weights")
+        else:
+            w = np.ones(n)
+        self._w = np.ascontiguousarray(w, dtype=np.float64)
+        self._present = np.ones(n, dtype=bool)
+        self._domain_label: str | None = None
+        # label codes computed on the full data, shared by every derived design
+        self._shared: dict[Any, Any] = {}
+        # results that depend on the rows present, private to this design
+        self._cache: dict[Any, Any] = {}
+
+        if stages[0].unit_stratum.size == 1 and not (nest and strata_cols):
+            raise DesignError("the design has only one primary sampling unit; "
+                              "check the psu column")
+        if lonely_psu == "fail":
+            self._check_lonely()
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def data(self) -> pd.DataFrame:
+        """The survey data (a shallow copy of what was given; do not modify)."""
+        return self._data
+
+    @property
+    def n(self) -> int:
+        """Number of rows in the design (the domain's rows keep their place)."""
+        return len(self._w)
+
+    @property
+    def weights(self) -> pd.Series:
+        """Sampling weights; zero for rows outside the domain of a subset."""
+        return pd.Series(self._effective_weights(), index=self._data.index, name="weight")
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """The sampling stages (factorised units, strata, fpc)."""
+        return self._stages
+
+    @property
+    def has_fpc(self) -> bool:
+        """Whether finite population corrections were given."""
+        return self._has_fpc
+
+    @property
+    def present(self) -> np.ndarray:
+        """Boolean mask of rows in the (sub)population this design describes."""
+        return self._present
+
+    @property
+    def strata_labels(self) -> list[str]:
+        """Printable label of each first-stage stratum."""
+        return self._strata_labels
+
+    @property
+    def n_psu(self) -> int:
+        """Number of first-stage sampling units."""
+        return int(self._stages[0].unit_stratum.size)
+
+    @property
+    def n_strata(self) -> int:
+        """Number of first-stage strata."""
+        return self._stages[0].n_strata
+
+    @property
+    def df(self) -> float:
+        """Design degrees of freedom: PSUs minus strata among rows with nonzero weight.
+
+        For a domain (``subset``) they are counted within the domain, as R's
+        ``degf`` does.
+        """
+        keep = self._present & (self._w != 0)
+        st = self._stages[0]
+        units = np.unique(st.unit[keep])
+        strata = np.unique(st.unit_stratum[units])
+        return float(units.size - strata.size)
+
+    def _effective_weights(self) -> np.ndarray:
+        if self._present.all():
+            return self._w
+        return np.where(self._present, self._w, 0.0)
+
+    # ------------------------------------------------------------------ domains
+    def subset(self, mask: Any) -> Design:
+        """The design restricted to a domain, keeping every row in place.
+
+        Rows outside the domain stay in the design with weight zero, so the
+        domain's standard errors account for its random sample size (the
+        approach of R's ``subset.survey.design``; Lumley 2010, sec. 2.3).
+
+        Parameters
+        ----------
+        mask : array-like of bool, pandas Series, or str
+            Which rows belong to the domain. A Series is aligned on the data's
+            index; a string is evaluated with :meth:`pandas.DataFrame.eval`.
+
+        Returns
+        -------
+        Design
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": [1, 2, 3, 4], "w": [2.0, 2, 3, 3],
+        ...                    "sector": ["a", "b", "a", "b"], "y": [1.0, 2, 3, 4]})
+        >>> d = ib.Design(df, weights="w", psu="psu")
+        >>> round(ib.mean(d.subset(df["sector"] == "a"), "y").estimate.iloc[0], 4)
+        2.2
+        """
+        m = self._as_mask(mask)
+        if not (m & self._present).any():
+            raise _empty_domain(mask)
+        new = self._copy()
+        new._present = self._present & m
+        new._domain_label = _describe_mask(mask)
+        return new
+
+    def _as_mask(self, mask: Any) -> np.ndarray:
+        if isinstance(mask, str):
+            try:
+                mask = self._data.eval(mask)
+            except Exception as exc:
+                raise DesignError(f"could not evaluate the domain {mask!r}: {exc}") from exc
+        if isinstance(mask, pd.Series):
+            if not mask.index.equals(self._data.index):
+                if not mask.index.isin(self._data.index).all() or len(mask) != self.n:
+                    raise DesignError("the domain mask's index does not match the data's")
+                mask = mask.reindex(self._data.index)
+            if mask.isna().any():
+                raise MissingValueError(f"the domain mask has {int(mask.isna().sum())} "
+                                        f"missing value(s)")
+            values = mask.to_numpy()
+        else:
+            values = np.asarray(mask)
+        if values.shape != (self.n,):
+            raise DesignError(f"the domain mask has shape {values.shape}; the design has "
+                              f"{self.n} rows")
+        if values.dtype != bool:
+            if values.dtype == object or not np.isin(values, [0, 1]).all():
+                raise DesignError("the domain mask must be boolean")
+            values = values.astype(bool)
+        return values
+
+    def _copy(self) -> Design:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._cache = {}
+        return new
+
+    def _codes(self, columns: tuple[str, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Codes of the combination of ``columns`` over all rows (-1 where missing),
+        computed once per design and shared with its subsets."""
+        key = ("codes", columns)
+        if key not in self._shared:
+            data = self._data.loc[:, list(columns)]
+            missing = data.isna().any(axis=1).to_numpy()
+            codes = np.full(self.n, -1, dtype=np.int64)
+            if missing.any():
+                sub, values = factorize_columns(data.loc[~missing], list(columns), "by")
+                codes[~missing] = sub
+            else:
+                codes, values = factorize_columns(data, list(columns), "by")
+            self._shared[key] = (codes, values)
+        return self._shared[key]
+
+    # ------------------------------------------------------------------ checks
+    def _check_lonely(self) -> None:
+        problems = []
+        for k, st in enumerate(self._active_stages()):
+            lonely = (st.n_units == 1) & (st.fpc_factor >= CERTAINTY_TOL)
+            if lonely.any():
+                idx = np.flatnonzero(lonely)
+                if k == 0:
+                    names = [self._strata_labels[i] for i in idx[:20]]
+                    problems.append(f"strata with a single PSU: {', '.join(names)}"
+                                    + (f" and {idx.size - 20} more" if idx.size > 20 else ""))
+                else:
+                    problems.append(f"{idx.size} stage-{k} unit(s) with a single "
+                                    f"stage-{k + 1} unit")
+        if problems:
+            raise LonelyPSUError(
+                "; ".join(problems) + ". Choose lonely_psu='remove', 'adjust', "
+                "'average' or 'certainty', or collapse strata")
+
+    def _active_stages(self) -> tuple[Stage, ...]:
+        """Stages that enter the variance: all with an fpc, else the first."""
+        return self._stages if self._has_fpc else self._stages[:1]
+
+    # ------------------------------------------------------------------ display
+    def _describe(self) -> str:
+        k = len(self._stages)
+        strat = "stratified " if self._spec["strata"] else ""
+        if not self._spec["psu"]:
+            kind = "element sample"
+        else:
+            kind = f"{'one' if k == 1 else str(k)}-stage cluster sample"
+        if not self._has_fpc:
+            fpc = " (with replacement)"
+        else:
+            fpc = " with fpc"
+        return f"{strat}{kind}{fpc}"
+
+    def __repr__(self) -> str:
+        lines = [f"Design: {self._describe()}"]
+        if self._domain_label is not None:
+            lines.append(f"  domain: {self._domain_label} "
+                         f"({int(self._present.sum())} of {self.n} rows)")
+        lines.append(f"  {self.n} rows, {self.n_psu} PSUs in {self.n_strata} strata, "
+                     f"df = {self.df:g}")
+        if self.lonely_psu != "fail":
+            lines.append(f"  lonely PSUs: {self.lonely_psu}")
+        return "\n".join(lines)
+
+    # populated by the replicate and weighting modules
+    def replicate(self, method: str, *, replicates: int | None = None,
+                  seed: int | None = None, rho: float | None = None) -> Any:
+        """Replicate-weight version of this design (see :mod:`innobaro.replicates`)."""
+        from .replicates import make_replicate_design
+
+        return make_replicate_design(self, method, replicates=replicates, seed=seed, rho=rho)
+
+
+# ---------------------------------------------------------------------- helpers
+def _level_labels(level_values: list[np.ndarray], n_levels: int) -> list[str]:
+    if not level_values:
+        return ["(all)"] * n_levels
+    if len(level_values) == 1:
+        return [str(v) for v in level_values[0]]
+    return [" / ".join(str(v) for v in vals) for vals in zip(*level_values, strict=True)]
+
+
+def _check_weights(w: np.ndarray, name: str, data: pd.DataFrame) -> None:
+    bad = w < 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DesignError(f"weights column {name!r} has {int(bad.sum())} negative value(s) "
+                          f"(row {data.index[i]!r}: {w[i]!r}); weights must be >= 0")
+    inf = np.isinf(w)
+    if inf.any():
+        i = int(np.argmax(inf))
+        raise DesignError(f"weights column {name!r} has infinite values (row {data.index[i]!r})")
+    if not (w > 0).any():
+        raise DesignError(f"weights column {name!r} is zero in every row")
+
+
+def _build_stages(data: pd.DataFrame, strata_codes: np.ndarray, psu_cols: list[str],
+                  fpc_cols: list[str], nest: bool, strata_labels: list[str]
+                  ) -> tuple[tuple[Stage, ...], bool]:
+    n = len(data)
+    fpc_values = [numeric_column(data, c, "fpc") for c in fpc_cols]
+    fraction_form = False
+    if fpc_values:
+        allv = np.concatenate(fpc_values)
+        if (allv < 0).any():
+            raise DesignError("fpc values must be non-negative")
+        big = allv > 1
+        small = allv < 1
+        if big.any() and small.any():
+            raise DesignError("fpc must be all population counts (>= 1) or all sampling "
+                              "fractions (<= 1); the fpc columns mix both")
+        fraction_form = not big.any()
+    n_stages = max(len(psu_cols), 1)
+    if fpc_cols and len(fpc_cols) < n_stages:
+        warnings.warn(f"fpc given for {len(fpc_cols)} of {n_stages} stages; the later "
+                      f"stages are treated as sampled with replacement",
+                      InnobaroWarning, stacklevel=3)
+    stages = []
+    row_stratum = strata_codes
+    for k in range(n_stages):
+        if psu_cols:
+            ids, _ = factorize_columns(data, [psu_cols[k]], "psu", labels=False)
+        else:
+            ids = np.arange(n, dtype=np.int64)
+        n_ids = int(ids.max()) + 1
+        unit, keys = compact_codes(row_stratum * n_ids + ids)
+        unit_stratum = keys // n_ids
+        n_strata = int(row_stratum.max()) + 1
+        if k == 0 and not nest and psu_cols:
+            unit_id = keys % n_ids
+            per_id = np.bincount(unit_id, minlength=n_ids)
+            if (per_id > 1).any():
+                bad_id = int(np.argmax(per_id > 1))
+                row = int(np.argmax(ids == bad_id))
+                where = sorted({strata_labels[s] for s in unit_stratum[unit_id == bad_id]})
+                raise DesignError(
+                    f"PSU {data[psu_cols[0]].iloc[row]!r} (column {psu_cols[0]!r}) appears in "
+                    f"strata {', '.join(where)}; PSUs must be nested in strata. If PSU ids "
+                    f"are reused across strata, pass nest=True")
+        n_units = np.bincount(unit_stratum, minlength=n_strata)
+        starts = np.concatenate(([0], np.cumsum(n_units)[:-1]))
+        if k < len(fpc_values):
+            popsize = _stage_popsize(fpc_values[k], row_stratum, n_units, fraction_form,
+                                     fpc_cols[k], k, strata_labels)
+        else:
+            popsize = np.full(n_strata, np.inf)
+        stages.append(Stage(unit=unit, unit_stratum=unit_stratum, n_units=n_units,
+                            popsize=popsize, starts=starts))
+        row_stratum = unit
+    return tuple(stages), fraction_form
+
+
+def _stage_popsize(values: np.ndarray, row_stratum: np.ndarray, n_units: np.ndarray,
+                   fraction_form: bool, name: str, k: int, strata_labels: list[str]
+                   ) -> np.ndarray:
+    n_strata = n_units.size
+    first_row = np.full(n_strata, -1, dtype=np.int64)
+    first_row[row_stratum[::-1]] = np.arange(row_stratum.size)[::-1]
+    per_stratum = values[first_row]
+    varies = values != per_stratum[row_stratum]
+    if varies.any():
+        h = int(row_stratum[np.argmax(varies)])
+        where = f"stratum {strata_labels[h]}" if k == 0 else f"a stage-{k} unit"
+        raise DesignError(f"fpc column {name!r} varies within {where} at stage {k + 1}; "
+                          f"it must be constant within each stratum")
+    if fraction_form:
+        with np.errstate(divide="ignore"):
+            popsize = np.where(per_stratum > 0, n_units / per_stratum, np.inf)
+    else:
+        popsize = per_stratum.astype(np.float64)
+    too_small = popsize < n_units
+    if too_small.any():
+        h = int(np.argmax(too_small))
+        where = f"stratum {strata_labels[h]}" if k == 0 else f"a stage-{k} unit"
+        raise DesignError(f"fpc column {name!r} gives a population of {popsize[h]:g} in "
+                          f"{where} at stage {k + 1}, smaller than the {int(n_units[h])} "
+                          f"units sampled there")
+    return popsize
+
+
+def _describe_mask(mask: Any) -> str:
+    if isinstance(mask, str):
+        return mask
+    if isinstance(mask, pd.Series) and mask.name is not None:
+        return str(mask.name)
+    return "subset"
+
+
+def _empty_domain(mask: Any) -> Exception:
+    from .errors import DomainError
+
+    return DomainError(f"the domain {_describe_mask(mask)!r} has no rows in the design")

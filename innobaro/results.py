@@ -1,0 +1,182 @@
+"""Result objects: :class:`Estimate` for estimators.
+
+Results keep what they need to compute intervals on request, print the same
+way on every run, and turn into DataFrames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from .intervals import wald_interval
+
+__all__ = ["Estimate"]
+
+IntervalFn = Callable[[float, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class Estimate:
+    """Estimates with their design-based covariance matrix.
+
+    Returned by :func:`~innobaro.mean`, :func:`~innobaro.total`,
+    :func:`~innobaro.ratio`, :func:`~innobaro.proportion` and
+    :func:`~innobaro.quantile`.
+
+    Attributes
+    ----------
+    estimate : pandas.Series
+        Point estimates, indexed by variable, or by domain then variable.
+    se : pandas.Series
+        Standard errors.
+    vcov : pandas.DataFrame
+        Full covariance matrix of the estimates (between domains too).
+    df : float or pandas.Series
+        Design degrees of freedom used for intervals (a Series when they
+        differ between domains).
+    statistic : str
+        ``"mean"``, ``"total"``, ``"ratio"``, ``"proportion"`` or ``"quantile"``.
+
+    Notes
+    -----
+    ``ci`` uses t quantiles on the design degrees of freedom unless ``df`` is
+    given; ``df=float("inf")`` gives the normal intervals of R's ``confint``.
+    For proportions and quantiles the interval is the method's own (logit,
+    Korn-Graubard, ... ; Woodruff), not estimate +/- t se.
+    """
+
+    def __init__(self, estimate: np.ndarray, vcov: np.ndarray, index: pd.Index, *,
+                 df: np.ndarray, statistic: str,
+                 interval: IntervalFn | None = None,
+                 srs: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
+                 level: float = 0.95, method: str | None = None,
+                 notes: tuple[str, ...] = ()) -> None:
+        self._est = np.asarray(estimate, dtype=float)
+        self._vcov = np.asarray(vcov, dtype=float)
+        self._index = index
+        self._df = np.broadcast_to(np.asarray(df, dtype=float), self._est.shape).copy()
+        self.statistic = statistic
+        self._interval = interval
+        self._srs_fn = srs
+        self._srs_values: tuple[np.ndarray, np.ndarray] | None = None
+        self.level = level
+        self.method = method
+        self.notes = notes
+
+    # --------------------------------------------------------------- accessors
+    @property
+    def estimate(self) -> pd.Series:
+        return pd.Series(self._est, index=self._index, name="estimate")
+
+    @property
+    def se(self) -> pd.Series:
+        with np.errstate(invalid="ignore"):
+            return pd.Series(np.sqrt(np.diag(self._vcov)), index=self._index, name="se")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        return pd.DataFrame(self._vcov, index=self._index, columns=self._index)
+
+    @property
+    def df(self) -> float | pd.Series:
+        if self._df.size and np.all(self._df == self._df[0]):
+            return float(self._df[0])
+        return pd.Series(self._df, index=self._index, name="df")
+
+    @property
+    def cv(self) -> pd.Series:
+        """Coefficient of variation, se / estimate."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return pd.Series(self.se.to_numpy() / self._est, index=self._index, name="cv")
+
+    @property
+    def deff(self) -> pd.Series:
+        """Design effect: variance over that of a simple random sample without replacement.
+
+        As R's ``deff=TRUE``: the SRS variance is :math:`(1 - n/\\hat N)\\, s^2/n`
+        for a mean, with :math:`s^2` the weighted population variance estimate
+        (divisor :math:`n-1`) and :math:`n` the rows with nonzero weight (Kish 1965).
+        """
+        return self._deff(0, "deff")
+
+    @property
+    def deff_replace(self) -> pd.Series:
+        """Design effect against simple random sampling with replacement.
+
+        R's ``deff="replace"``: the SRS variance is :math:`s^2/n` for a mean.
+        """
+        return self._deff(1, "deff_replace")
+
+    def _deff(self, which: int, name: str) -> pd.Series:
+        if self._srs_fn is None:
+            values = np.full(self._est.shape, np.nan)
+        else:
+            if self._srs_values is None:
+                self._srs_values = self._srs_fn()
+            srs = self._srs_values[which]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = np.diag(self._vcov) / srs
+        return pd.Series(values, index=self._index, name=name)
+
+    # --------------------------------------------------------------- intervals
+    def ci(self, level: float = 0.95, df: float | None = None) -> pd.DataFrame:
+        """Confidence intervals.
+
+        Parameters
+        ----------
+        level : float, default 0.95
+        df : float, optional
+            Degrees of freedom for the t quantiles; the design degrees of
+            freedom by default, ``float("inf")`` for normal quantiles.
+
+        Returns
+        -------
+        pandas.DataFrame with columns ``lower`` and ``upper``.
+        """
+        dfs = self._df if df is None else np.full(self._est.shape, float(df))
+        if self._interval is not None:
+            lower, upper = self._interval(level, dfs)
+        else:
+            lower, upper = wald_interval(self._est, self.se.to_numpy(), level, dfs)
+        return pd.DataFrame({"lower": lower, "upper": upper}, index=self._index)
+
+    def to_frame(self, level: float | None = None) -> pd.DataFrame:
+        """One DataFrame: estimate, se, lower, upper, df, cv and deff."""
+        level = self.level if level is None else level
+        out = pd.DataFrame({"estimate": self._est, "se": self.se.to_numpy()},
+                           index=self._index)
+        ci = self.ci(level)
+        out["lower"] = ci["lower"].to_numpy()
+        out["upper"] = ci["upper"].to_numpy()
+        out["df"] = self._df
+        out["cv"] = self.cv.to_numpy()
+        if self._srs_fn is not None:
+            out["deff"] = self.deff.to_numpy()
+        return out
+
+    def __len__(self) -> int:
+        return self._est.size
+
+    # --------------------------------------------------------------- display
+    def _title(self) -> str:
+        title = self.statistic.capitalize()
+        if self.method:
+            title += f" ({self.method} interval)"
+        return title
+
+    def __repr__(self) -> str:
+        frame = self.to_frame()
+        cols = ["estimate", "se", "lower", "upper"]
+        body = frame[cols].to_string(float_format=lambda v: f"{v:.6g}")
+        pct = f"{100 * self.level:g}%"
+        df = self.df
+        dftxt = f"df = {df:g}" if isinstance(df, float) else "df by domain"
+        lines = [f"{self._title()}: {pct} interval, {dftxt}", body]
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return (f"<p><b>{self._title()}</b> ({100 * self.level:g}% interval)</p>"
+                + self.to_frame().to_html(float_format=lambda v: f"{v:.6g}"))

@@ -1,0 +1,279 @@
+"""Linearisation (Taylor series) variance: influence values to a covariance matrix.
+
+This is the one place where innobaro turns an estimator's influence values
+into a design-based covariance matrix. Estimators, models and tests hand it an
+:class:`Influence`; they never compute a variance themselves.
+
+For weighted influence values :math:`z_{i}` (the estimator's linearised
+contribution of row :math:`i`, weight included), stage :math:`k` contributes
+
+.. math::
+
+    \\hat V_k = \\sum_{h} \\pi_{h}\\, s_h
+        \\sum_{u \\in h} (Z_u - c_h)(Z_u - c_h)^\\top,
+    \\qquad s_h = (1 - f_h) \\frac{n_h}{n_h - 1},
+
+where :math:`Z_u` is the total of :math:`z` over unit :math:`u`, :math:`c_h`
+the mean of the :math:`n_h` unit totals of stratum :math:`h`, :math:`f_h =
+n_h/N_h` (zero without fpc) and :math:`\\pi_h` the product of the sampling
+fractions of the stages above (1 at the first stage). Without fpc only the
+first stage counts (the ultimate-cluster, with-replacement variance). A
+stratum with :math:`f_h = 1` contributes nothing at its stage. Lonely PSUs
+follow the design's ``lonely_psu`` rule (see :class:`~innobaro.Design`).
+
+References: Wolter (2007), *Introduction to Variance Estimation*, ch. 2;
+Lumley (2010), *Complex Surveys*, sec. 2.2 and appendix; R package survey,
+``svyrecvar``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..design import CERTAINTY_TOL, Design, Stage
+from ..errors import InnobaroWarning, LonelyPSUError
+
+__all__ = ["Influence", "design_df", "linearized_vcov"]
+
+#: Largest dense (units x columns) block held in memory at once.
+_DENSE_LIMIT = 1 << 22
+
+
+@dataclass(frozen=True)
+class Influence:
+    """Weighted influence values of an estimator, possibly split by domain.
+
+    The columns of the statistic are ``(domain d, variable j)`` pairs, in the
+    order ``d * q + j``. Row ``i`` contributes ``values[i, j]`` to column
+    ``(domain[i], j)`` only, so domain estimates need no dense n-by-domain
+    matrix.
+
+    Attributes
+    ----------
+    values : (n, q) float64
+        Influence values, weight included (zero outside the domain).
+    domain : (n,) int64
+        Domain of each row, ``-1`` for rows in no domain (outside the subset
+        or removed as missing). These rows also do not count as "present"
+        when a lonely-PSU rule counts the strata a domain reaches.
+    n_domains : int
+        Number of domains ``D``.
+    """
+
+    values: np.ndarray
+    domain: np.ndarray
+    n_domains: int
+
+    @property
+    def n_columns(self) -> int:
+        return self.n_domains * self.values.shape[1]
+
+
+def linearized_vcov(design: Design, infl: Influence) -> np.ndarray:
+    """Covariance matrix of a statistic from its influence values.
+
+    Parameters
+    ----------
+    design : Design
+    infl : Influence
+
+    Returns
+    -------
+    (m, m) ndarray, ``m = infl.n_domains * q``.
+    """
+    stages = design._active_stages()
+    m = infl.n_columns
+    vcov = np.zeros((m, m))
+    multiplier: np.ndarray | None = None  # product of sampling fractions above, per stratum
+    for k, st in enumerate(stages):
+        if k == 0:
+            mult_h = np.ones(st.n_strata)
+        else:
+            parent = stages[k - 1]
+            # the strata of stage k are the units of stage k-1
+            assert multiplier is not None
+            mult_h = (multiplier * parent.sampling_fraction)[parent.unit_stratum]
+        vcov += _stage_vcov(design, st, k, infl, mult_h)
+        multiplier = mult_h
+        if not np.any(mult_h * st.sampling_fraction):
+            break
+    return vcov
+
+
+def _unit_totals(st: Stage, infl: Influence) -> sp.csr_matrix | np.ndarray:
+    """Totals of the influence values per (unit, column): dense when small."""
+    z = infl.values
+    q = z.shape[1]
+    dom = infl.domain
+    n_units = st.unit_stratum.size
+    keep = dom >= 0
+    key = st.unit[keep] * infl.n_domains + dom[keep]
+    zk = z[keep]
+    if n_units * infl.n_columns <= _DENSE_LIMIT:
+        size = n_units * infl.n_domains
+        out = np.empty((size, q))
+        for j in range(q):  # loop over variables, not over rows, units or domains
+            out[:, j] = np.bincount(key, weights=zk[:, j], minlength=size)
+        return out.reshape(n_units, infl.n_columns)
+    rows = np.repeat(st.unit[keep], q)
+    cols = (dom[keep][:, None] * q + np.arange(q)).ravel()
+    return sp.csr_matrix((zk.ravel(), (rows, cols)), shape=(n_units, infl.n_columns))
+
+
+def _stage_vcov(design: Design, st: Stage, k: int, infl: Influence,
+                mult_h: np.ndarray) -> np.ndarray:
+    rule = design.lonely_psu
+    m = infl.n_columns
+    totals = _unit_totals(st, infl)
+    nh = st.n_units
+    f = st.fpc_factor
+    certain = f < CERTAINTY_TOL
+    lonely = (nh == 1) & ~certain
+    if lonely.any() and rule == "fail":
+        where = ("strata " + ", ".join(design.strata_labels[i] for i in np.flatnonzero(lonely)[:20])
+                 if k == 0 else f"{int(lonely.sum())} stage-{k} units")
+        raise LonelyPSUError(f"single PSU in {where} at stage {k + 1}; choose lonely_psu")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale_h = np.where(nh > 1, f * nh / (nh - 1), f)
+    scale_h = np.where(certain, 0.0, scale_h) * mult_h
+
+    # stratum sums of the unit totals, hence the centres
+    sums = _stratum_sums(st, totals)
+    centre = sums / nh[:, None]
+    col_factor = np.ones(m)
+    extra = None
+    if lonely.any():
+        if rule in ("remove", "certainty"):
+            scale_h = np.where(lonely, 0.0, scale_h)
+        elif rule == "adjust":
+            if k == 0:
+                extra = _adjust_lonely(st, infl, totals, sums, lonely, scale_h)
+            # inside a unit the stratum is the unit itself: the average unit total
+            # of that call is the lonely unit's own total, which contributes nothing
+            scale_h = np.where(lonely, 0.0, scale_h)
+        elif rule == "average":
+            scale_h = np.where(lonely, 0.0, scale_h)
+            col_factor = _average_factor(design, st, k, infl, lonely, certain)
+    unit_scale = scale_h[st.unit_stratum]
+    vcov = _centred_crossprod(totals, centre, st.unit_stratum, unit_scale, m)
+    if extra is not None:
+        vcov += extra
+    if not np.all(col_factor == 1.0):
+        vcov = vcov * np.sqrt(np.outer(col_factor, col_factor))
+        bad = ~np.isfinite(col_factor)
+        vcov[bad, :] = np.nan
+        vcov[:, bad] = np.nan
+    return vcov
+
+
+def _stratum_sums(st: Stage, totals: sp.csr_matrix | np.ndarray) -> np.ndarray:
+    if sp.issparse(totals):
+        ind = sp.csr_matrix((np.ones(st.unit_stratum.size),
+                             (st.unit_stratum, np.arange(st.unit_stratum.size))),
+                            shape=(st.n_strata, st.unit_stratum.size))
+        return np.asarray((ind @ totals).todense())
+    out = np.zeros((st.n_strata, totals.shape[1]))
+    nonempty = st.n_units > 0
+    out[nonempty] = np.add.reduceat(totals, st.starts[nonempty], axis=0)
+    return out
+
+
+def _centred_crossprod(totals: sp.csr_matrix | np.ndarray, centre: np.ndarray,
+                       unit_stratum: np.ndarray, unit_scale: np.ndarray, m: int) -> np.ndarray:
+    """sum_u scale_u (Z_u - c_h(u)) (Z_u - c_h(u))^T, in bounded memory."""
+    n_units = unit_stratum.size
+    chunk = max(1, _DENSE_LIMIT // max(m, 1))
+    out = np.zeros((m, m))
+    for a in range(0, n_units, chunk):  # chunks of units, to bound memory
+        b = min(n_units, a + chunk)
+        block = totals[a:b]
+        if sp.issparse(block):
+            block = block.toarray()
+        dev = block - centre[unit_stratum[a:b]]
+        out += (dev * unit_scale[a:b, None]).T @ dev
+    return out
+
+
+def _present_strata(st: Stage, infl: Influence) -> np.ndarray:
+    """(H, D) boolean: does domain d have any present row in stratum h?"""
+    keep = infl.domain >= 0
+    h = st.unit_stratum[st.unit[keep]]
+    key = h * infl.n_domains + infl.domain[keep]
+    counts = np.bincount(key, minlength=st.n_strata * infl.n_domains)
+    return counts.reshape(st.n_strata, infl.n_domains) > 0
+
+
+def _adjust_lonely(st: Stage, infl: Influence, totals: sp.csr_matrix | np.ndarray,
+                   sums: np.ndarray, lonely: np.ndarray, scale_h: np.ndarray) -> np.ndarray:
+    """Contribution of lonely PSUs under "adjust" (survey >= 4.3).
+
+    Each lonely PSU's total is centred at the average PSU total of the call,
+    the grand total over the number of PSUs in the strata the domain reaches
+    (R's ``subset`` leaves the other strata out of the design, so a lonely
+    stratum that the domain does not reach contributes nothing).
+    """
+    q = infl.values.shape[1]
+    present = _present_strata(st, infl)  # (H, D)
+    n_psu = np.repeat((present * st.n_units[:, None]).sum(axis=0), q).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre = np.where(n_psu > 0, sums.sum(axis=0) / n_psu, 0.0)
+    strata = np.flatnonzero(lonely)
+    units = st.starts[strata]  # a lonely stratum has exactly one unit
+    block = totals[units]
+    if sp.issparse(block):
+        block = block.toarray()
+    dev = (block - centre) * np.repeat(present[strata], q, axis=1)
+    return (dev * scale_h[strata, None]).T @ dev
+
+
+def _average_factor(design: Design, st: Stage, k: int, infl: Influence,
+                    lonely: np.ndarray, certain: np.ndarray) -> np.ndarray:
+    """Per-column factor (strata reached) / (strata reached with 2+ PSUs)."""
+    q = infl.values.shape[1]
+    present = _present_strata(st, infl)  # (H, D)
+    if k == 0:
+        n_strat = present.sum(axis=0)
+        n_ok = (present & ~lonely[:, None]).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = n_strat / n_ok
+        factor = np.where(n_strat == 0, 1.0, factor)
+    else:
+        # each unit above is its own call with one stratum: a lonely one gives NaN
+        hit = (present & lonely[:, None]).any(axis=0)
+        if hit.any():
+            warnings.warn(f"lonely_psu='average' cannot average over a unit with a single "
+                          f"stage-{k + 1} unit; the variance is undefined (NaN), as in R",
+                          InnobaroWarning, stacklevel=6)
+        factor = np.where(hit, np.nan, 1.0)
+    return np.repeat(factor.astype(float), q)
+
+
+def design_df(design: Design, infl: Influence) -> np.ndarray:
+    """Degrees of freedom per domain: PSUs minus strata among nonzero-weight rows.
+
+    Returns one value per domain (R's ``degf`` of the domain's subset design).
+    """
+    st = design.stages[0]
+    w = design._w
+    keep = (infl.domain >= 0) & (w != 0)
+    d = infl.n_domains
+    dom = infl.domain[keep]
+    unit = st.unit[keep]
+    n_units = st.unit_stratum.size
+    psu_count = _distinct_pairs(unit, dom, n_units, d)
+    strat_count = _distinct_pairs(st.unit_stratum[unit], dom, st.n_strata, d)
+    return (psu_count - strat_count).astype(float)
+
+
+def _distinct_pairs(a: np.ndarray, dom: np.ndarray, na: int, d: int) -> np.ndarray:
+    """Number of distinct values of ``a`` within each domain."""
+    if na * d <= _DENSE_LIMIT * 4:
+        hit = np.zeros(na * d, dtype=bool)
+        hit[a * d + dom] = True
+        return hit.reshape(na, d).sum(axis=0)
+    uniq = np.unique(a.astype(np.int64) * d + dom)
+    return np.bincount(uniq % d, minlength=d)
