@@ -322,8 +322,8 @@ class Design:
         >>> df = pd.DataFrame({"psu": [1, 2, 3, 4], "w": [2.0, 2, 3, 3],
         ...                    "sector": ["a", "b", "a", "b"], "y": [1.0, 2, 3, 4]})
         >>> d = ib.Design(df, weights="w", psu="psu")
-        >>> round(ib.mean(d.subset(df["sector"] == "a"), "y").estimate.iloc[0], 4)
-        2.2
+        >>> ib.mean(d.subset(df["sector"] == "a"), "y").estimate.round(4).tolist()
+        [2.2]
         """
         m = self._as_mask(mask)
         if not (m & self._present).any():

@@ -348,7 +348,7 @@ def mean(design: Design, y: Columns, *, by: Columns | None = None,
     ...                    "y": [1.0, 2, 3, 4, 5, 6]})
     >>> est = ib.mean(ib.Design(df, weights="w", psu="psu"), "y")
     >>> est.estimate.round(4).tolist(), est.se.round(4).tolist()
-    ([4.0], [0.6911])
+    ([3.9444], [0.7285])
     """
     prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "mean")
     est, z = _mean_influence(prep)
@@ -424,7 +424,7 @@ def ratio(design: Design, numerator: Columns, denominator: Columns, *,
     >>> df = pd.DataFrame({"psu": [1, 2, 3, 4], "w": [1.0, 1, 2, 2],
     ...                    "y": [1.0, 2, 3, 4], "x": [2.0, 2, 4, 4]})
     >>> ib.ratio(ib.Design(df, weights="w", psu="psu"), "y", "x").estimate.round(4).tolist()
-    [0.8333]
+    [0.85]
     """
     nums = as_column_list(numerator, "numerator")
     dens = as_column_list(denominator, "denominator")
