@@ -71,6 +71,7 @@ class _Prepared:
 
     def __post_init__(self) -> None:
         self._all_in = bool((self.dom >= 0).all())
+        self.n_obs: np.ndarray = np.empty(0)
 
     def domain_sum(self, values: np.ndarray) -> np.ndarray:
         """Sum of ``values`` (n,) or (n, k) within each domain -> (D,) or (D, k)."""
@@ -168,6 +169,41 @@ def _prepare(design: Design, columns: list[str], by: Columns | None, na_rm: bool
         present = present & ~rows
     by_cols = as_column_list(by, "by")
     w_all = design._w
+    key = ("domains", tuple(by_cols))
+    cached = design._cache.get(key) if present is design.present else None
+    if cached is None:
+        cached = _domains(design, by_cols, present, present_df, what)
+        if present is design.present:
+            design._cache[key] = cached
+    codes, codes_df, values, n_domains = cached
+    inside = codes >= 0
+    if inside.all():
+        w = w_all
+    else:
+        w = np.where(inside, w_all, 0.0)
+        Y = np.where(inside[:, None], Y, 0.0)
+    if has_missing:
+        Y[np.isnan(Y)] = 0.0
+    prep = _Prepared(Y=Y, labels=labels, w=w, dom=codes, n_domains=n_domains, by=by_cols,
+                     domain_values=values, dom_df=codes_df)
+    nkey = ("n_obs", tuple(by_cols))
+    if present is design.present and nkey in design._cache:
+        prep.n_obs = design._cache[nkey]
+    elif present is design.present:
+        design._cache[nkey] = prep.count(positive_weight=True)
+        prep.n_obs = design._cache[nkey]
+    else:
+        prep.n_obs = prep.count(positive_weight=True)
+    _warn_small_domains(prep, what)
+    return prep
+
+
+def _domains(design: Design, by_cols: list[str], present: np.ndarray,
+             present_df: np.ndarray, what: str
+             ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
+    """Domain code of each row (-1 outside), before and after leaving out missing
+    values, the by-values of each domain, and the number of domains."""
+    w_all = design._w
     if by_cols:
         check_columns(design.data, by_cols, "by")
         all_codes, values = design._codes(tuple(by_cols))
@@ -199,22 +235,11 @@ def _prepare(design: Design, columns: list[str], by: Columns | None, na_rm: bool
         n_domains = 1
         if not (present & (w_all > 0)).any():
             raise DomainError(f"{what}: the domain has no rows with positive weight")
-    inside = codes >= 0
-    if inside.all():
-        w = w_all
-    else:
-        w = np.where(inside, w_all, 0.0)
-        Y = np.where(inside[:, None], Y, 0.0)
-    if has_missing:
-        Y[np.isnan(Y)] = 0.0
-    prep = _Prepared(Y=Y, labels=labels, w=w, dom=codes, n_domains=n_domains, by=by_cols,
-                     domain_values=values, dom_df=codes_df)
-    _warn_small_domains(prep, what)
-    return prep
+    return codes, codes_df, values, n_domains
 
 
 def _warn_small_domains(prep: _Prepared, what: str) -> None:
-    n_obs = prep.count(positive_weight=True)
+    n_obs = prep.n_obs
     small = n_obs < 2
     if small.any():
         names = [prep.domain_names()[i] for i in np.flatnonzero(small)]
@@ -277,7 +302,8 @@ def _domain_df(design: Design, prep: _Prepared) -> np.ndarray:
     as R's ``degf`` of the domain's design); cached per design and domains."""
     key = ("df", tuple(prep.by), prep.n_domains, tuple(len(v) for v in prep.domain_values))
     cached = design._cache.get(key)
-    if cached is not None and np.array_equal(cached[0], prep.dom_df):
+    if cached is not None and (cached[0] is prep.dom_df
+                               or np.array_equal(cached[0], prep.dom_df)):
         return cached[1]
     df = design_df(design, Influence(values=prep.Y[:, :0], domain=prep.dom_df,
                                      n_domains=prep.n_domains))

@@ -72,6 +72,16 @@ class Influence:
     def n_columns(self) -> int:
         return self.n_domains * self.values.shape[1]
 
+    @property
+    def all_in(self) -> bool:
+        """Every row belongs to some domain."""
+        try:
+            return self._all_in  # type: ignore[attr-defined,no-any-return]
+        except AttributeError:
+            value = bool((self.domain >= 0).all())
+            object.__setattr__(self, "_all_in", value)
+            return value
+
 
 def linearized_vcov(design: Design, infl: Influence) -> np.ndarray:
     """Covariance matrix of a statistic from its influence values.
@@ -110,9 +120,14 @@ def _unit_totals(st: Stage, infl: Influence) -> sp.csr_matrix | np.ndarray:
     q = z.shape[1]
     dom = infl.domain
     n_units = st.unit_stratum.size
-    keep = dom >= 0
-    key = st.unit[keep] * infl.n_domains + dom[keep]
-    zk = z[keep]
+    if infl.all_in:
+        keep = slice(None)
+        key = st.unit if infl.n_domains == 1 else st.unit * infl.n_domains + dom
+        zk = z
+    else:
+        keep = dom >= 0
+        key = st.unit[keep] * infl.n_domains + dom[keep]
+        zk = z[keep]
     if n_units * infl.n_columns <= _DENSE_LIMIT:
         size = n_units * infl.n_domains
         out = np.empty((size, q))
