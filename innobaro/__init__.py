@@ -8,7 +8,7 @@ R's survey package.
 
 from __future__ import annotations
 
-from .design import Design
+from .design import Design, ReplicateDesign, SurveyDesign
 from .errors import (
     DesignError,
     DomainError,
@@ -33,6 +33,8 @@ __all__ = [
     "InnobaroWarning",
     "LonelyPSUError",
     "MissingValueError",
+    "ReplicateDesign",
+    "SurveyDesign",
     "__version__",
     "mean",
     "proportion",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from ._validate import (
 )
 from .errors import DesignError, InnobaroWarning, LonelyPSUError, MissingValueError
 
-__all__ = ["Design", "LonelyRule"]
+__all__ = ["Design", "LonelyRule", "ReplicateDesign", "SurveyDesign"]
 
 LonelyRule = Literal["fail", "remove", "adjust", "average", "certainty"]
 _LONELY_RULES = ("fail", "remove", "adjust", "average", "certainty")
@@ -78,7 +78,145 @@ class Stage:
         return np.where(np.isinf(self.popsize), 0.0, self.n_units / self.popsize)
 
 
-class Design:
+_D = TypeVar("_D", bound="SurveyDesign")
+
+
+class SurveyDesign:
+    """What every survey design has: data, weights, the rows present, domains.
+
+    :class:`Design` (linearisation) and :class:`ReplicateDesign` (replicate
+    weights) derive from it; estimators accept either.
+    """
+
+    _data: pd.DataFrame
+    _w: np.ndarray
+    _present: np.ndarray
+    _domain_label: str | None
+    _shared: dict[Any, Any]
+    _cache: dict[Any, Any]
+
+    def _init_common(self, data: pd.DataFrame, w: np.ndarray) -> None:
+        self._data = data
+        self._w = np.ascontiguousarray(w, dtype=np.float64)
+        self._present = np.ones(len(data), dtype=bool)
+        self._domain_label = None
+        # label codes computed on the full data, shared by every derived design
+        self._shared = {}
+        # results that depend on the rows present, private to this design
+        self._cache = {}
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def data(self) -> pd.DataFrame:
+        """The survey data (a shallow copy of what was given; do not modify)."""
+        return self._data
+
+    @property
+    def n(self) -> int:
+        """Number of rows in the design (the domain's rows keep their place)."""
+        return len(self._w)
+
+    @property
+    def weights(self) -> pd.Series:
+        """Sampling weights; zero for rows outside the domain of a subset."""
+        return pd.Series(self._effective_weights(), index=self._data.index, name="weight")
+
+    @property
+    def present(self) -> np.ndarray:
+        """Boolean mask of rows in the (sub)population this design describes."""
+        return self._present
+
+    def _effective_weights(self) -> np.ndarray:
+        if self._present.all():
+            return self._w
+        return np.where(self._present, self._w, 0.0)
+
+    # ------------------------------------------------------------------ domains
+    def subset(self: _D, mask: Any) -> _D:
+        """The design restricted to a domain, keeping every row in place.
+
+        Rows outside the domain stay in the design with weight zero, so the
+        domain's standard errors account for its random sample size (the
+        approach of R's ``subset.survey.design``; Lumley 2010, sec. 2.3).
+
+        Parameters
+        ----------
+        mask : array-like of bool, pandas Series, or str
+            Which rows belong to the domain. A Series is aligned on the data's
+            index; a string is evaluated with :meth:`pandas.DataFrame.eval`.
+
+        Returns
+        -------
+        Design
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": [1, 2, 3, 4], "w": [2.0, 2, 3, 3],
+        ...                    "sector": ["a", "b", "a", "b"], "y": [1.0, 2, 3, 4]})
+        >>> d = ib.Design(df, weights="w", psu="psu")
+        >>> ib.mean(d.subset(df["sector"] == "a"), "y").estimate.round(4).tolist()
+        [2.2]
+        """
+        m = self._as_mask(mask)
+        if not (m & self._present).any():
+            raise _empty_domain(mask)
+        new = self._copy()
+        new._present = self._present & m
+        new._domain_label = _describe_mask(mask)
+        return new
+
+    def _as_mask(self, mask: Any) -> np.ndarray:
+        if isinstance(mask, str):
+            try:
+                mask = self._data.eval(mask)
+            except Exception as exc:
+                raise DesignError(f"could not evaluate the domain {mask!r}: {exc}") from exc
+        if isinstance(mask, pd.Series):
+            if not mask.index.equals(self._data.index):
+                if not mask.index.isin(self._data.index).all() or len(mask) != self.n:
+                    raise DesignError("the domain mask's index does not match the data's")
+                mask = mask.reindex(self._data.index)
+            if mask.isna().any():
+                raise MissingValueError(f"the domain mask has {int(mask.isna().sum())} "
+                                        f"missing value(s)")
+            values = mask.to_numpy()
+        else:
+            values = np.asarray(mask)
+        if values.shape != (self.n,):
+            raise DesignError(f"the domain mask has shape {values.shape}; the design has "
+                              f"{self.n} rows")
+        if values.dtype != bool:
+            if values.dtype == object or not np.isin(values, [0, 1]).all():
+                raise DesignError("the domain mask must be boolean")
+            values = values.astype(bool)
+        return values
+
+    def _copy(self: _D) -> _D:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._cache = {}
+        return new
+
+    def _codes(self, columns: tuple[str, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Codes of the combination of ``columns`` over all rows (-1 where missing),
+        computed once per design and shared with its subsets."""
+        key = ("codes", columns)
+        if key not in self._shared:
+            data = self._data.loc[:, list(columns)]
+            missing = data.isna().any(axis=1).to_numpy()
+            codes = np.full(self.n, -1, dtype=np.int64)
+            if missing.any():
+                sub, values = factorize_columns(data.loc[~missing], list(columns), "by")
+                codes[~missing] = sub
+            else:
+                codes, values = factorize_columns(data, list(columns), "by")
+            self._shared[key] = (codes, values)
+        return self._shared[key]
+
+
+class Design(SurveyDesign):
     """A survey design for linearisation (Taylor series) variance estimation.
 
     Parameters
@@ -219,35 +357,13 @@ class Design:
                                   "because some stage has no (or a zero) fpc; give weights")
         else:
             w = np.ones(n)
-        self._w = np.ascontiguousarray(w, dtype=np.float64)
-        self._present = np.ones(n, dtype=bool)
-        self._domain_label: str | None = None
-        # label codes computed on the full data, shared by every derived design
-        self._shared: dict[Any, Any] = {}
-        # results that depend on the rows present, private to this design
-        self._cache: dict[Any, Any] = {}
+        self._init_common(self._data, w)
 
         if stages[0].unit_stratum.size == 1 and not (nest and strata_cols):
             raise DesignError("the design has only one primary sampling unit; "
                               "check the psu column")
         if lonely_psu == "fail":
             self._check_lonely()
-
-    # ------------------------------------------------------------------ basics
-    @property
-    def data(self) -> pd.DataFrame:
-        """The survey data (a shallow copy of what was given; do not modify)."""
-        return self._data
-
-    @property
-    def n(self) -> int:
-        """Number of rows in the design (the domain's rows keep their place)."""
-        return len(self._w)
-
-    @property
-    def weights(self) -> pd.Series:
-        """Sampling weights; zero for rows outside the domain of a subset."""
-        return pd.Series(self._effective_weights(), index=self._data.index, name="weight")
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -258,11 +374,6 @@ class Design:
     def has_fpc(self) -> bool:
         """Whether finite population corrections were given."""
         return self._has_fpc
-
-    @property
-    def present(self) -> np.ndarray:
-        """Boolean mask of rows in the (sub)population this design describes."""
-        return self._present
 
     @property
     def strata_labels(self) -> list[str]:
@@ -291,95 +402,6 @@ class Design:
         units = np.unique(st.unit[keep])
         strata = np.unique(st.unit_stratum[units])
         return float(units.size - strata.size)
-
-    def _effective_weights(self) -> np.ndarray:
-        if self._present.all():
-            return self._w
-        return np.where(self._present, self._w, 0.0)
-
-    # ------------------------------------------------------------------ domains
-    def subset(self, mask: Any) -> Design:
-        """The design restricted to a domain, keeping every row in place.
-
-        Rows outside the domain stay in the design with weight zero, so the
-        domain's standard errors account for its random sample size (the
-        approach of R's ``subset.survey.design``; Lumley 2010, sec. 2.3).
-
-        Parameters
-        ----------
-        mask : array-like of bool, pandas Series, or str
-            Which rows belong to the domain. A Series is aligned on the data's
-            index; a string is evaluated with :meth:`pandas.DataFrame.eval`.
-
-        Returns
-        -------
-        Design
-
-        Examples
-        --------
-        >>> import pandas as pd
-        >>> import innobaro as ib
-        >>> df = pd.DataFrame({"psu": [1, 2, 3, 4], "w": [2.0, 2, 3, 3],
-        ...                    "sector": ["a", "b", "a", "b"], "y": [1.0, 2, 3, 4]})
-        >>> d = ib.Design(df, weights="w", psu="psu")
-        >>> ib.mean(d.subset(df["sector"] == "a"), "y").estimate.round(4).tolist()
-        [2.2]
-        """
-        m = self._as_mask(mask)
-        if not (m & self._present).any():
-            raise _empty_domain(mask)
-        new = self._copy()
-        new._present = self._present & m
-        new._domain_label = _describe_mask(mask)
-        return new
-
-    def _as_mask(self, mask: Any) -> np.ndarray:
-        if isinstance(mask, str):
-            try:
-                mask = self._data.eval(mask)
-            except Exception as exc:
-                raise DesignError(f"could not evaluate the domain {mask!r}: {exc}") from exc
-        if isinstance(mask, pd.Series):
-            if not mask.index.equals(self._data.index):
-                if not mask.index.isin(self._data.index).all() or len(mask) != self.n:
-                    raise DesignError("the domain mask's index does not match the data's")
-                mask = mask.reindex(self._data.index)
-            if mask.isna().any():
-                raise MissingValueError(f"the domain mask has {int(mask.isna().sum())} "
-                                        f"missing value(s)")
-            values = mask.to_numpy()
-        else:
-            values = np.asarray(mask)
-        if values.shape != (self.n,):
-            raise DesignError(f"the domain mask has shape {values.shape}; the design has "
-                              f"{self.n} rows")
-        if values.dtype != bool:
-            if values.dtype == object or not np.isin(values, [0, 1]).all():
-                raise DesignError("the domain mask must be boolean")
-            values = values.astype(bool)
-        return values
-
-    def _copy(self) -> Design:
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new._cache = {}
-        return new
-
-    def _codes(self, columns: tuple[str, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Codes of the combination of ``columns`` over all rows (-1 where missing),
-        computed once per design and shared with its subsets."""
-        key = ("codes", columns)
-        if key not in self._shared:
-            data = self._data.loc[:, list(columns)]
-            missing = data.isna().any(axis=1).to_numpy()
-            codes = np.full(self.n, -1, dtype=np.int64)
-            if missing.any():
-                sub, values = factorize_columns(data.loc[~missing], list(columns), "by")
-                codes[~missing] = sub
-            else:
-                codes, values = factorize_columns(data, list(columns), "by")
-            self._shared[key] = (codes, values)
-        return self._shared[key]
 
     # ------------------------------------------------------------------ checks
     def _check_lonely(self) -> None:
@@ -429,13 +451,294 @@ class Design:
             lines.append(f"  lonely PSUs: {self.lonely_psu}")
         return "\n".join(lines)
 
-    # populated by the replicate and weighting modules
     def replicate(self, method: str, *, replicates: int | None = None,
-                  seed: int | None = None, rho: float | None = None) -> Any:
-        """Replicate-weight version of this design (see :mod:`innobaro.replicates`)."""
-        from .replicates import make_replicate_design
+                  seed: int | np.random.Generator | None = None, rho: float | None = None,
+                  mse: bool = False, hadamard: np.ndarray | None = None) -> ReplicateDesign:
+        """Replicate-weight version of this design, as R's ``as.svrepdesign``.
 
-        return make_replicate_design(self, method, replicates=replicates, seed=seed, rho=rho)
+        Parameters
+        ----------
+        method : {"jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap"}
+            ``jk1``: delete-one-PSU jackknife for unstratified designs;
+            ``jkn``: stratified jackknife; ``brr``: balanced repeated
+            replication (exactly two PSUs per stratum); ``fay``: BRR with
+            Fay's coefficient ``rho``; ``bootstrap``: Rao-Wu-Yue rescaling
+            bootstrap (fpc honoured); ``subbootstrap``: the same without fpc.
+            See :mod:`innobaro.variance.replicates` for the formulas.
+        replicates : int, optional
+            Number of bootstrap replicates (default 50, as R).
+        seed : int or numpy.random.Generator, optional
+            Seed of the bootstrap; the same seed gives the same weights. The
+            global random state is never used.
+        rho : float, optional
+            Fay's coefficient, in [0, 1).
+        mse : bool, default False
+            Centre the replicates at the full-sample estimate.
+        hadamard : array, optional
+            The Hadamard matrix for ``brr``/``fay`` (two-valued, at least
+            strata + 1 rows); by default chosen as R does.
+
+        Returns
+        -------
+        ReplicateDesign
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"h": [1, 1, 2, 2, 3, 3], "psu": range(6),
+        ...                    "w": [2.0, 2, 3, 3, 4, 4], "y": [1.0, 3, 2, 5, 4, 4]})
+        >>> rd = ib.Design(df, weights="w", strata="h", psu="psu").replicate("brr")
+        >>> rd.n_replicates
+        4
+        """
+        from .variance.replicates import make_replicate_weights
+
+        mult, scale, rscales = make_replicate_weights(
+            self, method, replicates=replicates, seed=seed, rho=rho, hadamard_matrix=hadamard)
+        unit = self._stages[0].unit
+        weights = mult[unit]
+        np.multiply(weights, self._w[:, None], out=weights)
+        rd = ReplicateDesign._from_arrays(self._data, self._w, weights, method=method,
+                                          scale=scale, rscales=rscales, rho=rho, mse=mse)
+        rd._present = self._present
+        rd._domain_label = self._domain_label
+        rd._shared = self._shared
+        rd._source = self
+        return rd
+
+
+_METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap", "other", "sdr")
+
+
+class ReplicateDesign(SurveyDesign):
+    """A survey design whose variance comes from replicate weights.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Never modified.
+    weights : str
+        Column of full-sample weights.
+    replicate_weights : list of str
+        Columns of replicate weights: full weights (``combined_weights=True``,
+        the default) or multipliers of the full-sample weight.
+    method : {"jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap", "sdr", "other"}
+        The replication method; it sets R's default ``scale`` and ``rscales``
+        (``"sdr"`` is R's ``"successive-difference"``).
+    scale : float, optional
+        Overall multiplier of the variance. Defaults as R's ``svrepdesign``:
+        ``brr`` :math:`1/R`; ``fay`` :math:`1/(R(1-\rho)^2)`; ``jk1``
+        :math:`(R-1)/R`; ``bootstrap`` :math:`1/(R-1)`; ``sdr`` :math:`4/R`;
+        otherwise 1.
+    rscales : sequence of float, optional
+        Multiplier of each replicate's squared deviation (``jkn``:
+        :math:`(n_h-1)/n_h` of the replicate's stratum, required with full
+        weights, read off the multipliers otherwise); default 1.
+    rho : float, optional
+        Fay's coefficient (required for ``fay``).
+    mse : bool, default False
+        Deviations from the full-sample estimate (True) or from the mean of
+        the replicates (False), as R's ``mse=``.
+    combined_weights : bool, default True
+        Whether the replicate columns are full weights or multipliers.
+    df : float, optional
+        Degrees of freedom for intervals, as agencies publish them. By
+        default the rank of the replicate weights minus one (R's ``degf``).
+
+    Notes
+    -----
+    Replicate weights are held once as a float64 (n, R) array of full
+    weights; every estimate over all replicates is one matrix product with
+    it. float64 keeps replicate variances exact to about 1e-15; float32 would
+    halve the memory but lose agreement with R beyond 1e-7.
+
+    References
+    ----------
+    .. [1] Wolter, K. M. (2007). *Introduction to Variance Estimation*, ch. 3-5.
+    .. [2] Lumley, T. (2010). *Complex Surveys*, sec. 2.8.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"w": [1.0, 1, 1, 1], "y": [1.0, 2, 3, 4],
+    ...                    "r1": [0, 4/3, 4/3, 4/3], "r2": [4/3, 0, 4/3, 4/3],
+    ...                    "r3": [4/3, 4/3, 0, 4/3], "r4": [4/3, 4/3, 4/3, 0]})
+    >>> rd = ib.ReplicateDesign(df, weights="w", replicate_weights=["r1", "r2", "r3", "r4"],
+    ...                         method="jk1", scale=3 / 4)
+    >>> ib.mean(rd, "y").se.round(6).tolist()
+    [0.645497]
+    """
+
+    def __init__(self, data: pd.DataFrame, *, weights: str | None,
+                 replicate_weights: Sequence[str] | str, method: str,
+                 scale: float | None = None, rscales: Sequence[float] | None = None,
+                 rho: float | None = None, mse: bool = False,
+                 combined_weights: bool = True, df: float | None = None) -> None:
+        if not isinstance(data, pd.DataFrame):
+            raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+        cols = as_column_list(replicate_weights, "replicate_weights")
+        if not cols:
+            raise DesignError("replicate_weights: give the replicate weight columns")
+        check_columns(data, cols, "replicate_weights")
+        if weights is None:
+            w = np.ones(len(data))
+        else:
+            check_columns(data, [weights], "weights")
+            w = numeric_column(data, weights, "weights")
+            _check_weights(w, weights, data)
+        mats = []
+        for c in cols:
+            v = numeric_column(data, c, "replicate weight")
+            if (v < 0).any():
+                raise DesignError(f"replicate weight column {c!r} has negative values")
+            mats.append(v)
+        R = np.column_stack(mats)
+        zero = ~(R != 0).any(axis=0)
+        if zero.any():
+            names = [cols[i] for i in np.flatnonzero(zero)]
+            warnings.warn(f"replicate weight column(s) {', '.join(names)} are zero in every "
+                          f"row", InnobaroWarning, stacklevel=2)
+        full = R if combined_weights else R * w[:, None]
+        method = "sdr" if method == "successive-difference" else method
+        self._setup(data.copy(deep=False), w, full, method=method, scale=scale,
+                    rscales=rscales, rho=rho, mse=mse, multipliers=None if combined_weights
+                    else R, df=df)
+        self._spec = {"weights": weights, "replicate_weights": cols}
+
+    @classmethod
+    def _from_arrays(cls, data: pd.DataFrame, w: np.ndarray, full: np.ndarray, *,
+                     method: str, scale: float, rscales: np.ndarray, rho: float | None,
+                     mse: bool) -> ReplicateDesign:
+        new = object.__new__(cls)
+        new._setup(data, w, full, method=method, scale=scale, rscales=rscales, rho=rho,
+                   mse=mse, multipliers=None, df=None, quiet=True)
+        new._spec = {"weights": None, "replicate_weights": []}
+        return new
+
+    def _setup(self, data: pd.DataFrame, w: np.ndarray, full: np.ndarray, *, method: str,
+               scale: float | None, rscales: Sequence[float] | np.ndarray | None,
+               rho: float | None, mse: bool, multipliers: np.ndarray | None,
+               df: float | None, quiet: bool = False) -> None:
+        if method not in _METHODS:
+            raise DesignError(f"method must be one of {', '.join(_METHODS)} (or "
+                              f"'successive-difference'); got {method!r}")
+        self._init_common(data, w)
+        self._rep = np.ascontiguousarray(full, dtype=np.float64)
+        n_rep = self._rep.shape[1]
+        if rho is not None and not 0 <= rho < 1:
+            raise DesignError(f"rho must be in [0, 1); got {rho!r}")
+        if method == "fay" and rho is None:
+            raise DesignError("method='fay' needs rho, Fay's coefficient in [0, 1)")
+        if rscales is not None:
+            rs = np.atleast_1d(np.asarray(rscales, dtype=float))
+            if rs.size == 1:
+                rs = np.full(n_rep, rs[0])
+            if rs.size != n_rep:
+                raise DesignError(f"rscales has {rs.size} values; there are {n_rep} "
+                                  f"replicates")
+        else:
+            rs = None
+        warn = [] if quiet else None
+        self.scale, self.rscales = _default_scales(method, n_rep, scale, rs, rho,
+                                                   multipliers, warn)
+        self.method = method
+        self.rho = rho
+        self.mse = bool(mse)
+        self._df = None if df is None else float(df)
+        self._source: Design | None = None
+
+    # ---------------------------------------------------------------- accessors
+    @property
+    def n_replicates(self) -> int:
+        """Number of replicates."""
+        return int(self._rep.shape[1])
+
+    @property
+    def replicate_weights(self) -> pd.DataFrame:
+        """The replicate weights as full weights (zero outside the domain of a subset)."""
+        W = self._rep if self._present.all() else self._rep * self._present[:, None]
+        return pd.DataFrame(W, index=self._data.index,
+                            columns=[f"rep{r + 1}" for r in range(self.n_replicates)])
+
+    @property
+    def df(self) -> float:
+        """Degrees of freedom: as given, else the rank of the replicate weights minus one.
+
+        For a domain (``subset``), the rank of the domain's rows (R's ``degf``).
+        """
+        if self._df is not None:
+            return self._df
+        key = ("rank_df",)
+        if key not in self._cache:
+            from .variance.replicates import replicate_rank_df
+
+            self._cache[key] = replicate_rank_df(self._rep[self._present])
+        return self._cache[key]
+
+    def with_df(self, df: float) -> ReplicateDesign:
+        """The same design with the degrees of freedom set explicitly."""
+        new = self._copy()
+        new._df = float(df)
+        return new
+
+    def __repr__(self) -> str:
+        names = {"jk1": "unstratified jackknife (JK1)", "jkn": "stratified jackknife (JKn)",
+                 "brr": "balanced repeated replication", "fay": f"Fay's BRR (rho={self.rho})",
+                 "bootstrap": "bootstrap", "subbootstrap": "(n-1) bootstrap",
+                 "sdr": "successive difference", "other": "replicate weights"}
+        lines = [f"ReplicateDesign: {names[self.method]} with {self.n_replicates} replicates"
+                 + (" and MSE variances" if self.mse else "")]
+        if self._domain_label is not None:
+            lines.append(f"  domain: {self._domain_label} "
+                         f"({int(self._present.sum())} of {self.n} rows)")
+        lines.append(f"  {self.n} rows, scale = {self.scale:.6g}")
+        return "\n".join(lines)
+
+
+def _default_scales(method: str, n_rep: int, scale: float | None, rscales: np.ndarray | None,
+                    rho: float | None, multipliers: np.ndarray | None,
+                    warn: list[str] | None) -> tuple[float, np.ndarray]:
+    """R's ``svrepdesign`` defaults for ``scale`` and ``rscales``."""
+    def note(msg: str) -> None:
+        if warn is None:
+            warnings.warn(msg, InnobaroWarning, stacklevel=4)
+
+    if method == "brr":
+        if scale is not None:
+            note("method='brr' sets scale = 1/R; the scale given is ignored")
+        scale = 1.0 / n_rep
+    elif method == "fay":
+        assert rho is not None
+        scale = 1.0 / (n_rep * (1 - rho) ** 2)
+    elif method in ("bootstrap", "subbootstrap") and scale is None:
+        scale = 1.0 / (n_rep - 1)
+    elif method == "sdr":
+        if scale is not None or rscales is not None:
+            note("method='sdr' uses scale = 4/R and rscales = 1; the values given are ignored")
+        scale, rscales = 4.0 / n_rep, None
+    elif method == "jk1" and scale is None:
+        if multipliers is not None:
+            scale = 1.0 / float(multipliers[:, 0].max())
+            note("scale not given for jk1: using 1/max(multiplier) = (n-1)/n")
+        else:
+            scale = (n_rep - 1) / n_rep
+            note("scale not given for jk1: using (R-1)/R, right when each replicate "
+                 "drops one PSU")
+    elif method == "jkn" and rscales is None:
+        if multipliers is None:
+            raise DesignError("method='jkn' with full replicate weights needs rscales, "
+                              "(n_h - 1)/n_h for each replicate's stratum")
+        rscales = 1.0 / multipliers.max(axis=0)
+        note("rscales not given for jkn: using 1/max(multiplier) = (n_h-1)/n_h")
+    elif method == "other" and (scale is None or rscales is None):
+        note("scale or rscales not given for method='other': set to 1")
+    if scale is None:
+        scale = 1.0
+    if rscales is None:
+        rscales = np.ones(n_rep)
+    return float(scale), np.asarray(rscales, dtype=float)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ._validate import as_column_list, check_binary, check_columns
-from .design import Design
+from .design import SurveyDesign
 from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueError
 from .intervals import PROPORTION_METHODS, proportion_interval, t_quantile
 from .results import Estimate
-from .variance import Influence, design_df, vcov_of
+from .variance import Influence, ReplicateFn, degrees_of_freedom, vcov_of
 
 __all__ = ["mean", "proportion", "quantile", "ratio", "total"]
 
@@ -110,7 +111,7 @@ class _Prepared:
         return out
 
 
-def _response(design: Design, columns: list[str], what: str
+def _response(design: SurveyDesign, columns: list[str], what: str
               ) -> tuple[np.ndarray, list[str], list[str]]:
     """Float matrix of the variables; categorical ones expand to level indicators.
 
@@ -145,10 +146,11 @@ def _response(design: Design, columns: list[str], what: str
     return np.hstack(mats), labels, sources
 
 
-def _prepare(design: Design, columns: list[str], by: Columns | None, na_rm: bool,
+def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm: bool,
              what: str) -> _Prepared:
-    if not isinstance(design, Design):
-        raise TypeError(f"design must be an innobaro Design, not {type(design).__name__}")
+    if not isinstance(design, SurveyDesign):
+        raise TypeError(f"design must be an innobaro Design or ReplicateDesign, not "
+                        f"{type(design).__name__}")
     if not columns:
         raise EstimationError(f"{what}: no variable given")
     Y, labels, sources = _response(design, columns, what)
@@ -198,7 +200,7 @@ def _prepare(design: Design, columns: list[str], by: Columns | None, na_rm: bool
     return prep
 
 
-def _domains(design: Design, by_cols: list[str], present: np.ndarray,
+def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
              present_df: np.ndarray, what: str
              ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
     """Domain code of each row (-1 outside), before and after leaving out missing
@@ -283,21 +285,22 @@ def _srs_variances(prep: _Prepared, z: np.ndarray, mean_type: bool
     return wor.ravel(), wr.ravel()
 
 
-def _finish(design: Design, prep: _Prepared, est: np.ndarray, z: np.ndarray,
-            statistic: str, *, labels: list[str] | None = None, deff: bool = True,
-            mean_type: bool = False, interval=None, level: float = 0.95,
+def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray, z: np.ndarray,
+            statistic: str, replicates: ReplicateFn, *, labels: list[str] | None = None,
+            deff: bool = True, mean_type: bool = False, interval=None, level: float = 0.95,
             method: str | None = None, notes: tuple[str, ...] = (),
             df: np.ndarray | None = None) -> Estimate:
     infl = Influence(values=z, domain=prep.dom, n_domains=prep.n_domains)
-    V = vcov_of(design, infl)
+    V = vcov_of(design, est.ravel(), infl, replicates)
     q = z.shape[1]
-    df = np.repeat(_domain_df(design, prep) if df is None else df, q)
+    dfs = _domain_df(design, prep) if df is None else df
     srs = (lambda: _srs_variances(prep, z, mean_type)) if deff else None
-    return Estimate(est.ravel(), V, prep.index(labels), df=df, statistic=statistic,
-                    interval=interval, srs=srs, level=level, method=method, notes=notes)
+    return Estimate(est.ravel(), V, prep.index(labels), df=np.repeat(dfs, q),
+                    statistic=statistic, interval=interval, srs=srs, level=level,
+                    method=method, notes=notes)
 
 
-def _domain_df(design: Design, prep: _Prepared) -> np.ndarray:
+def _domain_df(design: SurveyDesign, prep: _Prepared) -> np.ndarray:
     """Design degrees of freedom of each domain (before leaving out missing values,
     as R's ``degf`` of the domain's design); cached per design and domains."""
     key = ("df", tuple(prep.by), prep.n_domains, tuple(len(v) for v in prep.domain_values))
@@ -305,10 +308,48 @@ def _domain_df(design: Design, prep: _Prepared) -> np.ndarray:
     if cached is not None and (cached[0] is prep.dom_df
                                or np.array_equal(cached[0], prep.dom_df)):
         return cached[1]
-    df = design_df(design, Influence(values=prep.Y[:, :0], domain=prep.dom_df,
-                                     n_domains=prep.n_domains))
+    df = degrees_of_freedom(design, prep.dom_df, prep.n_domains)
     design._cache[key] = (prep.dom_df, df)
     return df
+
+
+def _rep_totals(prep: _Prepared, A: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Domain totals of the columns of ``A`` under every replicate: (R, D, k).
+
+    One matrix product with the (n, R) replicate weights, never a loop over
+    replicates: dense when there is a single domain, sparse otherwise.
+    """
+    k = A.shape[1]
+    D = prep.n_domains
+    if D == 1 and prep.all_in:
+        return (W.T @ A)[:, None, :]
+    keep = prep.dom >= 0
+    rows = (prep.dom[keep][:, None] * k + np.arange(k)).ravel()
+    cols = np.repeat(np.flatnonzero(keep), k)
+    S = sp.csr_matrix((A[keep].ravel(), (rows, cols)), shape=(D * k, A.shape[0]))
+    T = np.asarray(S @ W)  # (D k, R)
+    return T.T.reshape(W.shape[1], D, k)
+
+
+def _rep_sizes(design: SurveyDesign, prep: _Prepared, W: np.ndarray) -> np.ndarray:
+    """Estimated domain sizes under every replicate, (R, D, 1); cached per design
+    for the domains it caches (they do not depend on the variable)."""
+    key = ("rep_sizes", tuple(prep.by))
+    cached = design._cache.get(key)
+    if cached is not None and cached[0] is prep.dom and cached[1] is W:
+        return cached[2]
+    sizes = _rep_totals(prep, np.ones((prep.Y.shape[0], 1)), W)
+    if design._cache.get(("domains", tuple(prep.by)), (None,))[0] is prep.dom:
+        design._cache[key] = (prep.dom, W, sizes)
+    return sizes
+
+
+def _mean_replicates(design: SurveyDesign, prep: _Prepared) -> ReplicateFn:
+    def reps(W: np.ndarray) -> np.ndarray:
+        T = _rep_totals(prep, prep.Y, W)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (T / _rep_sizes(design, prep, W)).reshape(W.shape[1], -1)
+    return reps
 
 
 def _domain_means(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
@@ -329,7 +370,7 @@ def _mean_influence(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------
 # public estimators
 # --------------------------------------------------------------------------
-def mean(design: Design, y: Columns, *, by: Columns | None = None,
+def mean(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
          na_rm: bool = False) -> Estimate:
     """Population mean of one or several variables, overall or by domain.
 
@@ -378,10 +419,10 @@ def mean(design: Design, y: Columns, *, by: Columns | None = None,
     """
     prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "mean")
     est, z = _mean_influence(prep)
-    return _finish(design, prep, est, z, "mean", mean_type=True)
+    return _finish(design, prep, est, z, "mean", _mean_replicates(design, prep), mean_type=True)
 
 
-def total(design: Design, y: Columns, *, by: Columns | None = None,
+def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
           na_rm: bool = False) -> Estimate:
     """Population total of one or several variables, overall or by domain.
 
@@ -416,10 +457,14 @@ def total(design: Design, y: Columns, *, by: Columns | None = None,
     prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "total")
     z = prep.w[:, None] * prep.Y
     est = prep.domain_sum(z)
-    return _finish(design, prep, est, z, "total")
+
+    def reps(W: np.ndarray) -> np.ndarray:
+        return _rep_totals(prep, prep.Y, W).reshape(W.shape[1], -1)
+
+    return _finish(design, prep, est, z, "total", reps)
 
 
-def ratio(design: Design, numerator: Columns, denominator: Columns, *,
+def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
           by: Columns | None = None, na_rm: bool = False) -> Estimate:
     """Ratio of two population totals, overall or by domain.
 
@@ -473,10 +518,16 @@ def ratio(design: Design, numerator: Columns, denominator: Columns, *,
     z = (prep.w[:, None] * (prep.Y[:, num_i] - prep.spread(est) * prep.Y[:, den_j])
          * prep.spread_inverse(X))
     labels = [f"{prep.labels[i]}/{prep.labels[j]}" for i, j in zip(num_i, den_j, strict=True)]
-    return _finish(design, prep, est, z, "ratio", labels=labels)
+
+    def reps(W: np.ndarray) -> np.ndarray:
+        T = _rep_totals(prep, prep.Y, W)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (T[:, :, num_i] / T[:, :, den_j]).reshape(W.shape[1], -1)
+
+    return _finish(design, prep, est, z, "ratio", reps, labels=labels)
 
 
-def proportion(design: Design, y: Columns, *, by: Columns | None = None,
+def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
                method: str = "logit", level: float = 0.95, na_rm: bool = False) -> Estimate:
     """Proportion with a confidence interval suited to proportions.
 
@@ -538,8 +589,8 @@ def proportion(design: Design, y: Columns, *, by: Columns | None = None,
     n_rows = np.repeat(prep.count(), q)
     n_obs = np.repeat(prep.count(positive_weight=True), q)
     p = est.ravel()
-    result = _finish(design, prep, est, z, "proportion", mean_type=True, level=level,
-                     method=method)
+    result = _finish(design, prep, est, z, "proportion", _mean_replicates(design, prep),
+                     mean_type=True, level=level, method=method)
     var = np.diag(result._vcov).copy()
 
     def interval(lev: float, dfs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -555,7 +606,7 @@ def proportion(design: Design, y: Columns, *, by: Columns | None = None,
     return result
 
 
-def quantile(design: Design, y: Columns, q: float | Sequence[float], *,
+def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
              by: Columns | None = None, level: float = 0.95, na_rm: bool = False) -> Estimate:
     """Population quantiles with Woodruff confidence intervals.
 
@@ -639,10 +690,11 @@ def quantile(design: Design, y: Columns, q: float | Sequence[float], *,
                       dom_df=prep.dom_df)
     fhat, zF = _mean_influence(fprep)  # (D, qP), (n, qP)
     infl = Influence(values=zF, domain=prep.dom, n_domains=D)
-    VF = vcov_of(design, infl)
+    F_reps = _mean_replicates(design, fprep)
+    VF = vcov_of(design, fhat.ravel(), infl, F_reps)
     seF = np.sqrt(np.diag(VF)).reshape(D, prep.q * P)
     # R's svyquantile counts the degrees of freedom after leaving out missing values
-    dfs = design_df(design, Influence(values=zF[:, :0], domain=prep.dom, n_domains=D))
+    dfs = degrees_of_freedom(design, prep.dom, D)
 
     def woodruff(level: float, df_dom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = t_quantile(level, df_dom).reshape(D, 1)
@@ -667,7 +719,13 @@ def quantile(design: Design, y: Columns, q: float | Sequence[float], *,
         lo, hi = woodruff(level, df_entries.reshape(D, -1)[:, 0])
         return lo.ravel(), hi.ravel()
 
-    return _finish(design, prep, est, z, "quantile", labels=labels, deff=False,
+    slope = slope_inv.ravel()
+
+    def reps(W: np.ndarray) -> np.ndarray:
+        # the linearised quantile: qhat - (F_r - F_hat) / f, f the Woodruff slope
+        return est.ravel() - (F_reps(W) - fhat.ravel()) * slope
+
+    return _finish(design, prep, est, z, "quantile", reps, labels=labels, deff=False,
                    interval=interval, level=level, df=dfs)
 
 
