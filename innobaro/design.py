@@ -94,6 +94,8 @@ class SurveyDesign:
     _domain_label: str | None
     _shared: dict[Any, Any]
     _cache: dict[Any, Any]
+    _calibration: tuple[Any, ...]
+    _weighting_log: tuple[Any, ...]
 
     def _init_common(self, data: pd.DataFrame, w: np.ndarray) -> None:
         self._data = data
@@ -104,6 +106,9 @@ class SurveyDesign:
         self._shared = {}
         # results that depend on the rows present, private to this design
         self._cache = {}
+        # weighting steps: their corrections to influence values, and a log
+        self._calibration = ()
+        self._weighting_log = ()
 
     # ------------------------------------------------------------------ basics
     @property
@@ -198,6 +203,59 @@ class SurveyDesign:
         new.__dict__.update(self.__dict__)
         new._cache = {}
         return new
+
+    # ------------------------------------------------------------ weighting
+    def poststratify(self: _D, by: str | Sequence[str], totals: Any, *,
+                     partial: bool = False) -> _D:
+        """Post-stratify the weights to known population counts.
+
+        See :func:`innobaro.weighting.poststratify`.
+        """
+        from .weighting import poststratify
+
+        return poststratify(self, by, totals, partial=partial)
+
+    def rake(self: _D, margins: dict[str, Any], *, max_iter: int = 50,
+             tol: float = 1e-7) -> _D:
+        """Rake the weights to several margins. See :func:`innobaro.weighting.rake`."""
+        from .weighting import rake
+
+        return rake(self, margins, max_iter=max_iter, tol=tol)
+
+    def calibrate(self: _D, totals: Any, *, formula: str | None = None,
+                  method: str = "linear", bounds: tuple[float, float] | None = None,
+                  max_iter: int = 50, tol: float = 1e-7) -> _D:
+        """Calibrate the weights to population totals (GREG and its relatives).
+
+        See :func:`innobaro.weighting.calibrate`.
+        """
+        from .weighting import calibrate
+
+        return calibrate(self, totals, formula=formula, method=method, bounds=bounds,
+                         max_iter=max_iter, tol=tol)
+
+    def trim_weights(self: _D, lower: float | None = None, upper: float | None = None, *,
+                     strict: bool = False) -> _D:
+        """Trim extreme weights. See :func:`innobaro.weighting.trim_weights`."""
+        from .weighting import trim_weights
+
+        return trim_weights(self, lower=lower, upper=upper, strict=strict)
+
+    def adjust_nonresponse(self: _D, respondent: Any, *, by: str | Sequence[str] | None = None
+                           ) -> _D:
+        """Weighting-class nonresponse adjustment.
+
+        See :func:`innobaro.weighting.adjust_nonresponse`.
+        """
+        from .weighting import adjust_nonresponse
+
+        return adjust_nonresponse(self, respondent, by=by)
+
+    def weights_summary(self) -> pd.DataFrame:
+        """What the weighting did. See :func:`innobaro.weighting.weights_summary`."""
+        from .weighting import weights_summary
+
+        return weights_summary(self)
 
     def _codes(self, columns: tuple[str, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Codes of the combination of ``columns`` over all rows (-1 where missing),

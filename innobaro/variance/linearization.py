@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ..calibration import project_influence
 from ..design import CERTAINTY_TOL, Design, Stage
 from ..errors import InnobaroWarning, LonelyPSUError
 
@@ -98,6 +99,10 @@ def linearized_vcov(design: Design, infl: Influence) -> np.ndarray:
     stages = design._active_stages()
     m = infl.n_columns
     vcov = np.zeros((m, m))
+    # weighting (post-stratification, raking, calibration): residuals of the
+    # weighting model, as coefficients on design-level bases
+    corrections = project_influence(design._calibration, infl.values, infl.domain,
+                                    infl.n_domains) if design._calibration else []
     multiplier: np.ndarray | None = None  # product of sampling fractions above, per stratum
     for k, st in enumerate(stages):
         if k == 0:
@@ -107,7 +112,7 @@ def linearized_vcov(design: Design, infl: Influence) -> np.ndarray:
             # the strata of stage k are the units of stage k-1
             assert multiplier is not None
             mult_h = (multiplier * parent.sampling_fraction)[parent.unit_stratum]
-        vcov += _stage_vcov(design, st, k, infl, mult_h)
+        vcov += _stage_vcov(design, st, k, infl, mult_h, corrections)
         multiplier = mult_h
         if not np.any(mult_h * st.sampling_fraction):
             break
@@ -140,10 +145,19 @@ def _unit_totals(st: Stage, infl: Influence) -> sp.csr_matrix | np.ndarray:
 
 
 def _stage_vcov(design: Design, st: Stage, k: int, infl: Influence,
-                mult_h: np.ndarray) -> np.ndarray:
+                mult_h: np.ndarray, corrections: list) -> np.ndarray:
     rule = design.lonely_psu
     m = infl.n_columns
     totals = _unit_totals(st, infl)
+    if corrections:
+        if sp.issparse(totals):
+            totals = totals.toarray()
+        n_units = st.unit_stratum.size
+        for basis, coef in corrections:
+            key = ("basis_totals", id(basis), k)
+            if key not in design._cache:
+                design._cache[key] = (basis, basis.unit_totals(st.unit, n_units))
+            totals = totals - design._cache[key][1] @ coef
     nh = st.n_units
     f = st.fpc_factor
     certain = f < CERTAINTY_TOL
@@ -166,7 +180,7 @@ def _stage_vcov(design: Design, st: Stage, k: int, infl: Influence,
             scale_h = np.where(lonely, 0.0, scale_h)
         elif rule == "adjust":
             if k == 0:
-                extra = _adjust_lonely(st, infl, totals, sums, lonely, scale_h)
+                extra = _adjust_lonely(design, st, infl, totals, sums, lonely, scale_h)
             # inside a unit the stratum is the unit itself: the average unit total
             # of that call is the lonely unit's own total, which contributes nothing
             scale_h = np.where(lonely, 0.0, scale_h)
@@ -213,8 +227,14 @@ def _centred_crossprod(totals: sp.csr_matrix | np.ndarray, centre: np.ndarray,
     return out
 
 
-def _present_strata(st: Stage, infl: Influence) -> np.ndarray:
-    """(H, D) boolean: does domain d have any present row in stratum h?"""
+def _present_strata(st: Stage, infl: Influence, calibrated: bool = False) -> np.ndarray:
+    """(H, D) boolean: does domain d have any present row in stratum h?
+
+    A weighted (calibrated) design keeps every stratum in every domain, as R's
+    ``subset`` of a calibrated design keeps every row.
+    """
+    if calibrated:
+        return np.ones((st.n_strata, infl.n_domains), dtype=bool)
     keep = infl.domain >= 0
     h = st.unit_stratum[st.unit[keep]]
     key = h * infl.n_domains + infl.domain[keep]
@@ -222,7 +242,7 @@ def _present_strata(st: Stage, infl: Influence) -> np.ndarray:
     return counts.reshape(st.n_strata, infl.n_domains) > 0
 
 
-def _adjust_lonely(st: Stage, infl: Influence, totals: sp.csr_matrix | np.ndarray,
+def _adjust_lonely(design: Design, st: Stage, infl: Influence, totals: sp.csr_matrix | np.ndarray,
                    sums: np.ndarray, lonely: np.ndarray, scale_h: np.ndarray) -> np.ndarray:
     """Contribution of lonely PSUs under "adjust" (survey >= 4.3).
 
@@ -232,7 +252,7 @@ def _adjust_lonely(st: Stage, infl: Influence, totals: sp.csr_matrix | np.ndarra
     stratum that the domain does not reach contributes nothing).
     """
     q = infl.values.shape[1]
-    present = _present_strata(st, infl)  # (H, D)
+    present = _present_strata(st, infl, bool(design._calibration))  # (H, D)
     n_psu = np.repeat((present * st.n_units[:, None]).sum(axis=0), q).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = np.where(n_psu > 0, sums.sum(axis=0) / n_psu, 0.0)
@@ -249,7 +269,7 @@ def _average_factor(design: Design, st: Stage, k: int, infl: Influence,
                     lonely: np.ndarray, certain: np.ndarray) -> np.ndarray:
     """Per-column factor (strata reached) / (strata reached with 2+ PSUs)."""
     q = infl.values.shape[1]
-    present = _present_strata(st, infl)  # (H, D)
+    present = _present_strata(st, infl, bool(design._calibration))  # (H, D)
     if k == 0:
         n_strat = present.sum(axis=0)
         n_ok = (present & ~lonely[:, None]).sum(axis=0)

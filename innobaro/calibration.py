@@ -1,0 +1,145 @@
+"""How weighting enters the linearisation variance: projections of influence values.
+
+Post-stratification, raking, calibration and nonresponse adjustment estimate
+weights from the sample, so every statistic computed with those weights has
+influence values
+
+.. math:: \\tilde z = z - A\\,C(z),
+
+the residuals of the weighting model (Deville and Särndal 1992; Lumley 2010,
+ch. 7). A weighting step records, over all rows of the design, one or more
+*bases* ``(A, F, K)``: ``A`` the (n, p) basis of the correction, and
+``C = K F^T z`` its coefficients (a linear functional of the influence
+values). Steps apply in order, as R's ``svyrecvar`` applies ``postStrata``;
+raking sweeps its margins ten times, as R does.
+
+- post-stratification: ``A = w e_c``, ``F = (w_0/w) e_c``,
+  ``K = diag(1/\\sum_c w_0)`` (``e_c`` the cell indicator, ``w_0`` the
+  weights before the step);
+- calibration (GREG): ``A = w X``, ``F = X/g``, ``K = (X^T W_0 X)^{-1}``;
+- raking: one basis per margin with ``A = w_k e_l``, ``F = e_l / w_k``,
+  ``K = diag(1/n_l)`` (``w_k`` the weights after margin k's last step,
+  ``n_l`` the rows at level l), swept ten times;
+- weighting-class nonresponse adjustment: ``A = (w - w_0) e_c``,
+  ``F = e_c``, ``K = diag(1/\\sum_c w)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Basis", "CalibrationStep", "project_influence"]
+
+
+@dataclass(frozen=True)
+class Basis:
+    """One basis of a weighting correction, over all rows of the design.
+
+    Either ``codes`` (n,) with one nonzero per row (indicator form: ``A`` and
+    ``F`` are ``a_values`` and ``f_values`` placed in column ``codes``), or
+    dense ``a`` and ``f`` (n, p).
+    """
+
+    K: np.ndarray  # (p, p)
+    codes: np.ndarray | None = None
+    a_values: np.ndarray | None = None
+    f_values: np.ndarray | None = None
+    a: np.ndarray | None = None
+    f: np.ndarray | None = None
+
+    @property
+    def p(self) -> int:
+        return int(self.K.shape[0])
+
+    def f_t(self, z: np.ndarray, domain: np.ndarray, n_domains: int) -> np.ndarray:
+        """``F^T z`` for domain-split influence values -> (p, D * q)."""
+        q = z.shape[1]
+        keep = domain >= 0
+        d = domain[keep]
+        zk = z[keep]
+        out = np.empty((self.p, n_domains, q))
+        if self.codes is not None:
+            key = self.codes[keep] * n_domains + d
+            fv = self.f_values[keep]
+            for j in range(q):  # over variables
+                out[:, :, j] = np.bincount(key, weights=fv * zk[:, j],
+                                           minlength=self.p * n_domains
+                                           ).reshape(self.p, n_domains)
+        else:
+            fk = self.f[keep]
+            for a in range(self.p):  # over auxiliary variables
+                for j in range(q):  # over variables
+                    out[a, :, j] = np.bincount(d, weights=fk[:, a] * zk[:, j],
+                                               minlength=n_domains)
+        return out.reshape(self.p, n_domains * q)
+
+    def f_t_basis(self, other: Basis) -> np.ndarray:
+        """``F^T A_other`` -> (p, p_other), without dense indicator matrices."""
+        if self.codes is not None and other.codes is not None:
+            key = self.codes * other.p + other.codes
+            return np.bincount(key, weights=self.f_values * other.a_values,
+                               minlength=self.p * other.p).reshape(self.p, other.p)
+        if self.codes is not None:
+            return np.stack([np.bincount(self.codes, weights=self.f_values * other.a[:, j],
+                                         minlength=self.p)
+                             for j in range(other.p)], axis=1)  # over auxiliaries
+        if other.codes is not None:
+            return np.stack([np.bincount(other.codes, weights=other.a_values * self.f[:, j],
+                                         minlength=other.p)
+                             for j in range(self.p)], axis=0)  # over auxiliaries
+        return self.f.T @ other.a
+
+    def unit_totals(self, unit: np.ndarray, n_units: int) -> np.ndarray:
+        """Totals of the columns of ``A`` per sampling unit -> (U, p)."""
+        if self.codes is not None:
+            key = unit * self.p + self.codes
+            return np.bincount(key, weights=self.a_values,
+                               minlength=n_units * self.p).reshape(n_units, self.p)
+        return np.stack([np.bincount(unit, weights=self.a[:, j], minlength=n_units)
+                         for j in range(self.p)], axis=1)  # over auxiliary variables
+
+
+@dataclass(frozen=True)
+class CalibrationStep:
+    """A weighting step's correction: its bases, swept ``sweeps`` times."""
+
+    bases: tuple[Basis, ...]
+    sweeps: int = 1
+    kind: str = "calibration"
+
+
+def project_influence(steps: tuple[CalibrationStep, ...], z: np.ndarray,
+                      domain: np.ndarray, n_domains: int
+                      ) -> list[tuple[Basis, np.ndarray]]:
+    """Coefficients of every basis for the influence values ``z``.
+
+    Returns ``[(basis, C)]`` with ``C`` (p, m): the calibrated influence values
+    are ``z - sum_b A_b C_b``. Computed without forming the (n, m) residuals:
+    ``F_k^T x = F_k^T z - sum_b (F_k^T A_b) C_b``.
+    """
+    bases = [b for step in steps for b in step.bases]
+    if not bases:
+        return []
+    fz = [b.f_t(z, domain, n_domains) for b in bases]
+    coef = [np.zeros((b.p, fz[0].shape[1])) for b in bases]
+    cross: dict[tuple[int, int], np.ndarray] = {}
+
+    def ft_a(k: int, b: int) -> np.ndarray:
+        if (k, b) not in cross:
+            cross[(k, b)] = bases[k].f_t_basis(bases[b])
+        return cross[(k, b)]
+
+    index = 0
+    for step in steps:
+        members = list(range(index, index + len(step.bases)))
+        index += len(step.bases)
+        for _ in range(step.sweeps):
+            for k in members:
+                current = fz[k].copy()
+                for b in range(index):
+                    if np.any(coef[b]):
+                        current -= ft_a(k, b) @ coef[b]
+                coef[k] = coef[k] + bases[k].K @ current
+    return list(zip(bases, coef, strict=True))
