@@ -119,7 +119,7 @@ def _population_vector(totals: Any, by: list[str], values: list[np.ndarray], wha
         counts = totals[cols[0]].to_numpy(dtype=float)
         mapping = dict(zip(keys, counts, strict=True))
     else:
-        items = dict(totals).items() if isinstance(totals, pd.Series) else dict(totals).items()
+        items = dict(totals).items()
         mapping = {}
         for k, v in items:
             key = k if isinstance(k, tuple) else (k,)
