@@ -592,9 +592,27 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     result = _finish(design, prep, est, z, "proportion", _mean_replicates(design, prep),
                      mean_type=True, level=level, method=method)
     var = np.diag(result._vcov).copy()
+    logit_var = None
+    if method == "logit":
+        # R's svyciprop fits the intercept-only logistic model: its variance is
+        # the delta method's under linearisation, and the replicate variance of
+        # the replicates' logits under replicate weights
+        mean_reps = _mean_replicates(design, prep)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pq = (p * (1 - p))
+            zl = z / prep.spread(pq.reshape(est.shape))
+
+            def logit_reps(W: np.ndarray) -> np.ndarray:
+                r = mean_reps(W)
+                return np.log(r / (1 - r))
+
+            lp = np.log(p / (1 - p))
+        infl = Influence(values=np.nan_to_num(zl), domain=prep.dom, n_domains=prep.n_domains)
+        logit_var = np.diag(vcov_of(design, lp, infl, logit_reps)).copy()
 
     def interval(lev: float, dfs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return proportion_interval(method, p, var, lev, dfs, n_rows=n_rows, n_obs=n_obs)
+        return proportion_interval(method, p, var, lev, dfs, n_rows=n_rows, n_obs=n_obs,
+                                   logit_var=logit_var)
 
     result._interval = interval
     degenerate = ((p <= 0) | (p >= 1)) & (var <= 0)

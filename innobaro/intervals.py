@@ -67,7 +67,8 @@ def wald_interval(estimate: np.ndarray, se: np.ndarray, level: float,
 
 
 def proportion_interval(method: str, p: np.ndarray, var: np.ndarray, level: float,
-                        df: np.ndarray, *, n_rows: np.ndarray, n_obs: np.ndarray
+                        df: np.ndarray, *, n_rows: np.ndarray, n_obs: np.ndarray,
+                        logit_var: np.ndarray | None = None
                         ) -> tuple[np.ndarray, np.ndarray]:
     """Interval for a proportion by one of R's ``svyciprop`` methods.
 
@@ -87,6 +88,11 @@ def proportion_interval(method: str, p: np.ndarray, var: np.ndarray, level: floa
     n_obs : array
         Rows of the domain with nonzero weight (the effective sample size
         when the variance is zero, and ``n`` in the dispersion ``n/(n-1)``).
+    logit_var : array, optional
+        Design variance of :math:`\\operatorname{logit}\\hat p` for ``"logit"``
+        (R's ``svyglm`` intercept: the delta method under linearisation, the
+        replicate variance of the replicates' logits under replicate weights);
+        by default the delta method.
 
     Notes
     -----
@@ -127,6 +133,8 @@ def proportion_interval(method: str, p: np.ndarray, var: np.ndarray, level: floa
             return p - t * se, p + t * se
         if method in ("logit", "xlogit"):
             half = t * se / pq
+            if method == "logit" and logit_var is not None:
+                half = t * np.sqrt(logit_var)
             lp = special.logit(p)
             lo, hi = special.expit(lp - half), special.expit(lp + half)
             return _collapse(p, var, lo, hi)
