@@ -19,24 +19,36 @@ from .errors import (
     MissingValueError,
 )
 from .estimators import mean, proportion, quantile, ratio, total
+from .margins import Margins, average_marginal_effect, predictive_margins
+from .models import GLMResult, TermTest, glm, logit
 from .results import Estimate
+from .weighting import CalibrationError, WeightsSummary
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CalibrationError",
     "Design",
     "DesignError",
     "DomainError",
     "Estimate",
     "EstimationError",
+    "GLMResult",
     "InnobaroError",
     "InnobaroWarning",
     "LonelyPSUError",
+    "Margins",
     "MissingValueError",
     "ReplicateDesign",
     "SurveyDesign",
+    "TermTest",
+    "WeightsSummary",
     "__version__",
+    "average_marginal_effect",
+    "glm",
+    "logit",
     "mean",
+    "predictive_margins",
     "proportion",
     "quantile",
     "ratio",

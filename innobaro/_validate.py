@@ -20,6 +20,7 @@ __all__ = [
     "check_columns",
     "factorize_columns",
     "numeric_column",
+    "plain",
 ]
 
 
@@ -74,7 +75,14 @@ def numeric_column(data: pd.DataFrame, name: str, what: str, *,
 
 
 def _row_label(data: pd.DataFrame, pos: int) -> str:
-    return repr(data.index[pos])
+    return _plain(data.index[pos])
+
+
+def _plain(value: Any) -> str:
+    """A value as a user would write it: numpy scalars as plain numbers."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def factorize_columns(data: pd.DataFrame, names: Sequence[str], what: str, *,
@@ -141,5 +149,8 @@ def check_binary(values: np.ndarray, name: str) -> None:
     if bad.any():
         raise EstimationError(
             f"proportion needs a binary (0/1 or boolean) variable; column {name!r} "
-            f"has other values, e.g. {v[bad][0]!r}. Use mean() for a numeric "
+            f"has other values, e.g. {_plain(v[bad][0])}. Use mean() for a numeric "
             f"variable or pass a categorical column for the share of each level")
+
+
+plain = _plain

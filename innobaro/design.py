@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ._validate import (
+    _plain,
     as_column_list,
     check_columns,
     compact_codes,
@@ -404,7 +405,7 @@ class Design(SurveyDesign):
             if bad.any():
                 i = int(np.argmax(bad))
                 raise DesignError(f"probs column {probs!r} must be in (0, 1]; row "
-                                  f"{data.index[i]!r} has {p[i]!r}")
+                                  f"{_plain(data.index[i])} has {_plain(p[i])}")
             w = 1.0 / p
         elif fpc_cols:
             w = np.ones(n)
@@ -813,11 +814,12 @@ def _check_weights(w: np.ndarray, name: str, data: pd.DataFrame) -> None:
     if bad.any():
         i = int(np.argmax(bad))
         raise DesignError(f"weights column {name!r} has {int(bad.sum())} negative value(s) "
-                          f"(row {data.index[i]!r}: {w[i]!r}); weights must be >= 0")
+                          f"(row {_plain(data.index[i])}: {_plain(w[i])}); weights must be >= 0")
     inf = np.isinf(w)
     if inf.any():
         i = int(np.argmax(inf))
-        raise DesignError(f"weights column {name!r} has infinite values (row {data.index[i]!r})")
+        raise DesignError(f"weights column {name!r} has infinite values "
+                          f"(row {_plain(data.index[i])})")
     if not (w > 0).any():
         raise DesignError(f"weights column {name!r} is zero in every row")
 
@@ -862,9 +864,9 @@ def _build_stages(data: pd.DataFrame, strata_codes: np.ndarray, psu_cols: list[s
                 row = int(np.argmax(ids == bad_id))
                 where = sorted({strata_labels[s] for s in unit_stratum[unit_id == bad_id]})
                 raise DesignError(
-                    f"PSU {data[psu_cols[0]].iloc[row]!r} (column {psu_cols[0]!r}) appears in "
-                    f"strata {', '.join(where)}; PSUs must be nested in strata. If PSU ids "
-                    f"are reused across strata, pass nest=True")
+                    f"PSU {_plain(data[psu_cols[0]].iloc[row])} (column {psu_cols[0]!r}) "
+                    f"appears in strata {', '.join(where)}; PSUs must be nested in strata. "
+                    f"If PSU ids are reused across strata, pass nest=True")
         n_units = np.bincount(unit_stratum, minlength=n_strata)
         starts = np.concatenate(([0], np.cumsum(n_units)[:-1]))
         if k < len(fpc_values):

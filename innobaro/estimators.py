@@ -45,6 +45,7 @@ class _Prepared:
     dom_df: np.ndarray  # (n,) domain code before rows with missing values were left out
     by: list[str]
     domain_values: list[np.ndarray]  # per by column, the value of each domain
+    label: str | None = None  # the design's domain (subset) label
 
     @property
     def q(self) -> int:
@@ -52,7 +53,7 @@ class _Prepared:
 
     def domain_names(self) -> list[str]:
         if not self.by:
-            return ["(all)"]
+            return [self.label or "(all)"]
         return [", ".join(f"{b}={v}" for b, v in zip(self.by, vals, strict=True))
                 for vals in zip(*self.domain_values, strict=True)]
 
@@ -187,7 +188,7 @@ def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm
     if has_missing:
         Y[np.isnan(Y)] = 0.0
     prep = _Prepared(Y=Y, labels=labels, w=w, dom=codes, n_domains=n_domains, by=by_cols,
-                     domain_values=values, dom_df=codes_df)
+                     domain_values=values, dom_df=codes_df, label=design._domain_label)
     nkey = ("n_obs", tuple(by_cols))
     if present is design.present and nkey in design._cache:
         prep.n_obs = design._cache[nkey]
@@ -353,9 +354,11 @@ def _mean_replicates(design: SurveyDesign, prep: _Prepared) -> ReplicateFn:
 
 
 def _domain_means(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
-    size = prep.domain_sum(prep.w)
-    sums = prep.domain_sum(prep.w[:, None] * prep.Y)
-    return sums / size[:, None], size
+    # the weights and the weighted values are summed in one reduction, so that
+    # the mean of a constant is exactly that constant whatever the row order
+    both = prep.domain_sum(np.column_stack([prep.w[:, None] * prep.Y, prep.w]))
+    size = both[:, -1]
+    return both[:, :-1] / size[:, None], size
 
 
 def _mean_influence(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:

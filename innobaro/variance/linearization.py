@@ -192,7 +192,8 @@ def _stage_vcov(design: Design, st: Stage, k: int, infl: Influence,
     if extra is not None:
         vcov += extra
     if not np.all(col_factor == 1.0):
-        vcov = vcov * np.sqrt(np.outer(col_factor, col_factor))
+        with np.errstate(invalid="ignore"):
+            vcov = vcov * np.sqrt(np.outer(col_factor, col_factor))
         bad = ~np.isfinite(col_factor)
         vcov[bad, :] = np.nan
         vcov[:, bad] = np.nan
@@ -276,6 +277,10 @@ def _average_factor(design: Design, st: Stage, k: int, infl: Influence,
         with np.errstate(divide="ignore", invalid="ignore"):
             factor = n_strat / n_ok
         factor = np.where(n_strat == 0, 1.0, factor)
+        if ((n_strat > 0) & (n_ok == 0)).any():
+            warnings.warn("lonely_psu='average': a domain reaches only strata with a single "
+                          "PSU, so there is no stratum to average over; its variance is "
+                          "undefined (NaN), as in R", InnobaroWarning, stacklevel=6)
     else:
         # each unit above is its own call with one stratum: a lonely one gives NaN
         hit = (present & lonely[:, None]).any(axis=0)
