@@ -64,9 +64,11 @@ class Family:
 
     def inverse_link(self, eta: np.ndarray) -> np.ndarray:
         if self.name == "binomial":
-            return special.expit(eta)
+            # bounded away from 0 and 1 as R's binomial()$linkinv
+            eps = np.finfo(float).eps
+            return np.clip(special.expit(eta), eps, 1 - eps)
         if self.name == "poisson":
-            return np.exp(eta)
+            return np.maximum(np.exp(eta), np.finfo(float).eps)
         return eta
 
     def link(self, mu: np.ndarray) -> np.ndarray:
@@ -117,7 +119,10 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
     """IRLS for every column of the weight matrix ``W`` (n, k) at once.
 
     Returns coefficients (p, k), iterations, and the last largest change.
-    Columns stop updating once converged.
+    Columns stop updating once converged: when the largest coefficient change
+    is below ``tol`` relative, or when the deviance no longer changes (relative
+    change below 1e-15, as under separation, where coefficients drift off
+    without improving the fit). A change of ``inf`` means no convergence.
     """
     n, p = X.shape
     k = W.shape[1]
@@ -133,6 +138,7 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
         first = False
     active = np.ones(k, dtype=bool)
     change = np.inf
+    dev_old = np.full(k, np.inf)
     for it in range(1, max_iter + 1):
         idx = np.flatnonzero(active)
         e = eta[:, idx]
@@ -148,12 +154,16 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
         eta[:, idx] = X @ new
         worst = delta.max(axis=0)
         change = float(worst.max())
+        mu_new = fam.inverse_link(eta[:, idx])
+        dev = (W[:, idx] * fam.deviance_residuals(y[:, None], mu_new)).sum(axis=0)
+        flat = np.abs(dev - dev_old[idx]) <= 1e-15 * (np.abs(dev) + 0.1)
+        dev_old[idx] = dev
         if not first:
-            active[idx[worst < tol]] = False
+            active[idx[(worst < tol) | flat]] = False
         first = False
         if not active.any():
             return beta, it, change
-    return beta, max_iter, change
+    return beta, max_iter, np.inf
 
 
 def _solve(G: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -238,7 +248,7 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     _check_response(y, w, fam)
     _check_columns(X, w, spec)
     beta, it, change = _irls(X, y, w[:, None], fam, beta0=None, tol=tol, max_iter=max_iter)
-    if it >= max_iter and change >= tol:
+    if not np.isfinite(change):
         raise EstimationError(
             f"the model did not converge in {max_iter} iterations (last relative change "
             f"of a coefficient {change:.3g}); check for separation or rescale variables")
@@ -264,7 +274,10 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
 
     infl = Influence(values=z, domain=domain, n_domains=1)
     V = vcov_of(design, beta, infl, refit)
-    df_design = float(degrees_of_freedom(design, np.where(design._present, 0, -1), 1)[0])
+    # R's svyglm drops incomplete rows from the design before counting its df
+    in_model = np.full(n, -1, dtype=np.int64)
+    in_model[rows] = 0
+    df_design = float(degrees_of_freedom(design, in_model, 1)[0])
     return GLMResult(formula=formula, spec=spec, family=fam, design=design,
                      params=beta, vcov=V, df_resid=df_design + 1 - X.shape[1],
                      X=X, y=y, w=w, rows=rows, A=A, n_dropped=n_dropped, iterations=it,
@@ -312,11 +325,12 @@ def _check_columns(X: np.ndarray, w: np.ndarray, spec: ModelSpec) -> None:
     if const:
         raise EstimationError(f"model column(s) {', '.join(map(repr, const))} are constant "
                               f"among the rows of the fit; drop them or check the domain")
-    _, R, piv = qr(Xs, mode="economic", pivoting=True)
+    # as R: a column that adds nothing to the columns before it is aliased
+    R = qr(Xs, mode="r")[0]
     diag = np.abs(np.diag(R))
-    rank = int((diag > diag.max() * 1e-10 * max(Xs.shape)).sum()) if diag.size else 0
-    if rank < X.shape[1]:
-        aliased = [names[j] for j in piv[rank:]]
+    norms = np.linalg.norm(Xs, axis=0)
+    aliased = [names[j] for j in range(X.shape[1]) if diag[j] <= 1e-7 * max(norms[j], 1e-300)]
+    if aliased:
         raise EstimationError(f"model column(s) {', '.join(map(repr, aliased))} are collinear "
                               f"with the others (aliased); drop or recode them")
 
@@ -374,7 +388,8 @@ class TermTest:
 
     def __repr__(self) -> str:
         name = {"F": "Wald F", "chisq": "Wald chi-square",
-                "lrt": "Rao-Scott working likelihood ratio"}[self.method]
+                "lrt": "Rao-Scott working likelihood ratio",
+                "working_wald": "Rao-Scott working Wald"}[self.method]
         ddf = "" if np.isinf(self.ddf) else f", denominator df = {self.ddf:g}"
         extra = ""
         if self.lambdas is not None:
@@ -472,9 +487,16 @@ class GLMResult:
                              "upper": np.exp(ci["upper"])}, index=self._names)
 
     # ------------------------------------------------------------------ fit statistics
+    @property
+    def _w_scale(self) -> float:
+        """R's svyglm fits with weights divided by their mean over the design's rows
+        (rows later dropped for missing values included)."""
+        w_all = self.design._effective_weights()[self.design._present]
+        return float(w_all.mean())
+
     def _deviance(self, mu: np.ndarray) -> float:
-        """Deviance with weights rescaled to mean one, as R's svyglm."""
-        wr = self._w / self._w.mean()
+        """Deviance on the weights rescaled as R's svyglm rescales them."""
+        wr = self._w / self._w_scale
         return float(np.sum(wr * self._fam.deviance_residuals(self._y, mu)))
 
     @property
@@ -488,20 +510,20 @@ class GLMResult:
 
     @property
     def naive_cov(self) -> np.ndarray:
-        """Model-based (unscaled) covariance with weights rescaled to mean one."""
-        return self._A * self._w.mean()
+        """Model-based (unscaled) covariance on the rescaled weights (R's ``naive.cov``)."""
+        return self._A * self._w_scale
 
     def pseudo_r2(self, method: str = "Nagelkerke") -> float:
         r"""Pseudo-R-squared of a binomial or poisson model, as R's ``psrsq``.
 
         With deviances :math:`D` and :math:`D_0` (model and intercept-only) on
-        weights rescaled to mean one over the :math:`n` rows of the fit,
+        weights rescaled to mean one, which add up to :math:`n`,
         Cox-Snell is :math:`1 - \exp((D - D_0)/n)` and Nagelkerke divides it
         by its maximum :math:`1 - \exp(-D_0/n)` (Lumley 2017).
         """
         if self.family not in ("binomial", "poisson"):
             raise EstimationError("pseudo R-squared is for binomial and poisson models")
-        n = float(self._w.size)
+        n = float(np.sum(self._w / self._w_scale))  # R: sum of the prior weights
         cs = 1 - np.exp((self.deviance - self.null_deviance) / n)
         key = method.lower().replace("-", "").replace("_", "").replace(" ", "")
         if key == "coxsnell":
@@ -600,9 +622,13 @@ class GLMResult:
                 F = chisq / k
                 return TermTest(names, F, k, ddf, float(stats.f.sf(F, k, ddf)), "F")
             return TermTest(names, chisq, k, np.inf, float(stats.chi2.sf(chisq, k)), "chisq")
-        if method == "lrt":
+        if method in ("lrt", "working_wald"):
             V0 = self.naive_cov[np.ix_(idx, idx)]
             lam = np.sort(np.linalg.eigvals(np.linalg.solve(V0, V)).real)[::-1]
+            if method == "working_wald":
+                chisq = float(beta @ np.linalg.solve(V0, beta))
+                return TermTest(names, chisq, k, ddf, float(pfsum(chisq, lam, ddf)),
+                                "working_wald", lambdas=lam)
             keep = np.setdiff1d(np.arange(self._X.shape[1]), idx)
             X0 = self._X[:, keep]
             b0, _, _ = _irls(X0, self._y, self._w[:, None], self._fam,
@@ -611,7 +637,7 @@ class GLMResult:
             chisq = dev0 - self.deviance
             p = pfsum(chisq, lam, ddf) if np.isfinite(ddf) else pfsum(chisq, lam, np.inf)
             return TermTest(names, float(chisq), k, ddf, float(p), "lrt", lambdas=lam)
-        raise EstimationError("method must be 'F', 'chisq' or 'lrt'")
+        raise EstimationError("method must be 'F', 'chisq', 'lrt' or 'working_wald'")
 
     # ------------------------------------------------------------------ margins
     def margins(self, variable: str, values: Sequence[Any] | None = None, *,

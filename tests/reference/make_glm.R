@@ -273,15 +273,26 @@ glm_result <- function(fit, names) {
   check_close(ci[, 2], coef(fit) + crit * sqrt(diag(V)), "confint upper")
   check_close(ct[, 4], 2 * pt(-abs(coef(fit) / sqrt(diag(V))), fit$df.residual), "summary p")
   ## summary()'s dispersion: svyvar() of the Pearson residuals
-  disp <- as.numeric(s$dispersion)[1]
   pw <- fit$prior.weights
-  if (!length(fit$na.action)) {
-    ## = n/(n-1) * weighted variance of r = (y - mu)/sqrt(V(mu)), weights w
-    r <- (fit$y - fitted(fit)) / sqrt(fit$family$variance(fitted(fit)))
-    nr <- length(r)
-    check_close(disp, nr / (nr - 1) * sum(pw * (r - sum(pw * r) / sum(pw))^2) / sum(pw),
-                "dispersion formula")
+  ## Pearson residuals as residuals.svyglm defines them (survey 4.5 spelling):
+  ## (y - mu) sqrt(prior weight / normalised sampling weight of the fitted rows) / sqrt(V(mu));
+  ## the square root is 1 unless rows were dropped for missing values.
+  pwd <- weights(fit$survey.design, "sampling")
+  pwd <- pwd / mean(pwd)
+  stopifnot(length(pwd) == length(pw))
+  r <- (fit$y - fitted(fit)) * sqrt(pw / pwd) / sqrt(fit$family$variance(fitted(fit)))
+  if (inherits(fit, "svrepglm")) {
+    ## survey 4.1's summary() dispersion is wrong for replicate designs: its
+    ## Pearson residuals use design$prob, which replicate designs do not have
+    ## (fixed in survey 4.5, which uses weights(design, "sampling")).
+    disp <- as.numeric(svyvar(r, fit$survey.design))[1]
+  } else {
+    disp <- as.numeric(s$dispersion)[1]
   }
+  ## = n/(n-1) * weighted variance of the Pearson residuals
+  nr <- length(r)
+  check_close(disp, nr / (nr - 1) * sum(pw * (r - sum(pw * r) / sum(pw))^2) / sum(pw),
+              "dispersion formula")
   ## glm's deviance and (gaussian) AIC use the prior weights w / mean(w)
   check_close(fit$deviance, sum(fit$family$dev.resids(fit$y, fitted(fit), pw)), "deviance")
   if (fit$family$family == "gaussian") {
@@ -418,7 +429,7 @@ term_test <- function(id, fit, r_terms, patsy_terms, method = "Wald", df = NULL)
     ## default ddf is fit$df.residual; df = Inf gives the chi-square form
     if (is.null(rt$Ftest)) {
       out <- c(out, list(statistic = "chisq", chisq = as.numeric(rt$chisq), df = rt$df,
-                         ddf = NULL, p = rt$p))
+                         ddf = NULL, p = as.numeric(rt$p)))
       check_close(rt$p, pchisq(rt$chisq, rt$df, lower.tail = FALSE), paste(id, "p"))
     } else {
       out <- c(out, list(statistic = "F", F = as.numeric(rt$Ftest), df = rt$df, ddf = rt$ddf,
@@ -448,8 +459,8 @@ idx_c <- grep("^centrality", names(coef(fit)))
 fit0 <- fit_svyglm(des, "innovated ~ log_pop + free_income + log_employees", "binomial")
 lrt <- regTermTest(fit, ~centrality, method = "LRT")
 check_close(lrt$chisq, fit0$deviance - fit$deviance, "LRT chisq = deviance difference")
-check_close(sort(lrt$lambda), sort(Re(eigen(solve(fit$naive.cov[idx_c, idx_c], vcov(fit)[idx_c, idx_c]))$values)),
-            "LRT lambda")
+lam_c <- Re(eigen(solve(fit$naive.cov[idx_c, idx_c], vcov(fit)[idx_c, idx_c]))$values)
+check_close(sort(lrt$lambda), sort(lam_c), "LRT lambda")
 
 baro$case$result$term_tests <- list(
   term_test("centrality_wald_F", fit, "centrality", "C(centrality)"),
@@ -558,8 +569,8 @@ baro$case$note <- paste(
 add_case(baro$case)
 
 add_case(case_glm("glm_barometer_binomial_sector", "glm_barometer", S_BARO,
-                  paste(BARO_F, "+ sector + sector:log_employees"),
-                  paste(BARO_R, "+ sector + sector:log_employees"), "binomial")$case)
+                  paste(BARO_F, "+ sector + log_employees:sector"),
+                  paste(BARO_R, "+ sector + log_employees:sector"), "binomial")$case)
 add_case(case_glm("glm_barometer_binomial_domain_education", "glm_barometer", S_BARO,
                   "innovated ~ log_pop + C(centrality) + free_income + log_employees",
                   BARO_R, "binomial", subset = subset_spec("sector", "education"),
@@ -571,18 +582,47 @@ add_case(case_glm("glm_barometer_gaussian_log_employees", "glm_barometer", S_BAR
 
 ## --- replicate designs ------------------------------------------------------
 
-## Full-weight replicate columns repw_1..repw_R, written with the data so that
-## innobaro's ReplicateDesign can use exactly R's weights.
-rep_design_json <- function(weights, R, method, scale, rscales, mse) {
+## Replicate designs follow replicates.json's conventions.  Each case <id> is
+## as.svrepdesign() of a linearization design; its twin <id>_repw gives R's
+## analysis weights (full weights, columns repw_1..repw_R of the case's CSV,
+## which holds the data plus those columns) to svrepdesign() with scale and
+## rscales explicit.  Both get the same results.
+resolved_json <- function(rdes, R, columns = TRUE) {
+  out <- list(replicates = R, scale = rdes$scale, rscales = num(rdes$rscales))
+  if (columns) out$weights_columns <- I(paste0("repw_", seq_len(R)))
+  out
+}
+rep_design_json <- function(weights, R, method, rdes) {
   list(type = "replicate", weights = weights,
        replicate_weights = I(paste0("repw_", seq_len(R))),
-       method = method, scale = scale, rscales = num(rscales), mse = mse,
-       combined_weights = TRUE)
+       method = method, scale = rdes$scale, rscales = num(rdes$rscales), rho = NULL,
+       mse = FALSE, combined_weights = TRUE, resolved = resolved_json(rdes, R, FALSE))
 }
+
+NOTE_REP_DISP <- paste(
+  "dispersion: survey 4.1's summary() value is wrong for replicate designs (its Pearson",
+  "residuals use design$prob, absent in replicate designs); recorded is svyvar() of the",
+  "correct Pearson residuals, as survey 4.5 does and as in the linearization cases")
 
 case_replicate <- function(id, data, spec, r_type, formula, r_formula, family) {
   method <- tolower(r_type)
-  des <- build_design(DATA[[data]], spec)
+  ## write the data plus R's replicate weights, then work from the CSV read back
+  rdes0 <- as.svrepdesign(build_design(DATA[[data]], spec), type = r_type, mse = FALSE,
+                          compress = FALSE)
+  raw <- read.csv(data_path(data), stringsAsFactors = FALSE, check.names = FALSE,
+                  na.strings = "")
+  repw_r <- weights(rdes0, "analysis")
+  repw <- matrix(as.numeric(repw_r), nrow = nrow(raw))
+  stopifnot(identical(dim(repw), dim(repw_r)))
+  R <- ncol(repw)
+  colnames(repw) <- paste0("repw_", seq_len(R))
+  rep_name <- paste0(if (startsWith(data, "glm_")) "" else "glm_", data, "_", method)
+  write_data(cbind(raw, repw), rep_name)
+  back <- read_data(rep_name)
+  if (data == "glm_barometer") back$centrality <- factor(back$centrality)
+
+  ## <id>: as.svrepdesign of the linearization design
+  des <- build_design(back, spec)
   rdes <- as.svrepdesign(des, type = r_type, mse = FALSE, compress = FALSE)
   fit <- fit_svyglm(rdes, r_formula, family)
   check_df(fit, rdes, id)
@@ -591,39 +631,33 @@ case_replicate <- function(id, data, spec, r_type, formula, r_formula, family) {
   nm <- coef_names(fit)
   res <- glm_result(fit, nm)
   res$degf <- degf(rdes)
-  case1 <- list(id = id, data = data,
-                design = design_json(spec, list(method = method, mse = FALSE)),
+  dj <- design_json(spec, list(method = method, rho = NULL, mse = FALSE))
+  dj$resolved <- resolved_json(rdes, R)
+  case1 <- list(id = id, data = rep_name, design = dj,
                 model = model_json(formula, r_formula, family), result = res,
                 note = sprintf(paste("as.svrepdesign(design, type = '%s'); df_resid = degf + 1 - p",
                                      "with degf = rank(replicate weights) - 1 = %d (linearization",
-                                     "degf is %d)"), r_type, degf(rdes), degf(des)))
-  ## the same weights exported to CSV and read back
-  repw <- as.matrix(weights(rdes, "analysis"))
-  R <- ncol(repw)
-  out <- read.csv(data_path(data), stringsAsFactors = FALSE, check.names = FALSE,
-                  na.strings = "")
-  colnames(repw) <- paste0("repw_", seq_len(R))
-  rep_name <- paste0(data, "_", method)
-  write_data(cbind(out, repw), rep_name)
-  back <- read_data(rep_name)
-  if (data == "glm_barometer") back$centrality <- factor(back$centrality)
+                                     "degf is %d); %s"), r_type, degf(rdes), degf(des),
+                             NOTE_REP_DISP))
+
+  ## <id>_repw: the exported weights
   rdes2 <- svrepdesign(data = back, repweights = "repw_[0-9]+", weights = reformulate(spec$weights),
                        type = r_type, scale = rdes$scale, rscales = rdes$rscales,
                        combined.weights = TRUE, mse = FALSE)
   fit2 <- fit_svyglm(rdes2, r_formula, family)
-  check_df(fit2, rdes2, paste(id, "exported"))
+  check_df(fit2, rdes2, paste(id, "repw"))
   res2 <- glm_result(fit2, nm)
   res2$degf <- degf(rdes2)
-  check_close(res2$params, res$params, paste(id, "exported params"))
-  check_close(res2$vcov, res$vcov, paste(id, "exported vcov"))
+  check_close(res2$params, res$params, paste(id, "repw params"))
+  check_close(res2$vcov, res$vcov, paste(id, "repw vcov"))
   stopifnot(res2$df_resid == res$df_resid)
-  case2 <- list(id = paste0(id, "_exported"), data = rep_name,
-                design = rep_design_json(spec$weights, R, method, rdes$scale, rdes$rscales,
-                                         FALSE),
+  case2 <- list(id = paste0(id, "_repw"), data = rep_name,
+                design = rep_design_json(spec$weights, R, method, rdes),
                 model = model_json(formula, r_formula, family), result = res2,
-                note = sprintf(paste("svrepdesign(type = '%s', repweights = repw_*, combined.weights",
-                                     "= TRUE, scale, rscales as given) on the weights of",
-                                     "as.svrepdesign() written to %s.csv"), r_type, rep_name))
+                note = sprintf(paste("svrepdesign(type = '%s', repweights = repw_*,",
+                                     "combined.weights = TRUE, scale, rscales as given) on the",
+                                     "analysis weights of as.svrepdesign(); %s"),
+                               r_type, NOTE_REP_DISP))
   list(case1, case2)
 }
 
@@ -642,31 +676,51 @@ for (cs in c(
 
 ## --- separation: note only ----------------------------------------------------
 
-sep_des <- build_design(DATA$apistrat, S_STRAT)
-sep_warn <- character(0)
-sep_fit <- withCallingHandlers(
-  eval(bquote(svyglm(sch_wide01 ~ ell + I(growth >= target), design = sep_des,
-                                       family = quasibinomial(),
-                                       control = glm.control(epsilon = .(GLM_EPSILON),
-                                                             maxit = .(GLM_MAXIT))))),
-  warning = function(w) {
-    sep_warn <<- c(sep_warn, conditionMessage(w))
+## I(growth >= target) predicts sch_wide01 perfectly in apistrat.  Fitted with
+## quasibinomial (as every binomial case here) and, to show glm's warnings,
+## with binomial, at R's default epsilon and at the tight one.
+fit_warnings <- function(expr) {
+  msgs <- character(0)
+  value <- withCallingHandlers(expr, warning = function(w) {
+    msgs <<- c(msgs, conditionMessage(w))
     invokeRestart("muffleWarning")
   })
-sep_se <- sqrt(diag(vcov(sep_fit)))
+  list(value = value, warnings = unique(msgs))
+}
+sep_des <- build_design(DATA$apistrat, S_STRAT)
+sep_fit <- function(family, epsilon) {
+  fit_warnings(eval(bquote(svyglm(sch_wide01 ~ ell + I(growth >= target), design = sep_des,
+                                  family = .(family),
+                                  control = glm.control(epsilon = .(epsilon),
+                                                        maxit = .(GLM_MAXIT))))))
+}
+sep_q <- sep_fit(quote(quasibinomial()), GLM_EPSILON)
+sep_q8 <- sep_fit(quote(quasibinomial()), 1e-8)
+sep_b <- sep_fit(quote(binomial()), GLM_EPSILON)
+stopifnot(length(sep_q$warnings) == 0)
+describe_sep <- function(f, eps) {
+  j <- 3
+  sprintf(paste("epsilon = %g: %d iterations, converged = %s, deviance %.2g, coefficient %.4g",
+                "with design SE %.3g (t = %.0f) and model-based SE %.3g"),
+          eps, f$iter, f$converged, f$deviance, coef(f)[j], sqrt(vcov(f)[j, j]),
+          coef(f)[j] / sqrt(vcov(f)[j, j]), sqrt(f$naive.cov[j, j]))
+}
 add_case(list(
   id = "apistrat_binomial_separation", data = "apistrat", design = design_json(S_STRAT),
   model = model_json("sch_wide01 ~ ell + I(growth >= target)",
                      "sch_wide01 ~ ell + I(growth >= target)", "binomial"),
   result = NULL,
-  r_warnings = I(unique(sep_warn)),
-  note = sprintf(paste(
-    "note only, no numbers to match: I(growth >= target) separates sch_wide01 perfectly",
-    "(%d rows with missing target dropped). R warns (%s), stops after %d iterations",
-    "(converged = %s) and reports coefficient %s = %.3g with SE %.3g and deviance %.3g:",
-    "the estimate and its SE diverge; innobaro should warn or refuse rather than report them."),
-    length(sep_fit$na.action), paste(unique(sep_warn), collapse = "; "), sep_fit$iter,
-    sep_fit$converged, names(coef(sep_fit))[3], coef(sep_fit)[3], sep_se[3], sep_fit$deviance)
+  r_warnings = I(sep_b$warnings),
+  note = paste(
+    "note only, no numbers to match. I(growth >= target) separates sch_wide01 perfectly",
+    sprintf("(%d rows with missing target dropped).", length(sep_q$value$na.action)),
+    "quasibinomial() gives no warning at all (glm.fit only checks for fitted 0/1",
+    "probabilities when family is 'binomial'); binomial() warns as in r_warnings.",
+    "glm's relative-deviance criterion stops once the deviance is ~0, so the fit 'converges'",
+    "at an arbitrary point:", paste0(describe_sep(sep_q8$value, 1e-8), ";"),
+    paste0(describe_sep(sep_q$value, GLM_EPSILON), "."), "The sandwich SE collapses (the working",
+    "residuals vanish) while the model-based SE explodes, so R reports a hugely",
+    "'significant' coefficient; innobaro should detect separation and warn or refuse.")
 ))
 
 
