@@ -623,10 +623,13 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
     if not isinstance(design, ReplicateDesign):
         g = G[:, 0]
         w0 = W[:, 0]
-        K = np.linalg.pinv(X.T @ (X * w0[:, None]), hermitian=True)
+        # columns scaled to unit weighted norm: a well-conditioned projection
+        norm = np.sqrt((X * X * w0[:, None]).sum(axis=0))
+        Xs = X / np.where(norm > 0, norm, 1.0)
+        K = np.linalg.pinv(Xs.T @ (Xs * w0[:, None]), hermitian=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            f = np.where((g != 0)[:, None], X / g[:, None], 0.0)
-        basis = Basis(K=K, a=X * Wnew[:, :1], f=f)
+            f = np.where((g != 0)[:, None], Xs / g[:, None], 0.0)
+        basis = Basis(K=K, a=Xs * Wnew[:, :1], f=f)
         step = CalibrationStep(bases=(basis,), kind=f"calibrate ({method})")
     achieved = X.T @ Wnew[:, 0]
     entry = _LogEntry(f"calibrate ({method})", Wnew[:, 0].copy(),
@@ -679,17 +682,21 @@ def trim_weights(design: SurveyDesign, lower: float | None = None,
         raise DesignError(f"trim_weights: lower {lo} is above upper {hi}")
     W = _weights_matrix(design)
     present = design._present[:, None]
+    fixed = np.zeros(W.shape, dtype=bool)  # weights trimmed in some round
     for _ in range(1000 if strict else 1):
         outside = present & ((W < lo) | (W > hi))
         if not outside.any():
             break
+        fixed |= outside
         clipped = np.clip(W, lo, hi)
-        trimmed = np.where(present, W - clipped, 0.0).sum(axis=0)
-        inside = present & ~outside
+        trimmed = np.where(outside, W - clipped, 0.0).sum(axis=0)
+        # the trimmed mass goes, in equal parts, to weights never trimmed
+        # (survey >= 4.2; 4.1 could give it back to a weight trimmed earlier)
+        inside = present & ~fixed
         n_in = inside.sum(axis=0)
         if (n_in == 0).any():
             raise DesignError("trim_weights: every weight is outside the bounds")
-        W = np.where(inside, clipped + trimmed / n_in, np.where(present, clipped, W))
+        W = np.where(inside, W + trimmed / n_in, np.where(outside, clipped, W))
     else:
         if strict:
             raise DesignError("trim_weights: could not bring every weight within the bounds")

@@ -78,9 +78,10 @@ def apply_step(d: ib.SurveyDesign, step: dict) -> ib.SurveyDesign:
         return d.rake(step["margins"], max_iter=step.get("max_iter", 50),
                       tol=step.get("tol", 1e-7))
     if kind == "calibrate":
-        totals = {patsy_name(k, step): v for k, v in step["totals"].items()}
+        formula = patsy_formula(step["formula"])
+        totals = {patsy_name(k, step, d.data): v for k, v in step["totals"].items()}
         bounds = step.get("bounds")
-        return d.calibrate(totals, formula=step["formula"], method=step.get("method", "linear"),
+        return d.calibrate(totals, formula=formula, method=step.get("method", "linear"),
                            bounds=tuple(bounds) if bounds else None,
                            max_iter=step.get("max_iter", 50), tol=step.get("tol", 1e-7))
     if kind == "trim":
@@ -89,13 +90,27 @@ def apply_step(d: ib.SurveyDesign, step: dict) -> ib.SurveyDesign:
     raise AssertionError(f"unknown weighting step {kind}")
 
 
-def patsy_name(r_name: str, step: dict) -> str:
-    """patsy's column name for R's model-matrix column name."""
-    names = step.get("patsy_names")
-    if names and r_name in names:
-        return names[r_name]
+def _variables(formula: str) -> list[str]:
+    return [v.strip() for v in formula.replace("~", "").replace("*", "+").split("+")
+            if v.strip()]
+
+
+def patsy_formula(r_formula: str) -> str:
+    """R's additive formula in patsy: dotted names quoted with ``Q()``."""
+    terms = [f"Q('{v}')" if "." in v else v for v in _variables(r_formula)]
+    return "~ " + " + ".join(terms)
+
+
+def patsy_name(r_name: str, step: dict, data: pd.DataFrame) -> str:
+    """patsy's column name for R's model-matrix column name (treatment contrasts)."""
     if r_name == "(Intercept)":
         return "Intercept"
+    for v in _variables(step["formula"]):
+        quoted = f"Q('{v}')" if "." in v else v
+        if r_name == v:
+            return quoted
+        if r_name.startswith(v) and not pd.api.types.is_numeric_dtype(data[v]):
+            return f"{quoted}[T.{r_name[len(v):]}]"
     return r_name
 
 
@@ -164,22 +179,22 @@ def close(name: str, ours: np.ndarray, theirs: np.ndarray, rtol: float = RTOL,
 
 
 
-def compare(est: ib.Estimate, case: dict) -> None:
+def compare(est: ib.Estimate, case: dict, rtol: float = RTOL) -> None:
     """Compare an Estimate with R's result for the case."""
     res = case["result"]
     order = align(est, case)
-    close("estimate", est.estimate.to_numpy()[order], arr(res["estimate"]))
+    close("estimate", est.estimate.to_numpy()[order], arr(res["estimate"]), rtol=rtol)
     # a standard error that is zero in exact arithmetic comes out as rounding
     # noise in both programs: below 1e-13 of the estimate it counts as zero
     noise = 1e-13 * (np.abs(arr(res["estimate"])) + 1)
     se = arr(res.get("se"))
     if se is not None:
-        close("se", est.se.to_numpy()[order], se, atol=float(np.nanmax(noise)))
+        close("se", est.se.to_numpy()[order], se, rtol=rtol, atol=float(np.nanmax(noise)))
     if res.get("vcov") is not None:
         V = np.array(res["vcov"], dtype=float)
         ours = est.vcov.to_numpy()[np.ix_(order, order)]
         scale = np.sqrt(np.outer(np.diag(V), np.diag(V)))
-        np.testing.assert_array_less(np.abs(ours - V), RTOL * scale + np.outer(noise, noise),
+        np.testing.assert_array_less(np.abs(ours - V), rtol * scale + np.outer(noise, noise),
                                      err_msg="vcov")
     if res.get("df") is not None:
         df = est.df
@@ -191,18 +206,20 @@ def compare(est: ib.Estimate, case: dict) -> None:
     ci = est.ci(level)
     lower, upper = ci["lower"].to_numpy()[order], ci["upper"].to_numpy()[order]
     if res.get("lower_exact") is not None:
-        close("lower_exact", lower, arr(res["lower_exact"]))
-        close("upper_exact", upper, arr(res["upper_exact"]))
+        close("lower_exact", lower, arr(res["lower_exact"]), rtol=rtol)
+        close("upper_exact", upper, arr(res["upper_exact"]), rtol=rtol)
         loose = 1e-3 if method == "likelihood" else 1e-6
         close("lower (R)", lower, arr(res["lower"]), rtol=loose)
         close("upper (R)", upper, arr(res["upper"]), rtol=loose)
     elif res.get("lower") is not None:
-        close("lower", lower, arr(res["lower"]))
-        close("upper", upper, arr(res["upper"]))
+        close("lower", lower, arr(res["lower"]), rtol=rtol)
+        close("upper", upper, arr(res["upper"]), rtol=rtol)
     if res.get("lower_normal") is not None:
         ci = est.ci(level, df=float("inf"))
-        close("lower_normal", ci["lower"].to_numpy()[order], arr(res["lower_normal"]))
-        close("upper_normal", ci["upper"].to_numpy()[order], arr(res["upper_normal"]))
+        close("lower_normal", ci["lower"].to_numpy()[order], arr(res["lower_normal"]),
+              rtol=rtol)
+        close("upper_normal", ci["upper"].to_numpy()[order], arr(res["upper_normal"]),
+              rtol=rtol)
     # a design effect of a variance that is rounding noise is noise too
     real = se > noise if se is not None else np.ones(len(order), bool)
     if res.get("deff") is not None:

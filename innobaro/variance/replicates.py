@@ -246,13 +246,21 @@ def make_replicate_weights(design: Design, method: str, *, replicates: int | Non
                       use_fpc=(method == "bootstrap"))
 
 
+def _first_rows(st) -> np.ndarray:
+    """Row of each unit's first appearance in the data."""
+    first = np.full(st.unit_stratum.size, -1, dtype=np.int64)
+    first[st.unit[::-1]] = np.arange(st.unit.size)[::-1]
+    return first
+
+
 def _jk1(st) -> tuple[np.ndarray, float, np.ndarray]:
     n = st.unit_stratum.size
     if n < 2:
         raise DesignError("jk1 needs at least two PSUs")
     f = float(st.fpc_factor[0])
     mult = np.full((n, n), n / (n - 1))
-    np.fill_diagonal(mult, 0.0)
+    # replicate r drops the r-th PSU in order of appearance in the data, as R
+    mult[np.argsort(_first_rows(st), kind="stable"), np.arange(n)] = 0.0
     return mult, f * (n - 1) / n, np.ones(n)
 
 
@@ -268,9 +276,14 @@ def _jkn(design: Design, st) -> tuple[np.ndarray, float, np.ndarray]:
         names = [design.strata_labels[h] for h in np.flatnonzero(lonely & ~selfrep)]
         raise LonelyPSUError(f"strata with a single PSU: {', '.join(names)}; choose "
                              f"lonely_psu for the design")
-    # one replicate per PSU of every stratum with 2+ PSUs that is not self-representing
+    # one replicate per PSU of every stratum with 2+ PSUs that is not
+    # self-representing; in R's order: strata, then PSUs, by first appearance
     use_unit = (~lonely & ~selfrep)[st.unit_stratum]
-    units = np.flatnonzero(use_unit)
+    first = _first_rows(st)
+    stratum_first = np.full(H, np.iinfo(np.int64).max)
+    np.minimum.at(stratum_first, st.unit_stratum, first)
+    order = np.lexsort((first, stratum_first[st.unit_stratum]))
+    units = order[use_unit[order]]
     R_main = units.size
     mult = np.ones((n_units, R_main))
     h_of = st.unit_stratum[units]
