@@ -38,16 +38,22 @@ class Basis:
     """One basis of a weighting correction, over all rows of the design.
 
     Either ``codes`` (n,) with one nonzero per row (indicator form: ``A`` and
-    ``F`` are ``a_values`` and ``f_values`` placed in column ``codes``), or
-    dense ``a`` and ``f`` (n, p).
+    ``F`` are ``a_values`` and ``f_values`` placed in column ``codes``), or a
+    dense matrix ``x`` (n, p) with row weights: ``A = diag(a_values) x S``,
+    ``F = diag(f_values) x S``, ``S = diag(1/scale)`` (the matrix is shared,
+    never copied).
     """
 
     K: np.ndarray  # (p, p)
     codes: np.ndarray | None = None
     a_values: np.ndarray | None = None
     f_values: np.ndarray | None = None
-    a: np.ndarray | None = None
-    f: np.ndarray | None = None
+    x: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+    def _col(self, j: int, values: np.ndarray) -> np.ndarray:
+        assert self.x is not None and self.scale is not None
+        return values * self.x[:, j] / self.scale[j]
 
     @property
     def p(self) -> int:
@@ -68,11 +74,11 @@ class Basis:
                                            minlength=self.p * n_domains
                                            ).reshape(self.p, n_domains)
         else:
-            fk = self.f[keep]
+            fv = self.f_values[keep]
             for a in range(self.p):  # over auxiliary variables
+                fa = fv * self.x[keep, a] / self.scale[a]
                 for j in range(q):  # over variables
-                    out[a, :, j] = np.bincount(d, weights=fk[:, a] * zk[:, j],
-                                               minlength=n_domains)
+                    out[a, :, j] = np.bincount(d, weights=fa * zk[:, j], minlength=n_domains)
         return out.reshape(self.p, n_domains * q)
 
     def f_t_basis(self, other: Basis) -> np.ndarray:
@@ -82,14 +88,17 @@ class Basis:
             return np.bincount(key, weights=self.f_values * other.a_values,
                                minlength=self.p * other.p).reshape(self.p, other.p)
         if self.codes is not None:
-            return np.stack([np.bincount(self.codes, weights=self.f_values * other.a[:, j],
+            return np.stack([np.bincount(self.codes,
+                                         weights=self.f_values * other._col(j, other.a_values),
                                          minlength=self.p)
                              for j in range(other.p)], axis=1)  # over auxiliaries
         if other.codes is not None:
-            return np.stack([np.bincount(other.codes, weights=other.a_values * self.f[:, j],
+            return np.stack([np.bincount(other.codes,
+                                         weights=other.a_values * self._col(j, self.f_values),
                                          minlength=other.p)
                              for j in range(self.p)], axis=0)  # over auxiliaries
-        return self.f.T @ other.a
+        inner = (self.x * (self.f_values * other.a_values)[:, None]).T @ other.x
+        return inner / np.outer(self.scale, other.scale)
 
     def unit_totals(self, unit: np.ndarray, n_units: int) -> np.ndarray:
         """Totals of the columns of ``A`` per sampling unit -> (U, p)."""
@@ -97,7 +106,8 @@ class Basis:
             key = unit * self.p + self.codes
             return np.bincount(key, weights=self.a_values,
                                minlength=n_units * self.p).reshape(n_units, self.p)
-        return np.stack([np.bincount(unit, weights=self.a[:, j], minlength=n_units)
+        return np.stack([np.bincount(unit, weights=self._col(j, self.a_values),
+                                     minlength=n_units)
                          for j in range(self.p)], axis=1)  # over auxiliary variables
 
 

@@ -315,8 +315,6 @@ def _check_response(y: np.ndarray, w: np.ndarray, fam: Family) -> None:
 
 def _check_columns(X: np.ndarray, w: np.ndarray, spec: ModelSpec) -> None:
     """Name constant (besides the intercept) and collinear columns."""
-    from scipy.linalg import qr
-
     pos = w > 0
     Xs = X[pos] * np.sqrt(w[pos])[:, None]
     names = spec.column_names
@@ -325,11 +323,18 @@ def _check_columns(X: np.ndarray, w: np.ndarray, spec: ModelSpec) -> None:
     if const:
         raise EstimationError(f"model column(s) {', '.join(map(repr, const))} are constant "
                               f"among the rows of the fit; drop them or check the domain")
-    # as R: a column that adds nothing to the columns before it is aliased
-    R = qr(Xs, mode="r")[0]
-    diag = np.abs(np.diag(R))
-    norms = np.linalg.norm(Xs, axis=0)
-    aliased = [names[j] for j in range(X.shape[1]) if diag[j] <= 1e-7 * max(norms[j], 1e-300)]
+    # as R: a column that adds nothing to the columns before it is aliased;
+    # the residual norm of each column on the earlier ones, from the Gram matrix
+    G = Xs.T @ Xs
+    norms = np.sqrt(np.diag(G))
+    aliased = []
+    for j in range(1, X.shape[1]):  # over model columns
+        keep = [i for i in range(j) if names[i] not in aliased]
+        Gk = G[np.ix_(keep, keep)]
+        b = G[keep, j]
+        resid = G[j, j] - b @ np.linalg.lstsq(Gk, b, rcond=None)[0]
+        if resid <= (1e-7 * max(norms[j], 1e-300)) ** 2:
+            aliased.append(names[j])
     if aliased:
         raise EstimationError(f"model column(s) {', '.join(map(repr, aliased))} are collinear "
                               f"with the others (aliased); drop or recode them")

@@ -147,6 +147,8 @@ def _population_vector(totals: Any, by: list[str], values: list[np.ndarray], wha
 
 def _cell_totals(codes: np.ndarray, W: np.ndarray, n_cells: int) -> np.ndarray:
     """Weighted totals of every cell for every weight column: (C, k)."""
+    if W.shape[1] == 1 and codes.min() >= 0:
+        return np.bincount(codes, weights=W[:, 0], minlength=n_cells)[:, None]
     keep = codes >= 0
     c = codes[keep]
     Wk = W[keep]
@@ -353,7 +355,9 @@ def rake(design: SurveyDesign, margins: dict[str, Any], *, max_iter: int = 50,
         for i in range(len(values[0])):  # over levels, for the log
             targets[f"{col}={values[0][i]}"] = float(pop[i])
             achieved[f"{col}={values[0][i]}"] = float(tot[i])
-    return _new_design(design, W, step, _LogEntry("rake", W[:, 0].copy(), targets, achieved))
+    passes = it + 1 if converged else it
+    return _new_design(design, W, step,
+                       _LogEntry(f"rake ({passes} passes)", W[:, 0].copy(), targets, achieved))
 
 
 # ----------------------------------------------------------------------------
@@ -393,7 +397,9 @@ def _calibration_matrix(design: SurveyDesign, totals: Any, formula: str | None
                     raise MissingValueError(f"calibrate: column {key!r} has missing values")
                 mats.append(np.nan_to_num(v))
             names.append(key)
-        full = np.column_stack(mats)
+        full = np.empty((len(data), len(mats)), order="F")
+        for j, col in enumerate(mats):  # over auxiliary variables
+            full[:, j] = col
     # match totals to columns, accepting R's "(Intercept)" for patsy's "Intercept"
     lookup = {("Intercept" if k in _INTERCEPT else k): v for k, v in tot.items()}
     missing = [n for n in names if n not in lookup]
@@ -604,8 +610,10 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
     if drop.any():
         X, pop = X[:, ~drop], pop[~drop]
         names = [n for n, d in zip(names, drop, strict=True) if not d]
+    gram0 = None
     if method == "linear" and np.isneginf(bounds[0]) and np.isposinf(bounds[1]):
         T = _gram(X, W)
+        gram0 = T[0]
         rhs = pop[:, None] - X.T @ W
         try:
             lam = np.stack([np.linalg.solve(T[j], rhs[:, j]) for j in range(W.shape[1])],
@@ -624,12 +632,13 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
         g = G[:, 0]
         w0 = W[:, 0]
         # columns scaled to unit weighted norm: a well-conditioned projection
-        norm = np.sqrt((X * X * w0[:, None]).sum(axis=0))
-        Xs = X / np.where(norm > 0, norm, 1.0)
-        K = np.linalg.pinv(Xs.T @ (Xs * w0[:, None]), hermitian=True)
+        gram = gram0 if gram0 is not None else _gram(X, w0[:, None])[0]
+        norm = np.sqrt(np.diag(gram))
+        norm = np.where(norm > 0, norm, 1.0)
+        K = np.linalg.pinv(gram / np.outer(norm, norm), hermitian=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            f = np.where((g != 0)[:, None], Xs / g[:, None], 0.0)
-        basis = Basis(K=K, a=Xs * Wnew[:, :1], f=f)
+            fval = np.where(g != 0, 1.0 / g, 0.0)
+        basis = Basis(K=K, x=X, scale=norm, a_values=Wnew[:, 0].copy(), f_values=fval)
         step = CalibrationStep(bases=(basis,), kind=f"calibrate ({method})")
     achieved = X.T @ Wnew[:, 0]
     entry = _LogEntry(f"calibrate ({method})", Wnew[:, 0].copy(),
