@@ -18,10 +18,19 @@ from .errors import (
     LonelyPSUError,
     MissingValueError,
 )
-from .estimators import mean, proportion, quantile, ratio, total
+from .estimators import mean, proportion, quantile, ratio, total, with_replicates
+from .hypotheses import (
+    Nonlinear,
+    chisq_test,
+    compare,
+    compare_surveys,
+    contrast,
+    table,
+    ttest,
+)
 from .margins import Margins, average_marginal_effect, predictive_margins
 from .models import GLMResult, TermTest, glm, logit
-from .results import Estimate
+from .results import Estimate, TestResult
 from .weighting import CalibrationError, WeightsSummary
 
 __version__ = "0.1.0.dev0"
@@ -39,12 +48,18 @@ __all__ = [
     "LonelyPSUError",
     "Margins",
     "MissingValueError",
+    "Nonlinear",
     "ReplicateDesign",
     "SurveyDesign",
     "TermTest",
+    "TestResult",
     "WeightsSummary",
     "__version__",
     "average_marginal_effect",
+    "chisq_test",
+    "compare",
+    "compare_surveys",
+    "contrast",
     "glm",
     "logit",
     "mean",
@@ -52,5 +67,8 @@ __all__ = [
     "proportion",
     "quantile",
     "ratio",
+    "table",
     "total",
+    "ttest",
+    "with_replicates",
 ]

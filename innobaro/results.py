@@ -180,3 +180,99 @@ class Estimate:
     def _repr_html_(self) -> str:
         return (f"<p><b>{self._title()}</b> ({100 * self.level:g}% interval)</p>"
                 + self.to_frame().to_html(float_format=lambda v: f"{v:.6g}"))
+
+
+class TestResult:
+    """Result of a design-based hypothesis test.
+
+    Returned by :func:`~innobaro.chisq_test` and :func:`~innobaro.ttest`.
+
+    Attributes
+    ----------
+    statistic : float
+        The test statistic (``F`` for the F-type tests, Pearson's
+        :math:`X^2` for ``"Chisq"``, ``"saddlepoint"`` and ``"lincom"``,
+        ``t`` for the t-test).
+    df : float, tuple of float, or None
+        Degrees of freedom of the reference distribution: ``(ndf, ddf)`` for
+        an F distribution (fractional for the Rao-Scott F), one number for a
+        chi-square or t distribution, ``None`` when the reference
+        distribution is a weighted sum of chi-squares.
+    p_value : float
+    method : str
+        What was computed, in words.
+    statistic_name : str
+        ``"F"``, ``"X-squared"`` or ``"t"``.
+    data : str
+        The variables tested (``"row by col"``, ``"y by group"``).
+    estimate, se : float or None
+        For a t-test: the difference of the two means and its standard error.
+    observed, expected : pandas.DataFrame or None
+        For a test of independence: the estimated population shares of the
+        cells, and the shares expected under independence (the product of the
+        margins). Rows are the levels of ``row``, columns those of ``col``.
+    details : dict
+        Intermediate quantities (design effects, Pearson's statistic, ...),
+        documented by the function that returns the result.
+
+    Examples
+    --------
+    >>> import innobaro as ib
+    >>> ib.TestResult(statistic=2.5, df=12.0, p_value=0.028, method="Design-based t-test",
+    ...               statistic_name="t", data="y by group")
+    Design-based t-test
+    data: y by group
+    t = 2.5, df = 12, p-value = 0.028
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, *, statistic: float, df: float | tuple[float, float] | None,
+                 p_value: float, method: str, statistic_name: str, data: str = "",
+                 estimate: float | None = None, se: float | None = None,
+                 observed: pd.DataFrame | None = None, expected: pd.DataFrame | None = None,
+                 details: dict | None = None, level: float = 0.95) -> None:
+        self.statistic = float(statistic)
+        self.df = df
+        self.p_value = float(p_value)
+        self.method = method
+        self.statistic_name = statistic_name
+        self.data = data
+        self.estimate = estimate
+        self.se = se
+        self.observed = observed
+        self.expected = expected
+        self.details = {} if details is None else details
+        self.level = level
+
+    def ci(self, level: float | None = None) -> tuple[float, float]:
+        """Confidence interval for the estimate of a t-test: estimate -/+ t se.
+
+        The t quantile is taken on the test's degrees of freedom.
+        """
+        if self.estimate is None or self.se is None or not isinstance(self.df, float):
+            from .errors import EstimationError
+
+            raise EstimationError(f"{self.method} has no estimate with a confidence interval")
+        level = self.level if level is None else level
+        lower, upper = wald_interval(np.array([self.estimate]), np.array([self.se]), level,
+                                     np.array([self.df]))
+        return float(lower[0]), float(upper[0])
+
+    def __repr__(self) -> str:
+        lines = [self.method]
+        if self.data:
+            lines.append(f"data: {self.data}")
+        parts = [f"{self.statistic_name} = {self.statistic:.6g}"]
+        if isinstance(self.df, tuple):
+            parts.append(f"ndf = {self.df[0]:.6g}, ddf = {self.df[1]:.6g}")
+        elif self.df is not None:
+            parts.append(f"df = {self.df:.6g}")
+        parts.append(f"p-value = {self.p_value:.4g}")
+        lines.append(", ".join(parts))
+        if self.estimate is not None and self.se is not None:
+            lines.append(f"estimate = {self.estimate:.6g}, se = {self.se:.6g}")
+        return "\n".join(lines)
+
+
+__all__.append("TestResult")
