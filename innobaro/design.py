@@ -205,6 +205,40 @@ class SurveyDesign:
         new._cache = {}
         return new
 
+    def with_columns(self: _D, columns: dict[str, Any] | None = None, /,
+                     **more: Any) -> _D:
+        """The same design with extra (or replaced) analysis columns.
+
+        The caller's DataFrame is not modified; weights, strata, clusters,
+        domain and weighting are unchanged, so every estimator on the result
+        uses this design's variance. Values are aligned with the data's rows
+        (a Series by index).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(4), "w": 1.0, "x": [1.0, 2, 3, 4]})
+        >>> d = ib.Design(df, weights="w", psu="psu").with_columns(big=df["x"] > 2)
+        >>> ib.mean(d, "big").estimate.tolist(), "big" in df.columns
+        ([0.5], False)
+        """
+        cols = dict(columns or {})
+        cols.update(more)
+        new = self._copy()
+        data = self._data.copy(deep=False)
+        for name, values in cols.items():
+            if not isinstance(values, pd.Series) and np.ndim(values) == 1 \
+                    and len(values) != len(data):
+                raise DesignError(f"column {name!r} has {len(values)} values; the design "
+                                  f"has {len(data)} rows")
+            data[name] = values
+        new._data = data
+        new._shared = {k: v for k, v in self._shared.items()
+                       if not (isinstance(k, tuple) and len(k) == 2
+                               and set(k[1]) & set(cols))}
+        return new
+
     # ------------------------------------------------------------ weighting
     def poststratify(self: _D, by: str | Sequence[str], totals: Any, *,
                      partial: bool = False) -> _D:

@@ -95,18 +95,8 @@ def _column_name(spec: Any, what: str) -> str:
 
 
 def _with_columns(design: SurveyDesign, columns: dict[str, Any]) -> SurveyDesign:
-    """The same design (domain, weights, variance) with extra analysis columns.
-
-    The design's data gain the columns; nothing else changes, so estimators
-    run on the result use the design's own variance engine.
-    """
-    new = design._copy()
-    data = design.data.copy(deep=False)
-    for name, values in columns.items():
-        data[name] = values
-    new._data = data
-    new._shared = dict(design._shared)
-    return new
+    """The same design (domain, weights, variance) with extra analysis columns."""
+    return design.with_columns(columns)
 
 
 def _internal_names(design: SurveyDesign, *names: str) -> list[str]:
