@@ -347,7 +347,10 @@ class Design(SurveyDesign):
           total of the whole design, :math:`\\sum_{hi} z_{hi} / \\sum_h n_h`,
           the rule of R survey 4.3 and later (survey 4.1 centred it at zero,
           which is right only for statistics whose influence values sum to
-          zero, such as means);
+          zero, such as means). For a domain the sums run over the strata the
+          domain reaches, and a lonely stratum it does not reach contributes
+          nothing, as R's ``subset`` of a design does; after weighting, every
+          stratum counts, as R keeps every row of a calibrated design;
         - ``"average"``: the variance is that of the other strata scaled up by
           (number of strata) / (number of strata with two or more PSUs).
 
