@@ -355,17 +355,37 @@ def _mean_replicates(design: SurveyDesign, prep: _Prepared) -> ReplicateFn:
 
 
 def _domain_means(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
-    # the weights and the weighted values are summed in one reduction, so that
-    # the mean of a constant is exactly that constant whatever the row order
-    both = prep.domain_sum(np.column_stack([prep.w[:, None] * prep.Y, prep.w]))
+    # the weights and the weighted values are summed the same way, so that the
+    # mean of a constant is exactly that constant whatever the row order
+    if prep.n_domains == 1 and prep.all_in:
+        rows = np.empty((prep.q + 1, prep.w.size))
+        np.multiply(prep.w[None, :], prep.Y.T, out=rows[:-1])
+        rows[-1] = prep.w
+        both = rows.sum(axis=1)[None, :]  # pairwise summation of each contiguous row
+    else:  # bincount adds in row order, for the weights and the values alike
+        both = np.empty((prep.n_domains, prep.q + 1))
+        both[:, -1] = prep.domain_sum(prep.w)
+        for j in range(prep.q):  # over variables
+            both[:, j] = prep.domain_sum(prep.w * prep.Y[:, j])
     size = both[:, -1]
     return both[:, :-1] / size[:, None], size
 
 
 def _mean_influence(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
     est, size = _domain_means(prep)
-    scale = prep.w * prep.spread_inverse(size)
-    z = scale[:, None] * (prep.Y - prep.spread(est))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(size > 0, 1.0 / size, 0.0)
+    if prep.n_domains == 1 and prep.all_in:
+        z = (prep.w * inv[0])[:, None] * (prep.Y - est[0])
+        return est, z
+    # each row's domain values, by 1-d gathers (fast): 1/N_d and ybar_d / N_d
+    d = prep.dom if prep.all_in else np.maximum(prep.dom, 0)
+    a = inv[d]
+    a *= prep.w
+    z = np.empty_like(prep.Y)
+    for j in range(prep.q):  # over variables
+        np.subtract(prep.Y[:, j], est[:, j][d], out=z[:, j])
+        np.multiply(z[:, j], a, out=z[:, j])
     if not prep.all_in:
         z[prep.dom < 0] = 0.0
     return est, z
