@@ -18,6 +18,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("text", "markdown", "html", "json")
 
@@ -45,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def read_table(path: str) -> object:
+def read_table(path: str) -> pd.DataFrame:
     """Read a survey file: CSV, Parquet or SPSS ``.sav`` (with value labels)."""
     import pandas as pd
 

@@ -98,6 +98,11 @@ class SurveyDesign:
     _calibration: tuple[Any, ...]
     _weighting_log: tuple[Any, ...]
 
+    @property
+    def df(self) -> float:
+        """Design degrees of freedom (defined by each kind of design)."""
+        raise NotImplementedError
+
     def _init_common(self, data: pd.DataFrame, w: np.ndarray) -> None:
         self._data = data
         self._w = np.ascontiguousarray(w, dtype=np.float64)
@@ -286,8 +291,11 @@ class SurveyDesign:
 
         return adjust_nonresponse(self, respondent, by=by)
 
-    def weights_summary(self) -> pd.DataFrame:
-        """What the weighting did. See :func:`innobaro.weighting.weights_summary`."""
+    def weights_summary(self) -> Any:
+        """What the weighting did (a :class:`~innobaro.WeightsSummary`).
+
+        See :func:`innobaro.weighting.weights_summary`.
+        """
         from .weighting import weights_summary
 
         return weights_summary(self)
