@@ -25,7 +25,7 @@ import pandas as pd
 
 import innobaro as ib
 
-FORMULA = "y ~ x1 + x2 + x3 + x4 + x5 + C(g)"
+FORMULA = "y ~ x1 + x2 + x3 + x4 + x5 + g"
 
 
 def make_data(rows: int, seed: int = 20261128) -> pd.DataFrame:
@@ -36,7 +36,9 @@ def make_data(rows: int, seed: int = 20261128) -> pd.DataFrame:
     eta = -0.5 + X @ np.array([0.3, -0.2, 0.1, 0.05, 0.4]) + 0.1 * g
     y = (rng.random(rows) < 1 / (1 + np.exp(-eta))).astype(float)
     df = pd.DataFrame(X, columns=[f"x{i}" for i in range(1, 6)])
-    df["g"] = g
+    # a pandas categorical: patsy codes it from its integer codes (C() on a plain
+    # column makes patsy code every row in Python)
+    df["g"] = pd.Categorical(g)
     df["y"] = y
     df["psu"] = psu
     df["stratum"] = psu // 40

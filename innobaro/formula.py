@@ -102,3 +102,4 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool
                                   f"(got {list(y.columns)}); code a binary factor as 0/1")
         yv = y.to_numpy(dtype=float)[:, 0]
     return yv, X.to_numpy(dtype=float), spec, np.asarray(kept)
+

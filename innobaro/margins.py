@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._linalg import tall_dot
 from .errors import EstimationError
 from .intervals import t_quantile
 from .variance import Influence, vcov_of
@@ -191,7 +192,7 @@ def _margin_reps(model: GLMResult, variable: str, values: Sequence[Any]):
         out = []
         for v in values:  # over the values of the margin
             X = model.spec.matrix(_set(data, variable, v))
-            mu = model._fam.inverse_link(X @ B)  # (n_fit, R)
+            mu = model._fam.inverse_link(tall_dot(X, B))  # (n_fit, R)
             out.append((Wf * mu).sum(axis=0) / Wf.sum(axis=0))
         return np.column_stack(out)
     return reps
@@ -274,7 +275,7 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
 
         Wf = W[model._rows]
         B, _, _ = _irls(model._X, model._y, Wf, fam, beta0=beta, tol=1e-12, max_iter=100)
-        d = (fam.inverse_link(Xu @ B) - fam.inverse_link(Xd @ B)) / (2 * h)
+        d = (fam.inverse_link(tall_dot(Xu, B)) - fam.inverse_link(tall_dot(Xd, B))) / (2 * h)
         return ((Wf * d).sum(axis=0) / Wf.sum(axis=0))[:, None]
 
     V = _vcov(model, est, z_pop + z_beta, reps)

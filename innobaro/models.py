@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from ._linalg import tall_dot, weighted_gram
 from .design import ReplicateDesign, SurveyDesign
 from .distributions import pfsum
 from .errors import EstimationError, InnobaroWarning
@@ -134,7 +135,7 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
         first = True
     else:
         beta = np.repeat(beta0[:, None], k, axis=1) if beta0.ndim == 1 else beta0.copy()
-        eta = X @ beta
+        eta = tall_dot(X, beta)
         first = False
     active = np.ones(k, dtype=bool)
     change = np.inf
@@ -146,18 +147,20 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
         d = fam.dmu_deta(e, mu)
         ww = W[:, idx] * d * d / fam.variance(mu)
         zz = e + (y[:, None] - mu) / d
-        G = _gram(X, ww)
+        G = weighted_gram(X, ww)
         rhs = X.T @ (ww * zz)
         new = np.stack([_solve(G[j], rhs[:, j]) for j in range(idx.size)], axis=1)
         delta = np.abs(new - beta[:, idx]) / (1 + np.abs(new))
         beta[:, idx] = new
-        eta[:, idx] = X @ new
+        eta[:, idx] = tall_dot(X, new)
         worst = delta.max(axis=0)
         change = float(worst.max())
-        mu_new = fam.inverse_link(eta[:, idx])
-        dev = (W[:, idx] * fam.deviance_residuals(y[:, None], mu_new)).sum(axis=0)
-        flat = np.abs(dev - dev_old[idx]) <= 1e-15 * (np.abs(dev) + 0.1)
-        dev_old[idx] = dev
+        flat = np.zeros(idx.size, dtype=bool)
+        if it >= 8:  # a fit this slow may be separated: watch the deviance too
+            mu_new = fam.inverse_link(eta[:, idx])
+            dev = (W[:, idx] * fam.deviance_residuals(y[:, None], mu_new)).sum(axis=0)
+            flat = np.abs(dev - dev_old[idx]) <= 1e-15 * (np.abs(dev) + 0.1)
+            dev_old[idx] = dev
         if not first:
             active[idx[(worst < tol) | flat]] = False
         first = False
@@ -171,21 +174,6 @@ def _solve(G: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.linalg.solve(G, b)
     except np.linalg.LinAlgError:
         return np.linalg.lstsq(G, b, rcond=None)[0]
-
-
-def _gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """X^T diag(W[:, k]) X for every column k: (k, p, p)."""
-    n, p = X.shape
-    k = W.shape[1]
-    if k == 1:
-        return (X.T @ (X * W)).reshape(1, p, p)
-    out = np.zeros((p * p, k))
-    chunk = max(1, (1 << 22) // max(p * p, 1))
-    for a in range(0, n, chunk):  # chunks of rows, to bound memory
-        b = min(n, a + chunk)
-        xx = (X[a:b, :, None] * X[a:b, None, :]).reshape(b - a, p * p)
-        out += xx.T @ W[a:b]
-    return out.T.reshape(k, p, p)
 
 
 def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
@@ -242,8 +230,8 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     in_fit = design._present[full_kept]
     rows = full_kept[in_fit]
     n_dropped = int((design._present & ~kept).sum())
-    X = X_all[in_fit]
-    y = y_all[in_fit]
+    X = X_all if in_fit.all() else X_all[in_fit]
+    y = y_all if in_fit.all() else y_all[in_fit]
     w = design._w[rows]
     _check_response(y, w, fam)
     _check_columns(X, w, spec)
@@ -260,11 +248,15 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     d = fam.dmu_deta(eta, mu)
     v = fam.variance(mu)
     ww = w * d * d / v
-    A = np.linalg.inv(X.T @ (X * ww[:, None]))  # R's cov.unscaled, unscaled weights
-    score = X * (w * (y - mu) * d / v)[:, None]
+    A = np.linalg.inv(weighted_gram(X, ww[:, None])[0])  # R's cov.unscaled, unscaled weights
+    # influence values of beta: the weighted score times A, as X (r A) row by row
+    r = w * (y - mu) * d / v
     n = design.n
-    z = np.zeros((n, X.shape[1]))
-    z[rows] = score @ A
+    if rows.size == n:
+        z = tall_dot(X, A) * r[:, None]
+    else:
+        z = np.zeros((n, X.shape[1]))
+        z[rows] = tall_dot(X, A) * r[:, None]
     domain = np.full(n, -1, dtype=np.int64)
     domain[design._present] = 0
 
@@ -316,16 +308,17 @@ def _check_response(y: np.ndarray, w: np.ndarray, fam: Family) -> None:
 def _check_columns(X: np.ndarray, w: np.ndarray, spec: ModelSpec) -> None:
     """Name constant (besides the intercept) and collinear columns."""
     pos = w > 0
-    Xs = X[pos] * np.sqrt(w[pos])[:, None]
+    Xp = X if pos.all() else X[pos]
     names = spec.column_names
+    spread = Xp.max(axis=0) - Xp.min(axis=0)
     const = [names[j] for j in range(X.shape[1])
-             if names[j] != "Intercept" and np.ptp(X[pos, j]) == 0]
+             if names[j] != "Intercept" and spread[j] == 0]
     if const:
         raise EstimationError(f"model column(s) {', '.join(map(repr, const))} are constant "
                               f"among the rows of the fit; drop them or check the domain")
     # as R: a column that adds nothing to the columns before it is aliased;
     # the residual norm of each column on the earlier ones, from the Gram matrix
-    G = Xs.T @ Xs
+    G = X.T @ (X * w[:, None])
     norms = np.sqrt(np.diag(G))
     aliased = []
     for j in range(1, X.shape[1]):  # over model columns

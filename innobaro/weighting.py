@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._linalg import tall_dot, weighted_gram
 from ._validate import as_column_list, check_columns
 from .calibration import Basis, CalibrationStep
 from .design import ReplicateDesign, SurveyDesign
@@ -458,21 +459,6 @@ def _calfun(method: str, bounds: tuple[float, float]
     raise DesignError(f"calibrate: method must be 'linear', 'raking' or 'logit'; got {method!r}")
 
 
-def _gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """X^T diag(W[:, k]) X for every column k: (k, p, p), in row chunks."""
-    n, p = X.shape
-    k = W.shape[1]
-    if k == 1:
-        return (X.T @ (X * W)).reshape(1, p, p)
-    out = np.zeros((p * p, k))
-    chunk = max(1, (1 << 22) // max(p * p, 1))
-    for a in range(0, n, chunk):  # chunks of rows, to bound memory
-        b = min(n, a + chunk)
-        xx = (X[a:b, :, None] * X[a:b, None, :]).reshape(b - a, p * p)
-        out += xx.T @ W[a:b]
-    return out.T.reshape(k, p, p)
-
-
 def _grake(X: np.ndarray, W: np.ndarray, pop: np.ndarray, method: str,
            bounds: tuple[float, float], tol: float, max_iter: int, names: list[str]
            ) -> np.ndarray:
@@ -507,13 +493,13 @@ def _grake(X: np.ndarray, W: np.ndarray, pop: np.ndarray, method: str,
     misfit = np.zeros((p, k))
     while True:
         idx = np.flatnonzero(active)
-        T = _gram(X, Ws[:, idx] * deriv[:, idx])
+        T = weighted_gram(X, Ws[:, idx] * deriv[:, idx])
         mis = pop[:, None] - sample[:, idx] - X.T @ (Ws[:, idx] * fm1(u[:, idx]))
         step = np.stack([np.linalg.pinv(T[j], rcond=256 * np.finfo(float).eps,
                                         hermitian=True) @ mis[:, j]
                          for j in range(idx.size)], axis=1)  # small (p, p) solves
         eta[:, idx] += step
-        u[:, idx] = X @ eta[:, idx]
+        u[:, idx] = tall_dot(X, eta[:, idx])
         g[:, idx] = 1 + fm1(u[:, idx])
         deriv[:, idx] = df(u[:, idx])
         bad = ~(np.isfinite(g[:, idx]).all(axis=0) & np.isfinite(deriv[:, idx]).all(axis=0))
@@ -522,7 +508,7 @@ def _grake(X: np.ndarray, W: np.ndarray, pop: np.ndarray, method: str,
             cols = idx[bad]
             step[:, bad] /= 2
             eta[:, cols] -= step[:, bad]
-            u[:, cols] = X @ eta[:, cols]
+            u[:, cols] = tall_dot(X, eta[:, cols])
             g[:, cols] = 1 + fm1(u[:, cols])
             deriv[:, cols] = df(u[:, cols])
             bad = ~(np.isfinite(g[:, idx]).all(axis=0)
@@ -612,7 +598,7 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
         names = [n for n, d in zip(names, drop, strict=True) if not d]
     gram0 = None
     if method == "linear" and np.isneginf(bounds[0]) and np.isposinf(bounds[1]):
-        T = _gram(X, W)
+        T = weighted_gram(X, W)
         gram0 = T[0]
         rhs = pop[:, None] - X.T @ W
         try:
@@ -622,7 +608,7 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
             raise CalibrationError(
                 "calibrate: the auxiliary variables are collinear in the sample "
                 f"(columns {names}); drop redundant totals") from None
-        G = 1 + X @ lam
+        G = 1 + tall_dot(X, lam)
     else:
         _calfun(method, bounds)  # validate early
         G = _grake(X, W, pop, method, bounds, tol, max_iter, names)
@@ -632,7 +618,7 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
         g = G[:, 0]
         w0 = W[:, 0]
         # columns scaled to unit weighted norm: a well-conditioned projection
-        gram = gram0 if gram0 is not None else _gram(X, w0[:, None])[0]
+        gram = gram0 if gram0 is not None else weighted_gram(X, w0[:, None])[0]
         norm = np.sqrt(np.diag(gram))
         norm = np.where(norm > 0, norm, 1.0)
         K = np.linalg.pinv(gram / np.outer(norm, norm), hermitian=True)

@@ -1,0 +1,39 @@
+"""Small linear-algebra helpers shared by the models and the weighting."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["tall_dot", "weighted_gram"]
+
+
+def tall_dot(X: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``X @ B`` for a tall ``X`` (n, p) and a small ``B`` (p,) or (p, k).
+
+    Computed as ``(B.T @ X.T).T``: the same product, which the BLAS libraries
+    numpy ships with run many times faster than ``X @ B`` when ``p`` and ``k``
+    are small (one pass over ``X`` instead of a blocked kernel tuned for
+    square matrices).
+    """
+    if B.ndim == 1:
+        return X @ B
+    return (B.T @ X.T).T
+
+
+def weighted_gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """:math:`X^\\top \\operatorname{diag}(W_{\\cdot k}) X` for every column k of
+    ``W`` (n, k): (k, p, p), in row chunks for several columns."""
+    n, p = X.shape
+    k = W.shape[1]
+    if k == 1:
+        if (W >= 0).all():
+            Xs = X * np.sqrt(W)
+            return (Xs.T @ Xs).reshape(1, p, p)  # a symmetric rank-k update in BLAS
+        return (X.T @ (X * W)).reshape(1, p, p)
+    out = np.zeros((p * p, k))
+    chunk = max(1, (1 << 22) // max(p * p, 1))
+    for a in range(0, n, chunk):  # chunks of rows, to bound memory
+        b = min(n, a + chunk)
+        xx = (X[a:b, :, None] * X[a:b, None, :]).reshape(b - a, p * p)
+        out += xx.T @ W[a:b]
+    return out.T.reshape(k, p, p)
