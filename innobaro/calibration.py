@@ -128,6 +128,25 @@ def project_influence(steps: tuple[CalibrationStep, ...], z: np.ndarray,
     Returns ``[(basis, C)]`` with ``C`` (p, m): the calibrated influence values
     are ``z - sum_b A_b C_b``. Computed without forming the (n, m) residuals:
     ``F_k^T x = F_k^T z - sum_b (F_k^T A_b) C_b``.
+
+    Examples
+    --------
+    Post-stratification to two cells with unchanged weights of 1: the
+    coefficients are the cell means of ``z``, and the residuals are ``z``
+    centred within its cell.
+
+    >>> import numpy as np
+    >>> from innobaro.calibration import Basis, CalibrationStep, project_influence
+    >>> codes, w = np.array([0, 0, 1, 1]), np.ones(4)
+    >>> basis = Basis(K=np.diag([1 / 2, 1 / 2]), codes=codes, a_values=w,
+    ...               f_values=np.ones(4))
+    >>> z = np.array([[1.0], [3.0], [2.0], [6.0]])
+    >>> [(b, C)] = project_influence((CalibrationStep(bases=(basis,)),), z,
+    ...                              np.zeros(4, dtype=np.int64), 1)
+    >>> C.ravel().tolist()
+    [2.0, 4.0]
+    >>> (z[:, 0] - w * C[codes, 0]).tolist()
+    [-1.0, 1.0, -2.0, 2.0]
     """
     bases = [b for step in steps for b in step.bases]
     if not bases:

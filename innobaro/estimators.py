@@ -325,10 +325,15 @@ def _rep_totals(prep: _Prepared, A: np.ndarray, W: np.ndarray) -> np.ndarray:
     D = prep.n_domains
     if D == 1 and prep.all_in:
         return (W.T @ A)[:, None, :]
+    # the (D k, n) domain-indicator matrix in compressed-column form, built
+    # directly (one row's k values per column): the product streams through W
+    n = A.shape[0]
     keep = prep.dom >= 0
-    rows = (prep.dom[keep][:, None] * k + np.arange(k)).ravel()
-    cols = np.repeat(np.flatnonzero(keep), k)
-    S = sp.csr_matrix((A[keep].ravel(), (rows, cols)), shape=(D * k, A.shape[0]))
+    d = prep.dom if prep.all_in else np.where(keep, prep.dom, 0)
+    indices = (d[:, None] * k + np.arange(k)).ravel()
+    data = (A if prep.all_in else np.where(keep[:, None], A, 0.0)).ravel()
+    indptr = np.arange(0, n * k + 1, k)
+    S = sp.csc_matrix((data, indices, indptr), shape=(D * k, n))
     T = np.asarray(S @ W)  # (D k, R)
     return T.T.reshape(W.shape[1], D, k)
 

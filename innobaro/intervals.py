@@ -43,7 +43,17 @@ PROPORTION_METHODS = ("logit", "likelihood", "asin", "beta", "mean", "xlogit", "
 
 
 def t_quantile(level: float, df: np.ndarray | float) -> np.ndarray:
-    """Two-sided critical value ``t_{df}(1 - (1 - level)/2)``; normal where df is inf."""
+    """Two-sided critical value ``t_{df}(1 - (1 - level)/2)``; normal where df is inf.
+
+    Degrees of freedom of zero or less give NaN (no interval).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from innobaro.intervals import t_quantile
+    >>> t_quantile(0.95, [4, np.inf]).round(4).tolist()
+    [2.7764, 1.96]
+    """
     _check_level(level)
     df = np.asarray(df, dtype=float)
     prob = 1.0 - (1.0 - level) / 2.0
@@ -61,7 +71,16 @@ def _check_level(level: float) -> None:
 
 def wald_interval(estimate: np.ndarray, se: np.ndarray, level: float,
                   df: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-    """``estimate -/+ t * se``."""
+    """``estimate -/+ t * se`` with ``t`` from :func:`t_quantile`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from innobaro.intervals import wald_interval
+    >>> lower, upper = wald_interval(np.array([10.0]), np.array([2.0]), 0.95, 4)
+    >>> lower.round(4).tolist(), upper.round(4).tolist()
+    ([4.4471], [15.5529])
+    """
     t = t_quantile(level, df)
     return estimate - t * se, estimate + t * se
 
@@ -121,6 +140,24 @@ def proportion_interval(method: str, p: np.ndarray, var: np.ndarray, level: floa
       reads the same endpoints off a spline through a coarse profile grid,
       which is accurate to about 1e-4; innobaro solves for them to machine
       precision.
+
+    Examples
+    --------
+    A proportion of 0.2 with standard error 0.05 (variance 0.0025), 20 design
+    degrees of freedom and 100 rows:
+
+    >>> import numpy as np
+    >>> from innobaro.intervals import proportion_interval
+    >>> for method in ("mean", "logit", "beta", "wilson", "likelihood"):
+    ...     lo, hi = proportion_interval(method, np.array([0.2]), np.array([0.0025]), 0.95,
+    ...                                  np.array([20.0]), n_rows=np.array([100]),
+    ...                                  n_obs=np.array([100]))
+    ...     print(f"{method:<10} {lo[0]:.4f} {hi[0]:.4f}")
+    mean       0.0957 0.3043
+    logit      0.1153 0.3242
+    beta       0.1064 0.3259
+    wilson     0.1164 0.3218
+    likelihood 0.1099 0.3169
     """
     p = np.asarray(p, dtype=float)
     var = np.asarray(var, dtype=float)

@@ -45,6 +45,31 @@ class Estimate:
     given; ``df=float("inf")`` gives the normal intervals of R's ``confint``.
     For proportions and quantiles the interval is the method's own (logit,
     Korn-Graubard, ... ; Woodruff), not estimate +/- t se.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"stratum": ["a"] * 4 + ["b"] * 4, "psu": range(8),
+    ...                    "w": [10.0, 10, 12, 12, 8, 8, 9, 9],
+    ...                    "sector": ["edu", "health"] * 4,
+    ...                    "y": [1.0, 2, 3, 5, 4, 5, 6, 8]})
+    >>> d = ib.Design(df, weights="w", strata="stratum", psu="psu")
+    >>> est = ib.mean(d, "y", by="sector")
+    >>> est  # doctest: +NORMALIZE_WHITESPACE
+    Mean: 95% interval, df = 2
+                     estimate       se     lower   upper
+    sector variable
+    edu    y          3.38462 0.817949 -0.134733 6.90396
+    health y          4.92308  1.03494  0.470068 9.37609
+    >>> est.estimate.round(4).tolist(), est.se.round(4).tolist(), est.df
+    ([3.3846, 4.9231], [0.8179, 1.0349], 2.0)
+    >>> est.vcov.round(4)  # doctest: +NORMALIZE_WHITESPACE
+    sector              edu  health
+    variable              y       y
+    sector variable
+    edu    y         0.6690 -0.3531
+    health y        -0.3531  1.0711
     """
 
     def __init__(self, estimate: np.ndarray, vcov: np.ndarray, index: pd.Index, *,
@@ -68,19 +93,24 @@ class Estimate:
     # --------------------------------------------------------------- accessors
     @property
     def estimate(self) -> pd.Series:
+        """Point estimates, indexed by variable, or by domain then variable."""
         return pd.Series(self._est, index=self._index, name="estimate")
 
     @property
     def se(self) -> pd.Series:
+        """Standard errors: the square roots of the diagonal of :attr:`vcov`."""
         with np.errstate(invalid="ignore"):
             return pd.Series(np.sqrt(np.diag(self._vcov)), index=self._index, name="se")
 
     @property
     def vcov(self) -> pd.DataFrame:
+        """Design-based covariance matrix of the estimates, between domains too."""
         return pd.DataFrame(self._vcov, index=self._index, columns=self._index)
 
     @property
     def df(self) -> float | pd.Series:
+        """Degrees of freedom of the intervals: one number, or a Series by entry
+        when domains differ (each domain's PSUs minus strata, R's ``degf``)."""
         if self._df.size and np.all(self._df == self._df[0]):
             return float(self._df[0])
         return pd.Series(self._df, index=self._index, name="df")
@@ -133,7 +163,23 @@ class Estimate:
 
         Returns
         -------
-        pandas.DataFrame with columns ``lower`` and ``upper``.
+        pandas.DataFrame
+            Columns ``lower`` and ``upper``, indexed as :attr:`estimate`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"stratum": ["a"] * 4 + ["b"] * 4, "psu": range(8),
+        ...                    "w": [10.0, 10, 12, 12, 8, 8, 9, 9],
+        ...                    "y": [1.0, 2, 3, 5, 4, 5, 6, 8]})
+        >>> est = ib.mean(ib.Design(df, weights="w", strata="stratum", psu="psu"), "y")
+        >>> est.df  # PSUs minus strata
+        6.0
+        >>> est.ci().round(4).to_dict("index")  # t quantiles on 6 degrees of freedom
+        {'y': {'lower': 2.6764, 'upper': 5.6313}}
+        >>> est.ci(0.90, df=float("inf")).round(4).to_dict("index")  # normal, as R's confint
+        {'y': {'lower': 3.1607, 'upper': 5.147}}
         """
         dfs = self._df if df is None else np.full(self._est.shape, float(df))
         if self._interval is not None:
@@ -143,7 +189,35 @@ class Estimate:
         return pd.DataFrame({"lower": lower, "upper": upper}, index=self._index)
 
     def to_frame(self, level: float | None = None) -> pd.DataFrame:
-        """One DataFrame: estimate, se, lower, upper, df, cv and deff."""
+        """One DataFrame: estimate, se, lower, upper, df, cv and deff.
+
+        Parameters
+        ----------
+        level : float, optional
+            Level of the interval; the estimate's ``level`` (0.95 unless the
+            estimator was given another) by default.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per entry of :attr:`estimate`; ``deff`` for every
+            estimator but :func:`~innobaro.quantile`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"stratum": ["a"] * 4 + ["b"] * 4, "psu": range(8),
+        ...                    "w": [10.0, 10, 12, 12, 8, 8, 9, 9],
+        ...                    "sector": ["edu", "health"] * 4,
+        ...                    "y": [1.0, 2, 3, 5, 4, 5, 6, 8]})
+        >>> d = ib.Design(df, weights="w", strata="stratum", psu="psu")
+        >>> ib.mean(d, "y", by="sector").to_frame().round(3)  # doctest: +NORMALIZE_WHITESPACE
+                         estimate     se  lower  upper   df     cv   deff
+        sector variable
+        edu    y            3.385  0.818 -0.135  6.904  2.0  0.242  0.708
+        health y            4.923  1.035  0.470  9.376  2.0  0.210  0.818
+        """
         level = self.level if level is None else level
         out = pd.DataFrame({"estimate": self._est, "se": self.se.to_numpy()},
                            index=self._index)
@@ -249,6 +323,30 @@ class TestResult:
         """Confidence interval for the estimate of a t-test: estimate -/+ t se.
 
         The t quantile is taken on the test's degrees of freedom.
+
+        Parameters
+        ----------
+        level : float, optional
+            The result's ``level`` (0.95 unless the test was given another) by
+            default.
+
+        Returns
+        -------
+        tuple of float
+            ``(lower, upper)``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"stratum": ["a"] * 4 + ["b"] * 4, "psu": range(8),
+        ...                    "w": [10.0, 10, 12, 12, 8, 8, 9, 9],
+        ...                    "sector": ["edu", "health"] * 4,
+        ...                    "y": [1.0, 2, 3, 5, 4, 5, 6, 8]})
+        >>> res = ib.ttest(ib.Design(df, weights="w", strata="stratum", psu="psu"),
+        ...                "y", "sector")
+        >>> tuple(round(v, 4) for v in res.ci())
+        (-2.4822, 5.5591)
         """
         if self.estimate is None or self.se is None or not isinstance(self.df, float):
             from .errors import EstimationError

@@ -1,0 +1,226 @@
+"""The documentation in ``docs/``: complete, and its examples right.
+
+None of these tests needs Sphinx:
+
+- every name in ``innobaro.__all__`` is listed in the API reference source
+  (``docs/api/index.rst``, whose autosummary lists the build turns into pages);
+- every ``pycon`` example in the Markdown pages of ``docs/`` runs and prints
+  what the page shows (each page is one doctest session, in page order);
+- public functions and methods carry a numpydoc docstring with an Examples
+  section; the ones still without are listed in ``MISSING_EXAMPLES``, which may
+  only shrink (add an example, then delete the name here).
+
+The HTML build itself (``python -m sphinx -W --keep-going -b html docs
+docs/_build/html``) runs in ``.ci/run``.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import inspect
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+import innobaro as ib
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+API = DOCS / "api" / "index.rst"
+
+
+# ---------------------------------------------------------------------------
+# the API reference lists every public name
+# ---------------------------------------------------------------------------
+def _api_entries() -> list[tuple[str, str]]:
+    """``(current module, name)`` of every entry in the autosummary lists of the
+    API page, and of its ``.. data::`` entries."""
+    text = API.read_text(encoding="utf-8")
+    entries: list[tuple[str, str]] = []
+    module = "innobaro"
+    in_list = False
+    for line in text.splitlines():
+        m = re.match(r"\.\. currentmodule:: ([\w.]+)", line)
+        if m:
+            module = m.group(1)
+        if line.startswith(".. autosummary::"):
+            in_list = True
+            continue
+        if in_list:
+            if line.strip() == "" or line.startswith("   :"):
+                continue
+            m = re.fullmatch(r" {3}([A-Za-z_][\w.]*)\s*", line)
+            if m:
+                entries.append((module, m.group(1)))
+                continue
+            in_list = False
+        m = re.match(r"\.\. data:: ([\w.]+)", line)
+        if m:
+            entries.append((module, m.group(1)))
+    return entries
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    if not API.exists():
+        pytest.skip("docs/api/index.rst is not in this checkout")
+    listed = {name for module, name in _api_entries() if module == "innobaro"}
+    missing = [name for name in ib.__all__ if name not in listed]
+    assert not missing, (f"add these names of innobaro.__all__ to an autosummary list in "
+                         f"{API.relative_to(DOCS.parent)}: {missing}")
+
+
+def test_the_api_reference_lists_only_real_names() -> None:
+    if not API.exists():
+        pytest.skip("docs/api/index.rst is not in this checkout")
+    stale = [f"{module}.{name}" for module, name in _api_entries()
+             if not hasattr(importlib.import_module(module), name)]
+    assert not stale, f"the API reference lists names that do not exist: {stale}"
+
+
+# ---------------------------------------------------------------------------
+# the examples on the pages run
+# ---------------------------------------------------------------------------
+FENCE = re.compile(r"^```pycon[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def _pages() -> list[Path]:
+    if not DOCS.exists():
+        return []
+    return sorted(p for p in DOCS.rglob("*.md")
+                  if "_build" not in p.parts and p.name != "validation.md")
+
+
+def _pages_with_examples() -> list[Path]:
+    return [p for p in _pages() if FENCE.search(p.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize("page", _pages_with_examples(),
+                         ids=lambda p: str(p.relative_to(DOCS)))
+def test_page_examples_run(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    parser = doctest.DocTestParser()
+    globs: dict = {"__name__": "__docs__"}
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE
+                                   | doctest.ELLIPSIS)
+    for match in FENCE.finditer(text):
+        lineno = text[:match.start()].count("\n") + 1
+        test = parser.get_doctest(match.group(1), globs, f"{page.name}:{lineno}",
+                                  str(page), lineno)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ib.InnobaroWarning)
+            runner.run(test, clear_globs=False)
+        globs.update(test.globs)  # the page is one session: names carry over
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, f"{result.failed} example(s) on {page.name} failed (see above)"
+
+
+# ---------------------------------------------------------------------------
+# docstrings have Examples
+# ---------------------------------------------------------------------------
+#: Public functions and methods without an Examples section in their docstring.
+#: Remove a name once its docstring has one; the test fails if a name is added.
+MISSING_EXAMPLES = {
+    "innobaro.Design.adjust_nonresponse",
+    "innobaro.Design.calibrate",
+    "innobaro.Design.poststratify",
+    "innobaro.Design.rake",
+    "innobaro.Design.trim_weights",
+    "innobaro.Design.weights_summary",
+    "innobaro.GLMResult",
+    "innobaro.GLMResult.aic",
+    "innobaro.GLMResult.average_marginal_effect",
+    "innobaro.GLMResult.conf_int",
+    "innobaro.GLMResult.margins",
+    "innobaro.GLMResult.odds_ratios",
+    "innobaro.GLMResult.predict",
+    "innobaro.GLMResult.pseudo_r2",
+    "innobaro.GLMResult.summary",
+    "innobaro.GLMResult.wald_test",
+    "innobaro.Margins",
+    "innobaro.Margins.to_frame",
+    "innobaro.ReplicateDesign.adjust_nonresponse",
+    "innobaro.ReplicateDesign.calibrate",
+    "innobaro.ReplicateDesign.poststratify",
+    "innobaro.ReplicateDesign.rake",
+    "innobaro.ReplicateDesign.trim_weights",
+    "innobaro.ReplicateDesign.weights_summary",
+    "innobaro.ReplicateDesign.with_df",
+    "innobaro.SurveyDesign",
+    "innobaro.SurveyDesign.adjust_nonresponse",
+    "innobaro.SurveyDesign.calibrate",
+    "innobaro.SurveyDesign.poststratify",
+    "innobaro.SurveyDesign.rake",
+    "innobaro.SurveyDesign.trim_weights",
+    "innobaro.SurveyDesign.weights_summary",
+    "innobaro.TermTest",
+    "innobaro.TermTest.to_frame",
+    "innobaro.WeightsSummary",
+    "innobaro.WeightsSummary.to_frame",
+}
+
+
+def _public_callables() -> dict[str, object]:
+    """Functions and classes of ``innobaro.__all__`` and their public methods."""
+    out: dict[str, object] = {}
+    for name in ib.__all__:
+        obj = getattr(ib, name)
+        if inspect.isfunction(obj):
+            out[f"innobaro.{name}"] = obj
+        elif inspect.isclass(obj) and not issubclass(obj, (Exception, Warning)):
+            out[f"innobaro.{name}"] = obj
+            for attr, value in inspect.getmembers(obj):
+                if attr.startswith("_") or not callable(value) or isinstance(value, type):
+                    continue
+                owner = next((k for k in obj.__mro__ if attr in vars(k)), None)
+                if owner is None or not owner.__module__.startswith("innobaro"):
+                    continue
+                out[f"innobaro.{name}.{attr}"] = value
+    return out
+
+
+def _has_examples(obj: object) -> bool:
+    doc = inspect.getdoc(obj) or ""
+    return bool(re.search(r"^Examples\n-{8}", doc, re.MULTILINE))
+
+
+def test_public_docstrings_have_examples() -> None:
+    missing = {name for name, obj in _public_callables().items() if not _has_examples(obj)}
+    new = sorted(missing - MISSING_EXAMPLES)
+    assert not new, f"public functions without an Examples section: {new}"
+
+
+def test_missing_examples_list_is_current() -> None:
+    """Names that now have examples (or are gone) leave MISSING_EXAMPLES."""
+    callables = _public_callables()
+    done = sorted(n for n in MISSING_EXAMPLES
+                  if n not in callables or _has_examples(callables[n]))
+    assert not done, f"remove from MISSING_EXAMPLES in tests/test_docs.py: {done}"
+
+
+#: Public properties without a docstring (may only shrink, as above).
+MISSING_PROPERTY_DOCS = {
+    "innobaro.GLMResult.params",
+    "innobaro.GLMResult.bse",
+    "innobaro.GLMResult.vcov",
+    "innobaro.GLMResult.tvalues",
+    "innobaro.GLMResult.pvalues",
+    "innobaro.GLMResult.deviance",
+    "innobaro.GLMResult.null_deviance",
+}
+
+
+def test_every_property_has_a_docstring() -> None:
+    bare = []
+    for name in ib.__all__:
+        obj = getattr(ib, name)
+        if not inspect.isclass(obj):
+            continue
+        for attr, value in vars(obj).items():
+            if isinstance(value, property) and not attr.startswith("_") and not value.__doc__:
+                bare.append(f"innobaro.{name}.{attr}")
+    new = sorted(set(bare) - MISSING_PROPERTY_DOCS)
+    assert not new, f"properties without a docstring: {new}"
+    done = sorted(MISSING_PROPERTY_DOCS - set(bare))
+    assert not done, f"remove from MISSING_PROPERTY_DOCS in tests/test_docs.py: {done}"
