@@ -121,24 +121,6 @@ def _drop_missing_optional(app, docname: str, source: list[str]) -> None:
     source[0] = text
 
 
-def _restore_escapes() -> None:
-    """Undo a LaTeX escape that a non-raw docstring turned into a control character.
-
-    ``":math:`1/(R(1-\\rho)^2)`"`` in a docstring that is not a raw string holds a
-    carriage return followed by "ho", which docutils cannot parse. Only
-    ``innobaro.ReplicateDesign`` (design.py) has one; once its docstring is a raw
-    string this changes nothing. The library itself is not touched.
-    """
-    for name in innobaro.__all__:
-        obj = getattr(innobaro, name)
-        doc = getattr(obj, "__doc__", None)
-        if isinstance(obj, type) and isinstance(doc, str) and "\r" in doc:
-            obj.__doc__ = doc.replace("\r", "\\r")
-
-
-_restore_escapes()
-
-
 def setup(app) -> dict:
     app.connect("builder-inited", _generate_validation)
     app.connect("source-read", _drop_missing_optional)

@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--strata", help="column of strata")
     r.add_argument("--psu", help="column of primary sampling units (clusters)")
     r.add_argument("--fpc", help="column of population counts or sampling fractions")
+    r.add_argument("--lonely-psu", dest="lonely_psu", default="fail",
+                   choices=("fail", "remove", "adjust", "average", "certainty"),
+                   help="what a stratum with a single PSU contributes to the variance "
+                        "(R's survey.lonely.psu; default: fail)")
     r.add_argument("--outcome", default="innovated", help="binary (0/1) outcome column")
     r.add_argument("--by", nargs="*", default=[], help="columns to break the shares down by")
     r.add_argument("--format", dest="format_", choices=FORMATS, help="output format")
@@ -89,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             data = read_table(args.file)
             design = Design(data, weights=args.weights, strata=args.strata, psu=args.psu,
-                            fpc=args.fpc, lonely_psu="adjust")
+                            fpc=args.fpc, lonely_psu=args.lonely_psu)
             report = survey_report(design, args.outcome, args.by)
         else:
             report = barometer_report()
@@ -102,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.figures(figures)
     except (InnobaroError, FileNotFoundError, RuntimeError, ValueError, KeyError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = message.replace("Choose lonely_psu=", "Choose --lonely-psu ")
         sys.stderr.write(f"innobaro: error: {message}\n")
         return 2
     return 0

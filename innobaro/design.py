@@ -87,6 +87,15 @@ class SurveyDesign:
 
     :class:`Design` (linearisation) and :class:`ReplicateDesign` (replicate
     weights) derive from it; estimators accept either.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"psu": range(4), "w": [1.0, 2, 1, 2], "y": [1.0, 2, 3, 4]})
+    >>> d = ib.Design(df, weights="w", psu="psu")
+    >>> isinstance(d, ib.SurveyDesign), isinstance(d.replicate("jk1"), ib.SurveyDesign)
+    (True, True)
     """
 
     _data: pd.DataFrame
@@ -172,10 +181,10 @@ class SurveyDesign:
         """
         m = self._as_mask(mask)
         if not (m & self._present).any():
-            raise _empty_domain(mask)
+            raise _empty_domain(mask, self._data.columns)
         new = self._copy()
         new._present = self._present & m
-        new._domain_label = _describe_mask(mask)
+        new._domain_label = _describe_mask(mask, self._data.columns)
         return new
 
     def _as_mask(self, mask: Any) -> np.ndarray:
@@ -250,6 +259,17 @@ class SurveyDesign:
         """Post-stratify the weights to known population counts.
 
         See :func:`innobaro.weighting.poststratify`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(6), "w": [10.0] * 6, "g": list("aabbbb"),
+        ...                    "x": [1.0, 2, 3, 4, 5, 6],
+        ...                    "resp": [True, True, False, True, True, True]})
+        >>> d = ib.Design(df, weights="w", psu="psu")
+        >>> d.poststratify("g", {"a": 30, "b": 30}).weights.tolist()
+        [15.0, 15.0, 7.5, 7.5, 7.5, 7.5]
         """
         from .weighting import poststratify
 
@@ -257,7 +277,19 @@ class SurveyDesign:
 
     def rake(self: _D, margins: dict[str, Any], *, max_iter: int = 50,
              tol: float = 1e-7) -> _D:
-        """Rake the weights to several margins. See :func:`innobaro.weighting.rake`."""
+        """Rake the weights to several margins. See :func:`innobaro.weighting.rake`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(6), "w": [10.0] * 6, "g": list("aabbbb"),
+        ...                    "x": [1.0, 2, 3, 4, 5, 6],
+        ...                    "resp": [True, True, False, True, True, True]})
+        >>> d = ib.Design(df, weights="w", psu="psu")
+        >>> d.rake({"g": {"a": 30, "b": 30}}).weights.tolist()
+        [15.0, 15.0, 7.5, 7.5, 7.5, 7.5]
+        """
         from .weighting import rake
 
         return rake(self, margins, max_iter=max_iter, tol=tol)
@@ -268,6 +300,17 @@ class SurveyDesign:
         """Calibrate the weights to population totals (GREG and its relatives).
 
         See :func:`innobaro.weighting.calibrate`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(6), "w": [10.0] * 6, "g": list("aabbbb"),
+        ...                    "x": [1.0, 2, 3, 4, 5, 6],
+        ...                    "resp": [True, True, False, True, True, True]})
+        >>> d = ib.Design(df, weights="w", psu="psu")
+        >>> d.calibrate({"Intercept": 60.0, "x": 240.0}).weights.round(3).tolist()
+        [5.714, 7.429, 9.143, 10.857, 12.571, 14.286]
         """
         from .weighting import calibrate
 
@@ -276,7 +319,16 @@ class SurveyDesign:
 
     def trim_weights(self: _D, lower: float | None = None, upper: float | None = None, *,
                      strict: bool = False) -> _D:
-        """Trim extreme weights. See :func:`innobaro.weighting.trim_weights`."""
+        """Trim extreme weights. See :func:`innobaro.weighting.trim_weights`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(4), "w": [1.0, 2, 3, 10]})
+        >>> ib.Design(df, weights="w", psu="psu").trim_weights(upper=6).weights.round(2).tolist()
+        [2.33, 3.33, 4.33, 6.0]
+        """
         from .weighting import trim_weights
 
         return trim_weights(self, lower=lower, upper=upper, strict=strict)
@@ -286,6 +338,17 @@ class SurveyDesign:
         """Weighting-class nonresponse adjustment.
 
         See :func:`innobaro.weighting.adjust_nonresponse`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(6), "w": [10.0] * 6, "g": list("aabbbb"),
+        ...                    "x": [1.0, 2, 3, 4, 5, 6],
+        ...                    "resp": [True, True, False, True, True, True]})
+        >>> d = ib.Design(df, weights="w", psu="psu")
+        >>> d.adjust_nonresponse("resp", by="g").weights.round(2).tolist()
+        [10.0, 10.0, 0.0, 13.33, 13.33, 13.33]
         """
         from .weighting import adjust_nonresponse
 
@@ -295,6 +358,17 @@ class SurveyDesign:
         """What the weighting did (a :class:`~innobaro.WeightsSummary`).
 
         See :func:`innobaro.weighting.weights_summary`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(6), "w": [10.0] * 6, "g": list("aabbbb"),
+        ...                    "x": [1.0, 2, 3, 4, 5, 6],
+        ...                    "resp": [True, True, False, True, True, True]})
+        >>> d = ib.Design(df, weights="w", psu="psu")
+        >>> d.poststratify("g", {"a": 30, "b": 30}).weights_summary().table["sum"].tolist()
+        [60.0, 60.0]
         """
         from .weighting import weights_summary
 
@@ -616,7 +690,7 @@ _METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap", "other", "s
 
 
 class ReplicateDesign(SurveyDesign):
-    """A survey design whose variance comes from replicate weights.
+    r"""A survey design whose variance comes from replicate weights.
 
     Parameters
     ----------
@@ -782,7 +856,20 @@ class ReplicateDesign(SurveyDesign):
         return self._cache[key]
 
     def with_df(self, df: float) -> ReplicateDesign:
-        """The same design with the degrees of freedom set explicitly."""
+        """The same design with the degrees of freedom set explicitly.
+
+        Agencies that publish replicate weights often publish the degrees of
+        freedom to use with them.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(6), "w": 1.0, "y": [1.0, 2, 3, 5, 4, 6]})
+        >>> rd = ib.Design(df, weights="w", psu="psu").replicate("jk1")
+        >>> rd.df, rd.with_df(30).df
+        (5.0, 30.0)
+        """
         new = self._copy()
         new._df = float(df)
         return new
@@ -953,15 +1040,18 @@ def _stage_popsize(values: np.ndarray, row_stratum: np.ndarray, n_units: np.ndar
     return popsize
 
 
-def _describe_mask(mask: Any) -> str:
+def _describe_mask(mask: Any, columns: Any = ()) -> str:
+    # a boolean Series computed from a column keeps that column's name, which is
+    # not the condition; a Series the user named (not a column) names the domain
     if isinstance(mask, str):
         return mask
-    if isinstance(mask, pd.Series) and mask.name is not None:
+    if isinstance(mask, pd.Series) and mask.name is not None and mask.name not in columns:
         return str(mask.name)
     return "subset"
 
 
-def _empty_domain(mask: Any) -> Exception:
+def _empty_domain(mask: Any, columns: Any = ()) -> Exception:
     from .errors import DomainError
 
-    return DomainError(f"the domain {_describe_mask(mask)!r} has no rows in the design")
+    return DomainError(f"the domain {_describe_mask(mask, columns)!r} has no rows in the "
+                       f"design")

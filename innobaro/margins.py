@@ -58,6 +58,14 @@ class Margins:
         Every pairwise difference with ``estimate``, ``se``, ``lower``,
         ``upper``, ``statistic`` and ``p_value`` (t on the model's residual
         degrees of freedom).
+
+    Examples
+    --------
+    >>> import innobaro as ib
+    >>> from innobaro.datasets import barometer_design
+    >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+    >>> m.margins("sector").differences[["estimate", "se"]].round(3).values.tolist()
+    [[-0.109, 0.022]]
     """
 
     variable: str
@@ -67,6 +75,16 @@ class Margins:
     df: float
 
     def to_frame(self) -> pd.DataFrame:
+        """The margins' table (estimate, se, lower, upper).
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.margins("sector").to_frame().columns.tolist()
+        ['estimate', 'se', 'lower', 'upper']
+        """
         return self.table
 
     def __repr__(self) -> str:

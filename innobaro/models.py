@@ -374,6 +374,16 @@ class TermTest:
     method : str
     lambdas : numpy.ndarray or None
         Generalised design effects (``"lrt"``).
+
+
+    Examples
+    --------
+    >>> import innobaro as ib
+    >>> from innobaro.datasets import barometer_design
+    >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+    >>> t = m.wald_test("C(sector)")
+    >>> round(t.statistic, 4), t.df, t.ddf
+    (24.9708, 1, 1776.0)
     """
 
     terms: list[str]
@@ -398,6 +408,16 @@ class TermTest:
                 f"{self.statistic:.6g}{extra}, df = {self.df:g}{ddf}, p = {self.p_value:.4g}")
 
     def to_frame(self) -> pd.DataFrame:
+        """The test as a one-row DataFrame.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.wald_test("C(sector)").to_frame().columns.tolist()
+        ['terms', 'statistic', 'df', 'ddf', 'p_value', 'method']
+        """
         return pd.DataFrame([{"terms": " + ".join(self.terms), "statistic": self.statistic,
                               "df": self.df, "ddf": self.ddf, "p_value": self.p_value,
                               "method": self.method}])
@@ -417,6 +437,15 @@ class GLMResult:
         ``svyglm``); t quantiles and p-values use it.
     n_dropped : int
         Rows of the design left out for missing values in model variables.
+
+
+    Examples
+    --------
+    >>> import innobaro as ib
+    >>> from innobaro.datasets import barometer_design
+    >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+    >>> m.params.round(3).tolist()
+    [-0.342, -0.572, 0.512]
     """
 
     def __init__(self, *, formula: str, spec: ModelSpec, family: Family,
@@ -441,14 +470,17 @@ class GLMResult:
     # ------------------------------------------------------------------ basics
     @property
     def params(self) -> pd.Series:
+        """Estimated coefficients, indexed by patsy's column names."""
         return pd.Series(self._beta, index=self._names, name="coef")
 
     @property
     def bse(self) -> pd.Series:
+        """Design-based standard errors of the coefficients."""
         return pd.Series(np.sqrt(np.diag(self._V)), index=self._names, name="se")
 
     @property
     def vcov(self) -> pd.DataFrame:
+        """Design-based covariance matrix of the coefficients."""
         return pd.DataFrame(self._V, index=self._names, columns=self._names)
 
     @property
@@ -458,10 +490,12 @@ class GLMResult:
 
     @property
     def tvalues(self) -> pd.Series:
+        """Coefficients over their standard errors."""
         return pd.Series(self._beta / self.bse.to_numpy(), index=self._names, name="t")
 
     @property
     def pvalues(self) -> pd.Series:
+        """Two-sided p-values of the t statistics on the residual degrees of freedom."""
         t = np.abs(self.tvalues.to_numpy())
         if self.df_resid > 0:
             p = 2 * stats.t.sf(t, self.df_resid)
@@ -470,14 +504,32 @@ class GLMResult:
         return pd.Series(p, index=self._names, name="p_value")
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald intervals with t quantiles on ``df_resid`` (R's ``confint.svyglm``)."""
+        """Wald intervals with t quantiles on ``df_resid`` (R's ``confint.svyglm``).
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.conf_int().round(3).values.tolist()
+        [[-0.842, 0.158], [-0.796, -0.347], [0.365, 0.659]]
+        """
         t = t_quantile(level, self.df_resid if self.df_resid > 0 else np.nan)
         se = self.bse.to_numpy()
         return pd.DataFrame({"lower": self._beta - t * se, "upper": self._beta + t * se},
                             index=self._names)
 
     def odds_ratios(self, level: float = 0.95) -> pd.DataFrame:
-        """exp(coefficients) with exp(interval) — odds ratios for a logistic model."""
+        """exp(coefficients) with exp(interval) — odds ratios for a logistic model.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.odds_ratios().round(3).values.tolist()
+        [[0.71, 0.431, 1.171], [0.565, 0.451, 0.707], [1.668, 1.44, 1.933]]
+        """
         if self.family != "binomial":
             raise EstimationError("odds ratios are for logistic (binomial) models")
         ci = self.conf_int(level)
@@ -499,10 +551,12 @@ class GLMResult:
 
     @property
     def deviance(self) -> float:
+        """Deviance of the fit on weights rescaled to mean one (R's ``deviance``)."""
         return self._deviance(self._fam.inverse_link(self._X @ self._beta))
 
     @property
     def null_deviance(self) -> float:
+        """Deviance of the intercept-only fit, on the same weights."""
         ybar = np.sum(self._w * self._y) / np.sum(self._w)
         return self._deviance(np.full_like(self._y, ybar))
 
@@ -518,6 +572,15 @@ class GLMResult:
         weights rescaled to mean one, which add up to :math:`n`,
         Cox-Snell is :math:`1 - \exp((D - D_0)/n)` and Nagelkerke divides it
         by its maximum :math:`1 - \exp(-D_0/n)` (Lumley 2017).
+
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> round(m.pseudo_r2("Nagelkerke"), 4)
+        0.0545
         """
         if self.family not in ("binomial", "poisson"):
             raise EstimationError("pseudo R-squared is for binomial and poisson models")
@@ -537,6 +600,15 @@ class GLMResult:
         of all non-intercept coefficients (the eigenvalues of
         :math:`V_0^{-1}V`), ``AIC`` is the deviance (weights rescaled to mean
         one) plus ``2 eff_p``, and ``deltabar`` the mean of :math:`\lambda`.
+
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.aic().round(2).tolist()
+        [2.06, 1997.56, 1.03]
         """
         idx = np.array([j for j, name in enumerate(self.spec.column_names)
                         if name != "Intercept"])
@@ -560,6 +632,17 @@ class GLMResult:
         se : bool, default False
             Also return standard errors: :math:`\\sqrt{x^\\top V x}` on the
             link scale, times :math:`|\\mu'(\\eta)|` on the response scale.
+
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> import pandas as pd
+        >>> new = pd.DataFrame({"sector": ["education", "health_care"], "employees": [20, 20]})
+        >>> m.predict(new, se=True).round(4).values.tolist()
+        [[0.767, 0.0153], [0.6502, 0.018]]
         """
         if type not in ("response", "link"):
             raise EstimationError("type must be 'response' or 'link'")
@@ -608,6 +691,15 @@ class GLMResult:
         :math:`\\chi^2_{df}/df`), :math:`\\lambda` the eigenvalues of
         :math:`V_0^{-1} V`, by the saddlepoint approximation (Lumley and Scott
         2014).
+
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.wald_test("C(sector)")
+        Wald F test for C(sector): statistic = 24.9708, df = 1, denominator df = 1776, p = 6.393e-07
         """
         names, idx = self._term_index(terms)
         beta = self._beta[idx]
@@ -639,21 +731,48 @@ class GLMResult:
 
     # ------------------------------------------------------------------ margins
     def margins(self, variable: str, values: Sequence[Any] | None = None, *,
-                level: float = 0.95) -> Margins:
-        """Predictive margins of ``variable`` (see :func:`innobaro.margins.predictive_margins`)."""
+                level: float = 0.95, method: str = "unconditional") -> Margins:
+        """Predictive margins of ``variable`` (see :func:`innobaro.margins.predictive_margins`).
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.margins("sector").table.round(3).values.tolist()
+        [[0.783, 0.014, 0.755, 0.81], [0.674, 0.017, 0.641, 0.706]]
+        """
         from .margins import predictive_margins
 
-        return predictive_margins(self, variable, values, level=level)
+        return predictive_margins(self, variable, values, level=level, method=method)
 
     def average_marginal_effect(self, variable: str, *, level: float = 0.95) -> pd.DataFrame:
-        """Average marginal effect of a continuous variable (see :mod:`innobaro.margins`)."""
+        """Average marginal effect of a continuous variable (see :mod:`innobaro.margins`).
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.average_marginal_effect("employees").round(4).values.tolist()
+        [[0.0053, 0.0008, 0.0037, 0.0069]]
+        """
         from .margins import average_marginal_effect
 
         return average_marginal_effect(self, variable, level=level)
 
     # ------------------------------------------------------------------ summary
     def summary(self, level: float = 0.95) -> Summary:
-        """A stable summary table (no dates) that renders as text, DataFrame or HTML."""
+        """A stable summary table (no dates) that renders as text, DataFrame or HTML.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> print(repr(m.summary()).splitlines()[0])
+        Model         binomial GLM, innovated ~ C(sector) + np.log(employees)
+        """
         table = pd.DataFrame({"coef": self._beta, "se": self.bse.to_numpy(),
                               "t": self.tvalues.to_numpy(), "p_value": self.pvalues.to_numpy()},
                              index=self._names)

@@ -724,7 +724,10 @@ def adjust_nonresponse(design: SurveyDesign, respondent: Any, *,
     values become :math:`\\tilde z_i = z_i - (w_i^{adj} - w_i) \\bar u_c` with
     :math:`\\bar u_c = \\sum_{c} z / \\sum_{c} w^{adj}`, the linearisation of
     the class-wise ratio (Kalton and Flores-Cervantes 2003; Valliant, Dever
-    and Kreuter 2018, ch. 13).
+    and Kreuter 2018, ch. 13). Response is treated as fixed: the variance is
+    that of the full sample's design (its strata, clusters and fpc) for the
+    adjusted estimator, not a two-phase variance with a random response
+    mechanism, which would be larger.
 
     Raises
     ------
@@ -804,6 +807,15 @@ class WeightsSummary:
         1 + cv^2`).
     totals : pandas.DataFrame
         For every weighting step, each target and the total achieved.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"psu": range(4), "w": [1.0, 2, 3, 10], "g": list("aabb")})
+    >>> d = ib.Design(df, weights="w", psu="psu").poststratify("g", {"a": 6, "b": 10})
+    >>> d.weights_summary().totals[["target", "population", "achieved"]].values.tolist()
+    [['a', 6.0, 6.0], ['b', 10.0, 10.0]]
     """
 
     table: pd.DataFrame
@@ -818,6 +830,17 @@ class WeightsSummary:
         return "\n".join(out)
 
     def to_frame(self) -> pd.DataFrame:
+        """The weight statistics per step (:attr:`table`).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(4), "w": [1.0, 2, 3, 10], "g": list("aabb")})
+        >>> d = ib.Design(df, weights="w", psu="psu").poststratify("g", {"a": 6, "b": 10})
+        >>> d.weights_summary().to_frame().columns.tolist()
+        ['n', 'sum', 'min', 'max', 'mean', 'cv', 'n_eff', 'deff_w']
+        """
         return self.table
 
 

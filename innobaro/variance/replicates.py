@@ -84,7 +84,10 @@ def replicate_rank_df(weights: np.ndarray) -> float:
     """
     if weights.shape[0] == 0:
         return float("nan")
-    gram = weights.T @ weights
+    # identical columns add nothing to the rank; a jackknife restricted to a
+    # domain has many (every replicate that drops a PSU outside it)
+    cols = np.unique(weights.T, axis=0)
+    gram = cols @ cols.T
     eig = np.linalg.eigvalsh(gram)
     if eig.max() <= 0:
         return -1.0
@@ -182,10 +185,11 @@ def hadamard(n: int) -> np.ndarray:
     The order is chosen by R's ``survey:::hadamard`` rule, and the matrix is
     the one R uses (Sylvester doubling of the order-4 matrix, or R's Paley
     construction), except where R takes its tabulated matrices of order 28 or
-    36, which innobaro cannot rebuild: there it uses the smallest Sylvester or
-    Paley matrix at least as large. Those give equally balanced but different
-    half-samples; pass ``hadamard=`` to :meth:`Design.replicate` to use a
-    specific matrix.
+    36 (or those doubled), which innobaro cannot rebuild: there it uses a
+    Sylvester or Paley matrix of a larger order (32 for 28, 44 for 36, 64 for
+    56, ...), so it makes more replicates than R. They are equally balanced
+    but different half-samples; pass ``hadamard=`` to :meth:`Design.replicate`
+    to use a specific matrix.
     """
     m = n - n % 4
     pre = [s for s in _R_TABULATED if m < s <= m + 4]
