@@ -18,43 +18,21 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+
 if (!dir.exists("tests/reference")) {
   stop("run this script from the repository root: Rscript tests/reference/make_glm.R")
 }
+source(file.path("tests", "reference", "common.R"))
 RNGkind("Mersenne-Twister", "Inversion", "Rejection")
 options(warn = 1, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
         survey.ultimate.cluster = FALSE, survey.replicates.mse = FALSE,
         survey.drop.replicates = TRUE)
 t_start <- Sys.time()
 
-ref_dir <- "tests/reference"
-data_dir <- file.path(ref_dir, "data")
 dir.create(data_dir, showWarnings = FALSE, recursive = TRUE)
 
 GLM_EPSILON <- 1e-14
 GLM_MAXIT <- 100L
-
-data_path <- function(name) file.path(data_dir, paste0(name, ".csv"))
-
-write_data <- function(df, name) {
-  write.csv(df, data_path(name), row.names = FALSE, na = "")
-}
-
-## Read a dataset back; character columns become factors with levels in C-locale
-## (code point) order, which is also Python's sort order (as make_reference.R).
-read_data <- function(name) {
-  if (!file.exists(data_path(name))) {
-    stop(data_path(name), " is missing: run Rscript tests/reference/make_reference.R first")
-  }
-  df <- read.csv(data_path(name), stringsAsFactors = FALSE, check.names = FALSE,
-                 na.strings = "")
-  for (col in names(df)) {
-    if (is.character(df[[col]])) {
-      df[[col]] <- factor(df[[col]], levels = sort(unique(df[[col]]), method = "radix"))
-    }
-  }
-  df
-}
 
 
 ## ---------------------------------------------------------------------------

@@ -15,36 +15,17 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+
 if (!dir.exists("tests/reference")) {
   stop("run this script from the repository root: Rscript tests/reference/make_reference.R")
 }
+source(file.path("tests", "reference", "common.R"))
 RNGkind("Mersenne-Twister", "Inversion", "Rejection")
 options(warn = 1, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
         survey.ultimate.cluster = FALSE)
 t_start <- Sys.time()
 
-ref_dir <- "tests/reference"
-data_dir <- file.path(ref_dir, "data")
 dir.create(data_dir, showWarnings = FALSE, recursive = TRUE)
-
-data_path <- function(name) file.path(data_dir, paste0(name, ".csv"))
-
-write_data <- function(df, name) {
-  write.csv(df, data_path(name), row.names = FALSE, na = "")
-}
-
-## Read a dataset back; character columns become factors with levels in C-locale
-## (code point) order, which is also Python's sort order.
-read_data <- function(name) {
-  df <- read.csv(data_path(name), stringsAsFactors = FALSE, check.names = FALSE,
-                 na.strings = "")
-  for (col in names(df)) {
-    if (is.character(df[[col]])) {
-      df[[col]] <- factor(df[[col]], levels = sort(unique(df[[col]]), method = "radix"))
-    }
-  }
-  df
-}
 
 
 ## ---------------------------------------------------------------------------
@@ -265,15 +246,6 @@ check_close <- function(a, b, what, tol = 1e-9) {
   invisible(TRUE)
 }
 
-## t interval for estimate(s) with per-entry df (df = 0 gives NaN -> null in JSON)
-t_interval <- function(est, se, df, level) {
-  crit <- suppressWarnings(qt(1 - (1 - level) / 2, df))
-  list(lower = est - crit * se, upper = est + crit * se)
-}
-z_interval <- function(est, se, level) {
-  crit <- qnorm(1 - (1 - level) / 2)
-  list(lower = est - crit * se, upper = est + crit * se)
-}
 
 ## survey >= 4.3 "adjust": a lonely PSU (the only PSU of a stratum with one
 ## sampled PSU) is centred at the average PSU total of the whole design,
@@ -572,30 +544,10 @@ case_prop <- function(id, data, spec, y, method, level = 0.95, subset = NULL) {
             note)
 }
 
-## Quantiles: svyquantile (new implementation, Woodruff interval with
-## interval.type "mean"); se is SE() = interval width / (2 * t quantile).
-##
-## The quantile rule is survey's qrule "math" (the weighted inverse of the
-## distribution function, Hyndman and Fan type 1) with one correction, which
-## innobaro makes deliberately: survey's qrule_math returns the SECOND smallest
-## value when p is below the smallest value's weight share (its position
-## search falls back to index 1 and then steps to the next value), whereas the
-## definition min{x : F(x) >= p} gives the smallest. It matters for p = 0 and
-## for Woodruff lower limits in small domains. svyquantile takes the rule as a
-## function, so everything else (Woodruff interval, df, se) is survey's own.
-qrule_definition <- function(x, w, p) {
-  if (any(zero <- w == 0)) { w <- w[!zero]; x <- x[!zero] }
-  ii <- order(x)
-  x <- x[ii]
-  cumw <- cumsum(w[ii])
-  W <- sum(w)
-  below <- which(cumw <= p * W)
-  if (!length(below)) return(x[1])
-  pos <- max(below)
-  posnext <- if (pos == length(x)) pos else pos + 1
-  if (p - cumw[pos] / W == 0) x[pos] else x[posnext]
-}
 
+## Quantiles: svyquantile (new implementation, Woodruff interval with
+## interval.type "mean"); se is SE() = interval width / (2 * t quantile); the
+## quantile rule is qrule_definition (common.R).
 quantile_one <- function(des, y, q, level) {
   sq <- svyquantile(reformulate(y), des, quantiles = q, ci = TRUE, alpha = 1 - level,
                     qrule = qrule_definition)

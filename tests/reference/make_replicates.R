@@ -23,9 +23,11 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+
 if (!dir.exists("tests/reference")) {
   stop("run this script from the repository root: Rscript tests/reference/make_replicates.R")
 }
+source(file.path("tests", "reference", "common.R"))
 RNGkind("Mersenne-Twister", "Inversion", "Rejection")
 ## brrweights() orders strata with order() on character labels, which follows
 ## the collation locale: fix it to code-point order.
@@ -37,28 +39,8 @@ options(warn = 2, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALS
         survey.drop.replicates = TRUE)
 t_start <- Sys.time()
 
-ref_dir <- "tests/reference"
-data_dir <- file.path(ref_dir, "data")
 dir.create(data_dir, showWarnings = FALSE, recursive = TRUE)
 
-data_path <- function(name) file.path(data_dir, paste0(name, ".csv"))
-
-write_data <- function(df, name) {
-  write.csv(df, data_path(name), row.names = FALSE, na = "")
-}
-
-## Read a dataset back; character columns become factors with levels in C-locale
-## (code point) order, which is also Python's sort order.
-read_data <- function(name) {
-  df <- read.csv(data_path(name), stringsAsFactors = FALSE, check.names = FALSE,
-                 na.strings = "")
-  for (col in names(df)) {
-    if (is.character(df[[col]])) {
-      df[[col]] <- factor(df[[col]], levels = sort(unique(df[[col]]), method = "radix"))
-    }
-  }
-  df
-}
 
 ## Evaluate expr, muffling warnings whose message matches `pattern` (with
 ## options(warn = 2) every other warning is an error).
@@ -78,32 +60,6 @@ check_close <- function(a, b, what, tol = 1e-9) {
     stop(sprintf("%s: mismatch (max diff %g)", what, max(abs(a - b)[bad], na.rm = TRUE)))
   }
   invisible(TRUE)
-}
-
-t_interval <- function(est, se, df, level) {
-  crit <- qt(1 - (1 - level) / 2, df)
-  list(lower = est - crit * se, upper = est + crit * se)
-}
-z_interval <- function(est, se, level) {
-  crit <- qnorm(1 - (1 - level) / 2)
-  list(lower = est - crit * se, upper = est + crit * se)
-}
-
-## The quantile rule of make_reference.R: the weighted inverse of the
-## distribution function, min{x : F(x) >= p} (survey's qrule_math, except that
-## qrule_math returns the second smallest value when p is below the smallest
-## value's weight share).
-qrule_definition <- function(x, w, p) {
-  if (any(zero <- w == 0)) { w <- w[!zero]; x <- x[!zero] }
-  ii <- order(x)
-  x <- x[ii]
-  cumw <- cumsum(w[ii])
-  W <- sum(w)
-  below <- which(cumw <= p * W)
-  if (!length(below)) return(x[1])
-  pos <- max(below)
-  posnext <- if (pos == length(x)) pos else pos + 1
-  if (p - cumw[pos] / W == 0) x[pos] else x[posnext]
 }
 
 

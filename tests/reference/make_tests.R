@@ -22,6 +22,9 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+source(file.path("tests", "reference", "common.R"))
+
+
 if (!dir.exists("tests/reference/data")) {
   stop("run this script from the repository root: Rscript tests/reference/make_tests.R")
 }
@@ -30,22 +33,6 @@ options(warn = 1, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALS
         survey.ultimate.cluster = FALSE)
 t_start <- Sys.time()
 
-ref_dir <- "tests/reference"
-data_dir <- file.path(ref_dir, "data")
-data_path <- function(name) file.path(data_dir, paste0(name, ".csv"))
-
-## As make_reference.R: character columns become factors with levels in C-locale
-## (code point) order, which is also Python's sort order.
-read_data <- function(name) {
-  df <- read.csv(data_path(name), stringsAsFactors = FALSE, check.names = FALSE,
-                 na.strings = "")
-  for (col in names(df)) {
-    if (is.character(df[[col]])) {
-      df[[col]] <- factor(df[[col]], levels = sort(unique(df[[col]]), method = "radix"))
-    }
-  }
-  df
-}
 
 DATA <- lapply(c(apistrat = "apistrat", apiclus1 = "apiclus1", apiclus2 = "apiclus2",
                  synth_ms = "synth_ms"), read_data)

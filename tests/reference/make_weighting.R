@@ -24,38 +24,21 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+
 if (!dir.exists("tests/reference")) {
   stop("run this script from the repository root: Rscript tests/reference/make_weighting.R")
 }
+source(file.path("tests", "reference", "common.R"))
 RNGkind("Mersenne-Twister", "Inversion", "Rejection")
 options(warn = 1, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
         survey.ultimate.cluster = FALSE, survey.replicates.mse = FALSE)
 t_start <- Sys.time()
-
-ref_dir <- "tests/reference"
-data_dir <- file.path(ref_dir, "data")
-data_path <- function(name) file.path(data_dir, paste0(name, ".csv"))
 
 
 ## ---------------------------------------------------------------------------
 ## 1. Data and population totals
 ## ---------------------------------------------------------------------------
 
-## Same reader as make_reference.R: character columns become factors with
-## levels in C-locale (code point) order, which is also Python's sort order.
-read_data <- function(name) {
-  if (!file.exists(data_path(name))) {
-    stop(data_path(name), " is missing: run Rscript tests/reference/make_reference.R first")
-  }
-  df <- read.csv(data_path(name), stringsAsFactors = FALSE, check.names = FALSE,
-                 na.strings = "")
-  for (col in names(df)) {
-    if (is.character(df[[col]])) {
-      df[[col]] <- factor(df[[col]], levels = sort(unique(df[[col]]), method = "radix"))
-    }
-  }
-  df
-}
 
 DATA <- lapply(c(apistrat = "apistrat", apiclus1 = "apiclus1", apiclus2 = "apiclus2"),
                read_data)
@@ -569,14 +552,6 @@ var_labels <- function(des, y) {
   list(labels = lab, rnames = rnames)
 }
 
-t_interval <- function(est, se, df, level) {
-  crit <- suppressWarnings(qt(1 - (1 - level) / 2, df))
-  list(lower = est - crit * se, upper = est + crit * se)
-}
-z_interval <- function(est, se, level) {
-  crit <- qnorm(1 - (1 - level) / 2)
-  list(lower = est - crit * se, upper = est + crit * se)
-}
 
 new_call <- function(fn, y, denominator = NULL, by = NULL, subset = NULL, na_rm = FALSE,
                      method = NULL, q = NULL, level = 0.95) {
@@ -598,20 +573,6 @@ make_result <- function(labels, estimate, se, vcov, lower, upper, lower_normal, 
   res
 }
 
-## survey's qrule "math" with the smallest value returned when p is below the
-## smallest value's weight share (as in make_reference.R)
-qrule_definition <- function(x, w, p) {
-  if (any(zero <- w == 0)) { w <- w[!zero]; x <- x[!zero] }
-  ii <- order(x)
-  x <- x[ii]
-  cumw <- cumsum(w[ii])
-  W <- sum(w)
-  below <- which(cumw <= p * W)
-  if (!length(below)) return(x[1])
-  pos <- max(below)
-  posnext <- if (pos == length(x)) pos else pos + 1
-  if (p - cumw[pos] / W == 0) x[pos] else x[posnext]
-}
 
 res_stat <- function(wd, call, id) {
   des <- subset_design(wd$design, call$subset)

@@ -1,0 +1,63 @@
+## Helpers shared by the reference scripts (make_*.R): where the data live, how
+## they are written and read back, and the intervals and quantile rule the
+## scripts compute. Each script sources this file from the repository root:
+##     source(file.path("tests", "reference", "common.R"))
+
+ref_dir <- "tests/reference"
+data_dir <- file.path(ref_dir, "data")
+
+data_path <- function(name) file.path(data_dir, paste0(name, ".csv"))
+
+write_data <- function(df, name) {
+  write.csv(df, data_path(name), row.names = FALSE, na = "")
+}
+
+## Read a dataset back; character columns become factors with levels in C-locale
+## (code point) order, which is also Python's sort order. Every number is
+## computed from the CSV as read back, so R and the Python tests see the same
+## decimal inputs.
+read_data <- function(name) {
+  if (!file.exists(data_path(name))) {
+    stop(data_path(name), " is missing: run Rscript tests/reference/make_reference.R first")
+  }
+  df <- read.csv(data_path(name), stringsAsFactors = FALSE, check.names = FALSE,
+                 na.strings = "")
+  for (col in names(df)) {
+    if (is.character(df[[col]])) {
+      df[[col]] <- factor(df[[col]], levels = sort(unique(df[[col]]), method = "radix"))
+    }
+  }
+  df
+}
+
+## t and normal intervals estimate -/+ crit * se (NaN where df = 0, as R's confint)
+t_interval <- function(est, se, df, level) {
+  crit <- suppressWarnings(qt(1 - (1 - level) / 2, df))
+  list(lower = est - crit * se, upper = est + crit * se)
+}
+
+z_interval <- function(est, se, level) {
+  crit <- qnorm(1 - (1 - level) / 2)
+  list(lower = est - crit * se, upper = est + crit * se)
+}
+
+## The quantile rule is survey's qrule "math" (the weighted inverse of the
+## distribution function, Hyndman and Fan type 1) with one correction, which
+## innobaro makes deliberately: survey's qrule_math returns the SECOND smallest
+## value when p is below the smallest value's weight share (its position
+## search falls back to index 1 and then steps to the next value), whereas the
+## definition min{x : F(x) >= p} gives the smallest. It matters for p = 0 and
+## for Woodruff lower limits in small domains. svyquantile takes the rule as a
+## function, so everything else (Woodruff interval, df, se) is survey's own.
+qrule_definition <- function(x, w, p) {
+  if (any(zero <- w == 0)) { w <- w[!zero]; x <- x[!zero] }
+  ii <- order(x)
+  x <- x[ii]
+  cumw <- cumsum(w[ii])
+  W <- sum(w)
+  below <- which(cumw <= p * W)
+  if (!length(below)) return(x[1])
+  pos <- max(below)
+  posnext <- if (pos == length(x)) pos else pos + 1
+  if (p - cumw[pos] / W == 0) x[pos] else x[posnext]
+}
