@@ -27,8 +27,14 @@ def weighted_gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     k = W.shape[1]
     if k == 1:
         if (W >= 0).all():
-            Xs = X * np.sqrt(W)
-            return (Xs.T @ Xs).reshape(1, p, p)  # a symmetric rank-k update in BLAS
+            # symmetric rank-k updates in BLAS, over row blocks that stay in cache
+            root = np.sqrt(W)
+            out = np.zeros((p, p))
+            step = 1 << 15
+            for a in range(0, n, step):  # chunks of rows
+                Xs = X[a:a + step] * root[a:a + step]
+                out += Xs.T @ Xs
+            return out.reshape(1, p, p)
         return (X.T @ (X * W)).reshape(1, p, p)
     out = np.zeros((p * p, k))
     chunk = max(1, (1 << 22) // max(p * p, 1))

@@ -77,19 +77,18 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool
 
     if not isinstance(formula, str):
         raise EstimationError(f"formula must be a string, not {type(formula).__name__}")
+    if data.index.has_duplicates:
+        raise EstimationError("the data's index has duplicates; reset it before modelling")
+    na = _DropRecorder(len(data))
     try:
         if response:
-            y, X = patsy.dmatrices(formula, data, NA_action="drop", return_type="dataframe",
+            y, X = patsy.dmatrices(formula, data, NA_action=na, return_type="matrix",
                                    eval_env=1)
         else:
-            X = patsy.dmatrix(formula, data, NA_action="drop", return_type="dataframe",
-                              eval_env=1)
+            X = patsy.dmatrix(formula, data, NA_action=na, return_type="matrix", eval_env=1)
             y = None
     except patsy.PatsyError as exc:
         raise EstimationError(f"formula {formula!r}: {_first_line(exc)}") from None
-    kept = data.index.isin(X.index) if not data.index.has_duplicates else None
-    if kept is None:
-        raise EstimationError("the data's index has duplicates; reset it before modelling")
     info = X.design_info
     term_cols = {name: sl for name, sl in info.term_name_slices.items()}
     spec = ModelSpec(formula=formula, column_names=list(info.column_names),
@@ -99,7 +98,27 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool
     if y is not None:
         if y.shape[1] != 1:
             raise EstimationError(f"formula {formula!r}: the response must be one column "
-                                  f"(got {list(y.columns)}); code a binary factor as 0/1")
-        yv = y.to_numpy(dtype=float)[:, 0]
-    return yv, X.to_numpy(dtype=float), spec, np.asarray(kept)
+                                  f"(got {list(y.design_info.column_names)}); code a binary "
+                                  f"factor as 0/1")
+        yv = np.asarray(y, dtype=float)[:, 0]
+    return yv, np.ascontiguousarray(X, dtype=float), spec, na.kept
+
+
+class _DropRecorder:
+    """patsy's ``NA_action="drop"`` that also records which rows it kept."""
+
+    def __new__(cls, n: int) -> Any:
+        import patsy
+
+        class Recorder(patsy.NAAction):
+            def handle_NA(self, values, is_NAs, origins):  # type: ignore[no-untyped-def]
+                dropped = np.zeros(n, dtype=bool)
+                for mask in is_NAs:
+                    dropped |= np.asarray(mask, dtype=bool)
+                self.kept = ~dropped
+                return super().handle_NA(values, is_NAs, origins)
+
+        rec = Recorder(on_NA="drop")
+        rec.kept = np.ones(n, dtype=bool)
+        return rec
 
