@@ -121,7 +121,9 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
 
     Returns coefficients (p, k), iterations, and the last largest change.
     Columns stop updating once converged: when the largest coefficient change
-    is below ``tol`` relative, or when the deviance no longer changes (relative
+    is below ``tol`` relative (or below ``sqrt(tol)/10`` while the changes
+    shrink quadratically, which leaves an error below ``tol``), or when the
+    deviance no longer changes (relative
     change below 1e-15, as under separation, where coefficients drift off
     without improving the fit). A change of ``inf`` means no convergence.
     """
@@ -140,6 +142,7 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
     active = np.ones(k, dtype=bool)
     change = np.inf
     dev_old = np.full(k, np.inf)
+    prev = np.full(k, np.inf)
     for it in range(1, max_iter + 1):
         idx = np.flatnonzero(active)
         e = eta[:, idx]
@@ -161,8 +164,13 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
             dev = (W[:, idx] * fam.deviance_residuals(y[:, None], mu_new)).sum(axis=0)
             flat = np.abs(dev - dev_old[idx]) <= 1e-15 * (np.abs(dev) + 0.1)
             dev_old[idx] = dev
+        # IRLS is Newton's method for these canonical links: once the steps
+        # shrink quadratically, a step of d leaves an error of about d^2, so a
+        # step below sqrt(tol)/10 that squares the previous one is final
+        newton = (worst < 0.1 * np.sqrt(tol)) & (worst <= 10 * prev[idx] ** 2)
+        prev[idx] = worst
         if not first:
-            active[idx[(worst < tol) | flat]] = False
+            active[idx[(worst < tol) | newton | flat]] = False
         first = False
         if not active.any():
             return beta, it, change
