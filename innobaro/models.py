@@ -119,7 +119,8 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
           beta0: np.ndarray | None, tol: float, max_iter: int) -> tuple[np.ndarray, int, float]:
     """IRLS for every column of the weight matrix ``W`` (n, k) at once.
 
-    Returns coefficients (p, k), iterations, and the last largest change.
+    Returns coefficients (p, k), iterations, and the last largest change,
+    negated when some column did not converge.
     Columns stop updating once converged: when the largest coefficient change
     is below ``tol`` relative (or below ``sqrt(tol)/10`` while the changes
     shrink quadratically, which leaves an error below ``tol``), or when the
@@ -174,7 +175,7 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
         first = False
         if not active.any():
             return beta, it, change
-    return beta, max_iter, np.inf
+    return beta, max_iter, -change
 
 
 def _solve(G: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -250,14 +251,15 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
         try:
             b0, _, ch0 = _irls(X[sub], y[sub], w[sub, None], fam, beta0=None, tol=1e-6,
                                max_iter=max_iter)
-            start = b0[:, 0] if np.isfinite(ch0) and np.isfinite(b0).all() else None
+            start = b0[:, 0] if ch0 >= 0 and np.isfinite(b0).all() else None
         except np.linalg.LinAlgError:
             start = None
     beta, it, change = _irls(X, y, w[:, None], fam, beta0=start, tol=tol, max_iter=max_iter)
-    if not np.isfinite(change):
+    if change < 0 or not np.isfinite(change):
         raise EstimationError(
             f"the model did not converge in {max_iter} iterations (last relative change "
-            f"of a coefficient {change:.3g}); check for separation or rescale variables")
+            f"of a coefficient {abs(change):.3g}); check for separation, rescale "
+            f"variables or raise max_iter")
     beta = beta[:, 0]
     eta = X @ beta
     mu = fam.inverse_link(eta)

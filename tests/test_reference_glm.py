@@ -219,3 +219,12 @@ def test_summary_is_stable_and_renders() -> None:
     assert "<table" in m.summary().as_html()
     assert list(m.summary().to_frame().columns) == ["coef", "se", "t", "p_value", "lower",
                                                     "upper"]
+
+
+def test_non_convergence_names_iterations_and_change() -> None:
+    df = pd.DataFrame({"psu": range(40), "w": 1.0, "x": np.linspace(0, 1, 40),
+                       "y": np.r_[np.zeros(15), np.ones(10), np.zeros(15)]})
+    with pytest.raises(ib.EstimationError, match=r"did not converge in 2 iterations "
+                                                 r"\(last relative change of a coefficient "
+                                                 r"[0-9.e-]+\)"):
+        ib.logit("y ~ x", ib.Design(df, weights="w", psu="psu"), max_iter=2)
