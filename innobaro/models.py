@@ -130,6 +130,8 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
     """
     n, p = X.shape
     k = W.shape[1]
+    if k == 1:
+        return _irls_one(X, y, W[:, 0], fam, beta0=beta0, tol=tol, max_iter=max_iter)
     if beta0 is None:
         mu = fam.start(y, np.ones(n))
         eta = fam.link(mu)
@@ -176,6 +178,73 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
         if not active.any():
             return beta, it, change
     return beta, max_iter, -change
+
+
+_BLOCK = 1 << 15  # rows per block: a block of the model matrix stays in cache
+
+
+def _working_pass(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family,
+                  beta: np.ndarray | None, eta0: np.ndarray | None, deviance: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """One pass over the rows in blocks: the IRLS normal equations at ``beta``
+    (or at linear predictor ``eta0``), and the weighted score residuals.
+
+    Returns ``G = X' W X`` (working weights), ``rhs = X' W z`` (working
+    response), ``r = w (y - mu) mu'/V`` per row, and (when asked) the deviance.
+    """
+    n, p = X.shape
+    G = np.zeros((p, p))
+    rhs = np.zeros(p)
+    r = np.empty(n)
+    dev = 0.0
+    for a in range(0, n, _BLOCK):  # blocks of rows, each used once while in cache
+        b = min(n, a + _BLOCK)
+        Xb = X[a:b]
+        eta = Xb @ beta if eta0 is None else eta0[a:b]
+        mu = fam.inverse_link(eta)
+        d = fam.dmu_deta(eta, mu)
+        v = fam.variance(mu)
+        wb = w[a:b]
+        ww = wb * d * d / v
+        resid = y[a:b] - mu
+        Xs = Xb * np.sqrt(ww)[:, None]
+        G += Xs.T @ Xs
+        rhs += Xb.T @ (ww * eta + wb * resid * d / v)
+        r[a:b] = wb * resid * d / v
+        if deviance:
+            dev += float(np.sum(wb * fam.deviance_residuals(y[a:b], mu)))
+    return G, rhs, r, dev
+
+
+def _irls_one(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family, *,
+              beta0: np.ndarray | None, tol: float, max_iter: int
+              ) -> tuple[np.ndarray, int, float]:
+    """:func:`_irls` for one weight column, one pass over the rows per iteration."""
+    if (w < 0).any():  # the blocked pass takes square roots of the working weights
+        raise EstimationError("model weights must be non-negative")
+    beta = None if beta0 is None else np.asarray(beta0, dtype=float).reshape(-1).copy()
+    eta0 = fam.link(fam.start(y, np.ones(y.size))) if beta is None else None
+    first = beta is None
+    prev = np.inf
+    dev_old = np.inf
+    change = np.inf
+    for it in range(1, max_iter + 1):
+        G, rhs, _, dev = _working_pass(X, y, w, fam, beta, eta0, deviance=it >= 7)
+        eta0 = None
+        new = _solve(G, rhs)
+        worst = float(np.max(np.abs(new - beta) / (1 + np.abs(new)))) if beta is not None \
+            else np.inf
+        beta = new
+        change = worst
+        # the deviance here is at the previous coefficients: flat means separated
+        flat = it >= 8 and abs(dev - dev_old) <= 1e-15 * (abs(dev) + 0.1)
+        dev_old = dev
+        newton = worst < 0.1 * np.sqrt(tol) and worst <= 10 * prev ** 2
+        prev = worst
+        if not first and (worst < tol or newton or flat):
+            return beta[:, None], it, change
+        first = False
+    return beta[:, None], max_iter, -change
 
 
 def _solve(G: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -265,12 +334,10 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     mu = fam.inverse_link(eta)
     _check_separation(fam, X, mu, beta, spec)
 
-    d = fam.dmu_deta(eta, mu)
-    v = fam.variance(mu)
-    ww = w * d * d / v
-    A = np.linalg.inv(weighted_gram(X, ww[:, None])[0])  # R's cov.unscaled, unscaled weights
+    # R's cov.unscaled (unscaled weights) and the weighted score residuals at beta
+    G, _, r, _ = _working_pass(X, y, w, fam, beta, None)
+    A = np.linalg.inv(G)
     # influence values of beta: the weighted score times A, as X (r A) row by row
-    r = w * (y - mu) * d / v
     n = design.n
     if rows.size == n:
         z = tall_dot(X, A) * r[:, None]
