@@ -116,6 +116,8 @@ class _DropRecorder:
                 for mask in is_NAs:
                     dropped |= np.asarray(mask, dtype=bool)
                 self.kept = ~dropped
+                if not dropped.any():  # nothing to drop: skip patsy's copies
+                    return values
                 return super().handle_NA(values, is_NAs, origins)
 
         rec = Recorder(on_NA="drop")
