@@ -45,15 +45,19 @@ class Basis:
     """
 
     K: np.ndarray  # (p, p)
+    a_values: np.ndarray  # (n,) row weights of A
+    f_values: np.ndarray  # (n,) row weights of F
     codes: np.ndarray | None = None
-    a_values: np.ndarray | None = None
-    f_values: np.ndarray | None = None
     x: np.ndarray | None = None
     scale: np.ndarray | None = None
 
-    def _col(self, j: int, values: np.ndarray) -> np.ndarray:
+    def _dense(self) -> tuple[np.ndarray, np.ndarray]:
         assert self.x is not None and self.scale is not None
-        return values * self.x[:, j] / self.scale[j]
+        return self.x, self.scale
+
+    def _col(self, j: int, values: np.ndarray) -> np.ndarray:
+        x, scale = self._dense()
+        return values * x[:, j] / scale[j]
 
     @property
     def p(self) -> int:
@@ -74,9 +78,10 @@ class Basis:
                                            minlength=self.p * n_domains
                                            ).reshape(self.p, n_domains)
         else:
+            x, scale = self._dense()
             fv = self.f_values[keep]
             for a in range(self.p):  # over auxiliary variables
-                fa = fv * self.x[keep, a] / self.scale[a]
+                fa = fv * x[keep, a] / scale[a]
                 for j in range(q):  # over variables
                     out[a, :, j] = np.bincount(d, weights=fa * zk[:, j], minlength=n_domains)
         return out.reshape(self.p, n_domains * q)
@@ -97,8 +102,10 @@ class Basis:
                                          weights=other.a_values * self._col(j, self.f_values),
                                          minlength=other.p)
                              for j in range(self.p)], axis=0)  # over auxiliaries
-        inner = (self.x * (self.f_values * other.a_values)[:, None]).T @ other.x
-        return inner / np.outer(self.scale, other.scale)
+        x, scale = self._dense()
+        ox, oscale = other._dense()
+        inner = (x * (self.f_values * other.a_values)[:, None]).T @ ox
+        return inner / np.outer(scale, oscale)
 
     def unit_totals(self, unit: np.ndarray, n_units: int) -> np.ndarray:
         """Totals of the columns of ``A`` per sampling unit -> (U, p)."""

@@ -818,7 +818,7 @@ class ReplicateDesign(SurveyDesign):
                                   f"replicates")
         else:
             rs = None
-        warn = [] if quiet else None
+        warn: list[str] | None = [] if quiet else None
         self.scale, self.rscales = _default_scales(method, n_rep, scale, rs, rho,
                                                    multipliers, warn)
         self.method = method

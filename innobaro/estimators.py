@@ -163,7 +163,7 @@ def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm
     if has_missing and missing.any():
         rows = missing.any(axis=1)
         if not na_rm:
-            per_col = {}
+            per_col: dict[str, int] = {}
             for j in np.flatnonzero(missing.any(axis=0)):
                 per_col.setdefault(sources[j], int(missing[:, j].sum()))
             listed = ", ".join(f"{c!r} ({k} missing)" for c, k in per_col.items())

@@ -453,9 +453,9 @@ def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = ()) ->
     check_binary(col.to_numpy(dtype=float, na_value=np.nan), outcome)
     sections = [Section(f"Share with {outcome} (all units)", share_table(design, outcome),
                         key="share:overall")]
-    for col in by:  # over the breakdowns
-        sections.append(Section(f"Share with {outcome}, by {col}",
-                                share_table(design, outcome, col), key=f"share:{col}"))
+    for name in by:  # over the breakdowns
+        sections.append(Section(f"Share with {outcome}, by {name}",
+                                share_table(design, outcome, name), key=f"share:{name}"))
     if by:
         sections.append(Section("Rao-Scott F tests",
                                 independence_tests(design, outcome, list(by)), key="tests"))

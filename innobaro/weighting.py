@@ -101,7 +101,7 @@ def _cells(design: SurveyDesign, by: list[str], what: str
     return np.where(design._present, codes, -1), values
 
 
-def _cell_label(values: list[np.ndarray], i: int) -> str:
+def _cell_label(values: list[np.ndarray], i: int | np.integer) -> str:
     parts = [str(v[i]) for v in values]
     return parts[0] if len(parts) == 1 else "|".join(parts)
 

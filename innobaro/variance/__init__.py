@@ -78,5 +78,7 @@ def degrees_of_freedom(design: SurveyDesign, domain: np.ndarray, n_domains: int
                 start += counts[d]
             design._cache[key] = out
         return design._cache[key]
+    if not isinstance(design, Design):
+        raise TypeError(f"not a survey design: {type(design).__name__}")
     infl = Influence(values=np.zeros((domain.size, 0)), domain=domain, n_domains=n_domains)
     return design_df(design, infl)

@@ -125,6 +125,7 @@ def _unit_totals(st: Stage, infl: Influence) -> sp.csr_matrix | np.ndarray:
     q = z.shape[1]
     dom = infl.domain
     n_units = st.unit_stratum.size
+    keep: slice | np.ndarray
     if infl.all_in:
         keep = slice(None)
         key = st.unit if infl.n_domains == 1 else st.unit * infl.n_domains + dom
