@@ -45,6 +45,7 @@ def make_data(rows: int, seed: int = 20261128) -> pd.DataFrame:
 
 
 def best_of(fn, repeat: int = 5) -> float:
+    """Best time of ``repeat`` runs (each program is timed the same way)."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()

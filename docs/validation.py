@@ -289,13 +289,8 @@ def estimate_case(case: dict, name: str) -> tuple[dict[str, Diff], str]:
 # glm.json
 # ----------------------------------------------------------------------------
 def glm_case(case: dict) -> tuple[dict[str, Diff], str]:
-    design = H.build_design(case)
     model = case["model"]
-    sub = model.get("subset")
-    if sub:
-        col = design.data[sub["column"]]
-        value = float(sub["value"]) if pd.api.types.is_numeric_dtype(col) else sub["value"]
-        design = design.subset(col != value if sub.get("op") == "!=" else col == value)
+    design = H.apply_subset(H.build_design(case), model.get("subset"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ib.InnobaroWarning)
         m = ib.glm(model["formula"], design, family=model["family"])
@@ -357,29 +352,8 @@ def describe_glm(case: dict) -> str:
 # ----------------------------------------------------------------------------
 # tests.json
 # ----------------------------------------------------------------------------
-def _tests_design(data_name: str, spec: dict, replicate=None, subset=None, derive=None):
-    data = H._data(data_name)
-    if derive:
-        x = data[derive["column"]]
-        band = np.where(x.isna(), None, np.where(x > derive["cut"], "high", "low"))
-        data = data.assign(**{derive["name"]: pd.Series(band, index=data.index,
-                                                          dtype=object)})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ib.InnobaroWarning)
-        d = ib.Design(data, weights=spec.get("weights"), probs=spec.get("probs"),
-                      strata=spec.get("strata"), psu=spec.get("psu"), fpc=spec.get("fpc"),
-                      nest=bool(spec.get("nest", False)),
-                      lonely_psu=spec.get("lonely_psu", "fail"))
-        if replicate:
-            d = d.replicate(replicate)
-    if subset:
-        d = d.subset(d.data[subset["column"]] == subset["value"])
-    return d
-
-
 def tests_case(case: dict) -> tuple[dict[str, Diff], str]:
-    design = _tests_design(case["data"], case["design"], case.get("replicate"),
-                           case.get("subset"), case.get("derive"))
+    design = H.hypothesis_case_design(case)
     call, res = case["call"], case["result"]
     diffs = {k: Diff() for k in ("estimate", "se", "interval", "tests")}
     kind = case["kind"]
@@ -411,7 +385,8 @@ def tests_case(case: dict) -> tuple[dict[str, Diff], str]:
             if kind == "contrast":
                 out = ib.contrast(est, call["contrasts"])
             else:
-                other = _tests_design(call["data_b"], call["design_b"])
+                other = H.hypothesis_case_design({"data": call["data_b"],
+                                                   "design": call["design_b"]})
                 est_b = fn[call.get("fn", "mean")](other, call["y"], by=call.get("by"),
                                                    na_rm=bool(call.get("na_rm", False)))
                 out = ib.compare_surveys(est, est_b)
@@ -437,9 +412,9 @@ def tests_case(case: dict) -> tuple[dict[str, Diff], str]:
         if kind == "table":
             out = ib.table(design, call["row"], call.get("col"), shares=call["shares"])
             keys = [call["row"]] + ([call["col"]] if call.get("col") else [])
-            labels = [tuple(H._norm(v) for v in r) for r in out[keys].itertuples(index=False)]
+            labels = [tuple(H.norm(v) for v in r) for r in out[keys].itertuples(index=False)]
             pos = {k: i for i, k in enumerate(labels)}
-            order = [pos[tuple(H._norm(v) for v in lab)] for lab in res["labels"]]
+            order = [pos[tuple(H.norm(v) for v in lab)] for lab in res["labels"]]
             diffs["estimate"].add(out[["count", "share"]].to_numpy()[order],
                                   np.column_stack([res["count"], res["share"]]))
             diffs["se"].add(out[["count_se", "share_se"]].to_numpy()[order],

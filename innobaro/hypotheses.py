@@ -94,11 +94,6 @@ def _column_name(spec: Any, what: str) -> str:
     return names[0]
 
 
-def _with_columns(design: SurveyDesign, columns: dict[str, Any]) -> SurveyDesign:
-    """The same design (domain, weights, variance) with extra analysis columns."""
-    return design.with_columns(columns)
-
-
 def _internal_names(design: SurveyDesign, *names: str) -> list[str]:
     """Column names for internal indicator columns, not clashing with the data's."""
     taken = set(map(str, design.data.columns))
@@ -364,9 +359,9 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
     cells = _categorical(tw.cell(), K)
 
     if statistic in ("Wald", "adjWald"):
-        ext = _with_columns(design, {cell_name: cells, row_name: _categorical(tw.r, nr),
-                                     col_name: _categorical(tw.c, nc),
-                                     one_name: np.ones(design.n)})
+        ext = design.with_columns({cell_name: cells, row_name: _categorical(tw.r, nr),
+                                   col_name: _categorical(tw.c, nc),
+                                   one_name: np.ones(design.n)})
         tot = total(ext, [cell_name, row_name, col_name, one_name], na_rm=has_missing)
         nu = _single_df(tot)
         T = tot.estimate.to_numpy()
@@ -405,7 +400,7 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
                           expected=expected,
                           details={"wald": W, "nu": nu, "n": n_rows})
 
-    ext = _with_columns(design, {cell_name: cells})
+    ext = design.with_columns({cell_name: cells})
     shares = mean(ext, cell_name, na_rm=has_missing)
     nu = _single_df(shares)
     p_hat = shares.estimate.to_numpy()
@@ -1497,7 +1492,7 @@ def table(design: SurveyDesign, row: str, col: str | None = None, *,
     row_name, col_name, cell_name = _internal_names(design, "row", "col", "cell")
     if col is None:
         ok = base.present & (r >= 0) & (w > 0)
-        ext = _with_columns(base, {row_name: _categorical(r, nr)})
+        ext = base.with_columns({row_name: _categorical(r, nr)})
         counts = total(ext, row_name)
         means = mean(ext, row_name)
         return pd.DataFrame({row: row_levels,
@@ -1510,8 +1505,8 @@ def table(design: SurveyDesign, row: str, col: str | None = None, *,
     nc = len(col_levels)
     ok = base.present & (r >= 0) & (c >= 0)
     cell = np.where((r >= 0) & (c >= 0), r * nc + c, -1)  # row level outer, col inner
-    ext = _with_columns(base, {row_name: _categorical(r, nr), col_name: _categorical(c, nc),
-                               cell_name: _categorical(cell, nr * nc)})
+    ext = base.with_columns({row_name: _categorical(r, nr), col_name: _categorical(c, nc),
+                             cell_name: _categorical(cell, nr * nc)})
 
     def by_domain(est: Estimate, n_inner: int, n_outer: int) -> tuple[np.ndarray, np.ndarray]:
         """(outer, inner) arrays of estimates and se, NaN for domains without rows."""

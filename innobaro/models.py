@@ -167,17 +167,26 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
             dev = (W[:, idx] * fam.deviance_residuals(y[:, None], mu_new)).sum(axis=0)
             flat = np.abs(dev - dev_old[idx]) <= 1e-15 * (np.abs(dev) + 0.1)
             dev_old[idx] = dev
-        # IRLS is Newton's method for these canonical links: once the steps
-        # shrink quadratically, a step of d leaves an error of about d^2, so a
-        # step below sqrt(tol)/10 that squares the previous one is final
-        newton = (worst < 0.1 * np.sqrt(tol)) & (worst <= 10 * prev[idx] ** 2)
+        done = _converged(worst, prev[idx], tol)
         prev[idx] = worst
         if not first:
-            active[idx[(worst < tol) | newton | flat]] = False
+            active[idx[done | flat]] = False
         first = False
         if not active.any():
             return beta, it, change
     return beta, max_iter, -change
+
+
+def _converged(step: np.ndarray, previous: np.ndarray, tol: float) -> np.ndarray:
+    """Whether IRLS has converged after a step of relative size ``step``.
+
+    IRLS is Newton's method for these canonical links: once the steps shrink
+    quadratically, a step of d leaves an error of about d^2, so besides a step
+    below ``tol``, a step below ``sqrt(tol)/10`` that squares the previous one
+    is final.
+    """
+    newton = (step < 0.1 * np.sqrt(tol)) & (step <= 10 * previous ** 2)
+    return (step < tol) | newton
 
 
 _BLOCK = 1 << 15  # rows per block: a block of the model matrix stays in cache
@@ -239,9 +248,9 @@ def _irls_one(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family, *,
         # the deviance here is at the previous coefficients: flat means separated
         flat = it >= 8 and abs(dev - dev_old) <= 1e-15 * (abs(dev) + 0.1)
         dev_old = dev
-        newton = worst < 0.1 * np.sqrt(tol) and worst <= 10 * prev ** 2
+        done = bool(_converged(np.asarray(worst), np.asarray(prev), tol))
         prev = worst
-        if not first and (worst < tol or newton or flat):
+        if not first and (done or flat):
             return beta[:, None], it, change
         first = False
     return beta[:, None], max_iter, -change

@@ -114,14 +114,19 @@ def patsy_name(r_name: str, step: dict, data: pd.DataFrame) -> str:
     return r_name
 
 
+def apply_subset(design: ib.SurveyDesign, sub: dict | None) -> ib.SurveyDesign:
+    """The domain ``{"column", "value", "op"}`` of a case (``op`` "==" or "!=")."""
+    if not sub:
+        return design
+    col = design.data[sub["column"]]
+    value = sub["value"]
+    if pd.api.types.is_numeric_dtype(col):
+        value = float(value)
+    return design.subset(col != value if sub.get("op") == "!=" else col == value)
+
+
 def run_call(design: ib.SurveyDesign, call: dict) -> ib.Estimate:
-    sub = call.get("subset")
-    if sub:
-        col = design.data[sub["column"]]
-        value = sub["value"]
-        if pd.api.types.is_numeric_dtype(col):
-            value = float(value)
-        design = design.subset(col == value)
+    design = apply_subset(design, call.get("subset"))
     fn = call["fn"]
     kw = {"by": call.get("by"), "na_rm": bool(call.get("na_rm", False))}
     y = call.get("y")
@@ -142,10 +147,10 @@ def run_call(design: ib.SurveyDesign, call: dict) -> ib.Estimate:
 
 
 def _key(label: list) -> tuple[str, ...]:
-    return tuple(_norm(v) for v in label)
+    return tuple(norm(v) for v in label)
 
 
-def _norm(v) -> str:
+def norm(v) -> str:
     s = str(v)
     try:
         f = float(s)
@@ -157,8 +162,8 @@ def _norm(v) -> str:
 def _ours_keys(est: ib.Estimate) -> list[tuple[str, ...]]:
     idx = est.estimate.index
     if isinstance(idx, pd.MultiIndex):
-        return [tuple(_norm(v) for v in t) for t in idx]
-    return [(_norm(v),) for v in idx]
+        return [tuple(norm(v) for v in t) for t in idx]
+    return [(norm(v),) for v in idx]
 
 
 def align(est: ib.Estimate, case: dict) -> np.ndarray:
@@ -227,3 +232,28 @@ def compare(est: ib.Estimate, case: dict, rtol: float = RTOL) -> None:
     if res.get("deff_replace") is not None:
         close("deff_replace", est.deff_replace.to_numpy()[order][real],
               arr(res["deff_replace"])[real])
+
+
+def derive_band(data: pd.DataFrame, derive: dict | None) -> pd.DataFrame:
+    """A derived column of make_tests.R: "high" above the cut, "low" at or below."""
+    if not derive:
+        return data
+    x = data[derive["column"]]
+    band = np.where(x.isna(), None, np.where(x > derive["cut"], "high", "low"))
+    return data.assign(**{derive["name"]: pd.Series(band, index=data.index, dtype=object)})
+
+
+def hypothesis_case_design(case: dict) -> ib.SurveyDesign:
+    """The design of a ``tests.json`` case (a replicate method and a derived
+    column may be given beside the design spec)."""
+    spec = case["design"]
+    data = derive_band(_data(case["data"]), case.get("derive"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ib.InnobaroWarning)
+        design: ib.SurveyDesign = ib.Design(
+            data, weights=spec.get("weights"), probs=spec.get("probs"),
+            strata=spec.get("strata"), psu=spec.get("psu"), fpc=spec.get("fpc"),
+            nest=bool(spec.get("nest", False)), lonely_psu=spec.get("lonely_psu", "fail"))
+        if case.get("replicate"):
+            design = design.replicate(case["replicate"])
+    return apply_subset(design, case.get("subset"))

@@ -31,33 +31,24 @@ small simulation, the exact ("lincom") distribution, and bad input.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _harness import _data, close, derive_band, hypothesis_case_design, load, norm
 from scipy import stats
 
 import innobaro as ib
-from innobaro.hypotheses import _exact_tail, _saddlepoint_tail
+from innobaro.distributions import exact_tail as _exact_tail
+from innobaro.distributions import saddlepoint_tail as _saddlepoint_tail
 
-REF = Path(__file__).parent / "reference"
 RTOL = 1e-7
 
 
-@cache
 def _load() -> dict:
-    with open(REF / "tests.json") as fh:
-        return json.load(fh)
-
-
-@cache
-def _data(name: str) -> pd.DataFrame:
-    return pd.read_csv(REF / "data" / f"{name}.csv")
+    return load("tests")
 
 
 def _cases(kind: str) -> list[dict]:
@@ -68,46 +59,8 @@ def _ids(kind: str) -> list[str]:
     return [c["id"] for c in _cases(kind)]
 
 
-def _derive(data: pd.DataFrame, derive: dict | None) -> pd.DataFrame:
-    """The derived column of make_tests.R: "high" above the cut, "low" at or below."""
-    if not derive:
-        return data
-    x = data[derive["column"]]
-    band = np.where(x.isna(), None, np.where(x > derive["cut"], "high", "low"))
-    return data.assign(**{derive["name"]: pd.Series(band, index=data.index, dtype=object)})
-
-
-def _design(data_name: str, spec: dict, *, replicate: str | None = None,
-            subset: dict | None = None, derive: dict | None = None) -> ib.SurveyDesign:
-    data = _derive(_data(data_name), derive)
-    design: ib.SurveyDesign = ib.Design(
-        data, weights=spec.get("weights"), probs=spec.get("probs"),
-        strata=spec.get("strata"), psu=spec.get("psu"), fpc=spec.get("fpc"),
-        nest=bool(spec.get("nest", False)), lonely_psu=spec.get("lonely_psu", "fail"))
-    if replicate:
-        design = design.replicate(replicate)
-    if subset:
-        design = design.subset(design.data[subset["column"]] == subset["value"])
-    return design
-
-
-def _case_design(case: dict) -> ib.SurveyDesign:
-    return _design(case["data"], case["design"], replicate=case.get("replicate"),
-                   subset=case.get("subset"), derive=case.get("derive"))
-
-
 def _close(name: str, ours, theirs, rtol: float = RTOL) -> None:
-    np.testing.assert_allclose(np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float),
-                               rtol=rtol, atol=0, err_msg=name)
-
-
-def _norm(v) -> str:
-    s = str(v)
-    try:
-        f = float(s)
-    except ValueError:
-        return s
-    return f"{f:g}"
+    close(name, np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float), rtol=rtol)
 
 
 # ---------------------------------------------------------------------------
@@ -124,7 +77,7 @@ def test_reference_file_records_versions() -> None:
 
 @pytest.mark.parametrize("case", _cases("chisq"), ids=_ids("chisq"))
 def test_chisq_against_r(case: dict) -> None:
-    design = _case_design(case)
+    design = hypothesis_case_design(case)
     call, res = case["call"], case["result"]
     for statistic, r in res["statistics"].items():
         ours = ib.chisq_test(design, call["row"], call["col"], statistic=statistic,
@@ -142,15 +95,15 @@ def test_chisq_against_r(case: dict) -> None:
         assert ours.details["nu"] == res["nu"]
         assert ours.details["n"] == res["n"]
     # the table of shares, and the shares expected under independence
-    assert [_norm(v) for v in ours.observed.index] == [_norm(v) for v in res["row_levels"]]
-    assert [_norm(v) for v in ours.observed.columns] == [_norm(v) for v in res["col_levels"]]
+    assert [norm(v) for v in ours.observed.index] == [norm(v) for v in res["row_levels"]]
+    assert [norm(v) for v in ours.observed.columns] == [norm(v) for v in res["col_levels"]]
     _close("observed", ours.observed.to_numpy(), res["observed"], rtol=1e-8)
     _close("expected", ours.expected.to_numpy(), res["expected"], rtol=1e-8)
 
 
 @pytest.mark.parametrize("case", _cases("ttest"), ids=_ids("ttest"))
 def test_ttest_against_r(case: dict) -> None:
-    design = _case_design(case)
+    design = hypothesis_case_design(case)
     call, res = case["call"], case["result"]
     ours = ib.ttest(design, call["y"], call["group"], na_rm=call["na_rm"])
     _close("t", ours.statistic, res["statistic"])
@@ -167,7 +120,7 @@ def _estimate(design: ib.SurveyDesign, call: dict) -> ib.Estimate:
 
 @pytest.mark.parametrize("case", _cases("contrast"), ids=_ids("contrast"))
 def test_contrast_against_r(case: dict) -> None:
-    design = _case_design(case)
+    design = hypothesis_case_design(case)
     call, res = case["call"], case["result"]
     est = _estimate(design, call)
     ours = ib.contrast(est, call["contrasts"])
@@ -181,7 +134,7 @@ def test_contrast_against_r(case: dict) -> None:
 
 @pytest.mark.parametrize("case", _cases("compare"), ids=_ids("compare"))
 def test_compare_against_r(case: dict) -> None:
-    design = _case_design(case)
+    design = hypothesis_case_design(case)
     call, res = case["call"], case["result"]
     ours = ib.compare(design, call["y"], by=call["by"], method=call["method"],
                       reference=call.get("reference"), adjust=call.get("adjust"),
@@ -195,13 +148,13 @@ def test_compare_against_r(case: dict) -> None:
 
 @pytest.mark.parametrize("case", _cases("table"), ids=_ids("table"))
 def test_table_against_r(case: dict) -> None:
-    design = _case_design(case)
+    design = hypothesis_case_design(case)
     call, res = case["call"], case["result"]
     ours = ib.table(design, call["row"], call.get("col"), shares=call["shares"])
     keys = [call["row"]] + ([call["col"]] if call.get("col") else [])
-    ours_labels = [tuple(_norm(v) for v in row) for row in ours[keys].itertuples(index=False)]
+    ours_labels = [tuple(norm(v) for v in row) for row in ours[keys].itertuples(index=False)]
     pos = {k: i for i, k in enumerate(ours_labels)}
-    order = [pos[tuple(_norm(v) for v in lab)] for lab in res["labels"]]
+    order = [pos[tuple(norm(v) for v in lab)] for lab in res["labels"]]
     assert len(order) == len(ours)
     for column in ("count", "count_se", "share", "share_se"):
         _close(column, ours[column].to_numpy()[order], res[column])
@@ -210,8 +163,9 @@ def test_table_against_r(case: dict) -> None:
 @pytest.mark.parametrize("case", _cases("compare_surveys"), ids=_ids("compare_surveys"))
 def test_compare_surveys_against_r(case: dict) -> None:
     call, res = case["call"], case["result"]
-    est_a = _estimate(_case_design(case), call)
-    est_b = _estimate(_design(call["data_b"], call["design_b"]), call)
+    est_a = _estimate(hypothesis_case_design(case), call)
+    est_b = _estimate(hypothesis_case_design({"data": call["data_b"],
+                                             "design": call["design_b"]}), call)
     ours = ib.compare_surveys(est_a, est_b)
     _close("estimate", ours.estimate, res["estimate"])
     _close("se", ours.se, res["se"])
@@ -394,7 +348,7 @@ def test_table_counts_add_up(clus1: ib.Design) -> None:
 
 
 def test_table_with_missing_values_is_the_table_of_complete_rows() -> None:
-    data = _derive(_data("apistrat"), {"name": "band", "column": "acs.46", "cut": 30})
+    data = derive_band(_data("apistrat"), {"name": "band", "column": "acs.46", "cut": 30})
     d = ib.Design(data, weights="pw", strata="stype", fpc="fpc")
     complete = d.subset(data["band"].notna())
     for shares in ("col", "row", "total"):
@@ -451,7 +405,7 @@ def test_single_level_in_a_domain_is_an_error(clus1: ib.Design) -> None:
 
 
 def test_missing_values_need_na_rm() -> None:
-    data = _derive(_data("apistrat"), {"name": "band", "column": "acs.46", "cut": 30})
+    data = derive_band(_data("apistrat"), {"name": "band", "column": "acs.46", "cut": 30})
     d = ib.Design(data, weights="pw", strata="stype", fpc="fpc")
     with pytest.raises(ib.MissingValueError, match=r"'band' \(66 missing"):
         ib.chisq_test(d, "band", "stype")

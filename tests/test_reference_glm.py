@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _harness import _data, build_design, close, load
+from _harness import _data, apply_subset, build_design, close, load
 
 import innobaro as ib
 
@@ -33,16 +33,8 @@ RTOL = 1e-7
 
 
 def fit(case: dict) -> ib.GLMResult:
-    design = build_design(case)
     model = case["model"]
-    sub = model.get("subset")
-    if sub:
-        col = design.data[sub["column"]]
-        value = sub["value"]
-        if pd.api.types.is_numeric_dtype(col):
-            value = float(value)
-        mask = col != value if sub.get("op") == "!=" else col == value
-        design = design.subset(mask)
+    design = apply_subset(build_design(case), model.get("subset"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ib.InnobaroWarning)
         return ib.glm(model["formula"], design, family=model["family"])
