@@ -438,10 +438,15 @@ def _check_separation(fam: Family, X: np.ndarray, mu: np.ndarray, beta: np.ndarr
     extreme = (mu < 1e-8) | (mu > 1 - 1e-8)
     if not extreme.any():
         return
-    # the terms whose coefficients drive the fitted probabilities to 0 or 1
-    big = np.abs(beta) > 10
+    # the terms whose coefficients drive the fitted probabilities to 0 or 1:
+    # a column moves the linear predictor by |beta_j| times its range across
+    # the rows (the intercept's range is zero, so a slope is named before it)
+    swing = np.abs(beta) * (X.max(axis=0) - X.min(axis=0))
+    if not swing.any():
+        swing = np.abs(beta)
+    big = swing > 10
     names = [spec.column_names[j] for j in np.flatnonzero(big)] or [
-        spec.column_names[int(np.argmax(np.abs(beta)))]]
+        spec.column_names[int(np.argmax(swing))]]
     terms = [t for t, sl in spec.term_columns.items()
              if any(spec.column_names[j] in names for j in range(sl.start, sl.stop))]
     warnings.warn(

@@ -171,6 +171,14 @@ def test_separation_warns_naming_the_term() -> None:
         ib.logit("y ~ x + z", ib.Design(df, weights="w", psu="psu"))
 
 
+def test_separation_names_the_slope_not_the_larger_intercept() -> None:
+    # y separates at x = 10.5, so the intercept is about -10 times the slope
+    x = np.arange(1.0, 21.0)
+    df = pd.DataFrame({"psu": range(20), "w": 1.0, "x": x, "y": (x > 10).astype(float)})
+    with pytest.warns(ib.InnobaroWarning, match="separation.*driven by term 'x'"):
+        ib.logit("y ~ x", ib.Design(df, weights="w", psu="psu"))
+
+
 def test_bad_input_named() -> None:
     df = pd.DataFrame({"psu": range(10), "w": 1.0, "x": np.arange(10.0), "c": 3.0,
                        "x2": 2 * np.arange(10.0), "y": np.r_[0, 1, 0, 1, 1, 0, 1, 1, 0, 2.0]})
