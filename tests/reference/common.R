@@ -61,3 +61,66 @@ qrule_definition <- function(x, w, p) {
   posnext <- if (pos == length(x)) pos else pos + 1
   if (p - cumw[pos] / W == 0) x[pos] else x[posnext]
 }
+
+## The api datasets' yes/no flags as 0/1 columns (sch_wide01, awards01).
+add_api_flags <- function(df) {
+  df$sch_wide01 <- as.numeric(df$sch.wide == "Yes")
+  df$awards01 <- as.numeric(df$awards == "Yes")
+  df
+}
+
+## A design specification, exactly as written to the JSON file.
+dspec <- function(weights = NULL, probs = NULL, strata = NULL, psu = NULL, fpc = NULL,
+                  nest = FALSE, lonely_psu = "fail") {
+  list(weights = weights, probs = probs, strata = strata, psu = psu, fpc = fpc,
+       nest = nest, lonely_psu = lonely_psu)
+}
+
+## The domain {column, value} of a case (rows with a missing value are out).
+subset_design <- function(des, subset) {
+  if (is.null(subset)) return(des)
+  keep <- des$variables[[subset$column]] == subset$value
+  des[!is.na(keep) & keep, ]
+}
+
+## Variable labels: numeric -> column name, factor -> "col[level]" per level;
+## `rnames` are the names R gives the same coefficients, checked against.
+var_labels <- function(des, y) {
+  mf <- model.frame(des)
+  lab <- character(0)
+  rnames <- character(0)
+  for (v in y) {
+    if (is.factor(mf[[v]])) {
+      lev <- levels(mf[[v]])
+      lab <- c(lab, sprintf("%s[%s]", v, lev))
+      rnames <- c(rnames, paste0(v, lev))
+    } else {
+      lab <- c(lab, v)
+      rnames <- c(rnames, v)
+    }
+  }
+  list(labels = lab, rnames = rnames)
+}
+
+## An estimator call of a case, as written to the JSON file.
+new_call <- function(fn, y, denominator = NULL, by = NULL, subset = NULL, na_rm = FALSE,
+                     method = NULL, q = NULL, level = 0.95) {
+  list(fn = fn, y = I(y), denominator = if (is.null(denominator)) NULL else I(denominator),
+       by = if (is.null(by)) NULL else I(by), subset = subset, na_rm = na_rm,
+       method = method, q = if (is.null(q)) NULL else I(q), level = level)
+}
+
+## A case's result object; vectors are wrapped in I() so length-1 vectors stay
+## arrays. Design effects are given by the linearisation scripts only.
+make_result <- function(labels, estimate, se, vcov, lower, upper, lower_normal, upper_normal,
+                        df, extra = list(), deff = NULL, deff_replace = NULL) {
+  num <- function(v) if (is.null(v)) NULL else I(unname(as.numeric(v)))
+  res <- list(labels = lapply(labels, function(l) I(as.character(l))),
+              estimate = num(estimate), se = num(se),
+              vcov = if (is.null(vcov)) NULL else unname(as.matrix(vcov)),
+              lower = num(lower), upper = num(upper),
+              lower_normal = num(lower_normal), upper_normal = num(upper_normal),
+              deff = num(deff), deff_replace = num(deff_replace), df = num(df))
+  for (k in names(extra)) res[[k]] <- num(extra[[k]])
+  res
+}

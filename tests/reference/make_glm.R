@@ -102,12 +102,6 @@ stopifnot(identical(levels(DATA$glm_barometer$centrality), as.character(1:6)))
 ## 2. Designs
 ## ---------------------------------------------------------------------------
 
-dspec <- function(weights = NULL, probs = NULL, strata = NULL, psu = NULL, fpc = NULL,
-                  nest = FALSE, lonely_psu = "fail") {
-  list(weights = weights, probs = probs, strata = strata, psu = psu, fpc = fpc,
-       nest = nest, lonely_psu = lonely_psu)
-}
-
 json_cols <- function(x) if (is.null(x) || inherits(x, "AsIs") || length(x) == 1) x else I(x)
 
 ## JSON form of a design: the linearization spec (as in linearization.json) with

@@ -34,11 +34,6 @@ dir.create(data_dir, showWarnings = FALSE, recursive = TRUE)
 
 data(api, package = "survey")
 
-add_api_flags <- function(df) {
-  df$sch_wide01 <- as.numeric(df$sch.wide == "Yes")
-  df$awards01 <- as.numeric(df$awards == "Yes")
-  df
-}
 apistrat$prob <- 1 / apistrat$pw
 write_data(add_api_flags(apistrat), "apistrat")
 write_data(add_api_flags(apiclus1), "apiclus1")
@@ -156,13 +151,6 @@ DATA <- lapply(c(apistrat = "apistrat", apiclus1 = "apiclus1", apiclus2 = "apicl
 ## 2. Designs
 ## ---------------------------------------------------------------------------
 
-## A design specification, exactly as written to the JSON file.
-dspec <- function(weights = NULL, probs = NULL, strata = NULL, psu = NULL, fpc = NULL,
-                  nest = FALSE, lonely_psu = "fail") {
-  list(weights = weights, probs = probs, strata = strata, psu = psu, fpc = fpc,
-       nest = nest, lonely_psu = lonely_psu)
-}
-
 ## JSON form: one column -> string, several columns -> list (or keep an I() list).
 json_cols <- function(x) if (is.null(x) || inherits(x, "AsIs") || length(x) == 1) x else I(x)
 
@@ -208,31 +196,6 @@ with_lonely <- function(rule, expr) {
   old <- options(survey.lonely.psu = rule)
   on.exit(options(old))
   force(expr)
-}
-
-subset_design <- function(des, subset) {
-  if (is.null(subset)) return(des)
-  keep <- model.frame(des)[[subset$column]] == subset$value
-  des[!is.na(keep) & keep, ]
-}
-
-## Variable labels: numeric -> column name, factor -> "col[level]" per level;
-## `rnames` are the names R gives the same coefficients, checked against.
-var_labels <- function(des, y) {
-  mf <- model.frame(des)
-  lab <- character(0)
-  rnames <- character(0)
-  for (v in y) {
-    if (is.factor(mf[[v]])) {
-      lev <- levels(mf[[v]])
-      lab <- c(lab, sprintf("%s[%s]", v, lev))
-      rnames <- c(rnames, paste0(v, lev))
-    } else {
-      lab <- c(lab, v)
-      rnames <- c(rnames, v)
-    }
-  }
-  list(labels = lab, rnames = rnames)
 }
 
 check_close <- function(a, b, what, tol = 1e-9) {
@@ -287,31 +250,10 @@ add_case <- function(case) {
   invisible(case)
 }
 
-new_call <- function(fn, y, denominator = NULL, by = NULL, subset = NULL, na_rm = FALSE,
-                     method = NULL, q = NULL, level = 0.95) {
-  list(fn = fn, y = I(y), denominator = if (is.null(denominator)) NULL else I(denominator),
-       by = if (is.null(by)) NULL else I(by), subset = subset, na_rm = na_rm,
-       method = method, q = if (is.null(q)) NULL else I(q), level = level)
-}
-
 make_case <- function(id, data, spec, call, result, note = NULL) {
   case <- list(id = id, data = data, design = design_json(spec), call = call, result = result)
   if (!is.null(note)) case$note <- note
   case
-}
-
-## result object; vectors are wrapped in I() so length-1 vectors stay arrays
-make_result <- function(labels, estimate, se, vcov, lower, upper, lower_normal, upper_normal,
-                        deff, deff_replace, df, extra = list()) {
-  num <- function(v) if (is.null(v)) NULL else I(unname(as.numeric(v)))
-  res <- list(labels = lapply(labels, function(l) I(as.character(l))),
-              estimate = num(estimate), se = num(se),
-              vcov = if (is.null(vcov)) NULL else unname(as.matrix(vcov)),
-              lower = num(lower), upper = num(upper),
-              lower_normal = num(lower_normal), upper_normal = num(upper_normal),
-              deff = num(deff), deff_replace = num(deff_replace), df = num(df))
-  for (k in names(extra)) res[[k]] <- num(extra[[k]])
-  res
 }
 
 ## mean / total, whole design or subset
@@ -362,8 +304,8 @@ case_stat <- function(id, data, spec, fn, y, subset = NULL, na_rm = FALSE, level
   rescale <- diag(as.matrix(V)) / diag(as.matrix(vcov(est)))
   make_case(id, data, spec, new_call(fn, y, subset = subset, na_rm = na_rm, level = level),
             make_result(as.list(lab$labels), coef(est), se, V, ti$lower, ti$upper,
-                        zi$lower, zi$upper, deff(est) * rescale, deff(est_r) * rescale,
-                        rep(df, nvar), extra = extra),
+                        zi$lower, zi$upper, rep(df, nvar), extra = extra,
+                        deff = deff(est) * rescale, deff_replace = deff(est_r) * rescale),
             note)
 }
 
@@ -385,7 +327,7 @@ case_ratio <- function(id, data, spec, num, den, subset = NULL, level = 0.95) {
   check_close(zi$upper, ci_z[, 2], paste(id, "z upper"))
   make_case(id, data, spec, new_call("ratio", num, denominator = den, subset = subset, level = level),
             make_result(list(paste0(num, "/", den)), est, se, vcov(r), ti$lower, ti$upper,
-                        zi$lower, zi$upper, deff(r), deff(r_r), df))
+                        zi$lower, zi$upper, df, deff = deff(r), deff_replace = deff(r_r)))
 }
 
 ## Domain estimates with svyby (mean, total or ratio).  Each domain's t interval
@@ -460,8 +402,9 @@ case_by <- function(id, data, spec, fn, y, by, denominator = NULL, level = 0.95)
   zi <- z_interval(est, se, level)
   make_case(id, data, spec,
             new_call(fn, y, denominator = denominator, by = by, level = level),
-            make_result(labels, est, se, V, ti$lower, ti$upper, zi$lower, zi$upper,
-                        svyby_deff(res) * rescale, svyby_deff(res_r) * rescale, df),
+            make_result(labels, est, se, V, ti$lower, ti$upper, zi$lower, zi$upper, df,
+                        deff = svyby_deff(res) * rescale,
+                        deff_replace = svyby_deff(res_r) * rescale),
             note)
 }
 
@@ -539,7 +482,7 @@ case_prop <- function(id, data, spec, y, method, level = 0.95, subset = NULL) {
   })
   make_case(id, data, spec,
             new_call("proportion", y, subset = subset, method = method, level = level),
-            make_result(list(y), est, se, NULL, ci[1], ci[2], NULL, NULL, NULL, NULL, df,
+            make_result(list(y), est, se, NULL, ci[1], ci[2], NULL, NULL, df,
                         extra = extra),
             note)
 }
@@ -592,7 +535,7 @@ case_quantile <- function(id, data, spec, y, q = c(0.25, 0.5, 0.75), by = NULL,
     }
   })
   make_case(id, data, spec, new_call("quantile", y, by = by, subset = subset, q = q, level = level),
-            make_result(labels, est, se, NULL, lower, upper, NULL, NULL, NULL, NULL, df),
+            make_result(labels, est, se, NULL, lower, upper, NULL, NULL, df),
             paste("svyquantile with qrule = qrule_definition (survey's qrule_math with the",
                   "smallest value returned for p below its weight share)"))
 }

@@ -195,12 +195,6 @@ my_brr_multipliers <- function(strata, psu, rho = 0) {
 data(api, package = "survey")
 data(scd, package = "survey")
 
-add_api_flags <- function(df) {
-  df$sch_wide01 <- as.numeric(df$sch.wide == "Yes")
-  df$awards01 <- as.numeric(df$awards == "Yes")
-  df
-}
-
 ## apiclus1 has no missing values: api00_na is api00 with 12 values removed
 base_apiclus1 <- local({
   d <- add_api_flags(apiclus1)
@@ -318,12 +312,6 @@ write_plain <- function(name, df) {
 ## 3. Designs
 ## ---------------------------------------------------------------------------
 
-## linearisation design specification (as in make_reference.R)
-dspec <- function(weights = NULL, probs = NULL, strata = NULL, psu = NULL, fpc = NULL,
-                  nest = FALSE, lonely_psu = "fail") {
-  list(weights = weights, probs = probs, strata = strata, psu = psu, fpc = fpc,
-       nest = nest, lonely_psu = lonely_psu)
-}
 build_lin <- function(data, spec) {
   svydesign(ids = if (is.null(spec$psu)) ~1 else reformulate(spec$psu),
             strata = if (is.null(spec$strata)) NULL else reformulate(spec$strata),
@@ -397,29 +385,10 @@ cs <- function(tag, fn, y, denominator = NULL, by = NULL, subset = NULL, na_rm =
        na_rm = na_rm, method = method, q = q, level = level)
 }
 
-new_call <- function(cl) {
+call_json <- function(cl) {
   list(fn = cl$fn, y = I(cl$y), denominator = if (is.null(cl$denominator)) NULL else I(cl$denominator),
        by = if (is.null(cl$by)) NULL else I(cl$by), subset = cl$subset, na_rm = cl$na_rm,
        method = cl$method, q = if (is.null(cl$q)) NULL else I(cl$q), level = cl$level)
-}
-
-make_result <- function(labels, estimate, se, vcov, lower, upper, lower_normal, upper_normal,
-                        df, extra = list()) {
-  num <- function(v) if (is.null(v)) NULL else I(unname(as.numeric(v)))
-  res <- list(labels = lapply(labels, function(l) I(as.character(l))),
-              estimate = num(estimate), se = num(se),
-              vcov = if (is.null(vcov)) NULL else unname(as.matrix(vcov)),
-              lower = num(lower), upper = num(upper),
-              lower_normal = num(lower_normal), upper_normal = num(upper_normal),
-              deff = NULL, deff_replace = NULL, df = num(df))
-  for (k in names(extra)) res[[k]] <- num(extra[[k]])
-  res
-}
-
-subset_design <- function(des, subset) {
-  if (is.null(subset)) return(des)
-  keep <- des$variables[[subset$column]] == subset$value
-  des[!is.na(keep) & keep, ]
 }
 
 ## numeric y -> column name; factor y -> "col[level]" per level.  `rnames` are
@@ -697,7 +666,7 @@ compute <- function(rdes, cl) {
   } else {
     rep_stat(rdes, cl)
   }
-  out$call <- new_call(cl)
+  out$call <- call_json(cl)
   out
 }
 

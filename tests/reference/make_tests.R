@@ -51,11 +51,6 @@ derive_band <- function(df, derive) {
 ## Designs (the specification format of make_reference.R)
 ## ---------------------------------------------------------------------------
 
-dspec <- function(weights = NULL, probs = NULL, strata = NULL, psu = NULL, fpc = NULL,
-                  nest = FALSE, lonely_psu = "fail") {
-  list(weights = weights, probs = probs, strata = strata, psu = psu, fpc = fpc,
-       nest = nest, lonely_psu = lonely_psu)
-}
 json_cols <- function(x) if (is.null(x) || inherits(x, "AsIs") || length(x) == 1) x else I(x)
 design_json <- function(spec) {
   list(weights = spec$weights, probs = spec$probs, strata = json_cols(spec$strata),

@@ -72,12 +72,6 @@ POP_NOTE <- paste("population totals from survey's apipop (N = 6194 schools):",
 ## 2. Designs (same specification and construction as make_reference.R)
 ## ---------------------------------------------------------------------------
 
-dspec <- function(weights = NULL, probs = NULL, strata = NULL, psu = NULL, fpc = NULL,
-                  nest = FALSE, lonely_psu = "fail") {
-  list(weights = weights, probs = probs, strata = strata, psu = psu, fpc = fpc,
-       nest = nest, lonely_psu = lonely_psu)
-}
-
 json_cols <- function(x) if (is.null(x) || inherits(x, "AsIs") || length(x) == 1) x else I(x)
 
 design_json <- function(spec, replicate = NULL) {
@@ -529,49 +523,6 @@ own_rep_vcov <- function(wd, fn, y) {
 ## 6. Estimation on the weighted design
 ## ---------------------------------------------------------------------------
 
-subset_design <- function(des, subset) {
-  if (is.null(subset)) return(des)
-  keep <- model.frame(des)[[subset$column]] == subset$value
-  des[!is.na(keep) & keep, ]
-}
-
-var_labels <- function(des, y) {
-  mf <- model.frame(des)
-  lab <- character(0)
-  rnames <- character(0)
-  for (v in y) {
-    if (is.factor(mf[[v]])) {
-      lev <- levels(mf[[v]])
-      lab <- c(lab, sprintf("%s[%s]", v, lev))
-      rnames <- c(rnames, paste0(v, lev))
-    } else {
-      lab <- c(lab, v)
-      rnames <- c(rnames, v)
-    }
-  }
-  list(labels = lab, rnames = rnames)
-}
-
-
-new_call <- function(fn, y, denominator = NULL, by = NULL, subset = NULL, na_rm = FALSE,
-                     method = NULL, q = NULL, level = 0.95) {
-  list(fn = fn, y = I(y), denominator = if (is.null(denominator)) NULL else I(denominator),
-       by = if (is.null(by)) NULL else I(by), subset = subset, na_rm = na_rm,
-       method = method, q = if (is.null(q)) NULL else I(q), level = level)
-}
-
-make_result <- function(labels, estimate, se, vcov, lower, upper, lower_normal, upper_normal,
-                        df, extra = list()) {
-  num <- function(v) if (is.null(v)) NULL else I(unname(as.numeric(v)))
-  res <- list(labels = lapply(labels, function(l) I(as.character(l))),
-              estimate = num(estimate), se = num(se),
-              vcov = if (is.null(vcov)) NULL else unname(as.matrix(vcov)),
-              lower = num(lower), upper = num(upper),
-              lower_normal = num(lower_normal), upper_normal = num(upper_normal),
-              deff = NULL, deff_replace = NULL, df = num(df))
-  for (k in names(extra)) res[[k]] <- num(extra[[k]])
-  res
-}
 
 
 res_stat <- function(wd, call, id) {
