@@ -124,3 +124,17 @@ make_result <- function(labels, estimate, se, vcov, lower, upper, lower_normal, 
   for (k in names(extra)) res[[k]] <- num(extra[[k]])
   res
 }
+
+## Write a script's cases to tests/reference/<name>.json, after a header with
+## the script, the R and survey versions and any `extra` fields; numbers at
+## full precision, non-finite ones as null.
+write_cases <- function(cases, name, script, t_start, extra = list()) {
+  out <- c(list(generated_by = script, R_version = R.version.string,
+                survey_version = as.character(packageVersion("survey"))),
+           extra, list(cases = cases))
+  path <- file.path(ref_dir, paste0(name, ".json"))
+  jsonlite::write_json(out, path, digits = NA, auto_unbox = TRUE, pretty = TRUE,
+                       null = "null", na = "null")
+  message(sprintf("wrote %d cases to %s in %.1f s", length(cases), path,
+                  as.numeric(difftime(Sys.time(), t_start, units = "secs"))))
+}

@@ -711,13 +711,7 @@ if (any(nonfinite > 0)) {
   for (i in which(nonfinite > 0)) message("  ", CASES[[i]]$id, ": ", nonfinite[i])
 }
 
-out <- list(generated_by = "tests/reference/make_glm.R",
-            R_version = R.version.string,
-            survey_version = as.character(packageVersion("survey")),
-            glm_control = list(epsilon = GLM_EPSILON, maxit = GLM_MAXIT,
-                               criterion = "|dev - dev_old| / (|dev| + 0.1) < epsilon (glm.fit)"),
-            cases = CASES)
-write_json(out, file.path(ref_dir, "glm.json"), digits = NA, auto_unbox = TRUE,
-           pretty = TRUE, null = "null", na = "null")
-message(sprintf("wrote %d cases to %s in %.1f s", length(CASES), file.path(ref_dir, "glm.json"),
-                as.numeric(difftime(Sys.time(), t_start, units = "secs"))))
+write_cases(CASES, "glm", "tests/reference/make_glm.R", t_start,
+            extra = list(glm_control = list(
+              epsilon = GLM_EPSILON, maxit = GLM_MAXIT,
+              criterion = "|dev - dev_old| / (|dev| + 0.1) < epsilon (glm.fit)")))

@@ -718,12 +718,4 @@ if (any(nonfinite > 0)) {
   for (i in which(nonfinite > 0)) message("  ", CASES[[i]]$id, ": ", nonfinite[i])
 }
 
-out <- list(generated_by = "tests/reference/make_reference.R",
-            R_version = R.version.string,
-            survey_version = as.character(packageVersion("survey")),
-            cases = CASES)
-write_json(out, file.path(ref_dir, "linearization.json"), digits = NA, auto_unbox = TRUE,
-           pretty = TRUE, null = "null", na = "null")
-message(sprintf("wrote %d cases to %s in %.1f s", length(CASES),
-                file.path(ref_dir, "linearization.json"),
-                as.numeric(difftime(Sys.time(), t_start, units = "secs"))))
+write_cases(CASES, "linearization", "tests/reference/make_reference.R", t_start)

@@ -440,12 +440,4 @@ case_compare_surveys("compare_surveys_apiclus2_apiclus1_api00_api99", "apiclus2"
 ## Output
 ## ---------------------------------------------------------------------------
 
-out <- list(generated_by = "tests/reference/make_tests.R",
-            R_version = R.version.string,
-            survey_version = as.character(packageVersion("survey")),
-            cases = CASES)
-write_json(out, file.path(ref_dir, "tests.json"), digits = NA, auto_unbox = TRUE,
-           pretty = TRUE, null = "null", na = "null")
-message(sprintf("wrote %d cases to %s in %.1f s", length(CASES),
-                file.path(ref_dir, "tests.json"),
-                as.numeric(difftime(Sys.time(), t_start, units = "secs"))))
+write_cases(CASES, "tests", "tests/reference/make_tests.R", t_start)

@@ -1010,15 +1010,7 @@ if (any(nonfinite > 0)) {
   stop("non-finite numbers in the results")
 }
 
-out <- list(generated_by = "tests/reference/make_weighting.R",
-            R_version = R.version.string,
-            survey_version = as.character(packageVersion("survey")),
-            cases = CASES)
-write_json(out, file.path(ref_dir, "weighting.json"), digits = NA, auto_unbox = TRUE,
-           pretty = TRUE, null = "null", na = "null")
 message(sprintf(paste("rake se: 10 passes vs converged backfitting, max rel diff %.2g;",
                       "vs exact projection with final weights %.2g"),
                 RAKE_STATS$passes, RAKE_STATS$projection))
-message(sprintf("wrote %d cases to %s in %.1f s", length(CASES),
-                file.path(ref_dir, "weighting.json"),
-                as.numeric(difftime(Sys.time(), t_start, units = "secs"))))
+write_cases(CASES, "weighting", "tests/reference/make_weighting.R", t_start)
