@@ -138,3 +138,38 @@ write_cases <- function(cases, name, script, t_start, extra = list()) {
   message(sprintf("wrote %d cases to %s in %.1f s", length(cases), path,
                   as.numeric(difftime(Sys.time(), t_start, units = "secs"))))
 }
+
+## JSON form: one column -> string, several columns -> list (or keep an I() list).
+json_cols <- function(x) if (is.null(x) || inherits(x, "AsIs") || length(x) == 1) x else I(x)
+
+## Build the svydesign object.
+##  * two strata columns: R would use column k as the stratum of stage k, so the
+##    combined stratum interaction(s1, s2) is built here instead;
+##  * fewer fpc columns than stages: the missing stages get fpc = Inf, i.e. they
+##    are sampled with replacement (what survey >= 4.2 does itself, with a warning).
+build_design <- function(data, spec) {
+  d <- data
+  strata_f <- NULL
+  if (length(spec$strata) == 1) {
+    strata_f <- reformulate(spec$strata)
+  } else if (length(spec$strata) > 1) {
+    d$.stratum <- interaction(d[spec$strata], drop = TRUE, sep = ".")
+    strata_f <- ~.stratum
+  }
+  ids_f <- if (is.null(spec$psu)) ~1 else reformulate(spec$psu)
+  fpc_f <- NULL
+  if (!is.null(spec$fpc)) {
+    fpc_cols <- as.character(spec$fpc)
+    n_stages <- max(1, length(spec$psu))
+    while (length(fpc_cols) < n_stages) {
+      col <- paste0(".fpc_inf", length(fpc_cols) + 1)
+      d[[col]] <- Inf
+      fpc_cols <- c(fpc_cols, col)
+    }
+    fpc_f <- reformulate(fpc_cols)
+  }
+  weights_f <- if (is.null(spec$weights)) NULL else reformulate(spec$weights)
+  probs_f <- if (is.null(spec$probs)) NULL else reformulate(spec$probs)
+  svydesign(ids = ids_f, strata = strata_f, weights = weights_f, probs = probs_f,
+            fpc = fpc_f, nest = spec$nest, data = d)
+}

@@ -102,8 +102,6 @@ stopifnot(identical(levels(DATA$glm_barometer$centrality), as.character(1:6)))
 ## 2. Designs
 ## ---------------------------------------------------------------------------
 
-json_cols <- function(x) if (is.null(x) || inherits(x, "AsIs") || length(x) == 1) x else I(x)
-
 ## JSON form of a design: the linearization spec (as in linearization.json) with
 ## "type": "linearization", and "replicate": null or {"method", "mse"} when the
 ## case uses as.svrepdesign() of that design.
@@ -115,17 +113,6 @@ design_json <- function(spec, replicate = NULL) {
 }
 
 ## One-stage designs only here (apiclus2's two stages go through ids = ~dnum + snum).
-build_design <- function(data, spec) {
-  stopifnot(length(spec$strata) <= 1)
-  ids_f <- if (is.null(spec$psu)) ~1 else reformulate(spec$psu)
-  svydesign(ids = ids_f,
-            strata = if (is.null(spec$strata)) NULL else reformulate(spec$strata),
-            weights = if (is.null(spec$weights)) NULL else reformulate(spec$weights),
-            probs = if (is.null(spec$probs)) NULL else reformulate(spec$probs),
-            fpc = if (is.null(spec$fpc)) NULL else reformulate(spec$fpc),
-            nest = spec$nest, data = data)
-}
-
 ## subset = {"column", "value", "op"}: keep rows with column == value (op "==")
 ## or column != value (op "!=").  survey 4.1 drops the other rows and keeps the
 ## full-design PSU counts (so the fpc and the zero-padding of absent PSUs are

@@ -51,23 +51,10 @@ derive_band <- function(df, derive) {
 ## Designs (the specification format of make_reference.R)
 ## ---------------------------------------------------------------------------
 
-json_cols <- function(x) if (is.null(x) || inherits(x, "AsIs") || length(x) == 1) x else I(x)
 design_json <- function(spec) {
   list(weights = spec$weights, probs = spec$probs, strata = json_cols(spec$strata),
        psu = json_cols(spec$psu), fpc = json_cols(spec$fpc), nest = spec$nest,
        lonely_psu = spec$lonely_psu)
-}
-
-build_design <- function(data, spec) {
-  d <- data
-  strata_f <- if (length(spec$strata) == 1) reformulate(spec$strata) else NULL
-  stopifnot(length(spec$strata) <= 1)
-  ids_f <- if (is.null(spec$psu)) ~1 else reformulate(spec$psu)
-  fpc_f <- if (is.null(spec$fpc)) NULL else reformulate(as.character(spec$fpc))
-  stopifnot(is.null(spec$fpc) || length(spec$fpc) == max(1, length(spec$psu)))
-  weights_f <- if (is.null(spec$weights)) NULL else reformulate(spec$weights)
-  svydesign(ids = ids_f, strata = strata_f, weights = weights_f, fpc = fpc_f,
-            nest = spec$nest, data = d)
 }
 
 S_STRAT <- dspec(weights = "pw", strata = "stype", fpc = "fpc")

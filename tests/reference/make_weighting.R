@@ -72,25 +72,12 @@ POP_NOTE <- paste("population totals from survey's apipop (N = 6194 schools):",
 ## 2. Designs (same specification and construction as make_reference.R)
 ## ---------------------------------------------------------------------------
 
-json_cols <- function(x) if (is.null(x) || inherits(x, "AsIs") || length(x) == 1) x else I(x)
-
 design_json <- function(spec, replicate = NULL) {
   d <- list(weights = spec$weights, probs = spec$probs, strata = json_cols(spec$strata),
             psu = json_cols(spec$psu), fpc = json_cols(spec$fpc), nest = spec$nest,
             lonely_psu = spec$lonely_psu)
   if (!is.null(replicate)) d <- c(list(type = "linearization"), d, list(replicate = replicate))
   d
-}
-
-build_design <- function(data, spec) {
-  stopifnot(length(spec$strata) <= 1)
-  strata_f <- if (is.null(spec$strata)) NULL else reformulate(spec$strata)
-  ids_f <- if (is.null(spec$psu)) ~1 else reformulate(spec$psu)
-  fpc_f <- if (is.null(spec$fpc)) NULL else reformulate(spec$fpc)
-  weights_f <- if (is.null(spec$weights)) NULL else reformulate(spec$weights)
-  probs_f <- if (is.null(spec$probs)) NULL else reformulate(spec$probs)
-  svydesign(ids = ids_f, strata = strata_f, weights = weights_f, probs = probs_f,
-            fpc = fpc_f, nest = spec$nest, data = data)
 }
 
 ## Replicate conversion: as.svrepdesign(type = "JK1"), which keeps the
