@@ -54,7 +54,9 @@ def best_of(fn, repeat: int = 5) -> float:
     return min(times)
 
 
-def r_times(df: pd.DataFrame) -> tuple[float, float] | None:
+def run_r(df: pd.DataFrame, body: str) -> list[float] | None:
+    """Run R code on ``df`` (as ``des``: a stratified cluster design of the
+    benchmark columns) and return the numbers it prints, or None without R."""
     if shutil.which("Rscript") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,16 +66,20 @@ def r_times(df: pd.DataFrame) -> tuple[float, float] | None:
 suppressMessages(library(survey))
 d <- read.csv("{path}")
 des <- svydesign(ids=~psu, strata=~stratum, weights=~w, data=d)
-t1 <- system.time(svymean(~y, des))[["elapsed"]]
-t2 <- system.time(svyby(~y, ~domain, des, svymean))[["elapsed"]]
-cat(t1, t2, "\\n")
+{body}
 """
         out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
                              check=False)
         if out.returncode != 0:
             return None
-        t1, t2 = (float(v) for v in out.stdout.split())
-        return t1, t2
+        return [float(v) for v in out.stdout.split()]
+
+
+def r_times(df: pd.DataFrame) -> tuple[float, float] | None:
+    out = run_r(df, """t1 <- system.time(svymean(~y, des))[["elapsed"]]
+t2 <- system.time(svyby(~y, ~domain, des, svymean))[["elapsed"]]
+cat(t1, t2, "\\n")""")
+    return None if out is None else (out[0], out[1])
 
 
 def main() -> None:

@@ -14,14 +14,10 @@ unweighted ``GLM(...).fit()`` on the same matrix, and (with R) of
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_core import best_of  # the benchmarks folder is on the path when run
+from bench_core import best_of, run_r  # the benchmarks folder is on the path when run
 
 import innobaro as ib
 
@@ -70,24 +66,14 @@ def main() -> None:
           f"{t_ib:7.3f} s")
     print(f"statsmodels GLM.fit (unweighted, same matrix, formula not timed): {t_sm:7.3f} s "
           f"-> ratio {t_ib / t_sm:.2f} (target <= 2)")
-    if not args.no_r and shutil.which("Rscript"):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "d.csv"
-            df.to_csv(path, index=False)
-            script = f"""
-suppressMessages(library(survey))
-d <- read.csv("{path}")
-des <- svydesign(ids=~psu, strata=~stratum, weights=~w, data=d)
-t <- replicate(3, system.time(svyglm(y ~ x1+x2+x3+x4+x5+factor(g), des,
+    if not args.no_r:
+        out = run_r(df, """t <- replicate(3, system.time(svyglm(y ~ x1+x2+x3+x4+x5+factor(g), des,
                                      family=quasibinomial()))[["elapsed"]])
-cat(min(t))
-"""
-            out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
-                                 check=False)
-            if out.returncode == 0:
-                t_r = float(out.stdout.split()[-1])
-                print(f"R svyglm (best of 3): {t_r:7.3f} s -> {t_r / t_ib:.1f}x innobaro "
-                      f"(target >= 10)")
+cat(min(t))""")
+        if out is not None:
+            t_r = out[-1]
+            print(f"R svyglm (best of 3): {t_r:7.3f} s -> {t_r / t_ib:.1f}x innobaro "
+                  f"(target >= 10)")
 
 
 if __name__ == "__main__":
