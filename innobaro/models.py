@@ -35,7 +35,7 @@ References
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,9 +65,15 @@ class Family:
 
     def inverse_link(self, eta: np.ndarray) -> np.ndarray:
         if self.name == "binomial":
-            # bounded away from 0 and 1 as R's binomial()$linkinv
+            # 1 / (1 + exp(-eta)), bounded away from 0 and 1 as R's
+            # binomial()$linkinv; exp overflows to inf for eta below -709,
+            # where the bound applies anyway
             eps = np.finfo(float).eps
-            return np.clip(special.expit(eta), eps, 1 - eps)
+            with np.errstate(over="ignore"):
+                mu = np.exp(-eta)
+            mu += 1.0
+            np.reciprocal(mu, out=mu)
+            return np.clip(mu, eps, 1 - eps, out=mu)
         if self.name == "poisson":
             return np.maximum(np.exp(eta), np.finfo(float).eps)
         return eta
@@ -93,6 +99,17 @@ class Family:
             return mu
         return np.ones_like(mu)
 
+    def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """IRLS factors ``(mu'^2 / V, mu' / V)`` at ``mu``; the second is
+        None where it is exactly 1, as for these canonical links except where
+        R's bounds on ``mu'`` apply."""
+        d = self.dmu_deta(eta, mu)
+        v = self.variance(mu)
+        if self.name == "gaussian" or np.array_equal(d, v):
+            return v, None
+        g = d / v
+        return d * g, g
+
     def deviance_residuals(self, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
         """Unit deviance d(y, mu) (summed with weights for the deviance)."""
         if self.name == "binomial":
@@ -116,7 +133,9 @@ _FAMILIES = ("gaussian", "binomial", "poisson")
 # fitting
 # ----------------------------------------------------------------------------
 def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
-          beta0: np.ndarray | None, tol: float, max_iter: int) -> tuple[np.ndarray, int, float]:
+          beta0: np.ndarray | None, tol: float, max_iter: int,
+          check: Callable[[np.ndarray], None] | None = None
+          ) -> tuple[np.ndarray, int, float]:
     """IRLS for every column of the weight matrix ``W`` (n, k) at once.
 
     Returns coefficients (p, k), iterations, and the last largest change,
@@ -131,7 +150,8 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
     n, p = X.shape
     k = W.shape[1]
     if k == 1:
-        return _irls_one(X, y, W[:, 0], fam, beta0=beta0, tol=tol, max_iter=max_iter)
+        return _irls_one(X, y, W[:, 0], fam, beta0=beta0, tol=tol, max_iter=max_iter,
+                         check=check)
     if beta0 is None:
         mu = fam.start(y, np.ones(n))
         eta = fam.link(mu)
@@ -189,48 +209,73 @@ def _converged(step: np.ndarray, previous: np.ndarray, tol: float) -> np.ndarray
     return (step < tol) | newton
 
 
-_BLOCK = 1 << 15  # rows per block: a block of the model matrix stays in cache
+_BLOCK = 1 << 15  # rows per block: a block of every column stays in cache
+
+
+@dataclass
+class _Pass:
+    """What one pass over the rows at some coefficients gives."""
+
+    G: np.ndarray  # X' W X with the working weights
+    rhs: np.ndarray  # X' W z, z the working response
+    r: np.ndarray | None  # per row: w (y - mu) mu'(eta) / V(mu), the score residual
+    deviance: float
+    n_extreme: int  # rows with fitted probabilities within 1e-8 of 0 or 1 (binomial)
 
 
 def _working_pass(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family,
-                  beta: np.ndarray | None, eta0: np.ndarray | None, deviance: bool = False
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+                  beta: np.ndarray | None, eta0: np.ndarray | None, *,
+                  deviance: bool = False, residuals: bool = False) -> _Pass:
     """One pass over the rows in blocks: the IRLS normal equations at ``beta``
-    (or at linear predictor ``eta0``), and the weighted score residuals.
+    (or at the linear predictor ``eta0``), and optionally the weighted score
+    residuals and the deviance.
 
-    Returns ``G = X' W X`` (working weights), ``rhs = X' W z`` (working
-    response), ``r = w (y - mu) mu'/V`` per row, and (when asked) the deviance.
+    ``X`` is read through its transpose, one block of rows of every column at
+    a time: contiguous when ``X`` is column-major, as the model matrices are.
     """
     n, p = X.shape
+    XT = X.T
     G = np.zeros((p, p))
     rhs = np.zeros(p)
-    r = np.empty(n)
+    r = np.empty(n) if residuals else None
     dev = 0.0
+    extreme = 0
+    buf = np.empty((p, min(n, _BLOCK)))
     for a in range(0, n, _BLOCK):  # blocks of rows, each used once while in cache
         b = min(n, a + _BLOCK)
-        Xb = X[a:b]
-        eta = Xb @ beta if eta0 is None else eta0[a:b]
+        Xb = XT[:, a:b]
+        eta = beta @ Xb if eta0 is None else eta0[a:b]
         mu = fam.inverse_link(eta)
-        d = fam.dmu_deta(eta, mu)
-        v = fam.variance(mu)
+        h, g = fam.working(eta, mu)
         wb = w[a:b]
-        ww = wb * d * d / v
-        resid = y[a:b] - mu
-        Xs = Xb * np.sqrt(ww)[:, None]
-        G += Xs.T @ Xs
-        rhs += Xb.T @ (ww * eta + wb * resid * d / v)
-        r[a:b] = wb * resid * d / v
+        ww = wb * h  # working weights w mu'^2 / V
+        rb = wb * (y[a:b] - mu)  # score residuals w (y - mu) mu' / V
+        if g is not None:
+            rb *= g
+        Xs = np.multiply(Xb, np.sqrt(ww), out=buf[:, :b - a])
+        G += Xs @ Xs.T
+        rhs += Xb @ (ww * eta + rb)
+        if r is not None:
+            r[a:b] = rb
         if deviance:
             dev += float(np.sum(wb * fam.deviance_residuals(y[a:b], mu)))
-    return G, rhs, r, dev
+        if fam.name == "binomial":
+            extreme += int(np.count_nonzero((mu < 1e-8) | (mu > 1 - 1e-8)))
+    return _Pass(G, rhs, r, dev, extreme)
 
 
 def _irls_one(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family, *,
-              beta0: np.ndarray | None, tol: float, max_iter: int
+              beta0: np.ndarray | None, tol: float, max_iter: int,
+              check: Callable[[np.ndarray], None] | None = None
               ) -> tuple[np.ndarray, int, float]:
-    """:func:`_irls` for one weight column, one pass over the rows per iteration."""
+    """:func:`_irls` for one weight column, one pass over the rows per iteration.
+
+    ``check`` is called with the first pass's ``X' W X`` (working weights), to
+    find constant and aliased columns without a pass of its own.
+    """
     if (w < 0).any():  # the blocked pass takes square roots of the working weights
         raise EstimationError("model weights must be non-negative")
+    X = np.asfortranarray(X)
     beta = None if beta0 is None else np.asarray(beta0, dtype=float).reshape(-1).copy()
     eta0 = fam.link(fam.start(y, np.ones(y.size))) if beta is None else None
     first = beta is None
@@ -238,16 +283,19 @@ def _irls_one(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family, *,
     dev_old = np.inf
     change = np.inf
     for it in range(1, max_iter + 1):
-        G, rhs, _, dev = _working_pass(X, y, w, fam, beta, eta0, deviance=it >= 7)
+        ps = _working_pass(X, y, w, fam, beta, eta0, deviance=it >= 7)
+        if check is not None:
+            check(ps.G)
+            check = None
         eta0 = None
-        new = _solve(G, rhs)
+        new = _solve(ps.G, ps.rhs)
         worst = float(np.max(np.abs(new - beta) / (1 + np.abs(new)))) if beta is not None \
             else np.inf
         beta = new
         change = worst
         # the deviance here is at the previous coefficients: flat means separated
-        flat = it >= 8 and abs(dev - dev_old) <= 1e-15 * (abs(dev) + 0.1)
-        dev_old = dev
+        flat = it >= 8 and abs(ps.deviance - dev_old) <= 1e-15 * (abs(ps.deviance) + 0.1)
+        dev_old = ps.deviance
         done = bool(_converged(np.asarray(worst), np.asarray(prev), tol))
         prev = worst
         if not first and (done or flat):
@@ -309,19 +357,20 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     if not isinstance(design, SurveyDesign):
         raise TypeError(f"design must be an innobaro design, not {type(design).__name__}")
     fam = Family(family)
-    data = design.data
-    y_all, X_all, spec, kept = model_frame(formula, data, response=True)
-    assert y_all is not None
-    # rows in the fit: present in the design, complete in the model variables
-    full_kept = np.flatnonzero(kept)
-    in_fit = design._present[full_kept]
-    rows = full_kept[in_fit]
-    n_dropped = int((design._present & ~kept).sum())
-    X = X_all if in_fit.all() else X_all[in_fit]
-    y = y_all if in_fit.all() else y_all[in_fit]
+    present = design._present
+    # the model matrix of the rows in the design that are complete in the model
+    # variables (column-major); the rest stay in the design with weight zero
+    y, X, spec, kept = model_frame(formula, design.data, response=True, within=present)
+    assert y is not None
+    n_dropped = int((present & ~kept).sum())
+    fit_rows = present & kept
+    rows = np.flatnonzero(fit_rows)
     w = design._w[rows]
     _check_response(y, w, fam)
-    _check_columns(X, w, spec)
+
+    def check(G: np.ndarray) -> None:
+        _check_columns(G, spec)
+
     start = None
     if X.shape[0] > 200_000 and fam.name != "gaussian":
         # a warm start from a systematic subsample saves full-data iterations
@@ -332,29 +381,25 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
             start = b0[:, 0] if ch0 >= 0 and np.isfinite(b0).all() else None
         except np.linalg.LinAlgError:
             start = None
-    beta, it, change = _irls(X, y, w[:, None], fam, beta0=start, tol=tol, max_iter=max_iter)
+    beta, it, change = _irls(X, y, w[:, None], fam, beta0=start, tol=tol, max_iter=max_iter,
+                             check=check)
     if change < 0 or not np.isfinite(change):
         raise EstimationError(
             f"the model did not converge in {max_iter} iterations (last relative change "
             f"of a coefficient {abs(change):.3g}); check for separation, rescale "
             f"variables or raise max_iter")
     beta = beta[:, 0]
-    eta = X @ beta
-    mu = fam.inverse_link(eta)
-    _check_separation(fam, X, mu, beta, spec)
 
     # R's cov.unscaled (unscaled weights) and the weighted score residuals at beta
-    G, _, r, _ = _working_pass(X, y, w, fam, beta, None)
-    A = np.linalg.inv(G)
-    # influence values of beta: the weighted score times A, as X (r A) row by row
-    n = design.n
-    if rows.size == n:
-        z = tall_dot(X, A) * r[:, None]
-    else:
-        z = np.zeros((n, X.shape[1]))
-        z[rows] = tall_dot(X, A) * r[:, None]
-    domain = np.full(n, -1, dtype=np.int64)
-    domain[design._present] = 0
+    final = _working_pass(X, y, w, fam, beta, None, residuals=True)
+    if final.n_extreme:
+        _check_separation(X, final.n_extreme, beta, spec)
+    A = np.linalg.inv(final.G)
+    assert final.r is not None
+    # influence values of beta, z_i = r_i x_i' A, for every row of the design
+    z = _influence_rows(X, A, final.r, rows, design.n)
+    domain = np.full(design.n, -1, dtype=np.int64)
+    domain[present] = 0
 
     def refit(Wrep: np.ndarray) -> np.ndarray:
         b, _, _ = _irls(X, y, Wrep[rows], fam, beta0=beta, tol=tol, max_iter=max_iter)
@@ -363,13 +408,33 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     infl = Influence(values=z, domain=domain, n_domains=1)
     V = vcov_of(design, beta, infl, refit)
     # R's svyglm drops incomplete rows from the design before counting its df
-    in_model = np.full(n, -1, dtype=np.int64)
-    in_model[rows] = 0
-    df_design = float(degrees_of_freedom(design, in_model, 1)[0])
+    key = ("glm_df", n_dropped, hash(fit_rows.tobytes()) if n_dropped else None)
+    if key not in design._cache:
+        in_model = np.where(fit_rows, 0, -1)
+        design._cache[key] = float(degrees_of_freedom(design, in_model, 1)[0])
+    df_design = design._cache[key]
     return GLMResult(formula=formula, spec=spec, family=fam, design=design,
                      params=beta, vcov=V, df_resid=df_design + 1 - X.shape[1],
                      X=X, y=y, w=w, rows=rows, A=A, n_dropped=n_dropped, iterations=it,
                      influence=z)
+
+
+def _influence_rows(X: np.ndarray, A: np.ndarray, r: np.ndarray, rows: np.ndarray,
+                    n: int) -> np.ndarray:
+    """``z[rows[i]] = r_i x_i' A`` and zero elsewhere: (n, p), column-major,
+    computed in blocks of rows as ``A (X' diag(r))`` on the transpose."""
+    p = X.shape[1]
+    zT = np.zeros((p, n)) if rows.size < n else np.empty((p, n))
+    XT = X.T
+    buf = np.empty((p, min(rows.size, _BLOCK)))
+    for a in range(0, rows.size, _BLOCK):  # blocks of rows, each used once while in cache
+        b = min(rows.size, a + _BLOCK)
+        part = np.multiply(XT[:, a:b], r[a:b], out=buf[:, :b - a])
+        if rows.size == n:
+            np.matmul(A, part, out=zT[:, a:b])
+        else:
+            zT[:, rows[a:b]] = A @ part
+    return zT.T
 
 
 def logit(formula: str, design: SurveyDesign, **kwargs: Any) -> GLMResult:
@@ -401,25 +466,33 @@ def _check_response(y: np.ndarray, w: np.ndarray, fam: Family) -> None:
         raise EstimationError("no row with positive weight in the model")
 
 
-def _check_columns(X: np.ndarray, w: np.ndarray, spec: ModelSpec) -> None:
-    """Name constant (besides the intercept) and collinear columns."""
+def _check_columns(G: np.ndarray, spec: ModelSpec) -> None:
+    """Name constant (besides the intercept) and collinear columns.
+
+    Everything comes from ``G = X' W X`` with the working weights of the first
+    IRLS pass (positive exactly where the sampling weights are, so the same
+    columns are constant or aliased among the rows of the fit; R's ``glm.fit``
+    also judges aliasing on the working weights).
+    """
     names = spec.column_names
-    # everything from the weighted Gram matrix and means: no pass along columns
-    G = weighted_gram(X, w[:, None])[0]
-    total = float(w.sum())
-    mean = (X.T @ w) / total
-    second = np.diag(G) / total
-    spread = second - mean * mean
-    const = [names[j] for j in range(X.shape[1])
-             if names[j] != "Intercept" and spread[j] <= 1e-14 * max(second[j], 1e-300)]
-    if const:
-        raise EstimationError(f"model column(s) {', '.join(map(repr, const))} are constant "
-                              f"among the rows of the fit; drop them or check the domain")
+    if "Intercept" in names:
+        # weighted means and second moments, from the intercept's row of G
+        i0 = names.index("Intercept")
+        total = G[i0, i0]
+        mean = G[i0] / total
+        second = np.diag(G) / total
+        spread = second - mean * mean
+        const = [names[j] for j in range(G.shape[0])
+                 if j != i0 and spread[j] <= 1e-14 * max(second[j], 1e-300)]
+        if const:
+            raise EstimationError(f"model column(s) {', '.join(map(repr, const))} are "
+                                  f"constant among the rows of the fit; drop them or check "
+                                  f"the domain")
     # as R: a column that adds nothing to the columns before it is aliased;
     # the residual norm of each column on the earlier ones, from the Gram matrix
     norms = np.sqrt(np.diag(G))
     aliased = []
-    for j in range(1, X.shape[1]):  # over model columns
+    for j in range(1, G.shape[0]):  # over model columns
         keep = [i for i in range(j) if names[i] not in aliased]
         Gk = G[np.ix_(keep, keep)]
         b = G[keep, j]
@@ -431,13 +504,9 @@ def _check_columns(X: np.ndarray, w: np.ndarray, spec: ModelSpec) -> None:
                               f"with the others (aliased); drop or recode them")
 
 
-def _check_separation(fam: Family, X: np.ndarray, mu: np.ndarray, beta: np.ndarray,
+def _check_separation(X: np.ndarray, n_extreme: int, beta: np.ndarray,
                       spec: ModelSpec) -> None:
-    if fam.name != "binomial":
-        return
-    extreme = (mu < 1e-8) | (mu > 1 - 1e-8)
-    if not extreme.any():
-        return
+    """Warn of separation: ``n_extreme`` rows have fitted probabilities of 0 or 1."""
     # the terms whose coefficients drive the fitted probabilities to 0 or 1:
     # a column moves the linear predictor by |beta_j| times its range across
     # the rows (the intercept's range is zero, so a slope is named before it)
@@ -450,7 +519,7 @@ def _check_separation(fam: Family, X: np.ndarray, mu: np.ndarray, beta: np.ndarr
     terms = [t for t, sl in spec.term_columns.items()
              if any(spec.column_names[j] in names for j in range(sl.start, sl.stop))]
     warnings.warn(
-        f"perfect or quasi-complete separation: {int(extreme.sum())} row(s) have fitted "
+        f"perfect or quasi-complete separation: {n_extreme} row(s) have fitted "
         f"probabilities of 0 or 1, driven by term {', '.join(map(repr, terms))}; its "
         f"coefficients and standard errors are not meaningful. Collapse levels or drop "
         f"the term", InnobaroWarning, stacklevel=3)
