@@ -383,17 +383,19 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
             start = None
     beta, it, change = _irls(X, y, w[:, None], fam, beta0=start, tol=tol, max_iter=max_iter,
                              check=check)
-    if change < 0 or not np.isfinite(change):
+    beta = beta[:, 0]
+    converged = change >= 0 and bool(np.isfinite(change))
+    # R's cov.unscaled (unscaled weights) and the weighted score residuals at beta
+    final = _working_pass(X, y, w, fam, beta, None, residuals=True)
+    if not converged and not (final.n_extreme and np.isfinite(beta).all()):
         raise EstimationError(
             f"the model did not converge in {max_iter} iterations (last relative change "
             f"of a coefficient {abs(change):.3g}); check for separation, rescale "
             f"variables or raise max_iter")
-    beta = beta[:, 0]
-
-    # R's cov.unscaled (unscaled weights) and the weighted score residuals at beta
-    final = _working_pass(X, y, w, fam, beta, None, residuals=True)
     if final.n_extreme:
-        _check_separation(X, final.n_extreme, beta, spec)
+        # as R, a separated fit is returned with a warning, converged or not
+        _check_separation(X, final.n_extreme, beta, spec,
+                          stopped=None if converged else max_iter)
     A = np.linalg.inv(final.G)
     assert final.r is not None
     # influence values of beta, z_i = r_i x_i' A, for every row of the design
@@ -408,7 +410,7 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     infl = Influence(values=z, domain=domain, n_domains=1)
     V = vcov_of(design, beta, infl, refit)
     # R's svyglm drops incomplete rows from the design before counting its df
-    key = ("glm_df", n_dropped, hash(fit_rows.tobytes()) if n_dropped else None)
+    key = ("glm_df", np.packbits(fit_rows).tobytes() if n_dropped else None)
     if key not in design._cache:
         in_model = np.where(fit_rows, 0, -1)
         design._cache[key] = float(degrees_of_freedom(design, in_model, 1)[0])
@@ -505,8 +507,9 @@ def _check_columns(G: np.ndarray, spec: ModelSpec) -> None:
 
 
 def _check_separation(X: np.ndarray, n_extreme: int, beta: np.ndarray,
-                      spec: ModelSpec) -> None:
-    """Warn of separation: ``n_extreme`` rows have fitted probabilities of 0 or 1."""
+                      spec: ModelSpec, stopped: int | None) -> None:
+    """Warn of separation: ``n_extreme`` rows have fitted probabilities of 0 or 1
+    (``stopped``: the iterations after which a fit that ran away was stopped)."""
     # the terms whose coefficients drive the fitted probabilities to 0 or 1:
     # a column moves the linear predictor by |beta_j| times its range across
     # the rows (the intercept's range is zero, so a slope is named before it)
@@ -522,7 +525,9 @@ def _check_separation(X: np.ndarray, n_extreme: int, beta: np.ndarray,
         f"perfect or quasi-complete separation: {n_extreme} row(s) have fitted "
         f"probabilities of 0 or 1, driven by term {', '.join(map(repr, terms))}; its "
         f"coefficients and standard errors are not meaningful. Collapse levels or drop "
-        f"the term", InnobaroWarning, stacklevel=3)
+        f"the term" + ("" if stopped is None else
+                       f". The coefficients ran off to infinity; the fit was stopped "
+                       f"after {stopped} iterations"), InnobaroWarning, stacklevel=3)
 
 
 # ----------------------------------------------------------------------------

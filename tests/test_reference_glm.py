@@ -179,6 +179,16 @@ def test_separation_names_the_slope_not_the_larger_intercept() -> None:
         ib.logit("y ~ x", ib.Design(df, weights="w", psu="psu"))
 
 
+def test_complete_separation_by_a_continuous_variable_warns_not_fails() -> None:
+    # no finite maximum: the slope grows every iteration; as R, the fit is
+    # returned with a warning that names the term, not an error
+    x = np.arange(100.0)
+    df = pd.DataFrame({"psu": range(100), "w": 1.0, "x": x, "y": (x > 50).astype(float)})
+    with pytest.warns(ib.InnobaroWarning, match="separation.*term 'x'.*stopped after 100"):
+        m = ib.logit("y ~ x", ib.Design(df, weights="w", psu="psu"))
+    assert m.iterations == 100 and m.params["x"] > 10
+
+
 def test_bad_input_named() -> None:
     df = pd.DataFrame({"psu": range(10), "w": 1.0, "x": np.arange(10.0), "c": 3.0,
                        "x2": 2 * np.arange(10.0), "y": np.r_[0, 1, 0, 1, 1, 0, 1, 1, 0, 2.0]})
