@@ -204,6 +204,16 @@ def test_bad_input_named() -> None:
         m.wald_test("nope")
 
 
+def test_constant_column_without_intercept_is_the_intercept() -> None:
+    df = pd.DataFrame({"psu": range(10), "w": 1.0, "x": np.arange(10.0), "c": 3.0,
+                       "y": np.r_[1.0, 3, 2, 5, 4, 6, 8, 7, 9, 9]})
+    d = ib.Design(df, weights="w", psu="psu")
+    with_c = ib.glm("y ~ 0 + c + x", d)
+    usual = ib.glm("y ~ x", d)
+    np.testing.assert_allclose(with_c.params["c"] * 3, usual.params["Intercept"], rtol=1e-12)
+    np.testing.assert_allclose(with_c.bse["x"], usual.bse["x"], rtol=1e-10)
+
+
 def test_missing_values_dropped_and_counted() -> None:
     df = pd.DataFrame({"psu": range(12), "w": 1.0, "x": [np.nan, *np.arange(11.0)],
                        "y": np.arange(12.0) * 0.5 + 1})
