@@ -203,17 +203,20 @@ def _missing_by_factor(info: Any, values: dict) -> dict[str, bool]:
 
 
 def _numeric(raw: Any, name: str, width: int, n: int) -> np.ndarray:
+    """Float (n, k) values; complex ones stay complex (complex-step derivatives)."""
     if isinstance(raw, (pd.Series, pd.DataFrame)):
         frame = raw.to_frame() if isinstance(raw, pd.Series) else raw
         if not all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
                    for t in frame.dtypes):
             raise EstimationError(f"variable {name!r} is not numeric")
-        arr = frame.to_numpy(dtype=float, na_value=np.nan)
+        kind = complex if any(pd.api.types.is_complex_dtype(t) for t in frame.dtypes) \
+            else float
+        arr = frame.to_numpy(dtype=kind, na_value=np.nan)
     else:
         arr = np.asarray(raw)
         if not np.issubdtype(arr.dtype, np.number):
             raise EstimationError(f"variable {name!r} is not numeric")
-        arr = arr.astype(float, copy=False)
+        arr = arr.astype(complex if np.iscomplexobj(arr) else float, copy=False)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape != (n, width):
@@ -277,7 +280,8 @@ def _assemble(info: Any, values: dict, rows: np.ndarray | None) -> np.ndarray:
     if rows is not None:
         n = rows.size
     p = len(info.column_names)
-    out = np.empty((p, n)).T  # column-major: each column contiguous
+    kind = complex if any(np.iscomplexobj(v) for v in values.values()) else float
+    out = np.empty((p, n), dtype=kind).T  # column-major: each column contiguous
     picked: dict = {}
 
     def factor_rows(factor: Any) -> np.ndarray:

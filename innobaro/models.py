@@ -92,6 +92,14 @@ class Family:
             return np.maximum(mu, np.finfo(float).eps)
         return np.ones_like(eta)
 
+    def d2mu_deta2(self, mu: np.ndarray) -> np.ndarray:
+        """Second derivative of the inverse link at ``mu``."""
+        if self.name == "binomial":
+            return mu * (1 - mu) * (1 - 2 * mu)
+        if self.name == "poisson":
+            return mu
+        return np.zeros_like(mu)
+
     def variance(self, mu: np.ndarray) -> np.ndarray:
         if self.name == "binomial":
             return mu * (1 - mu)
