@@ -120,7 +120,9 @@ def _levels(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
 
 
 def _categorical(codes: np.ndarray, k: int) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, categories=list(range(k)))
+    # pandas-stubs want an Index for categories; pandas takes any list-like
+    return pd.Categorical.from_codes(  # type: ignore[call-overload]
+        codes, categories=list(range(k)))
 
 
 def _check_missing(design: SurveyDesign, columns: Sequence[str], na_rm: bool, what: str
@@ -416,8 +418,8 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
     details = {"pearson": pearson, "design_effects": eig, "mean_design_effect": trace / k,
                "d0": d0, "nu": nu, "n": n_rows}
     observed, expected = tw.frame(p_hat), tw.frame(E.T.ravel())
-    common = {"data": data_name, "observed": observed, "expected": expected,
-              "details": details}
+    common: dict[str, Any] = {"data": data_name, "observed": observed,
+                              "expected": expected, "details": details}
     if statistic == "F":
         F = pearson / trace
         ddf = d0 * nu
@@ -649,7 +651,9 @@ class _Labels:
             return None
 
     def positions(self, keys: Sequence[Any], what: str) -> list[int]:
-        out, unmatched, ambiguous = [], [], []
+        out: list[int] = []
+        unmatched: list[Any] = []
+        ambiguous: list[Any] = []
         for key in keys:
             i = self.find(key)
             if i is None:
@@ -1274,7 +1278,7 @@ def compare(design: SurveyDesign, y: str | Sequence[str], *, by: str | Sequence[
     rows_G, var_labels, con_labels = [], [], []
     for var in variables:
         pos = np.flatnonzero(index.get_level_values(-1) == var)
-        doms = [tuple(index[i][:-1]) for i in pos]
+        doms = [tuple(index[int(i)][:-1]) for i in pos]
         names = [", ".join(str(v) for v in dom) for dom in doms]
         if method == "pairwise":
             pairs = [(i, j) for i in range(len(doms)) for j in range(i + 1, len(doms))]

@@ -309,6 +309,7 @@ def _irls_one(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family, *,
         if not first and (done or flat):
             return beta[:, None], it, change
         first = False
+    assert beta is not None  # max_iter >= 1, checked by glm
     return beta[:, None], max_iter, -change
 
 
@@ -362,6 +363,11 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     """
     if family not in _FAMILIES:
         raise EstimationError(f"family must be one of {', '.join(_FAMILIES)}; got {family!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+            or max_iter < 1:
+        raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
+    if not tol > 0:
+        raise EstimationError(f"tol must be positive; got {tol!r}")
     if not isinstance(design, SurveyDesign):
         raise TypeError(f"design must be an innobaro design, not {type(design).__name__}")
     fam = Family(family)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -79,7 +79,7 @@ def _new_design(design: SurveyDesign, Wnew: np.ndarray, step: CalibrationStep | 
     if isinstance(design, ReplicateDesign):
         rep = design._rep.copy()
         rep[present] = Wnew[present, 1:]
-        new._rep = rep
+        cast(ReplicateDesign, new)._rep = rep
     elif step is not None:
         new._calibration = (*design._calibration, step)
     if not design._weighting_log:
@@ -371,7 +371,8 @@ def _calibration_matrix(design: SurveyDesign, totals: Any, formula: str | None
                         ) -> tuple[np.ndarray, list[str], np.ndarray]:
     data = design.data
     present = design._present
-    tot = dict(totals.items()) if isinstance(totals, pd.Series) else dict(totals)
+    tot: dict[Any, Any] = (dict(totals.items()) if isinstance(totals, pd.Series)
+                          else dict(totals))
     if formula is not None:
         from .formula import model_frame
 
@@ -399,8 +400,8 @@ def _calibration_matrix(design: SurveyDesign, totals: Any, formula: str | None
                 mats.append(np.nan_to_num(v))
             names.append(key)
         full = np.empty((len(data), len(mats)), order="F")
-        for j, col in enumerate(mats):  # over auxiliary variables
-            full[:, j] = col
+        for j, mat in enumerate(mats):  # over auxiliary variables
+            full[:, j] = mat
     # match totals to columns, accepting R's "(Intercept)" for patsy's "Intercept"
     lookup = {("Intercept" if k in _INTERCEPT else k): v for k, v in tot.items()}
     missing = [n for n in names if n not in lookup]

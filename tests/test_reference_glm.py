@@ -202,6 +202,10 @@ def test_bad_input_named() -> None:
     m = ib.glm("y ~ x", d)
     with pytest.raises(ib.EstimationError, match="not in the model"):
         m.wald_test("nope")
+    with pytest.raises(ib.EstimationError, match="max_iter must be a positive integer"):
+        ib.glm("y ~ x", d, max_iter=0)
+    with pytest.raises(ib.EstimationError, match="tol must be positive"):
+        ib.glm("y ~ x", d, tol=-1.0)
 
 
 def test_constant_column_without_intercept_is_the_intercept() -> None:

@@ -147,6 +147,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -581,7 +582,9 @@ def draw_answers(resp: pd.DataFrame, seed: int = SEED, *,
             ticked[~ticked.any(axis=1), names.index("initiator_leaders")] = True
         asked = ~innovated if group == "development" else innovated
         for j, it in enumerate(its):
-            out[it.name] = pd.array(np.where(asked, ticked[:, j], pd.NA), dtype="Int64")
+            # np.where accepts any scalar; its stub does not list pd.NA's type
+            na = cast(Any, pd.NA)
+            out[it.name] = pd.array(np.where(asked, ticked[:, j], na), dtype="Int64")
     return out
 
 
@@ -663,7 +666,7 @@ def published_checks(resp: pd.DataFrame) -> list[tuple[str, float, bool]]:
     emp = list(by("employee_class", {c[0]: [c[0]] for c in EMPLOYEE_CLASSES}).values())
     low = resp["free_income"].to_numpy() < 100
     region = by("region", {r: [r] for r in REGIONS})
-    top4 = set(sorted(types, key=types.get)[-4:])
+    top4 = set(sorted(types, key=types.__getitem__)[-4:])
     out = [
         ("overall 74 +- 2", overall, abs(overall - 0.74) <= 0.02),
         ("education 80 +- 3", sector["education"], abs(sector["education"] - 0.80) <= 0.03),
@@ -676,7 +679,7 @@ def published_checks(resp: pd.DataFrame) -> list[tuple[str, float, bool]]:
         ("10-50,000 highest", size["10-50k"],
          size["10-50k"] > max(size["<5k"], size["5-10k"], size["50k+"])),
         ("centrality 3-4 highest", cent3["3-4"], cent3["3-4"] > max(cent3["1-2"], cent3["5-6"])
-         and max(cent, key=cent.get) in ("3", "4")),
+         and max(cent, key=cent.__getitem__) in ("3", "4")),
         ("1-9 employees: 60 +- 5", emp[0], abs(emp[0] - 0.60) <= 0.05),
         ("100+ employees: 85 +- 5", emp[-1], abs(emp[-1] - 0.85) <= 0.05),
         ("rises with unit size", emp[-1] - emp[0], bool(np.all(np.diff(emp) > 0))),

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -152,7 +153,7 @@ def _stage_vcov(design: Design, st: Stage, k: int, infl: Influence,
     totals = _unit_totals(st, infl)
     if corrections:
         if sp.issparse(totals):
-            totals = totals.toarray()
+            totals = cast(sp.csr_matrix, totals).toarray()
         n_units = st.unit_stratum.size
         for basis, coef in corrections:
             key = ("basis_totals", id(basis), k)
@@ -223,7 +224,7 @@ def _centred_crossprod(totals: sp.csr_matrix | np.ndarray, centre: np.ndarray,
         b = min(n_units, a + chunk)
         block = totals[a:b]
         if sp.issparse(block):
-            block = block.toarray()
+            block = cast(sp.csr_matrix, block).toarray()
         dev = block - centre[unit_stratum[a:b]]
         out += (dev * unit_scale[a:b, None]).T @ dev
     return out
