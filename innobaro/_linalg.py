@@ -36,10 +36,17 @@ def weighted_gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
                 out += Xs.T @ Xs
             return out.reshape(1, p, p)
         return (X.T @ (X * W)).reshape(1, p, p)
-    out = np.zeros((p * p, k))
-    chunk = max(1, (1 << 22) // max(p * p, 1))
+    # the products x_i x_j' of each row, upper triangle only, as rows of a
+    # (pairs, rows) block on the transpose; one matrix product per block
+    upper_i, upper_j = np.triu_indices(p)
+    XT = X.T
+    tri = np.zeros((upper_i.size, k))
+    chunk = max(1, (1 << 22) // max(upper_i.size, 1))
     for a in range(0, n, chunk):  # chunks of rows, to bound memory
         b = min(n, a + chunk)
-        xx = (X[a:b, :, None] * X[a:b, None, :]).reshape(b - a, p * p)
-        out += xx.T @ W[a:b]
-    return out.T.reshape(k, p, p)
+        block = XT[:, a:b]
+        tri += (block[upper_i] * block[upper_j]) @ W[a:b]
+    out = np.empty((k, p, p))
+    out[:, upper_i, upper_j] = tri.T
+    out[:, upper_j, upper_i] = tri.T
+    return out

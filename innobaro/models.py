@@ -160,6 +160,9 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
     if k == 1:
         return _irls_one(X, y, W[:, 0], fam, beta0=beta0, tol=tol, max_iter=max_iter,
                          check=check)
+    # row-major weights: every elementwise step below then runs on one layout
+    # (replicate weights are often stored column-major)
+    W = np.ascontiguousarray(W)
     if beta0 is None:
         mu = fam.start(y, np.ones(n))
         eta = fam.link(mu)
@@ -176,14 +179,19 @@ def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
     prev = np.full(k, np.inf)
     for it in range(1, max_iter + 1):
         idx = np.flatnonzero(active)
-        e = eta[:, idx]
+        every = idx.size == k
+        e = eta if every else eta[:, idx]
+        Wa = W if every else W[:, idx]
         mu = fam.inverse_link(e)
-        d = fam.dmu_deta(e, mu)
-        ww = W[:, idx] * d * d / fam.variance(mu)
-        zz = e + (y[:, None] - mu) / d
+        h, g = fam.working(e, mu)
+        ww = Wa * h  # working weights
+        score = Wa * (y[:, None] - mu)  # score residuals w (y - mu) mu' / V
+        if g is not None:
+            score *= g
         G = weighted_gram(X, ww)
-        rhs = X.T @ (ww * zz)
-        new = np.stack([_solve(G[j], rhs[:, j]) for j in range(idx.size)], axis=1)
+        # X' W z with the working response z = eta + (y - mu) / mu'
+        rhs = X.T @ (ww * e + score)
+        new = _solve_many(G, rhs)
         delta = np.abs(new - beta[:, idx]) / (1 + np.abs(new))
         beta[:, idx] = new
         eta[:, idx] = tall_dot(X, new)
@@ -311,6 +319,14 @@ def _irls_one(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family, *,
         first = False
     assert beta is not None  # max_iter >= 1, checked by glm
     return beta[:, None], max_iter, -change
+
+
+def _solve_many(G: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Solve ``G[j] x = B[:, j]`` for every j at once: (p, k)."""
+    try:
+        return np.linalg.solve(G, B.T[:, :, None])[:, :, 0].T
+    except np.linalg.LinAlgError:  # some system is singular: least squares for all
+        return np.stack([_solve(G[j], B[:, j]) for j in range(B.shape[1])], axis=1)
 
 
 def _solve(G: np.ndarray, b: np.ndarray) -> np.ndarray:
