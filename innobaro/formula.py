@@ -15,6 +15,7 @@ a move to another formula library touches one file.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,12 +99,9 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
             raise EstimationError(f"formula {formula!r} has no response (left of '~')")
         termlists = [desc.lhs_termlist, desc.rhs_termlist] if response \
             else [desc.rhs_termlist]
-        # variables in formulas resolve in the data, then in the caller's module
-        # (numpy as np there), as patsy's dmatrix(..., eval_env=1) does
         columns = _Columns(data)
         infos = patsy.design_matrix_builders(termlists, lambda: iter([columns]),
-                                             patsy.EvalEnvironment.capture(1),
-                                             NA_action="drop")
+                                             _formula_env(), NA_action="drop")
     except patsy.PatsyError as exc:
         raise EstimationError(f"formula {formula!r}: {_first_line(exc)}") from None
     x_info = infos[-1]
@@ -126,6 +124,24 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
                      term_columns=dict(x_info.term_name_slices.items()),
                      _design_info=x_info, _response_info=infos[0] if response else None)
     return yv, X, spec, kept
+
+
+def _formula_env() -> Any:
+    """Where the names of a formula that are not columns of the data resolve.
+
+    As in R and statsmodels, in the caller's scope: the first frame outside
+    innobaro, so a user's own functions and variables work in formulas. numpy
+    is always there as ``np`` (``np.log(x)`` works without importing it), and
+    patsy adds its own (``C``, ``center``, ...). Columns of the data come first.
+    """
+    import patsy
+
+    frame = sys._getframe(1)
+    while frame is not None and \
+            str(frame.f_globals.get("__name__", "")).partition(".")[0] == "innobaro":
+        frame = frame.f_back
+    scopes: list[dict[str, Any]] = [] if frame is None else [frame.f_locals, frame.f_globals]
+    return patsy.EvalEnvironment([*scopes, {"np": np}])
 
 
 # ----------------------------------------------------------------------------

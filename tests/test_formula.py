@@ -89,3 +89,23 @@ def test_formula_errors() -> None:
         model_frame("y ~ nope", df, response=True)
     with pytest.raises(EstimationError, match="one column"):
         model_frame("g ~ x", df, response=True)
+
+
+def test_names_resolve_in_the_callers_scope_then_numpy() -> None:
+    import innobaro as ib
+
+    df = pd.DataFrame({"psu": range(10), "w": 1.0, "x": np.arange(1, 11.0),
+                       "y": np.arange(10.0) * 2 + 1})
+    d = ib.Design(df, weights="w", psu="psu")
+
+    def half(v: pd.Series) -> pd.Series:
+        return v / 2
+
+    # a local function of the caller, as in R and statsmodels
+    np.testing.assert_allclose(ib.glm("y ~ half(x)", d).params.to_numpy(), [-1.0, 4.0])
+    # numpy as np even where the caller has no np, and no innobaro internals
+    scope: dict = {"ib": ib, "d": d}
+    exec("fit = ib.glm('y ~ np.log(x)', d)", scope)
+    assert list(scope["fit"].params.index) == ["Intercept", "np.log(x)"]
+    with pytest.raises(EstimationError, match="name 'family' is not defined"):
+        ib.glm("y ~ family", d)
