@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -136,7 +137,7 @@ def _formula_env() -> Any:
     """
     import patsy
 
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and \
             str(frame.f_globals.get("__name__", "")).partition(".")[0] == "innobaro":
         frame = frame.f_back
