@@ -434,15 +434,19 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     domain[present] = 0
 
     def refit(Wrep: np.ndarray) -> np.ndarray:
-        b, _, _ = _irls(X, y, Wrep[rows], fam, beta0=beta, tol=tol, max_iter=max_iter)
+        b, _, ch = _irls(X, y, Wrep[rows], fam, beta0=beta, tol=tol, max_iter=max_iter)
+        _check_replicate_fits(X, b, fam, ch, max_iter)
         return b.T
 
     infl = Influence(values=z, domain=domain, n_domains=1)
     V = vcov_of(design, beta, infl, refit)
-    # R's svyglm drops incomplete rows from the design before counting its df
-    key = ("glm_df", np.packbits(fit_rows).tobytes() if n_dropped else None)
+    # the design df as R's svyglm counts them: on a linearisation design after
+    # dropping the incomplete rows; on a replicate design before (R sets
+    # df.residual from degf(design) and drops the rows afterwards)
+    counted = present if isinstance(design, ReplicateDesign) else fit_rows
+    key = ("glm_df", np.packbits(counted).tobytes() if n_dropped else None)
     if key not in design._cache:
-        in_model = np.where(fit_rows, 0, -1)
+        in_model = np.where(counted, 0, -1)
         design._cache[key] = float(degrees_of_freedom(design, in_model, 1)[0])
     df_design = design._cache[key]
     return GLMResult(formula=formula, spec=spec, family=fam, design=design,
@@ -534,6 +538,26 @@ def _check_columns(G: np.ndarray, spec: ModelSpec) -> None:
     if aliased:
         raise EstimationError(f"model column(s) {', '.join(map(repr, aliased))} are collinear "
                               f"with the others (aliased); drop or recode them")
+
+
+def _check_replicate_fits(X: np.ndarray, B: np.ndarray, fam: Family, change: float,
+                          max_iter: int) -> None:
+    """Warn when replicate refits ran away: separation within some replicates
+    (fitted probabilities of 0 or 1, e.g. a sparse level left with one outcome
+    in a half-sample), or no convergence. R's ``svyglm`` says nothing."""
+    problems = []
+    if fam.name == "binomial":
+        bound = float(special.logit(1 - 1e-8))
+        separated = int((np.abs(tall_dot(X, B)) > bound).any(axis=0).sum())
+        if separated:
+            problems.append(f"{separated} of {B.shape[1]} replicate fits have fitted "
+                            f"probabilities of 0 or 1 (separation within those replicates)")
+    if change < 0 or not np.isfinite(change):
+        problems.append(f"some replicate fits did not converge in {max_iter} iterations")
+    if problems:
+        warnings.warn("; ".join(problems) + ". Their coefficients are arbitrary, so the "
+                      "replicate variance is not reliable: collapse sparse levels or use a "
+                      "linearisation design", InnobaroWarning, stacklevel=5)
 
 
 def _check_separation(X: np.ndarray, n_extreme: int, beta: np.ndarray,

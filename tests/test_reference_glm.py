@@ -189,6 +189,22 @@ def test_complete_separation_by_a_continuous_variable_warns_not_fails() -> None:
     assert m.iterations == 100 and m.params["x"] > 10
 
 
+def test_separation_within_replicates_warns() -> None:
+    # level c has outcomes 1, 1, 0: fine in the full sample, separated in the
+    # jackknife replicate that drops its one 0
+    rng = np.random.default_rng(5)
+    g = np.r_[np.repeat(["a", "b"], 20), ["c"] * 3]
+    y = np.r_[rng.random(40) < 0.5, [True, True, False]].astype(float)
+    df = pd.DataFrame({"psu": range(43), "w": 1.0, "g": g, "y": y})
+    d = ib.Design(df, weights="w", psu="psu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ib.InnobaroWarning)
+        ib.logit("y ~ g", d)  # the full-sample fit is fine
+    with pytest.warns(ib.InnobaroWarning, match=r"1 of 43 replicate fits have fitted "
+                                                r"probabilities of 0 or 1"):
+        ib.logit("y ~ g", d.replicate("jk1"))
+
+
 def test_bad_input_named() -> None:
     df = pd.DataFrame({"psu": range(10), "w": 1.0, "x": np.arange(10.0), "c": 3.0,
                        "x2": 2 * np.arange(10.0), "y": np.r_[0, 1, 0, 1, 1, 0, 1, 1, 0, 2.0]})

@@ -165,7 +165,11 @@ fit_svyglm <- function(des, r_formula, family) {
 
 ## patsy spelling of the variables that differ from R's
 PATSY_VAR <- c("log(api99)" = "np.log(api99)", centrality = "C(centrality)")
-patsy_var <- function(v) if (v %in% names(PATSY_VAR)) PATSY_VAR[[v]] else v
+## dotted names are quoted in patsy: acs.46 is Q('acs.46')
+patsy_var <- function(v) {
+  if (v %in% names(PATSY_VAR)) PATSY_VAR[[v]] else if (grepl(".", v, fixed = TRUE))
+    sprintf("Q('%s')", v) else v
+}
 
 ## R's coefficient names and the patsy name of each (same position).  Factors use
 ## treatment contrasts with the first level as reference (R and patsy defaults):
@@ -629,6 +633,12 @@ for (cs in c(
                  "api00 ~ ell + meals + mobility", "api00 ~ ell + meals + mobility", "gaussian"),
   case_replicate("apiclus1_binomial_sch_wide01_jk1", "apiclus1", S_CLUS1, "JK1",
                  "sch_wide01 ~ ell + meals + stype", "sch_wide01 ~ ell + meals + stype",
+                 "binomial"),
+  ## acs.46 is missing in 66 of the 200 schools, each its own PSU: svyglm on a
+  ## replicate design counts degf before dropping them (rank of all 200 rows),
+  ## where a linearization design counts after
+  case_replicate("apistrat_binomial_sch_wide01_na_jkn", "apistrat", S_STRAT, "JKn",
+                 "sch_wide01 ~ ell + meals + Q('acs.46')", "sch_wide01 ~ ell + meals + acs.46",
                  "binomial")
 )) add_case(cs)
 
