@@ -517,7 +517,8 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
               {\\sqrt{v_{11} + v_{22} - 2 v_{12}}}
 
     on :math:`\\nu - 1` degrees of freedom, :math:`\\nu` the design degrees
-    of freedom of the rows analysed. This is R's ``svyttest(y ~ group)``: the
+    of freedom of the rows analysed (on a replicate design, of all its rows,
+    those with missing values included, as R counts them). This is R's ``svyttest(y ~ group)``: the
     coefficient of ``group`` in ``svyglm(y ~ group)``, whose residual degrees
     of freedom are ``degf(design) - 1``. Stata's ``svy: mean y, over(group)``
     followed by ``test`` gives the same t with the design degrees of freedom
@@ -569,7 +570,9 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
     G = np.array([[-1.0, 1.0]])
     diff, V = _linear(means, G)
     se = math.sqrt(V[0, 0])
-    df = float(d.df) - 1
+    # svyglm(y ~ group)'s residual df: on a replicate design R counts them
+    # before dropping the rows with missing values, on a linearisation design after
+    df = float((design if isinstance(design, ReplicateDesign) else d).df) - 1
     t = float(diff[0]) / se if se > 0 else math.copysign(math.inf, diff[0])
     p = float(2 * stats.t.sf(abs(t), df)) if df > 0 else math.nan
     lv = [levels[i] for i in seen]

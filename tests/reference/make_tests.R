@@ -195,6 +195,10 @@ case_ttest("ttest_apiclus1_jk1_api00_schwide", "apiclus1", S_CLUS1, "api00", "sc
            replicate = "jk1")
 case_ttest("ttest_apistrat_jkn_api00_compimp", "apistrat", S_STRAT, "api00", "comp.imp",
            replicate = "jkn")
+## acs.46 is missing for 66 schools, each its own jackknife PSU: svyglm on a
+## replicate design takes degf of the design before dropping them
+case_ttest("ttest_apistrat_jkn_na_acs46_compimp", "apistrat", S_STRAT, "acs.46", "comp.imp",
+           replicate = "jkn")
 
 
 ## ---------------------------------------------------------------------------
