@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -40,6 +40,9 @@ class ModelSpec:
         Names of the model-matrix columns (patsy's, e.g. ``C(x)[T.b]``).
     term_columns : dict
         For each term of the right-hand side, the slice of its columns.
+    missing : dict
+        For each variable of the formula with missing values among the rows
+        asked for, how many rows miss it.
     """
 
     formula: str
@@ -47,6 +50,7 @@ class ModelSpec:
     term_columns: dict[str, slice]
     _design_info: Any
     _response_info: Any | None
+    missing: dict[str, int] = field(default_factory=dict)
 
     def matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The model matrix for new data, with the encoding of the fit.
@@ -56,8 +60,7 @@ class ModelSpec:
         """
         values, na = _evaluate(self._design_info, _Columns(data), for_new_data=True)
         if na.any():
-            bad = [name for name, v in _missing_by_factor(self._design_info, values).items()
-                   if v]
+            bad = _missing_counts(self._design_info, values, None)
             raise EstimationError(f"cannot build the model matrix for new data: missing "
                                   f"values in {', '.join(map(repr, bad))}")
         return _assemble(self._design_info, values, None)
@@ -109,10 +112,13 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
     x_values, x_na = _evaluate(x_info, columns, for_new_data=False)
     kept = ~x_na
     y_values: dict = {}
+    missing = _missing_counts(x_info, x_values, within) if x_na.any() else {}
     if response:
         y_info = infos[0]
         y_values, y_na = _evaluate(y_info, columns, for_new_data=False)
         kept &= ~y_na
+        if y_na.any():
+            missing = {**_missing_counts(y_info, y_values, within), **missing}
         if y_info.column_names and len(y_info.column_names) != 1:
             raise EstimationError(f"formula {formula!r}: the response must be one column "
                                   f"(got {list(y_info.column_names)}); code a binary "
@@ -123,7 +129,8 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
     yv = _assemble(infos[0], y_values, rows)[:, 0].copy() if response else None
     spec = ModelSpec(formula=formula, column_names=list(x_info.column_names),
                      term_columns=dict(x_info.term_name_slices.items()),
-                     _design_info=x_info, _response_info=infos[0] if response else None)
+                     _design_info=x_info, _response_info=infos[0] if response else None,
+                     missing=missing)
     return yv, X, spec, kept
 
 
@@ -210,12 +217,17 @@ def _evaluate(info: Any, data: _Columns, *, for_new_data: bool
     return values, na
 
 
-def _missing_by_factor(info: Any, values: dict) -> dict[str, bool]:
+def _missing_counts(info: Any, values: dict, within: np.ndarray | None) -> dict[str, int]:
+    """Rows (among ``within``) with a missing value, per variable of the formula."""
     out = {}
     for factor, finfo in info.factor_infos.items():  # over the formula's variables
         v = values[factor]
-        out[factor.name()] = bool(np.isnan(v).any() if finfo.type == "numerical"
-                                  else (v < 0).any())
+        miss = np.isnan(v).any(axis=1) if finfo.type == "numerical" else v < 0
+        if within is not None:
+            miss = miss & within
+        count = int(miss.sum())
+        if count:
+            out[factor.name()] = count
     return out
 
 

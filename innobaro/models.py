@@ -395,6 +395,9 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     n_dropped = int((present & ~kept).sum())
     fit_rows = present & kept
     rows = np.flatnonzero(fit_rows)
+    if rows.size == 0 and spec.missing:
+        raise EstimationError(f"no complete rows for the model: missing values in "
+                              f"{_counts(spec.missing)}")
     w = design._w[rows]
     _check_response(y, w, fam)
 
@@ -488,6 +491,11 @@ def logit(formula: str, design: SurveyDesign, **kwargs: Any) -> GLMResult:
     ['odds_ratio', 'lower', 'upper']
     """
     return glm(formula, design, family="binomial", **kwargs)
+
+
+def _counts(missing: dict[str, int]) -> str:
+    return ", ".join(f"{name!r} ({count} row{'s' if count != 1 else ''})"
+                     for name, count in missing.items())
 
 
 def _check_response(y: np.ndarray, w: np.ndarray, fam: Family) -> None:
@@ -1015,7 +1023,9 @@ class GLMResult:
         info = [("Model", f"{self.family} GLM, {self.formula}"),
                 ("Variance", f"design-based ({kind})"),
                 ("Observations", f"{self.nobs} (rows dropped for missing values: "
-                                 f"{self.n_dropped})"),
+                                 f"{self.n_dropped}"
+                                 + (f"; {_counts(self.spec.missing)}" if self.n_dropped
+                                    else "") + ")"),
                 ("Residual df", f"{self.df_resid:g}"),
                 ("Interval", f"{100 * level:g}%, t on the residual df")]
         return Summary(info=info, table=table)

@@ -239,7 +239,10 @@ def test_missing_values_dropped_and_counted() -> None:
                        "y": np.arange(12.0) * 0.5 + 1})
     m = ib.glm("y ~ x", ib.Design(df, weights="w", psu="psu"))
     assert m.n_dropped == 1
-    assert "dropped for missing values: 1" in repr(m.summary())
+    assert "dropped for missing values: 1; 'x' (1 row))" in repr(m.summary())
+    assert m.spec.missing == {"x": 1}
+    with pytest.raises(ib.EstimationError, match=r"no complete rows.*'x' \(12 rows\)"):
+        ib.glm("y ~ x", ib.Design(df.assign(x=np.nan), weights="w", psu="psu"))
 
 
 def test_unseen_level_in_newdata_is_an_error() -> None:
