@@ -123,6 +123,9 @@ class SurveyDesign:
         self._cache = {}
         # weighting steps: their corrections to influence values, and a log
         self._calibration = ()
+        # rows in the design when it was first calibrated: R keeps all of them
+        # in every subset of a calibrated design (nrow(design))
+        self._rows_at_calibration: int | None = None
         self._weighting_log = ()
 
     # ------------------------------------------------------------------ basics

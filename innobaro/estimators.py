@@ -202,6 +202,19 @@ def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm
     return prep
 
 
+def _design_rows(design: SurveyDesign, prep: _Prepared) -> np.ndarray:
+    """Rows of each domain's design as R counts them (``nrow(design)``).
+
+    R's subset of a design drops the rows outside it, except for a calibrated
+    design, which keeps every row it had when calibrated; rows with missing
+    values are still in the design (``na.rm`` works inside the estimator).
+    """
+    if design._rows_at_calibration is not None:
+        return np.full(prep.n_domains, float(design._rows_at_calibration))
+    inside = prep.dom_df >= 0
+    return np.bincount(prep.dom_df[inside], minlength=prep.n_domains).astype(float)
+
+
 def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
              present_df: np.ndarray, what: str
              ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
@@ -615,7 +628,7 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
             check_binary(np.where(prep.dom >= 0, prep.Y[:, j], 0.0), lab)
     est, z = _mean_influence(prep)
     q = prep.q
-    n_rows = np.repeat(prep.count(), q)
+    n_rows = np.repeat(_design_rows(design, prep), q)
     n_obs = np.repeat(prep.count(positive_weight=True), q)
     p = est.ravel()
     result = _finish(design, prep, est, z, "proportion", _mean_replicates(design, prep),

@@ -82,6 +82,8 @@ def _new_design(design: SurveyDesign, Wnew: np.ndarray, step: CalibrationStep | 
         cast(ReplicateDesign, new)._rep = rep
     elif step is not None:
         new._calibration = (*design._calibration, step)
+        if not design._calibration:
+            new._rows_at_calibration = int(present.sum())
     if not design._weighting_log:
         first = _LogEntry("design", design._effective_weights().copy())
         new._weighting_log = (first, entry)

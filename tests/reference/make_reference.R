@@ -35,7 +35,8 @@ dir.create(data_dir, showWarnings = FALSE, recursive = TRUE)
 data(api, package = "survey")
 
 apistrat$prob <- 1 / apistrat$pw
-write_data(add_api_flags(apistrat), "apistrat")
+## small46: a 0/1 column with the 66 missing values of acs.46
+write_data(transform(add_api_flags(apistrat), small46 = as.numeric(acs.46 < 29)), "apistrat")
 write_data(add_api_flags(apiclus1), "apiclus1")
 write_data(add_api_flags(apiclus2), "apiclus2")
 write_data(add_api_flags(apisrs), "apisrs")
@@ -414,7 +415,7 @@ wilson_interval <- function(des, y, level) {
   c(centre - half, centre + half) / (1 + t^2 / neff)
 }
 
-case_prop <- function(id, data, spec, y, method, level = 0.95, subset = NULL) {
+case_prop <- function(id, data, spec, y, method, level = 0.95, subset = NULL, na_rm = FALSE) {
   des <- subset_design(build_design(DATA[[data]], spec), subset)
   note <- NULL
   extra <- list()
@@ -427,11 +428,11 @@ case_prop <- function(id, data, spec, y, method, level = 0.95, subset = NULL) {
       ci <- wilson_interval(des, y, level)
       note <- "wilson computed from the survey 4.5 formula"
     } else {
-      cp <- svyciprop(reformulate(y), des, method = method, level = level)
+      cp <- svyciprop(reformulate(y), des, method = method, level = level, na.rm = na_rm)
       est <- as.numeric(coef(cp))
       se <- sqrt(as.numeric(vcov(cp)))
       ci <- as.numeric(confint(cp))
-      p <- as.numeric(coef(svymean(reformulate(y), des)))
+      p <- as.numeric(coef(svymean(reformulate(y), des, na.rm = na_rm)))
       if (method == "likelihood") {
         exact <- likelihood_exact(des, y, level)
         check_close(exact, ci, paste(id, "exact likelihood interval vs svyciprop"), tol = 1e-3)
@@ -446,7 +447,8 @@ case_prop <- function(id, data, spec, y, method, level = 0.95, subset = NULL) {
     }
   })
   make_case(id, data, spec,
-            new_call("proportion", y, subset = subset, method = method, level = level),
+            new_call("proportion", y, subset = subset, method = method, level = level,
+                     na_rm = na_rm),
             make_result(list(y), est, se, NULL, ci[1], ci[2], NULL, NULL, df,
                         extra = extra),
             note)
@@ -544,6 +546,12 @@ add_case(case_stat("apistrat_subset_E_total_enroll", "apistrat", S_STRAT, "total
                    subset = list(column = "stype", value = "E")))
 add_case(case_stat("apistrat_mean_acs.46_narm", "apistrat", S_STRAT, "mean", "acs.46", na_rm = TRUE))
 add_case(case_stat("apistrat_total_acs.46_narm", "apistrat", S_STRAT, "total", "acs.46", na_rm = TRUE))
+## svyciprop's Korn-Graubard factor takes nrow(design), which counts the rows
+## with missing values (200 here, 134 of them with a value)
+for (m in c("beta", "logit", "mean")) {
+  add_case(case_prop(paste0("apistrat_prop_small46_narm_", m), "apistrat", S_STRAT, "small46",
+                     m, na_rm = TRUE))
+}
 
 ## apistrat with selection probabilities instead of weights
 S_STRAT_P <- dspec(probs = "prob", strata = "stype", fpc = "fpc")

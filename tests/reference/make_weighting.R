@@ -739,6 +739,11 @@ for (m in c("logit", "beta")) {
   add_case(p(paste0("prop_sch_wide01_", m)), "apiclus1", S_CLUS1, PS1,
            new_call("proportion", "sch_wide01", method = m))
 }
+add_case(p("subset_E_prop_awards01_beta"), "apiclus1", S_CLUS1, PS1,
+         new_call("proportion", "awards01", method = "beta", subset = SUB_E),
+         note = paste("a subset of a calibrated design keeps all its rows in R, so",
+                      "svyciprop's Korn-Graubard factor uses nrow(design) = 183, not the",
+                      "domain's 144"))
 add_case(p("quantile_api00"), "apiclus1", S_CLUS1, PS1,
          new_call("quantile", "api00", q = c(0.25, 0.5, 0.75)),
          note = paste("svyquantile with qrule = qrule_definition (as in linearization.json),",
