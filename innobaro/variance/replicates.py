@@ -57,22 +57,35 @@ def replicate_vcov(design: ReplicateDesign, estimate: np.ndarray, reps: np.ndarr
     """Covariance matrix from replicate estimates ``reps`` (R, m)."""
     reps = np.asarray(reps, dtype=float)
     rscales = design.rscales
-    bad = ~np.isfinite(reps).all(axis=1)
-    if bad.any():
-        if bad.all():
-            return np.full((reps.shape[1], reps.shape[1]), np.nan)
-        warnings.warn(f"{int(bad.sum())} replicate(s) gave missing estimates and were "
-                      f"left out of the variance (as R's svrVar does)",
-                      InnobaroWarning, stacklevel=4)
-        reps = reps[~bad]
-        rscales = rscales[~bad]
+    ok = np.isfinite(reps)
+    if ok.all():
+        if design.mse:
+            centre = np.asarray(estimate, dtype=float)
+        else:
+            centre = reps[rscales > 0].mean(axis=0)
+        dev = reps - centre
+        return design.scale * (dev * rscales[:, None]).T @ dev
+    # A replicate without a value for some statistic (a domain it leaves
+    # empty, a quantile it cannot bound) is left out of that statistic's
+    # variance only, as R does by estimating each domain or probability on
+    # its own; a covariance uses the replicates with both values.
+    lost = ~ok.all(axis=0)
+    warnings.warn(f"{int((~ok.all(axis=1)).sum())} replicate(s) gave missing estimates for "
+                  f"{int(lost.sum())} of {reps.shape[1]} statistic(s); each variance leaves "
+                  f"out the replicates without its value (as R's svrVar does)",
+                  InnobaroWarning, stacklevel=4)
     if design.mse:
         centre = np.asarray(estimate, dtype=float)
     else:
-        use = rscales > 0
-        centre = reps[use].mean(axis=0)
-    dev = reps - centre
-    return design.scale * (dev * rscales[:, None]).T @ dev
+        use = ok & (rscales > 0)[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centre = np.where(use, reps, 0.0).sum(axis=0) / use.sum(axis=0)
+    dev = np.where(ok, reps - centre, 0.0)
+    V = design.scale * (dev * rscales[:, None]).T @ dev
+    empty = ~ok.any(axis=0) | ~np.isfinite(centre)
+    V[empty, :] = np.nan
+    V[:, empty] = np.nan
+    return V
 
 
 def replicate_rank_df(weights: np.ndarray) -> float:

@@ -379,10 +379,11 @@ check_weights <- function(rdes, data, cols, expected, what) {
 ## 4. Calls.  compute() returns list(call =, result =, note =).
 ## ---------------------------------------------------------------------------
 
+## na_replicates: R is expected to warn that replicates gave NA and were left out
 cs <- function(tag, fn, y, denominator = NULL, by = NULL, subset = NULL, na_rm = FALSE,
-               method = NULL, q = NULL, level = 0.95) {
+               method = NULL, q = NULL, level = 0.95, na_replicates = FALSE) {
   list(tag = tag, fn = fn, y = y, denominator = denominator, by = by, subset = subset,
-       na_rm = na_rm, method = method, q = q, level = level)
+       na_rm = na_rm, method = method, q = q, level = level, na_replicates = na_replicates)
 }
 
 call_json <- function(cl) {
@@ -494,11 +495,25 @@ rep_by <- function(rdes, cl) {
     var_lab <- paste0(cl$y, "/", cl$denominator)
   } else {
     FUN <- switch(cl$fn, mean = svymean, total = svytotal)
-    res <- svyby(fml, byf, rdes, FUN, covmat = TRUE)
+    res <- svyby(fml, byf, rdes, FUN, covmat = TRUE, return.replicates = TRUE)
     one <- function(d) FUN(fml, d)
     var_lab <- var_matrix(rdes, cl$y)$labels
   }
   V <- vcov(res)
+  reps <- attr(res, "replicates")
+  if (!is.null(reps) && any(!is.finite(reps))) {
+    ## replicates without a value in some domain: svyby's standard errors
+    ## (one svymean per domain) leave them out of that domain only, but its
+    ## covmat drops them for every domain.  The reference is the covariance
+    ## whose diagonal is svyby's: each pair over the replicates with both
+    ## values, each column centred on its own replicates
+    ok <- is.finite(reps)
+    centre <- if (rdes$mse) as.numeric(coef(res)) else
+      vapply(seq_len(ncol(reps)), function(j) mean(reps[ok[, j] & rdes$rscales > 0, j]), 0)
+    dev <- sweep(reps, 2, centre)
+    dev[!ok] <- 0
+    V <- rdes$scale * crossprod(dev * rdes$rscales, dev)
+  }
   domains <- rownames(res)
   doms <- domain_designs(rdes, cl$by, domains)
   dom_df <- vapply(seq_along(doms), function(k) check_degf(doms[[k]], cl$tag), 0)
@@ -655,6 +670,10 @@ rep_quantile <- function(rdes, cl) {
 }
 
 compute <- function(rdes, cl) {
+  if (isTRUE(cl$na_replicates)) {
+    cl$na_replicates <- FALSE
+    return(expecting("replicates gave NA results and were discarded", compute(rdes, cl)))
+  }
   out <- if (cl$fn == "quantile") {
     rep_quantile(rdes, cl)
   } else if (cl$fn == "proportion") {
@@ -1013,7 +1032,13 @@ run_boot <- function(prefix, data, base, spec, type, seed, calls, scale_of) {
 ## bootstrap: as.svrepdesign's scale is nbar/((nbar-1)(R-1)), nbar = harmonic mean
 ## of PSUs per stratum, not svrepdesign's default 1/(R-1): pass it
 run_boot("apistrat_boot", "rep_apistrat_boot", base_apistrat, S_STRAT, "bootstrap", 20240706,
-         c(BOOT_CALLS, list(cs("mean_acs.46_narm", "mean", "acs.46", na_rm = TRUE))),
+         c(BOOT_CALLS, list(cs("mean_acs.46_narm", "mean", "acs.46", na_rm = TRUE),
+                            ## domains of 1 and 2 schools (H and M with yr.rnd Yes):
+                            ## replicates that draw none of them have no value there,
+                            ## and R (svyby, one call per domain) leaves them out of
+                            ## that domain's variance only
+                            cs("by_stype_yr.rnd_mean_api00", "mean", "api00",
+                               by = c("stype", "yr.rnd"), na_replicates = TRUE))),
          scale_of = function(orig) {
            nbar <- 1 / mean(1 / c(100, 50, 50))
            check_close(orig$scale, nbar / ((nbar - 1) * 49), "bootstrap scale")
