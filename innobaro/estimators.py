@@ -239,6 +239,20 @@ def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
                                  minlength=n_levels) > 0
         if not has_weight.any():
             raise DomainError(f"{what}: every row of the domains has weight zero")
+        if not has_weight.all() and present is not present_df:
+            # domains whose every row misses the variable: R's svyby gives them
+            # NaN (0 for a total); say so, as they are left out here
+            inside_df = codes_df >= 0
+            had_weight = np.bincount(codes_df[inside_df],
+                                     weights=(w_all[inside_df] > 0).astype(float),
+                                     minlength=n_levels) > 0
+            emptied = np.flatnonzero(had_weight & ~has_weight)
+            if emptied.size:
+                names = [", ".join(f"{c}={v[k]}" for c, v in zip(by_cols, values, strict=True))
+                         for k in emptied[:10]]
+                warnings.warn(f"{what}: every row of domain(s) {'; '.join(names)} misses the "
+                              f"variable; they are left out of the result",
+                              InnobaroWarning, stacklevel=4)
         if not has_weight.all():
             remap = np.where(has_weight, np.cumsum(has_weight) - 1, -1)
             codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)

@@ -501,3 +501,12 @@ def test_messages_show_plain_values(frame: pd.DataFrame, case: str, plain: str) 
     msg = _message(frame, case)
     assert plain in msg
     assert "np." not in msg
+
+
+def test_by_domain_whose_every_row_misses_the_variable_is_named() -> None:
+    df = pd.DataFrame({"psu": range(8), "w": 1.0, "g": list("aabbaabb"),
+                       "y": [1, 2, np.nan, np.nan, 3, 4, np.nan, np.nan]})
+    d = ib.Design(df, weights="w", psu="psu")
+    with pytest.warns(ib.InnobaroWarning, match="every row of domain.*g=b misses"):
+        est = ib.mean(d, "y", by="g", na_rm=True)
+    assert [k[0] for k in est.estimate.index] == ["a"]
