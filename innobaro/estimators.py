@@ -658,13 +658,26 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
             pq = (p * (1 - p))
             zl = z / prep.spread(pq.reshape(est.shape))
 
+            extreme: list[np.ndarray] = []
+
             def logit_reps(W: np.ndarray) -> np.ndarray:
                 r = mean_reps(W)
-                return np.log(r / (1 - r))
+                extreme.append(((r <= 0) | (r >= 1)).sum(axis=0))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    return np.log(r / (1 - r))
 
             lp = np.log(p / (1 - p))
         infl = Influence(values=np.nan_to_num(zl), domain=prep.dom, n_domains=prep.n_domains)
         logit_var = np.diag(vcov_of(design, lp, infl, logit_reps)).copy()
+        if extreme and extreme[0].any():
+            hit = np.flatnonzero(extreme[0])
+            names = "; ".join(f"{result._index[i]}: {int(extreme[0][i])} replicate(s)"
+                              for i in hit[:5])
+            warnings.warn(f"proportion: the replicate proportion is 0 or 1 ({names}), so its "
+                          f"logit is infinite and is left out of the logit variance (R keeps "
+                          f"an unconverged fit instead); the logit interval may understate "
+                          f"the uncertainty, and method='beta' does not depend on it",
+                          InnobaroWarning, stacklevel=2)
 
     def interval(lev: float, dfs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return proportion_interval(method, p, var, lev, dfs, n_rows=n_rows, n_obs=n_obs,

@@ -165,3 +165,15 @@ def test_unknown_method() -> None:
         warnings.simplefilter("ignore")
         with pytest.raises(ib.DesignError, match="method must be one of"):
             ib.Design(paired(), weights="w", strata="h", psu="psu").replicate("jackknife")
+
+
+def test_logit_interval_warns_when_a_replicate_proportion_is_0_or_1() -> None:
+    # a jackknife replicate that drops the one 0 leaves a share of 1: its
+    # logit is infinite, left out of the logit variance, and the user is told
+    df = pd.DataFrame({"psu": range(10), "w": 1.0, "y": [1.0, 0, 1, 1, 1, 1, 1, 1, 1, 1]})
+    d = ib.Design(df, weights="w", psu="psu").replicate("jk1")
+    with pytest.warns(ib.InnobaroWarning) as caught:
+        ib.proportion(d, "y", method="logit")
+    messages = [str(w.message) for w in caught]
+    assert any("replicate proportion is 0 or 1 (y: 1 replicate(s))" in m for m in messages)
+    assert any("1 replicate(s) gave missing estimates" in m for m in messages)
