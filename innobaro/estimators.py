@@ -671,9 +671,9 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         logit_var = np.diag(vcov_of(design, lp, infl, logit_reps)).copy()
         if extreme and extreme[0].any():
             hit = np.flatnonzero(extreme[0])
-            names = "; ".join(f"{result._index[i]}: {int(extreme[0][i])} replicate(s)"
-                              for i in hit[:5])
-            warnings.warn(f"proportion: the replicate proportion is 0 or 1 ({names}), so its "
+            counts = "; ".join(f"{result._index[i]}: {int(extreme[0][i])} replicate(s)"
+                               for i in hit[:5])
+            warnings.warn(f"proportion: the replicate proportion is 0 or 1 ({counts}), so its "
                           f"logit is infinite and is left out of the logit variance (R keeps "
                           f"an unconverged fit instead); the logit interval may understate "
                           f"the uncertainty, and method='beta' does not depend on it",
