@@ -106,7 +106,7 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
         columns = _Columns(data)
         infos = patsy.design_matrix_builders(termlists, lambda: iter([columns]),
                                              _formula_env(), NA_action="drop")
-    except patsy.PatsyError as exc:
+    except (patsy.PatsyError, TypeError, ValueError) as exc:
         raise EstimationError(f"formula {formula!r}: {_first_line(exc)}") from None
     x_info = infos[-1]
     x_values, x_na = _evaluate(x_info, columns, for_new_data=False)
@@ -174,7 +174,11 @@ class _Columns(Mapping):
         if key in self._seen:
             return self._seen[key]
         col = self._data[key]
-        if isinstance(col, pd.Series) and not isinstance(col.dtype, pd.CategoricalDtype) \
+        if isinstance(col, pd.Series) and isinstance(col.dtype, pd.BooleanDtype):
+            # pandas' nullable booleans, which patsy cannot read: as numpy
+            # booleans, a factor with levels False, True; missing stays missing
+            col = col.astype(pd.CategoricalDtype([False, True]))
+        elif isinstance(col, pd.Series) and not isinstance(col.dtype, pd.CategoricalDtype) \
                 and (pd.api.types.is_string_dtype(col.dtype) or col.dtype == object) \
                 and pd.api.types.infer_dtype(col, skipna=True) == "string":
             col = col.astype(pd.CategoricalDtype(sorted(col.dropna().unique())))

@@ -109,3 +109,26 @@ def test_names_resolve_in_the_callers_scope_then_numpy() -> None:
     assert list(scope["fit"].params.index) == ["Intercept", "np.log(x)"]
     with pytest.raises(EstimationError, match="name 'family' is not defined"):
         ib.glm("y ~ family", d)
+
+
+@pytest.mark.parametrize("formula", ["y ~ b", "y ~ x + C(b)", "y ~ x:b"])
+def test_nullable_booleans_read_as_patsy_reads_booleans(formula: str) -> None:
+    # patsy cannot read pandas' nullable "boolean" columns; innobaro reads
+    # them as patsy reads numpy booleans (levels False, True), missing kept
+    df = _frame()
+    flags = np.arange(len(df)) % 3 == 0
+    nullable = df.assign(b=pd.array(np.where(np.arange(len(df)) == 4, None, flags),
+                                    dtype="boolean"))
+    plain = df.assign(b=flags)[np.arange(len(df)) != 4]
+    y_ref, X_ref = patsy.dmatrices(formula, plain, return_type="matrix")
+    y, X, spec, kept = model_frame(formula, nullable, response=True)
+    assert spec.column_names == list(X_ref.design_info.column_names)
+    assert np.array_equal(X, np.asarray(X_ref))
+    assert y is not None and np.array_equal(y, np.asarray(y_ref)[:, 0])
+    assert not kept[4]
+
+
+def test_unreadable_column_is_an_error_naming_the_formula() -> None:
+    df = _frame().assign(bad=[{"a": 1}] * 200)
+    with pytest.raises(EstimationError, match="formula 'y ~ bad'"):
+        model_frame("y ~ bad", df, response=True)
