@@ -10,6 +10,7 @@ random domain sample size (Lumley 2010, sec. 2.3).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -679,11 +680,9 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
                           f"the uncertainty, and method='beta' does not depend on it",
                           InnobaroWarning, stacklevel=2)
 
-    def interval(lev: float, dfs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return proportion_interval(method, p, var, lev, dfs, n_rows=n_rows, n_obs=n_obs,
-                                   logit_var=logit_var)
-
-    result._interval = interval
+    # a partial of a module-level function, so that the result pickles
+    result._interval = functools.partial(proportion_interval, method, p, var, n_rows=n_rows,
+                                         n_obs=n_obs, logit_var=logit_var)
     degenerate = ((p <= 0) | (p >= 1)) & (var <= 0)
     if degenerate.any() and method not in ("beta", "wilson"):
         names = [str(result._index[i]) for i in np.flatnonzero(degenerate)[:5]]
@@ -783,28 +782,14 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
     # R's svyquantile counts the degrees of freedom after leaving out missing values
     dfs = degrees_of_freedom(design, prep.dom, D)
 
-    def woodruff(level: float, df_dom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t = t_quantile(level, df_dom).reshape(D, 1)
-        p_lo, p_hi = fhat - t * seF, fhat + t * seF
-        lo = np.empty_like(p_lo)
-        hi = np.empty_like(p_hi)
-        for j, rule in enumerate(rules):  # over variables
-            s = slice(j * P, (j + 1) * P)
-            lo[:, s] = rule.lookup(p_lo[:, s])
-            hi[:, s] = rule.lookup(p_hi[:, s])
-        return lo, hi
-
-    lo95, hi95 = woodruff(level, dfs)
+    woodruff = _Woodruff(fhat, seF, rules, P)
+    lo95, hi95 = woodruff.bounds(level, dfs)
     t95 = t_quantile(level, dfs).reshape(D, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         slope_inv = np.where(seF > 0, (hi95 - lo95) / (2 * t95 * seF), 0.0)
     z = -zF * prep.spread(slope_inv)
     est = np.concatenate([qhat[:, :, j] for j in range(prep.q)], axis=1)  # (D, qP)
     labels = [f"{lab}[{p:g}]" for lab in prep.labels for p in probs]
-
-    def interval(level: float, df_entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = woodruff(level, df_entries.reshape(D, -1)[:, 0])
-        return lo.ravel(), hi.ravel()
 
     slope = slope_inv.ravel()
 
@@ -813,7 +798,34 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         return est.ravel() - (F_reps(W) - fhat.ravel()) * slope
 
     return _finish(design, prep, est, z, "quantile", reps, labels=labels, deff=False,
-                   interval=interval, level=level, df=dfs)
+                   interval=woodruff, level=level, df=dfs)
+
+
+class _Woodruff:
+    """Woodruff intervals of quantiles: the estimated CDF plus or minus t times
+    its standard error, read back through each variable's quantile rule. An
+    object rather than a closure, so that results pickle."""
+
+    def __init__(self, fhat: np.ndarray, seF: np.ndarray, rules: list[_QuantileRule],
+                 P: int) -> None:
+        self.fhat, self.seF, self.rules, self.P = fhat, seF, rules, P
+
+    def bounds(self, level: float, df_dom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(D, q P) lower and upper ends for domain degrees of freedom ``df_dom``."""
+        D = self.fhat.shape[0]
+        t = t_quantile(level, df_dom).reshape(D, 1)
+        p_lo, p_hi = self.fhat - t * self.seF, self.fhat + t * self.seF
+        lo = np.empty_like(p_lo)
+        hi = np.empty_like(p_hi)
+        for j, rule in enumerate(self.rules):  # over variables
+            s = slice(j * self.P, (j + 1) * self.P)
+            lo[:, s] = rule.lookup(p_lo[:, s])
+            hi[:, s] = rule.lookup(p_hi[:, s])
+        return lo, hi
+
+    def __call__(self, level: float, df_entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.bounds(level, df_entries.reshape(self.fhat.shape[0], -1)[:, 0])
+        return lo.ravel(), hi.ravel()
 
 
 class _QuantileRule:

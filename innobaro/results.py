@@ -7,6 +7,7 @@ way on every run, and turn into DataFrames.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,6 +91,17 @@ class Estimate:
         self.method = method
         self.notes = notes
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the numbers, not the design: the variances under simple
+        random sampling (for design effects) are computed now rather than on
+        demand, since they need the design's rows."""
+        state = self.__dict__.copy()
+        fn = self._srs_fn
+        if fn is not None and self._srs_values is None:
+            state["_srs_values"] = fn()
+        state["_srs_fn"] = None
+        return state
+
     # --------------------------------------------------------------- accessors
     @property
     def estimate(self) -> pd.Series:
@@ -139,11 +151,16 @@ class Estimate:
         """
         return self._deff(1, "deff_replace")
 
+    @property
+    def _has_srs(self) -> bool:
+        return self._srs_fn is not None or self._srs_values is not None
+
     def _deff(self, which: int, name: str) -> pd.Series:
-        if self._srs_fn is None:
+        if not self._has_srs:
             values = np.full(self._est.shape, np.nan)
         else:
             if self._srs_values is None:
+                assert self._srs_fn is not None
                 self._srs_values = self._srs_fn()
             srs = self._srs_values[which]
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -226,7 +243,7 @@ class Estimate:
         out["upper"] = ci["upper"].to_numpy()
         out["df"] = self._df
         out["cv"] = self.cv.to_numpy()
-        if self._srs_fn is not None:
+        if self._has_srs:
             out["deff"] = self.deff.to_numpy()
         return out
 
