@@ -58,6 +58,7 @@ from .errors import DomainError, EstimationError, MissingValueError
 from .estimators import mean, total
 from .intervals import t_quantile
 from .results import Estimate, TestResult
+from .variance import model_df
 
 try:
     from numpy.exceptions import ComplexWarning
@@ -570,9 +571,7 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
     G = np.array([[-1.0, 1.0]])
     diff, V = _linear(means, G)
     se = math.sqrt(V[0, 0])
-    # svyglm(y ~ group)'s residual df: on a replicate design R counts them
-    # before dropping the rows with missing values, on a linearisation design after
-    df = float((design if isinstance(design, ReplicateDesign) else d).df) - 1
+    df = model_df(design, ~missing) - 1  # svyglm(y ~ group)'s residual df
     t = float(diff[0]) / se if se > 0 else math.copysign(math.inf, diff[0])
     p = float(2 * stats.t.sf(abs(t), df)) if df > 0 else math.nan
     lv = [levels[i] for i in seen]

@@ -49,7 +49,7 @@ from .distributions import pfsum
 from .errors import EstimationError, InnobaroWarning
 from .formula import ModelSpec, model_frame
 from .intervals import t_quantile
-from .variance import Influence, degrees_of_freedom, vcov_of
+from .variance import Influence, model_df, vcov_of
 
 __all__ = ["GLMResult", "TermTest", "glm", "logit"]
 
@@ -443,15 +443,7 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
 
     infl = Influence(values=z, domain=domain, n_domains=1)
     V = vcov_of(design, beta, infl, refit)
-    # the design df as R's svyglm counts them: on a linearisation design after
-    # dropping the incomplete rows; on a replicate design before (R sets
-    # df.residual from degf(design) and drops the rows afterwards)
-    counted = present if isinstance(design, ReplicateDesign) else fit_rows
-    key = ("glm_df", np.packbits(counted).tobytes() if n_dropped else None)
-    if key not in design._cache:
-        in_model = np.where(counted, 0, -1)
-        design._cache[key] = float(degrees_of_freedom(design, in_model, 1)[0])
-    df_design = design._cache[key]
+    df_design = model_df(design, kept)  # R's svyglm counting (see model_df)
     return GLMResult(formula=formula, spec=spec, family=fam, design=design,
                      params=beta, vcov=V, df_resid=df_design + 1 - X.shape[1],
                      X=X, y=y, w=w, rows=rows, A=A, n_dropped=n_dropped, iterations=it,

@@ -24,6 +24,7 @@ __all__ = [
     "degrees_of_freedom",
     "design_df",
     "linearized_vcov",
+    "model_df",
     "replicate_vcov",
     "vcov_of",
 ]
@@ -82,3 +83,21 @@ def degrees_of_freedom(design: SurveyDesign, domain: np.ndarray, n_domains: int
         raise TypeError(f"not a survey design: {type(design).__name__}")
     infl = Influence(values=np.zeros((domain.size, 0)), domain=domain, n_domains=n_domains)
     return design_df(design, infl)
+
+
+def model_df(design: SurveyDesign, complete: np.ndarray) -> float:
+    """Design degrees of freedom of a model fitted to the ``complete`` rows.
+
+    As R's ``svyglm`` (and ``svyttest``, which fits one) counts them: on a
+    linearisation design among the design's rows that are complete in the
+    model variables (it drops the others first); on a replicate design among
+    all the design's rows (it takes ``degf(design)`` and drops the incomplete
+    rows afterwards). Cached per design and pattern of complete rows.
+    """
+    present = design._present
+    counted = present if isinstance(design, ReplicateDesign) else present & complete
+    full = bool(counted.all()) or counted is present
+    key = ("model_df", None if full else np.packbits(counted).tobytes())
+    if key not in design._cache:
+        design._cache[key] = float(degrees_of_freedom(design, np.where(counted, 0, -1), 1)[0])
+    return float(design._cache[key])
