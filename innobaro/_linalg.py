@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["tall_dot", "weighted_gram"]
+__all__ = ["aliased_columns", "column_qr", "tall_dot", "weighted_gram"]
 
 
 def tall_dot(X: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -50,3 +50,59 @@ def weighted_gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     out[:, upper_i, upper_j] = tri.T
     out[:, upper_j, upper_i] = tri.T
     return out
+
+
+def column_qr(X: np.ndarray, scale: np.ndarray | None = None, *, block: int = 1 << 15
+              ) -> np.ndarray:
+    """The triangular factor ``R`` (p, p) of a QR decomposition of
+    ``diag(scale) X`` (n, p), in blocks of rows.
+
+    Each block's rows are stacked under the ``R`` of the blocks before and
+    reduced by a Householder QR (TSQR): the result is the ``R`` of the whole
+    matrix up to the signs of its rows, computed as stably as one QR of it
+    and without a copy of ``X``. Its columns have the norms, and each column
+    the residual on the columns before it, of the scaled ``X``.
+    """
+    n, p = X.shape
+    R = np.zeros((0, p))
+    for a in range(0, max(n, 1), block):  # blocks of rows
+        part = X[a:a + block]
+        if scale is not None:
+            part = part * scale[a:a + block, None]
+        R = np.linalg.qr(np.vstack([R, part]), mode="r")
+    return R
+
+
+def aliased_columns(R: np.ndarray, tol: float) -> np.ndarray:
+    """Columns that are (numerically) linear combinations of the columns
+    before them, by R's rule (LINPACK ``dqrdc2``, used by ``qr()``, ``lm``
+    and ``glm.fit``).
+
+    ``R`` is the triangular factor of the matrix (``column_qr``), or the
+    matrix itself. Columns are taken left to right; a column is aliased when
+    its residual on the columns kept before it is below ``tol`` times its own
+    norm (a column of zeros always is), and aliased columns do not count as
+    kept. Returns a boolean mask, True for an aliased column.
+    """
+    A = np.array(R, dtype=float)
+    m, p = A.shape
+    norms = np.sqrt(np.einsum("ij,ij->j", A, A))
+    ref = np.where(norms > 0, norms, 1.0)
+    aliased = np.zeros(p, dtype=bool)
+    k = 0  # columns kept so far: rows k: of A hold the residuals
+    for j in range(p):  # over columns (a loop over model terms, not rows)
+        v = A[k:, j]
+        r = float(np.sqrt(v @ v)) if v.size else 0.0
+        if r < tol * ref[j] or k >= m:
+            aliased[j] = True
+            continue
+        # Householder reflection taking v to (-sign(v0) r, 0, ...); applied to
+        # the later columns
+        u = v.copy()
+        u[0] += np.copysign(r, v[0] if v[0] != 0 else 1.0)
+        uu = u @ u
+        if uu > 0 and j + 1 < p:
+            rest = A[k:, j + 1:]
+            rest -= np.outer(u, (2.0 / uu) * (u @ rest))
+        k += 1
+    return aliased

@@ -17,7 +17,9 @@ from .errors import DesignError, EstimationError, MissingValueError
 
 __all__ = [
     "as_column_list",
+    "check_column_arg",
     "check_columns",
+    "check_unique_columns",
     "factorize_columns",
     "numeric_column",
     "plain",
@@ -39,6 +41,22 @@ def as_column_list(spec: str | Sequence[str] | None, what: str) -> list[str]:
         if not isinstance(name, str):
             raise DesignError(f"{what} must be column names (strings); got {name!r}")
     return names
+
+
+def check_column_arg(value: Any, what: str) -> None:
+    """Raise unless ``value`` is None or one column name."""
+    if value is not None and not isinstance(value, str):
+        raise DesignError(f"{what} must be the name of a column of the data (a string), not "
+                          f"a {type(value).__name__}; add the values to the data as a "
+                          f"column and pass its name")
+
+
+def check_unique_columns(data: pd.DataFrame) -> None:
+    """Raise if the data have duplicated column names (a column would be ambiguous)."""
+    if data.columns.has_duplicates:
+        dup = list(dict.fromkeys(data.columns[data.columns.duplicated()]))
+        raise DesignError(f"the data have duplicated column names: "
+                          f"{', '.join(repr(str(c)) for c in dup)}; rename them")
 
 
 def check_columns(data: pd.DataFrame, names: Sequence[str], what: str) -> None:

@@ -19,7 +19,9 @@ import pandas as pd
 from ._validate import (
     _plain,
     as_column_list,
+    check_column_arg,
     check_columns,
+    check_unique_columns,
     compact_codes,
     factorize_columns,
     numeric_column,
@@ -231,6 +233,20 @@ class SurveyDesign:
         uses this design's variance. Values are aligned with the data's rows
         (a Series by index).
 
+        Parameters
+        ----------
+        columns : dict, optional
+            ``{name: values}``: the values of each column, one per row of the
+            data (a Series is aligned by index), or a scalar for every row.
+        **more
+            Further columns as keyword arguments, ``name=values``.
+
+        Returns
+        -------
+        SurveyDesign
+            A design of the same kind (:class:`Design` or
+            :class:`ReplicateDesign`) with the columns added.
+
         Examples
         --------
         >>> import pandas as pd
@@ -263,6 +279,23 @@ class SurveyDesign:
 
         See :func:`innobaro.weighting.poststratify`.
 
+        Parameters
+        ----------
+        by : str or list of str
+            Post-stratification columns (their combination is the cell).
+        totals : dict, pandas.Series or pandas.DataFrame
+            Population count of each cell: keyed by level (a tuple of levels for
+            several columns), or a DataFrame with the ``by`` columns and one
+            column of counts.
+        partial : bool, default False
+            Ignore population cells that have no sample (with a warning) instead
+            of raising.
+
+        Returns
+        -------
+        SurveyDesign
+            A design of the same kind with the post-stratified weights.
+
         Examples
         --------
         >>> import pandas as pd
@@ -281,6 +314,25 @@ class SurveyDesign:
     def rake(self: _D, margins: dict[str, Any], *, max_iter: int = 50,
              tol: float = 1e-7) -> _D:
         """Rake the weights to several margins. See :func:`innobaro.weighting.rake`.
+
+        Parameters
+        ----------
+        margins : dict
+            ``{column: totals}``, each ``totals`` as in :meth:`poststratify`
+            (``{level: count}`` or a Series).
+        max_iter : int, default 50
+            Passes over all margins.
+        tol : float, default 1e-7
+            Convergence: the largest change of a weighted cell count of the
+            cross-classification of all margins between two passes, below
+            ``tol * sum(weights)`` when ``tol < 1`` and below ``tol`` otherwise
+            (R's ``rake`` ``epsilon``).
+
+        Returns
+        -------
+        SurveyDesign
+            A design of the same kind with the raked weights; a warning says
+            when raking did not converge.
 
         Examples
         --------
@@ -304,6 +356,32 @@ class SurveyDesign:
 
         See :func:`innobaro.weighting.calibrate`.
 
+        Parameters
+        ----------
+        totals : dict or pandas.Series
+            Population total of each column of the model matrix: with
+            ``formula``, keyed by patsy's column names (``"Intercept"``,
+            ``"stype[T.H]"``, ``"api99"``); without it, keyed by numeric column
+            names (and ``"Intercept"`` for the population size).
+        formula : str, optional
+            A patsy formula without response, e.g. ``"~ stype + api99"``.
+        method : {"linear", "raking", "logit"}, default "linear"
+            The distance: linear (GREG), raking (multiplicative) or logit
+            (bounded).
+        bounds : (lower, upper), optional
+            Bounds on the g-weights (new weight / old weight); required for
+            ``"logit"``.
+        max_iter : int, default 50
+            Newton iterations.
+        tol : float, default 1e-7
+            Convergence when every total is met to ``tol`` relative to
+            ``1 + |total|``.
+
+        Returns
+        -------
+        SurveyDesign
+            A design of the same kind with the calibrated weights.
+
         Examples
         --------
         >>> import pandas as pd
@@ -324,6 +402,19 @@ class SurveyDesign:
                      strict: bool = False) -> _D:
         """Trim extreme weights. See :func:`innobaro.weighting.trim_weights`.
 
+        Parameters
+        ----------
+        lower, upper : float, optional
+            Bounds on the weights.
+        strict : bool, default False
+            Repeat until no weight is outside the bounds (the shared-out mass can
+            push weights past them).
+
+        Returns
+        -------
+        SurveyDesign
+            A design of the same kind; the total of the weights is unchanged.
+
         Examples
         --------
         >>> import pandas as pd
@@ -341,6 +432,19 @@ class SurveyDesign:
         """Weighting-class nonresponse adjustment.
 
         See :func:`innobaro.weighting.adjust_nonresponse`.
+
+        Parameters
+        ----------
+        respondent : str or array-like of bool
+            Column (or mask) marking respondents.
+        by : str or list of str, optional
+            Weighting classes; one class by default.
+
+        Returns
+        -------
+        SurveyDesign
+            A design of the same kind in which nonrespondents keep their place
+            with weight zero and respondents carry their class's weight.
 
         Examples
         --------
@@ -361,6 +465,11 @@ class SurveyDesign:
         """What the weighting did (a :class:`~innobaro.WeightsSummary`).
 
         See :func:`innobaro.weighting.weights_summary`.
+
+        Returns
+        -------
+        WeightsSummary
+            Weight statistics per weighting step and the achieved totals.
 
         Examples
         --------
@@ -487,6 +596,9 @@ class Design(SurveyDesign):
         if lonely_psu not in _LONELY_RULES:
             raise DesignError(f"lonely_psu must be one of {', '.join(_LONELY_RULES)}; "
                               f"got {lonely_psu!r}")
+        check_column_arg(weights, "weights")
+        check_column_arg(probs, "probs")
+        check_unique_columns(data)
         if weights is not None and probs is not None:
             raise DesignError("give either weights or probs, not both")
         strata_cols = as_column_list(strata, "strata")
@@ -759,6 +871,9 @@ class ReplicateDesign(SurveyDesign):
                  combined_weights: bool = True, df: float | None = None) -> None:
         if not isinstance(data, pd.DataFrame):
             raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+        check_column_arg(weights, "weights")
+        if isinstance(data, pd.DataFrame):
+            check_unique_columns(data)
         cols = as_column_list(replicate_weights, "replicate_weights")
         if not cols:
             raise DesignError("replicate_weights: give the replicate weight columns")
@@ -863,6 +978,16 @@ class ReplicateDesign(SurveyDesign):
 
         Agencies that publish replicate weights often publish the degrees of
         freedom to use with them.
+
+        Parameters
+        ----------
+        df : float
+            Degrees of freedom for intervals and tests.
+
+        Returns
+        -------
+        ReplicateDesign
+            A copy of the design with ``df`` set.
 
         Examples
         --------

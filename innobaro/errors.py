@@ -7,6 +7,10 @@ Every exception innobaro raises on purpose is a subclass of
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 __all__ = [
     "DesignError",
     "DomainError",
@@ -15,6 +19,7 @@ __all__ = [
     "InnobaroWarning",
     "LonelyPSUError",
     "MissingValueError",
+    "warn",
 ]
 
 
@@ -44,3 +49,18 @@ class EstimationError(InnobaroError):
 
 class InnobaroWarning(UserWarning):
     """Base class of the warnings innobaro issues."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn(message: str, category: type[Warning] = InnobaroWarning) -> None:
+    """Issue ``message`` as a warning attributed to the first caller outside
+    innobaro, whatever the depth of the library code that found the problem
+    (Python 3.12's ``skip_file_prefixes``, for every supported version)."""
+    level = 2  # warnings.warn's count for the caller of this function
+    frame = sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

@@ -129,7 +129,15 @@ def _response(design: SurveyDesign, columns: list[str], what: str
         if pd.api.types.is_bool_dtype(col) or (
                 pd.api.types.is_numeric_dtype(col)
                 and not isinstance(col.dtype, pd.CategoricalDtype)):
-            mats.append(col.to_numpy(dtype=np.float64, na_value=np.nan)[:, None])
+            values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            inf = np.isinf(values) & design.present
+            if inf.any():
+                raise EstimationError(
+                    f"{what}: column {name!r} has {int(inf.sum())} infinite value(s) (first "
+                    f"at row {data.index[int(np.argmax(inf))]!r}); an estimate from them is "
+                    f"infinite or undefined. Recode them, or set them missing and pass "
+                    f"na_rm=True")
+            mats.append(values[:, None])
             labels.append(name)
             sources.append(name)
             continue
@@ -320,14 +328,37 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray, z: np.ndarra
             deff: bool = True, mean_type: bool = False, interval=None, level: float = 0.95,
             method: str | None = None, notes: tuple[str, ...] = (),
             df: np.ndarray | None = None) -> Estimate:
+    col_scale = _variance_scale(est.reshape(-1, z.shape[1]), z)
+    scale = None
+    if col_scale is not None:  # values near the float range: sums of squares of scaled values
+        z = z / col_scale
+        scale = np.tile(col_scale, est.size // z.shape[1])  # per entry, domain-major
+        unscaled = replicates
+
+        def replicates(W: np.ndarray) -> np.ndarray:
+            return unscaled(W) / scale
     infl = Influence(values=z, domain=prep.dom, n_domains=prep.n_domains)
-    V = vcov_of(design, est.ravel(), infl, replicates)
+    V = vcov_of(design, est.ravel() if scale is None else est.ravel() / scale, infl,
+                replicates)
     q = z.shape[1]
     dfs = _domain_df(design, prep) if df is None else df
     srs = (lambda: _srs_variances(prep, z, mean_type)) if deff else None
     return Estimate(est.ravel(), V, prep.index(labels), df=np.repeat(dfs, q),
                     statistic=statistic, interval=interval, srs=srs, level=level,
-                    method=method, notes=notes)
+                    method=method, notes=notes, scale=scale)
+
+
+def _variance_scale(est: np.ndarray, z: np.ndarray) -> np.ndarray | None:
+    """Powers of two, one per variable (column of ``z``; ``est`` is (D, q)),
+    to divide the statistics by before their variance is summed, where the
+    influence values or estimates are so large (or small) that their squares
+    would overflow (or underflow); None otherwise. Dividing by a power of two
+    is exact, so the result is the same as unscaled."""
+    with np.errstate(invalid="ignore"):
+        big = np.nanmax(np.abs(np.vstack([z, est])), axis=0, initial=0.0)
+    if not ((big > 1e100) | ((big < 1e-100) & (big > 0))).any():
+        return None
+    return np.where(big > 0, np.exp2(np.round(np.log2(np.where(big > 0, big, 1.0)))), 1.0)
 
 
 def _domain_df(design: SurveyDesign, prep: _Prepared) -> np.ndarray:
@@ -814,7 +845,10 @@ class _Woodruff:
         """(D, q P) lower and upper ends for domain degrees of freedom ``df_dom``."""
         D = self.fhat.shape[0]
         t = t_quantile(level, df_dom).reshape(D, 1)
-        p_lo, p_hi = self.fhat - t * self.seF, self.fhat + t * self.seF
+        # beyond [0, 1] the rule gives the extreme values, as R's qrule does
+        # (a CDF of 1 with a rounding-level SE must not lose the upper end)
+        p_lo = np.clip(self.fhat - t * self.seF, 0.0, 1.0)
+        p_hi = np.clip(self.fhat + t * self.seF, 0.0, 1.0)
         lo = np.empty_like(p_lo)
         hi = np.empty_like(p_hi)
         for j, rule in enumerate(self.rules):  # over variables

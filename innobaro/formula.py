@@ -63,7 +63,7 @@ class ModelSpec:
             bad = _missing_counts(self._design_info, values, None)
             raise EstimationError(f"cannot build the model matrix for new data: missing "
                                   f"values in {', '.join(map(repr, bad))}")
-        return _assemble(self._design_info, values, None)
+        return _assemble(self._design_info, values, None, len(data))
 
     @property
     def terms(self) -> list[str]:
@@ -104,8 +104,9 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
         termlists = [desc.lhs_termlist, desc.rhs_termlist] if response \
             else [desc.rhs_termlist]
         columns = _Columns(data)
-        infos = patsy.design_matrix_builders(termlists, lambda: iter([columns]),
-                                             _formula_env(), NA_action="drop")
+        env = _formula_env()
+        infos = patsy.design_matrix_builders(termlists, lambda: iter([columns]), env,
+                                             NA_action="drop")
     except (patsy.PatsyError, TypeError, ValueError) as exc:
         raise EstimationError(f"formula {formula!r}: {_first_line(exc)}") from None
     x_info = infos[-1]
@@ -125,8 +126,25 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
                                   f"factor as 0/1")
     use = kept if within is None else kept & within
     rows = None if use.all() else np.flatnonzero(use)
-    X = _assemble(x_info, x_values, rows)
-    yv = _assemble(infos[0], y_values, rows)[:, 0].copy() if response else None
+    if rows is not None and _unused_levels(x_info, x_values, use):
+        # as R's glm (model.frame(drop.unused.levels = TRUE)): levels without
+        # rows in the fit (outside a domain, or only where a value is missing)
+        # are dropped, so the encoding is the one the rows used imply
+        columns = _Columns(data.iloc[rows], drop_unused=True)
+        try:
+            infos = patsy.design_matrix_builders(termlists, lambda: iter([columns]), env,
+                                                 NA_action="drop")
+        except (patsy.PatsyError, TypeError, ValueError) as exc:
+            raise EstimationError(f"formula {formula!r}: {_first_line(exc)}") from None
+        x_info = infos[-1]
+        x_values, _ = _evaluate(x_info, columns, for_new_data=False)
+        if response:
+            y_values, _ = _evaluate(infos[0], columns, for_new_data=False)
+        rows, n_all = None, rows.size
+    else:
+        n_all = len(data)
+    X = _assemble(x_info, x_values, rows, n_all)
+    yv = _assemble(infos[0], y_values, rows, n_all)[:, 0].copy() if response else None
     spec = ModelSpec(formula=formula, column_names=list(x_info.column_names),
                      term_columns=dict(x_info.term_name_slices.items()),
                      _design_info=x_info, _response_info=infos[0] if response else None,
@@ -166,8 +184,9 @@ class _Columns(Mapping):
     formula first reads them; the caller's DataFrame is not touched.
     """
 
-    def __init__(self, data: pd.DataFrame) -> None:
+    def __init__(self, data: pd.DataFrame, *, drop_unused: bool = False) -> None:
         self._data = data
+        self._drop_unused = drop_unused
         self._seen: dict[Any, Any] = {}
 
     def __getitem__(self, key: Any) -> Any:
@@ -182,6 +201,9 @@ class _Columns(Mapping):
                 and (pd.api.types.is_string_dtype(col.dtype) or col.dtype == object) \
                 and pd.api.types.infer_dtype(col, skipna=True) == "string":
             col = col.astype(pd.CategoricalDtype(sorted(col.dropna().unique())))
+        if self._drop_unused and isinstance(col, pd.Series) \
+                and isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.cat.remove_unused_categories()
         self._seen[key] = col
         return col
 
@@ -219,6 +241,16 @@ def _evaluate(info: Any, data: _Columns, *, for_new_data: bool
         values[factor] = v
         na |= miss
     return values, na
+
+
+def _unused_levels(info: Any, values: dict, use: np.ndarray) -> bool:
+    """Whether some categorical factor has a level without rows among ``use``."""
+    for factor, finfo in info.factor_infos.items():  # over the formula's variables
+        if finfo.type != "numerical":
+            codes = values[factor][use]
+            if (np.bincount(codes[codes >= 0], minlength=len(finfo.categories)) == 0).any():
+                return True
+    return False
 
 
 def _missing_counts(info: Any, values: dict, within: np.ndarray | None) -> dict[str, int]:
@@ -300,8 +332,8 @@ def _unseen(name: str, value: Any, levels: tuple, for_new_data: bool) -> Estimat
                            f"level {value!r}, which the model never saw (levels: {shown})")
 
 
-def _assemble(info: Any, values: dict, rows: np.ndarray | None) -> np.ndarray:
-    """The model matrix, column-major, for ``rows`` (all when None).
+def _assemble(info: Any, values: dict, rows: np.ndarray | None, n_all: int) -> np.ndarray:
+    """The model matrix, column-major, for ``rows`` (all ``n_all`` when None).
 
     Each column is the product, over the factors of its subterm, of a column
     of the factor's contrast matrix (categorical) or of its values
@@ -309,9 +341,9 @@ def _assemble(info: Any, values: dict, rows: np.ndarray | None) -> np.ndarray:
     the result is identical to patsy's. Columns of a subterm run with the
     left-most factor changing fastest (patsy's and R's order).
     """
-    n = len(next(iter(values.values()))) if values else 0
-    if rows is not None:
-        n = rows.size
+    # the number of rows comes from the data, not from the factors' values: an
+    # intercept-only formula has none
+    n = n_all if rows is None else rows.size
     p = len(info.column_names)
     kind = complex if any(np.iscomplexobj(v) for v in values.values()) else float
     out = np.empty((p, n), dtype=kind).T  # column-major: each column contiguous

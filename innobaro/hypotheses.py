@@ -57,8 +57,8 @@ from .distributions import saddlepoint_tail as _saddlepoint_tail
 from .errors import DomainError, EstimationError, MissingValueError
 from .estimators import mean, total
 from .intervals import t_quantile
+from .models import fit_matrix
 from .results import Estimate, TestResult
-from .variance import model_df
 
 try:
     from numpy.exceptions import ComplexWarning
@@ -378,6 +378,7 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
         J[np.arange(K), K + rows_of] = -Tk[cols_of] / Tn
         J[np.arange(K), K + nr + cols_of] = -Tr[rows_of] / Tn
         J[:, -1] = Tr[rows_of] * Tk[cols_of] / Tn ** 2
+        _check_cell_variance(tot.vcov.to_numpy(), data_name)
         VY = J @ tot.vcov.to_numpy() @ J.T
         use = (rows_of > 0) & (cols_of > 0)
         try:
@@ -408,6 +409,7 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
     nu = _single_df(shares)
     p_hat = shares.estimate.to_numpy()
     V = shares.vcov.to_numpy()
+    _check_cell_variance(V, data_name)
     P = p_hat.reshape(nc, nr).T
     pr, pc = P.sum(axis=1), P.sum(axis=0)
     E = np.outer(pr, pc)
@@ -443,6 +445,21 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
         method = "Pearson's X^2: asymptotic exact distribution"
     return TestResult(statistic=pearson, df=None, p_value=p, statistic_name="X-squared",
                       method=method, **common)
+
+
+def _check_cell_variance(V: np.ndarray, data_name: str) -> None:
+    """A named error where the cells' covariance leaves nothing to test."""
+    if not np.isfinite(V).all():
+        raise EstimationError(
+            f"chisq_test: the variance of the cells of {data_name} cannot be estimated (it "
+            f"is NaN): some stratum or stage has no variance estimate, for example a single "
+            f"unit at a later stage under lonely_psu='average'. Choose another lonely_psu "
+            f"rule or collapse strata")
+    if not (V != 0).any():
+        raise EstimationError(
+            f"chisq_test: the cells of {data_name} have no sampling variance (a census, or "
+            f"certainty units only): the table is the population's own, and there is no "
+            f"sampling error to test against")
 
 
 def _single_df(est: Estimate) -> float:
@@ -565,20 +582,29 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
                               f"rows analysed ({found}{more}); ttest compares two groups. "
                               f"Use compare() for pairwise comparisons of more groups, or "
                               f"subset the design to two levels")
-    means = mean(d, y, by=group)
-    if len(means) != 2:
+    # R's svyttest: the coefficient of the group indicator in svyglm(y ~ group),
+    # one statistic on the whole design (so a lonely-PSU rule acts on the
+    # design's strata, not on each group's)
+    kept = ~missing & (codes >= 0)
+    fit_rows = design.present & kept
+    x = (codes[fit_rows] == seen[1]).astype(float)
+    yv = design.data[y].to_numpy(dtype=float)[fit_rows]
+    wpos = design.weights.to_numpy()[fit_rows] > 0
+    if not (wpos & (x == 1)).any() or not (wpos & (x == 0)).any():
         raise DomainError(f"ttest: a level of {group!r} has no rows with positive weight")
-    G = np.array([[-1.0, 1.0]])
-    diff, V = _linear(means, G)
-    se = math.sqrt(V[0, 0])
-    df = model_df(design, ~missing) - 1  # svyglm(y ~ group)'s residual df
-    t = float(diff[0]) / se if se > 0 else math.copysign(math.inf, diff[0])
-    p = float(2 * stats.t.sf(abs(t), df)) if df > 0 else math.nan
     lv = [levels[i] for i in seen]
+    m = fit_matrix(design, yv, np.column_stack([np.ones_like(x), x]), kept,
+                   ["Intercept", "group"], label=f"{y} ~ {group}")
+    diff = float(m.params.iloc[1])
+    se = float(m.bse.iloc[1])
+    df = m.df_resid
+    t = diff / se if se > 0 else math.copysign(math.inf, diff)
+    p = float(2 * stats.t.sf(abs(t), df)) if df > 0 else math.nan
+    b0 = float(m.params.iloc[0])
     return TestResult(statistic=t, df=df, p_value=p, method="Design-based t-test",
                       statistic_name="t", data=f"{y} by {group} ({lv[1]!r} minus {lv[0]!r})",
-                      estimate=float(diff[0]), se=se, level=level,
-                      details={"means": pd.Series(means.estimate.to_numpy(),
+                      estimate=diff, se=se, level=level,
+                      details={"means": pd.Series([b0, b0 + diff],
                                                   index=pd.Index(lv, name=group), name=y)})
 
 

@@ -179,10 +179,15 @@ def proportion_interval(method: str, p: np.ndarray, var: np.ndarray, level: floa
             half = t * se / (2 * np.sqrt(pq))
             a = np.arcsin(np.sqrt(p))
             return _collapse(p, var, np.sin(a - half) ** 2, np.sin(a + half) ** 2)
-        if method == "beta":
-            return _beta_interval(p, var, level, df, n_rows, n_obs)
-        if method == "wilson":
-            return _wilson_interval(p, var, t, n_obs)
+        if method in ("beta", "wilson"):
+            # no sampling variance (a census, or certainty units only) and
+            # 0 < p < 1: the interval is the estimate. The effective sample
+            # size is infinite there; the fallback to the rows' count, meant
+            # for p of 0 or 1, must not apply (R's beta gives (0.5, 0.5))
+            census = (var == 0) & (p > 0) & (p < 1)
+            lo, hi = (_beta_interval(p, var, level, df, n_rows, n_obs) if method == "beta"
+                      else _wilson_interval(p, var, t, n_obs))
+            return np.where(census, p, lo), np.where(census, p, hi)
         if method == "likelihood":
             return _likelihood_interval(p, var, t, n_obs)
     raise ValueError(f"unknown proportion interval method {method!r}")

@@ -77,6 +77,12 @@ class Margins:
     def to_frame(self) -> pd.DataFrame:
         """The margins' table (estimate, se, lower, upper).
 
+        Returns
+        -------
+        pandas.DataFrame
+            :attr:`table`: ``estimate``, ``se``, ``lower`` and ``upper`` for each
+            value.
+
         Examples
         --------
         >>> import innobaro as ib
@@ -201,11 +207,8 @@ def predictive_margins(model: GLMResult, variable: str, values: Sequence[Any] | 
 def _margin_reps(model: GLMResult, variable: str, values: Sequence[Any]):
     """Replicate margins: refit the model and re-average under each replicate."""
     def reps(W: np.ndarray) -> np.ndarray:
-        from .models import _irls
-
         Wf = W[model._rows]
-        B, _, _ = _irls(model._X, model._y, Wf, model._fam, beta0=model._beta,
-                        tol=1e-12, max_iter=100)
+        B = model.refit(W).T  # (p, R)
         data = _fit_data(model)
         out = []
         for v in values:  # over the values of the margin
@@ -273,6 +276,24 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
     \\dot x_i^\\top\\hat\\beta\\, x_i + \\mu'(\\eta_i)\\,\\dot x_i)`, or
     from refits under replicate weights.
 
+    Parameters
+    ----------
+    model : GLMResult
+        A fitted model (:func:`~innobaro.glm`, :func:`~innobaro.logit`).
+    variable : str
+        A numeric column of the design's data used in the model.
+    level : float, default 0.95
+        Confidence level.
+    step : float, optional
+        Step of the central difference, used instead of the complex step
+        when given.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row (indexed by ``variable``) with ``estimate``, ``se``,
+        ``lower`` and ``upper``.
+
     References
     ----------
     .. [1] Squire, W. and Trapp, G. (1998). Using complex variables to
@@ -311,10 +332,8 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
     est, z_pop, z_beta = _margin_influence(model, deriv[:, None], grad[:, None])
 
     def reps(W: np.ndarray) -> np.ndarray:
-        from .models import _irls
-
         Wf = W[model._rows]
-        B, _, _ = _irls(X, model._y, Wf, fam, beta0=beta, tol=1e-12, max_iter=100)
+        B = model.refit(W).T  # (p, R)
         E = tall_dot(X, B)
         d = fam.dmu_deta(E, fam.inverse_link(E)) * tall_dot(dX, B)
         return ((Wf * d).sum(axis=0) / Wf.sum(axis=0))[:, None]

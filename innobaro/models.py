@@ -34,306 +34,23 @@ References
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
 
-from ._linalg import tall_dot, weighted_gram
 from .design import ReplicateDesign, SurveyDesign
 from .distributions import pfsum
-from .errors import EstimationError, InnobaroWarning
+from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
 from .intervals import t_quantile
+from .irls import FAMILIES, Family, Fit, aliased, influence_rows, irls, working_pass
 from .variance import Influence, model_df, vcov_of
 
 __all__ = ["GLMResult", "TermTest", "glm", "logit"]
-
-
-# ----------------------------------------------------------------------------
-# families
-# ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Family:
-    """A quasi-likelihood family with its canonical link."""
-
-    name: str
-
-    def inverse_link(self, eta: np.ndarray) -> np.ndarray:
-        if self.name == "binomial":
-            # 1 / (1 + exp(-eta)), bounded away from 0 and 1 as R's
-            # binomial()$linkinv; exp overflows to inf for eta below -709,
-            # where the bound applies anyway
-            eps = np.finfo(float).eps
-            with np.errstate(over="ignore"):
-                mu = np.exp(-eta)
-            mu += 1.0
-            np.reciprocal(mu, out=mu)
-            return np.clip(mu, eps, 1 - eps, out=mu)
-        if self.name == "poisson":
-            return np.maximum(np.exp(eta), np.finfo(float).eps)
-        return eta
-
-    def link(self, mu: np.ndarray) -> np.ndarray:
-        if self.name == "binomial":
-            return special.logit(mu)
-        if self.name == "poisson":
-            return np.log(mu)
-        return mu
-
-    def dmu_deta(self, eta: np.ndarray, mu: np.ndarray) -> np.ndarray:
-        if self.name == "binomial":
-            return np.maximum(mu * (1 - mu), np.finfo(float).eps)
-        if self.name == "poisson":
-            return np.maximum(mu, np.finfo(float).eps)
-        return np.ones_like(eta)
-
-    def d2mu_deta2(self, mu: np.ndarray) -> np.ndarray:
-        """Second derivative of the inverse link at ``mu``."""
-        if self.name == "binomial":
-            return mu * (1 - mu) * (1 - 2 * mu)
-        if self.name == "poisson":
-            return mu
-        return np.zeros_like(mu)
-
-    def variance(self, mu: np.ndarray) -> np.ndarray:
-        if self.name == "binomial":
-            return mu * (1 - mu)
-        if self.name == "poisson":
-            return mu
-        return np.ones_like(mu)
-
-    def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """IRLS factors ``(mu'^2 / V, mu' / V)`` at ``mu``; the second is
-        None where it is exactly 1, as for these canonical links except where
-        R's bounds on ``mu'`` apply."""
-        d = self.dmu_deta(eta, mu)
-        v = self.variance(mu)
-        if self.name == "gaussian" or np.array_equal(d, v):
-            return v, None
-        g = d / v
-        return d * g, g
-
-    def deviance_residuals(self, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
-        """Unit deviance d(y, mu) (summed with weights for the deviance)."""
-        if self.name == "binomial":
-            return 2 * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
-        if self.name == "poisson":
-            return 2 * (special.xlogy(y, y / mu) - (y - mu))
-        return (y - mu) ** 2
-
-    def start(self, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-        if self.name == "binomial":
-            return (w * y + 0.5) / (w + 1)  # glm's mustart for binomial
-        if self.name == "poisson":
-            return y + 0.1
-        return y.copy()
-
-
-_FAMILIES = ("gaussian", "binomial", "poisson")
-
-
-# ----------------------------------------------------------------------------
-# fitting
-# ----------------------------------------------------------------------------
-def _irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
-          beta0: np.ndarray | None, tol: float, max_iter: int,
-          check: Callable[[np.ndarray], None] | None = None
-          ) -> tuple[np.ndarray, int, float]:
-    """IRLS for every column of the weight matrix ``W`` (n, k) at once.
-
-    Returns coefficients (p, k), iterations, and the last largest change,
-    negated when some column did not converge.
-    Columns stop updating once converged: when the largest coefficient change
-    is below ``tol`` relative (or below ``sqrt(tol)/10`` while the changes
-    shrink quadratically, which leaves an error below ``tol``), or when the
-    deviance no longer changes (relative
-    change below 1e-15, as under separation, where coefficients drift off
-    without improving the fit). A change of ``inf`` means no convergence.
-    """
-    n, p = X.shape
-    k = W.shape[1]
-    if k == 1:
-        return _irls_one(X, y, W[:, 0], fam, beta0=beta0, tol=tol, max_iter=max_iter,
-                         check=check)
-    # row-major weights: every elementwise step below then runs on one layout
-    # (replicate weights are often stored column-major)
-    W = np.ascontiguousarray(W)
-    if beta0 is None:
-        mu = fam.start(y, np.ones(n))
-        eta = fam.link(mu)
-        eta = np.repeat(eta[:, None], k, axis=1)
-        beta = np.zeros((p, k))
-        first = True
-    else:
-        beta = np.repeat(beta0[:, None], k, axis=1) if beta0.ndim == 1 else beta0.copy()
-        eta = tall_dot(X, beta)
-        first = False
-    active = np.ones(k, dtype=bool)
-    change = np.inf
-    dev_old = np.full(k, np.inf)
-    prev = np.full(k, np.inf)
-    for it in range(1, max_iter + 1):
-        idx = np.flatnonzero(active)
-        every = idx.size == k
-        e = eta if every else eta[:, idx]
-        Wa = W if every else W[:, idx]
-        mu = fam.inverse_link(e)
-        h, g = fam.working(e, mu)
-        ww = Wa * h  # working weights
-        score = Wa * (y[:, None] - mu)  # score residuals w (y - mu) mu' / V
-        if g is not None:
-            score *= g
-        G = weighted_gram(X, ww)
-        # X' W z with the working response z = eta + (y - mu) / mu'
-        rhs = X.T @ (ww * e + score)
-        new = _solve_many(G, rhs)
-        delta = np.abs(new - beta[:, idx]) / (1 + np.abs(new))
-        beta[:, idx] = new
-        eta[:, idx] = tall_dot(X, new)
-        worst = delta.max(axis=0)
-        change = float(worst.max())
-        flat = np.zeros(idx.size, dtype=bool)
-        if it >= 8:  # a fit this slow may be separated: watch the deviance too
-            mu_new = fam.inverse_link(eta[:, idx])
-            dev = (W[:, idx] * fam.deviance_residuals(y[:, None], mu_new)).sum(axis=0)
-            flat = np.abs(dev - dev_old[idx]) <= 1e-15 * (np.abs(dev) + 0.1)
-            dev_old[idx] = dev
-        done = _converged(worst, prev[idx], tol)
-        prev[idx] = worst
-        if not first:
-            active[idx[done | flat]] = False
-        first = False
-        if not active.any():
-            return beta, it, change
-    return beta, max_iter, -change
-
-
-def _converged(step: np.ndarray, previous: np.ndarray, tol: float) -> np.ndarray:
-    """Whether IRLS has converged after a step of relative size ``step``.
-
-    IRLS is Newton's method for these canonical links: once the steps shrink
-    quadratically, a step of d leaves an error of about d^2, so besides a step
-    below ``tol``, a step below ``sqrt(tol)/10`` that squares the previous one
-    is final.
-    """
-    newton = (step < 0.1 * np.sqrt(tol)) & (step <= 10 * previous ** 2)
-    return (step < tol) | newton
-
-
-_BLOCK = 1 << 15  # rows per block: a block of every column stays in cache
-
-
-@dataclass
-class _Pass:
-    """What one pass over the rows at some coefficients gives."""
-
-    G: np.ndarray  # X' W X with the working weights
-    rhs: np.ndarray  # X' W z, z the working response
-    r: np.ndarray | None  # per row: w (y - mu) mu'(eta) / V(mu), the score residual
-    deviance: float
-    n_extreme: int  # rows with fitted probabilities within 1e-8 of 0 or 1 (binomial)
-
-
-def _working_pass(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family,
-                  beta: np.ndarray | None, eta0: np.ndarray | None, *,
-                  deviance: bool = False, residuals: bool = False) -> _Pass:
-    """One pass over the rows in blocks: the IRLS normal equations at ``beta``
-    (or at the linear predictor ``eta0``), and optionally the weighted score
-    residuals and the deviance.
-
-    ``X`` is read through its transpose, one block of rows of every column at
-    a time: contiguous when ``X`` is column-major, as the model matrices are.
-    """
-    n, p = X.shape
-    XT = X.T
-    G = np.zeros((p, p))
-    rhs = np.zeros(p)
-    r = np.empty(n) if residuals else None
-    dev = 0.0
-    extreme = 0
-    buf = np.empty((p, min(n, _BLOCK)))
-    for a in range(0, n, _BLOCK):  # blocks of rows, each used once while in cache
-        b = min(n, a + _BLOCK)
-        Xb = XT[:, a:b]
-        eta = beta @ Xb if eta0 is None else eta0[a:b]
-        mu = fam.inverse_link(eta)
-        h, g = fam.working(eta, mu)
-        wb = w[a:b]
-        ww = wb * h  # working weights w mu'^2 / V
-        rb = wb * (y[a:b] - mu)  # score residuals w (y - mu) mu' / V
-        if g is not None:
-            rb *= g
-        Xs = np.multiply(Xb, np.sqrt(ww), out=buf[:, :b - a])
-        G += Xs @ Xs.T
-        rhs += Xb @ (ww * eta + rb)
-        if r is not None:
-            r[a:b] = rb
-        if deviance:
-            dev += float(np.sum(wb * fam.deviance_residuals(y[a:b], mu)))
-        if fam.name == "binomial":
-            extreme += int(np.count_nonzero((mu < 1e-8) | (mu > 1 - 1e-8)))
-    return _Pass(G, rhs, r, dev, extreme)
-
-
-def _irls_one(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family, *,
-              beta0: np.ndarray | None, tol: float, max_iter: int,
-              check: Callable[[np.ndarray], None] | None = None
-              ) -> tuple[np.ndarray, int, float]:
-    """:func:`_irls` for one weight column, one pass over the rows per iteration.
-
-    ``check`` is called with the first pass's ``X' W X`` (working weights), to
-    find constant and aliased columns without a pass of its own.
-    """
-    if (w < 0).any():  # the blocked pass takes square roots of the working weights
-        raise EstimationError("model weights must be non-negative")
-    X = np.asfortranarray(X)
-    beta = None if beta0 is None else np.asarray(beta0, dtype=float).reshape(-1).copy()
-    eta0 = fam.link(fam.start(y, np.ones(y.size))) if beta is None else None
-    first = beta is None
-    prev = np.inf
-    dev_old = np.inf
-    change = np.inf
-    for it in range(1, max_iter + 1):
-        ps = _working_pass(X, y, w, fam, beta, eta0, deviance=it >= 7)
-        if check is not None:
-            check(ps.G)
-            check = None
-        eta0 = None
-        new = _solve(ps.G, ps.rhs)
-        worst = float(np.max(np.abs(new - beta) / (1 + np.abs(new)))) if beta is not None \
-            else np.inf
-        beta = new
-        change = worst
-        # the deviance here is at the previous coefficients: flat means separated
-        flat = it >= 8 and abs(ps.deviance - dev_old) <= 1e-15 * (abs(ps.deviance) + 0.1)
-        dev_old = ps.deviance
-        done = bool(_converged(np.asarray(worst), np.asarray(prev), tol))
-        prev = worst
-        if not first and (done or flat):
-            return beta[:, None], it, change
-        first = False
-    assert beta is not None  # max_iter >= 1, checked by glm
-    return beta[:, None], max_iter, -change
-
-
-def _solve_many(G: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Solve ``G[j] x = B[:, j]`` for every j at once: (p, k)."""
-    try:
-        return np.linalg.solve(G, B.T[:, :, None])[:, :, 0].T
-    except np.linalg.LinAlgError:  # some system is singular: least squares for all
-        return np.stack([_solve(G[j], B[:, j]) for j in range(B.shape[1])], axis=1)
-
-
-def _solve(G: np.ndarray, b: np.ndarray) -> np.ndarray:
-    try:
-        return np.linalg.solve(G, b)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(G, b, rcond=None)[0]
 
 
 def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
@@ -377,8 +94,8 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     >>> m.params.round(4).tolist()
     [-0.0154, 1.0122]
     """
-    if family not in _FAMILIES:
-        raise EstimationError(f"family must be one of {', '.join(_FAMILIES)}; got {family!r}")
+    if family not in FAMILIES:
+        raise EstimationError(f"family must be one of {', '.join(FAMILIES)}; got {family!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
             or max_iter < 1:
         raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
@@ -392,6 +109,28 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     # variables (column-major); the rest stay in the design with weight zero
     y, X, spec, kept = model_frame(formula, design.data, response=True, within=present)
     assert y is not None
+    return _fit(formula, spec, design, y, X, kept, fam, tol, max_iter)
+
+
+def fit_matrix(design: SurveyDesign, y: np.ndarray, X: np.ndarray, kept: np.ndarray,
+               names: list[str], *, label: str, family: str = "gaussian",
+               tol: float = 1e-12, max_iter: int = 100) -> GLMResult:
+    """:func:`glm` on a model matrix built by the caller (for tests that are
+    regressions, such as :func:`~innobaro.ttest`).
+
+    ``y`` and ``X`` hold the rows of the design that are in it and in
+    ``kept`` (a mask over all rows), in order; ``names`` name the columns.
+    """
+    spec = ModelSpec(formula=label, column_names=list(names),
+                     term_columns={n: slice(j, j + 1) for j, n in enumerate(names)},
+                     _design_info=None, _response_info=None)
+    return _fit(label, spec, design, np.asarray(y, dtype=float),
+                np.asfortranarray(X, dtype=float), kept, Family(family), tol, max_iter)
+
+
+def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: np.ndarray,
+         kept: np.ndarray, fam: Family, tol: float, max_iter: int) -> GLMResult:
+    present = design._present
     n_dropped = int((present & ~kept).sum())
     fit_rows = present & kept
     rows = np.flatnonzero(fit_rows)
@@ -399,27 +138,35 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
         raise EstimationError(f"no complete rows for the model: missing values in "
                               f"{_counts(spec.missing)}")
     w = design._w[rows]
+    _check_finite(y, X, spec)
     _check_response(y, w, fam)
-
-    def check(G: np.ndarray) -> None:
-        _check_columns(G, spec)
-
+    # as R's glm.fit: aliased columns (all zero among the rows of the fit, or
+    # linear combinations of earlier ones) are left out and reported as NaN
+    alias = aliased(X, y, w, fam)
+    keep = ~alias
+    X_full = X
+    names = [n for n, a in zip(spec.column_names, alias, strict=True) if not a]
+    if alias.any():
+        _warn_aliased(spec, alias)
+        if not keep.any():
+            raise EstimationError("every column of the model is zero among the rows of the "
+                                  "fit; nothing can be estimated")
+        X = np.asfortranarray(X[:, keep])
     start = None
     if X.shape[0] > 200_000 and fam.name != "gaussian":
         # a warm start from a systematic subsample saves full-data iterations
         sub = slice(None, None, X.shape[0] // 50_000)
         try:
-            b0, _, ch0 = _irls(X[sub], y[sub], w[sub, None], fam, beta0=None, tol=1e-6,
-                               max_iter=max_iter)
+            b0, _, ch0 = irls(X[sub], y[sub], w[sub, None], fam, beta0=None, tol=1e-6,
+                              max_iter=max_iter)
             start = b0[:, 0] if ch0 >= 0 and np.isfinite(b0).all() else None
         except np.linalg.LinAlgError:
             start = None
-    beta, it, change = _irls(X, y, w[:, None], fam, beta0=start, tol=tol, max_iter=max_iter,
-                             check=check)
+    beta, it, change = irls(X, y, w[:, None], fam, beta0=start, tol=tol, max_iter=max_iter)
     beta = beta[:, 0]
     converged = change >= 0 and bool(np.isfinite(change))
     # R's cov.unscaled (unscaled weights) and the weighted score residuals at beta
-    final = _working_pass(X, y, w, fam, beta, None, residuals=True)
+    final = working_pass(X, y, w, fam, beta, None, residuals=True)
     if not converged and not (final.n_extreme and np.isfinite(beta).all()):
         raise EstimationError(
             f"the model did not converge in {max_iter} iterations (last relative change "
@@ -427,49 +174,51 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
             f"variables or raise max_iter")
     if final.n_extreme:
         # as R, a separated fit is returned with a warning, converged or not
-        _check_separation(X, final.n_extreme, beta, spec,
+        _check_separation(X, final.n_extreme, beta, names, spec,
                           stopped=None if converged else max_iter)
     A = np.linalg.inv(final.G)
     assert final.r is not None
     # influence values of beta, z_i = r_i x_i' A, for every row of the design
-    z = _influence_rows(X, A, final.r, rows, design.n)
+    z = influence_rows(X, A, final.r, rows, design.n)
     domain = np.full(design.n, -1, dtype=np.int64)
     domain[present] = 0
+    fit = Fit(X=X, y=y, w=w, rows=rows, family=fam, beta=beta, keep=keep, tol=tol,
+              max_iter=max_iter)
 
-    def refit(Wrep: np.ndarray) -> np.ndarray:
-        b, _, ch = _irls(X, y, Wrep[rows], fam, beta0=beta, tol=tol, max_iter=max_iter)
-        _check_replicate_fits(X, b, fam, ch, max_iter)
-        return b.T
+    def refit(W: np.ndarray) -> np.ndarray:
+        return fit.refit(W)[:, keep]
 
-    infl = Influence(values=z, domain=domain, n_domains=1)
-    V = vcov_of(design, beta, infl, refit)
+    V = vcov_of(design, beta, Influence(values=z, domain=domain, n_domains=1), refit)
     df_design = model_df(design, kept)  # R's svyglm counting (see model_df)
-    return GLMResult(formula=formula, spec=spec, family=fam, design=design,
-                     params=beta, vcov=V, df_resid=df_design + 1 - X.shape[1],
-                     X=X, y=y, w=w, rows=rows, A=A, n_dropped=n_dropped, iterations=it,
-                     influence=z)
+    return GLMResult(formula=formula, spec=spec, fit=fit, design=design, X=X_full, vcov=V,
+                     df_resid=df_design + 1 - X.shape[1], A=A, n_dropped=n_dropped,
+                     iterations=it, influence=z)
 
 
-def _influence_rows(X: np.ndarray, A: np.ndarray, r: np.ndarray, rows: np.ndarray,
-                    n: int) -> np.ndarray:
-    """``z[rows[i]] = r_i x_i' A`` and zero elsewhere: (n, p), column-major,
-    computed in blocks of rows as ``A (X' diag(r))`` on the transpose."""
-    p = X.shape[1]
-    zT = np.zeros((p, n)) if rows.size < n else np.empty((p, n))
-    XT = X.T
-    buf = np.empty((p, min(rows.size, _BLOCK)))
-    for a in range(0, rows.size, _BLOCK):  # blocks of rows, each used once while in cache
-        b = min(rows.size, a + _BLOCK)
-        part = np.multiply(XT[:, a:b], r[a:b], out=buf[:, :b - a])
-        if rows.size == n:
-            np.matmul(A, part, out=zT[:, a:b])
-        else:
-            zT[:, rows[a:b]] = A @ part
-    return zT.T
+def _warn_aliased(spec: ModelSpec, alias: np.ndarray) -> None:
+    cols = [spec.column_names[j] for j in np.flatnonzero(alias)]
+    warn(f"model column(s) {', '.join(map(repr, cols))} are aliased: all zero among the "
+         f"rows of the fit (a level without rows) or linear combinations of the columns "
+         f"before them. Their coefficients are not estimable and are NaN (R's svyglm gives "
+         f"NA); the rest of the model is fitted without them")
 
 
 def logit(formula: str, design: SurveyDesign, **kwargs: Any) -> GLMResult:
     """Survey-weighted logistic regression: :func:`glm` with ``family="binomial"``.
+
+    Parameters
+    ----------
+    formula : str
+        A patsy formula over the design's data with a 0/1 (or proportion)
+        response, e.g. ``"innovated ~ C(sector) + np.log(employees)"``.
+    design : Design or ReplicateDesign
+        The design (or a domain of it, ``design.subset(...)``).
+    **kwargs
+        Passed to :func:`glm` (``tol``, ``max_iter``).
+
+    Returns
+    -------
+    GLMResult
 
     Examples
     --------
@@ -490,6 +239,18 @@ def _counts(missing: dict[str, int]) -> str:
                      for name, count in missing.items())
 
 
+def _check_finite(y: np.ndarray, X: np.ndarray, spec: ModelSpec) -> None:
+    """Name the response or model columns with infinite values."""
+    bad = []
+    if not np.isfinite(y).all():
+        bad.append("the response")
+    finite = np.isfinite(X).all(axis=0)
+    bad += [repr(spec.column_names[j]) for j in np.flatnonzero(~finite)]
+    if bad:
+        raise EstimationError(f"infinite values in {', '.join(bad)} among the rows of the "
+                              f"fit (a log of zero?); recode them or set them missing")
+
+
 def _check_response(y: np.ndarray, w: np.ndarray, fam: Family) -> None:
     if fam.name == "binomial":
         bad = (y < 0) | (y > 1)
@@ -502,65 +263,7 @@ def _check_response(y: np.ndarray, w: np.ndarray, fam: Family) -> None:
         raise EstimationError("no row with positive weight in the model")
 
 
-def _check_columns(G: np.ndarray, spec: ModelSpec) -> None:
-    """Name constant (besides the intercept) and collinear columns.
-
-    Everything comes from ``G = X' W X`` with the working weights of the first
-    IRLS pass (positive exactly where the sampling weights are, so the same
-    columns are constant or aliased among the rows of the fit; R's ``glm.fit``
-    also judges aliasing on the working weights).
-    """
-    names = spec.column_names
-    if "Intercept" in names:
-        # weighted means and second moments, from the intercept's row of G
-        i0 = names.index("Intercept")
-        total = G[i0, i0]
-        mean = G[i0] / total
-        second = np.diag(G) / total
-        spread = second - mean * mean
-        const = [names[j] for j in range(G.shape[0])
-                 if j != i0 and spread[j] <= 1e-14 * max(second[j], 1e-300)]
-        if const:
-            raise EstimationError(f"model column(s) {', '.join(map(repr, const))} are "
-                                  f"constant among the rows of the fit; drop them or check "
-                                  f"the domain")
-    # as R: a column that adds nothing to the columns before it is aliased;
-    # the residual norm of each column on the earlier ones, from the Gram matrix
-    norms = np.sqrt(np.diag(G))
-    aliased = []
-    for j in range(1, G.shape[0]):  # over model columns
-        keep = [i for i in range(j) if names[i] not in aliased]
-        Gk = G[np.ix_(keep, keep)]
-        b = G[keep, j]
-        resid = G[j, j] - b @ np.linalg.lstsq(Gk, b, rcond=None)[0]
-        if resid <= (1e-7 * max(norms[j], 1e-300)) ** 2:
-            aliased.append(names[j])
-    if aliased:
-        raise EstimationError(f"model column(s) {', '.join(map(repr, aliased))} are collinear "
-                              f"with the others (aliased); drop or recode them")
-
-
-def _check_replicate_fits(X: np.ndarray, B: np.ndarray, fam: Family, change: float,
-                          max_iter: int) -> None:
-    """Warn when replicate refits ran away: separation within some replicates
-    (fitted probabilities of 0 or 1, e.g. a sparse level left with one outcome
-    in a half-sample), or no convergence. R's ``svyglm`` says nothing."""
-    problems = []
-    if fam.name == "binomial":
-        bound = float(special.logit(1 - 1e-8))
-        separated = int((np.abs(tall_dot(X, B)) > bound).any(axis=0).sum())
-        if separated:
-            problems.append(f"{separated} of {B.shape[1]} replicate fits have fitted "
-                            f"probabilities of 0 or 1 (separation within those replicates)")
-    if change < 0 or not np.isfinite(change):
-        problems.append(f"some replicate fits did not converge in {max_iter} iterations")
-    if problems:
-        warnings.warn("; ".join(problems) + ". Their coefficients are arbitrary, so the "
-                      "replicate variance is not reliable: collapse sparse levels or use a "
-                      "linearisation design", InnobaroWarning, stacklevel=5)
-
-
-def _check_separation(X: np.ndarray, n_extreme: int, beta: np.ndarray,
+def _check_separation(X: np.ndarray, n_extreme: int, beta: np.ndarray, names: list[str],
                       spec: ModelSpec, stopped: int | None) -> None:
     """Warn of separation: ``n_extreme`` rows have fitted probabilities of 0 or 1
     (``stopped``: the iterations after which a fit that ran away was stopped)."""
@@ -571,17 +274,16 @@ def _check_separation(X: np.ndarray, n_extreme: int, beta: np.ndarray,
     if not swing.any():
         swing = np.abs(beta)
     big = swing > 10
-    names = [spec.column_names[j] for j in np.flatnonzero(big)] or [
-        spec.column_names[int(np.argmax(swing))]]
+    driving = [names[j] for j in np.flatnonzero(big)] or [names[int(np.argmax(swing))]]
     terms = [t for t, sl in spec.term_columns.items()
-             if any(spec.column_names[j] in names for j in range(sl.start, sl.stop))]
-    warnings.warn(
+             if any(spec.column_names[j] in driving for j in range(sl.start, sl.stop))]
+    warn(
         f"perfect or quasi-complete separation: {n_extreme} row(s) have fitted "
         f"probabilities of 0 or 1, driven by term {', '.join(map(repr, terms))}; its "
         f"coefficients and standard errors are not meaningful. Collapse levels or drop "
         f"the term" + ("" if stopped is None else
                        f". The coefficients ran off to infinity; the fit was stopped "
-                       f"after {stopped} iterations"), InnobaroWarning, stacklevel=3)
+                       f"after {stopped} iterations"))
 
 
 # ----------------------------------------------------------------------------
@@ -641,6 +343,12 @@ class TermTest:
     def to_frame(self) -> pd.DataFrame:
         """The test as a one-row DataFrame.
 
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``terms``, ``statistic``, ``df``, ``ddf``, ``p_value`` and
+            ``method``.
+
         Examples
         --------
         >>> import innobaro as ib
@@ -679,40 +387,106 @@ class GLMResult:
     [-0.342, -0.572, 0.512]
     """
 
-    def __init__(self, *, formula: str, spec: ModelSpec, family: Family,
-                 design: SurveyDesign, params: np.ndarray, vcov: np.ndarray,
-                 df_resid: float, X: np.ndarray, y: np.ndarray, w: np.ndarray,
-                 rows: np.ndarray, A: np.ndarray, n_dropped: int, iterations: int,
-                 influence: np.ndarray) -> None:
+    def __init__(self, *, formula: str, spec: ModelSpec, fit: Fit, design: SurveyDesign,
+                 X: np.ndarray, vcov: np.ndarray, df_resid: float, A: np.ndarray,
+                 n_dropped: int, iterations: int, influence: np.ndarray) -> None:
         self.formula = formula
         self.spec = spec
-        self.family = family.name
-        self._fam = family
+        self.family = fit.family.name
+        self._fam = fit.family
+        self._fit = fit
         self.design = design
-        self._beta = params
-        self._V = vcov
+        keep = fit.keep
+        self._keep = keep
+        p = keep.size
+        both = np.ix_(keep, keep)
+        # internally an aliased column has coefficient 0 (and no variance), so
+        # predictions and margins use the estimable part; the public
+        # coefficients, standard errors and covariance show NaN there
+        self._beta = np.zeros(p)
+        self._beta[keep] = fit.beta
+        self._V = np.zeros((p, p))
+        self._V[both] = vcov
+        self._A = np.zeros((p, p))
+        self._A[both] = A
+        if keep.all():
+            self._infl = influence
+        else:
+            self._infl = np.zeros((influence.shape[0], p))
+            self._infl[:, keep] = influence
         self.df_resid = df_resid
-        self._X, self._y, self._w, self._rows, self._A = X, y, w, rows, A
+        self._X, self._y, self._w, self._rows = X, fit.y, fit.w, fit.rows
         self.n_dropped = n_dropped
         self.iterations = iterations
-        self._infl = influence
         self._names = pd.Index(spec.column_names, name="term")
 
     # ------------------------------------------------------------------ basics
     @property
     def params(self) -> pd.Series:
-        """Estimated coefficients, indexed by patsy's column names."""
-        return pd.Series(self._beta, index=self._names, name="coef")
+        """Estimated coefficients, indexed by patsy's column names (``NaN``
+        for an aliased column)."""
+        return pd.Series(self._masked(self._beta), index=self._names, name="coef")
 
     @property
     def bse(self) -> pd.Series:
         """Design-based standard errors of the coefficients."""
-        return pd.Series(np.sqrt(np.diag(self._V)), index=self._names, name="se")
+        return pd.Series(self._masked(np.sqrt(np.diag(self._V))), index=self._names, name="se")
 
     @property
     def vcov(self) -> pd.DataFrame:
         """Design-based covariance matrix of the coefficients."""
-        return pd.DataFrame(self._V, index=self._names, columns=self._names)
+        V = self._V.copy()
+        V[~self._keep] = np.nan
+        V[:, ~self._keep] = np.nan
+        return pd.DataFrame(V, index=self._names, columns=self._names)
+
+    @property
+    def aliased(self) -> pd.Series:
+        """Whether each coefficient is aliased (not estimable; R's ``NA``)."""
+        return pd.Series(~self._keep, index=self._names, name="aliased")
+
+    @property
+    def rank(self) -> int:
+        """Number of estimable coefficients."""
+        return int(self._keep.sum())
+
+    def _masked(self, values: np.ndarray) -> np.ndarray:
+        return np.where(self._keep, values, np.nan)
+
+    def refit(self, weights: np.ndarray) -> np.ndarray:
+        """Refit the model under each column of ``weights``.
+
+        The one entry point for refits under replicate weights (the model's
+        replicate variance, predictive margins, marginal effects): the same
+        rows, the same aliased columns, the model's own ``tol`` and
+        ``max_iter``, warm-started at this fit.
+
+        Parameters
+        ----------
+        weights : numpy.ndarray
+            (n, R): one weight per row of the design and refit.
+
+        Returns
+        -------
+        numpy.ndarray
+            (R, p) coefficients, 0 for aliased columns; a row of ``NaN`` for
+            a refit that cannot estimate the model (a factor level without
+            rows of positive weight in it).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(6), "x": [1.0, 2, 3, 4, 5, 6],
+        ...                    "y": [1.1, 2.3, 2.8, 4.2, 4.9, 6.1]})
+        >>> m = ib.glm("y ~ x", ib.Design(df, psu="psu"))
+        >>> W = np.ones((6, 2))
+        >>> W[0, 1] = 0.0  # the second refit leaves out the first row
+        >>> m.refit(W).round(3).tolist()
+        [[0.147, 0.977], [0.18, 0.97]]
+        """
+        return self._fit.refit(np.asarray(weights, dtype=float))
 
     @property
     def nobs(self) -> int:
@@ -722,7 +496,8 @@ class GLMResult:
     @property
     def tvalues(self) -> pd.Series:
         """Coefficients over their standard errors."""
-        return pd.Series(self._beta / self.bse.to_numpy(), index=self._names, name="t")
+        return pd.Series(self._masked(self._beta) / self.bse.to_numpy(), index=self._names,
+                         name="t")
 
     @property
     def pvalues(self) -> pd.Series:
@@ -737,6 +512,16 @@ class GLMResult:
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
         """Wald intervals with t quantiles on ``df_resid`` (R's ``confint.svyglm``).
 
+        Parameters
+        ----------
+        level : float, default 0.95
+            Confidence level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``lower`` and ``upper``, one row per coefficient.
+
         Examples
         --------
         >>> import innobaro as ib
@@ -747,11 +532,23 @@ class GLMResult:
         """
         t = t_quantile(level, self.df_resid if self.df_resid > 0 else np.nan)
         se = self.bse.to_numpy()
-        return pd.DataFrame({"lower": self._beta - t * se, "upper": self._beta + t * se},
+        beta = self._masked(self._beta)
+        return pd.DataFrame({"lower": beta - t * se, "upper": beta + t * se},
                             index=self._names)
 
     def odds_ratios(self, level: float = 0.95) -> pd.DataFrame:
         """exp(coefficients) with exp(interval) — odds ratios for a logistic model.
+
+        Parameters
+        ----------
+        level : float, default 0.95
+            Confidence level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``odds_ratio``, ``lower`` and ``upper``, one row per
+            coefficient.
 
         Examples
         --------
@@ -764,8 +561,9 @@ class GLMResult:
         if self.family != "binomial":
             raise EstimationError("odds ratios are for logistic (binomial) models")
         ci = self.conf_int(level)
-        return pd.DataFrame({"odds_ratio": np.exp(self._beta), "lower": np.exp(ci["lower"]),
-                             "upper": np.exp(ci["upper"])}, index=self._names)
+        return pd.DataFrame({"odds_ratio": np.exp(self._masked(self._beta)),
+                             "lower": np.exp(ci["lower"]), "upper": np.exp(ci["upper"])},
+                            index=self._names)
 
     # ------------------------------------------------------------------ fit statistics
     @property
@@ -794,7 +592,10 @@ class GLMResult:
     @property
     def naive_cov(self) -> np.ndarray:
         """Model-based (unscaled) covariance on the rescaled weights (R's ``naive.cov``)."""
-        return self._A * self._w_scale
+        A = self._A * self._w_scale
+        A[~self._keep] = np.nan
+        A[:, ~self._keep] = np.nan
+        return A
 
     def pseudo_r2(self, method: str = "Nagelkerke") -> float:
         r"""Pseudo-R-squared of a binomial or poisson model, as R's ``psrsq``.
@@ -804,6 +605,14 @@ class GLMResult:
         Cox-Snell is :math:`1 - \exp((D - D_0)/n)` and Nagelkerke divides it
         by its maximum :math:`1 - \exp(-D_0/n)` (Lumley 2017).
 
+        Parameters
+        ----------
+        method : {"Nagelkerke", "Cox-Snell"}, default "Nagelkerke"
+            Which pseudo-R-squared.
+
+        Returns
+        -------
+        float
 
         Examples
         --------
@@ -832,6 +641,10 @@ class GLMResult:
         :math:`V_0^{-1}V`), ``AIC`` is the deviance (weights rescaled to mean
         one) plus ``2 eff_p``, and ``deltabar`` the mean of :math:`\lambda`.
 
+        Returns
+        -------
+        pandas.Series
+            ``eff_p``, ``AIC`` and ``deltabar``.
 
         Examples
         --------
@@ -842,7 +655,7 @@ class GLMResult:
         [2.06, 1997.56, 1.03]
         """
         idx = np.array([j for j, name in enumerate(self.spec.column_names)
-                        if name != "Intercept"])
+                        if name != "Intercept" and self._keep[j]], dtype=int)
         if idx.size == 0:
             return pd.Series({"eff_p": 0.0, "AIC": self.deviance, "deltabar": np.nan})
         V0 = self.naive_cov[np.ix_(idx, idx)]
@@ -859,11 +672,17 @@ class GLMResult:
         ----------
         newdata : DataFrame, optional
             Rows to predict for; the model's data by default.
-        type : {"response", "link"}
+        type : {"response", "link"}, default "response"
+            Predict the mean or the linear predictor.
         se : bool, default False
             Also return standard errors: :math:`\\sqrt{x^\\top V x}` on the
             link scale, times :math:`|\\mu'(\\eta)|` on the response scale.
 
+        Returns
+        -------
+        pandas.Series or pandas.DataFrame
+            The predictions (``fit``), indexed as the rows predicted for; with
+            ``se=True``, a DataFrame with columns ``fit`` and ``se``.
 
         Examples
         --------
@@ -923,6 +742,20 @@ class GLMResult:
         :math:`V_0^{-1} V`, by the saddlepoint approximation (Lumley and Scott
         2014).
 
+        Parameters
+        ----------
+        terms : str or list of str
+            Model terms as in the formula (``"C(sector)"``, ``"x:z"``; ``"x"``
+            also finds ``"C(x)"``).
+        method : {"F", "chisq", "lrt", "working_wald"}, default "F"
+            The test; ``"working_wald"`` is the Rao-Scott working Wald test.
+        df : float, optional
+            Denominator degrees of freedom; the residual degrees of freedom by
+            default.
+
+        Returns
+        -------
+        TermTest
 
         Examples
         --------
@@ -933,6 +766,10 @@ class GLMResult:
         Wald F test for C(sector): statistic = 24.9708, df = 1, denominator df = 1776, p = 6.393e-07
         """
         names, idx = self._term_index(terms)
+        idx = idx[self._keep[idx]]  # aliased coefficients are not tested (not estimable)
+        if idx.size == 0:
+            raise EstimationError(f"every coefficient of {' + '.join(names)} is aliased; "
+                                  f"there is nothing to test")
         beta = self._beta[idx]
         V = self._V[np.ix_(idx, idx)]
         k = idx.size
@@ -950,10 +787,10 @@ class GLMResult:
                 chisq = float(beta @ np.linalg.solve(V0, beta))
                 return TermTest(names, chisq, k, ddf, float(pfsum(chisq, lam, ddf)),
                                 "working_wald", lambdas=lam)
-            keep = np.setdiff1d(np.arange(self._X.shape[1]), idx)
+            keep = np.setdiff1d(np.flatnonzero(self._keep), idx)
             X0 = self._X[:, keep]
-            b0, _, _ = _irls(X0, self._y, self._w[:, None], self._fam,
-                             beta0=None, tol=1e-12, max_iter=100)
+            b0, _, _ = irls(X0, self._y, self._w[:, None], self._fam,
+                            beta0=None, tol=self._fit.tol, max_iter=self._fit.max_iter)
             dev0 = self._deviance(self._fam.inverse_link(X0 @ b0[:, 0]))
             chisq = dev0 - self.deviance
             p = pfsum(chisq, lam, ddf) if np.isfinite(ddf) else pfsum(chisq, lam, np.inf)
@@ -964,6 +801,23 @@ class GLMResult:
     def margins(self, variable: str, values: Sequence[Any] | None = None, *,
                 level: float = 0.95, method: str = "unconditional") -> Margins:
         """Predictive margins of ``variable`` (see :func:`innobaro.margins.predictive_margins`).
+
+        Parameters
+        ----------
+        variable : str
+            A column of the design's data used in the model.
+        values : sequence, optional
+            Values to set; by default the levels of a categorical variable, or
+            the distinct values of a numeric one with at most 20 of them.
+        level : float, default 0.95
+            Confidence level.
+        method : {"unconditional", "svypredmeans"}, default "unconditional"
+            The variance: of the influence values with both parts' covariance
+            (default), or R's ``svypredmeans`` sum of the two parts' variances.
+
+        Returns
+        -------
+        Margins
 
         Examples
         --------
@@ -979,6 +833,19 @@ class GLMResult:
 
     def average_marginal_effect(self, variable: str, *, level: float = 0.95) -> pd.DataFrame:
         """Average marginal effect of a continuous variable (see :mod:`innobaro.margins`).
+
+        Parameters
+        ----------
+        variable : str
+            A numeric column of the design's data used in the model.
+        level : float, default 0.95
+            Confidence level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row (indexed by ``variable``) with ``estimate``, ``se``,
+            ``lower`` and ``upper``.
 
         Examples
         --------
@@ -996,6 +863,18 @@ class GLMResult:
     def summary(self, level: float = 0.95) -> Summary:
         """A stable summary table (no dates) that renders as text, DataFrame or HTML.
 
+        Parameters
+        ----------
+        level : float, default 0.95
+            Confidence level of the intervals in the table.
+
+        Returns
+        -------
+        Summary
+            Header lines and the coefficient table (``coef``, ``se``, ``t``,
+            ``p_value``, ``lower``, ``upper``); it prints as text, shows as HTML
+            in a notebook, and ``to_frame()`` gives the table.
+
         Examples
         --------
         >>> import innobaro as ib
@@ -1004,7 +883,7 @@ class GLMResult:
         >>> print(repr(m.summary()).splitlines()[0])
         Model         binomial GLM, innovated ~ C(sector) + np.log(employees)
         """
-        table = pd.DataFrame({"coef": self._beta, "se": self.bse.to_numpy(),
+        table = pd.DataFrame({"coef": self._masked(self._beta), "se": self.bse.to_numpy(),
                               "t": self.tvalues.to_numpy(), "p_value": self.pvalues.to_numpy()},
                              index=self._names)
         ci = self.conf_int(level)

@@ -78,9 +78,18 @@ class Estimate:
                  interval: IntervalFn | None = None,
                  srs: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
                  level: float = 0.95, method: str | None = None,
-                 notes: tuple[str, ...] = ()) -> None:
+                 notes: tuple[str, ...] = (), scale: np.ndarray | None = None) -> None:
         self._est = np.asarray(estimate, dtype=float)
-        self._vcov = np.asarray(vcov, dtype=float)
+        # the covariance of estimate / scale (powers of two, exact): standard
+        # errors stay representable where the variance itself overflows
+        self._vscale = None if scale is None else np.asarray(scale, dtype=float)
+        vcov = np.asarray(vcov, dtype=float)
+        if self._vscale is not None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                self._vcov = vcov * np.outer(self._vscale, self._vscale)
+        else:
+            self._vcov = vcov
+        self._vcov_scaled = vcov
         self._index = index
         self._df = np.broadcast_to(np.asarray(df, dtype=float), self._est.shape).copy()
         self.statistic = statistic
@@ -112,7 +121,10 @@ class Estimate:
     def se(self) -> pd.Series:
         """Standard errors: the square roots of the diagonal of :attr:`vcov`."""
         with np.errstate(invalid="ignore"):
-            return pd.Series(np.sqrt(np.diag(self._vcov)), index=self._index, name="se")
+            se = np.sqrt(np.diag(self._vcov_scaled))
+            if self._vscale is not None:
+                se = se * self._vscale
+            return pd.Series(se, index=self._index, name="se")
 
     @property
     def vcov(self) -> pd.DataFrame:
@@ -168,12 +180,14 @@ class Estimate:
         return pd.Series(values, index=self._index, name=name)
 
     # --------------------------------------------------------------- intervals
-    def ci(self, level: float = 0.95, df: float | None = None) -> pd.DataFrame:
+    def ci(self, level: float | None = None, df: float | None = None) -> pd.DataFrame:
         """Confidence intervals.
 
         Parameters
         ----------
-        level : float, default 0.95
+        level : float, optional
+            Confidence level; by default the level the estimate was made at
+            (:attr:`level`: 0.95 unless the estimator was given another).
         df : float, optional
             Degrees of freedom for the t quantiles; the design degrees of
             freedom by default, ``float("inf")`` for normal quantiles.
@@ -198,6 +212,7 @@ class Estimate:
         >>> est.ci(0.90, df=float("inf")).round(4).to_dict("index")  # normal, as R's confint
         {'y': {'lower': 3.1607, 'upper': 5.147}}
         """
+        level = self.level if level is None else level
         dfs = self._df if df is None else np.full(self._est.shape, float(df))
         if self._interval is not None:
             lower, upper = self._interval(level, dfs)

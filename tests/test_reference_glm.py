@@ -211,11 +211,17 @@ def test_bad_input_named() -> None:
     d = ib.Design(df, weights="w", psu="psu")
     with pytest.raises(ib.EstimationError, match=r"\[0, 1\]"):
         ib.logit("y ~ x", d)
-    with pytest.raises(ib.EstimationError, match="'c'"):
-        ib.glm("y ~ x + c", d)
-    with pytest.raises(ib.EstimationError, match="x2"):
-        ib.glm("y ~ x + x2", d)
     m = ib.glm("y ~ x", d)
+    # a constant column and a multiple of another are aliased, as in R: NaN
+    # coefficients, named in a warning, the rest fitted as without them
+    for formula, name in (("y ~ x + c", "c"), ("y ~ x + x2", "x2")):
+        with pytest.warns(ib.InnobaroWarning, match=f"'{name}' are aliased"):
+            a = ib.glm(formula, d)
+        assert np.isnan(a.params[name]) and np.isnan(a.bse[name])
+        assert np.isnan(a.vcov.loc[name]).all() and a.aliased[name]
+        np.testing.assert_allclose(a.params.drop(name), m.params, rtol=1e-12)
+        np.testing.assert_allclose(a.bse.drop(name), m.bse, rtol=1e-10)
+        assert a.df_resid == m.df_resid
     with pytest.raises(ib.EstimationError, match="not in the model"):
         m.wald_test("nope")
     with pytest.raises(ib.EstimationError, match="max_iter must be a positive integer"):

@@ -176,4 +176,4 @@ def test_logit_interval_warns_when_a_replicate_proportion_is_0_or_1() -> None:
         ib.proportion(d, "y", method="logit")
     messages = [str(w.message) for w in caught]
     assert any("replicate proportion is 0 or 1 (y: 1 replicate(s))" in m for m in messages)
-    assert any("1 replicate(s) gave missing estimates" in m for m in messages)
+    assert any("1 of 10 replicates gave no estimate" in m for m in messages)

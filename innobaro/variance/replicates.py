@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import DesignError, InnobaroWarning, LonelyPSUError
+from ..errors import DesignError, EstimationError, InnobaroWarning, LonelyPSUError, warn
 
 if TYPE_CHECKING:
     from ..design import Design, ReplicateDesign
@@ -70,10 +70,18 @@ def replicate_vcov(design: ReplicateDesign, estimate: np.ndarray, reps: np.ndarr
     # variance only, as R does by estimating each domain or probability on
     # its own; a covariance uses the replicates with both values.
     lost = ~ok.all(axis=0)
-    warnings.warn(f"{int((~ok.all(axis=1)).sum())} replicate(s) gave missing estimates for "
-                  f"{int(lost.sum())} of {reps.shape[1]} statistic(s); each variance leaves "
-                  f"out the replicates without its value (as R's svrVar does)",
-                  InnobaroWarning, stacklevel=4)
+    whole = ~ok.any(axis=1)  # replicates without any estimate
+    if whole.all():
+        raise EstimationError("no replicate gave an estimate, so there is no replicate "
+                              "variance")
+    if (ok | whole[:, None]).all():
+        warn(f"{int(whole.sum())} of {reps.shape[0]} replicates gave no estimate (for "
+             f"example a domain, or a level of a model factor, without rows in them) and "
+             f"were discarded from the variance, as R's svrVar does")
+    else:
+        warn(f"{int((~ok.all(axis=1)).sum())} replicate(s) gave missing estimates for "
+             f"{int(lost.sum())} of {reps.shape[1]} statistic(s); each variance leaves "
+             f"out the replicates without its value (as R's svrVar does)")
     if design.mse:
         centre = np.asarray(estimate, dtype=float)
     else:
@@ -91,20 +99,49 @@ def replicate_vcov(design: ReplicateDesign, estimate: np.ndarray, reps: np.ndarr
 def replicate_rank_df(weights: np.ndarray) -> float:
     """Rank of a replicate-weight matrix minus one (R's ``degf`` for replicate designs).
 
-    R takes the rank of a pivoted QR decomposition with tolerance 1e-5; the
-    rank here is that of the Gram matrix with eigenvalues below 1e-10 of the
-    largest counted as zero (the same cut on the singular values).
+    R takes ``qr(weights(design, "analysis"), tol = 1e-5)$rank - 1``: LINPACK's
+    QR with limited pivoting, in which a replicate column is dependent when
+    its residual on the independent columns before it is below 1e-5 of its
+    own norm. The same rule is applied here to the Gram matrix of the
+    columns scaled to unit norm (its Schur complements are the squared
+    relative residuals, accurate to about 1e-14, far below the 1e-10 cut), so
+    the rank does not depend on the scale of the weights: a column that
+    differs from the others only in rows of tiny weight is dependent, as in R.
     """
     if weights.shape[0] == 0:
         return float("nan")
     # identical columns add nothing to the rank; a jackknife restricted to a
-    # domain has many (every replicate that drops a PSU outside it)
-    cols = np.unique(weights.T, axis=0)
-    gram = cols @ cols.T
-    eig = np.linalg.eigvalsh(gram)
-    if eig.max() <= 0:
+    # domain has many (every replicate that drops a PSU outside it). The first
+    # of each kept, in the original order
+    _, first = np.unique(weights.T, axis=0, return_index=True)
+    cols = weights[:, np.sort(first)]
+    gram = cols.T @ cols
+    norms = np.sqrt(np.diag(gram))
+    if not (norms > 0).any():
         return -1.0
-    return float((eig > 1e-10 * eig.max()).sum() - 1)
+    scale = np.where(norms > 0, norms, 1.0)
+    S = gram / np.outer(scale, scale)
+    return float(_sequential_rank(S, 1e-5) - 1)
+
+
+def _sequential_rank(S: np.ndarray, tol: float) -> int:
+    """Rank by LINPACK's limited pivoting on a Gram matrix ``S`` of columns
+    scaled to unit norm (zero columns stay zero): left to right, a column
+    counts when its squared residual on the counted columns before it is at
+    least ``tol**2``. One outer-product update of the trailing block per
+    counted column (right-looking Cholesky that skips the dependent ones)."""
+    S = np.array(S, dtype=float)
+    m = S.shape[0]
+    rank = 0
+    for j in range(m):  # over the distinct replicate columns, once per design
+        d = S[j, j]
+        if not d >= tol * tol:
+            continue
+        rank += 1
+        if j + 1 < m:
+            col = S[j + 1:, j]
+            S[j + 1:, j + 1:] -= np.outer(col, col / d)
+    return rank
 
 
 # ----------------------------------------------------------------------------
