@@ -52,7 +52,7 @@ def weighted_gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     return out
 
 
-def column_qr(X: np.ndarray, scale: np.ndarray | None = None, *, block: int = 1 << 15
+def column_qr(X: np.ndarray, scale: np.ndarray | None = None, *, block: int = 1 << 18
               ) -> np.ndarray:
     """The triangular factor ``R`` (p, p) of a QR decomposition of
     ``diag(scale) X`` (n, p), in blocks of rows.
@@ -63,13 +63,22 @@ def column_qr(X: np.ndarray, scale: np.ndarray | None = None, *, block: int = 1 
     and without a copy of ``X``. Its columns have the norms, and each column
     the residual on the columns before it, of the scaled ``X``.
     """
+    from scipy.linalg import lapack
+
     n, p = X.shape
     R = np.zeros((0, p))
     for a in range(0, max(n, 1), block):  # blocks of rows
         part = X[a:a + block]
         if scale is not None:
             part = part * scale[a:a + block, None]
-        R = np.linalg.qr(np.vstack([R, part]), mode="r")
+        # LAPACK's Householder QR in place on a column-major copy; R is the
+        # upper triangle of its first rows
+        stacked = np.asfortranarray(np.vstack([R, part]))
+        qr, _, _, info = lapack.dgeqrf(stacked, overwrite_a=True)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"QR failed (LAPACK info {info})")
+        k = min(qr.shape)
+        R = np.triu(qr[:k])
     return R
 
 
