@@ -174,7 +174,8 @@ def predictive_margins(model: GLMResult, variable: str, values: Sequence[Any] | 
     if values is None:
         col = data[variable]
         if isinstance(col.dtype, pd.CategoricalDtype):
-            values = list(col.cat.categories)
+            # the levels with rows in the fit (the model drops the others)
+            values = [c for c in col.cat.categories if (col == c).any()]
         else:
             uniq = np.sort(col.dropna().unique()) if pd.api.types.is_numeric_dtype(col) \
                 else sorted(col.dropna().unique(), key=str)
