@@ -206,7 +206,7 @@ class SurveyDesign:
             if mask.isna().any():
                 raise MissingValueError(f"the domain mask has {int(mask.isna().sum())} "
                                         f"missing value(s)")
-            values = mask.to_numpy()
+            values = mask.to_numpy(bool if isinstance(mask.dtype, pd.BooleanDtype) else None)
         else:
             values = np.asarray(mask)
         if values.shape != (self.n,):

@@ -346,8 +346,8 @@ def barometer_report() -> Report:
     --------
     >>> from innobaro.report import barometer_report
     >>> r = barometer_report()
-    >>> r.section("share:overall").table["n"].iloc[0]
-    np.float64(1786.0)
+    >>> float(r.section("share:overall").table["n"].iloc[0])
+    1786.0
     """
     from .datasets import barometer_design
 

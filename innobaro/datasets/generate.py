@@ -584,7 +584,7 @@ def draw_answers(resp: pd.DataFrame, seed: int = SEED, *,
         for j, it in enumerate(its):
             # np.where accepts any scalar; its stub does not list pd.NA's type
             na = cast(Any, pd.NA)
-            out[it.name] = pd.array(np.where(asked, ticked[:, j], na), dtype="Int64")
+            out[it.name] = pd.array(np.where(asked, ticked[:, j].astype(int), na), dtype="Int64")
     return out
 
 
