@@ -140,7 +140,7 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
         x_values, _ = _evaluate(x_info, columns, for_new_data=False)
         if response:
             y_values, _ = _evaluate(infos[0], columns, for_new_data=False)
-        rows, n_all = None, rows.size
+        n_all, rows = rows.size, None
     else:
         n_all = len(data)
     X = _assemble(x_info, x_values, rows, n_all)

@@ -86,7 +86,7 @@ def _categories() -> dict[str, pd.CategoricalDtype]:
 
 
 def _read(name: str) -> pd.DataFrame:
-    ref = resources.files(__name__).joinpath("data", name)
+    ref = resources.files(__name__).joinpath("data").joinpath(name)
     with ref.open("rb") as fh:
         df = pd.read_csv(fh, dtype={"unit_id": str, "municipality_code": str},
                          keep_default_na=False, na_values=[""], encoding="utf-8")
