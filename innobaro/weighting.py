@@ -835,6 +835,12 @@ class WeightsSummary:
     def to_frame(self) -> pd.DataFrame:
         """The weight statistics per step (:attr:`table`).
 
+        Returns
+        -------
+        pandas.DataFrame
+            One row per step: ``n``, ``sum``, ``min``, ``max``, ``mean``, ``cv``,
+            ``n_eff`` and ``deff_w``.
+
         Examples
         --------
         >>> import pandas as pd
