@@ -1,6 +1,7 @@
 """Speed of survey logistic regression against statsmodels (and R when present).
 
-Not part of the test run. Usage::
+Not part of the test run. Needs statsmodels (``pip install -e ".[compare]"``,
+or the test extra). Usage::
 
     python benchmarks/bench_models.py [--rows 1000000] [--no-r] [--replicate-fits 50]
 

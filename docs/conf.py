@@ -32,6 +32,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax 3 from the docs extra, not from a CDN
     "numpydoc",
     "myst_parser",
 ]
@@ -59,6 +60,12 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
+
+# ------------------------------------------------------------------ MathJax
+# The formulas render without network: the sphinx-mathjax-offline package (in
+# the docs extra) ships MathJax 3.2.2 and copies it into _static/mathjax/ of
+# the build; the pages load it from there instead of from a CDN.
+mathjax_path = "mathjax/tex-chtml.js"
 
 # -------------------------------------------------------------------- HTML
 html_theme = "pydata_sphinx_theme"
