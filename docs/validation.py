@@ -404,7 +404,7 @@ def tests_case(case: dict) -> tuple[dict[str, Diff], str]:
             diffs["se"].add(out["se"].to_numpy(), res["se"])
             diffs["interval"].add(out[["lower", "upper"]].to_numpy(),
                                   np.column_stack([res["lower"], res["upper"]]))
-            diffs["tests"].add(out[["statistic", "p_value", "p_adjusted"]].to_numpy(),
+            diffs["tests"].add(out[["statistic", "pvalue", "pvalue_adjusted"]].to_numpy(),
                                np.column_stack([res["statistic"], res["p_value"],
                                                 res["p_adjusted"]]))
             return diffs, f"{call['method']}" + (f", {call['adjust']}" if call.get("adjust")

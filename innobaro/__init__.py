@@ -28,9 +28,9 @@ from .hypotheses import (
     table,
     ttest,
 )
-from .margins import Margins, average_marginal_effect, predictive_margins
+from .margins import MarginalEffect, Margins, average_marginal_effect, predictive_margins
 from .models import GLMResult, TermTest, glm, logit
-from .results import Estimate, TestResult
+from .results import Estimate, TestContract, TestResult
 from .weighting import CalibrationError, WeightsSummary
 
 __version__ = "0.1.0.dev0"
@@ -46,12 +46,14 @@ __all__ = [
     "InnobaroError",
     "InnobaroWarning",
     "LonelyPSUError",
+    "MarginalEffect",
     "Margins",
     "MissingValueError",
     "Nonlinear",
     "ReplicateDesign",
     "SurveyDesign",
     "TermTest",
+    "TestContract",
     "TestResult",
     "WeightsSummary",
     "__version__",

@@ -344,7 +344,7 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray, z: np.ndarra
     dfs = _domain_df(design, prep) if df is None else df
     srs = (lambda: _srs_variances(prep, z, mean_type)) if deff else None
     return Estimate(est.ravel(), V, prep.index(labels), df=np.repeat(dfs, q),
-                    statistic=statistic, interval=interval, srs=srs, level=level,
+                    kind=statistic, interval=interval, srs=srs, level=level,
                     method=method, notes=notes, scale=scale)
 
 
@@ -981,4 +981,4 @@ def with_replicates(design: SurveyDesign, statistic: Any, *, vectorized: bool = 
         raise EstimationError(f"names has {len(labels)} labels; the statistic has "
                               f"{full.size} entries")
     return Estimate(full, V, pd.Index(labels, name="variable"), df=np.full(full.size,
-                    design.df), statistic="statistic")
+                    design.df), kind="statistic")

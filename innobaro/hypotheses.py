@@ -58,7 +58,7 @@ from .errors import DomainError, EstimationError, MissingValueError
 from .estimators import mean, total
 from .intervals import t_quantile
 from .models import fit_matrix
-from .results import Estimate, TestResult
+from .results import Estimate, TestResult, as_estimate
 
 try:
     from numpy.exceptions import ComplexWarning
@@ -253,7 +253,7 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
     TestResult
         ``statistic``, ``df`` (``(ndf, ddf)`` for the F tests, fractional for
         ``"F"``; the chi-square df for ``"Chisq"``; ``None`` for
-        ``"saddlepoint"`` and ``"lincom"``), ``p_value``, ``method``,
+        ``"saddlepoint"`` and ``"lincom"``), ``pvalue``, ``method``,
         ``observed`` and ``expected`` (estimated cell shares and the shares
         expected under independence). ``details`` holds ``pearson``
         (:math:`X^2`), ``design_effects`` (the eigenvalues
@@ -390,16 +390,16 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
         if statistic == "Wald":
             ndf, ddf = float(k), nu
             F = W / k
-            method = "Design-based Wald test of association"
+            title = "Design-based Wald test of association"
         else:
             ndf, ddf = float(k), nu - k + 1
             F = W * ddf / (k * nu)
-            method = "Design-based adjusted Wald test of association"
+            title = "Design-based adjusted Wald test of association"
         p = float(stats.f.sf(F, ndf, ddf)) if ddf > 0 else math.nan
         observed = tw.frame(Tc / Tn)
         pr, pc = Tr / Tn, Tk / Tn
         expected = tw.frame(pr[rows_of] * pc[cols_of])
-        return TestResult(statistic=F, df=(ndf, ddf), p_value=p, method=method,
+        return TestResult(statistic=F, df=(ndf, ddf), pvalue=p, method=statistic, title=title,
                           statistic_name="F", data=data_name, observed=observed,
                           expected=expected,
                           details={"wald": W, "nu": nu, "n": n_rows})
@@ -427,24 +427,25 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
         F = pearson / trace
         ddf = d0 * nu
         p = float(stats.f.sf(F, d0, ddf)) if ddf > 0 else math.nan
-        return TestResult(statistic=F, df=(d0, ddf), p_value=p, statistic_name="F",
-                          method="Pearson's X^2: Rao & Scott adjustment (second order, F)",
+        return TestResult(statistic=F, df=(d0, ddf), pvalue=p, statistic_name="F",
+                          method="F",
+                          title="Pearson's X^2: Rao & Scott adjustment (second order, F)",
                           **common)
     if statistic == "Chisq":
         p = float(stats.chi2.sf(pearson / (trace / k), k))
-        return TestResult(statistic=pearson, df=float(k), p_value=p,
-                          statistic_name="X-squared",
-                          method="Pearson's X^2: Rao & Scott adjustment (first order)",
+        return TestResult(statistic=pearson, df=(float(k), math.inf), pvalue=p,
+                          statistic_name="X-squared", method="Chisq",
+                          title="Pearson's X^2: Rao & Scott adjustment (first order)",
                           **common)
     ddf = math.inf if is_rep else d0 * nu
     if statistic == "saddlepoint":
         p = _saddlepoint_tail(pearson, eig, ddf)
-        method = "Pearson's X^2: saddlepoint approximation"
+        title = "Pearson's X^2: saddlepoint approximation"
     else:
         p = _exact_tail(pearson, eig, ddf)
-        method = "Pearson's X^2: asymptotic exact distribution"
-    return TestResult(statistic=pearson, df=None, p_value=p, statistic_name="X-squared",
-                      method=method, **common)
+        title = "Pearson's X^2: asymptotic exact distribution"
+    return TestResult(statistic=pearson, df=(float(k), ddf), pvalue=p,
+                      statistic_name="X-squared", method=statistic, title=title, **common)
 
 
 def _check_cell_variance(V: np.ndarray, data_name: str) -> None:
@@ -520,7 +521,7 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
     Returns
     -------
     TestResult
-        ``statistic`` (t), ``df``, ``p_value`` (two-sided), ``estimate`` (the
+        ``statistic`` (t), ``df`` (``(1, nu)``), ``pvalue`` (two-sided), ``estimate`` (the
         mean of the second level minus the mean of the first) and ``se``;
         ``ci()`` gives the t interval. ``details["means"]`` holds the two
         group means.
@@ -601,8 +602,9 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
     t = diff / se if se > 0 else math.copysign(math.inf, diff)
     p = float(2 * stats.t.sf(abs(t), df)) if df > 0 else math.nan
     b0 = float(m.params.iloc[0])
-    return TestResult(statistic=t, df=df, p_value=p, method="Design-based t-test",
-                      statistic_name="t", data=f"{y} by {group} ({lv[1]!r} minus {lv[0]!r})",
+    return TestResult(statistic=t, df=(1.0, df), pvalue=p, method="t",
+                      title="Design-based t-test", statistic_name="t",
+                      data=f"{y} by {group} ({lv[1]!r} minus {lv[0]!r})",
                       estimate=diff, se=se, level=level,
                       details={"means": pd.Series([b0, b0 + diff],
                                                   index=pd.Index(lv, name=group), name=y)})
@@ -1030,14 +1032,16 @@ def _is_coefficients(spec: Mapping) -> bool:
                           "not a mix of both")
 
 
-def contrast(estimate: Estimate, weights: Any) -> Estimate:
+def contrast(estimate: Estimate | Any, weights: Any) -> Estimate:
     """Linear or nonlinear combinations of the entries of an estimate.
 
     Parameters
     ----------
-    estimate : Estimate
+    estimate : Estimate or GLMResult
         Any estimate with its covariance matrix: several variables, domains
-        (``by=``), or both.
+        (``by=``), or both; predictive margins; or a fitted model, whose
+        coefficients (labelled by term) are combined with their design-based
+        covariance and the model's residual degrees of freedom.
     weights
         One contrast, or several:
 
@@ -1126,9 +1130,11 @@ def contrast(estimate: Estimate, weights: Any) -> Estimate:
     gap        9.33333  1.11665 5.77965  12.887
     ratio        1.875 0.170449 1.33256 2.41744
     """
-    if not isinstance(estimate, Estimate):
-        raise TypeError(f"contrast: estimate must be an innobaro Estimate, not "
-                        f"{type(estimate).__name__}")
+    try:
+        estimate = as_estimate(estimate)  # a fitted model: its coefficients
+    except TypeError:
+        raise TypeError(f"contrast: estimate must be an innobaro Estimate or a fitted "
+                        f"model, not {type(estimate).__name__}") from None
     theta = estimate.estimate.to_numpy()
     labels = _Labels(estimate.estimate.index)
     if isinstance(weights, Mapping) and not weights:
@@ -1147,7 +1153,7 @@ def contrast(estimate: Estimate, weights: Any) -> Estimate:
                    for c in combos])
     index = pd.Index([c.name for c in combos], name="contrast")
     return Estimate(np.array([c.value for c in combos]), vcov, index, df=df,
-                    statistic="contrast", level=estimate.level)
+                    kind="contrast", level=estimate.level)
 
 
 def _key_text(key: Any) -> str:
@@ -1201,8 +1207,8 @@ contrast.nonlinear = _nonlinear  # type: ignore[attr-defined]
 # ==========================================================================
 # compare
 # ==========================================================================
-COMPARE_COLUMNS = ["estimate", "se", "lower", "upper", "statistic", "df", "p_value",
-                   "p_adjusted"]
+COMPARE_COLUMNS = ["estimate", "se", "lower", "upper", "statistic", "df", "pvalue",
+                   "pvalue_adjusted"]
 
 
 def _adjust(p: np.ndarray, method: str | None) -> np.ndarray:
@@ -1240,7 +1246,7 @@ def compare(design: SurveyDesign, y: str | Sequence[str], *, by: str | Sequence[
         The reference domain (a by-value, a tuple for several by columns);
         the first domain by default.
     adjust : {None, "holm", "bonferroni"}
-        Multiple-comparison adjustment of ``p_adjusted`` over all the rows
+        Multiple-comparison adjustment of ``pvalue_adjusted`` over all the rows
         returned (Holm 1979; R's ``p.adjust``).
     level : float, default 0.95
         Level of the (unadjusted) t intervals.
@@ -1251,7 +1257,7 @@ def compare(design: SurveyDesign, y: str | Sequence[str], *, by: str | Sequence[
     pandas.DataFrame
         Indexed by ``variable`` and ``contrast`` (``"H - E"``), with columns
         ``estimate``, ``se``, ``lower``, ``upper``, ``statistic`` (t),
-        ``df``, ``p_value`` and ``p_adjusted`` (equal to ``p_value`` without
+        ``df``, ``pvalue`` and ``pvalue_adjusted`` (equal to ``pvalue`` without
         ``adjust``).
 
     Notes
@@ -1282,8 +1288,8 @@ def compare(design: SurveyDesign, y: str | Sequence[str], *, by: str | Sequence[
     ...                    "size": ["small"] * 3 + ["medium"] * 3 + ["large"] * 3})
     >>> out = ib.compare(ib.Design(df, weights="w", psu="psu"), "sales", by="size",
     ...                  adjust="holm")
-    >>> out[["estimate", "p_adjusted"]].round(4)  # doctest: +NORMALIZE_WHITESPACE
-                              estimate  p_adjusted
+    >>> out[["estimate", "pvalue_adjusted"]].round(4)  # doctest: +NORMALIZE_WHITESPACE
+                              estimate  pvalue_adjusted
     variable contrast
     sales    medium - large     -3.25      0.0057
              small - large      -6.25      0.0001
@@ -1330,8 +1336,8 @@ def compare(design: SurveyDesign, y: str | Sequence[str], *, by: str | Sequence[
     p = 2 * stats.t.sf(np.abs(t), df) if df > 0 else np.full(t.size, np.nan)
     crit = t_quantile(level, df)
     out = pd.DataFrame({"estimate": diff, "se": se, "lower": diff - crit * se,
-                        "upper": diff + crit * se, "statistic": t, "df": df, "p_value": p,
-                        "p_adjusted": _adjust(p, adjust)},
+                        "upper": diff + crit * se, "statistic": t, "df": df, "pvalue": p,
+                        "pvalue_adjusted": _adjust(p, adjust)},
                        index=pd.MultiIndex.from_arrays([var_labels, con_labels],
                                                        names=["variable", "contrast"]))
     return out[COMPARE_COLUMNS]
@@ -1405,9 +1411,10 @@ def compare_surveys(est_a: Estimate, est_b: Estimate) -> Estimate:
     9.45
     """
     for name, est in (("est_a", est_a), ("est_b", est_b)):
-        if not isinstance(est, Estimate):
-            raise TypeError(f"compare_surveys: {name} must be an innobaro Estimate, not "
-                            f"{type(est).__name__}")
+        if not isinstance(est, Estimate) and not hasattr(est, "coefficients"):
+            raise TypeError(f"compare_surveys: {name} must be an innobaro Estimate or a "
+                            f"fitted model, not {type(est).__name__}")
+    est_a, est_b = as_estimate(est_a), as_estimate(est_b)
     ia = est_a.estimate.index
     la, lb = list(ia), list(est_b.estimate.index)
     pos_b = {lab: i for i, lab in enumerate(lb)}
@@ -1435,7 +1442,7 @@ def compare_surveys(est_a: Estimate, est_b: Estimate) -> Estimate:
     with np.errstate(divide="ignore", invalid="ignore"):
         df = (va + vb) ** 2 / (va ** 2 / dfa + vb ** 2 / dfb)
     df = np.where((va + vb) > 0, df, np.minimum(dfa, dfb))
-    return Estimate(diff, V, ia, df=df, statistic="difference", level=est_a.level)
+    return Estimate(diff, V, ia, df=df, kind="difference", level=est_a.level)
 
 
 # ==========================================================================

@@ -27,7 +27,6 @@ References
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,26 +36,31 @@ from scipy import stats
 from ._linalg import tall_dot
 from .errors import EstimationError
 from .intervals import t_quantile
+from .results import Estimate
 from .variance import Influence, vcov_of
 
 if TYPE_CHECKING:
     from .models import GLMResult
 
-__all__ = ["Margins", "average_marginal_effect", "predictive_margins"]
+__all__ = ["MarginalEffect", "Margins", "average_marginal_effect", "predictive_margins"]
 
 
-@dataclass(frozen=True)
-class Margins:
+class Margins(Estimate):
     """Predictive margins with their design-based covariance.
+
+    An :class:`~innobaro.Estimate` (kind ``"margin"``, indexed by the values
+    of the variable, t intervals on the model's residual degrees of freedom),
+    so :func:`~innobaro.contrast` takes it; the pairwise differences come
+    ready-made.
 
     Attributes
     ----------
+    variable : str
     table : pandas.DataFrame
         ``estimate``, ``se``, ``lower``, ``upper`` for each value.
-    vcov : pandas.DataFrame
     differences : pandas.DataFrame
         Every pairwise difference with ``estimate``, ``se``, ``lower``,
-        ``upper``, ``statistic`` and ``p_value`` (t on the model's residual
+        ``upper``, ``statistic`` and ``pvalue`` (t on the model's residual
         degrees of freedom).
 
     Examples
@@ -68,34 +72,54 @@ class Margins:
     [[-0.109, 0.022]]
     """
 
-    variable: str
-    table: pd.DataFrame
-    vcov: pd.DataFrame
-    differences: pd.DataFrame
-    df: float
+    def __init__(self, variable: str, estimate: np.ndarray, vcov: np.ndarray,
+                 index: pd.Index, *, df: float, level: float,
+                 differences: pd.DataFrame, kind: str = "margin") -> None:
+        super().__init__(estimate, vcov, index, df=np.full(len(index), float(df)), kind=kind,
+                         level=level)
+        self.variable = variable
+        self.differences = differences
 
-    def to_frame(self) -> pd.DataFrame:
-        """The margins' table (estimate, se, lower, upper).
-
-        Returns
-        -------
-        pandas.DataFrame
-            :attr:`table`: ``estimate``, ``se``, ``lower`` and ``upper`` for each
-            value.
-
-        Examples
-        --------
-        >>> import innobaro as ib
-        >>> from innobaro.datasets import barometer_design
-        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
-        >>> m.margins("sector").to_frame().columns.tolist()
-        ['estimate', 'se', 'lower', 'upper']
-        """
-        return self.table
+    @property
+    def table(self) -> pd.DataFrame:
+        """``estimate``, ``se``, ``lower`` and ``upper`` for each value."""
+        return self.to_frame()[["estimate", "se", "lower", "upper"]]
 
     def __repr__(self) -> str:
         return (f"Predictive margins of {self.variable} (df = {self.df:g})\n"
                 + self.table.to_string(float_format=lambda v: f"{v:.6g}"))
+
+
+class MarginalEffect(Estimate):
+    """Average marginal effects: an :class:`~innobaro.Estimate` (kind
+    ``"marginal effect"``) indexed by variable, with t intervals on the
+    model's residual degrees of freedom.
+
+    Attributes
+    ----------
+    estimate, se : pandas.Series
+        The average derivative of the prediction and its design-based
+        standard error.
+    vcov : pandas.DataFrame
+    df : float
+        The model's residual degrees of freedom.
+    level : float
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"psu": range(10), "x": [float(i) for i in range(10)],
+    ...                    "y": [2.0 * i + 1 for i in range(10)]})
+    >>> ame = ib.glm("y ~ x", ib.Design(df, psu="psu")).average_marginal_effect("x")
+    >>> ame.estimate.round(6).tolist(), ame.kind
+    ([2.0], 'marginal effect')
+    """
+
+    def __repr__(self) -> str:
+        return (f"Average marginal effect (df = {self.df:g})\n"
+                + self.to_frame()[["estimate", "se", "lower", "upper"]].to_string(
+                    float_format=lambda v: f"{v:.6g}"))
 
 
 def _fit_data(model: GLMResult) -> pd.DataFrame:
@@ -230,29 +254,23 @@ def _fixed_beta_reps(model: GLMResult, F: np.ndarray):
 def _make_margins(model: GLMResult, variable: str, values: Sequence[Any], est: np.ndarray,
                   V: np.ndarray, level: float) -> Margins:
     index = pd.Index([v for v in values], name=variable)
-    se = np.sqrt(np.diag(V))
     df = model.df_resid
     t = t_quantile(level, df)
-    table = pd.DataFrame({"estimate": est, "se": se, "lower": est - t * se,
-                          "upper": est + t * se}, index=index)
-    rows = []
-    k = len(values)
-    for i in range(k):  # over pairs of values (a handful)
-        for j in range(i + 1, k):
-            d = est[j] - est[i]
-            s = np.sqrt(V[i, i] + V[j, j] - 2 * V[i, j])
-            stat = d / s if s > 0 else np.nan
-            rows.append({"contrast": f"{values[j]} - {values[i]}", "estimate": d, "se": s,
-                         "lower": d - t * s, "upper": d + t * s, "statistic": stat,
-                         "p_value": 2 * stats.t.sf(abs(stat), df) if df > 0 else np.nan})
-    diffs = pd.DataFrame(rows, columns=["contrast", "estimate", "se", "lower", "upper",
-                                        "statistic", "p_value"]).set_index("contrast")
-    return Margins(variable=variable, table=table,
-                   vcov=pd.DataFrame(V, index=index, columns=index), differences=diffs, df=df)
+    i, j = np.triu_indices(len(values), k=1)  # every pair of values
+    d = est[j] - est[i]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.sqrt(V[i, i] + V[j, j] - 2 * V[i, j])
+        stat = np.where(s > 0, d / s, np.nan)
+    p = 2 * stats.t.sf(np.abs(stat), df) if df > 0 else np.full(d.shape, np.nan)
+    names = pd.Index([f"{values[b]} - {values[a]}" for a, b in zip(i, j, strict=True)],
+                     name="contrast")
+    diffs = pd.DataFrame({"estimate": d, "se": s, "lower": d - t * s, "upper": d + t * s,
+                          "statistic": stat, "pvalue": p}, index=names)
+    return Margins(variable, est, V, index, df=df, level=level, differences=diffs)
 
 
 def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0.95,
-                            step: float | None = None) -> pd.DataFrame:
+                            step: float | None = None) -> MarginalEffect:
     """Average marginal effect of a continuous variable on the response scale.
 
     .. math::
@@ -291,9 +309,10 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
 
     Returns
     -------
-    pandas.DataFrame
-        One row (indexed by ``variable``) with ``estimate``, ``se``,
-        ``lower`` and ``upper``.
+    MarginalEffect
+        An :class:`~innobaro.Estimate` with one entry (indexed by
+        ``variable``); ``to_frame()`` gives ``estimate``, ``se``, ``lower``,
+        ``upper`` and ``df``.
 
     References
     ----------
@@ -310,7 +329,7 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
     ...                    "x": [float(i) for i in range(10)],
     ...                    "y": [2.0 * i + 1 for i in range(10)]})
     >>> m = ib.glm("y ~ x", ib.Design(df, weights="w", psu="psu"))
-    >>> m.average_marginal_effect("x")["estimate"].round(6).tolist()
+    >>> m.average_marginal_effect("x").estimate.round(6).tolist()
     [2.0]
     """
     data = _fit_data(model)
@@ -340,10 +359,9 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
         return ((Wf * d).sum(axis=0) / Wf.sum(axis=0))[:, None]
 
     V = _vcov(model, est, z_pop + z_beta, reps)
-    se = float(np.sqrt(V[0, 0]))
-    t = t_quantile(level, model.df_resid)
-    return pd.DataFrame({"estimate": est, "se": [se], "lower": est - t * se,
-                         "upper": est + t * se}, index=pd.Index([variable], name="variable"))
+    return MarginalEffect(est, V, pd.Index([variable], name="variable"),
+                          df=np.array([float(model.df_resid)]), kind="marginal effect",
+                          level=level)
 
 
 

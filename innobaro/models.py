@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
 from .intervals import t_quantile
 from .irls import FAMILIES, Family, Fit, aliased, influence_rows, irls, working_pass
+from .results import Estimate, TestContract
 from .variance import Influence, model_df, vcov_of
 
 __all__ = ["GLMResult", "TermTest", "glm", "logit"]
@@ -289,25 +290,30 @@ def _check_separation(X: np.ndarray, n_extreme: int, beta: np.ndarray, names: li
 # ----------------------------------------------------------------------------
 # results
 # ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TermTest:
+class TermTest(TestContract):
     """A test that one or several model terms are zero (R's ``regTermTest``).
+
+    Follows the test contract (:class:`~innobaro.results.TestContract`):
+    ``statistic, pvalue = test`` unpacks it.
 
     Attributes
     ----------
     terms : list of str
     statistic : float
         F (``method="F"``), chi-square (``"chisq"``), or the working
-        likelihood-ratio deviance difference (``"lrt"``).
-    df : float
-        Numerator degrees of freedom (number of coefficients).
-    ddf : float
-        Denominator degrees of freedom (``inf`` for chi-square tests).
-    p_value : float
+        likelihood-ratio deviance difference (``"lrt"``) or working Wald
+        statistic (``"working_wald"``).
+    df : tuple of float
+        ``(df_num, df_denom)``: the number of coefficients tested, and the
+        denominator degrees of freedom (``inf`` for chi-square tests).
+    pvalue : float
+        Also ``p_value``.
     method : str
+        ``"F"``, ``"chisq"``, ``"lrt"`` or ``"working_wald"``.
+    title : str
+        The test in words.
     lambdas : numpy.ndarray or None
-        Generalised design effects (``"lrt"``).
-
+        Generalised design effects (``"lrt"`` and ``"working_wald"``).
 
     Examples
     --------
@@ -315,30 +321,36 @@ class TermTest:
     >>> from innobaro.datasets import barometer_design
     >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
     >>> t = m.wald_test("C(sector)")
-    >>> round(t.statistic, 4), t.df, t.ddf
-    (24.9708, 1, 1776.0)
+    >>> round(t.statistic, 4), t.df
+    (24.9708, (1.0, 1776.0))
+    >>> stat, p = t
     """
 
-    terms: list[str]
-    statistic: float
-    df: float
-    ddf: float
-    p_value: float
-    method: str
-    lambdas: np.ndarray | None = None
+    _TITLES: ClassVar[dict[str, str]] = {"F": "Wald F", "chisq": "Wald chi-square",
+                                         "lrt": "Rao-Scott working likelihood ratio",
+                                         "working_wald": "Rao-Scott working Wald"}
+
+    def __init__(self, terms: list[str], statistic: float, df_num: float, df_denom: float,
+                 pvalue: float, method: str, lambdas: np.ndarray | None = None) -> None:
+        self.terms = list(terms)
+        self.statistic = float(statistic)
+        self.df_num = float(df_num)
+        self.df_denom = float(df_denom)
+        self.pvalue = float(pvalue)
+        self.method = method
+        self.title = f"{self._TITLES[method]} test"
+        self.lambdas = lambdas
 
     def __repr__(self) -> str:
-        name = {"F": "Wald F", "chisq": "Wald chi-square",
-                "lrt": "Rao-Scott working likelihood ratio",
-                "working_wald": "Rao-Scott working Wald"}[self.method]
-        ddf = "" if np.isinf(self.ddf) else f", denominator df = {self.ddf:g}"
+        ddf = "" if np.isinf(self.df_denom) else f", denominator df = {self.df_denom:g}"
         extra = ""
         if self.lambdas is not None:
             # R prints the deviance difference over the mean design effect
             extra = (f" (deviance difference / mean design effect = "
                      f"{self.statistic / np.mean(self.lambdas):.6g})")
-        return (f"{name} test for {' + '.join(self.terms)}: statistic = "
-                f"{self.statistic:.6g}{extra}, df = {self.df:g}{ddf}, p = {self.p_value:.4g}")
+        return (f"{self.title} for {' + '.join(self.terms)}: statistic = "
+                f"{self.statistic:.6g}{extra}, df = {self.df_num:g}{ddf}, "
+                f"p = {self.pvalue:.4g}")
 
     def to_frame(self) -> pd.DataFrame:
         """The test as a one-row DataFrame.
@@ -346,8 +358,8 @@ class TermTest:
         Returns
         -------
         pandas.DataFrame
-            Columns ``terms``, ``statistic``, ``df``, ``ddf``, ``p_value`` and
-            ``method``.
+            ``statistic``, ``df_num``, ``df_denom``, ``pvalue`` and ``method``,
+            indexed by the terms tested.
 
         Examples
         --------
@@ -355,11 +367,10 @@ class TermTest:
         >>> from innobaro.datasets import barometer_design
         >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
         >>> m.wald_test("C(sector)").to_frame().columns.tolist()
-        ['terms', 'statistic', 'df', 'ddf', 'p_value', 'method']
+        ['statistic', 'df_num', 'df_denom', 'pvalue', 'method']
         """
-        return pd.DataFrame([{"terms": " + ".join(self.terms), "statistic": self.statistic,
-                              "df": self.df, "ddf": self.ddf, "p_value": self.p_value,
-                              "method": self.method}])
+        return pd.DataFrame([self._frame_row()],
+                            index=pd.Index([" + ".join(self.terms)], name="terms"))
 
 
 class GLMResult:
@@ -450,6 +461,92 @@ class GLMResult:
         """Number of estimable coefficients."""
         return int(self._keep.sum())
 
+    @property
+    def coefficients(self) -> Estimate:
+        """The coefficients as an :class:`~innobaro.Estimate` (estimate, se,
+        covariance, residual degrees of freedom, Wald intervals), so that
+        :func:`~innobaro.contrast` and :func:`~innobaro.compare_surveys` take
+        a model as they take a mean.
+
+        Returns
+        -------
+        Estimate
+            Indexed by term; ``NaN`` for aliased coefficients.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.coefficients.ci().equals(m.conf_int())
+        True
+        """
+        return Estimate(self._masked(self._beta), self.vcov.to_numpy(), self._names,
+                        df=np.full(self._keep.size, float(self.df_resid)), kind="coefficient")
+
+    # the estimate contract, on the coefficients
+    @property
+    def estimate(self) -> pd.Series:
+        """The coefficients (:attr:`params`)."""
+        return self.params
+
+    @property
+    def se(self) -> pd.Series:
+        """Their standard errors (:attr:`bse`)."""
+        return self.bse
+
+    @property
+    def df(self) -> float:
+        """The residual degrees of freedom of t intervals and tests (:attr:`df_resid`)."""
+        return float(self.df_resid)
+
+    level = 0.95
+    interval_method = "wald"
+
+    def ci(self, level: float | None = None, df: float | None = None) -> pd.DataFrame:
+        """Wald intervals of the coefficients (:meth:`conf_int`, with ``df`` as
+        :meth:`Estimate.ci`).
+
+        Parameters
+        ----------
+        level : float, optional
+            Confidence level, 0.95 by default.
+        df : float, optional
+            Degrees of freedom of the t quantile; :attr:`df_resid` by default.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``lower`` and ``upper`` by term.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.ci().equals(m.conf_int())
+        True
+        """
+        return self.coefficients.ci(level, df)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficients as a DataFrame: estimate, se, lower, upper, df, cv.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per term.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.to_frame().columns.tolist()[:4]
+        ['estimate', 'se', 'lower', 'upper']
+        """
+        return self.coefficients.to_frame()
+
     def _masked(self, values: np.ndarray) -> np.ndarray:
         return np.where(self._keep, values, np.nan)
 
@@ -507,9 +604,9 @@ class GLMResult:
             p = 2 * stats.t.sf(t, self.df_resid)
         else:
             p = np.full(t.shape, np.nan)
-        return pd.Series(p, index=self._names, name="p_value")
+        return pd.Series(p, index=self._names, name="pvalue")
 
-    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+    def conf_int(self, level: float | None = None) -> pd.DataFrame:
         """Wald intervals with t quantiles on ``df_resid`` (R's ``confint.svyglm``).
 
         Parameters
@@ -530,7 +627,8 @@ class GLMResult:
         >>> m.conf_int().round(3).values.tolist()
         [[-0.842, 0.158], [-0.796, -0.347], [0.365, 0.659]]
         """
-        t = t_quantile(level, self.df_resid if self.df_resid > 0 else np.nan)
+        t = t_quantile(self.level if level is None else level,
+                       self.df_resid if self.df_resid > 0 else np.nan)
         se = self.bse.to_numpy()
         beta = self._masked(self._beta)
         return pd.DataFrame({"lower": beta - t * se, "upper": beta + t * se},
@@ -831,7 +929,8 @@ class GLMResult:
 
         return predictive_margins(self, variable, values, level=level, method=method)
 
-    def average_marginal_effect(self, variable: str, *, level: float = 0.95) -> pd.DataFrame:
+    def average_marginal_effect(self, variable: str, *, level: float = 0.95
+                                ) -> MarginalEffect:
         """Average marginal effect of a continuous variable (see :mod:`innobaro.margins`).
 
         Parameters
@@ -852,7 +951,8 @@ class GLMResult:
         >>> import innobaro as ib
         >>> from innobaro.datasets import barometer_design
         >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
-        >>> m.average_marginal_effect("employees").round(4).values.tolist()
+        >>> ame = m.average_marginal_effect("employees")
+        >>> ame.to_frame()[["estimate", "se", "lower", "upper"]].round(4).values.tolist()
         [[0.0053, 0.0008, 0.0037, 0.0069]]
         """
         from .margins import average_marginal_effect
@@ -872,7 +972,7 @@ class GLMResult:
         -------
         Summary
             Header lines and the coefficient table (``coef``, ``se``, ``t``,
-            ``p_value``, ``lower``, ``upper``); it prints as text, shows as HTML
+            ``pvalue``, ``lower``, ``upper``); it prints as text, shows as HTML
             in a notebook, and ``to_frame()`` gives the table.
 
         Examples
@@ -884,7 +984,7 @@ class GLMResult:
         Model         binomial GLM, innovated ~ C(sector) + np.log(employees)
         """
         table = pd.DataFrame({"coef": self._masked(self._beta), "se": self.bse.to_numpy(),
-                              "t": self.tvalues.to_numpy(), "p_value": self.pvalues.to_numpy()},
+                              "t": self.tvalues.to_numpy(), "pvalue": self.pvalues.to_numpy()},
                              index=self._names)
         ci = self.conf_int(level)
         table["lower"] = ci["lower"].to_numpy()
@@ -942,4 +1042,4 @@ class Summary:
         return self.as_html()
 
 
-from .margins import Margins  # noqa: E402  (the result type of GLMResult.margins)
+from .margins import MarginalEffect, Margins  # noqa: E402  (result types of GLMResult)

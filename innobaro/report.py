@@ -410,7 +410,7 @@ def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[st
         if term == "Intercept":
             continue
         t = model.wald_test(term)
-        tests.append({"term": term, "F": t.statistic, "ndf": t.df, "ddf": t.ddf,
+        tests.append({"term": term, "F": t.statistic, "ndf": t.df_num, "ddf": t.df_denom,
                       "p_value": t.p_value})
     sections.append(Section("Term-wise Wald tests (R's regTermTest)",
                             pd.DataFrame(tests).set_index("term"), key="wald"))

@@ -6,7 +6,7 @@ way on every run, and turn into DataFrames.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -37,8 +37,16 @@ class Estimate:
     df : float or pandas.Series
         Design degrees of freedom used for intervals (a Series when they
         differ between domains).
-    statistic : str
-        ``"mean"``, ``"total"``, ``"ratio"``, ``"proportion"`` or ``"quantile"``.
+    kind : str
+        What was estimated: ``"mean"``, ``"total"``, ``"ratio"``,
+        ``"proportion"``, ``"quantile"``, ``"contrast"``, ``"coefficient"``,
+        ``"margin"``, ...
+    level : float
+        The level the estimate was made at: the default of :meth:`ci` and
+        :meth:`to_frame`.
+    interval_method : str
+        How :meth:`ci` makes intervals: ``"wald"`` (estimate -/+ t se), the
+        proportion's method (``"logit"``, ``"beta"``, ...) or ``"woodruff"``.
 
     Notes
     -----
@@ -74,7 +82,7 @@ class Estimate:
     """
 
     def __init__(self, estimate: np.ndarray, vcov: np.ndarray, index: pd.Index, *,
-                 df: np.ndarray, statistic: str,
+                 df: np.ndarray, kind: str,
                  interval: IntervalFn | None = None,
                  srs: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
                  level: float = 0.95, method: str | None = None,
@@ -92,7 +100,7 @@ class Estimate:
         self._vcov_scaled = vcov
         self._index = index
         self._df = np.broadcast_to(np.asarray(df, dtype=float), self._est.shape).copy()
-        self.statistic = statistic
+        self.kind = kind
         self._interval = interval
         self._srs_fn = srs
         self._srs_values: tuple[np.ndarray, np.ndarray] | None = None
@@ -262,12 +270,43 @@ class Estimate:
             out["deff"] = self.deff.to_numpy()
         return out
 
+    def conf_int(self, level: float | None = None) -> pd.DataFrame:
+        """Confidence intervals, statsmodels' spelling of :meth:`ci`.
+
+        Parameters
+        ----------
+        level : float, optional
+            Confidence level; by default the level the estimate was made at.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``lower`` and ``upper``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(6), "y": [1.0, 2, 3, 5, 4, 6]})
+        >>> est = ib.mean(ib.Design(df, psu="psu"), "y")
+        >>> est.conf_int().equals(est.ci())
+        True
+        """
+        return self.ci(level)
+
+    @property
+    def interval_method(self) -> str:
+        """How :meth:`ci` makes intervals (``"wald"``, ``"logit"``, ``"woodruff"``, ...)."""
+        if self.method:
+            return self.method
+        return "woodruff" if self.kind == "quantile" else "wald"
+
     def __len__(self) -> int:
         return self._est.size
 
     # --------------------------------------------------------------- display
     def _title(self) -> str:
-        title = self.statistic.capitalize()
+        title = self.kind.capitalize()
         if self.method:
             title += f" ({self.method} interval)"
         return title
@@ -288,10 +327,87 @@ class Estimate:
                 + self.to_frame().to_html(float_format=lambda v: f"{v:.6g}"))
 
 
-class TestResult:
+class TestContract:
+    """What every test result shares (the result contract, ``docs/guide/results.md``).
+
+    Attributes
+    ----------
+    statistic : float
+        The test statistic.
+    pvalue : float
+        Its p-value (``p_value`` is the same number).
+    df_num, df_denom : float
+        Degrees of freedom of the reference distribution: numerator and
+        denominator of an F; ``(k, inf)`` for a chi-square on k; ``(1, nu)``
+        for a t on nu (its square is F(1, nu)); for a weighted sum of
+        chi-squares, the number of terms and the denominator degrees of
+        freedom (``inf`` for none).
+    df : tuple of float
+        ``(df_num, df_denom)``: one shape for every test.
+    method : str
+        A short code of the test (``"F"``, ``"Chisq"``, ``"t"``, ``"lrt"``, ...).
+    title : str
+        What was computed, in words (R's ``htest`` method).
+
+    A test unpacks as scipy's results do: ``statistic, pvalue = result``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"psu": range(10), "y": [3.0, 4, 5, 4, 6, 7, 8, 6, 9, 7],
+    ...                    "g": ["a"] * 5 + ["b"] * 5})
+    >>> res = ib.ttest(ib.Design(df, psu="psu"), "y", "g")
+    >>> isinstance(res, ib.TestContract), res.df
+    (True, (1.0, 8.0))
+    >>> t, p = res
+    >>> round(t, 3), round(p, 4)
+    (4.413, 0.0022)
+    """
+
+    __test__ = False  # not a pytest test class
+
+    statistic: float
+    pvalue: float
+    df_num: float
+    df_denom: float
+    method: str
+    title: str
+
+    @property
+    def p_value(self) -> float:
+        """The p-value (an alias of :attr:`pvalue`)."""
+        return self.pvalue
+
+    @property
+    def df(self) -> tuple[float, float]:
+        """``(df_num, df_denom)``."""
+        return (self.df_num, self.df_denom)
+
+    @property
+    def ddf(self) -> float:
+        """The denominator degrees of freedom (an alias of :attr:`df_denom`)."""
+        return self.df_denom
+
+    def __iter__(self) -> Iterator[float]:
+        return iter((self.statistic, self.pvalue))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> float:
+        return (self.statistic, self.pvalue)[i]
+
+    def _frame_row(self) -> dict[str, Any]:
+        return {"statistic": self.statistic, "df_num": self.df_num,
+                "df_denom": self.df_denom, "pvalue": self.pvalue, "method": self.method}
+
+
+class TestResult(TestContract):
     """Result of a design-based hypothesis test.
 
-    Returned by :func:`~innobaro.chisq_test` and :func:`~innobaro.ttest`.
+    Returned by :func:`~innobaro.chisq_test` and :func:`~innobaro.ttest`;
+    follows the test contract of :class:`TestContract`.
 
     Attributes
     ----------
@@ -299,13 +415,19 @@ class TestResult:
         The test statistic (``F`` for the F-type tests, Pearson's
         :math:`X^2` for ``"Chisq"``, ``"saddlepoint"`` and ``"lincom"``,
         ``t`` for the t-test).
-    df : float, tuple of float, or None
-        Degrees of freedom of the reference distribution: ``(ndf, ddf)`` for
-        an F distribution (fractional for the Rao-Scott F), one number for a
-        chi-square or t distribution, ``None`` when the reference
-        distribution is a weighted sum of chi-squares.
-    p_value : float
+    df : tuple of float
+        ``(df_num, df_denom)`` of the reference distribution: ``(ndf, ddf)``
+        for an F distribution (fractional for the Rao-Scott F), ``(k, inf)``
+        for a chi-square on k, ``(1, nu)`` for a t on nu, and for a weighted
+        sum of chi-squares the number of terms and the denominator degrees
+        of freedom.
+    pvalue : float
+        Also ``p_value``.
     method : str
+        The test's code: ``"F"``, ``"Chisq"``, ``"Wald"``, ``"adjWald"``,
+        ``"saddlepoint"``, ``"lincom"`` (as ``chisq_test``'s ``statistic``)
+        or ``"t"``.
+    title : str
         What was computed, in words.
     statistic_name : str
         ``"F"``, ``"X-squared"`` or ``"t"``.
@@ -324,24 +446,28 @@ class TestResult:
     Examples
     --------
     >>> import innobaro as ib
-    >>> ib.TestResult(statistic=2.5, df=12.0, p_value=0.028, method="Design-based t-test",
-    ...               statistic_name="t", data="y by group")
+    >>> res = ib.TestResult(statistic=2.5, df=(1.0, 12.0), pvalue=0.028, method="t",
+    ...                     title="Design-based t-test", statistic_name="t",
+    ...                     data="y by group")
+    >>> res
     Design-based t-test
     data: y by group
     t = 2.5, df = 12, p-value = 0.028
+    >>> stat, p = res
+    >>> stat, p, res.df
+    (2.5, 0.028, (1.0, 12.0))
     """
 
-    __test__ = False  # not a pytest test class
-
-    def __init__(self, *, statistic: float, df: float | tuple[float, float] | None,
-                 p_value: float, method: str, statistic_name: str, data: str = "",
+    def __init__(self, *, statistic: float, df: tuple[float, float], pvalue: float,
+                 method: str, title: str, statistic_name: str, data: str = "",
                  estimate: float | None = None, se: float | None = None,
                  observed: pd.DataFrame | None = None, expected: pd.DataFrame | None = None,
                  details: dict | None = None, level: float = 0.95) -> None:
         self.statistic = float(statistic)
-        self.df = df
-        self.p_value = float(p_value)
+        self.df_num, self.df_denom = float(df[0]), float(df[1])
+        self.pvalue = float(pvalue)
         self.method = method
+        self.title = title
         self.statistic_name = statistic_name
         self.data = data
         self.estimate = estimate
@@ -354,7 +480,7 @@ class TestResult:
     def ci(self, level: float | None = None) -> tuple[float, float]:
         """Confidence interval for the estimate of a t-test: estimate -/+ t se.
 
-        The t quantile is taken on the test's degrees of freedom.
+        The t quantile is taken on the test's denominator degrees of freedom.
 
         Parameters
         ----------
@@ -380,29 +506,68 @@ class TestResult:
         >>> tuple(round(v, 4) for v in res.ci())
         (-2.4822, 5.5591)
         """
-        if self.estimate is None or self.se is None or not isinstance(self.df, float):
+        if self.estimate is None or self.se is None or self.method != "t":
             from .errors import EstimationError
 
-            raise EstimationError(f"{self.method} has no estimate with a confidence interval")
+            raise EstimationError(f"{self.title} has no estimate with a confidence interval")
         level = self.level if level is None else level
         lower, upper = wald_interval(np.array([self.estimate]), np.array([self.se]), level,
-                                     np.array([self.df]))
+                                     np.array([self.df_denom]))
         return float(lower[0]), float(upper[0])
 
+    def to_frame(self) -> pd.DataFrame:
+        """The test as a one-row DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``statistic``, ``df_num``, ``df_denom``, ``pvalue``, ``method``,
+            and ``estimate`` and ``se`` for a t-test.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> res = ib.TestResult(statistic=2.5, df=(1.0, 12.0), pvalue=0.028, method="t",
+        ...                     title="Design-based t-test", statistic_name="t")
+        >>> res.to_frame().columns.tolist()
+        ['statistic', 'df_num', 'df_denom', 'pvalue', 'method']
+        """
+        row = self._frame_row()
+        if self.estimate is not None:
+            row.update(estimate=self.estimate, se=self.se)
+        return pd.DataFrame([row], index=pd.Index([self.data or self.title], name="test"))
+
     def __repr__(self) -> str:
-        lines = [self.method]
+        lines = [self.title]
         if self.data:
             lines.append(f"data: {self.data}")
         parts = [f"{self.statistic_name} = {self.statistic:.6g}"]
-        if isinstance(self.df, tuple):
-            parts.append(f"ndf = {self.df[0]:.6g}, ddf = {self.df[1]:.6g}")
-        elif self.df is not None:
-            parts.append(f"df = {self.df:.6g}")
-        parts.append(f"p-value = {self.p_value:.4g}")
+        if self.statistic_name == "F":
+            parts.append(f"ndf = {self.df_num:.6g}, ddf = {self.df_denom:.6g}")
+        elif self.statistic_name == "t":
+            parts.append(f"df = {self.df_denom:.6g}")
+        elif self.method == "Chisq":
+            parts.append(f"df = {self.df_num:.6g}")
+        parts.append(f"p-value = {self.pvalue:.4g}")
         lines.append(", ".join(parts))
         if self.estimate is not None and self.se is not None:
             lines.append(f"estimate = {self.estimate:.6g}, se = {self.se:.6g}")
         return "\n".join(lines)
 
 
-__all__.append("TestResult")
+def as_estimate(obj: Any) -> Estimate:
+    """The :class:`Estimate` behind a result: itself, or a model's coefficients.
+
+    Lets :func:`~innobaro.contrast` and friends take a fitted model as they
+    take a mean.
+    """
+    if isinstance(obj, Estimate):
+        return obj
+    coefs = getattr(obj, "coefficients", None)
+    if isinstance(coefs, Estimate):
+        return coefs
+    raise TypeError(f"expected an innobaro Estimate or a fitted model, not "
+                    f"{type(obj).__name__}")
+
+
+__all__ += ["TestContract", "TestResult", "as_estimate"]

@@ -182,7 +182,7 @@ def test_zero_weights_are_allowed_and_do_not_count_in_df(frame: pd.DataFrame) ->
               lambda d: ib.quantile(d, "y", [0.25, 0.5], by="region")):
         est = f(d)
         assert np.isfinite(est.estimate).all()
-        if est.statistic != "quantile":  # Woodruff: NaN in small domains, as in R
+        if est.kind != "quantile":  # Woodruff: NaN in small domains, as in R
             assert (est.se >= 0).all()
         np.testing.assert_allclose(est.estimate, f(kept).estimate, rtol=1e-12)
         np.testing.assert_array_equal(np.atleast_1d(est.df), np.atleast_1d(f(kept).df))
@@ -331,7 +331,7 @@ def test_lonely_psu_rules(lonely_frame: pd.DataFrame) -> None:
                   lambda d: ib.quantile(d, "y", 0.5)):
             est = f(d)
             assert np.isfinite(est.estimate).all(), rule
-            if est.statistic != "quantile":  # Woodruff: NaN in small samples, as in R
+            if est.kind != "quantile":  # Woodruff: NaN in small samples, as in R
                 assert (est.se >= 0).all(), rule
         var[rule] = ib.total(d, "y").se.iloc[0] ** 2
     # "remove" and "certainty" drop the lonely strata from the variance,

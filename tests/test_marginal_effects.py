@@ -37,15 +37,15 @@ def _design(df: pd.DataFrame) -> ib.Design:
 def test_linear_model_ame_is_the_coefficient_with_its_se() -> None:
     m = ib.glm("z ~ x + g", _design(_frame()))
     ame = m.average_marginal_effect("x")
-    np.testing.assert_allclose(ame["estimate"].iloc[0], m.params["x"], rtol=1e-12)
-    np.testing.assert_allclose(ame["se"].iloc[0], m.bse["x"], rtol=1e-10)
+    np.testing.assert_allclose(ame.estimate.iloc[0], m.params["x"], rtol=1e-12)
+    np.testing.assert_allclose(ame.se.iloc[0], m.bse["x"], rtol=1e-10)
 
 
 def test_linear_model_ame_on_a_replicate_design() -> None:
     d = _design(_frame()).replicate("jkn")
     m = ib.glm("z ~ x + g", d)
     ame = m.average_marginal_effect("x")
-    np.testing.assert_allclose(ame["se"].iloc[0], m.bse["x"], rtol=1e-8)
+    np.testing.assert_allclose(ame.se.iloc[0], m.bse["x"], rtol=1e-8)
 
 
 def test_logistic_ame_with_x_linear() -> None:
@@ -53,7 +53,7 @@ def test_logistic_ame_with_x_linear() -> None:
     m = ib.logit("y ~ x + g", _design(df))
     mu = m.predict()
     expected = np.sum(df["w"] * mu * (1 - mu)) * m.params["x"] / df["w"].sum()
-    np.testing.assert_allclose(m.average_marginal_effect("x")["estimate"].iloc[0],
+    np.testing.assert_allclose(m.average_marginal_effect("x").estimate.iloc[0],
                                expected, rtol=1e-12)
 
 
@@ -66,9 +66,11 @@ def test_complex_step_agrees_with_differences_of_predictions(formula: str) -> No
     up = m.predict(df.assign(x=df["x"] + h))
     down = m.predict(df.assign(x=df["x"] - h))
     by_predictions = np.sum(df["w"] * (up - down) / (2 * h)) / df["w"].sum()
-    np.testing.assert_allclose(exact["estimate"].iloc[0], by_predictions, rtol=1e-7)
+    np.testing.assert_allclose(exact.estimate.iloc[0], by_predictions, rtol=1e-7)
     central = average_marginal_effect(m, "x", step=1e-5)
-    np.testing.assert_allclose(exact.to_numpy(), central.to_numpy(), rtol=1e-7)
+    cols = ["estimate", "se", "lower", "upper"]
+    np.testing.assert_allclose(exact.to_frame()[cols].to_numpy(),
+                               central.to_frame()[cols].to_numpy(), rtol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["binomial", "poisson", "gaussian"])
@@ -111,5 +113,5 @@ def test_logistic_ame_se_by_an_independent_delta_method() -> None:
     z = w * (mu * (1 - mu) * beta[j] - est) / w.sum() + m._infl @ grad
     se = ib.total(d.with_columns(u=z / w), "u").se
     ours = m.average_marginal_effect("x")
-    np.testing.assert_allclose(ours["estimate"].iloc[0], est, rtol=1e-12)
-    np.testing.assert_allclose(ours["se"].iloc[0], float(np.asarray(se).ravel()[0]), rtol=1e-6)
+    np.testing.assert_allclose(ours.estimate.iloc[0], est, rtol=1e-12)
+    np.testing.assert_allclose(ours.se.iloc[0], float(np.asarray(se).ravel()[0]), rtol=1e-6)

@@ -145,7 +145,7 @@ def assert_same(a: ib.Estimate, b: ib.Estimate, rtol: float = RTOL, name: str = 
            rtol, f"{name} vcov")
     np.testing.assert_array_equal(_df_array(a), _df_array(b), err_msg=f"{name} df")
     _close(a.ci()[keep], b.ci()[keep], rtol, f"{name} ci")
-    if a.statistic != "quantile":
+    if a.kind != "quantile":
         _close(a.deff, b.deff, 1e-8, f"{name} deff")
 
 
