@@ -8,6 +8,8 @@ R's survey package.
 
 from __future__ import annotations
 
+from .comparisons import compare, compare_surveys
+from .contrasts import Nonlinear, contrast
 from .design import Design, ReplicateDesign, SurveyDesign
 from .errors import (
     DesignError,
@@ -19,21 +21,34 @@ from .errors import (
     MissingValueError,
 )
 from .estimators import mean, proportion, quantile, ratio, total, with_replicates
-from .hypotheses import (
-    Nonlinear,
-    chisq_test,
-    compare,
-    compare_surveys,
-    contrast,
-    table,
-    ttest,
-)
+from .independence import chisq_test
 from .margins import MarginalEffect, Margins, average_marginal_effect, predictive_margins
 from .models import GLMResult, TermTest, glm, logit
 from .results import Estimate, TestContract, TestResult
+from .tabulate import table
+from .two_groups import ttest
 from .weighting import CalibrationError, WeightsSummary
 
 __version__ = "0.1.0.dev0"
+
+#: Subpackages and modules loaded on first use (as scipy's): ``ib.datasets``
+#: works after ``import innobaro as ib`` without importing the data readers,
+#: the report or matplotlib up front.
+_LAZY = ("calibration", "comparisons", "contrasts", "datasets", "distributions", "formula",
+         "hypotheses", "independence", "intervals", "irls", "margins", "models", "report",
+         "results", "tabulate", "two_groups", "variance", "weighting")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'innobaro' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "CalibrationError",

@@ -262,7 +262,7 @@ def _make_margins(model: GLMResult, variable: str, values: Sequence[Any], est: n
         s = np.sqrt(V[i, i] + V[j, j] - 2 * V[i, j])
         stat = np.where(s > 0, d / s, np.nan)
     p = 2 * stats.t.sf(np.abs(stat), df) if df > 0 else np.full(d.shape, np.nan)
-    names = pd.Index([f"{values[b]} - {values[a]}" for a, b in zip(i, j, strict=True)],
+    names = pd.Index([f"{values[int(b)]} - {values[int(a)]}" for a, b in zip(i, j, strict=True)],
                      name="contrast")
     diffs = pd.DataFrame({"estimate": d, "se": s, "lower": d - t * s, "upper": d + t * s,
                           "statistic": stat, "pvalue": p}, index=names)

@@ -311,7 +311,7 @@ def _counts(design: SurveyDesign, outcome: str, by: str | None, na_rm: bool) -> 
 def independence_tests(design: SurveyDesign, outcome: str, breakdowns: Sequence[str]
                        ) -> pd.DataFrame:
     """Rao-Scott F test of independence of the outcome and each breakdown."""
-    from .hypotheses import chisq_test
+    from .independence import chisq_test
 
     rows = []
     for b in breakdowns:  # over the report's breakdowns

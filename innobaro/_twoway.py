@@ -1,0 +1,152 @@
+"""What the tests and tables share: argument checks, levels of a column, the
+two-way classification of a design's rows, and the names of the helper
+columns they add to a copy of the design's data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._validate import as_column_list, check_columns
+from .design import SurveyDesign
+from .errors import DomainError, EstimationError, MissingValueError
+
+
+def check_design(design: Any, what: str) -> None:
+    if not isinstance(design, SurveyDesign):
+        raise TypeError(f"{what}: design must be an innobaro Design or ReplicateDesign, "
+                        f"not {type(design).__name__}")
+
+
+def column_name(spec: Any, what: str) -> str:
+    names = as_column_list(spec, what)
+    if len(names) != 1:
+        raise EstimationError(f"{what} must be one column name; got {spec!r}")
+    return names[0]
+
+
+def internal_names(design: SurveyDesign, *names: str) -> list[str]:
+    """Column names for internal indicator columns, not clashing with the data's."""
+    taken = set(map(str, design.data.columns))
+    out = []
+    for name in names:
+        candidate = f"__innobaro_{name}__"
+        while candidate in taken:
+            candidate += "_"
+        out.append(candidate)
+    return out
+
+
+def levels_of(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Codes (-1 where missing) and levels of a column: the categories of a
+    categorical column, else its distinct values in sorted order."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return (series.cat.codes.to_numpy().astype(np.int64),
+                list(series.cat.categories))
+    try:
+        codes, uniques = pd.factorize(series, sort=True)
+    except TypeError:  # unorderable mixed types
+        codes, uniques = pd.factorize(series.astype(str), sort=True)
+    return codes.astype(np.int64), list(uniques)
+
+
+def categorical(codes: np.ndarray, k: int) -> pd.Categorical:
+    # pandas-stubs want an Index for categories; pandas takes any list-like
+    return pd.Categorical.from_codes(  # type: ignore[call-overload]
+        codes, categories=list(range(k)))
+
+
+def check_missing(design: SurveyDesign, columns: Sequence[str], na_rm: bool, what: str
+                   ) -> np.ndarray:
+    """Rows of the domain with a missing value in any of ``columns``."""
+    present = design.present
+    missing = np.zeros(design.n, dtype=bool)
+    counts = {}
+    for name in columns:
+        m = design.data[name].isna().to_numpy() & present
+        if m.any():
+            counts[name] = int(m.sum())
+        missing |= m
+    if counts and not na_rm:
+        listed = ", ".join(f"{c!r} ({k} missing)" for c, k in counts.items())
+        raise MissingValueError(f"{what}: {listed}; pass na_rm=True to leave those rows "
+                                f"out (they stay in the design with weight zero)")
+    return missing
+
+
+@dataclass
+class TwoWay:
+    """Codes of a two-way table over the rows analysed."""
+
+    row: str
+    col: str
+    r: np.ndarray  # (n,) row level, -1 where missing
+    c: np.ndarray
+    row_levels: list[Any]
+    col_levels: list[Any]
+    missing: np.ndarray  # (n,) rows of the domain with a missing row or col value
+
+    @property
+    def nr(self) -> int:
+        return len(self.row_levels)
+
+    @property
+    def nc(self) -> int:
+        return len(self.col_levels)
+
+    def cell(self) -> np.ndarray:
+        """Cell code, row level fastest (R's ``interaction(row, col)``); -1 if missing."""
+        return np.where((self.r >= 0) & (self.c >= 0), self.r + self.nr * self.c, -1)
+
+    def frame(self, values: np.ndarray) -> pd.DataFrame:
+        """(nr * nc,) cell values, row level fastest, as a row-by-col DataFrame."""
+        return pd.DataFrame(values.reshape(self.nc, self.nr).T,
+                            index=pd.Index(self.row_levels, name=self.row),
+                            columns=pd.Index(self.col_levels, name=self.col))
+
+
+def two_way(design: SurveyDesign, row: Any, col: Any, na_rm: bool, drop_empty: bool,
+             what: str) -> TwoWay:
+    row = column_name(row, "row")
+    col = column_name(col, "col")
+    check_columns(design.data, [row, col], what)
+    if row == col:
+        raise EstimationError(f"{what}: row and col are the same column {row!r}")
+    missing = check_missing(design, [row, col], na_rm, what)
+    r, row_levels = levels_of(design.data[row])
+    c, col_levels = levels_of(design.data[col])
+    # weighted margins over the rows analysed: a level without weight is an
+    # empty row or column of the table
+    w = design.weights.to_numpy()
+    ok = design.present & ~missing & (r >= 0) & (c >= 0)
+    margins = []
+    for codes, levels, name in ((r, row_levels, row), (c, col_levels, col)):
+        wsum = np.bincount(codes[ok], weights=w[ok], minlength=len(levels))
+        empty = wsum <= 0
+        if empty.any():
+            if not drop_empty:
+                names = ", ".join(repr(levels[i]) for i in np.flatnonzero(empty))
+                raise DomainError(
+                    f"{what}: the table has an empty {'row' if name == row else 'column'}: "
+                    f"level {names} of {name!r} has no observations with positive weight "
+                    f"in the rows analysed. Leave the level out (drop_empty=True, or a "
+                    f"categorical column without it) or restrict the design to the "
+                    f"levels present")
+            keep = np.flatnonzero(~empty)
+            remap = np.full(len(levels), -1, dtype=np.int64)
+            remap[keep] = np.arange(keep.size)
+            codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
+            levels = [levels[i] for i in keep]
+        margins.append((codes, levels))
+    (r, row_levels), (c, col_levels) = margins
+    for levels, name in ((row_levels, row), (col_levels, col)):
+        if len(levels) < 2:
+            raise DomainError(f"{what}: {name!r} has {len(levels)} level(s) with observations "
+                              f"in the rows analysed ({', '.join(map(repr, levels))}); a "
+                              f"test of independence needs at least two")
+    return TwoWay(row=row, col=col, r=r, c=c, row_levels=row_levels,
+                   col_levels=col_levels, missing=missing)
