@@ -103,12 +103,11 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
             raise EstimationError(f"formula {formula!r} has no response (left of '~')")
         termlists = [desc.lhs_termlist, desc.rhs_termlist] if response \
             else [desc.rhs_termlist]
-        columns = _Columns(data)
-        env = _formula_env()
-        infos = patsy.design_matrix_builders(termlists, lambda: iter([columns]), env,
-                                             NA_action="drop")
     except (patsy.PatsyError, TypeError, ValueError) as exc:
         raise EstimationError(f"formula {formula!r}: {_first_line(exc)}") from None
+    env = _formula_env()
+    columns = _Columns(data)
+    infos = _builders(formula, termlists, columns, env)
     x_info = infos[-1]
     x_values, x_na = _evaluate(x_info, columns, for_new_data=False)
     kept = ~x_na
@@ -131,11 +130,7 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
         # rows in the fit (outside a domain, or only where a value is missing)
         # are dropped, so the encoding is the one the rows used imply
         columns = _Columns(data.iloc[rows], drop_unused=True)
-        try:
-            infos = patsy.design_matrix_builders(termlists, lambda: iter([columns]), env,
-                                                 NA_action="drop")
-        except (patsy.PatsyError, TypeError, ValueError) as exc:
-            raise EstimationError(f"formula {formula!r}: {_first_line(exc)}") from None
+        infos = _builders(formula, termlists, columns, env)
         x_info = infos[-1]
         x_values, _ = _evaluate(x_info, columns, for_new_data=False)
         if response:
@@ -241,6 +236,18 @@ def _evaluate(info: Any, data: _Columns, *, for_new_data: bool
         values[factor] = v
         na |= miss
     return values, na
+
+
+def _builders(formula: str, termlists: list, columns: _Columns, env: Any) -> list:
+    """patsy's encoding (levels, contrasts, stateful transforms) of the
+    formula's term lists, learnt from ``columns``."""
+    import patsy
+
+    try:
+        return patsy.design_matrix_builders(termlists, lambda: iter([columns]), env,
+                                            NA_action="drop")
+    except (patsy.PatsyError, TypeError, ValueError) as exc:
+        raise EstimationError(f"formula {formula!r}: {_first_line(exc)}") from None
 
 
 def _unused_levels(info: Any, values: dict, use: np.ndarray) -> bool:
