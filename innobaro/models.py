@@ -46,7 +46,6 @@ from .design import ReplicateDesign, SurveyDesign
 from .distributions import pfsum
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
-from .intervals import t_quantile
 from .irls import FAMILIES, Family, Fit, aliased, influence_rows, irls, working_pass
 from .results import Estimate, TestContract
 from .variance import Influence, model_df, vcov_of
@@ -627,12 +626,7 @@ class GLMResult:
         >>> m.conf_int().round(3).values.tolist()
         [[-0.842, 0.158], [-0.796, -0.347], [0.365, 0.659]]
         """
-        t = t_quantile(self.level if level is None else level,
-                       self.df_resid if self.df_resid > 0 else np.nan)
-        se = self.bse.to_numpy()
-        beta = self._masked(self._beta)
-        return pd.DataFrame({"lower": beta - t * se, "upper": beta + t * se},
-                            index=self._names)
+        return self.coefficients.ci(level)
 
     def odds_ratios(self, level: float = 0.95) -> pd.DataFrame:
         """exp(coefficients) with exp(interval) — odds ratios for a logistic model.
