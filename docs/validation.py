@@ -50,17 +50,19 @@ TOLERANCE = {
     "weighting": 1e-7,
     "glm": 1e-7,
     "tests": 1e-7,
+    "edge": 1e-8,
 }
 # where a test file compares a column more loosely (tests/test_reference_glm.py:
 # interval ends inherit R's last IRLS step, compared at 1e-6 of the standard error)
 COLUMN_TOLERANCE = {("glm", "interval"): 1e-6}
-ORDER = ["linearization", "replicates", "weighting", "glm", "tests"]
+ORDER = ["linearization", "replicates", "weighting", "glm", "tests", "edge"]
 TITLES = {
     "linearization": "Linearisation designs",
     "replicates": "Replicate-weight designs",
     "weighting": "Weighting: post-stratification, raking, calibration, trimming",
     "glm": "Survey GLMs",
     "tests": "Tests, contrasts and tables",
+    "edge": "Degenerate cases: aliasing, empty levels, lonely PSUs, replicate df",
 }
 
 
@@ -448,6 +450,68 @@ def describe_tests_design(case: dict) -> str:
 
 
 # ----------------------------------------------------------------------------
+# edge.json (tests/test_edge_cases.py builds the designs and models)
+# ----------------------------------------------------------------------------
+def _load_edge():
+    spec = importlib.util.spec_from_file_location("_innobaro_edge", TESTS / "test_edge_cases.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def edge_case(case: dict) -> tuple[dict[str, Diff], str]:
+    E = _load_edge()
+    diffs = {k: Diff() for k in ("estimate", "se", "interval", "tests")}
+    res, fn = case["result"], case["call"]["fn"]
+    notes = []
+    if fn == "glm":
+        m = E._fit(case)
+        diffs["estimate"].add(m.params.to_numpy(), res["coef"])
+        diffs["se"].add(m.bse.to_numpy(), res["se"])
+        aliased = int(m.aliased.sum())
+        if aliased:
+            notes.append(f"{aliased} aliased coefficient(s), NaN as R's NA")
+        if res.get("discarded"):
+            notes.append(f"{res['discarded']} replicates discarded, as R")
+    elif fn == "mean":
+        d = E._design(case)
+        est = ib.mean(d, case["call"]["y"])
+        diffs["estimate"].add(est.estimate.to_numpy(), [res["estimate"]])
+        diffs["se"].add(est.se.to_numpy(), [res["se"]])
+        diffs["interval"].add(est.ci().to_numpy().ravel(), [res["lower"], res["upper"]])
+        notes.append(f"replicate df {d.df:g} (R {res['df']:g})")
+    elif fn == "ttest":
+        call = case["call"]
+        t = ib.ttest(E._design(case), call["y"], call["group"])
+        diffs["estimate"].add(t.estimate, res["estimate"])
+        diffs["tests"].add(t.statistic, res["statistic"])
+        diffs["tests"].add(t.pvalue, res["p_value"])
+    elif fn == "quantile":
+        q = ib.quantile(E._design(case), case["call"]["y"], case["call"]["q"])
+        diffs["estimate"].add(q.estimate.to_numpy(), res["estimate"])
+        diffs["se"].add(q.se.to_numpy(), res["se"], atol=1e-12)
+        ci = q.ci()
+        diffs["interval"].add(np.column_stack([ci["lower"], ci["upper"]]).ravel(),
+                              np.column_stack([res["lower"], res["upper"]]).ravel())
+    if case.get("note"):
+        notes.append(_md(case["note"]))
+    return diffs, "; ".join(notes)
+
+
+def describe_edge(case: dict) -> str:
+    call = case["call"]
+    if call["fn"] == "glm":
+        text = f"{call['family']}: {call['formula']}"
+        if call.get("subset"):
+            text += f" in {call['subset']['column']}=={call['subset']['value']}"
+        return text
+    if call["fn"] == "ttest":
+        return f"ttest {call['y']} by {call['group']}"
+    return describe_call(call)
+
+
+# ----------------------------------------------------------------------------
 # the page
 # ----------------------------------------------------------------------------
 COLUMNS = ["estimate", "se", "interval"]
@@ -474,6 +538,10 @@ def run_file(name: str) -> tuple[list[dict], dict]:
                     diffs, note = tests_case(case)
                     stat = describe_tests(case)
                     design = describe_tests_design(case)
+                elif name == "edge":
+                    diffs, note = edge_case(case)
+                    stat = describe_edge(case)
+                    design = case["data"]
                 else:
                     diffs, note = estimate_case(case, name)
                     stat = describe_call(case["call"])

@@ -214,7 +214,7 @@ add(list(id = "replicate_quantile_top", data = "edge_top",
                        lower = unname(qci[, 1]), upper = unname(qci[, 2]))))
 
 out <- list(generated_by = "tests/reference/make_edge.R",
-            R_version = paste(R.version$major, R.version$minor, sep = "."),
+            R_version = R.version.string,
             survey_version = as.character(packageVersion("survey")), cases = cases)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null",
                   pretty = TRUE), file.path(ref_dir, "edge.json"))
