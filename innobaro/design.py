@@ -9,15 +9,14 @@ and the weighting methods return new designs that share the arrays.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from ._validate import (
-    _plain,
     as_column_list,
     check_column_arg,
     check_columns,
@@ -25,10 +24,12 @@ from ._validate import (
     compact_codes,
     factorize_columns,
     numeric_column,
+    plain,
 )
 from .errors import DesignError, InnobaroWarning, LonelyPSUError, MissingValueError
 
-__all__ = ["Design", "LonelyRule", "ReplicateDesign", "SurveyDesign"]
+__all__ = ["Design", "DesignCache", "LonelyRule", "ReplicateDesign", "SurveyDesign",
+           "read_only"]
 
 LonelyRule = Literal["fail", "remove", "adjust", "average", "certainty"]
 _LONELY_RULES = ("fail", "remove", "adjust", "average", "certainty")
@@ -64,6 +65,10 @@ class Stage:
     popsize: np.ndarray
     starts: np.ndarray
 
+    def __post_init__(self) -> None:
+        for f in fields(self):  # the five arrays, as read-only views
+            object.__setattr__(self, f.name, read_only(getattr(self, f.name)))
+
     @property
     def n_strata(self) -> int:
         return int(self.n_units.size)
@@ -79,6 +84,287 @@ class Stage:
     def sampling_fraction(self) -> np.ndarray:
         """``n_h / N_h`` per stratum (0 where there is no fpc)."""
         return np.where(np.isinf(self.popsize), 0.0, self.n_units / self.popsize)
+
+
+def read_only(values: Any) -> np.ndarray:
+    """A read-only view of an array (the array itself is left writable).
+
+    Designs hold their arrays this way, and hand them out as they hold them,
+    so that no caller can change a design through an array it was given.
+
+    Parameters
+    ----------
+    values : array-like
+        The array (anything :func:`numpy.asarray` takes).
+
+    Returns
+    -------
+    numpy.ndarray
+        A view of ``values`` whose ``writeable`` flag is off.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from innobaro.design import read_only
+    >>> a = np.arange(3)
+    >>> read_only(a).flags.writeable, a.flags.writeable
+    (False, True)
+    """
+    array = np.asarray(values)
+    if not array.flags.writeable:
+        return array
+    view = array.view()
+    view.setflags(write=False)
+    return view
+
+
+def _frozen(value: Any, views: dict[int, np.ndarray]) -> Any:
+    """``value`` with its arrays (top level, or in a tuple or list) read-only;
+    an array that appears twice gets one view, so identities are kept."""
+    if isinstance(value, np.ndarray):
+        if id(value) not in views:
+            views[id(value)] = read_only(value)
+        return views[id(value)]
+    if isinstance(value, tuple):
+        return tuple(_frozen(v, views) for v in value)
+    if isinstance(value, list):
+        return [_frozen(v, views) for v in value]
+    return value
+
+
+#: Domain codes as the estimators cache them: the code of each row (-1
+#: outside), the same before rows with missing values were left out, the
+#: by-values of each domain, and the number of domains.
+DomainCodes = tuple[np.ndarray, np.ndarray, list[np.ndarray], int]
+
+
+class DesignCache:
+    """What is derived from a design's rows, computed once and reused.
+
+    One method per kind of quantity, each with a function that computes it
+    on a miss: the keys of the entries are made here, so that the modules
+    that fill the cache (estimators, the variance engines) cannot collide.
+    Arrays are stored and returned read-only. A design has two: one shared
+    by every design derived from the same data (the level codes of columns,
+    see :meth:`SurveyDesign.level_codes`), and one of its own
+    (:attr:`SurveyDesign.cache`), which a derived design starts empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from innobaro.design import DesignCache
+    >>> cache = DesignCache()
+    >>> cache.model_df(None, lambda: 7.0), cache.model_df(None, lambda: 0.0)
+    (7.0, 7.0)
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, Hashable], Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _get(self, kind: str, key: Hashable, compute: Callable[[], Any]) -> Any:
+        slot = (kind, key)
+        if slot not in self._entries:
+            self._entries[slot] = _frozen(compute(), {})
+        return self._entries[slot]
+
+    # ------------------------------------------- shared by derived designs
+    def level_codes(self, columns: tuple[str, ...],
+                    compute: Callable[[], tuple[np.ndarray, list[np.ndarray]]]
+                    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Codes of the combination of ``columns`` and the levels' values.
+
+        Parameters
+        ----------
+        columns : tuple of str
+            The columns.
+        compute : callable
+            ``compute() -> (codes, values)``, called on a miss.
+
+        Returns
+        -------
+        tuple
+            ``(codes, values)``, read-only.
+        """
+        codes, values = self._get("level_codes", columns, compute)
+        return codes, list(values)
+
+    def without_columns(self, columns: Sequence[str]) -> DesignCache:
+        """A copy without the level codes that involve any of ``columns``.
+
+        Parameters
+        ----------
+        columns : sequence of str
+            Columns whose values change.
+
+        Returns
+        -------
+        DesignCache
+        """
+        changed = set(columns)
+        out = DesignCache()
+        out._entries = {slot: v for slot, v in self._entries.items()
+                        if not (slot[0] == "level_codes"
+                                and changed.intersection(slot[1]))}  # type: ignore[arg-type]
+        return out
+
+    # ------------------------------------------------- one design's rows
+    def domains(self, by: tuple[str, ...], compute: Callable[[], DomainCodes]
+                ) -> DomainCodes:
+        """The domain codes of ``by`` among the design's rows (see :data:`DomainCodes`).
+
+        Parameters
+        ----------
+        by : tuple of str
+            The domain columns (empty: the design's domain).
+        compute : callable
+            Called on a miss.
+
+        Returns
+        -------
+        tuple
+            ``(codes, codes_before_missing, values, n_domains)``.
+        """
+        codes, before, values, n_domains = self._get("domains", by, compute)
+        return codes, before, list(values), n_domains
+
+    def domains_if_cached(self, by: tuple[str, ...]) -> DomainCodes | None:
+        """The domain codes of ``by`` if they are cached, else None.
+
+        Parameters
+        ----------
+        by : tuple of str
+            The domain columns.
+
+        Returns
+        -------
+        tuple or None
+        """
+        cached = self._entries.get(("domains", by))
+        if cached is None:
+            return None
+        codes, before, values, n_domains = cached
+        return codes, before, list(values), n_domains
+
+    def domain_counts(self, by: tuple[str, ...], compute: Callable[[], np.ndarray]
+                      ) -> np.ndarray:
+        """Rows with positive weight in each domain of ``by``.
+
+        Parameters
+        ----------
+        by : tuple of str
+            The domain columns.
+        compute : callable
+            Called on a miss.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        return self._get("domain_counts", by, compute)  # type: ignore[no-any-return]
+
+    def domain_df(self, key: Hashable, domain: np.ndarray | None,
+                  compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """Degrees of freedom of each domain (see :func:`innobaro.variance.degrees_of_freedom`).
+
+        Parameters
+        ----------
+        key : hashable
+            What the domains are; an entry is used only for the same
+            ``domain`` codes (the same array, or an equal one).
+        domain : numpy.ndarray or None
+            Domain code of each row; None for the design's own rows.
+        compute : callable
+            Called on a miss.
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per domain.
+        """
+        slot = ("domain_df", key)
+        cached = self._entries.get(slot)
+        if cached is not None and (cached[0] is domain or (
+                domain is not None and cached[0] is not None
+                and np.array_equal(cached[0], domain))):
+            return cached[1]  # type: ignore[no-any-return]
+        df = read_only(compute())
+        self._entries[slot] = (None if domain is None else read_only(domain), df)
+        return df
+
+    def model_df(self, rows: bytes | None, compute: Callable[[], float]) -> float:
+        """Degrees of freedom of a model fitted to some rows.
+
+        See :func:`innobaro.variance.model_df`.
+
+        Parameters
+        ----------
+        rows : bytes or None
+            The rows counted, packed; None for the design's own rows.
+        compute : callable
+            Called on a miss.
+
+        Returns
+        -------
+        float
+        """
+        return float(self._get("model_df", rows, compute))
+
+    def replicate_sizes(self, by: tuple[str, ...], domain: np.ndarray, weights: np.ndarray,
+                        compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """Estimated domain sizes under every replicate weight, (R, D, 1).
+
+        Kept while ``domain`` is the cached domain codes of ``by`` (see
+        :meth:`domains`) and ``weights`` the design's replicate weights.
+
+        Parameters
+        ----------
+        by : tuple of str
+            The domain columns.
+        domain : numpy.ndarray
+            The domain codes the sizes are for.
+        weights : numpy.ndarray
+            The (n, R) replicate weights they are computed with.
+        compute : callable
+            Called on a miss.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        slot = ("replicate_sizes", by)
+        cached = self._entries.get(slot)
+        if cached is not None and cached[0] is domain and cached[1] is weights:
+            return cached[2]  # type: ignore[no-any-return]
+        sizes = read_only(compute())
+        codes = self.domains_if_cached(by)
+        if codes is not None and codes[0] is domain:
+            self._entries[slot] = (domain, weights, sizes)
+        return sizes
+
+    def basis_totals(self, basis: Any, stage: int, compute: Callable[[], np.ndarray]
+                     ) -> np.ndarray:
+        """Totals of a weighting basis over the units of a stage (linearisation).
+
+        Parameters
+        ----------
+        basis : innobaro.calibration.Basis
+            The basis (kept alive with the entry, which is keyed by its id).
+        stage : int
+            The stage, 0 for the first.
+        compute : callable
+            Called on a miss.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        return self._get("basis_totals", (id(basis), stage),  # type: ignore[no-any-return]
+                         lambda: (basis, compute()))[1]
 
 
 _D = TypeVar("_D", bound="SurveyDesign")
@@ -100,37 +386,73 @@ class SurveyDesign:
     (True, True)
     """
 
+    # Every field of a design. A design is built once (``__init__``) and
+    # never changed: each derived design (subset, weighting, new columns, ...)
+    # is made by ``_derive``, the one place that copies a design. Arrays are
+    # held read-only (``read_only``) and handed out as held.
     _data: pd.DataFrame
     _w: np.ndarray
     _present: np.ndarray
     _domain_label: str | None
-    _shared: dict[Any, Any]
-    _cache: dict[Any, Any]
+    _shared: DesignCache
+    _cache: DesignCache
     _calibration: tuple[Any, ...]
+    _rows_at_calibration: int | None
     _weighting_log: tuple[Any, ...]
 
-    @property
-    def df(self) -> float:
-        """Design degrees of freedom (defined by each kind of design)."""
-        raise NotImplementedError
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_"):
+            raise AttributeError(
+                f"{type(self).__name__} is immutable: {name!r} cannot be set. Derive a new "
+                f"design instead (subset, with_columns, the weighting methods, or the "
+                f"constructor's arguments)")
+        object.__setattr__(self, name, value)
 
     def _init_common(self, data: pd.DataFrame, w: np.ndarray) -> None:
         self._data = data
-        self._w = np.ascontiguousarray(w, dtype=np.float64)
-        self._present = np.ones(len(data), dtype=bool)
+        self._w = read_only(np.ascontiguousarray(w, dtype=np.float64))
+        self._present = read_only(np.ones(len(data), dtype=bool))
         self._domain_label = None
         # label codes computed on the full data, shared by every derived design
-        self._shared = {}
+        self._shared = DesignCache()
         # results that depend on the rows present, private to this design
-        self._cache = {}
+        self._cache = DesignCache()
         # weighting steps: their corrections to influence values, and a log
         self._calibration = ()
         # rows in the design when it was first calibrated: R keeps all of them
         # in every subset of a calibrated design (nrow(design))
-        self._rows_at_calibration: int | None = None
+        self._rows_at_calibration = None
         self._weighting_log = ()
 
+    def _derive(self: _D, **changes: Any) -> _D:
+        """A copy of this design with some fields changed (``present=...`` sets
+        ``_present``), and an empty cache: the one way a design is derived."""
+        new = object.__new__(type(self))
+        state = dict(self.__dict__)
+        for name, value in changes.items():
+            field = f"_{name}"
+            if field not in state:
+                raise TypeError(f"{type(self).__name__} has no field {name!r}")
+            state[field] = read_only(value) if isinstance(value, np.ndarray) else value
+        state["_cache"] = DesignCache()
+        new.__dict__.update(state)
+        return new
+
     # ------------------------------------------------------------------ basics
+    @property
+    def df(self) -> float:
+        """Design degrees of freedom, as R's ``degf``.
+
+        A :class:`Design` has its PSUs minus its strata among the rows with
+        nonzero weight; a :class:`ReplicateDesign` the degrees of freedom it
+        was given, else the rank of its replicate weights minus one. For a
+        domain (``subset``) they are counted within the domain, as R's
+        ``degf`` does. The rule is :func:`innobaro.variance.degrees_of_freedom`.
+        """
+        from .variance import degrees_of_freedom
+
+        return float(degrees_of_freedom(self)[0])
+
     @property
     def data(self) -> pd.DataFrame:
         """The survey data (a shallow copy of what was given; do not modify)."""
@@ -147,14 +469,65 @@ class SurveyDesign:
         return pd.Series(self._effective_weights(), index=self._data.index, name="weight")
 
     @property
+    def weight_values(self) -> np.ndarray:
+        """The values of :attr:`weights` as a read-only array: zero outside the domain."""
+        return self._effective_weights()
+
+    @property
+    def unmasked_weights(self) -> np.ndarray:
+        """Every row's weight as a read-only array, rows outside the domain included.
+
+        Advanced: with :attr:`present`, what a weighting or variance module
+        needs; estimates use :attr:`weight_values`.
+        """
+        return self._w
+
+    @property
     def present(self) -> np.ndarray:
-        """Boolean mask of rows in the (sub)population this design describes."""
+        """Boolean mask of rows in the (sub)population this design describes (read-only)."""
         return self._present
+
+    @property
+    def domain_label(self) -> str | None:
+        """How the domain was given to :meth:`subset` (None for the whole design)."""
+        return self._domain_label
+
+    @property
+    def cache(self) -> DesignCache:
+        """What estimators and variance engines derived from this design's rows.
+
+        Advanced: a :class:`~innobaro.design.DesignCache`, empty in every new
+        design (a subset, a weighted design, ...).
+        """
+        return self._cache
+
+    @property
+    def calibration_steps(self) -> tuple[Any, ...]:
+        """The weighting models (:class:`innobaro.calibration.CalibrationStep`)
+        whose residuals linearisation variances use, in order; empty for a
+        design that was not weighted, and for replicate designs (which repeat
+        the weighting in every replicate)."""
+        return self._calibration
+
+    @property
+    def rows_at_calibration(self) -> int | None:
+        """Rows in the design when it was first calibrated (None if it was not).
+
+        R keeps all of them in every subset of a calibrated design, which
+        counts for the degrees of freedom of some proportion intervals.
+        """
+        return self._rows_at_calibration
+
+    @property
+    def weighting_log(self) -> tuple[Any, ...]:
+        """The weighting steps recorded by :mod:`innobaro.weighting` (for
+        :meth:`weights_summary`); empty for a design that was not weighted."""
+        return self._weighting_log
 
     def _effective_weights(self) -> np.ndarray:
         if self._present.all():
             return self._w
-        return np.where(self._present, self._w, 0.0)
+        return read_only(np.where(self._present, self._w, 0.0))
 
     # ------------------------------------------------------------------ domains
     def subset(self: _D, mask: Any) -> _D:
@@ -184,15 +557,43 @@ class SurveyDesign:
         >>> ib.mean(d.subset(df["sector"] == "a"), "y").estimate.round(4).tolist()
         [2.2]
         """
-        m = self._as_mask(mask)
+        m = self.row_mask(mask)
         if not (m & self._present).any():
             raise _empty_domain(mask, self._data.columns)
-        new = self._copy()
-        new._present = self._present & m
-        new._domain_label = _describe_mask(mask, self._data.columns)
-        return new
+        return self._derive(present=self._present & m,
+                            domain_label=_describe_mask(mask, self._data.columns))
 
-    def _as_mask(self, mask: Any) -> np.ndarray:
+    def row_mask(self, mask: Any) -> np.ndarray:
+        """A boolean array over the design's rows from a mask as :meth:`subset` takes it.
+
+        Parameters
+        ----------
+        mask : array-like of bool, pandas Series, or str
+            A boolean (or 0/1) array with one value per row, a Series aligned
+            on the data's index, or an expression for
+            :meth:`pandas.DataFrame.eval`.
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean, one value per row of the data (the domain is not applied).
+
+        Raises
+        ------
+        DesignError
+            When the expression cannot be evaluated, the shape or index does not
+            match the data, or the values are not boolean.
+        MissingValueError
+            When the mask has missing values.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(4), "y": [1.0, 2, 3, 4]})
+        >>> ib.Design(df, psu="psu").row_mask("y > 2").tolist()
+        [False, False, True, True]
+        """
         if isinstance(mask, str):
             try:
                 mask = self._data.eval(mask)
@@ -217,12 +618,6 @@ class SurveyDesign:
                 raise DesignError("the domain mask must be boolean")
             values = values.astype(bool)
         return values
-
-    def _copy(self: _D) -> _D:
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new._cache = {}
-        return new
 
     def with_columns(self: _D, columns: dict[str, Any] | None = None, /,
                      **more: Any) -> _D:
@@ -258,7 +653,6 @@ class SurveyDesign:
         """
         cols = dict(columns or {})
         cols.update(more)
-        new = self._copy()
         data = self._data.copy(deep=False)
         for name, values in cols.items():
             if not isinstance(values, pd.Series) and np.ndim(values) == 1 \
@@ -266,11 +660,81 @@ class SurveyDesign:
                 raise DesignError(f"column {name!r} has {len(values)} values; the design "
                                   f"has {len(data)} rows")
             data[name] = values
-        new._data = data
-        new._shared = {k: v for k, v in self._shared.items()
-                       if not (isinstance(k, tuple) and len(k) == 2
-                               and set(k[1]) & set(cols))}
-        return new
+        return self._derive(data=data, shared=self._shared.without_columns(list(cols)))
+
+    def with_weights(self: _D, weights: Any, replicate_weights: Any = None, *,
+                     calibration: Any = None, weighting_log: tuple[Any, ...] | None = None
+                     ) -> _D:
+        """The same design with new weights for the rows present (advanced).
+
+        The entry point of :mod:`innobaro.weighting`, which computes the new
+        weights (and the weighting model the variance needs); estimators use
+        the result as any design. Rows outside the domain keep their weights.
+
+        Parameters
+        ----------
+        weights : array-like
+            (n,): the new weight of each row; only the rows present are used.
+        replicate_weights : array-like, optional
+            (n, R): the new replicate weights of a :class:`ReplicateDesign`,
+            as full weights; unchanged when not given.
+        calibration : innobaro.calibration.CalibrationStep, optional
+            The weighting model, for a :class:`Design`: its residuals replace
+            the influence values in every variance. Without it the new weights
+            are design weights (as after trimming).
+        weighting_log : tuple, optional
+            The weighting steps so far, as :mod:`innobaro.weighting` records
+            them for :meth:`weights_summary`; unchanged when not given.
+
+        Returns
+        -------
+        SurveyDesign
+            A design of the same kind.
+
+        Raises
+        ------
+        DesignError
+            When an array has the wrong shape, or a weighting model is given
+            for a replicate design (or replicate weights for a design without).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(4), "w": [1.0, 2, 3, 4], "y": [1.0, 2, 3, 4]})
+        >>> d = ib.Design(df, weights="w", psu="psu")
+        >>> d.with_weights(2 * d.weight_values).weights.tolist()
+        [2.0, 4.0, 6.0, 8.0]
+        >>> d.subset("y > 2").with_weights([9.0] * 4).unmasked_weights.tolist()
+        [1.0, 2.0, 9.0, 9.0]
+        """
+        new_w = np.asarray(weights, dtype=np.float64)
+        if new_w.shape != (self.n,):
+            raise DesignError(f"weights has shape {new_w.shape}; the design has {self.n} rows")
+        present = self._present
+        w = self._w.copy()
+        w[present] = new_w[present]
+        changes: dict[str, Any] = {"w": w}
+        if replicate_weights is not None:
+            if not isinstance(self, ReplicateDesign):
+                raise DesignError("replicate_weights: the design has no replicate weights")
+            rep_new = np.asarray(replicate_weights, dtype=np.float64)
+            if rep_new.shape != self._rep.shape:
+                raise DesignError(f"replicate_weights has shape {rep_new.shape}; the design's "
+                                  f"are {self._rep.shape}")
+            rep = self._rep.copy()
+            rep[present] = rep_new[present]
+            changes["rep"] = rep
+        if calibration is not None:
+            if isinstance(self, ReplicateDesign):
+                raise DesignError("a replicate design repeats the weighting in every "
+                                  "replicate: give replicate_weights, not a weighting model")
+            changes["calibration"] = (*self._calibration, calibration)
+            if not self._calibration:
+                changes["rows_at_calibration"] = int(present.sum())
+        if weighting_log is not None:
+            changes["weighting_log"] = tuple(weighting_log)
+        return self._derive(**changes)
 
     # ------------------------------------------------------------ weighting
     def poststratify(self: _D, by: str | Sequence[str], totals: Any, *,
@@ -486,21 +950,48 @@ class SurveyDesign:
 
         return weights_summary(self)
 
-    def _codes(self, columns: tuple[str, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Codes of the combination of ``columns`` over all rows (-1 where missing),
-        computed once per design and shared with its subsets."""
-        key = ("codes", columns)
-        if key not in self._shared:
-            data = self._data.loc[:, list(columns)]
+    def level_codes(self, columns: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Integer codes of the combination of ``columns``, over all rows.
+
+        Computed once and shared by every design derived from this one (its
+        subsets, weighted versions, ...) while those columns are unchanged.
+
+        Parameters
+        ----------
+        columns : sequence of str
+            Columns of the data.
+
+        Returns
+        -------
+        codes : numpy.ndarray
+            (n,) int64, read-only: the level of each row (levels in sorted
+            order of the columns' values), -1 where a column is missing.
+        values : list of numpy.ndarray
+            One array per column: that column's value at each level.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(4), "g": ["b", "a", None, "b"]})
+        >>> codes, values = ib.Design(df, psu="psu").level_codes(["g"])
+        >>> codes.tolist(), values[0].tolist()
+        ([1, 0, -1, 1], ['a', 'b'])
+        """
+        cols = tuple(columns)
+
+        def compute() -> tuple[np.ndarray, list[np.ndarray]]:
+            data = self._data.loc[:, list(cols)]
             missing = data.isna().any(axis=1).to_numpy()
             codes = np.full(self.n, -1, dtype=np.int64)
             if missing.any():
-                sub, values = factorize_columns(data.loc[~missing], list(columns), "by")
+                sub, values = factorize_columns(data.loc[~missing], list(cols), "by")
                 codes[~missing] = sub
             else:
-                codes, values = factorize_columns(data, list(columns), "by")
-            self._shared[key] = (codes, values)
-        return self._shared[key]
+                codes, values = factorize_columns(data, list(cols), "by")
+            return codes, values
+
+        return self._shared.level_codes(cols, compute)
 
 
 class Design(SurveyDesign):
@@ -616,9 +1107,10 @@ class Design(SurveyDesign):
                               f"psu column")
 
         self._data = data.copy(deep=False)
-        self._spec = {"weights": weights, "probs": probs, "strata": strata_cols,
-                      "psu": psu_cols, "fpc": fpc_cols, "nest": bool(nest)}
-        self.lonely_psu: LonelyRule = lonely_psu
+        self._spec: dict[str, Any] = {"weights": weights, "probs": probs,
+                                      "strata": strata_cols, "psu": psu_cols,
+                                      "fpc": fpc_cols, "nest": bool(nest)}
+        self._lonely_psu: LonelyRule = lonely_psu
         n = len(data)
 
         strata_codes, strata_levels = factorize_columns(data, strata_cols, "strata")
@@ -639,7 +1131,7 @@ class Design(SurveyDesign):
             if bad.any():
                 i = int(np.argmax(bad))
                 raise DesignError(f"probs column {probs!r} must be in (0, 1]; row "
-                                  f"{_plain(data.index[i])} has {_plain(p[i])}")
+                                  f"{plain(data.index[i])} has {plain(p[i])}")
             w = 1.0 / p
         elif fpc_cols:
             w = np.ones(n)
@@ -659,9 +1151,24 @@ class Design(SurveyDesign):
             self._check_lonely()
 
     @property
+    def lonely_psu(self) -> LonelyRule:
+        """The rule for strata with a single sampled PSU (see the class's ``lonely_psu``)."""
+        return self._lonely_psu
+
+    @property
     def stages(self) -> tuple[Stage, ...]:
         """The sampling stages (factorised units, strata, fpc)."""
         return self._stages
+
+    @property
+    def active_stages(self) -> tuple[Stage, ...]:
+        """The stages that enter the variance: every stage with an fpc, else the first."""
+        return self._stages if self._has_fpc else self._stages[:1]
+
+    @property
+    def strata_columns(self) -> tuple[str, ...]:
+        """The columns whose combination is the first-stage stratum (empty: unstratified)."""
+        return tuple(self._spec["strata"])
 
     @property
     def has_fpc(self) -> bool:
@@ -670,8 +1177,8 @@ class Design(SurveyDesign):
 
     @property
     def strata_labels(self) -> list[str]:
-        """Printable label of each first-stage stratum."""
-        return self._strata_labels
+        """Printable label of each first-stage stratum (a new list each time)."""
+        return list(self._strata_labels)
 
     @property
     def n_psu(self) -> int:
@@ -683,23 +1190,10 @@ class Design(SurveyDesign):
         """Number of first-stage strata."""
         return self._stages[0].n_strata
 
-    @property
-    def df(self) -> float:
-        """Design degrees of freedom: PSUs minus strata among rows with nonzero weight.
-
-        For a domain (``subset``) they are counted within the domain, as R's
-        ``degf`` does.
-        """
-        keep = self._present & (self._w != 0)
-        st = self._stages[0]
-        units = np.unique(st.unit[keep])
-        strata = np.unique(st.unit_stratum[units])
-        return float(units.size - strata.size)
-
     # ------------------------------------------------------------------ checks
     def _check_lonely(self) -> None:
         problems = []
-        for k, st in enumerate(self._active_stages()):
+        for k, st in enumerate(self.active_stages):
             lonely = (st.n_units == 1) & (st.fpc_factor >= CERTAINTY_TOL)
             if lonely.any():
                 idx = np.flatnonzero(lonely)
@@ -714,10 +1208,6 @@ class Design(SurveyDesign):
             raise LonelyPSUError(
                 "; ".join(problems) + ". Choose lonely_psu='remove', 'adjust', "
                 "'average' or 'certainty', or collapse strata")
-
-    def _active_stages(self) -> tuple[Stage, ...]:
-        """Stages that enter the variance: all with an fpc, else the first."""
-        return self._stages if self._has_fpc else self._stages[:1]
 
     # ------------------------------------------------------------------ display
     def _describe(self) -> str:
@@ -792,13 +1282,12 @@ class Design(SurveyDesign):
         unit = self._stages[0].unit
         weights = mult[unit]
         np.multiply(weights, self._w[:, None], out=weights)
-        rd = ReplicateDesign._from_arrays(self._data, self._w, weights, method=method,
-                                          scale=scale, rscales=rscales, rho=rho, mse=mse)
-        rd._present = self._present
-        rd._domain_label = self._domain_label
-        rd._shared = self._shared
-        rd._source = self
-        return rd
+        # the same rows, domain and level codes as this design
+        return ReplicateDesign._from_arrays(self._data, self._w, weights, method=method,
+                                            scale=scale, rscales=rscales, rho=rho, mse=mse,
+                                            present=self._present,
+                                            domain_label=self._domain_label,
+                                            shared=self._shared)
 
 
 _METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap", "other", "sdr")
@@ -906,11 +1395,15 @@ class ReplicateDesign(SurveyDesign):
     @classmethod
     def _from_arrays(cls, data: pd.DataFrame, w: np.ndarray, full: np.ndarray, *,
                      method: str, scale: float, rscales: np.ndarray, rho: float | None,
-                     mse: bool) -> ReplicateDesign:
+                     mse: bool, present: np.ndarray, domain_label: str | None,
+                     shared: DesignCache) -> ReplicateDesign:
         new = object.__new__(cls)
         new._setup(data, w, full, method=method, scale=scale, rscales=rscales, rho=rho,
                    mse=mse, multipliers=None, df=None, quiet=True)
         new._spec = {"weights": None, "replicate_weights": []}
+        new._present = read_only(present)
+        new._domain_label = domain_label
+        new._shared = shared
         return new
 
     def _setup(self, data: pd.DataFrame, w: np.ndarray, full: np.ndarray, *, method: str,
@@ -921,7 +1414,7 @@ class ReplicateDesign(SurveyDesign):
             raise DesignError(f"method must be one of {', '.join(_METHODS)} (or "
                               f"'successive-difference'); got {method!r}")
         self._init_common(data, w)
-        self._rep = np.ascontiguousarray(full, dtype=np.float64)
+        self._rep = read_only(np.ascontiguousarray(full, dtype=np.float64))
         n_rep = self._rep.shape[1]
         if rho is not None and not 0 <= rho < 1:
             raise DesignError(f"rho must be in [0, 1); got {rho!r}")
@@ -937,15 +1430,58 @@ class ReplicateDesign(SurveyDesign):
         else:
             rs = None
         warn: list[str] | None = [] if quiet else None
-        self.scale, self.rscales = _default_scales(method, n_rep, scale, rs, rho,
-                                                   multipliers, warn)
-        self.method = method
-        self.rho = rho
-        self.mse = bool(mse)
-        self._df = None if df is None else float(df)
-        self._source: Design | None = None
+        self._scale, rscales_ = _default_scales(method, n_rep, scale, rs, rho, multipliers,
+                                                warn)
+        self._rscales = read_only(rscales_)
+        self._method = method
+        self._rho = rho
+        self._mse = bool(mse)
+        self._df: float | None = None if df is None else float(df)
 
     # ---------------------------------------------------------------- accessors
+    @property
+    def method(self) -> str:
+        """The replication method (``"jk1"``, ``"jkn"``, ``"brr"``, ``"fay"``,
+        ``"bootstrap"``, ``"subbootstrap"``, ``"sdr"`` or ``"other"``)."""
+        return self._method
+
+    @property
+    def scale(self) -> float:
+        """Overall multiplier of the replicate variance."""
+        return self._scale
+
+    @property
+    def rscales(self) -> np.ndarray:
+        """Multiplier of each replicate's squared deviation (read-only)."""
+        return self._rscales
+
+    @property
+    def rho(self) -> float | None:
+        """Fay's coefficient (None when the method has none)."""
+        return self._rho
+
+    @property
+    def mse(self) -> bool:
+        """Whether deviations are taken from the full-sample estimate (True) or
+        from the mean of the replicates."""
+        return self._mse
+
+    @property
+    def given_df(self) -> float | None:
+        """The degrees of freedom given (``df=``, :meth:`with_df`); None when
+        they are the rank of the replicate weights minus one."""
+        return self._df
+
+    @property
+    def unmasked_replicate_weights(self) -> np.ndarray:
+        """(n, R) replicate weights as a read-only array, rows outside the domain included.
+
+        Advanced: full weights (not multipliers), the matrix variance engines
+        and weighting work with; :attr:`replicate_weights` is the DataFrame,
+        zero outside the domain.
+        """
+        return self._rep
+
     @property
     def n_replicates(self) -> int:
         """Number of replicates."""
@@ -957,21 +1493,6 @@ class ReplicateDesign(SurveyDesign):
         W = self._rep if self._present.all() else self._rep * self._present[:, None]
         return pd.DataFrame(W, index=self._data.index,
                             columns=[f"rep{r + 1}" for r in range(self.n_replicates)])
-
-    @property
-    def df(self) -> float:
-        """Degrees of freedom: as given, else the rank of the replicate weights minus one.
-
-        For a domain (``subset``), the rank of the domain's rows (R's ``degf``).
-        """
-        if self._df is not None:
-            return self._df
-        key = ("rank_df",)
-        if key not in self._cache:
-            from .variance.replicates import replicate_rank_df
-
-            self._cache[key] = replicate_rank_df(self._rep[self._present])
-        return self._cache[key]
 
     def with_df(self, df: float) -> ReplicateDesign:
         """The same design with the degrees of freedom set explicitly.
@@ -998,9 +1519,7 @@ class ReplicateDesign(SurveyDesign):
         >>> rd.df, rd.with_df(30).df
         (5.0, 30.0)
         """
-        new = self._copy()
-        new._df = float(df)
-        return new
+        return self._derive(df=float(df))
 
     def __repr__(self) -> str:
         names = {"jk1": "unstratified jackknife (JK1)", "jkn": "stratified jackknife (JKn)",
@@ -1074,12 +1593,12 @@ def _check_weights(w: np.ndarray, name: str, data: pd.DataFrame) -> None:
     if bad.any():
         i = int(np.argmax(bad))
         raise DesignError(f"weights column {name!r} has {int(bad.sum())} negative value(s) "
-                          f"(row {_plain(data.index[i])}: {_plain(w[i])}); weights must be >= 0")
+                          f"(row {plain(data.index[i])}: {plain(w[i])}); weights must be >= 0")
     inf = np.isinf(w)
     if inf.any():
         i = int(np.argmax(inf))
         raise DesignError(f"weights column {name!r} has infinite values "
-                          f"(row {_plain(data.index[i])})")
+                          f"(row {plain(data.index[i])})")
     if not (w > 0).any():
         raise DesignError(f"weights column {name!r} is zero in every row")
 
@@ -1124,7 +1643,7 @@ def _build_stages(data: pd.DataFrame, strata_codes: np.ndarray, psu_cols: list[s
                 row = int(np.argmax(ids == bad_id))
                 where = sorted({strata_labels[s] for s in unit_stratum[unit_id == bad_id]})
                 raise DesignError(
-                    f"PSU {_plain(data[psu_cols[0]].iloc[row])} (column {psu_cols[0]!r}) "
+                    f"PSU {plain(data[psu_cols[0]].iloc[row])} (column {psu_cols[0]!r}) "
                     f"appears in strata {', '.join(where)}; PSUs must be nested in strata. "
                     f"If PSU ids are reused across strata, pass nest=True")
         n_units = np.bincount(unit_stratum, minlength=n_strata)

@@ -181,14 +181,16 @@ def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm
                                     f"design with weight zero)")
         present = present & ~rows
     by_cols = as_column_list(by, "by")
-    w_all = design._w
-    key = ("domains", tuple(by_cols))
-    cached = design._cache.get(key) if present is design.present else None
-    if cached is None:
-        cached = _domains(design, by_cols, present, present_df, what)
-        if present is design.present:
-            design._cache[key] = cached
-    codes, codes_df, values, n_domains = cached
+    w_all = design.unmasked_weights
+    # the design's domains are cached on it; after leaving out missing values
+    # they are this call's own
+    own_rows = present is design.present
+    if own_rows:
+        codes, codes_df, values, n_domains = design.cache.domains(
+            tuple(by_cols), lambda: _domains(design, by_cols, present, present_df, what))
+    else:
+        codes, codes_df, values, n_domains = _domains(design, by_cols, present, present_df,
+                                                      what)
     inside = codes >= 0
     if inside.all():
         w = w_all
@@ -198,13 +200,10 @@ def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm
     if has_missing:
         Y[np.isnan(Y)] = 0.0
     prep = _Prepared(Y=Y, labels=labels, w=w, dom=codes, n_domains=n_domains, by=by_cols,
-                     domain_values=values, dom_df=codes_df, label=design._domain_label)
-    nkey = ("n_obs", tuple(by_cols))
-    if present is design.present and nkey in design._cache:
-        prep.n_obs = design._cache[nkey]
-    elif present is design.present:
-        design._cache[nkey] = prep.count(positive_weight=True)
-        prep.n_obs = design._cache[nkey]
+                     domain_values=values, dom_df=codes_df, label=design.domain_label)
+    if own_rows:
+        prep.n_obs = design.cache.domain_counts(
+            tuple(by_cols), lambda: prep.count(positive_weight=True))
     else:
         prep.n_obs = prep.count(positive_weight=True)
     _warn_small_domains(prep, what)
@@ -218,8 +217,8 @@ def _design_rows(design: SurveyDesign, prep: _Prepared) -> np.ndarray:
     design, which keeps every row it had when calibrated; rows with missing
     values are still in the design (``na.rm`` works inside the estimator).
     """
-    if design._rows_at_calibration is not None:
-        return np.full(prep.n_domains, float(design._rows_at_calibration))
+    if design.rows_at_calibration is not None:
+        return np.full(prep.n_domains, float(design.rows_at_calibration))
     inside = prep.dom_df >= 0
     return np.bincount(prep.dom_df[inside], minlength=prep.n_domains).astype(float)
 
@@ -229,10 +228,10 @@ def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
              ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
     """Domain code of each row (-1 outside), before and after leaving out missing
     values, the by-values of each domain, and the number of domains."""
-    w_all = design._w
+    w_all = design.unmasked_weights
     if by_cols:
         check_columns(design.data, by_cols, "by")
-        all_codes, values = design._codes(tuple(by_cols))
+        all_codes, values = design.level_codes(by_cols)
         nan_by = (all_codes < 0) & present_df
         if nan_by.any():
             bad = [c for c in by_cols if design.data[c].isna().to_numpy()[present_df].any()]
@@ -341,9 +340,12 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray, z: np.ndarra
     V = vcov_of(design, est.ravel() if scale is None else est.ravel() / scale, infl,
                 replicates)
     q = z.shape[1]
-    dfs = _domain_df(design, prep) if df is None else df
+    if df is None:  # each domain's, before leaving out missing values (R's degf)
+        df = degrees_of_freedom(design, prep.dom_df, prep.n_domains,
+                                key=("by", tuple(prep.by), prep.n_domains,
+                                     tuple(len(v) for v in prep.domain_values)))
     srs = (lambda: _srs_variances(prep, z, mean_type)) if deff else None
-    return Estimate(est.ravel(), V, prep.index(labels), df=np.repeat(dfs, q),
+    return Estimate(est.ravel(), V, prep.index(labels), df=np.repeat(df, q),
                     kind=statistic, interval=interval, srs=srs, level=level,
                     method=method, notes=notes, scale=scale)
 
@@ -359,19 +361,6 @@ def _variance_scale(est: np.ndarray, z: np.ndarray) -> np.ndarray | None:
     if not ((big > 1e100) | ((big < 1e-100) & (big > 0))).any():
         return None
     return np.where(big > 0, np.exp2(np.round(np.log2(np.where(big > 0, big, 1.0)))), 1.0)
-
-
-def _domain_df(design: SurveyDesign, prep: _Prepared) -> np.ndarray:
-    """Design degrees of freedom of each domain (before leaving out missing values,
-    as R's ``degf`` of the domain's design); cached per design and domains."""
-    key = ("df", tuple(prep.by), prep.n_domains, tuple(len(v) for v in prep.domain_values))
-    cached = design._cache.get(key)
-    if cached is not None and (cached[0] is prep.dom_df
-                               or np.array_equal(cached[0], prep.dom_df)):
-        return cached[1]
-    df = degrees_of_freedom(design, prep.dom_df, prep.n_domains)
-    design._cache[key] = (prep.dom_df, df)
-    return df
 
 
 def _rep_totals(prep: _Prepared, A: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -400,14 +389,8 @@ def _rep_totals(prep: _Prepared, A: np.ndarray, W: np.ndarray) -> np.ndarray:
 def _rep_sizes(design: SurveyDesign, prep: _Prepared, W: np.ndarray) -> np.ndarray:
     """Estimated domain sizes under every replicate, (R, D, 1); cached per design
     for the domains it caches (they do not depend on the variable)."""
-    key = ("rep_sizes", tuple(prep.by))
-    cached = design._cache.get(key)
-    if cached is not None and cached[0] is prep.dom and cached[1] is W:
-        return cached[2]
-    sizes = _rep_totals(prep, np.ones((prep.Y.shape[0], 1)), W)
-    if design._cache.get(("domains", tuple(prep.by)), (None,))[0] is prep.dom:
-        design._cache[key] = (prep.dom, W, sizes)
-    return sizes
+    return design.cache.replicate_sizes(
+        tuple(prep.by), prep.dom, W, lambda: _rep_totals(prep, np.ones((prep.Y.shape[0], 1)), W))
 
 
 def _mean_replicates(design: SurveyDesign, prep: _Prepared) -> ReplicateFn:
@@ -679,7 +662,8 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     p = est.ravel()
     result = _finish(design, prep, est, z, "proportion", _mean_replicates(design, prep),
                      mean_type=True, level=level, method=method)
-    var = np.diag(result._vcov).copy()
+    var = np.diag(result.vcov.to_numpy()).copy()
+    index = result.estimate.index
     logit_var = None
     if method == "logit":
         # R's svyciprop fits the intercept-only logistic model: its variance is
@@ -703,7 +687,7 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         logit_var = np.diag(vcov_of(design, lp, infl, logit_reps)).copy()
         if extreme and extreme[0].any():
             hit = np.flatnonzero(extreme[0])
-            counts = "; ".join(f"{result._index[i]}: {int(extreme[0][i])} replicate(s)"
+            counts = "; ".join(f"{index[i]}: {int(extreme[0][i])} replicate(s)"
                                for i in hit[:5])
             warnings.warn(f"proportion: the replicate proportion is 0 or 1 ({counts}), so its "
                           f"logit is infinite and is left out of the logit variance (R keeps "
@@ -712,11 +696,11 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
                           InnobaroWarning, stacklevel=2)
 
     # a partial of a module-level function, so that the result pickles
-    result._interval = functools.partial(proportion_interval, method, p, var, n_rows=n_rows,
-                                         n_obs=n_obs, logit_var=logit_var)
+    result = result.with_interval(functools.partial(
+        proportion_interval, method, p, var, n_rows=n_rows, n_obs=n_obs, logit_var=logit_var))
     degenerate = ((p <= 0) | (p >= 1)) & (var <= 0)
     if degenerate.any() and method not in ("beta", "wilson"):
-        names = [str(result._index[i]) for i in np.flatnonzero(degenerate)[:5]]
+        names = [str(index[i]) for i in np.flatnonzero(degenerate)[:5]]
         warnings.warn(f"proportion of 0 or 1 in {', '.join(names)}: the {method} interval "
                       f"collapses to the point; method='beta' or 'wilson' gives a "
                       f"one-sided interval", InnobaroWarning, stacklevel=2)
@@ -963,9 +947,9 @@ def with_replicates(design: SurveyDesign, statistic: Any, *, vectorized: bool = 
     if not isinstance(design, ReplicateDesign):
         raise TypeError("with_replicates needs a ReplicateDesign (use design.replicate(...))")
     data = design.data
-    present = design._present
-    w = np.where(present, design._w, 0.0)
-    W = design._rep * present[:, None]
+    present = design.present
+    w = np.where(present, design.unmasked_weights, 0.0)
+    W = design.unmasked_replicate_weights * present[:, None]
     if vectorized:
         full = np.atleast_2d(np.asarray(statistic(w[:, None], data), dtype=float))[0]
         reps = np.asarray(statistic(W, data), dtype=float).reshape(W.shape[1], -1)

@@ -123,7 +123,7 @@ class MarginalEffect(Estimate):
 
 
 def _fit_data(model: GLMResult) -> pd.DataFrame:
-    return model.design.data.iloc[model._rows]
+    return model.design.data.iloc[model.fit_rows]
 
 
 def _set(data: pd.DataFrame, variable: str, value: Any) -> pd.DataFrame:
@@ -139,19 +139,19 @@ def _set(data: pd.DataFrame, variable: str, value: Any) -> pd.DataFrame:
 def _margin_influence(model: GLMResult, fits: np.ndarray, grads: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Estimates, influence values (both parts) for averages of ``fits`` (n_fit, k)."""
-    w = model._w
+    w = model.fit_weights
     N = w.sum()
     est = (w[:, None] * fits).sum(axis=0) / N
     n = model.design.n
     z_pop = np.zeros((n, fits.shape[1]))
-    z_pop[model._rows] = w[:, None] * (fits - est) / N
-    z_beta = model._infl @ grads  # (n, k)
+    z_pop[model.fit_rows] = w[:, None] * (fits - est) / N
+    z_beta = model.influence @ grads  # (n, k)
     return est, z_pop, z_beta
 
 
 def _vcov(model: GLMResult, est: np.ndarray, z: np.ndarray, reps) -> np.ndarray:
     design = model.design
-    domain = np.where(design._present, 0, -1).astype(np.int64)
+    domain = np.where(design.present, 0, -1).astype(np.int64)
     return vcov_of(design, est, Influence(values=z, domain=domain, n_domains=1), reps)
 
 
@@ -207,8 +207,8 @@ def predictive_margins(model: GLMResult, variable: str, values: Sequence[Any] | 
                 raise EstimationError(f"margins: {variable!r} has {len(uniq)} values; give "
                                       f"values=... or use average_marginal_effect")
             values = list(uniq)
-    fam = model._fam
-    beta = model._beta
+    fam = model.family_functions
+    beta = model.beta
     fits, grads = [], []
     for v in values:  # over the values of the margin (a handful)
         X = model.spec.matrix(_set(data, variable, v))
@@ -216,14 +216,14 @@ def predictive_margins(model: GLMResult, variable: str, values: Sequence[Any] | 
         mu = fam.inverse_link(eta)
         d = fam.dmu_deta(eta, mu)
         fits.append(mu)
-        grads.append((model._w * d) @ X / model._w.sum())
+        grads.append((model.fit_weights * d) @ X / model.fit_weights.sum())
     F = np.column_stack(fits)
     G = np.column_stack(grads)  # (p, k)
     est, z_pop, z_beta = _margin_influence(model, F, G)
     if method == "unconditional":
         V = _vcov(model, est, z_pop + z_beta, _margin_reps(model, variable, values))
     elif method == "svypredmeans":
-        V = _vcov(model, est, z_pop, _fixed_beta_reps(model, F)) + G.T @ model._V @ G
+        V = _vcov(model, est, z_pop, _fixed_beta_reps(model, F)) + G.T @ model.beta_cov @ G
     else:
         raise EstimationError("method must be 'unconditional' or 'svypredmeans'")
     return _make_margins(model, variable, values, est, V, level)
@@ -232,13 +232,13 @@ def predictive_margins(model: GLMResult, variable: str, values: Sequence[Any] | 
 def _margin_reps(model: GLMResult, variable: str, values: Sequence[Any]):
     """Replicate margins: refit the model and re-average under each replicate."""
     def reps(W: np.ndarray) -> np.ndarray:
-        Wf = W[model._rows]
+        Wf = W[model.fit_rows]
         B = model.refit(W).T  # (p, R)
         data = _fit_data(model)
         out = []
         for v in values:  # over the values of the margin
             X = model.spec.matrix(_set(data, variable, v))
-            mu = model._fam.inverse_link(tall_dot(X, B))  # (n_fit, R)
+            mu = model.family_functions.inverse_link(tall_dot(X, B))  # (n_fit, R)
             out.append((Wf * mu).sum(axis=0) / Wf.sum(axis=0))
         return np.column_stack(out)
     return reps
@@ -246,7 +246,7 @@ def _margin_reps(model: GLMResult, variable: str, values: Sequence[Any]):
 
 def _fixed_beta_reps(model: GLMResult, F: np.ndarray):
     def reps(W: np.ndarray) -> np.ndarray:
-        Wf = W[model._rows]
+        Wf = W[model.fit_rows]
         return (Wf.T @ F) / Wf.sum(axis=0)[:, None]
     return reps
 
@@ -341,18 +341,18 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
     dX = _matrix_derivative(model, data, variable, x, step)
     if not dX.any():
         raise EstimationError(f"average_marginal_effect: no model term uses {variable!r}")
-    fam, beta, X = model._fam, model._beta, model._X
+    fam, beta, X = model.family_functions, model.beta, model.model_matrix
     eta = X @ beta
     mu = fam.inverse_link(eta)
     d1 = fam.dmu_deta(eta, mu)
     slope = dX @ beta  # d eta / d x, per row
     deriv = d1 * slope
-    w = model._w
+    w = model.fit_weights
     grad = ((w * fam.d2mu_deta2(mu) * slope) @ X + (w * d1) @ dX) / w.sum()
     est, z_pop, z_beta = _margin_influence(model, deriv[:, None], grad[:, None])
 
     def reps(W: np.ndarray) -> np.ndarray:
-        Wf = W[model._rows]
+        Wf = W[model.fit_rows]
         B = model.refit(W).T  # (p, R)
         E = tall_dot(X, B)
         d = fam.dmu_deta(E, fam.inverse_link(E)) * tall_dot(dX, B)

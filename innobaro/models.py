@@ -42,13 +42,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .design import ReplicateDesign, SurveyDesign
+from .design import ReplicateDesign, SurveyDesign, read_only
 from .distributions import pfsum
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
 from .irls import FAMILIES, Family, Fit, aliased, influence_rows, irls, working_pass
 from .results import Estimate, TestContract
-from .variance import Influence, model_df, vcov_of
+from .variance import Influence, residual_df, vcov_of
 
 __all__ = ["GLMResult", "TermTest", "glm", "logit"]
 
@@ -104,7 +104,7 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     if not isinstance(design, SurveyDesign):
         raise TypeError(f"design must be an innobaro design, not {type(design).__name__}")
     fam = Family(family)
-    present = design._present
+    present = design.present
     # the model matrix of the rows in the design that are complete in the model
     # variables (column-major); the rest stay in the design with weight zero
     y, X, spec, kept = model_frame(formula, design.data, response=True, within=present)
@@ -130,14 +130,14 @@ def fit_matrix(design: SurveyDesign, y: np.ndarray, X: np.ndarray, kept: np.ndar
 
 def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: np.ndarray,
          kept: np.ndarray, fam: Family, tol: float, max_iter: int) -> GLMResult:
-    present = design._present
+    present = design.present
     n_dropped = int((present & ~kept).sum())
     fit_rows = present & kept
     rows = np.flatnonzero(fit_rows)
     if rows.size == 0 and spec.missing:
         raise EstimationError(f"no complete rows for the model: missing values in "
                               f"{_counts(spec.missing)}")
-    w = design._w[rows]
+    w = design.unmasked_weights[rows]
     _check_finite(y, X, spec)
     _check_response(y, w, fam)
     # as R's glm.fit: aliased columns (all zero among the rows of the fit, or
@@ -189,9 +189,8 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
         return fit.refit(W)[:, keep]
 
     V = vcov_of(design, beta, Influence(values=z, domain=domain, n_domains=1), refit)
-    df_design = model_df(design, kept)  # R's svyglm counting (see model_df)
     return GLMResult(formula=formula, spec=spec, fit=fit, design=design, X=X_full, vcov=V,
-                     df_resid=df_design + 1 - X.shape[1], A=A, n_dropped=n_dropped,
+                     df_resid=residual_df(design, kept, X.shape[1]), A=A, n_dropped=n_dropped,
                      iterations=it, influence=z)
 
 
@@ -460,6 +459,48 @@ class GLMResult:
         """Number of estimable coefficients."""
         return int(self._keep.sum())
 
+    # ------------------------------------------ the fit's arrays (advanced, read-only)
+    @property
+    def beta(self) -> np.ndarray:
+        """The coefficients as an array, 0 (not NaN) for aliased columns, as
+        predictions and margins use them (read-only)."""
+        return read_only(self._beta)
+
+    @property
+    def beta_cov(self) -> np.ndarray:
+        """The design-based covariance of :attr:`beta`, 0 (not NaN) in the rows
+        and columns of aliased coefficients (read-only)."""
+        return read_only(self._V)
+
+    @property
+    def influence(self) -> np.ndarray:
+        """(n, p) influence values of the coefficients for every row of the
+        design (zero for rows outside the fit), 0 for aliased columns (read-only)."""
+        return read_only(self._infl)
+
+    @property
+    def model_matrix(self) -> np.ndarray:
+        """(n_fit, p) model matrix of the rows in the fit, every column
+        (aliased ones included), in the order of :attr:`fit_rows` (read-only)."""
+        return read_only(self._X)
+
+    @property
+    def fit_rows(self) -> np.ndarray:
+        """Positions in the design of the rows in the fit: the rows present
+        and complete in the model's variables (read-only)."""
+        return read_only(self._rows)
+
+    @property
+    def fit_weights(self) -> np.ndarray:
+        """The weights of the rows in the fit, in the order of :attr:`fit_rows` (read-only)."""
+        return read_only(self._w)
+
+    @property
+    def family_functions(self) -> Family:
+        """The family's link, variance and derivative functions
+        (:class:`innobaro.irls.Family`; :attr:`family` is its name)."""
+        return self._fam
+
     @property
     def coefficients(self) -> Estimate:
         """The coefficients as an :class:`~innobaro.Estimate` (estimate, se,
@@ -662,7 +703,7 @@ class GLMResult:
     def _w_scale(self) -> float:
         """R's svyglm fits with weights divided by their mean over the design's rows
         (rows later dropped for missing values included)."""
-        w_all = self.design._effective_weights()[self.design._present]
+        w_all = self.design.weight_values[self.design.present]
         return float(w_all.mean())
 
     def _deviance(self, mu: np.ndarray) -> float:

@@ -296,13 +296,13 @@ def share_table(design: SurveyDesign, outcome: str, by: str | None = None, *,
 
 def _counts(design: SurveyDesign, outcome: str, by: str | None, na_rm: bool) -> np.ndarray:
     data = design.data
-    keep = design.present & (design._w > 0)
+    keep = design.present & (design.unmasked_weights > 0)
     if na_rm:
         keep &= data[outcome].notna().to_numpy()
     if by is None:
         return np.array([float(keep.sum())])
     counts = data.loc[keep, by].value_counts(sort=False)
-    _codes, values = design._codes((by,))
+    _codes, values = design.level_codes([by])
     levels = values[0]
     present = [v for v in levels if v in counts.index and counts[v] > 0]
     return np.array([float(counts[v]) for v in present])

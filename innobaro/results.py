@@ -148,6 +148,14 @@ class Estimate:
         return pd.Series(self._df, index=self._index, name="df")
 
     @property
+    def df_values(self) -> np.ndarray:
+        """The degrees of freedom of each entry, as a read-only array (:attr:`df`
+        as one shape for every estimate)."""
+        values = self._df.view()
+        values.setflags(write=False)
+        return values
+
+    @property
     def cv(self) -> pd.Series:
         """Coefficient of variation, se / estimate."""
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -269,6 +277,42 @@ class Estimate:
         if self._has_srs:
             out["deff"] = self.deff.to_numpy()
         return out
+
+    def with_interval(self, interval: IntervalFn, method: str | None = None) -> Estimate:
+        """The same estimate with another rule for its confidence intervals (advanced).
+
+        Parameters
+        ----------
+        interval : callable
+            ``interval(level, df) -> (lower, upper)``: the interval of every
+            entry at a level, for each entry's degrees of freedom (an array).
+            A module-level function or a :func:`functools.partial` of one keeps
+            the result picklable.
+        method : str, optional
+            The name of the rule (:attr:`interval_method`); unchanged by default.
+
+        Returns
+        -------
+        Estimate
+            A copy (of the same class) whose :meth:`ci` uses ``interval``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(6), "y": [1.0, 2, 3, 5, 4, 6]})
+        >>> est = ib.mean(ib.Design(df, psu="psu"), "y")
+        >>> def around(level, df):
+        ...     return est.estimate.to_numpy() - 1, est.estimate.to_numpy() + 1
+        >>> est.with_interval(around, "plus-minus one").ci().values.tolist()
+        [[2.5, 4.5]]
+        """
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._interval = interval
+        if method is not None:
+            new.method = method
+        return new
 
     def conf_int(self, level: float | None = None) -> pd.DataFrame:
         """Confidence intervals, statsmodels' spelling of :meth:`ci`.

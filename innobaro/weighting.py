@@ -21,7 +21,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,45 +62,34 @@ class _LogEntry:
 def _weights_matrix(design: SurveyDesign) -> np.ndarray:
     """Main weights (column 0) and, for replicate designs, the replicates, for
     the rows present (zero elsewhere)."""
-    w = design._effective_weights()[:, None]
+    w = design.weight_values[:, None]
     if isinstance(design, ReplicateDesign):
-        W = design._rep * design._present[:, None]
+        W = design.unmasked_replicate_weights * design.present[:, None]
         return np.concatenate([w, W], axis=1)
     return w
 
 
 def _new_design(design: SurveyDesign, Wnew: np.ndarray, step: CalibrationStep | None,
                 entry: _LogEntry) -> Any:
-    new = design._copy()
-    present = design._present
-    w = design._w.copy()
-    w[present] = Wnew[present, 0]
-    new._w = w
-    if isinstance(design, ReplicateDesign):
-        rep = design._rep.copy()
-        rep[present] = Wnew[present, 1:]
-        cast(ReplicateDesign, new)._rep = rep
-    elif step is not None:
-        new._calibration = (*design._calibration, step)
-        if not design._calibration:
-            new._rows_at_calibration = int(present.sum())
-    if not design._weighting_log:
-        first = _LogEntry("design", design._effective_weights().copy())
-        new._weighting_log = (first, entry)
-    else:
-        new._weighting_log = (*design._weighting_log, entry)
-    return new
+    """The weighted design: new weights (and replicate weights) for the rows
+    present, the weighting model for linearisation variances, and the log."""
+    log = design.weighting_log or (_LogEntry("design", design.weight_values.copy()),)
+    replicate = isinstance(design, ReplicateDesign)
+    return design.with_weights(Wnew[:, 0], Wnew[:, 1:] if replicate else None,
+                               calibration=None if replicate else step,
+                               weighting_log=(*log, entry))
 
 
 def _cells(design: SurveyDesign, by: list[str], what: str
            ) -> tuple[np.ndarray, list[np.ndarray]]:
     check_columns(design.data, by, what)
-    codes, values = design._codes(tuple(by))
-    if (codes[design._present] < 0).any():
-        bad = [c for c in by if design.data[c].isna().to_numpy()[design._present].any()]
+    codes, values = design.level_codes(by)
+    present = design.present
+    if (codes[present] < 0).any():
+        bad = [c for c in by if design.data[c].isna().to_numpy()[present].any()]
         raise MissingValueError(f"{what}: column {', '.join(map(repr, bad))} has missing "
                                 f"values")
-    return np.where(design._present, codes, -1), values
+    return np.where(present, codes, -1), values
 
 
 def _cell_label(values: list[np.ndarray], i: int | np.integer) -> str:
@@ -372,7 +361,7 @@ _INTERCEPT = ("Intercept", "(Intercept)", "1")
 def _calibration_matrix(design: SurveyDesign, totals: Any, formula: str | None
                         ) -> tuple[np.ndarray, list[str], np.ndarray]:
     data = design.data
-    present = design._present
+    present = design.present
     tot: dict[Any, Any] = (dict(totals.items()) if isinstance(totals, pd.Series)
                           else dict(totals))
     if formula is not None:
@@ -679,7 +668,7 @@ def trim_weights(design: SurveyDesign, lower: float | None = None,
     if lo > hi:
         raise DesignError(f"trim_weights: lower {lo} is above upper {hi}")
     W = _weights_matrix(design)
-    present = design._present[:, None]
+    present = design.present[:, None]
     fixed = np.zeros(W.shape, dtype=bool)  # weights trimmed in some round
     for _ in range(1000 if strict else 1):
         outside = present & ((W < lo) | (W > hi))
@@ -753,12 +742,12 @@ def adjust_nonresponse(design: SurveyDesign, respondent: Any, *,
                                     f"values")
         resp = col.to_numpy().astype(bool)
     else:
-        resp = design._as_mask(respondent)
+        resp = design.row_mask(respondent)
     by_cols = as_column_list(by, "by")
     if by_cols:
         codes, values = _cells(design, by_cols, "adjust_nonresponse")
     else:
-        codes = np.where(design._present, 0, -1)
+        codes = np.where(design.present, 0, -1)
         values = [np.array(["(all)"], dtype=object)]
     n_cls = len(values[0])
     W = _weights_matrix(design)
@@ -865,10 +854,10 @@ def weights_summary(design: SurveyDesign) -> WeightsSummary:
     >>> s.weights_summary().table["sum"].tolist()
     [16.0, 16.0]
     """
-    log = design._weighting_log or (_LogEntry("design", design._effective_weights()),)
+    log = design.weighting_log or (_LogEntry("design", design.weight_values),)
     rows, tot_rows = [], []
     for i, entry in enumerate(log):  # over weighting steps
-        w = entry.weights[design._present]
+        w = entry.weights[design.present]
         w = w[w != 0]
         s, s2 = w.sum(), (w * w).sum()
         n = w.size

@@ -10,7 +10,8 @@ models and tests never compute a variance themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import numpy as np
 
@@ -21,11 +22,13 @@ from .replicates import replicate_rank_df, replicate_vcov
 __all__ = [
     "Influence",
     "ReplicateFn",
+    "combined_df",
     "degrees_of_freedom",
     "design_df",
     "linearized_vcov",
     "model_df",
     "replicate_vcov",
+    "residual_df",
     "vcov_of",
 ]
 
@@ -49,38 +52,73 @@ def vcov_of(design: SurveyDesign, estimate: np.ndarray, influence: Influence,
         for replicate designs.
     """
     if isinstance(design, ReplicateDesign):
-        return replicate_vcov(design, estimate, replicates(design._rep))
+        return replicate_vcov(design, estimate, replicates(design.unmasked_replicate_weights))
     if isinstance(design, Design):
         return linearized_vcov(design, influence)
     raise TypeError(f"not a survey design: {type(design).__name__}")
 
 
-def degrees_of_freedom(design: SurveyDesign, domain: np.ndarray, n_domains: int
-                       ) -> np.ndarray:
-    """Design degrees of freedom of each domain (codes ``domain``, -1 outside).
+# ----------------------------------------------------------------------------
+# degrees of freedom: the one place that knows R's rules (``degf``, svyglm's
+# residual degrees of freedom, a statistic of several estimates)
+# ----------------------------------------------------------------------------
+def degrees_of_freedom(design: SurveyDesign, domain: np.ndarray | None = None,
+                       n_domains: int = 1, *, key: Hashable | None = None) -> np.ndarray:
+    """Design degrees of freedom of each domain (R's ``degf`` of the domain's design).
 
     Linearisation: PSUs minus strata among the domain's rows with nonzero
     weight. Replicates: the degrees of freedom given to the design, else the
-    rank of the domain's replicate weights minus one (R's ``degf``).
+    rank of the domain's replicate weights minus one. Every degrees of
+    freedom in innobaro (a design's ``df``, an estimate's, a model's) comes
+    from this rule.
+
+    Parameters
+    ----------
+    design : Design or ReplicateDesign
+    domain : (n,) int array, optional
+        Domain code of each row (0 to ``n_domains - 1``), -1 for rows in no
+        domain. By default the design's own rows (its :attr:`df`).
+    n_domains : int, default 1
+        Number of domains.
+    key : hashable, optional
+        What the domains are (e.g. the ``by`` columns), to cache the result
+        on the design for these codes; without it, linearisation designs
+        recompute (a quick count) and replicate designs cache by the codes.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per domain.
     """
-    if isinstance(design, ReplicateDesign):
-        if design._df is not None:
-            return np.full(n_domains, design._df)
-        key = ("rank_df_domains", n_domains, domain.tobytes() if domain.size < 64 else
-               hash(domain.tobytes()))
-        if key not in design._cache:
-            order = np.argsort(domain, kind="stable")
-            counts = np.bincount(domain[domain >= 0], minlength=n_domains)
-            start = int((domain < 0).sum())
-            out = np.empty(n_domains)
-            for d in range(n_domains):  # one rank per domain, computed once and cached
-                rows = order[start:start + counts[d]]
-                out[d] = replicate_rank_df(design._rep[rows])
-                start += counts[d]
-            design._cache[key] = out
-        return design._cache[key]
-    if not isinstance(design, Design):
+    if not isinstance(design, (Design, ReplicateDesign)):
         raise TypeError(f"not a survey design: {type(design).__name__}")
+    if isinstance(design, ReplicateDesign) and design.given_df is not None:
+        return np.full(n_domains, design.given_df)
+    if domain is None:
+        return design.cache.domain_df(
+            "design", None, lambda: _domain_df(design, np.where(design.present, 0, -1), 1))
+    codes = domain
+    if key is None:
+        if not isinstance(design, ReplicateDesign):
+            return _domain_df(design, codes, n_domains)
+        key = ("codes", n_domains, codes.tobytes() if codes.size < 64 else
+               hash(codes.tobytes()))
+    return design.cache.domain_df(key, codes, lambda: _domain_df(design, codes, n_domains))
+
+
+def _domain_df(design: SurveyDesign, domain: np.ndarray, n_domains: int) -> np.ndarray:
+    if isinstance(design, ReplicateDesign):
+        rep = design.unmasked_replicate_weights
+        order = np.argsort(domain, kind="stable")
+        counts = np.bincount(domain[domain >= 0], minlength=n_domains)
+        start = int((domain < 0).sum())
+        out = np.empty(n_domains)
+        for d in range(n_domains):  # one rank per domain, computed once and cached
+            rows = order[start:start + counts[d]]
+            out[d] = replicate_rank_df(rep[rows])
+            start += counts[d]
+        return out
+    assert isinstance(design, Design)
     infl = Influence(values=np.zeros((domain.size, 0)), domain=domain, n_domains=n_domains)
     return design_df(design, infl)
 
@@ -93,11 +131,75 @@ def model_df(design: SurveyDesign, complete: np.ndarray) -> float:
     model variables (it drops the others first); on a replicate design among
     all the design's rows (it takes ``degf(design)`` and drops the incomplete
     rows afterwards). Cached per design and pattern of complete rows.
+
+    Parameters
+    ----------
+    design : Design or ReplicateDesign
+    complete : (n,) bool array
+        The rows complete in the model's variables.
+
+    Returns
+    -------
+    float
     """
-    present = design._present
+    present = design.present
     counted = present if isinstance(design, ReplicateDesign) else present & complete
     full = bool(counted.all()) or counted is present
-    key = ("model_df", None if full else np.packbits(counted).tobytes())
-    if key not in design._cache:
-        design._cache[key] = float(degrees_of_freedom(design, np.where(counted, 0, -1), 1)[0])
-    return float(design._cache[key])
+    return design.cache.model_df(
+        None if full else np.packbits(counted).tobytes(),
+        lambda: float(degrees_of_freedom(design, np.where(counted, 0, -1), 1)[0]))
+
+
+def residual_df(design: SurveyDesign, complete: np.ndarray, n_coef: int) -> float:
+    """Residual degrees of freedom of a model: its design degrees of freedom + 1 - p.
+
+    R's ``svyglm`` rule (``df.residual``), on the degrees of freedom of
+    :func:`model_df`; t intervals and tests of the model's coefficients use it.
+
+    Parameters
+    ----------
+    design : Design or ReplicateDesign
+    complete : (n,) bool array
+        The rows complete in the model's variables.
+    n_coef : int
+        Number of estimable coefficients ``p``.
+
+    Returns
+    -------
+    float
+    """
+    return model_df(design, complete) + 1 - n_coef
+
+
+def combined_df(df: Any, used: np.ndarray | None = None) -> float:
+    """Degrees of freedom of a statistic computed from several estimates.
+
+    The smallest degrees of freedom among the estimates it uses (those with
+    ``used`` true, all of them when none is), as R's ``svycontrast`` and
+    ``svychisq`` take the design's.
+
+    Parameters
+    ----------
+    df : float or array-like
+        Degrees of freedom of each estimate (e.g. ``Estimate.df_values``).
+    used : (k,) bool array, optional
+        The estimates the statistic depends on (a contrast's nonzero
+        coefficients).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from innobaro.variance import combined_df
+    >>> combined_df([12.0, 7.0, 9.0]), combined_df([12.0, 7.0, 9.0], np.array([1, 0, 1]) != 0)
+    (7.0, 9.0)
+    """
+    values = np.atleast_1d(np.asarray(df, dtype=float))
+    if used is not None:
+        used = np.asarray(used, dtype=bool)
+        if used.any():
+            values = values[used]
+    return float(values.min())

@@ -28,6 +28,7 @@ Lumley (2010), *Complex Surveys*, sec. 2.2 and appendix; R package survey,
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import cast
@@ -97,13 +98,14 @@ def linearized_vcov(design: Design, infl: Influence) -> np.ndarray:
     -------
     (m, m) ndarray, ``m = infl.n_domains * q``.
     """
-    stages = design._active_stages()
+    stages = design.active_stages
     m = infl.n_columns
     vcov = np.zeros((m, m))
     # weighting (post-stratification, raking, calibration): residuals of the
     # weighting model, as coefficients on design-level bases
-    corrections = project_influence(design._calibration, infl.values, infl.domain,
-                                    infl.n_domains) if design._calibration else []
+    steps = design.calibration_steps
+    corrections = project_influence(steps, infl.values, infl.domain,
+                                    infl.n_domains) if steps else []
     multiplier: np.ndarray | None = None  # product of sampling fractions above, per stratum
     for k, st in enumerate(stages):
         if k == 0:
@@ -156,16 +158,16 @@ def _stage_vcov(design: Design, st: Stage, k: int, infl: Influence,
             totals = cast(sp.csr_matrix, totals).toarray()
         n_units = st.unit_stratum.size
         for basis, coef in corrections:
-            key = ("basis_totals", id(basis), k)
-            if key not in design._cache:
-                design._cache[key] = (basis, basis.unit_totals(st.unit, n_units))
-            totals = totals - design._cache[key][1] @ coef
+            unit_totals = design.cache.basis_totals(
+                basis, k, functools.partial(basis.unit_totals, st.unit, n_units))
+            totals = totals - unit_totals @ coef
     nh = st.n_units
     f = st.fpc_factor
     certain = f < CERTAINTY_TOL
     lonely = (nh == 1) & ~certain
     if lonely.any() and rule == "fail":
-        where = ("strata " + ", ".join(design.strata_labels[i] for i in np.flatnonzero(lonely)[:20])
+        labels = design.strata_labels if k == 0 else []
+        where = ("strata " + ", ".join(labels[i] for i in np.flatnonzero(lonely)[:20])
                  if k == 0 else f"{int(lonely.sum())} stage-{k} units")
         raise LonelyPSUError(f"single PSU in {where} at stage {k + 1}; choose lonely_psu")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -255,7 +257,7 @@ def _adjust_lonely(design: Design, st: Stage, infl: Influence, totals: sp.csr_ma
     stratum that the domain does not reach contributes nothing).
     """
     q = infl.values.shape[1]
-    present = _present_strata(st, infl, bool(design._calibration))  # (H, D)
+    present = _present_strata(st, infl, bool(design.calibration_steps))  # (H, D)
     n_psu = np.repeat((present * st.n_units[:, None]).sum(axis=0), q).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = np.where(n_psu > 0, sums.sum(axis=0) / n_psu, 0.0)
@@ -272,7 +274,7 @@ def _average_factor(design: Design, st: Stage, k: int, infl: Influence,
                     lonely: np.ndarray, certain: np.ndarray) -> np.ndarray:
     """Per-column factor (strata reached) / (strata reached with 2+ PSUs)."""
     q = infl.values.shape[1]
-    present = _present_strata(st, infl, bool(design._calibration))  # (H, D)
+    present = _present_strata(st, infl, bool(design.calibration_steps))  # (H, D)
     if k == 0:
         n_strat = present.sum(axis=0)
         n_ok = (present & ~lonely[:, None]).sum(axis=0)
@@ -297,10 +299,12 @@ def _average_factor(design: Design, st: Stage, k: int, infl: Influence,
 def design_df(design: Design, infl: Influence) -> np.ndarray:
     """Degrees of freedom per domain: PSUs minus strata among nonzero-weight rows.
 
-    Returns one value per domain (R's ``degf`` of the domain's subset design).
+    Returns one value per domain (R's ``degf`` of the domain's subset design):
+    the count behind :func:`innobaro.variance.degrees_of_freedom`, which is
+    what the rest of innobaro calls.
     """
     st = design.stages[0]
-    w = design._w
+    w = design.unmasked_weights
     keep = (infl.domain >= 0) & (w != 0)
     d = infl.n_domains
     dom = infl.domain[keep]

@@ -278,11 +278,11 @@ def make_replicate_weights(design: Design, method: str, *, replicates: int | Non
         raise DesignError(f"method must be one of {', '.join(BUILD_METHODS)}; got {method!r}")
     st = design.stages[0]
     if method == "jk1":
-        if design._spec["strata"]:
+        if design.strata_columns:
             raise DesignError("jk1 is for unstratified designs; use method='jkn'")
         return _jk1(st)
     if method == "jkn":
-        if not design._spec["strata"]:
+        if not design.strata_columns:
             raise DesignError("jkn needs a stratified design; use method='jk1'")
         return _jkn(design, st)
     if method in ("brr", "fay"):
