@@ -4,7 +4,34 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["aliased_columns", "column_qr", "tall_dot", "weighted_gram"]
+__all__ = ["aliased_columns", "bincount", "column_qr", "tall_dot", "weighted_gram"]
+
+
+def bincount(x: np.ndarray, weights: np.ndarray | None = None, minlength: int = 0
+             ) -> np.ndarray:
+    """:func:`numpy.bincount`, without a copy of read-only inputs.
+
+    numpy converts its inputs to writeable arrays although it only reads
+    them, so a read-only array costs a copy (a pass over the rows, a
+    quarter of the time of the count). A design's arrays are read-only views
+    of memory the design owns (:func:`innobaro.design.read_only`); they are
+    handed to numpy as writeable views of the same memory, which it reads and
+    never writes. Arrays that are read-only all the way down are passed as
+    they are.
+    """
+    return np.bincount(_as_input(x), None if weights is None else _as_input(weights),
+                       minlength=minlength)
+
+
+def _as_input(a: np.ndarray) -> np.ndarray:
+    if not isinstance(a, np.ndarray) or a.flags.writeable:
+        return a
+    view = a.view()
+    try:
+        view.setflags(write=True)  # allowed only when the memory's owner is writeable
+    except ValueError:
+        return a
+    return view
 
 
 def tall_dot(X: np.ndarray, B: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._linalg import bincount
 from ._validate import as_column_list, check_binary, check_columns
 from .design import SurveyDesign
 from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueError
@@ -88,15 +89,15 @@ class _Prepared:
             keep = self.dom >= 0
             d, v = self.dom[keep], values[keep]
         if v.ndim == 1:
-            return np.bincount(d, weights=v, minlength=self.n_domains)
-        return np.stack([np.bincount(d, weights=v[:, j], minlength=self.n_domains)
+            return bincount(d, weights=v, minlength=self.n_domains)
+        return np.stack([bincount(d, weights=v[:, j], minlength=self.n_domains)
                          for j in range(v.shape[1])], axis=1)  # over variables
 
     def count(self, positive_weight: bool = False) -> np.ndarray:
         keep = self.dom >= 0
         if positive_weight:
             keep &= self.w > 0
-        return np.bincount(self.dom[keep], minlength=self.n_domains).astype(float)
+        return bincount(self.dom[keep], minlength=self.n_domains).astype(float)
 
     def spread_inverse(self, per_domain: np.ndarray) -> np.ndarray:
         """``1 / value`` of each row's domain, zero outside the domains."""
@@ -220,7 +221,7 @@ def _design_rows(design: SurveyDesign, prep: _Prepared) -> np.ndarray:
     if design.rows_at_calibration is not None:
         return np.full(prep.n_domains, float(design.rows_at_calibration))
     inside = prep.dom_df >= 0
-    return np.bincount(prep.dom_df[inside], minlength=prep.n_domains).astype(float)
+    return bincount(prep.dom_df[inside], minlength=prep.n_domains).astype(float)
 
 
 def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
@@ -243,7 +244,7 @@ def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
         # keep the domains with at least one row of positive weight (as R's svyby)
         n_levels = len(values[0])
         inside = codes >= 0
-        has_weight = np.bincount(codes[inside], weights=(w_all[inside] > 0).astype(float),
+        has_weight = bincount(codes[inside], weights=(w_all[inside] > 0).astype(float),
                                  minlength=n_levels) > 0
         if not has_weight.any():
             raise DomainError(f"{what}: every row of the domains has weight zero")
@@ -251,7 +252,7 @@ def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
             # domains whose every row misses the variable: R's svyby gives them
             # NaN (0 for a total); say so, as they are left out here
             inside_df = codes_df >= 0
-            had_weight = np.bincount(codes_df[inside_df],
+            had_weight = bincount(codes_df[inside_df],
                                      weights=(w_all[inside_df] > 0).astype(float),
                                      minlength=n_levels) > 0
             emptied = np.flatnonzero(had_weight & ~has_weight)
@@ -301,15 +302,15 @@ def _srs_variances(prep: _Prepared, z: np.ndarray, mean_type: bool
     w = prep.w[keep]
     d = prep.dom[keep]
     u = z[keep] / w[:, None]
-    size = np.bincount(d, weights=w, minlength=prep.n_domains)
-    n = np.bincount(d, minlength=prep.n_domains).astype(float)
+    size = bincount(d, weights=w, minlength=prep.n_domains)
+    n = bincount(d, minlength=prep.n_domains).astype(float)
     q = z.shape[1]
     s2 = np.empty((prep.n_domains, q))
     for j in range(q):  # over variables
-        ubar = np.bincount(d, weights=w * u[:, j], minlength=prep.n_domains) / size
+        ubar = bincount(d, weights=w * u[:, j], minlength=prep.n_domains) / size
         dev = u[:, j] - ubar[d]
         with np.errstate(divide="ignore", invalid="ignore"):
-            s2[:, j] = (np.bincount(d, weights=w * dev * dev, minlength=prep.n_domains)
+            s2[:, j] = (bincount(d, weights=w * dev * dev, minlength=prep.n_domains)
                         / size * n / (n - 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         wor = s2 * (size * size * (size - n) / (size * n))[:, None]
@@ -859,7 +860,7 @@ class _QuantileRule:
         self.d = d[order]
         ws = w[order].astype(np.longdouble)
         cum = np.cumsum(ws)  # extended precision, as R's cumsum and sum
-        counts = np.bincount(self.d, minlength=prep.n_domains)
+        counts = bincount(self.d, minlength=prep.n_domains)
         ends = np.cumsum(counts)
         self.starts = ends - counts
         offset = np.where(self.starts > 0, cum[np.maximum(self.starts - 1, 0)], 0)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._linalg import tall_dot, weighted_gram
+from ._linalg import bincount, tall_dot, weighted_gram
 from ._validate import as_column_list, check_columns
 from .calibration import Basis, CalibrationStep
 from .design import ReplicateDesign, SurveyDesign
@@ -140,12 +140,12 @@ def _population_vector(totals: Any, by: list[str], values: list[np.ndarray], wha
 def _cell_totals(codes: np.ndarray, W: np.ndarray, n_cells: int) -> np.ndarray:
     """Weighted totals of every cell for every weight column: (C, k)."""
     if W.shape[1] == 1 and codes.min() >= 0:
-        return np.bincount(codes, weights=W[:, 0], minlength=n_cells)[:, None]
+        return bincount(codes, weights=W[:, 0], minlength=n_cells)[:, None]
     keep = codes >= 0
     c = codes[keep]
     Wk = W[keep]
     if Wk.shape[1] == 1:
-        return np.bincount(c, weights=Wk[:, 0], minlength=n_cells)[:, None]
+        return bincount(c, weights=Wk[:, 0], minlength=n_cells)[:, None]
     import scipy.sparse as sp
 
     E = sp.csr_matrix((np.ones(c.size), (c, np.arange(c.size))), shape=(n_cells, c.size))
@@ -234,7 +234,7 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
         w0, w1 = W[:, 0], Wnew[:, 0]
         with np.errstate(divide="ignore", invalid="ignore"):
             fval = np.where(w1 > 0, w0 / w1, 0.0)
-        old_tot = np.bincount(np.maximum(codes, 0), weights=np.where(codes >= 0, w0, 0),
+        old_tot = bincount(np.maximum(codes, 0), weights=np.where(codes >= 0, w0, 0),
                               minlength=n_cells)
         with np.errstate(divide="ignore"):
             K = np.diag(np.where(old_tot > 0, 1.0 / old_tot, 0.0))
@@ -334,7 +334,7 @@ def rake(design: SurveyDesign, margins: dict[str, Any], *, max_iter: int = 50,
     if not isinstance(design, ReplicateDesign):
         bases = []
         for (codes, values, _pop), wk in zip(info, after, strict=True):
-            n_l = np.bincount(codes[codes >= 0], minlength=len(values[0])).astype(float)
+            n_l = bincount(codes[codes >= 0], minlength=len(values[0])).astype(float)
             with np.errstate(divide="ignore"):
                 K = np.diag(np.where(n_l > 0, 1.0 / n_l, 0.0))
                 inv = np.where((codes >= 0) & (wk > 0), 1.0 / np.where(wk > 0, wk, 1), 0.0)

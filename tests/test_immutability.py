@@ -170,3 +170,16 @@ def test_estimate_with_interval_is_a_copy(design: ib.Design) -> None:
     other = est.with_interval(fixed, "fixed")
     assert other.ci().values.tolist() == [[0.0, 1.0]] and other.interval_method == "fixed"
     assert est.interval_method == "wald" and est.ci().values.tolist() != [[0.0, 1.0]]
+
+
+def test_group_sums_read_design_arrays_without_copying_or_writing_them() -> None:
+    from innobaro._linalg import bincount
+
+    codes, weights = np.array([0, 2, 2, 1]), np.array([1.0, 2.0, 3.0, 4.0])
+    ro_codes, ro_weights = read_only(codes), read_only(weights)
+    out = bincount(ro_codes, ro_weights, minlength=4)
+    assert out.tolist() == np.bincount(codes, weights, minlength=4).tolist() == [1, 4, 5, 0]
+    assert not ro_codes.flags.writeable and not ro_weights.flags.writeable
+    frozen = np.array([0, 1, 1])
+    frozen.setflags(write=False)  # read-only all the way down: numpy copies it
+    assert bincount(frozen).tolist() == [1, 2]

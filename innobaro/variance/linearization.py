@@ -36,6 +36,7 @@ from typing import cast
 import numpy as np
 import scipy.sparse as sp
 
+from .._linalg import bincount
 from ..calibration import project_influence
 from ..design import CERTAINTY_TOL, Design, Stage
 from ..errors import InnobaroWarning, LonelyPSUError
@@ -141,7 +142,7 @@ def _unit_totals(st: Stage, infl: Influence) -> sp.csr_matrix | np.ndarray:
         size = n_units * infl.n_domains
         out = np.empty((size, q))
         for j in range(q):  # loop over variables, not over rows, units or domains
-            out[:, j] = np.bincount(key, weights=zk[:, j], minlength=size)
+            out[:, j] = bincount(key, weights=zk[:, j], minlength=size)
         return out.reshape(n_units, infl.n_columns)
     rows = np.repeat(st.unit[keep], q)
     cols = (dom[keep][:, None] * q + np.arange(q)).ravel()
@@ -243,7 +244,7 @@ def _present_strata(st: Stage, infl: Influence, calibrated: bool = False) -> np.
     keep = infl.domain >= 0
     h = st.unit_stratum[st.unit[keep]]
     key = h * infl.n_domains + infl.domain[keep]
-    counts = np.bincount(key, minlength=st.n_strata * infl.n_domains)
+    counts = bincount(key, minlength=st.n_strata * infl.n_domains)
     return counts.reshape(st.n_strata, infl.n_domains) > 0
 
 
@@ -322,4 +323,4 @@ def _distinct_pairs(a: np.ndarray, dom: np.ndarray, na: int, d: int) -> np.ndarr
         hit[a * d + dom] = True
         return hit.reshape(na, d).sum(axis=0)
     uniq = np.unique(a.astype(np.int64) * d + dom)
-    return np.bincount(uniq % d, minlength=d)
+    return bincount(uniq % d, minlength=d)
