@@ -118,7 +118,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rd = d.replicate("bootstrap", replicates=args.replicates, seed=1)
     t_build = time.perf_counter() - t0
-    W = rd._rep
+    W = rd.unmasked_replicate_weights
 
     def bare_rep() -> np.ndarray:
         return W.T @ y

@@ -110,7 +110,7 @@ def test_logistic_ame_se_by_an_independent_delta_method() -> None:
                      for e in np.eye(beta.size)])
     mu = 1 / (1 + np.exp(-X @ beta))
     est = ame(beta)
-    z = w * (mu * (1 - mu) * beta[j] - est) / w.sum() + m._infl @ grad
+    z = w * (mu * (1 - mu) * beta[j] - est) / w.sum() + m.influence @ grad
     se = ib.total(d.with_columns(u=z / w), "u").se
     ours = m.average_marginal_effect("x")
     np.testing.assert_allclose(ours.estimate.iloc[0], est, rtol=1e-12)
