@@ -69,6 +69,10 @@ class Stage:
         for f in fields(self):  # the five arrays, as read-only views
             object.__setattr__(self, f.name, read_only(getattr(self, f.name)))
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():  # unpickled arrays are writable copies
+            object.__setattr__(self, name, read_only(value))
+
     @property
     def n_strata(self) -> int:
         return int(self.n_units.size)
@@ -165,6 +169,13 @@ class DesignCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __getstate__(self) -> dict[tuple[str, Hashable], Any]:
+        # entries keyed by an object's id mean nothing in another process
+        return {slot: v for slot, v in self._entries.items() if slot[0] != "basis_totals"}
+
+    def __setstate__(self, state: dict[tuple[str, Hashable], Any]) -> None:
+        self._entries = {slot: _frozen(v, {}) for slot, v in state.items()}
 
     def _get(self, kind: str, key: Hashable, compute: Callable[[], Any]) -> Any:
         slot = (kind, key)
@@ -363,8 +374,11 @@ class DesignCache:
         -------
         numpy.ndarray
         """
-        return self._get("basis_totals", (id(basis), stage),  # type: ignore[no-any-return]
-                         lambda: (basis, compute()))[1]
+        slot = ("basis_totals", (id(basis), stage))
+        cached = self._entries.get(slot)
+        if cached is None or cached[0] is not basis:
+            cached = self._entries[slot] = (basis, read_only(compute()))
+        return cached[1]  # type: ignore[no-any-return]
 
 
 _D = TypeVar("_D", bound="SurveyDesign")
@@ -423,6 +437,11 @@ class SurveyDesign:
         # in every subset of a calibrated design (nrow(design))
         self._rows_at_calibration = None
         self._weighting_log = ()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # unpickled arrays are writable copies: held read-only again
+        self.__dict__.update({name: read_only(value) if isinstance(value, np.ndarray) else value
+                              for name, value in state.items()})
 
     def _derive(self: _D, **changes: Any) -> _D:
         """A copy of this design with some fields changed (``present=...`` sets

@@ -183,3 +183,21 @@ def test_group_sums_read_design_arrays_without_copying_or_writing_them() -> None
     frozen = np.array([0, 1, 1])
     frozen.setflags(write=False)  # read-only all the way down: numpy copies it
     assert bincount(frozen).tolist() == [1, 2]
+
+
+def test_an_unpickled_design_is_as_read_only(design: ib.Design) -> None:
+    import pickle
+
+    cal = design.poststratify("g", {"a": 30, "b": 30})
+    before = ib.mean(cal, "y", by="g")
+    for d in (design, cal, design.replicate("jkn")):
+        copy = pickle.loads(pickle.dumps(d))
+        _not_writable(copy.present)
+        _not_writable(copy.unmasked_weights)
+        _not_writable(copy.level_codes(["g"])[0])
+        with pytest.raises(AttributeError, match="immutable"):
+            copy.lonely_psu = "remove"  # type: ignore[misc]
+    for st in pickle.loads(pickle.dumps(design)).stages:
+        _not_writable(st.unit)
+    again = ib.mean(pickle.loads(pickle.dumps(cal)), "y", by="g")
+    np.testing.assert_array_equal(again.vcov, before.vcov)
