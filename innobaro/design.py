@@ -2,8 +2,11 @@
 
 A :class:`Design` is built once from a DataFrame. Its strata, cluster and
 domain labels are factorised to integer codes at construction, so every
-estimator after that works on numpy arrays. A design is immutable: ``subset``
-and the weighting methods return new designs that share the arrays.
+estimator after that works on numpy arrays. A design is immutable: its
+options are read-only properties, the arrays it hands out are read-only, and
+``subset``, ``with_columns``, ``with_weights`` and the weighting methods
+return new designs that share the arrays. What estimators and variance
+engines derive from a design's rows is kept in its :class:`DesignCache`.
 """
 
 from __future__ import annotations
