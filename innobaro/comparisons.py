@@ -17,7 +17,7 @@ from scipy import stats
 
 from ._twoway import check_design
 from ._validate import as_column_list
-from .contrasts import entry_df, linear_combination
+from .contrasts import linear_combination
 from .design import SurveyDesign
 from .errors import DomainError, EstimationError
 from .estimators import mean
@@ -258,7 +258,7 @@ def compare_surveys(est_a: Estimate, est_b: Estimate) -> Estimate:
     Vb = est_b.vcov.to_numpy()[np.ix_(order, order)]
     V = Va + Vb
     va, vb = np.diag(Va), np.diag(Vb)
-    dfa, dfb = entry_df(est_a), entry_df(est_b)[order]
+    dfa, dfb = est_a.df_values, est_b.df_values[order]
     with np.errstate(divide="ignore", invalid="ignore"):
         df = (va + vb) ** 2 / (va ** 2 / dfa + vb ** 2 / dfb)
     df = np.where((va + vb) > 0, df, np.minimum(dfa, dfb))

@@ -21,8 +21,9 @@ import pandas as pd
 
 from .errors import EstimationError
 from .results import Estimate, as_estimate
+from .variance import combined_df
 
-__all__ = ["Nonlinear", "contrast", "entry_df", "linear_combination"]
+__all__ = ["Nonlinear", "contrast", "linear_combination"]
 
 
 try:
@@ -38,13 +39,6 @@ def linear_combination(est: Estimate, G: np.ndarray) -> tuple[np.ndarray, np.nda
     used = (G != 0).any(axis=0)
     Gu = G[:, used]
     return Gu @ theta[used], Gu @ V[np.ix_(used, used)] @ Gu.T
-
-
-def entry_df(est: Estimate) -> np.ndarray:
-    df = est.df
-    if isinstance(df, float):
-        return np.full(len(est), df)
-    return df.to_numpy(dtype=float)
 
 
 class _Labels:
@@ -566,9 +560,8 @@ def contrast(estimate: Estimate | Any, weights: Any) -> Estimate:
     V = estimate.vcov.to_numpy()
     Gu = G[:, used]
     vcov = Gu @ V[np.ix_(used, used)] @ Gu.T
-    dfs = entry_df(estimate)
-    df = np.array([dfs[c.gradient != 0].min() if (c.gradient != 0).any() else dfs.min()
-                   for c in combos])
+    dfs = estimate.df_values
+    df = np.array([combined_df(dfs, c.gradient != 0) for c in combos])
     index = pd.Index([c.name for c in combos], name="contrast")
     return Estimate(np.array([c.value for c in combos]), vcov, index, df=df,
                     kind="contrast", level=estimate.level)

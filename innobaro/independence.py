@@ -36,7 +36,8 @@ from .distributions import exact_tail as _exact_tail
 from .distributions import saddlepoint_tail as _saddlepoint_tail
 from .errors import EstimationError
 from .estimators import mean, total
-from .results import Estimate, TestResult
+from .results import TestResult
+from .variance import combined_df
 
 __all__ = ["CHISQ_STATISTICS", "chisq_test"]
 
@@ -190,7 +191,7 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
                                    col_name: categorical(tw.c, nc),
                                    one_name: np.ones(design.n)})
         tot = total(ext, [cell_name, row_name, col_name, one_name], na_rm=has_missing)
-        nu = _single_df(tot)
+        nu = combined_df(tot.df_values)
         T = tot.estimate.to_numpy()
         Tc, Tr, Tk, Tn = T[:K], T[K:K + nr], T[K + nr:K + nr + nc], T[-1]
         rows_of = np.tile(np.arange(nr), nc)  # cell -> row level (row fastest)
@@ -230,7 +231,7 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
 
     ext = design.with_columns({cell_name: cells})
     shares = mean(ext, cell_name, na_rm=has_missing)
-    nu = _single_df(shares)
+    nu = combined_df(shares.df_values)
     p_hat = shares.estimate.to_numpy()
     V = shares.vcov.to_numpy()
     _check_cell_variance(V, data_name)
@@ -285,11 +286,6 @@ def _check_cell_variance(V: np.ndarray, data_name: str) -> None:
             f"chisq_test: the cells of {data_name} have no sampling variance (a census, or "
             f"certainty units only): the table is the population's own, and there is no "
             f"sampling error to test against")
-
-
-def _single_df(est: Estimate) -> float:
-    df = est.df
-    return float(df) if isinstance(df, float) else float(np.min(df.to_numpy()))
 
 
 def _design_effect_matrix(p: np.ndarray, V: np.ndarray, nr: int, nc: int, n: int
