@@ -34,9 +34,9 @@ __version__ = "0.1.0.dev0"
 #: Subpackages and modules loaded on first use (as scipy's): ``ib.datasets``
 #: works after ``import innobaro as ib`` without importing the data readers,
 #: the report or matplotlib up front.
-_LAZY = ("calibration", "comparisons", "contrasts", "datasets", "distributions", "formula",
-         "hypotheses", "independence", "intervals", "irls", "margins", "models", "report",
-         "results", "tabulate", "two_groups", "variance", "weighting")
+_LAZY = ("comparisons", "contrasts", "datasets", "distributions", "formula", "hypotheses",
+         "independence", "intervals", "irls", "margins", "models", "replicate_weights",
+         "report", "results", "tabulate", "two_groups", "variance", "weighting")
 
 
 def __getattr__(name: str) -> object:

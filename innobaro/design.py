@@ -366,7 +366,7 @@ class DesignCache:
 
         Parameters
         ----------
-        basis : innobaro.calibration.Basis
+        basis : innobaro.variance.calibration.Basis
             The basis (kept alive with the entry, which is keyed by its id).
         stage : int
             The stage, 0 for the first.
@@ -525,7 +525,7 @@ class SurveyDesign:
 
     @property
     def calibration_steps(self) -> tuple[Any, ...]:
-        """The weighting models (:class:`innobaro.calibration.CalibrationStep`)
+        """The weighting models (:class:`innobaro.variance.calibration.CalibrationStep`)
         whose residuals linearisation variances use, in order; empty for a
         design that was not weighted, and for replicate designs (which repeat
         the weighting in every replicate)."""
@@ -700,7 +700,7 @@ class SurveyDesign:
         replicate_weights : array-like, optional
             (n, R): the new replicate weights of a :class:`ReplicateDesign`,
             as full weights; unchanged when not given.
-        calibration : innobaro.calibration.CalibrationStep, optional
+        calibration : innobaro.variance.calibration.CalibrationStep, optional
             The weighting model, for a :class:`Design`: its residuals replace
             the influence values in every variance. Without it the new weights
             are design weights (as after trimming).
@@ -1269,7 +1269,7 @@ class Design(SurveyDesign):
             replication (exactly two PSUs per stratum); ``fay``: BRR with
             Fay's coefficient ``rho``; ``bootstrap``: Rao-Wu-Yue rescaling
             bootstrap (fpc honoured); ``subbootstrap``: the same without fpc.
-            See :mod:`innobaro.variance.replicates` for the formulas.
+            See :mod:`innobaro.replicate_weights` for the formulas.
         replicates : int, optional
             Number of bootstrap replicates (default 50, as R).
         seed : int or numpy.random.Generator, optional
@@ -1297,7 +1297,7 @@ class Design(SurveyDesign):
         >>> rd.n_replicates
         4
         """
-        from .variance.replicates import make_replicate_weights
+        from .replicate_weights import make_replicate_weights
 
         mult, scale, rscales = make_replicate_weights(
             self, method, replicates=replicates, seed=seed, rho=rho, hadamard_matrix=hadamard)

@@ -3,7 +3,7 @@ and nonresponse adjustment.
 
 Each function returns a new design whose weights reproduce the targets and
 whose variance accounts for the weighting: a linearisation design records the
-weighting model (:mod:`innobaro.calibration`), so every estimator, model and
+weighting model (:mod:`innobaro.variance.calibration`), so every estimator, model and
 test uses the residuals of that model; a replicate design repeats the
 weighting in every replicate (Lumley 2010, ch. 7; Wolter 2007, sec. 3.7).
 
@@ -28,9 +28,9 @@ import pandas as pd
 
 from ._linalg import bincount, tall_dot, weighted_gram
 from ._validate import as_column_list, check_columns
-from .calibration import Basis, CalibrationStep
 from .design import ReplicateDesign, SurveyDesign
 from .errors import DesignError, EstimationError, InnobaroWarning, MissingValueError
+from .variance.calibration import Basis, CalibrationStep
 
 __all__ = [
     "CalibrationError",

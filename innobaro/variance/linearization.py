@@ -37,9 +37,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._linalg import bincount
-from ..calibration import project_influence
 from ..design import CERTAINTY_TOL, Design, Stage
 from ..errors import InnobaroWarning, LonelyPSUError
+from .calibration import project_influence
 
 __all__ = ["Influence", "design_df", "linearized_vcov"]
 

@@ -143,7 +143,7 @@ def project_influence(steps: tuple[CalibrationStep, ...], z: np.ndarray,
     centred within its cell.
 
     >>> import numpy as np
-    >>> from innobaro.calibration import Basis, CalibrationStep, project_influence
+    >>> from innobaro.variance.calibration import Basis, CalibrationStep, project_influence
     >>> codes, w = np.array([0, 0, 1, 1]), np.ones(4)
     >>> basis = Basis(K=np.diag([1 / 2, 1 / 2]), codes=codes, a_values=w,
     ...               f_values=np.ones(4))
