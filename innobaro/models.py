@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,9 @@ from .formula import ModelSpec, model_frame
 from .irls import FAMILIES, Family, Fit, aliased, influence_rows, irls, working_pass
 from .results import Estimate, TestContract
 from .variance import Influence, residual_df, vcov_of
+
+if TYPE_CHECKING:  # margins builds on models; models only calls into it
+    from .margins import MarginalEffect, Margins
 
 __all__ = ["GLMResult", "TermTest", "glm", "logit"]
 
@@ -1076,5 +1079,3 @@ class Summary:
     def _repr_html_(self) -> str:
         return self.as_html()
 
-
-from .margins import MarginalEffect, Margins  # noqa: E402  (result types of GLMResult)
