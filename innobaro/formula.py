@@ -125,10 +125,11 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
                                   f"factor as 0/1")
     use = kept if within is None else kept & within
     rows = None if use.all() else np.flatnonzero(use)
-    if rows is not None and _unused_levels(x_info, x_values, use):
+    if _unused_levels(x_info, x_values, use):
         # as R's glm (model.frame(drop.unused.levels = TRUE)): levels without
         # rows in the fit (outside a domain, or only where a value is missing)
         # are dropped, so the encoding is the one the rows used imply
+        rows = np.flatnonzero(use)
         columns = _Columns(data.iloc[rows], drop_unused=True)
         infos = _builders(formula, termlists, columns, env)
         x_info = infos[-1]

@@ -163,6 +163,24 @@ def proportion_interval(method: str, p: np.ndarray, var: np.ndarray, level: floa
     var = np.asarray(var, dtype=float)
     df = np.broadcast_to(np.asarray(df, dtype=float), p.shape)
     t = t_quantile(level, df)
+    lo, hi = _method_interval(method, p, var, level, df, t, n_rows, n_obs, logit_var)
+    # no interval without a variance, and none without a t quantile (no
+    # degrees of freedom) except where the method collapses to a proportion
+    # of 0 or 1 whatever the quantile; as R's NaN variances and qt(0 df) give
+    point = np.isin(method, ("logit", "xlogit", "asin", "likelihood")) & ((p <= 0) | (p >= 1))
+    undefined = np.isnan(var) | (np.isnan(t) & ~point)
+    # Korn-Graubard's end at a proportion of 0 (or 1) is 0 (or 1) whatever
+    # the effective sample size, as R's qbeta gives it
+    beta = (method == "beta") & ~np.isnan(var)
+    lo = np.where(undefined & ~(beta & (p <= 0)), np.nan, lo)
+    hi = np.where(undefined & ~(beta & (p >= 1)), np.nan, hi)
+    return lo, hi
+
+
+def _method_interval(method: str, p: np.ndarray, var: np.ndarray, level: float,
+                     df: np.ndarray, t: np.ndarray, n_rows: np.ndarray,
+                     n_obs: np.ndarray, logit_var: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     se = np.sqrt(var)
     pq = p * (1 - p)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -107,10 +107,12 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     if not isinstance(design, SurveyDesign):
         raise TypeError(f"design must be an innobaro design, not {type(design).__name__}")
     fam = Family(family)
-    present = design.present
-    # the model matrix of the rows in the design that are complete in the model
-    # variables (column-major); the rest stay in the design with weight zero
-    y, X, spec, kept = model_frame(formula, design.data, response=True, within=present)
+    # the model matrix of the rows in the design with positive weight that are
+    # complete in the model variables (column-major); the rest stay in the
+    # design with weight zero. As R's svyglm (subset = weights > 0), levels of
+    # a factor are those among these rows
+    y, X, spec, kept = model_frame(formula, design.data, response=True,
+                                   within=_model_rows(design))
     assert y is not None
     return _fit(formula, spec, design, y, X, kept, fam, tol, max_iter)
 
@@ -121,8 +123,9 @@ def fit_matrix(design: SurveyDesign, y: np.ndarray, X: np.ndarray, kept: np.ndar
     """:func:`glm` on a model matrix built by the caller (for tests that are
     regressions, such as :func:`~innobaro.ttest`).
 
-    ``y`` and ``X`` hold the rows of the design that are in it and in
-    ``kept`` (a mask over all rows), in order; ``names`` name the columns.
+    ``y`` and ``X`` hold the rows of the design that are in it with positive
+    weight and in ``kept`` (a mask over all rows), in order; ``names`` name
+    the columns.
     """
     spec = ModelSpec(formula=label, column_names=list(names),
                      term_columns={n: slice(j, j + 1) for j, n in enumerate(names)},
@@ -135,7 +138,7 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
          kept: np.ndarray, fam: Family, tol: float, max_iter: int) -> GLMResult:
     present = design.present
     n_dropped = int((present & ~kept).sum())
-    fit_rows = present & kept
+    fit_rows = _model_rows(design) & kept
     rows = np.flatnonzero(fit_rows)
     if rows.size == 0 and spec.missing:
         raise EstimationError(f"no complete rows for the model: missing values in "
@@ -195,6 +198,11 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
     return GLMResult(formula=formula, spec=spec, fit=fit, design=design, X=X_full, vcov=V,
                      df_resid=residual_df(design, kept, X.shape[1]), A=A, n_dropped=n_dropped,
                      iterations=it, influence=z)
+
+
+def _model_rows(design: SurveyDesign) -> np.ndarray:
+    """The rows a model is fitted to: in the design, with positive weight."""
+    return design.present & (design.unmasked_weights > 0)
 
 
 def _warn_aliased(spec: ModelSpec, alias: np.ndarray) -> None:

@@ -105,11 +105,10 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
     # one statistic on the whole design (so a lonely-PSU rule acts on the
     # design's strata, not on each group's)
     kept = ~missing & (codes >= 0)
-    fit_rows = design.present & kept
+    fit_rows = design.present & kept & (design.unmasked_weights > 0)  # as glm's rows
     x = (codes[fit_rows] == seen[1]).astype(float)
     yv = design.data[y].to_numpy(dtype=float)[fit_rows]
-    wpos = design.weights.to_numpy()[fit_rows] > 0
-    if not (wpos & (x == 1)).any() or not (wpos & (x == 0)).any():
+    if not (x == 1).any() or not (x == 0).any():
         raise DomainError(f"ttest: a level of {group!r} has no rows with positive weight")
     lv = [levels[i] for i in seen]
     m = fit_matrix(design, yv, np.column_stack([np.ones_like(x), x]), kept,
@@ -117,7 +116,10 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
     diff = float(m.params.iloc[1])
     se = float(m.bse.iloc[1])
     df = m.df_resid
-    t = diff / se if se > 0 else math.copysign(math.inf, diff)
+    if math.isnan(se):  # no variance estimate (R: NaN)
+        t = math.nan
+    else:
+        t = diff / se if se > 0 else math.copysign(math.inf, diff)
     p = float(2 * stats.t.sf(abs(t), df)) if df > 0 else math.nan
     b0 = float(m.params.iloc[0])
     return TestResult(statistic=t, df=(1.0, df), pvalue=p, method="t",

@@ -152,6 +152,23 @@ def _cell_totals(codes: np.ndarray, W: np.ndarray, n_cells: int) -> np.ndarray:
     return np.asarray(E @ Wk)
 
 
+def _check_replicate_cells(S: np.ndarray, labels: list[str], what: str) -> None:
+    """Every replicate must have weight in every cell the sample has (``S``:
+    (C, 1 + R) cell totals of the main and replicate weights): a replicate that
+    drops every unit of a cell cannot be weighted to its total. R stops there
+    (0/0 weights, or a singular calibration system)."""
+    if S.shape[1] < 2:
+        return
+    empty = (S[:, :1] > 0) & (S[:, 1:] <= 0)
+    if empty.any():
+        cells = [labels[i] for i in np.flatnonzero(empty.any(axis=1))]
+        raise DesignError(
+            f"{what}: {int(empty.any(axis=0).sum())} of {S.shape[1] - 1} replicates have no "
+            f"weight in {', '.join(cells[:10])}{', ...' if len(cells) > 10 else ''} (they "
+            f"drop every unit there), so they cannot be weighted to its total. Collapse "
+            f"the cell with another, or weight the design before making its replicates")
+
+
 # ----------------------------------------------------------------------------
 # post-stratification
 # ----------------------------------------------------------------------------
@@ -211,6 +228,8 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
     W = _weights_matrix(design)
     S = _cell_totals(codes, W, n_cells)
     sampled = S[:, 0] > 0
+    _check_replicate_cells(S, [_cell_label(values, i) for i in range(n_cells)],
+                           "poststratify")
     missing = sampled & np.isnan(pop)
     if missing.any():
         raise DesignError("poststratify: no population count for sample cell(s) "
@@ -308,6 +327,9 @@ def rake(design: SurveyDesign, margins: dict[str, Any], *, max_iter: int = 50,
     cross, _ = _cells(design, cols, "rake")
     n_cross = int(cross.max()) + 1
     W = _weights_matrix(design)
+    for col, (codes, values, _pop) in zip(cols, info, strict=True):
+        _check_replicate_cells(_cell_totals(codes, W, len(values[0])),
+                               [f"{col}={v}" for v in values[0]], "rake")
     eps = tol * W[:, 0].sum() if tol < 1 else tol
     old = _cell_totals(cross, W[:, :1], n_cross)[:, 0]
     after = [W[:, 0]] * len(cols)
@@ -487,9 +509,9 @@ def _grake(X: np.ndarray, W: np.ndarray, pop: np.ndarray, method: str,
         idx = np.flatnonzero(active)
         T = weighted_gram(X, Ws[:, idx] * deriv[:, idx])
         mis = pop[:, None] - sample[:, idx] - X.T @ (Ws[:, idx] * fm1(u[:, idx]))
-        step = np.stack([np.linalg.pinv(T[j], rcond=256 * np.finfo(float).eps,
-                                        hermitian=True) @ mis[:, j]
-                         for j in range(idx.size)], axis=1)  # small (p, p) solves
+        # the small (p, p) pseudo-inverses of every active column, in one call
+        Tinv = np.linalg.pinv(T, rcond=256 * np.finfo(float).eps, hermitian=True)
+        step = np.einsum("jab,bj->aj", Tinv, mis)
         eta[:, idx] += step
         u[:, idx] = tall_dot(X, eta[:, idx])
         g[:, idx] = 1 + fm1(u[:, idx])
@@ -588,14 +610,17 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
     if drop.any():
         X, pop = X[:, ~drop], pop[~drop]
         names = [n for n, d in zip(names, drop, strict=True) if not d]
+    if W.shape[1] > 1:  # each replicate needs rows for every auxiliary the sample has
+        support = (W > 0).T.astype(float) @ (X != 0).astype(float)  # (1 + R, p)
+        _check_replicate_cells(support.T, [repr(n) for n in names], "calibrate")
     gram0 = None
     if method == "linear" and np.isneginf(bounds[0]) and np.isposinf(bounds[1]):
         T = weighted_gram(X, W)
         gram0 = T[0]
         rhs = pop[:, None] - X.T @ W
         try:
-            lam = np.stack([np.linalg.solve(T[j], rhs[:, j]) for j in range(W.shape[1])],
-                           axis=1)  # small (p, p) solves, one per weight column
+            # all the small (p, p) systems, one per weight column, in one call
+            lam = np.linalg.solve(T, rhs.T[:, :, None])[:, :, 0].T
         except np.linalg.LinAlgError:
             raise CalibrationError(
                 "calibrate: the auxiliary variables are collinear in the sample "

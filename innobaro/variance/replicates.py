@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import EstimationError, warn
+from .._linalg import aliased_columns, column_qr
+from ..errors import warn
 
 if TYPE_CHECKING:
     from ..design import ReplicateDesign
@@ -52,8 +53,9 @@ def replicate_vcov(design: ReplicateDesign, estimate: np.ndarray, reps: np.ndarr
     lost = ~ok.all(axis=0)
     whole = ~ok.any(axis=1)  # replicates without any estimate
     if whole.all():
-        raise EstimationError("no replicate gave an estimate, so there is no replicate "
-                              "variance")
+        warn(f"none of the {reps.shape[0]} replicates gave an estimate, so the replicate "
+             f"variance is NaN (R's svrVar stops: 'All replicates contained NAs')")
+        return np.full((reps.shape[1], reps.shape[1]), np.nan)
     if (ok | whole[:, None]).all():
         warn(f"{int(whole.sum())} of {reps.shape[0]} replicates gave no estimate (for "
              f"example a domain, or a level of a model factor, without rows in them) and "
@@ -82,11 +84,13 @@ def replicate_rank_df(weights: np.ndarray) -> float:
     R takes ``qr(weights(design, "analysis"), tol = 1e-5)$rank - 1``: LINPACK's
     QR with limited pivoting, in which a replicate column is dependent when
     its residual on the independent columns before it is below 1e-5 of its
-    own norm. The same rule is applied here to the Gram matrix of the
-    columns scaled to unit norm (its Schur complements are the squared
-    relative residuals, accurate to about 1e-14, far below the 1e-10 cut), so
-    the rank does not depend on the scale of the weights: a column that
-    differs from the others only in rows of tiny weight is dependent, as in R.
+    own norm, so the rank does not depend on the scale of the weights (a
+    column that differs from the others only in rows of tiny weight is
+    dependent). The rule is first applied to the Gram matrix of the columns
+    scaled to unit norm, whose Schur complements are the squared relative
+    residuals; where one of them lies within a factor of 1000 of the cut
+    (1e-10), where the Gram matrix's rounding could decide it, the rank is
+    taken from a QR of the weights themselves, as R's.
     """
     if weights.shape[0] == 0:
         return float("nan")
@@ -100,25 +104,37 @@ def replicate_rank_df(weights: np.ndarray) -> float:
     if not (norms > 0).any():
         return -1.0
     scale = np.where(norms > 0, norms, 1.0)
-    S = gram / np.outer(scale, scale)
-    return float(_sequential_rank(S, 1e-5) - 1)
+    rank, close = _sequential_rank(gram / np.outer(scale, scale), _RANK_TOL)
+    if close:
+        rank = int((~aliased_columns(column_qr(cols / scale), _RANK_TOL)).sum())
+    return float(rank - 1)
 
 
-def _sequential_rank(S: np.ndarray, tol: float) -> int:
+#: R's tolerance for the rank of the replicate weights (``degf``).
+_RANK_TOL = 1e-5
+
+
+def _sequential_rank(S: np.ndarray, tol: float) -> tuple[int, bool]:
     """Rank by LINPACK's limited pivoting on a Gram matrix ``S`` of columns
     scaled to unit norm (zero columns stay zero): left to right, a column
     counts when its squared residual on the counted columns before it is at
     least ``tol**2``. One outer-product update of the trailing block per
-    counted column (right-looking Cholesky that skips the dependent ones)."""
+    counted column (right-looking Cholesky that skips the dependent ones).
+    Also returns whether some squared residual was within a factor of 1000
+    of the cut, where the Gram matrix's rounding may decide."""
     S = np.array(S, dtype=float)
     m = S.shape[0]
     rank = 0
+    cut = tol * tol
+    close = False
     for j in range(m):  # over the distinct replicate columns, once per design
         d = S[j, j]
-        if not d >= tol * tol:
+        if cut / 1000 < d < cut * 1000 and d != 0:
+            close = True
+        if not d >= cut:
             continue
         rank += 1
         if j + 1 < m:
             col = S[j + 1:, j]
             S[j + 1:, j + 1:] -= np.outer(col, col / d)
-    return rank
+    return rank, close
