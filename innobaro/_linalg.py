@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["aliased_columns", "bincount", "column_qr", "tall_dot", "weighted_gram"]
+__all__ = ["aliased_columns", "bincount", "column_qr", "replicate_support", "tall_dot",
+           "weighted_gram"]
 
 
 def bincount(x: np.ndarray, weights: np.ndarray | None = None, minlength: int = 0
@@ -142,3 +143,32 @@ def aliased_columns(R: np.ndarray, tol: float) -> np.ndarray:
             rest -= np.outer(u, (2.0 / uu) * (u @ rest))
         k += 1
     return aliased
+
+
+def replicate_support(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Replicates in which the model cannot be estimated, as R's refit gives
+    ``NA`` for a coefficient there: (R,) boolean.
+
+    Two ways a replicate loses a column, both exact: some column has no row
+    with positive weight (a level absent from the replicate), or the 0/1
+    columns (the intercept and the dummies of factors and binary variables)
+    become linearly dependent among its rows (one group of a two-group model
+    left alone, so its indicator equals the intercept). The second is judged
+    on the Gram matrices of those columns scaled to unit diagonal, whose
+    smallest eigenvalue is zero to rounding then (below 1e-12).
+    """
+    lost = np.zeros(W.shape[1], dtype=bool)
+    sparse = np.flatnonzero((X == 0).any(axis=0))  # dummies; a covariate rarely has zeros
+    if sparse.size:
+        nonzero = (X[:, sparse] != 0).astype(float)
+        counts = (W > 0).T.astype(float) @ nonzero  # (R, k): rows carrying each column
+        lost = (counts == 0).any(axis=1)
+    binary = np.flatnonzero(((X == 0) | (X == 1)).all(axis=0))
+    ok = np.flatnonzero(~lost)
+    if binary.size > 1 and ok.size:
+        G = weighted_gram(np.asfortranarray(X[:, binary]), W[:, ok])  # (R', k, k)
+        d = np.sqrt(np.einsum("rii->ri", G))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            S = G / (d[:, :, None] * d[:, None, :])
+        lost[ok] = ~(np.linalg.eigvalsh(np.nan_to_num(S))[:, 0] > 1e-12)
+    return lost

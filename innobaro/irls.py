@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from ._linalg import aliased_columns, column_qr, tall_dot, weighted_gram
+from ._linalg import aliased_columns, column_qr, replicate_support, tall_dot, weighted_gram
 from .errors import EstimationError, warn
 
 __all__ = ["ALIAS_TOL", "FAMILIES", "Family", "Fit", "aliased", "influence_rows", "irls",
-           "replicate_support", "solve", "solve_many", "working_pass"]
+           "solve", "solve_many", "working_pass"]
 
 #: R's default tolerance for aliasing in ``glm.fit`` and ``lm`` (``qr(tol=1e-7)``).
 ALIAS_TOL = 1e-7
@@ -361,35 +361,6 @@ def _screen_clear(G: np.ndarray, cut: float = 1e-8) -> bool:
     except np.linalg.LinAlgError:
         return False
     return bool((np.diag(L) ** 2 > cut).all())
-
-
-def replicate_support(X: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Replicates in which the model cannot be estimated, as R's refit gives
-    ``NA`` for a coefficient there: (R,) boolean.
-
-    Two ways a replicate loses a column, both exact: some column has no row
-    with positive weight (a level absent from the replicate), or the 0/1
-    columns (the intercept and the dummies of factors and binary variables)
-    become linearly dependent among its rows (one group of a two-group model
-    left alone, so its indicator equals the intercept). The second is judged
-    on the Gram matrices of those columns scaled to unit diagonal, whose
-    smallest eigenvalue is zero to rounding then (below 1e-12).
-    """
-    lost = np.zeros(W.shape[1], dtype=bool)
-    sparse = np.flatnonzero((X == 0).any(axis=0))  # dummies; a covariate rarely has zeros
-    if sparse.size:
-        nonzero = (X[:, sparse] != 0).astype(float)
-        counts = (W > 0).T.astype(float) @ nonzero  # (R, k): rows carrying each column
-        lost = (counts == 0).any(axis=1)
-    binary = np.flatnonzero(((X == 0) | (X == 1)).all(axis=0))
-    ok = np.flatnonzero(~lost)
-    if binary.size > 1 and ok.size:
-        G = weighted_gram(np.asfortranarray(X[:, binary]), W[:, ok])  # (R', k, k)
-        d = np.sqrt(np.einsum("rii->ri", G))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            S = G / (d[:, :, None] * d[:, None, :])
-        lost[ok] = ~(np.linalg.eigvalsh(np.nan_to_num(S))[:, 0] > 1e-12)
-    return lost
 
 
 @dataclass(frozen=True)

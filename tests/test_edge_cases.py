@@ -221,3 +221,27 @@ def test_intercept_only_on_a_subset_equals_whole_design_mean() -> None:
     est = ib.mean(d, "y")
     assert m.params.iloc[0] == pytest.approx(est.estimate.iloc[0], rel=1e-12)
     assert m.bse.iloc[0] == pytest.approx(est.se.iloc[0], rel=1e-10)
+
+
+def test_weighting_a_replicate_that_loses_a_cell_is_named() -> None:
+    df = pd.DataFrame({"psu": range(8), "w": 2.0, "g": ["a"] + ["b"] * 7,
+                       "x": [1.0, 2, 3, 4, 5, 6, 7, 8]})
+    d = ib.Design(df, weights="w", psu="psu").replicate("jk1")
+    with pytest.raises(ib.DesignError, match="1 of 8 replicates have no weight in a"):
+        d.poststratify("g", {"a": 5.0, "b": 20.0})
+    with pytest.raises(ib.DesignError, match="rake: 1 of 8 replicates have no weight in g=a"):
+        d.rake({"g": {"a": 5.0, "b": 20.0}})
+    with pytest.raises(ib.DesignError, match="calibrate: 1 of 8 replicates cannot be"):
+        d.calibrate({"Intercept": 25.0, "g[T.b]": 20.0}, formula="~ g")
+
+
+def test_unused_category_is_dropped_as_r_does() -> None:
+    df = _small().assign(g=pd.Categorical(["a", "b"] * 5, categories=["a", "b", "c"]))
+    d = ib.Design(df, weights="w", strata="st", psu="psu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ib.InnobaroWarning)
+        m = ib.glm("y ~ g", d)
+    assert list(m.params.index) == ["Intercept", "g[T.b]"]
+    plain = ib.glm("y ~ g", ib.Design(df.assign(g=df["g"].astype(str)), weights="w",
+                                      strata="st", psu="psu"))
+    np.testing.assert_allclose(m.params.to_numpy(), plain.params.to_numpy(), rtol=1e-12)
