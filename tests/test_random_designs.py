@@ -408,12 +408,13 @@ class Checker:
         np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, equal_nan=True,
                                    err_msg=f"{self.where} {name}")
         self.compared += ours.size
-        both = np.isfinite(ours) & np.isfinite(theirs) & (theirs != 0)
+        # relative differences of the values above the absolute tolerance (a
+        # value that is 0 in exact arithmetic has no relative difference)
+        both = np.isfinite(ours) & np.isfinite(theirs) & (np.abs(theirs) > max(atol, 0.0))
+        both &= theirs != 0
         if both.any():
             rel = np.abs(ours[both] - theirs[both]) / np.abs(theirs[both])
-            # differences within the absolute tolerance are not relative ones
-            rel = rel[np.abs(ours[both] - theirs[both]) > atol]
-            if rel.size and rel.max() > Checker.largest.get(name, (0.0, ""))[0]:
+            if rel.max() > Checker.largest.get(name, (0.0, ""))[0]:
                 Checker.largest[name] = (float(rel.max()), self.where)
 
 
