@@ -145,7 +145,8 @@ def aliased_columns(R: np.ndarray, tol: float) -> np.ndarray:
     return aliased
 
 
-def replicate_support(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+def replicate_support(X: np.ndarray, W: np.ndarray, *, every_column: bool = False
+                      ) -> np.ndarray:
     """Replicates in which the model cannot be estimated, as R's refit gives
     ``NA`` for a coefficient there: (R,) boolean.
 
@@ -156,6 +157,8 @@ def replicate_support(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     left alone, so its indicator equals the intercept). The second is judged
     on the Gram matrices of those columns scaled to unit diagonal, whose
     smallest eigenvalue is zero to rounding then (below 1e-12).
+    ``every_column`` judges all the columns so (calibration, with few
+    auxiliaries), which also finds a replicate with fewer rows than columns.
     """
     lost = np.zeros(W.shape[1], dtype=bool)
     sparse = np.flatnonzero((X == 0).any(axis=0))  # dummies; a covariate rarely has zeros
@@ -163,7 +166,8 @@ def replicate_support(X: np.ndarray, W: np.ndarray) -> np.ndarray:
         nonzero = (X[:, sparse] != 0).astype(float)
         counts = (W > 0).T.astype(float) @ nonzero  # (R, k): rows carrying each column
         lost = (counts == 0).any(axis=1)
-    binary = np.flatnonzero(((X == 0) | (X == 1)).all(axis=0))
+    binary = (np.arange(X.shape[1]) if every_column
+              else np.flatnonzero(((X == 0) | (X == 1)).all(axis=0)))
     ok = np.flatnonzero(~lost)
     if binary.size > 1 and ok.size:
         G = weighted_gram(np.asfortranarray(X[:, binary]), W[:, ok])  # (R', k, k)

@@ -830,8 +830,10 @@ class _Woodruff:
         """(D, q P) lower and upper ends for domain degrees of freedom ``df_dom``."""
         D = self.fhat.shape[0]
         t = t_quantile(level, df_dom).reshape(D, 1)
-        # beyond [0, 1] the rule gives the extreme values, as R's qrule does
-        # (a CDF of 1 with a rounding-level SE must not lose the upper end)
+        # an end beyond [0, 1] is the smallest or largest value: the interval
+        # cannot reach past the data, and a CDF of 1 with a rounding-level SE
+        # keeps its upper end (R's woodruffCI gives NaN for such an end; a
+        # deliberate difference, tests/test_random_designs.py DIFFERENCES)
         p_lo = np.clip(self.fhat - t * self.seF, 0.0, 1.0)
         p_hi = np.clip(self.fhat + t * self.seF, 0.0, 1.0)
         lo = np.empty_like(p_lo)

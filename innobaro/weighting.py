@@ -613,13 +613,15 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
     if W.shape[1] > 1:  # each replicate needs rows for every auxiliary the sample has
         support = (W > 0).T.astype(float) @ (X != 0).astype(float)  # (1 + R, p)
         _check_replicate_cells(support.T, [repr(n) for n in names], "calibrate")
-        lost = replicate_support(X, W[:, 1:])  # auxiliaries that coincide in a replicate
+        # auxiliaries that become dependent among a replicate's rows (a level
+        # left alone, or fewer rows than auxiliaries)
+        lost = replicate_support(X, W[:, 1:], every_column=True)
         if lost.any():
             raise DesignError(
                 f"calibrate: {int(lost.sum())} of {lost.size} replicates cannot be calibrated: "
                 f"among their rows the auxiliaries {names} are linearly dependent (a level "
-                f"left alone, or one missing). Collapse levels, or calibrate the design "
-                f"before making its replicates")
+                f"left alone, or fewer rows than auxiliaries). Collapse levels, or calibrate "
+                f"the design before making its replicates")
     gram0 = None
     if method == "linear" and np.isneginf(bounds[0]) and np.isposinf(bounds[1]):
         T = weighted_gram(X, W)

@@ -108,6 +108,13 @@ DIFFERENCES: dict[str, str] = {
         "svychisq on a design without sampling variance (a census): R's F statistic is "
         "Inf with NaN degrees of freedom; innobaro raises an EstimationError that says "
         "there is no sampling error to test against."),
+    "lonely_fail_domain": (
+        "lonely_psu='fail' on a design with a lonely stratum: innobaro raises a "
+        "LonelyPSUError naming the strata when the Design is built, before any estimate; "
+        "R stops only when an estimate's rows reach the lonely stratum, so it still "
+        "estimates a domain that stays out of it. Deliberate: the rule is a property of "
+        "the design, and a domain estimate next to a stratum without a variance estimate "
+        "is better flagged than silently computed (docs: coming-from-r-stata)."),
     "empty_domain": (
         "a subset domain with no rows, or none with a value: R returns 0 or NaN, innobaro "
         "raises a DomainError (docs: coming-from-r-stata, missing values)."),
@@ -186,12 +193,7 @@ DIFFERENCES: dict[str, str] = {
 # entry is then removed (or moved to DIFFERENCES if the difference is kept on
 # purpose).
 # ---------------------------------------------------------------------------
-_BUG_TABLE: list[tuple[str, dict[int, tuple[str, ...]]]] = [
-    ("lonely_psu='fail' raises when the Design is built, so a domain without rows in the "
-     "lonely strata cannot be estimated; R stops only when the estimate's rows reach a "
-     'lonely stratum (here se 0, df 0). Move to DIFFERENCES if deliberate.',
-     {210: ('mean_y_dom', 'total_y_dom')}),
-]
+_BUG_TABLE: list[tuple[str, dict[int, tuple[str, ...]]]] = []
 KNOWN_BUGS: dict[tuple[int, str], str] = {
     (seed, call): description
     for description, by_seed in _BUG_TABLE for seed, calls in by_seed.items() for call in calls
@@ -620,6 +622,8 @@ def rules_for(d: dict, r: dict, call: dict, res: dict | None) -> set[str]:
     if d["design"]["lonely_psu"] == "adjust" and r.get("lonely_stages"):
         if fn == "total" or d["weighting"] or max(r["lonely_stages"]) > 1:
             rules.add("adjust_lonely")
+    if d["design"]["lonely_psu"] == "fail" and r.get("lonely_stages") and call.get("subset"):
+        rules.add("lonely_fail_domain")
     if call.get("subset"):
         sub = call["subset"]
         values = d["data"][call["y"][0]]
@@ -688,7 +692,7 @@ def rules_for(d: dict, r: dict, call: dict, res: dict | None) -> set[str]:
 
 # innobaro raises where R computes, by one of the rules
 RAISES_BY_RULE = ("empty_domain", "chisq_empty_level", "replicate_calibration_failed",
-                  "chisq_census")
+                  "chisq_census", "lonely_fail_domain")
 
 
 def compare_call(seed: int, call_id: str, check: Checker | None = None) -> set[str]:
