@@ -392,8 +392,18 @@ def barometer_report() -> Report:
 
 def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[str],
                     title: str = "What predicts innovation? Survey logistic model "
-                                 "(odds ratios)") -> list[Section]:
+                                 "(odds ratios)", *, names: dict[str, str] | None = None,
+                    shown: str | None = None) -> list[Section]:
+    """The model's sections; ``names`` maps terms of ``formula`` (aliases) to the
+    names to show, and ``shown`` is the formula as the reader should see it."""
     from .models import glm
+
+    names = names or {}
+
+    def label(text: str) -> str:
+        for term, name in names.items():
+            text = text.replace(term, name)
+        return text
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InnobaroWarning)
@@ -401,17 +411,18 @@ def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[st
     ors = model.odds_ratios()
     ors["p_value"] = model.pvalues.to_numpy()
     ors = ors.drop(index="Intercept")
+    ors.index = pd.Index([label(str(i)) for i in ors.index], name=ors.index.name)
     sections = [Section(title, ors,
-                        [f"Model: {formula}. Design-based standard errors; t intervals "
-                         f"on {model.df_resid:g} residual degrees of freedom."],
+                        [f"Model: {shown or formula}. Design-based standard errors; t "
+                         f"intervals on {model.df_resid:g} residual degrees of freedom."],
                         key="odds_ratios")]
     tests = []
     for term in model.spec.terms:  # over the model's terms
         if term == "Intercept":
             continue
         t = model.wald_test(term)
-        tests.append({"term": term, "F": t.statistic, "ndf": t.df_num, "ddf": t.df_denom,
-                      "p_value": t.p_value})
+        tests.append({"term": label(term), "F": t.statistic, "ndf": t.df_num,
+                      "ddf": t.df_denom, "p_value": t.p_value})
     sections.append(Section("Term-wise Wald tests (R's regTermTest)",
                             pd.DataFrame(tests).set_index("term"), key="wald"))
     for var in margin_vars:
@@ -459,10 +470,18 @@ def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = ()) ->
     if by:
         sections.append(Section("Rao-Scott F tests",
                                 independence_tests(design, outcome, list(by)), key="tests"))
-        formula = f"{outcome} ~ " + " + ".join(f"C(Q('{c}'))" for c in by)
+        # a column name is data, never code: the model is fitted on aliases
+        # that are plain identifiers, and its terms are shown with the names
+        columns = [outcome, *by]
+        alias = {c: f"_ib_column_{i}" for i, c in enumerate(columns)}
+        safe = design.with_columns({alias[c]: design.data[c] for c in columns})
+        formula = f"{alias[outcome]} ~ " + " + ".join(f"C({alias[c]})" for c in by)
+        names = {f"C({alias[c]})": c for c in by}
         try:
-            sections += _model_sections(design, formula, [],
-                                        f"Survey logistic model of {outcome} (odds ratios)")
+            sections += _model_sections(safe, formula, [],
+                                        f"Survey logistic model of {outcome} (odds ratios)",
+                                        names=names,
+                                        shown=f"{outcome} ~ {' + '.join(by)}")
         except Exception as exc:  # the model is optional in a user's report
             sections.append(Section("Survey logistic model", pd.DataFrame(),
                                     [f"not fitted: {exc}"], key="odds_ratios"))

@@ -158,3 +158,18 @@ def test_module_runs_quickly_as_a_program() -> None:
     elapsed = time.perf_counter() - t0
     assert "Units that innovated" in out.stdout
     assert elapsed < 20  # the target is 5 s on the project machine; CI machines vary
+
+
+def test_a_column_name_is_data_never_code(tmp_path) -> None:
+    # a header that, pasted into Q('...') of a formula, would run a command
+    marker = tmp_path / "ran"
+    hostile = f"w') * 0 + __import__('os').system('touch {marker}') + Q('w"
+    df = pd.DataFrame({"w": [1.0, 2] * 20, hostile: list("ab") * 20,
+                       "y": [1, 0, 1, 1, 0, 1, 1, 0] * 5})
+    r = survey_report(ib.Design(df, weights="w"), "y", [hostile])
+    assert not marker.exists()
+    odds = r.section("odds_ratios").table
+    assert odds.index.tolist() == [f"{hostile}[T.b]"]  # the reader sees the column's name
+    plain = ib.logit("y ~ g", ib.Design(df.rename(columns={hostile: "g"}), weights="w"))
+    np.testing.assert_allclose(odds["odds_ratio"].to_numpy(),
+                               plain.odds_ratios()["odds_ratio"].to_numpy()[1:], rtol=1e-12)
