@@ -617,6 +617,8 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         See :func:`innobaro.intervals.proportion_interval` for the formulas.
     level : float, default 0.95
         Level of the interval in ``to_frame()``; ``ci(level)`` gives others.
+        The confidence level, not the event level: the share of the level
+        ``"Ja"`` of a categorical ``y`` is its row ``"y[Ja]"``.
     na_rm : bool, default False
 
     Returns
@@ -652,6 +654,7 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         raise EstimationError(f"method must be one of {', '.join(PROPORTION_METHODS)}; "
                               f"got {method!r}")
     cols = as_column_list(y, "y")
+    _check_proportion_level(level, cols)
     prep = _prepare(design, cols, by, na_rm, "proportion")
     for j, lab in enumerate(prep.labels):
         if lab in cols:
@@ -706,6 +709,25 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
                       f"collapses to the point; method='beta' or 'wilson' gives a "
                       f"one-sided interval", InnobaroWarning, stacklevel=2)
     return result
+
+
+def _check_proportion_level(level: Any, cols: list[str]) -> None:
+    """``level`` is the confidence level; a string there is an event level
+    (``level="Ja"``, the habit of other packages), which ``proportion`` reads
+    from the rows of a categorical ``y`` instead."""
+    if isinstance(level, str):
+        col = cols[0]
+        raise EstimationError(
+            f"level is the confidence level of the interval (a number such as 0.95), "
+            f"not the event level {level!r}. For a categorical y, proportion gives the "
+            f"share of every level, each with its own interval: take the rows labelled "
+            f"'{col}[{level}]' of proportion(d, {col!r}) (without by: "
+            f".to_frame().loc['{col}[{level}]'])")
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer,
+                                                           np.floating)) \
+            or not 0 < level < 1:
+        raise EstimationError(f"level must be a confidence level between 0 and 1, such as "
+                              f"0.95; got {level!r}")
 
 
 def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,

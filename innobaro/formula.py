@@ -11,14 +11,35 @@ the model fits read (one contiguous block of rows of every column at a time).
 A :class:`ModelSpec` remembers the encoding, so the same columns can be rebuilt
 on new data for predictions and margins. Keeping patsy behind this module means
 a move to another formula library touches one file.
+
+patsy's objects refuse to pickle (patsy issue 26), so a :class:`ModelSpec`
+pickles as plain data: the formula, and for each variable of it its code, its
+levels (categorical) or width (numerical), the names its code reads from the
+formula's environment (numpy and patsy by name) and the fitted state of its
+stateful transforms (``center``, ``bs``, ...); for each term its contrast
+matrices. Unpickling rebuilds patsy's ``DesignInfo`` from these, without the
+data, so a fitted model can be cached, saved or sent to another process and
+still predict new data.
+
+R spellings: ``factor(x)``, ``relevel(x, ref)``, ``log(x)``, ``log(x, base)``,
+``log2``, ``log10``, ``log1p``, ``exp``, ``expm1`` and ``sqrt`` work in
+formulas with R's meaning (:data:`R_FUNCTIONS`); ``as.factor(x)``, ``poly``,
+``ns``, ``ifelse``, R's ``.`` and ``^`` inside ``I()`` (exclusive or in
+Python, not a power) are errors that say what to write instead.
 """
 
 from __future__ import annotations
 
+import importlib
+import io
+import pickle
+import re
 import sys
-from collections.abc import Iterator, Mapping
+import tokenize
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Any
 
 import numpy as np
@@ -26,10 +47,10 @@ import pandas as pd
 
 from .errors import EstimationError
 
-__all__ = ["ModelSpec", "model_frame"]
+__all__ = ["R_FUNCTIONS", "ModelSpec", "model_frame"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModelSpec:
     """How the model matrix of a formula is built.
 
@@ -43,6 +64,12 @@ class ModelSpec:
     missing : dict
         For each variable of the formula with missing values among the rows
         asked for, how many rows miss it.
+
+    Notes
+    -----
+    A spec pickles (and deep-copies) as plain data, patsy's encoding
+    included, and compares equal to its copy: same formula, columns, terms,
+    levels, contrasts and transform states.
     """
 
     formula: str
@@ -68,6 +95,23 @@ class ModelSpec:
     @property
     def terms(self) -> list[str]:
         return list(self.term_columns)
+
+    def __reduce__(self) -> tuple[Callable[..., ModelSpec], tuple]:
+        return (_rebuild_spec, (self.formula, self.column_names, self.term_columns,
+                                self.missing, _encode_info(self._design_info),
+                                _encode_info(self._response_info)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ModelSpec):
+            return NotImplemented
+        return ((self.formula, self.column_names, self.term_columns, self.missing)
+                == (other.formula, other.column_names, other.term_columns, other.missing)
+                and _comparable(_encode_info(self._design_info))
+                == _comparable(_encode_info(other._design_info))
+                and _comparable(_encode_info(self._response_info))
+                == _comparable(_encode_info(other._response_info)))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _first_line(exc: Exception) -> str:
@@ -103,8 +147,10 @@ def model_frame(formula: str, data: pd.DataFrame, *, response: bool,
             raise EstimationError(f"formula {formula!r} has no response (left of '~')")
         termlists = [desc.lhs_termlist, desc.rhs_termlist] if response \
             else [desc.rhs_termlist]
-    except (patsy.PatsyError, TypeError, ValueError) as exc:
-        raise EstimationError(f"formula {formula!r}: {_first_line(exc)}") from None
+    except (patsy.PatsyError, SyntaxError, TypeError, ValueError) as exc:
+        raise EstimationError(f"formula {formula!r}: {_first_line(exc)}"
+                              f"{_r_hint(formula)}") from None
+    _check_python_spelling(formula, termlists)
     env = _formula_env()
     columns = _Columns(data)
     infos = _builders(formula, termlists, columns, env)
@@ -153,8 +199,10 @@ def _formula_env() -> Any:
 
     As in R and statsmodels, in the caller's scope: the first frame outside
     innobaro, so a user's own functions and variables work in formulas. numpy
-    is always there as ``np`` (``np.log(x)`` works without importing it), and
-    patsy adds its own (``C``, ``center``, ...). Columns of the data come first.
+    is always there as ``np`` (``np.log(x)`` works without importing it), then
+    the R spellings of :data:`R_FUNCTIONS` (``log``, ``factor``, ...), and
+    patsy adds its own (``C``, ``center``, ...). Columns of the data come
+    first, the caller's names before numpy's and R's.
     """
     import patsy
 
@@ -163,7 +211,7 @@ def _formula_env() -> Any:
             str(frame.f_globals.get("__name__", "")).partition(".")[0] == "innobaro":
         frame = frame.f_back
     scopes: list[dict[str, Any]] = [] if frame is None else [frame.f_locals, frame.f_globals]
-    return patsy.EvalEnvironment([*scopes, {"np": np}])
+    return patsy.EvalEnvironment([*scopes, {"np": np, **R_FUNCTIONS}])
 
 
 # ----------------------------------------------------------------------------
@@ -206,6 +254,10 @@ class _Columns(Mapping):
     def __iter__(self) -> Iterator[Any]:
         return iter(self._data.columns)
 
+    def has(self, name: str) -> bool:
+        """Whether ``name`` is a column of the data (without converting it)."""
+        return name in self._data.columns
+
     def __len__(self) -> int:
         return len(self._data.columns)
 
@@ -245,10 +297,23 @@ def _builders(formula: str, termlists: list, columns: _Columns, env: Any) -> lis
     import patsy
 
     try:
-        return patsy.design_matrix_builders(termlists, lambda: iter([columns]), env,
-                                            NA_action="drop")
-    except (patsy.PatsyError, TypeError, ValueError) as exc:
-        raise EstimationError(f"formula {formula!r}: {_first_line(exc)}") from None
+        infos = patsy.design_matrix_builders(termlists, lambda: iter([columns]), env,
+                                             NA_action="drop")
+    except (patsy.PatsyError, SyntaxError, TypeError, ValueError) as exc:
+        raise EstimationError(f"formula {formula!r}: {_first_line(exc)}"
+                              f"{_r_hint(formula)}") from None
+    for info in infos:
+        for factor, finfo in info.factor_infos.items():  # over the formula's variables
+            # the names a variable's code reads from the caller's scope, less
+            # the data's columns (which the data always provides): what a
+            # pickled model carries, and new data lacking a column is then an
+            # error rather than a silent read of a variable of the same name
+            state = finfo.state
+            if isinstance(state, dict) and "eval_env" in state:
+                names = [n for n in _code_names(factor.code) if not columns.has(n)]
+                state["eval_env"] = state["eval_env"].subset(
+                    [n for n in names if n in state["eval_env"].namespace])
+    return infos
 
 
 def _unused_levels(info: Any, values: dict, use: np.ndarray) -> bool:
@@ -396,3 +461,262 @@ def _combinations(widths: list[int]) -> list[tuple[int, ...]]:
         return [()]
     grid = np.indices(widths[::-1]).reshape(len(widths), -1).T[:, ::-1]
     return [tuple(int(i) for i in row) for row in grid]
+
+
+# ----------------------------------------------------------------------------
+# R spellings
+# ----------------------------------------------------------------------------
+def factor(x: Any, levels: Any = None) -> Any:
+    """R's ``factor(x)``: ``x`` as a categorical variable, as ``C(x)``.
+
+    The levels are the sorted distinct values (a categorical column keeps
+    its categories' order), the first the reference, as R's; ``levels=[...]``
+    orders them as R's ``factor(x, levels = c(...))``.
+    """
+    from patsy.builtins import C
+
+    return C(x, levels=levels)
+
+
+def relevel(x: Any, ref: Any) -> Any:
+    """R's ``relevel(x, ref)``: ``x`` categorical with ``ref`` the reference
+    level, as ``C(x, Treatment(ref))``."""
+    from patsy.builtins import C, Treatment
+
+    return C(x, Treatment(reference=ref))
+
+
+def log(x: Any, base: float | None = None) -> Any:
+    """R's ``log(x, base = exp(1))``: the natural logarithm, or to ``base``."""
+    return np.log(x) if base is None else np.log(x) / np.log(base)
+
+
+def log2(x: Any) -> Any:
+    """R's ``log2(x)``."""
+    return np.log2(x)
+
+
+def log10(x: Any) -> Any:
+    """R's ``log10(x)``."""
+    return np.log10(x)
+
+
+def log1p(x: Any) -> Any:
+    """R's ``log1p(x)``: ``log(1 + x)``."""
+    return np.log1p(x)
+
+
+def exp(x: Any) -> Any:
+    """R's ``exp(x)``."""
+    return np.exp(x)
+
+
+def expm1(x: Any) -> Any:
+    """R's ``expm1(x)``: ``exp(x) - 1``."""
+    return np.expm1(x)
+
+
+def sqrt(x: Any) -> Any:
+    """R's ``sqrt(x)``."""
+    return np.sqrt(x)
+
+
+#: The R functions a formula may use with R's meaning (after the caller's own
+#: names and before patsy's): ``factor(x)`` is ``C(x)``, ``relevel(x, "b")`` is
+#: ``C(x, Treatment("b"))``, ``log(x)`` is ``np.log(x)`` (``log(x, 10)`` the
+#: logarithm to base 10), and so on.
+R_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "factor": factor, "relevel": relevel, "log": log, "log2": log2, "log10": log10,
+    "log1p": log1p, "exp": exp, "expm1": expm1, "sqrt": sqrt,
+}
+
+# R spellings that are not Python, and what to write instead
+_R_HINTS = [
+    (re.compile(r"\bas\.factor\s*\("), "as.factor(x) is R: write C(x) (or factor(x))"),
+    (re.compile(r"\bas\.(numeric|integer|double)\s*\("),
+     "as.numeric(x) is R: a numeric column enters a formula as it is, write x"),
+    (re.compile(r"\bas\.\w+\s*\("),
+     "R's as.*() conversions are not Python: convert the column first "
+     "(design.with_columns(...)) or use C(x) for a categorical variable"),
+    (re.compile(r"\bpoly\s*\("),
+     "poly(x, 2) is R: write x + I(x**2) (raw powers) or bs(x, df=3) (a B-spline)"),
+    (re.compile(r"\bns\s*\("),
+     "ns(x, df) is R: write cr(x, df=4) (a natural cubic regression spline) or "
+     "bs(x, df=4)"),
+    (re.compile(r"\bifelse\s*\("), "ifelse(cond, a, b) is R: write np.where(cond, a, b)"),
+    (re.compile(r"(?:~|\+)\s*\.\s*(?:$|[+\-])"),
+     "R's '.' (all other columns) is not supported: name the columns"),
+    (re.compile(r"\b(?:TRUE|FALSE)\b"), "TRUE and FALSE are R: write True and False"),
+    (re.compile(r"\^"), "R's ^ is ** here: (a + b)**2 for the interactions up to order 2, "
+                        "I(x**2) for a power"),
+]
+
+
+def _r_hint(formula: str) -> str:
+    """``"; <what to write instead>"`` for the first R spelling in ``formula``."""
+    for pattern, hint in _R_HINTS:
+        if pattern.search(formula):
+            return f"; {hint}"
+    return ""
+
+
+def _check_python_spelling(formula: str, termlists: list) -> None:
+    """``^`` in a variable's code is Python's exclusive or, never a power:
+    ``I(x^2)`` would silently give ``x XOR 2`` on integers."""
+    for termlist in termlists:
+        for term in termlist:
+            for factor_ in term.factors:
+                code = getattr(factor_, "code", "")
+                if "^" in code:
+                    raise EstimationError(
+                        f"formula {formula!r}: in {code!r}, ^ is Python's exclusive or, not "
+                        f"a power as in R; write ** (I(x**2)), or np.logical_xor(a, b) for "
+                        f"an exclusive or")
+
+
+def _code_names(code: str) -> list[str]:
+    """The names a variable's Python code reads (``np``, ``C``, ``x`` of
+    ``np.log(x)``; not attribute names such as ``log``)."""
+    names: list[str] = []
+    previous = ""
+    for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+        if tok.type == tokenize.NAME and previous != "." and tok.string not in names:
+            names.append(tok.string)
+        previous = tok.string
+    return names
+
+
+# ----------------------------------------------------------------------------
+# pickling: patsy's DesignInfo as plain data, and back
+# ----------------------------------------------------------------------------
+def _rebuild_spec(formula: str, column_names: list[str], term_columns: dict[str, slice],
+                  missing: dict[str, int], design_info: dict | None,
+                  response_info: dict | None) -> ModelSpec:
+    """A :class:`ModelSpec` from what ``ModelSpec.__reduce__`` stored."""
+    return ModelSpec(formula=formula, column_names=column_names, term_columns=term_columns,
+                     _design_info=_decode_info(design_info),
+                     _response_info=_decode_info(response_info), missing=missing)
+
+
+def _encode_info(info: Any) -> dict | None:
+    """patsy's ``DesignInfo`` as plain, picklable data (factors by position)."""
+    if info is None:
+        return None
+    factors = list(info.factor_infos)
+    position = {f: i for i, f in enumerate(factors)}
+    encoded_factors = []
+    for f, finfo in info.factor_infos.items():  # over the formula's variables
+        code = getattr(f, "code", None)
+        if not isinstance(code, str):  # pragma: no cover - patsy's parser makes EvalFactors
+            raise TypeError(f"cannot pickle a model whose variable {f!r} is not an "
+                            f"expression of the formula")
+        encoded_factors.append({
+            "code": code, "type": finfo.type, "state": _encode_state(code, finfo.state),
+            "num_columns": finfo.num_columns,
+            "categories": None if finfo.categories is None else tuple(finfo.categories)})
+    terms = []
+    for term, subterms in info.term_codings.items():  # over the terms
+        terms.append((
+            [position[f] for f in term.factors],
+            [([position[f] for f in sub.factors],
+              {position[f]: (np.asarray(cm.matrix), list(cm.column_suffixes))
+               for f, cm in sub.contrast_matrices.items()},
+              sub.num_columns)
+             for sub in subterms]))
+    return {"column_names": list(info.column_names), "factors": encoded_factors,
+            "terms": terms}
+
+
+def _decode_info(data: dict | None) -> Any:
+    """patsy's ``DesignInfo`` from :func:`_encode_info`'s data."""
+    if data is None:
+        return None
+    import patsy
+
+    factors = [patsy.EvalFactor(f["code"]) for f in data["factors"]]
+    factor_infos = {
+        factor: patsy.FactorInfo(factor, f["type"], _decode_state(f["state"]),
+                                 num_columns=f["num_columns"], categories=f["categories"])
+        for factor, f in zip(factors, data["factors"], strict=True)}
+    term_codings = OrderedDict()  # patsy asks for one
+    for term_factors, subterms in data["terms"]:  # over the terms
+        term = patsy.Term([factors[i] for i in term_factors])
+        term_codings[term] = [
+            patsy.SubtermInfo([factors[i] for i in sub_factors],
+                              {factors[i]: patsy.ContrastMatrix(matrix, suffixes)
+                               for i, (matrix, suffixes) in contrasts.items()},
+                              num_columns)
+            for sub_factors, contrasts, num_columns in subterms]
+    return patsy.DesignInfo(data["column_names"], factor_infos=factor_infos,
+                            term_codings=term_codings)
+
+
+def _encode_state(code: str, state: Any) -> Any:
+    """A variable's memorised state: its environment by name (modules and
+    patsy's builtins) or value, its stateful transforms by class and fields."""
+    if not (isinstance(state, dict) and "eval_env" in state):  # pragma: no cover
+        return state
+    env = state["eval_env"]
+    namespace = env.namespace
+    names = {n: _encode_value(n, namespace[n]) for n in _code_names(code) if n in namespace}
+    transforms = {name: (type(obj), dict(vars(obj)))
+                  for name, obj in state["transforms"].items()}
+    return {**{k: v for k, v in state.items() if k not in ("eval_env", "transforms")},
+            "eval_env": (names, env.flags), "transforms": transforms}
+
+
+def _decode_state(data: Any) -> Any:
+    if not (isinstance(data, dict) and "eval_env" in data):  # pragma: no cover
+        return data
+    import patsy
+
+    names, flags = data["eval_env"]
+    transforms = {}
+    for name, (cls, fields) in data["transforms"].items():
+        obj = cls.__new__(cls)
+        obj.__dict__.update(fields)
+        transforms[name] = obj
+    env = patsy.EvalEnvironment([{n: _decode_value(v) for n, v in names.items()}], flags)
+    return {**data, "eval_env": env, "transforms": transforms}
+
+
+def _encode_value(name: str, value: Any) -> tuple[str, Any]:
+    """Modules by their name, patsy's builtins (whose stateful transforms do
+    not pickle by reference) by theirs, anything else as itself."""
+    import patsy.builtins
+
+    if isinstance(value, ModuleType):
+        return ("module", value.__name__)
+    if getattr(patsy.builtins, name, None) is value:
+        return ("patsy", name)
+    if "<" in getattr(value, "__qualname__", ""):  # <lambda>, <locals>
+        raise pickle.PicklingError(
+            f"cannot pickle the model: its formula calls {name!r}, a lambda or a function "
+            f"defined inside another, which pickle cannot find by name; define it at the "
+            f"top level of a module")
+    return ("value", value)
+
+
+def _decode_value(data: tuple[str, Any]) -> Any:
+    kind, value = data
+    if kind == "module":
+        return importlib.import_module(value)
+    if kind == "patsy":
+        import patsy.builtins
+
+        return getattr(patsy.builtins, value)
+    return value
+
+
+def _comparable(data: Any) -> Any:
+    """Encoded data with arrays as their bytes (NaN equal to NaN), so that
+    ``==`` compares values."""
+    if isinstance(data, np.ndarray):
+        if data.dtype == object:
+            return ("array", data.shape, _comparable(data.tolist()))
+        return ("array", data.dtype.str, data.shape, data.tobytes())
+    if isinstance(data, dict):
+        return {k: _comparable(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(_comparable(v) for v in data)
+    return data

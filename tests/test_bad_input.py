@@ -471,6 +471,21 @@ def test_ci_level_outside_unit_interval(frame: pd.DataFrame, estimator: str,
         est.ci(level, df=float("inf"))
 
 
+def test_proportion_event_level_given_as_level(frame: pd.DataFrame) -> None:
+    # level= is the confidence level; "Ja" is the habit of packages where it
+    # names the event: the error says which row holds that share
+    data = frame.assign(answer=np.where(frame["b"] == 1, "Ja", "Nei"))
+    d = design(data)
+    with pytest.raises(ib.EstimationError, match=r"level is the confidence level.*not the "
+                                                 r"event level 'Ja'.*'answer\[Ja\]'"):
+        ib.proportion(d, "answer", level="Ja")
+    share = ib.proportion(d, "answer").to_frame().loc["answer[Ja]", "estimate"]
+    assert share == pytest.approx(ib.proportion(d, "b").estimate.iloc[0], rel=1e-12)
+    for bad in (95, None, True):  # caught when made, not at the first ci()
+        with pytest.raises(ib.EstimationError, match="level must be a confidence level"):
+            ib.proportion(d, "b", level=bad)
+
+
 # ---------------------------------------------------------------------------
 # message quality
 # ---------------------------------------------------------------------------
