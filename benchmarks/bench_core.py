@@ -6,7 +6,9 @@ Not part of the test run. Usage::
 
 Seeded data: ``rows`` rows, 50 strata, 2,000 PSUs (40 per stratum), a
 20-level domain with string labels. It prints the time of building the design
-(factorising strata, PSU and labels), of ``ib.mean`` with its standard error,
+(factorising strata, PSU and labels), of building it from the same data as a
+polars DataFrame and a pyarrow Table when those are installed (target: at
+most 2x the pandas frame), of ``ib.mean`` with its standard error,
 of ``ib.mean(..., by=domain)``, and of one bare numpy pass (weighted PSU
 totals by ``np.bincount``), with their ratios; with R and the survey package
 installed, also R's ``svymean`` and ``svyby`` on the same data.
@@ -52,6 +54,39 @@ def best_of(fn, repeat: int = 5) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def frame_times(df: pd.DataFrame) -> list[tuple[str, float, float]]:
+    """Time ``ib.Design`` on the data as a pandas DataFrame, a polars DataFrame
+    and a pyarrow Table (those installed), and the first ``ib.mean(...,
+    by=domain)`` on a new design (which factorises the domain and, for polars
+    and pyarrow, converts the two columns it reads); making the frames from
+    pandas is not timed."""
+    frames: list[tuple[str, object]] = [("pandas DataFrame", df)]
+    try:
+        import polars as pl
+
+        frames.append(("polars DataFrame", pl.from_pandas(df)))
+    except ImportError:
+        pass
+    try:
+        import pyarrow as pa
+
+        frames.append(("pyarrow Table", pa.Table.from_pandas(df, preserve_index=False)))
+    except ImportError:
+        pass
+    out = []
+    for kind, data in frames:
+        t = best_of(lambda data=data: ib.Design(data, weights="w", strata="stratum",
+                                                psu="psu"), 3)
+
+        def first_by(data: object = data) -> pd.Series:
+            return ib.mean(ib.Design(data, weights="w", strata="stratum", psu="psu"), "y",
+                           by="domain").se
+
+        t_by = best_of(first_by, 3) - t
+        out.append((kind, t, t_by))
+    return out
 
 
 def run_r(df: pd.DataFrame, body: str) -> list[float] | None:
@@ -106,6 +141,11 @@ def main() -> None:
     print(f"bare numpy pass (bincount of w*y by PSU): {1e3 * t_bare:8.2f} ms")
     print(f"Design(...) (factorise labels once):      {1e3 * t_design:8.2f} ms "
           f"({t_design / t_bare:5.1f}x bare)")
+    kinds = frame_times(df)
+    for kind, t_kind, t_kind_by in kinds:
+        print(f"  from a {kind + ':':<30}{1e3 * t_kind:8.2f} ms "
+              f"({t_kind / kinds[0][1]:5.2f}x pandas; target 2x); first ib.mean by "
+              f"domain {1e3 * t_kind_by:7.2f} ms ({t_kind_by / kinds[0][2]:5.2f}x pandas)")
     print(f"ib.mean with se:                          {1e3 * t_mean:8.2f} ms "
           f"({t_mean / t_bare:5.1f}x bare; target 3x)")
     print(f"ib.mean by 20 domains with se:            {1e3 * t_by:8.2f} ms "

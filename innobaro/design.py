@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import pandas as pd
 
+from ._frames import FrameView, as_frame, as_series
 from ._validate import (
     as_column_list,
     check_column_arg,
@@ -407,7 +408,7 @@ class SurveyDesign:
     # never changed: each derived design (subset, weighting, new columns, ...)
     # is made by ``_derive``, the one place that copies a design. Arrays are
     # held read-only (``read_only``) and handed out as held.
-    _data: pd.DataFrame
+    _data: pd.DataFrame | FrameView
     _w: np.ndarray
     _present: np.ndarray
     _domain_label: str | None
@@ -425,7 +426,7 @@ class SurveyDesign:
                 f"constructor's arguments)")
         object.__setattr__(self, name, value)
 
-    def _init_common(self, data: pd.DataFrame, w: np.ndarray) -> None:
+    def _init_common(self, data: pd.DataFrame | FrameView, w: np.ndarray) -> None:
         self._data = data
         self._w = read_only(np.ascontiguousarray(w, dtype=np.float64))
         self._present = read_only(np.ones(len(data), dtype=bool))
@@ -476,8 +477,15 @@ class SurveyDesign:
         return float(degrees_of_freedom(self)[0])
 
     @property
-    def data(self) -> pd.DataFrame:
-        """The survey data (a shallow copy of what was given; do not modify)."""
+    def data(self) -> pd.DataFrame | FrameView:
+        """The survey data: a shallow copy of a pandas DataFrame given (do not modify).
+
+        For a frame of another library (polars, pyarrow, ...), a read-only
+        :class:`~innobaro._frames.FrameView` of it: ``data["x"]`` is column
+        ``x`` as a pandas Series, converted the first time it is asked for;
+        ``data.to_pandas()`` converts the whole frame; ``data.native`` is the
+        frame given.
+        """
         return self._data
 
     @property
@@ -621,6 +629,7 @@ class SurveyDesign:
                 mask = self._data.eval(mask)
             except Exception as exc:
                 raise DesignError(f"could not evaluate the domain {mask!r}: {exc}") from exc
+        mask = as_series(mask, self._data.index)  # a polars or pyarrow mask, by position
         if isinstance(mask, pd.Series):
             if not mask.index.equals(self._data.index):
                 if not mask.index.isin(self._data.index).all() or len(mask) != self.n:
@@ -675,13 +684,19 @@ class SurveyDesign:
         """
         cols = dict(columns or {})
         cols.update(more)
-        data = self._data.copy(deep=False)
+        index = self._data.index
         for name, values in cols.items():
+            values = cols[name] = as_series(values, index)  # polars, pyarrow: by position
             if not isinstance(values, pd.Series) and np.ndim(values) == 1 \
-                    and len(values) != len(data):
+                    and len(values) != len(index):
                 raise DesignError(f"column {name!r} has {len(values)} values; the design "
-                                  f"has {len(data)} rows")
-            data[name] = values
+                                  f"has {len(index)} rows")
+        if isinstance(self._data, FrameView):
+            data: pd.DataFrame | FrameView = self._data.with_columns(cols)
+        else:
+            data = self._data.copy(deep=False)
+            for name, values in cols.items():
+                data[name] = values
         return self._derive(data=data, shared=self._shared.without_columns(list(cols)))
 
     def with_weights(self: _D, weights: Any, replicate_weights: Any = None, *,
@@ -1003,7 +1018,7 @@ class SurveyDesign:
         cols = tuple(columns)
 
         def compute() -> tuple[np.ndarray, list[np.ndarray]]:
-            data = self._data.loc[:, list(cols)]
+            data = self._data[list(cols)]  # a DataFrame (of the converted columns)
             missing = data.isna().any(axis=1).to_numpy()
             codes = np.full(self.n, -1, dtype=np.int64)
             if missing.any():
@@ -1021,8 +1036,14 @@ class Design(SurveyDesign):
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        One row per sampled unit. It is never modified.
+    data : pandas.DataFrame, polars.DataFrame, pyarrow.Table or other data frame
+        One row per sampled unit. It is never modified. A polars or pyarrow
+        frame (a pyarrow RecordBatch, or any eager frame `narwhals
+        <https://narwhals-dev.github.io/narwhals/>`_ supports) is not copied:
+        each column is converted to pandas when first used, and the results
+        are pandas as for a pandas frame. Categories keep their order (a
+        polars ``Enum``'s, an Arrow dictionary's), nulls are missing values.
+        A polars ``LazyFrame`` must be collected first.
     weights, probs : str, optional
         Column of sampling weights, or of inclusion probabilities (the weight
         is ``1 / prob``). Give at most one. With neither, the weights are the
@@ -1097,13 +1118,12 @@ class Design(SurveyDesign):
       6 rows, 4 PSUs in 2 strata, df = 2
     """
 
-    def __init__(self, data: pd.DataFrame, *, weights: str | None = None,
+    def __init__(self, data: Any, *, weights: str | None = None,
                  probs: str | None = None, strata: str | Sequence[str] | None = None,
                  psu: str | Sequence[str] | None = None,
                  fpc: str | Sequence[str] | None = None, nest: bool = False,
                  lonely_psu: LonelyRule = "fail") -> None:
-        if not isinstance(data, pd.DataFrame):
-            raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+        data = as_frame(data)
         if len(data) == 0:
             raise DesignError("data has no rows")
         if lonely_psu not in _LONELY_RULES:
@@ -1128,7 +1148,7 @@ class Design(SurveyDesign):
                               f"{n_stages} stage(s): give at most one fpc column per "
                               f"psu column")
 
-        self._data = data.copy(deep=False)
+        self._data = data.copy(deep=False) if isinstance(data, pd.DataFrame) else data
         self._spec: dict[str, Any] = {"weights": weights, "probs": probs,
                                       "strata": strata_cols, "psu": psu_cols,
                                       "fpc": fpc_cols, "nest": bool(nest)}
@@ -1320,8 +1340,9 @@ class ReplicateDesign(SurveyDesign):
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Never modified.
+    data : pandas.DataFrame, polars.DataFrame, pyarrow.Table or other data frame
+        Never modified; a frame of another library than pandas is read column
+        by column as for :class:`Design`.
     weights : str
         Column of full-sample weights.
     replicate_weights : list of str
@@ -1375,16 +1396,14 @@ class ReplicateDesign(SurveyDesign):
     [0.645497]
     """
 
-    def __init__(self, data: pd.DataFrame, *, weights: str | None,
+    def __init__(self, data: Any, *, weights: str | None,
                  replicate_weights: Sequence[str] | str, method: str,
                  scale: float | None = None, rscales: Sequence[float] | None = None,
                  rho: float | None = None, mse: bool = False,
                  combined_weights: bool = True, df: float | None = None) -> None:
-        if not isinstance(data, pd.DataFrame):
-            raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+        data = as_frame(data)
         check_column_arg(weights, "weights")
-        if isinstance(data, pd.DataFrame):
-            check_unique_columns(data)
+        check_unique_columns(data)
         cols = as_column_list(replicate_weights, "replicate_weights")
         if not cols:
             raise DesignError("replicate_weights: give the replicate weight columns")
@@ -1409,7 +1428,8 @@ class ReplicateDesign(SurveyDesign):
                           f"row", InnobaroWarning, stacklevel=2)
         full = R if combined_weights else R * w[:, None]
         method = "sdr" if method == "successive-difference" else method
-        self._setup(data.copy(deep=False), w, full, method=method, scale=scale,
+        self._setup(data.copy(deep=False) if isinstance(data, pd.DataFrame) else data, w,
+                    full, method=method, scale=scale,
                     rscales=rscales, rho=rho, mse=mse, multipliers=None if combined_weights
                     else R, df=df)
         self._spec = {"weights": weights, "replicate_weights": cols}

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._frames import pandas_if_frame
 from ._linalg import bincount, replicate_support, tall_dot, weighted_gram
 from ._validate import as_column_list, check_columns
 from .design import ReplicateDesign, SurveyDesign
@@ -101,6 +102,7 @@ def _population_vector(totals: Any, by: list[str], values: list[np.ndarray], wha
                        ) -> tuple[np.ndarray, list[str]]:
     """Population count of each sample cell (NaN if not given), and the labels of
     population cells with a positive count that are not among the sample cells."""
+    totals = pandas_if_frame(totals, f"{what} totals")  # a polars or pyarrow table
     if isinstance(totals, pd.DataFrame):
         cols = [c for c in totals.columns if c not in by]
         check_columns(totals, by, f"{what} totals")
