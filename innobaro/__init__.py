@@ -35,8 +35,14 @@ __version__ = "0.1.0.dev0"
 #: works after ``import innobaro as ib`` without importing the data readers,
 #: the report or matplotlib up front.
 _LAZY = ("comparisons", "contrasts", "datasets", "distributions", "formula", "hypotheses",
-         "independence", "intervals", "irls", "margins", "models", "replicate_weights",
-         "report", "results", "tabulate", "two_groups", "variance", "weighting")
+         "independence", "intervals", "irls", "margins", "models", "readers",
+         "replicate_weights", "report", "results", "tabulate", "two_groups", "variance",
+         "weighting")
+
+#: Functions of lazily loaded modules re-exported at the top level, by the
+#: module that holds them: ``ib.read_survey`` loads ``innobaro.readers`` when
+#: first used.
+_LAZY_FUNCTIONS = {"read_survey": "readers"}
 
 
 def __getattr__(name: str) -> object:
@@ -44,11 +50,16 @@ def __getattr__(name: str) -> object:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_FUNCTIONS:
+        import importlib
+
+        module = importlib.import_module(f".{_LAZY_FUNCTIONS[name]}", __name__)
+        return getattr(module, name)
     raise AttributeError(f"module 'innobaro' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_FUNCTIONS))
 
 __all__ = [
     "CalibrationError",
@@ -84,6 +95,7 @@ __all__ = [
     "proportion",
     "quantile",
     "ratio",
+    "read_survey",
     "table",
     "total",
     "ttest",
