@@ -8,7 +8,10 @@ None of these tests needs Sphinx:
   what the page shows (each page is one doctest session, in page order);
 - public functions and methods carry a numpydoc docstring with an Examples
   section; the ones still without are listed in ``MISSING_EXAMPLES``, which may
-  only shrink (add an example, then delete the name here).
+  only shrink (add an example, then delete the name here);
+- every ``python`` block of ``README.md`` runs as printed, and the README's
+  promise of agreement with R states the tolerances ``docs/validation.py``
+  (the validation page) and the tests use, and about the number of cases.
 
 The HTML build itself (``python -m sphinx -W --keep-going -b html docs
 docs/_build/html``) runs in ``.ci/run``.
@@ -179,3 +182,65 @@ def test_every_property_has_a_docstring() -> None:
     assert not new, f"properties without a docstring: {new}"
     done = sorted(MISSING_PROPERTY_DOCS - set(bare))
     assert not done, f"remove from MISSING_PROPERTY_DOCS in tests/test_docs.py: {done}"
+
+
+# ---------------------------------------------------------------------------
+# the README: its Python runs as printed, its promise is the validation page's
+# ---------------------------------------------------------------------------
+README = DOCS.parent / "README.md"
+PYTHON_FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def _readme_blocks() -> list[str]:
+    return PYTHON_FENCE.findall(README.read_text(encoding="utf-8")) if README.exists() else []
+
+
+@pytest.mark.parametrize("block", range(len(_readme_blocks())))
+def test_readme_python_runs_as_printed(block: int) -> None:
+    code = _readme_blocks()[block]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ib.InnobaroWarning)
+        exec(compile(code, f"README.md python block {block + 1}", "exec"),
+             {"__name__": "__readme__"})
+
+
+def test_readme_has_python_to_run() -> None:
+    if not README.exists():
+        pytest.skip("README.md is not in this checkout")
+    assert any("import innobaro" in block for block in _readme_blocks())
+
+
+def _validation_settings() -> tuple[dict, dict, list]:
+    """TOLERANCE, COLUMN_TOLERANCE and ORDER of docs/validation.py (read, not run)."""
+    import ast
+
+    tree = ast.parse((DOCS / "validation.py").read_text(encoding="utf-8"))
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in ("TOLERANCE", "COLUMN_TOLERANCE", "ORDER"):
+                found[name] = ast.literal_eval(node.value)
+    return found["TOLERANCE"], found["COLUMN_TOLERANCE"], found["ORDER"]
+
+
+def test_readme_promise_of_agreement_with_r_is_the_validation_pages() -> None:
+    """The README's first paragraphs state the tolerances that the tests and
+    the validation page use (no other), and the number of reference cases."""
+    import json
+
+    if not README.exists() or not (DOCS / "validation.py").exists():
+        pytest.skip("README.md or docs/validation.py is not in this checkout")
+    intro = README.read_text(encoding="utf-8").split("\n## ")[0]
+    promise = intro[intro.index("R's `survey` package"):]
+    tolerance, column_tolerance, order = _validation_settings()
+    stated = {float(t) for t in re.findall(r"\b1e-\d+\b", promise)}
+    assert stated == set(tolerance.values()) | set(column_tolerance.values()), \
+        f"the README states the tolerances {sorted(stated)}; docs/validation.py uses " \
+        f"{tolerance} and {column_tolerance}"
+    ref = DOCS.parent / "tests" / "reference"
+    cases = sum(len(json.loads((ref / f"{name}.json").read_text(encoding="utf-8"))["cases"])
+                for name in order)
+    claimed = int(re.search(r"about\s+(\d+)\s+reference cases", promise).group(1))
+    assert abs(claimed - cases) <= 0.05 * cases, \
+        f"the README says about {claimed} reference cases; tests/reference has {cases}"
