@@ -69,6 +69,7 @@ _DOT = re.compile(rf"[+-]?(?:(?:\d{{1,3}}(?:[{_SPACES}]\d{{3}})+|\d+)(?:\.\d*)?|
 _COMMA = re.compile(rf"[+-]?(?:(?:\d{{1,3}}(?:[{_SPACES}.]\d{{3}})+|\d+)(?:,\d*)?|,\d+){_EXP}")
 _GROUPED = re.compile(rf"\d[{_SPACES}.]\d{{3}}")
 _LEADING_ZERO = re.compile(r"[+-]?0\d")
+_LONG_INTEGER = re.compile(r"[+-]?\d{16,}$")  # identifiers beyond float64's exact integers
 
 
 class MissingDependencyError(InnobaroError, ImportError):
@@ -234,7 +235,8 @@ def read_survey(path: str | os.PathLike[str], *, sep: str | None = None,
     A column becomes numbers when every value that is not missing is a
     number; ``int64`` when they are whole and none is missing. Integers
     written with a leading zero (municipality and postal codes such as
-    ``0301``) keep the column as text. Text is stripped of surrounding spaces.
+    ``0301``) or with 16 digits or more (identifiers) keep the column as text.
+    Text is stripped of surrounding spaces.
 
     Parameters
     ----------
@@ -243,7 +245,8 @@ def read_survey(path: str | os.PathLike[str], *, sep: str | None = None,
         ``.pq``, ``.sav``, ``.zsav``, ``.dta``, ``.xlsx`` or ``.xlsm``.
     sep : str, optional
         CSV: the field separator, one character (``"\\t"`` or ``"tab"`` for a
-        tab). Detected when not given.
+        tab; ``"semicolon"``, ``"comma"`` and ``"pipe"`` are understood too).
+        Detected when not given.
     decimal : str, optional
         CSV: the decimal mark, ``"."`` or ``","``. Detected per column when not
         given; given, it applies to every column.
@@ -290,8 +293,11 @@ def read_survey(path: str | os.PathLike[str], *, sep: str | None = None,
     in the order of their codes (1 Østlandet, 2 Innlandet, ...), ordered when
     the variable's measure is *ordinal*; a labelled 0/1 variable gets the
     categories ``[label of 0, label of 1]``. Codes without a label become
-    categories of their own (``"7"``), in code order; codes declared
-    user-missing are missing and are not categories. SPSS numeric variables
+    categories of their own (``"7"``), in code order, unless more than half
+    of the variable's distinct values have no label (a 0-10 scale with
+    labelled ends, an age with a labelled "don't know" code): such a variable
+    stays numeric. Codes declared user-missing are missing and are not
+    categories. SPSS numeric variables
     without labels whose values are all whole numbers become ``int64``, or
     stay ``float64`` when some are missing (listed in
     :attr:`~innobaro.readers.ReadInfo.whole_numbers`). Stata value labels become Categoricals
@@ -491,8 +497,8 @@ def _apply_codes(data: pd.DataFrame, out: _Collector) -> pd.DataFrame:
                 for cat in cats[hit]:
                     out.count(name, code, int(counts.get(cat, 0)))
                     drop.append(cat)
-            if drop:
-                columns[name] = s.cat.remove_categories(drop)
+            if drop:  # set_categories keeps the order (pandas 3's remove_categories sorts)
+                columns[name] = s.cat.set_categories(list(cats[~cats.isin(drop)]))
             continue
         if pd.api.types.is_bool_dtype(s) or not (pd.api.types.is_numeric_dtype(s)
                                                  or pd.api.types.is_string_dtype(s)):
@@ -640,7 +646,8 @@ def _read_csv(file: Path, sep: str | None, decimal: str | None, encoding: str | 
               out: _Collector, settings: dict[str, Any]) -> pd.DataFrame:
     detected: list[str] = []
     if sep is not None:
-        sep = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(sep, sep)
+        sep = {"\\t": "\t", "tab": "\t", "semicolon": ";", "comma": ",", "pipe": "|"}.get(
+            sep.lower(), sep)
         if len(sep) != 1 or sep in "\"\r\n":
             raise InnobaroError(f"sep (--sep) must be one character such as ';', ',' or tab, "
                                 f"not {sep!r}")
@@ -658,8 +665,8 @@ def _read_csv(file: Path, sep: str | None, decimal: str | None, encoding: str | 
     if sep is None:
         detected.append("sep")
         sep = _sniff(sample, cut)
-        if sep is None:
-            sep = ","
+        if sep is None:  # one column: a separator the file does not hold
+            sep = next((c for c in SEPARATORS if c not in text), ",")
             out.notes.append("no separator splits the header: the file is read as one column")
     else:
         fields = _fields(sample, cut, sep)
@@ -691,6 +698,7 @@ def _read_csv(file: Path, sep: str | None, decimal: str | None, encoding: str | 
     commas: list[str] = []
     grouped: list[str] = []
     leading: list[str] = []
+    long: list[str] = []
     for position, name in names:
         column, mark, why = _convert_text(body[position], name, marks, out)
         columns[name] = column
@@ -700,10 +708,15 @@ def _read_csv(file: Path, sep: str | None, decimal: str | None, encoding: str | 
             grouped.append(name)
         elif why == "leading zero":
             leading.append(name)
+        elif why == "long integer":
+            long.append(name)
     if grouped:
         out.notes.append(f"thousands separators removed in {_list(grouped)}")
     if leading:
         out.notes.append(f"kept as text because of numbers with leading zeros: {_list(leading)}")
+    if long:
+        out.notes.append(f"kept as text because of integers of 16 digits or more (identifiers "
+                         f"beyond what a float holds exactly): {_list(long)}")
     settings.update(encoding=used_encoding, sep=sep,
                     decimal=decimal or ("," if commas else "."), detected=detected)
     return pd.DataFrame(columns, index=body.index)
@@ -779,6 +792,8 @@ def _convert_text(column: pd.Series, name: str, marks: tuple[str, ...],
     text = present[keep]
     if text.str.match(_LEADING_ZERO.pattern).any():
         return values.where(keep), None, "leading zero"
+    if text.str.match(_LONG_INTEGER.pattern).any():
+        return values.where(keep), None, "long integer"
     numbers = np.where(keep, numbers, np.nan)
     why = "grouped" if text.str.contains(_GROUPED.pattern).any() else None
     result = pd.Series(numbers, index=column.index, name=column.name)
@@ -801,7 +816,9 @@ def _labelled(codes: pd.Series, labels: dict[Any, str], ordered: bool, name: str
     """Codes as a Categorical of their labels, the categories in code order.
 
     A label that is a missing-value code of ``out`` (its code's number, or its
-    text) makes its cells missing and is no category."""
+    text) makes its cells missing and is no category. When more than half of
+    the distinct values have no label (a 0-10 scale with labelled ends), the
+    codes stay numbers."""
     for code in out.codes:
         hit = [c for c, label in labels.items()
                if label == code.text or (code.number is not None and c == code.number)]
@@ -812,6 +829,11 @@ def _labelled(codes: pd.Series, labels: dict[Any, str], ordered: bool, name: str
         labels = {c: label for c, label in labels.items() if c not in hit}
     present = pd.unique(codes.dropna())
     unlabelled = sorted(c for c in present if c not in labels)
+    if 2 * len(unlabelled) > len(present):  # a scale with labelled ends, or labelled codes only
+        if labels:
+            out.notes.append(f"{name!r}: value labels for {len(present) - len(unlabelled)} of "
+                             f"its {len(present)} values: kept as numbers")
+        return codes
     order = sorted(set(labels) | set(unlabelled))
     names = {code: labels.get(code, _code_text(code)) for code in order}
     if unlabelled:

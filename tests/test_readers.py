@@ -137,6 +137,14 @@ def test_leading_zeros_keep_a_column_as_text(tmp_path: Path) -> None:
     assert any("leading zeros" in note for note in info.notes)
 
 
+def test_long_identifiers_stay_text(tmp_path: Path) -> None:
+    text = "id;vekt\n12345678901234567;1\n12345678901234568;2\n"
+    data, info = ib.read_survey(_write(tmp_path, text), info=True)
+    assert data["id"].tolist() == ["12345678901234567", "12345678901234568"]
+    assert data["vekt"].dtype == "int64"
+    assert any("16 digits" in note for note in info.notes)
+
+
 def test_text_is_stripped_and_empty_unnamed_columns_dropped(tmp_path: Path) -> None:
     text = "Landsdel;Vekt;;\r\n Østlandet ;2;;\r\nNord-Norge;3;;\r\n"
     data, info = ib.read_survey(_write(tmp_path, text), info=True)
@@ -164,6 +172,9 @@ def test_overrides_win(tmp_path: Path) -> None:
     assert data["a"].tolist() == [1.5]
     tab = ib.read_survey(_write(tmp_path, "a\tb\n1\t2\n", name="tab.csv"), sep="\\t")
     assert list(tab.columns) == ["a", "b"]
+    for name in ("tab", "TAB"):
+        assert ib.read_survey(tmp_path / "tab.csv", sep=name).shape == (1, 2)
+    assert ib.read_survey(tmp_path / "pipe.csv", sep="pipe", decimal=",").shape == (1, 2)
 
 
 def test_a_wrong_separator_names_the_right_one_and_the_flag(tmp_path: Path) -> None:
@@ -314,6 +325,24 @@ def test_spss_codes_unlabelled_user_missing_and_na_values(tmp_path: Path) -> Non
     assert list(read["q"].cat.categories) == ["Ja", "7"]
     assert read["q"].isna().tolist() == [False, True, False, True, True, False]
     assert info.na_counts == {"q": {"Nei": 1}}
+
+
+def test_spss_labelled_ends_of_a_scale_stay_numbers(tmp_path: Path) -> None:
+    pyreadstat = pytest.importorskip("pyreadstat")
+    data = pd.DataFrame({"skala": [0.0, 3.0, 5.0, 7.0, 10.0, 8.0],
+                         "alder": [34.0, 99.0, 51.0, 28.0, 99.0, 45.0]})
+    path = tmp_path / "skala.sav"
+    pyreadstat.write_sav(data, str(path),
+                         variable_value_labels={"skala": {0: "Svært dårlig", 10: "Svært bra"},
+                                                "alder": {99: "Vet ikke"}},
+                         missing_ranges={"alder": [99]},
+                         variable_measure={"skala": "ordinal", "alder": "scale"})
+    read, info = ib.read_survey(path, info=True)
+    assert read["skala"].dtype == "int64" and read["skala"].tolist() == [0, 3, 5, 7, 10, 8]
+    assert read["alder"].dtype == "float64" and read["alder"].isna().sum() == 2
+    assert info.whole_numbers == ["alder"] and info.value_labels == {}
+    assert info.user_missing == {"alder": 2}
+    assert "'skala': value labels for 2 of its 6 values: kept as numbers" in info.notes
 
 
 def test_spss_hostile_label_and_header(tmp_path: Path) -> None:
@@ -469,3 +498,82 @@ def test_a_norwegian_csv_makes_a_design(tmp_path: Path) -> None:
     got = ib.mean(d, "Innovert", by="Landsdel")
     pd.testing.assert_series_equal(got.estimate, expected.estimate)
     pd.testing.assert_series_equal(got.se, expected.se)
+
+
+# ---------------------------------------------------------------------------
+# the corners
+# ---------------------------------------------------------------------------
+def test_codes_in_categorical_bool_and_date_columns(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame({
+        "region": pd.Categorical(["Østlandet", "99", "Nord-Norge", "99"],
+                                 categories=["Østlandet", "Nord-Norge", "99"]),
+        "nivå": pd.Categorical(["lav", "høy", "99", "lav"], categories=["lav", "høy", "99"],
+                               ordered=True),
+        "svar": [True, False, True, True],
+        "dato": pd.to_datetime(["2024-01-01"] * 4),
+        "antall": [1, 99, 3, 4],
+    })
+    path = tmp_path / "svar.parquet"
+    frame.to_parquet(path)
+    read, info = ib.read_survey(path, na_values=99, info=True)
+    categories = ib.read_survey(path)["region"].cat.categories
+    assert list(read["region"].cat.categories) == [c for c in categories if c != "99"]
+    assert read["region"].isna().tolist() == [False, True, False, True]
+    assert list(read["nivå"].cat.categories) == ["lav", "høy"] and read["nivå"].cat.ordered
+    assert read["svar"].tolist() == frame["svar"].tolist()
+    assert read["antall"].isna().tolist() == [False, True, False, False]
+    assert info.na_counts == {"region": {"99": 2}, "nivå": {"99": 1}, "antall": {"99": 1}}
+    assert info.whole_numbers == ["antall"] and info.na_values == [99]
+    with pytest.raises(ib.InnobaroError, match=r"encoding.*CSV and SPSS files only"):
+        ib.read_survey(path, encoding="cp1252")
+    assert ib.read_survey(path, na_values=[float("nan")]).equals(ib.read_survey(path))
+
+
+def test_one_column_and_long_files(tmp_path: Path) -> None:
+    data, info = ib.read_survey(_write(tmp_path, "Vekt\n1,5\n2\n", name="one.csv"), info=True)
+    assert list(data.columns) == ["Vekt"] and data["Vekt"].tolist() == [1.5, 2.0]
+    assert any("one column" in note for note in info.notes)
+    rows = "".join(f"Østlandet;{i},5\n" for i in range(20000))  # beyond the 64 KiB sample
+    data, info = ib.read_survey(_write(tmp_path, "Landsdel;Vekt\n" + rows, name="long.csv"),
+                                info=True)
+    assert (info.sep, info.decimal, info.rows) == (";", ",", 20000)
+    assert data["Vekt"].iloc[-1] == 19999.5
+
+
+def test_a_bom_with_a_given_encoding_and_bad_bytes_after_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, "\ufeffKommune;Vekt\n0301;1\n")
+    assert list(ib.read_survey(path, encoding="utf-8").columns) == ["Kommune", "Vekt"]
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\xef\xbb\xbfa;b\n\xf8;1\n")
+    with pytest.raises(ib.InnobaroError, match=r"byte-order mark but is not UTF-8.*--encoding"):
+        ib.read_survey(bad)
+
+
+def test_three_columns_of_one_name(tmp_path: Path) -> None:
+    data, info = ib.read_survey(_write(tmp_path, "a;a;a;a.1\n1;2;3;4\n"), info=True)
+    assert list(data.columns) == ["a", "a.1", "a.2", "a.1.1"]
+    assert sum("more than once" in note for note in info.notes) == 3
+
+
+@pytest.mark.parametrize(("name", "what"), [
+    ("svar.sav", "SPSS"), ("svar.dta", "Stata"), ("svar.parquet", "Parquet"),
+    ("svar.xlsx", "Excel"),
+])
+def test_a_broken_file_is_named(tmp_path: Path, name: str, what: str) -> None:
+    pytest.importorskip({"SPSS": "pyreadstat", "Parquet": "pyarrow", "Excel": "openpyxl"}
+                        .get(what, "pandas"))
+    path = _write(tmp_path, "Kommune;Vekt\n0301;1\n", name=name)
+    with pytest.raises(ib.InnobaroError, match=f"cannot read {name} as an? {what}"):
+        ib.read_survey(path)
+    with pytest.raises(ib.InnobaroError, match="is a folder"):
+        ib.read_survey(tmp_path)
+
+
+def test_stata_labels_pandas_cannot_use(tmp_path: Path) -> None:
+    data = pd.DataFrame({"q": np.array([1, 2, 1], dtype="int8")})
+    path = tmp_path / "svar.dta"
+    data.to_stata(path, write_index=False, value_labels={"q": {1: "Ja", 2: "Ja"}})
+    read, info = ib.read_survey(path, info=True)
+    assert read["q"].tolist() == [1, 2, 1]
+    assert any("value labels not used" in note for note in info.notes)
