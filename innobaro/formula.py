@@ -106,10 +106,10 @@ class ModelSpec:
             return NotImplemented
         return ((self.formula, self.column_names, self.term_columns, self.missing)
                 == (other.formula, other.column_names, other.term_columns, other.missing)
-                and _comparable(_encode_info(self._design_info))
-                == _comparable(_encode_info(other._design_info))
-                and _comparable(_encode_info(self._response_info))
-                == _comparable(_encode_info(other._response_info)))
+                and _comparable(_encode_info(self._design_info, for_pickle=False))
+                == _comparable(_encode_info(other._design_info, for_pickle=False))
+                and _comparable(_encode_info(self._response_info, for_pickle=False))
+                == _comparable(_encode_info(other._response_info, for_pickle=False)))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -598,8 +598,9 @@ def _rebuild_spec(formula: str, column_names: list[str], term_columns: dict[str,
                      _response_info=_decode_info(response_info), missing=missing)
 
 
-def _encode_info(info: Any) -> dict | None:
-    """patsy's ``DesignInfo`` as plain, picklable data (factors by position)."""
+def _encode_info(info: Any, *, for_pickle: bool = True) -> dict | None:
+    """patsy's ``DesignInfo`` as plain, picklable data (factors by position);
+    ``for_pickle=False`` (to compare) lets functions pickle cannot find pass."""
     if info is None:
         return None
     factors = list(info.factor_infos)
@@ -611,7 +612,8 @@ def _encode_info(info: Any) -> dict | None:
             raise TypeError(f"cannot pickle a model whose variable {f!r} is not an "
                             f"expression of the formula")
         encoded_factors.append({
-            "code": code, "type": finfo.type, "state": _encode_state(code, finfo.state),
+            "code": code, "type": finfo.type,
+            "state": _encode_state(code, finfo.state, for_pickle),
             "num_columns": finfo.num_columns,
             "categories": None if finfo.categories is None else tuple(finfo.categories)})
     terms = []
@@ -651,14 +653,15 @@ def _decode_info(data: dict | None) -> Any:
                             term_codings=term_codings)
 
 
-def _encode_state(code: str, state: Any) -> Any:
+def _encode_state(code: str, state: Any, for_pickle: bool) -> Any:
     """A variable's memorised state: its environment by name (modules and
     patsy's builtins) or value, its stateful transforms by class and fields."""
     if not (isinstance(state, dict) and "eval_env" in state):  # pragma: no cover
         return state
     env = state["eval_env"]
     namespace = env.namespace
-    names = {n: _encode_value(n, namespace[n]) for n in _code_names(code) if n in namespace}
+    names = {n: _encode_value(n, namespace[n], for_pickle) for n in _code_names(code)
+             if n in namespace}
     transforms = {name: (type(obj), dict(vars(obj)))
                   for name, obj in state["transforms"].items()}
     return {**{k: v for k, v in state.items() if k not in ("eval_env", "transforms")},
@@ -680,7 +683,7 @@ def _decode_state(data: Any) -> Any:
     return {**data, "eval_env": env, "transforms": transforms}
 
 
-def _encode_value(name: str, value: Any) -> tuple[str, Any]:
+def _encode_value(name: str, value: Any, for_pickle: bool) -> tuple[str, Any]:
     """Modules by their name, patsy's builtins (whose stateful transforms do
     not pickle by reference) by theirs, anything else as itself."""
     import patsy.builtins
@@ -689,16 +692,36 @@ def _encode_value(name: str, value: Any) -> tuple[str, Any]:
         return ("module", value.__name__)
     if getattr(patsy.builtins, name, None) is value:
         return ("patsy", name)
-    if "<" in getattr(value, "__qualname__", ""):  # <lambda>, <locals>
-        raise pickle.PicklingError(
-            f"cannot pickle the model: its formula calls {name!r}, a lambda or a function "
-            f"defined inside another, which pickle cannot find by name; define it at the "
-            f"top level of a module")
+    if for_pickle and "<" in getattr(value, "__qualname__", ""):  # <lambda>, <locals>
+        return ("local", _Local(name, value))
     return ("value", value)
+
+
+class _Local:
+    """A lambda or local function a formula calls: copies keep it, pickling
+    says why it cannot (pickle finds functions by name)."""
+
+    def __init__(self, name: str, value: Any) -> None:
+        self.name = name
+        self.value = value
+
+    def __reduce__(self) -> tuple:
+        raise pickle.PicklingError(
+            f"cannot pickle the model: its formula calls {self.name!r}, a lambda or a "
+            f"function defined inside another, which pickle cannot find by name; define "
+            f"it at the top level of a module")
+
+    def __copy__(self) -> _Local:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> _Local:
+        return self
 
 
 def _decode_value(data: tuple[str, Any]) -> Any:
     kind, value = data
+    if kind == "local":
+        return value.value
     if kind == "module":
         return importlib.import_module(value)
     if kind == "patsy":

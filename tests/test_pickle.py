@@ -157,6 +157,11 @@ def test_a_formula_with_a_lambda_says_why_it_cannot_pickle(design: ib.Design) ->
     assert m.params.notna().all()
     with pytest.raises(pickle.PicklingError, match="'double', a lambda"):
         pickle.dumps(m)
+    # copies (which keep the function) and comparisons work
+    for other in (copy.copy(m), copy.deepcopy(m)):
+        assert other.spec == m.spec
+        pd.testing.assert_series_equal(other.predict(design.data.head()),
+                                       m.predict(design.data.head()))
 
 
 def test_model_specs_compare_by_their_encoding(design: ib.Design) -> None:
