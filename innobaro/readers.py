@@ -223,7 +223,9 @@ def read_survey(path: str | os.PathLike[str], *, sep: str | None = None,
       ``"utf-8"``; anything else is read as ``"cp1252"`` (Windows Western
       European, which Excel writes on a Norwegian Windows), and the
       information says so;
-    - separator: of ``;``, ``,``, tab and ``|``, the one that splits the
+    - separator: the one a first line such as ``sep=;`` names (a hint Excel
+      reads and some programs write; the line is skipped), else of ``;``,
+      ``,``, tab and ``|``, the one that splits the
       header into two or more fields and the most of the first 64 KiB of
       lines into as many fields as the header
       (:data:`~innobaro.readers.SEPARATORS` breaks ties);
@@ -343,7 +345,9 @@ def read_survey(path: str | os.PathLike[str], *, sep: str | None = None,
     if fmt != "csv":
         given = [name for name, value in (("sep", sep), ("decimal", decimal)) if value is not None]
         if given:
-            raise InnobaroError(f"{file.name}: {' and '.join(given)} (--{given[0]}) apply to CSV "
+            flags = ", ".join(f"--{name}" for name in given)
+            verb = "applies" if len(given) == 1 else "apply"
+            raise InnobaroError(f"{file.name}: {' and '.join(given)} ({flags}) {verb} to CSV "
                                 f"files only, and this is a {_FORMAT_NAMES[fmt]} file")
     if encoding is not None and fmt not in ("csv", "spss"):
         raise InnobaroError(f"{file.name}: encoding (--encoding) applies to CSV and SPSS files "
@@ -351,8 +355,8 @@ def read_survey(path: str | os.PathLike[str], *, sep: str | None = None,
     if sheet is not None and fmt != "excel":
         raise InnobaroError(f"{file.name}: sheet applies to Excel files only, and this is a "
                             f"{_FORMAT_NAMES[fmt]} file")
-    codes = _codes(na_values)
-    out = _Collector(codes)
+    given_codes = _as_list(na_values)
+    out = _Collector(_codes(given_codes))
     settings: dict[str, Any] = {}
     if fmt == "csv":
         data = _read_csv(file, sep, decimal, encoding, out, settings)
@@ -374,7 +378,7 @@ def read_survey(path: str | os.PathLike[str], *, sep: str | None = None,
         path=str(path), format=fmt, rows=len(data), columns=data.shape[1],
         encoding=settings.get("encoding"), sep=settings.get("sep"),
         decimal=settings.get("decimal"), detected=settings.get("detected", []),
-        notes=out.notes, na_values=[_plain(c) for c in _as_list(na_values)],
+        notes=out.notes, na_values=[_plain(c) for c in given_codes],
         na_counts=out.na_counts, user_missing=out.user_missing,
         value_labels=out.value_labels, ordinal=out.ordinal,
         whole_numbers=_whole_number_columns(data), sheet=settings.get("sheet"))
@@ -421,9 +425,9 @@ def _number_text(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 2 ** 53 else repr(float(x))
 
 
-def _codes(na_values: Iterable[Any] | str | float) -> list[_Code]:
+def _codes(given: list[Any]) -> list[_Code]:
     codes: dict[str, _Code] = {}
-    for value in _as_list(na_values):
+    for value in given:
         value = _plain(value)
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise InnobaroError(f"na_values: {value!r} is not a number or a string")
@@ -503,8 +507,8 @@ def _apply_codes(data: pd.DataFrame, out: _Collector) -> pd.DataFrame:
         if pd.api.types.is_bool_dtype(s) or not (pd.api.types.is_numeric_dtype(s)
                                                  or pd.api.types.is_string_dtype(s)):
             continue
-        if pd.api.types.is_numeric_dtype(s):
-            numbers = s.astype("float64")
+        if pd.api.types.is_numeric_dtype(s):  # numpy or nullable (Int64, Float64)
+            numbers = pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index)
             values = numbers
         else:  # strings, and the numbers of a mixed column (Excel)
             text = s.astype(object)
@@ -520,9 +524,8 @@ def _apply_codes(data: pd.DataFrame, out: _Collector) -> pd.DataFrame:
             hit = _code_mask(values, numbers, code).to_numpy() & ~blank.to_numpy()
             out.count(name, code, int(hit.sum()))
             blank |= hit
-        if blank.any():
-            columns[name] = (s.astype("float64") if pd.api.types.is_numeric_dtype(s)
-                             else s).mask(blank.to_numpy())
+        if blank.any():  # numpy integers become float, nullable ones stay
+            columns[name] = s.mask(blank.to_numpy())
     return pd.DataFrame(columns, index=data.index)
 
 
@@ -661,6 +664,14 @@ def _read_csv(file: Path, sep: str | None, decimal: str | None, encoding: str | 
         detected.append("encoding")
     if not text.strip():
         raise InnobaroError(f"{file.name} is empty")
+    directive = re.match(r"\"?sep=(.)\"?[^\S\r\n]*\r?\n", text, flags=re.IGNORECASE)
+    if directive:  # Excel's first line naming the separator, "sep=;"
+        text = text[directive.end():]
+        if sep is None:
+            sep = directive.group(1)
+            detected.append("sep")
+            out.notes.append(f"the separator {_show(sep)} is named on the file's first line "
+                             f"({directive.group(0).strip()!r}), which is skipped")
     sample, cut = _sample(text)
     if sep is None:
         detected.append("sep")

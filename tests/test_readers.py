@@ -106,6 +106,15 @@ def test_the_separator_is_detected(tmp_path: Path, sep: str) -> None:
     assert data["Svar"].tolist() == ["Ja; helt", "Nei"]
 
 
+def test_a_first_line_naming_the_separator(tmp_path: Path) -> None:
+    data, info = ib.read_survey(_write(tmp_path, "sep=;\r\na;b,c\r\n1,5;2\r\n"), info=True)
+    assert list(data.columns) == ["a", "b,c"] and data["a"].tolist() == [1.5]
+    assert info.sep == ";" and "sep" in info.detected
+    assert any("'sep=;'" in note for note in info.notes)
+    data = ib.read_survey(_write(tmp_path, "sep=;\na|b\n1|2\n"), sep="|")
+    assert list(data.columns) == ["a", "b"]  # the line is skipped; the given separator wins
+
+
 def test_excel_unicode_text_is_utf16_with_tabs(tmp_path: Path) -> None:
     text = "Landsdel\tVekt\r\nØstlandet\t1,5\r\nNord-Norge\t2\r\n"
     path = tmp_path / "svar.txt"
@@ -513,6 +522,7 @@ def test_codes_in_categorical_bool_and_date_columns(tmp_path: Path) -> None:
         "svar": [True, False, True, True],
         "dato": pd.to_datetime(["2024-01-01"] * 4),
         "antall": [1, 99, 3, 4],
+        "alder": pd.array([40, None, 99, 51], dtype="Int64"),
     })
     path = tmp_path / "svar.parquet"
     frame.to_parquet(path)
@@ -523,7 +533,10 @@ def test_codes_in_categorical_bool_and_date_columns(tmp_path: Path) -> None:
     assert list(read["nivå"].cat.categories) == ["lav", "høy"] and read["nivå"].cat.ordered
     assert read["svar"].tolist() == frame["svar"].tolist()
     assert read["antall"].isna().tolist() == [False, True, False, False]
-    assert info.na_counts == {"region": {"99": 2}, "nivå": {"99": 1}, "antall": {"99": 1}}
+    assert read["alder"].dtype == "Int64" and read["alder"].isna().tolist() == [False, True,
+                                                                                True, False]
+    assert info.na_counts == {"region": {"99": 2}, "nivå": {"99": 1}, "antall": {"99": 1},
+                              "alder": {"99": 1}}
     assert info.whole_numbers == ["antall"] and info.na_values == [99]
     with pytest.raises(ib.InnobaroError, match=r"encoding.*CSV and SPSS files only"):
         ib.read_survey(path, encoding="cp1252")
