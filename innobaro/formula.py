@@ -567,7 +567,9 @@ def _check_python_spelling(formula: str, termlists: list) -> None:
         for term in termlist:
             for factor_ in term.factors:
                 code = getattr(factor_, "code", "")
-                if "^" in code:
+                if "^" in code and any(
+                        tok.type == tokenize.OP and tok.string in ("^", "^=")
+                        for tok in tokenize.generate_tokens(io.StringIO(code).readline)):
                     raise EstimationError(
                         f"formula {formula!r}: in {code!r}, ^ is Python's exclusive or, not "
                         f"a power as in R; write ** (I(x**2)), or np.logical_xor(a, b) for "

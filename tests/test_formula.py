@@ -219,6 +219,10 @@ def test_a_caret_inside_a_variable_is_an_error_not_an_exclusive_or(formula: str)
     # on integers, Python's ^ is exclusive or: I(k^2) would silently be k XOR 2
     with pytest.raises(EstimationError, match=r"\^ is Python's exclusive or.*I\(x\*\*2\)"):
         model_frame(formula, _design().data, response=True)
+    # a ^ in a quoted column name is a name, not an operator
+    df = _frame().assign(**{"x^2": _frame()["x"] ** 2})
+    _, _, spec, _ = model_frame("y ~ Q('x^2')", df, response=True)
+    assert spec.column_names == ["Intercept", "Q('x^2')"]
     # R's formula-level ^ (interactions up to an order) is ** in patsy
     with pytest.raises(EstimationError, match=r"R's \^ is \*\* here: \(a \+ b\)\*\*2"):
         model_frame("y ~ (x + z + g)^2", _frame(), response=True)
