@@ -587,6 +587,9 @@ def _decode(raw: bytes, encoding: str | None, name: str) -> tuple[str, str, list
         except UnicodeDecodeError:
             raise InnobaroError(f"{name} starts with a UTF-16 byte-order mark but is not UTF-16 "
                                 f"text; pass --encoding") from None
+    if b"\x00" in raw[:4096]:
+        raise InnobaroError(f"{name} holds NUL bytes: it is UTF-16 text without a byte-order "
+                            f"mark (pass --encoding utf-16-le) or not a text file")
     try:
         return raw.decode("utf-8"), "utf-8", []
     except UnicodeDecodeError as exc:
@@ -698,7 +701,14 @@ def _read_csv(file: Path, sep: str | None, decimal: str | None, encoding: str | 
     except pd.errors.EmptyDataError:
         raise InnobaroError(f"{file.name} is empty") from None
     header = ["" if not isinstance(v, str) else v for v in raw.iloc[0].tolist()]
-    body = raw.iloc[1:].reset_index(drop=True)
+    body = raw.iloc[1:]
+    empty = np.ones(len(body), dtype=bool)
+    for position in body.columns:  # rows of separators only, as Excel leaves below a table
+        empty &= (body[position].isna() | body[position].str.strip().eq("")).to_numpy(bool)
+    if empty.any():
+        body = body[~empty]
+        out.notes.append(f"{int(empty.sum())} empty row(s) (separators only) dropped")
+    body = body.reset_index(drop=True)
     names = _column_names(header, body, out)
     if decimal is None and sep != ",":
         marks: tuple[str, ...] = (".", ",")

@@ -162,6 +162,21 @@ def test_text_is_stripped_and_empty_unnamed_columns_dropped(tmp_path: Path) -> N
     assert any("2 empty column(s)" in note for note in info.notes)
 
 
+def test_rows_of_separators_only_are_dropped(tmp_path: Path) -> None:
+    text = "Landsdel;Vekt\r\nØstlandet;1,5\r\n;\r\nNord-Norge;2\r\n; \r\n;\r\n"
+    data, info = ib.read_survey(_write(tmp_path, text), info=True)
+    assert data["Landsdel"].tolist() == ["Østlandet", "Nord-Norge"]
+    assert data.index.tolist() == [0, 1] and data["Vekt"].tolist() == [1.5, 2.0]
+    assert "3 empty row(s) (separators only) dropped" in info.notes
+
+
+def test_utf16_without_a_bom(tmp_path: Path) -> None:
+    path = _write(tmp_path, "Landsdel\tVekt\nØstlandet\t1\n", "utf-16-le")
+    with pytest.raises(ib.InnobaroError, match=r"NUL bytes.*--encoding utf-16-le"):
+        ib.read_survey(path)
+    assert ib.read_survey(path, encoding="utf-16-le")["Landsdel"].tolist() == ["Østlandet"]
+
+
 def test_repeated_and_unnamed_headers(tmp_path: Path) -> None:
     data = ib.read_survey(_write(tmp_path, "a;a;\n1;2;3\n"))
     assert list(data.columns) == ["a", "a.1", "Unnamed: 2"]
