@@ -547,6 +547,7 @@ _R_HINTS = [
     (re.compile(r"(?:~|\+)\s*\.\s*(?:$|[+\-])"),
      "R's '.' (all other columns) is not supported: name the columns"),
     (re.compile(r"\b(?:TRUE|FALSE)\b"), "TRUE and FALSE are R: write True and False"),
+    (re.compile(r"(?<![\w.])c\s*\("), "c(...) is R: write a Python list, ['b', 'a']"),
     (re.compile(r"\^"), "R's ^ is ** here: (a + b)**2 for the interactions up to order 2, "
                         "I(x**2) for a power"),
 ]

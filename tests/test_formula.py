@@ -206,6 +206,7 @@ def test_the_callers_names_come_before_the_r_spellings() -> None:
     ("event ~ ifelse(x > 2, 1, 0)", r"np.where\(cond, a, b\)"),
     ("event ~ .", r"R's '.' \(all other columns\)"),
     ("event ~ I(b == TRUE)", r"write True and False"),
+    ("event ~ factor(g, levels=c('c', 'a', 'b'))", r"c\(...\) is R: write a Python list"),
 ])
 def test_r_spellings_that_are_not_python_say_what_to_write(formula: str,
                                                            advice: str) -> None:
