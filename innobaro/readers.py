@@ -128,8 +128,8 @@ class ReadInfo:
         Float columns with missing values whose other values are all whole
         numbers: print them as integers (``"1"``, not ``"1.0"``). Whole-number
         columns without missing values are already ``int64``.
-    sheet : str or int or None
-        Excel: the sheet read.
+    sheet : str or None
+        Excel: the name of the sheet read.
     """
 
     path: str
@@ -147,7 +147,7 @@ class ReadInfo:
     value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     ordinal: list[str] = field(default_factory=list)
     whole_numbers: list[str] = field(default_factory=list)
-    sheet: str | int | None = None
+    sheet: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as one dict that :func:`json.dumps` accepts.
@@ -368,8 +368,8 @@ def read_survey(path: str | os.PathLike[str], *, sep: str | None = None,
     elif fmt == "parquet":
         data = _apply_codes(_read_parquet(file), out)
     else:
-        data = _apply_codes(_read_excel(file, sheet), out)
-        settings["sheet"] = 0 if sheet is None else sheet
+        data, settings["sheet"] = _read_excel(file, sheet)
+        data = _apply_codes(data, out)
     if fmt in ("spss", "excel"):
         data = _whole_to_int(data)
     if not info:
@@ -753,7 +753,7 @@ def _column_names(header: list[str], body: pd.DataFrame,
     other unnamed ones are called ``Unnamed: i``, repeated names get ``.1``, ``.2``."""
     kept: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
-    dropped = renamed = 0
+    dropped = 0
     for position, name in enumerate(header):
         if name.strip() == "":
             column = body[position]
@@ -768,7 +768,6 @@ def _column_names(header: list[str], body: pd.DataFrame,
                 seen[name] += 1
                 new = f"{name}.{seen[name]}"
             out.notes.append(f"column {name!r} appears more than once: read as {new!r}")
-            renamed += 1
             name = new
         seen.setdefault(name, 0)
         kept.append((position, name))
@@ -966,7 +965,8 @@ def _read_parquet(file: Path) -> pd.DataFrame:
         raise InnobaroError(f"cannot read {file.name} as a Parquet file: {exc}") from None
 
 
-def _read_excel(file: Path, sheet: str | int | None) -> pd.DataFrame:
+def _read_excel(file: Path, sheet: str | int | None) -> tuple[pd.DataFrame, str]:
+    """The sheet's data, and the sheet's name."""
     openpyxl = _import("openpyxl", "Excel files", "openpyxl")
     try:
         book = openpyxl.load_workbook(file, read_only=True)
@@ -988,5 +988,7 @@ def _read_excel(file: Path, sheet: str | int | None) -> pd.DataFrame:
     numeric = {name: pd.to_numeric(data[name]) for name in data.columns
                if pd.api.types.infer_dtype(data[name], skipna=True)
                in ("integer", "floating", "mixed-integer-float", "empty")}
-    return pd.DataFrame({name: numeric.get(name, data[name]) for name in data.columns},
-                        index=data.index) if numeric else data
+    if numeric:
+        data = pd.DataFrame({name: numeric.get(name, data[name]) for name in data.columns},
+                            index=data.index)
+    return data, sheets[which] if isinstance(which, int) else which

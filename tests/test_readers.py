@@ -430,8 +430,10 @@ def test_excel_sheets(tmp_path: Path) -> None:
     assert read["Kommune"].tolist() == frame["Kommune"].tolist()
     assert read["Innovert"].dtype == "int64" and info.sheet == "Svar"
     assert info.whole_numbers == ["Alder"]
-    assert ib.read_survey(path, sheet=1).shape == read.shape
-    assert ib.read_survey(path).columns.tolist() == ["x"]
+    second, info = ib.read_survey(path, sheet=1, info=True)
+    assert second.shape == read.shape and info.sheet == "Svar"
+    first, info = ib.read_survey(path, info=True)
+    assert first.columns.tolist() == ["x"] and info.sheet == "Om"
     with pytest.raises(ib.InnobaroError, match=r"no sheet 'Ark1'; its sheets are 'Om', 'Svar'"):
         ib.read_survey(path, sheet="Ark1")
 
