@@ -420,6 +420,21 @@ class FrameView:
         new._writable = False
         return new
 
+    def assign(self, **columns: Any) -> FrameView:
+        """A read-only view with columns added or replaced, as :meth:`pandas.DataFrame.assign`.
+
+        Parameters
+        ----------
+        **columns
+            ``name=values``; a callable is called with the view.
+
+        Returns
+        -------
+        FrameView
+        """
+        return self.with_columns({name: values(self) if callable(values) else values
+                                  for name, values in columns.items()})
+
     def __setitem__(self, name: Any, values: Any) -> None:
         if not self._writable:
             raise TypeError("the data of a design are read-only: derive a design with "
