@@ -238,7 +238,12 @@ def read_survey(path: str | os.PathLike[str], *, sep: str | None = None,
     number; ``int64`` when they are whole and none is missing. Integers
     written with a leading zero (municipality and postal codes such as
     ``0301``) or with 16 digits or more (identifiers) keep the column as text.
-    Text is stripped of surrounding spaces.
+    Text is stripped of surrounding spaces; empty cells and ``NA``, ``NaN``
+    and ``#N/A`` are missing (:data:`~innobaro.readers.MISSING_TEXTS`). Rows of
+    separators only (as Excel leaves below a table) and empty columns without a
+    name are dropped, a column without a name is called ``Unnamed: i``, and
+    a repeated name gets ``.1``, ``.2``; the column names are otherwise kept
+    exactly as the file has them.
 
     Parameters
     ----------
