@@ -183,8 +183,12 @@ def _to_pandas(series: Any, name: Any) -> pd.Series:
     index = pd.RangeIndex(n)
     if isinstance(dtype, nw.Enum):
         cats = list(dtype.categories)
-        return pd.Series(pd.Categorical(series.cast(nw.String).to_numpy(), categories=cats),
-                         index=index, name=name)
+        codes = _enum_codes(nw.to_native(series), len(cats))
+        if codes is not None:  # polars: an Enum's codes are the positions of its categories
+            values = pd.Categorical.from_codes(codes, categories=cats)
+        else:
+            values = pd.Categorical(series.cast(nw.String).to_numpy(), categories=cats)
+        return pd.Series(values, index=index, name=name)
     if isinstance(dtype, nw.Categorical):
         native = nw.to_native(series)
         if type(native).__module__.startswith("pyarrow"):
@@ -213,6 +217,17 @@ def _to_pandas(series: Any, name: Any) -> pd.Series:
     if dtype == nw.Decimal:
         series = series.cast(nw.Float64)
     return pd.Series(series.to_numpy(), index=index, name=name, copy=False)
+
+
+def _enum_codes(native: Any, n_categories: int) -> np.ndarray | None:
+    """The codes of a polars Enum series (-1 for null), or None for other series."""
+    pl = sys.modules.get("polars")
+    if pl is None or not isinstance(native, pl.Series):
+        return None
+    codes = native.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+    if codes.size and (codes.min() < -1 or codes.max() >= n_categories):
+        return None
+    return np.asarray(codes, dtype=np.int64)
 
 
 def _arrow_array(native: Any) -> Any:
