@@ -211,8 +211,9 @@ def predictive_margins(model: GLMResult, variable: str, values: Sequence[Any] | 
     beta = model.beta
     fits, grads = [], []
     for v in values:  # over the values of the margin (a handful)
-        X = model.spec.matrix(_set(data, variable, v))
-        eta = X @ beta
+        at = _set(data, variable, v)
+        X = model.spec.matrix(at)
+        eta = X @ beta + model.offset_for(at, fitted_rows=True)
         mu = fam.inverse_link(eta)
         d = fam.dmu_deta(eta, mu)
         fits.append(mu)
@@ -237,8 +238,10 @@ def _margin_reps(model: GLMResult, variable: str, values: Sequence[Any]):
         data = _fit_data(model)
         out = []
         for v in values:  # over the values of the margin
-            X = model.spec.matrix(_set(data, variable, v))
-            mu = model.family_functions.inverse_link(tall_dot(X, B))  # (n_fit, R)
+            at = _set(data, variable, v)
+            X = model.spec.matrix(at)
+            E = tall_dot(X, B) + model.offset_for(at, fitted_rows=True)[:, None]
+            mu = model.family_functions.inverse_link(E)  # (n_fit, R)
             out.append((Wf * mu).sum(axis=0) / Wf.sum(axis=0))
         return np.column_stack(out)
     return reps
@@ -342,7 +345,7 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
     if not dX.any():
         raise EstimationError(f"average_marginal_effect: no model term uses {variable!r}")
     fam, beta, X = model.family_functions, model.beta, model.model_matrix
-    eta = X @ beta
+    eta = X @ beta + model.fit_offset
     mu = fam.inverse_link(eta)
     d1 = fam.dmu_deta(eta, mu)
     slope = dX @ beta  # d eta / d x, per row
@@ -354,7 +357,7 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
     def reps(W: np.ndarray) -> np.ndarray:
         Wf = W[model.fit_rows]
         B = model.refit(W).T  # (p, R)
-        E = tall_dot(X, B)
+        E = tall_dot(X, B) + model.fit_offset[:, None]
         d = fam.dmu_deta(E, fam.inverse_link(E)) * tall_dot(dX, B)
         return ((Wf * d).sum(axis=0) / Wf.sum(axis=0))[:, None]
 

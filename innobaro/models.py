@@ -34,8 +34,9 @@ References
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -44,7 +45,7 @@ from scipy import stats
 
 from .design import ReplicateDesign, SurveyDesign, read_only
 from .distributions import pfsum
-from .errors import EstimationError, warn
+from .errors import EstimationError, InnobaroWarning, warn
 from .formula import ModelSpec, model_frame
 from .irls import FAMILIES, Family, Fit, aliased, influence_rows, irls, working_pass
 from .results import Estimate, TestContract
@@ -56,8 +57,10 @@ if TYPE_CHECKING:  # margins builds on models; models only calls into it
 __all__ = ["GLMResult", "TermTest", "glm", "logit"]
 
 
-def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
-        tol: float = 1e-12, max_iter: int = 100) -> GLMResult:
+def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
+        link: str | None = None, variance: str | None = None, theta: float | None = None,
+        offset: Any = None, start: Any = None, tol: float = 1e-12,
+        max_iter: int = 100) -> GLMResult:
     """Fit a survey-weighted generalised linear model.
 
     Parameters
@@ -65,12 +68,38 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     formula : str
         A patsy formula over the design's data, e.g.
         ``"innovated ~ np.log(population) + C(centrality, Treatment('3'))"``.
+        A term ``offset(expr)`` (R's spelling, e.g. ``offset(np.log(exposure))``)
+        is an offset: added to the linear predictor with coefficient 1.
     design : Design or ReplicateDesign
         The design (or a domain of it, ``design.subset(...)``).
-    family : {"gaussian", "binomial", "poisson"}
-        Identity, logit and log links; binomial and poisson are
-        quasi-likelihood families (R's ``quasibinomial`` and ``quasipoisson``),
-        so non-integer responses and weights are fine.
+    family : str or statsmodels family, default "gaussian"
+        R's family name: ``"gaussian"``, ``"binomial"``, ``"quasibinomial"``,
+        ``"poisson"``, ``"quasipoisson"``, ``"Gamma"``,
+        ``"inverse.gaussian"``, ``"negative.binomial"`` (with ``theta``) or
+        ``"quasi"`` (with ``variance``); case does not matter
+        (``"gamma"`` works). Every family is fitted as a quasi-likelihood
+        (as R's ``svyglm``), so non-integer responses and weights are fine,
+        and binomial and quasibinomial (poisson and quasipoisson) give the
+        same fit. A statsmodels family object
+        (``sm.families.Binomial(link=sm.families.links.Probit())``) is
+        translated to the same family and link.
+    link : str, optional
+        R's link name: ``"identity"``, ``"log"``, ``"logit"``, ``"probit"``,
+        ``"cauchit"``, ``"cloglog"``, ``"inverse"``, ``"1/mu^2"``, ``"sqrt"``;
+        the family's canonical link by default.
+    variance : str, optional
+        For ``family="quasi"``: ``"constant"`` (default), ``"mu(1-mu)"``,
+        ``"mu"``, ``"mu^2"`` or ``"mu^3"`` (R's ``quasi(variance=)``).
+    theta : float, optional
+        For ``family="negative.binomial"``: the known :math:`\\theta` of
+        the variance :math:`\\mu + \\mu^2/\\theta` (R's
+        ``MASS::negative.binomial(theta)``).
+    offset : str or array-like, optional
+        A column of the design's data, or one value per row of it, added to
+        the linear predictor (R's ``offset=``); added to any ``offset()``
+        terms of the formula. Rows where it is missing are left out.
+    start : array-like, optional
+        Starting coefficients, one per model column (R's ``start=``).
     tol : float, default 1e-12
         Convergence: largest coefficient change relative to ``1 + |beta|``.
     max_iter : int, default 100
@@ -81,10 +110,16 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
 
     Notes
     -----
-    Rows with a missing value in a model variable are left out of the fit
-    (their count is in ``n_dropped`` and the summary) but stay in the design
-    with weight zero, so the variance still reflects the full design. The
-    residual degrees of freedom are R's: design degrees of freedom + 1 - p.
+    The coefficients solve the weighted quasi-score equations
+    :math:`\\sum_i w_i x_i (y_i - \\mu_i)\\mu'(\\eta_i)/V(\\mu_i) = 0`,
+    :math:`\\eta_i = x_i^\\top\\beta + \\text{offset}_i`, by iteratively
+    reweighted least squares from R's starting means; a step that leaves the
+    family's range (a log-binomial probability above 1) is halved, as R's
+    ``glm.fit`` does, with a warning naming the family and link. Rows with a
+    missing value in a model variable are left out of the fit (their count is
+    in ``n_dropped`` and the summary) but stay in the design with weight
+    zero, so the variance still reflects the full design. The residual
+    degrees of freedom are R's: design degrees of freedom + 1 - p.
 
     Examples
     --------
@@ -97,8 +132,7 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
     >>> m.params.round(4).tolist()
     [-0.0154, 1.0122]
     """
-    if family not in FAMILIES:
-        raise EstimationError(f"family must be one of {', '.join(FAMILIES)}; got {family!r}")
+    fam = make_family(family, link=link, variance=variance, theta=theta)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
             or max_iter < 1:
         raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
@@ -106,15 +140,186 @@ def glm(formula: str, design: SurveyDesign, *, family: str = "gaussian",
         raise EstimationError(f"tol must be positive; got {tol!r}")
     if not isinstance(design, SurveyDesign):
         raise TypeError(f"design must be an innobaro design, not {type(design).__name__}")
-    fam = Family(family)
+    rest, offsets = _split_offsets(formula)
+    offset_all, parts, off_missing = _offset_values(offsets, offset, design.data)
+    within = _model_rows(design)
+    if offset_all is not None:
+        within = within & np.isfinite(offset_all)
     # the model matrix of the rows in the design with positive weight that are
     # complete in the model variables (column-major); the rest stay in the
     # design with weight zero. As R's svyglm (subset = weights > 0), levels of
     # a factor are those among these rows
-    y, X, spec, kept = model_frame(formula, design.data, response=True,
-                                   within=_model_rows(design))
+    y, X, spec, kept = model_frame(rest, design.data, response=True, within=within)
     assert y is not None
-    return _fit(formula, spec, design, y, X, kept, fam, tol, max_iter)
+    if offset_all is not None:
+        ok = np.isfinite(offset_all)
+        if not ok.all():
+            present = _model_rows(design)
+            counted = {name: int((present & ~np.isfinite(v)).sum())
+                       for name, v in off_missing.items()}
+            spec = replace(spec, missing={**spec.missing,
+                                          **{k: v for k, v in counted.items() if v}})
+            kept = kept & ok
+    spec = replace(spec, formula=formula)
+    return _fit(formula, spec, design, y, X, kept, fam, tol, max_iter,
+                offset_all=offset_all, offset_parts=parts, start=start)
+
+
+def make_family(family: Any, *, link: str | None = None, variance: str | None = None,
+                theta: float | None = None) -> Family:
+    """The :class:`~innobaro.irls.Family` of :func:`glm`'s arguments: R's
+    family name with a link (and a variance for ``quasi``, a theta for
+    ``negative.binomial``), an innobaro ``Family``, or a statsmodels family
+    object (translated; statsmodels is not imported)."""
+    if isinstance(family, Family):
+        if link is not None or variance is not None or theta is not None:
+            raise EstimationError("give link, variance and theta with a family name, not "
+                                  "with a Family object")
+        return family
+    if isinstance(family, str):
+        key = family.strip().lower()
+        if key in ("logit", "logistic", "probit", "cloglog"):
+            raise EstimationError(f"{family!r} is a link, not a family: write "
+                                  f"family='binomial', link="
+                                  f"{'logit' if key == 'logistic' else key!r}")
+        return Family(family, link or "", variance or "", theta)
+    if type(family).__module__.startswith("statsmodels"):
+        if link is not None or variance is not None or theta is not None:
+            raise EstimationError("a statsmodels family carries its own link; do not give "
+                                  "link, variance or theta with it")
+        return _from_statsmodels(family)
+    raise EstimationError(f"family must be a family name ({', '.join(map(repr, FAMILIES))}) "
+                          f"or a statsmodels family, not {type(family).__name__}")
+
+
+_SM_FAMILIES = {"Gaussian": "gaussian", "Binomial": "binomial", "Poisson": "poisson",
+                "Gamma": "Gamma", "InverseGaussian": "inverse.gaussian",
+                "NegativeBinomial": "negative.binomial"}
+_SM_LINKS = {"Identity": "identity", "Log": "log", "Logit": "logit", "Probit": "probit",
+             "Cauchy": "cauchit", "CLogLog": "cloglog", "InversePower": "inverse",
+             "InverseSquared": "1/mu^2", "Sqrt": "sqrt", "identity": "identity",
+             "log": "log", "logit": "logit", "probit": "probit", "cauchy": "cauchit",
+             "cloglog": "cloglog", "inverse_power": "inverse", "inverse_squared": "1/mu^2"}
+_SM_POWERS = {1.0: "identity", -1.0: "inverse", -2.0: "1/mu^2", 0.5: "sqrt"}
+
+
+def _from_statsmodels(family: Any) -> Family:
+    """innobaro's family for a statsmodels family object, by its class names."""
+    kind = type(family).__name__
+    name = _SM_FAMILIES.get(kind)
+    lk = getattr(family, "link", None)
+    lname = type(lk).__name__
+    link = _SM_LINKS.get(lname)
+    if link is None and lname == "Power":
+        link = _SM_POWERS.get(float(getattr(lk, "power", np.nan)))
+    if name is None or link is None:
+        raise EstimationError(f"statsmodels family {kind} with link {lname} has no R "
+                              f"counterpart in innobaro; the families are "
+                              f"{', '.join(_SM_FAMILIES)} with links "
+                              f"{', '.join(sorted(set(_SM_LINKS) - set(_SM_LINKS.values())))}")
+    theta = None
+    if name == "negative.binomial":
+        theta = 1.0 / float(family.alpha)  # variance mu + alpha mu^2
+    return Family(name, link, "", theta)
+
+
+def _split_offsets(formula: str) -> tuple[str, list[str]]:
+    """``formula`` without its ``offset(...)`` terms, and their expressions."""
+    if not isinstance(formula, str) or "offset(" not in formula.replace(" ", ""):
+        return formula, []
+    lhs, tilde, rhs = formula.partition("~")
+    exprs: list[str] = []
+    kept_terms: list[str] = []
+    depth, start = 0, 0
+    terms: list[str] = []
+    for i, ch in enumerate(rhs):  # split the right-hand side at top-level '+'
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "+" and depth == 0:
+            terms.append(rhs[start:i])
+            start = i + 1
+    terms.append(rhs[start:])
+    for term in terms:
+        t = term.strip()
+        if t.startswith("offset(") and t.endswith(")"):
+            exprs.append(t[len("offset("):-1].strip())
+        else:
+            kept_terms.append(t)
+    if any("offset(" in t.replace(" ", "") for t in kept_terms):
+        raise EstimationError(f"formula {formula!r}: offset() must be a term of its own on "
+                              f"the right-hand side, as 'y ~ x + offset(np.log(n))'")
+    body = " + ".join(t for t in kept_terms if t) or "1"
+    return f"{lhs.rstrip()} {tilde} {body}", exprs
+
+
+@dataclass(frozen=True)
+class _OffsetPart:
+    """One part of a model's offset: a formula term, a column or given values."""
+
+    label: str
+    spec: ModelSpec | None = None
+    column: str | None = None
+    values: pd.Series | None = None
+
+    def on(self, data: pd.DataFrame, fitted: np.ndarray | None) -> np.ndarray:
+        if self.spec is not None:
+            return self.spec.matrix(data)[:, 0]
+        if self.column is not None:
+            if self.column not in data.columns:
+                raise EstimationError(f"the new data have no offset column {self.column!r}")
+            return _numeric_offset(data[self.column], repr(self.column))
+        assert self.values is not None
+        if fitted is None:
+            raise EstimationError("the model's offset was given as values for the rows of "
+                                  "the design; give predict(..., offset=...) for new data")
+        return self.values.to_numpy(dtype=float)[fitted]
+
+
+def _numeric_offset(values: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise EstimationError(f"offset {name} must be numeric") from None
+
+
+def _offset_values(exprs: list[str], offset: Any, data: pd.DataFrame
+                   ) -> tuple[np.ndarray | None, list[_OffsetPart], dict[str, np.ndarray]]:
+    """The offset over all rows of ``data`` (NaN where missing), its parts, and
+    each part's values by name (for the missing-value counts)."""
+    parts: list[_OffsetPart] = []
+    values: dict[str, np.ndarray] = {}
+    n = len(data)
+    for expr in exprs:
+        _, Xo, ospec, okept = model_frame(f"~ 0 + I({expr})", data, response=False)
+        if Xo.shape[1] != 1:
+            raise EstimationError(f"offset({expr}) must be one numeric column")
+        v = np.full(n, np.nan)
+        v[okept] = Xo[:, 0]
+        label = f"offset({expr})"
+        parts.append(_OffsetPart(label, spec=ospec))
+        values[label] = v
+    if offset is not None:
+        if isinstance(offset, str):
+            if offset not in data.columns:
+                raise EstimationError(f"offset column {offset!r} is not in the data")
+            v = _numeric_offset(data[offset], repr(offset))
+            parts.append(_OffsetPart(offset, column=offset))
+            values[offset] = v
+        else:
+            if isinstance(offset, pd.Series):
+                offset = offset.reindex(data.index)
+            v = _numeric_offset(offset, "values").reshape(-1)
+            if v.size != n:
+                raise EstimationError(f"offset has {v.size} values; the data have {n} rows")
+            parts.append(_OffsetPart("offset", values=pd.Series(v, index=data.index)))
+            values["offset"] = v
+    if not parts:
+        return None, [], {}
+    total = np.sum(list(values.values()), axis=0)
+    total[~np.isfinite(total)] = np.nan
+    return total, parts, values
 
 
 def fit_matrix(design: SurveyDesign, y: np.ndarray, X: np.ndarray, kept: np.ndarray,
@@ -135,7 +340,9 @@ def fit_matrix(design: SurveyDesign, y: np.ndarray, X: np.ndarray, kept: np.ndar
 
 
 def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: np.ndarray,
-         kept: np.ndarray, fam: Family, tol: float, max_iter: int) -> GLMResult:
+         kept: np.ndarray, fam: Family, tol: float, max_iter: int, *,
+         offset_all: np.ndarray | None = None, offset_parts: Sequence[Any] = (),
+         start: Any = None) -> GLMResult:
     present = design.present
     n_dropped = int((present & ~kept).sum())
     fit_rows = _model_rows(design) & kept
@@ -144,8 +351,9 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
         raise EstimationError(f"no complete rows for the model: missing values in "
                               f"{_counts(spec.missing)}")
     w = design.unmasked_weights[rows]
+    off = None if offset_all is None else np.ascontiguousarray(offset_all[rows])
     _check_finite(y, X, spec)
-    _check_response(y, w, fam)
+    _check_response(y, w, fam, start is not None)
     # as R's glm.fit: aliased columns (all zero among the rows of the fit, or
     # linear combinations of earlier ones) are left out and reported as NaN
     alias = aliased(X, y, w, fam)
@@ -158,21 +366,25 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
             raise EstimationError("every column of the model is zero among the rows of the "
                                   "fit; nothing can be estimated")
         X = np.asfortranarray(X[:, keep])
-    start = None
-    if X.shape[0] > 200_000 and fam.name != "gaussian":
+    beta0 = _start(start, X_full.shape[1], keep, spec)
+    if beta0 is None and X.shape[0] > 200_000 and \
+            not (fam.variance_name == "constant" and fam.link_name == "identity"):
         # a warm start from a systematic subsample saves full-data iterations
         sub = slice(None, None, X.shape[0] // 50_000)
         try:
-            b0, _, ch0 = irls(X[sub], y[sub], w[sub, None], fam, beta0=None, tol=1e-6,
-                              max_iter=max_iter)
-            start = b0[:, 0] if ch0 >= 0 and np.isfinite(b0).all() else None
-        except np.linalg.LinAlgError:
-            start = None
-    beta, it, change = irls(X, y, w[:, None], fam, beta0=start, tol=tol, max_iter=max_iter)
+            with warnings.catch_warnings():  # the full fit warns if it must
+                warnings.simplefilter("ignore", InnobaroWarning)
+                b0, _, ch0 = irls(X[sub], y[sub], w[sub, None], fam, beta0=None, tol=1e-6,
+                                  max_iter=max_iter, offset=None if off is None else off[sub])
+            beta0 = b0[:, 0] if ch0 >= 0 and np.isfinite(b0).all() else None
+        except (np.linalg.LinAlgError, EstimationError):
+            beta0 = None
+    beta, it, change = irls(X, y, w[:, None], fam, beta0=beta0, tol=tol, max_iter=max_iter,
+                            offset=off)
     beta = beta[:, 0]
     converged = change >= 0 and bool(np.isfinite(change))
     # R's cov.unscaled (unscaled weights) and the weighted score residuals at beta
-    final = working_pass(X, y, w, fam, beta, None, residuals=True)
+    final = working_pass(X, y, w, fam, beta, None, residuals=True, offset=off)
     if not converged and not (final.n_extreme and np.isfinite(beta).all()):
         raise EstimationError(
             f"the model did not converge in {max_iter} iterations (last relative change "
@@ -189,7 +401,7 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
     domain = np.full(design.n, -1, dtype=np.int64)
     domain[present] = 0
     fit = Fit(X=X, y=y, w=w, rows=rows, family=fam, beta=beta, keep=keep, tol=tol,
-              max_iter=max_iter)
+              max_iter=max_iter, offset=None if off is None else read_only(off))
 
     def refit(W: np.ndarray) -> np.ndarray:
         return fit.refit(W)[:, keep]
@@ -197,7 +409,21 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
     V = vcov_of(design, beta, Influence(values=z, domain=domain, n_domains=1), refit)
     return GLMResult(formula=formula, spec=spec, fit=fit, design=design, X=X_full, vcov=V,
                      df_resid=residual_df(design, kept, X.shape[1]), A=A, n_dropped=n_dropped,
-                     iterations=it, influence=z)
+                     iterations=it, influence=z, offset_parts=list(offset_parts))
+
+
+def _start(start: Any, p: int, keep: np.ndarray, spec: ModelSpec) -> np.ndarray | None:
+    """R's ``start=``: one coefficient per model column (aliased ones ignored)."""
+    if start is None:
+        return None
+    try:
+        b = np.asarray(start, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise EstimationError("start must be numbers, one per model column") from None
+    if b.size != p or not np.isfinite(b).all():
+        raise EstimationError(f"start must hold {p} finite numbers, one per model column "
+                              f"({', '.join(spec.column_names)}); got {b.size}")
+    return b[keep]
 
 
 def _model_rows(design: SurveyDesign) -> np.ndarray:
@@ -261,14 +487,8 @@ def _check_finite(y: np.ndarray, X: np.ndarray, spec: ModelSpec) -> None:
                               f"fit (a log of zero?); recode them or set them missing")
 
 
-def _check_response(y: np.ndarray, w: np.ndarray, fam: Family) -> None:
-    if fam.name == "binomial":
-        bad = (y < 0) | (y > 1)
-        if bad.any():
-            raise EstimationError(f"binomial response must be in [0, 1]; found "
-                                  f"{y[bad][0]!r}. Code the outcome as 0/1 or a proportion")
-    if fam.name == "poisson" and (y < 0).any():
-        raise EstimationError("poisson response must be non-negative")
+def _check_response(y: np.ndarray, w: np.ndarray, fam: Family, has_start: bool) -> None:
+    fam.check_response(y, has_start)
     if not (w > 0).any():
         raise EstimationError("no row with positive weight in the model")
 
@@ -387,6 +607,10 @@ class GLMResult:
 
     Attributes
     ----------
+    family : str
+        R's family name (``"binomial"``, ``"quasipoisson"``, ``"Gamma"``, ...).
+    link : str
+        R's link name (``"logit"``, ``"probit"``, ``"log"``, ...).
     params, bse : pandas.Series
         Coefficients and design-based standard errors.
     vcov : pandas.DataFrame
@@ -409,10 +633,13 @@ class GLMResult:
 
     def __init__(self, *, formula: str, spec: ModelSpec, fit: Fit, design: SurveyDesign,
                  X: np.ndarray, vcov: np.ndarray, df_resid: float, A: np.ndarray,
-                 n_dropped: int, iterations: int, influence: np.ndarray) -> None:
+                 n_dropped: int, iterations: int, influence: np.ndarray,
+                 offset_parts: Sequence[Any] = ()) -> None:
         self.formula = formula
         self.spec = spec
         self.family = fit.family.name
+        self.link = fit.family.link_name
+        self._offset_parts = list(offset_parts)
         self._fam = fit.family
         self._fit = fit
         self.design = design
@@ -505,6 +732,50 @@ class GLMResult:
     def fit_weights(self) -> np.ndarray:
         """The weights of the rows in the fit, in the order of :attr:`fit_rows` (read-only)."""
         return read_only(self._w)
+
+    @property
+    def fit_offset(self) -> np.ndarray:
+        """The offset of the rows in the fit, in the order of :attr:`fit_rows`
+        (zeros without an offset; read-only)."""
+        off = self._fit.offset
+        return read_only(np.zeros(self._rows.size) if off is None else off)
+
+    def offset_for(self, data: pd.DataFrame, fitted_rows: bool = False) -> np.ndarray:
+        """The model's offset for the rows of ``data`` (zeros without one).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Rows with the variables of the offset (its ``offset()`` terms or
+            column).
+        fitted_rows : bool, default False
+            ``data`` holds the rows of the fit, in the order of
+            :attr:`fit_rows` (with some values changed, as margins do): an
+            offset given as values is then taken from the fit; otherwise it
+            cannot be evaluated (an error).
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per row of ``data``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(6), "n": [1.0, 2, 2, 4, 4, 8],
+        ...                    "x": [0.0, 1, 0, 1, 0, 1], "y": [1.0, 3, 2, 6, 5, 14]})
+        >>> m = ib.glm("y ~ x + offset(np.log(n))", ib.Design(df, psu="psu"),
+        ...            family="poisson")
+        >>> m.offset_for(pd.DataFrame({"n": [1.0, 10.0]})).round(4).tolist()
+        [0.0, 2.3026]
+        """
+        if not self._offset_parts:
+            return np.zeros(len(data))
+        fitted = self._rows if fitted_rows else None
+        if fitted is not None and len(data) != fitted.size:
+            raise EstimationError("fitted_rows=True needs the rows of the fit")
+        return np.sum([part.on(data, fitted) for part in self._offset_parts], axis=0)
 
     @property
     def family_functions(self) -> Family:
@@ -702,8 +973,9 @@ class GLMResult:
         >>> m.odds_ratios().round(3).values.tolist()
         [[0.71, 0.431, 1.171], [0.565, 0.451, 0.707], [1.668, 1.44, 1.933]]
         """
-        if self.family != "binomial":
-            raise EstimationError("odds ratios are for logistic (binomial) models")
+        if not (self._fam.is_binomial and self.link == "logit"):
+            raise EstimationError(f"odds ratios are for logistic models (binomial family, "
+                                  f"logit link); this is {self._fam.label}")
         ci = self.conf_int(level)
         return pd.DataFrame({"odds_ratio": np.exp(self._masked(self._beta)),
                              "lower": np.exp(ci["lower"]), "upper": np.exp(ci["upper"])},
@@ -722,16 +994,65 @@ class GLMResult:
         wr = self._w / self._w_scale
         return float(np.sum(wr * self._fam.deviance_residuals(self._y, mu)))
 
+    def _fitted(self) -> np.ndarray:
+        return self._fam.inverse_link(self._X @ self._beta + self.fit_offset)
+
     @property
     def deviance(self) -> float:
         """Deviance of the fit on weights rescaled to mean one (R's ``deviance``)."""
-        return self._deviance(self._fam.inverse_link(self._X @ self._beta))
+        return self._deviance(self._fitted())
 
     @property
     def null_deviance(self) -> float:
-        """Deviance of the intercept-only fit, on the same weights."""
-        ybar = np.sum(self._w * self._y) / np.sum(self._w)
-        return self._deviance(np.full_like(self._y, ybar))
+        """Deviance of the intercept-only fit (with the offset; without an
+        intercept, of the offset alone), on the same weights, as R's
+        ``null.deviance``."""
+        off = self._fit.offset
+        if "Intercept" not in self.spec.column_names:
+            return self._deviance(self._fam.inverse_link(self.fit_offset.copy()))
+        if off is None:
+            ybar = np.sum(self._w * self._y) / np.sum(self._w)
+            return self._deviance(np.full_like(self._y, ybar))
+        one = np.ones((self._y.size, 1), order="F")
+        b, _, _ = irls(one, self._y, self._w[:, None], self._fam, beta0=None,
+                       tol=self._fit.tol, max_iter=self._fit.max_iter, offset=off)
+        return self._deviance(self._fam.inverse_link(b[0, 0] + off))
+
+    @property
+    def dispersion(self) -> float:
+        r"""The dispersion R's ``summary.svyglm`` prints: the design-based
+        variance (``svyvar``) of the Pearson residuals,
+        :math:`rac{n}{n-1}\sum_i w_i (r_i - ar r)^2 / \sum_i w_i`,
+        :math:`r_i = (y_i - \mu_i)/\sqrt{V(\mu_i)}` (times
+        :math:`\sqrt{ar w_{
+m fit} / ar w}` when rows were dropped for
+        missing values, as R's weights are). It is reported, not used: the
+        standard errors are design-based, for every family (so binomial and
+        quasibinomial give the same numbers).
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> round(m.dispersion, 4)
+        1.0001
+        """
+        mu = self._fitted()
+        w = self._w
+        # R's prior weights are w / mean(w over the design) and the Pearson
+        # residuals carry sqrt(prior / (w / mean(w over the fitted rows)))
+        present = self.design.present
+        fitted_mean = float(w.sum() / max(int(present.sum()) - self.n_dropped, 1))
+        r = (self._y - mu) * np.sqrt(fitted_mean / self._w_scale) \
+            / np.sqrt(self._fam.variance(mu))
+        n = int((w != 0).sum())
+        rbar = np.sum(w * r) / np.sum(w)
+        return float(n / (n - 1) * np.sum(w * (r - rbar) ** 2) / np.sum(w))
 
     @property
     def naive_cov(self) -> np.ndarray:
@@ -766,8 +1087,9 @@ class GLMResult:
         >>> round(m.pseudo_r2("Nagelkerke"), 4)
         0.0545
         """
-        if self.family not in ("binomial", "poisson"):
-            raise EstimationError("pseudo R-squared is for binomial and poisson models")
+        if self._fam.variance_name not in ("mu(1-mu)", "mu"):
+            raise EstimationError(f"pseudo R-squared is for binomial and poisson models; "
+                                  f"this is {self._fam.label}")
         n = float(np.sum(self._w / self._w_scale))  # R: sum of the prior weights
         cs = 1 - np.exp((self.deviance - self.null_deviance) / n)
         key = method.lower().replace("-", "").replace("_", "").replace(" ", "")
@@ -809,8 +1131,12 @@ class GLMResult:
 
     # ------------------------------------------------------------------ prediction
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "response",
-                se: bool = False) -> pd.Series | pd.DataFrame:
+                se: bool = False, offset: Any = None) -> pd.Series | pd.DataFrame:
         """Predictions with design-based standard errors.
+
+        The linear predictor includes the model's offset (evaluated on
+        ``newdata``), as R's ``predict.glm`` does; R's ``predict.svyglm``
+        leaves it out.
 
         Parameters
         ----------
@@ -821,6 +1147,10 @@ class GLMResult:
         se : bool, default False
             Also return standard errors: :math:`\\sqrt{x^\\top V x}` on the
             link scale, times :math:`|\\mu'(\\eta)|` on the response scale.
+        offset : array-like, optional
+            The offset of the rows predicted for, instead of the model's
+            offset evaluated on ``newdata`` (needed when the model's offset
+            was given as values).
 
         Returns
         -------
@@ -843,10 +1173,15 @@ class GLMResult:
         if newdata is None:
             X = self._X
             index = self.design.data.index[self._rows]
+            off = self.fit_offset if offset is None else offset
         else:
             X = self.spec.matrix(newdata)
             index = newdata.index
-        eta = X @ self._beta
+            off = self.offset_for(newdata) if offset is None else offset
+        off = np.asarray(off, dtype=float)
+        if off.shape not in ((), (X.shape[0],)):
+            raise EstimationError(f"offset has {off.size} values for {X.shape[0]} rows")
+        eta = X @ self._beta + off
         fit = eta if type == "link" else self._fam.inverse_link(eta)
         if not se:
             return pd.Series(fit, index=index, name="fit")
@@ -933,9 +1268,10 @@ class GLMResult:
                                 "working_wald", lambdas=lam)
             keep = np.setdiff1d(np.flatnonzero(self._keep), idx)
             X0 = self._X[:, keep]
-            b0, _, _ = irls(X0, self._y, self._w[:, None], self._fam,
-                            beta0=None, tol=self._fit.tol, max_iter=self._fit.max_iter)
-            dev0 = self._deviance(self._fam.inverse_link(X0 @ b0[:, 0]))
+            b0, _, _ = irls(X0, self._y, self._w[:, None], self._fam, beta0=None,
+                            tol=self._fit.tol, max_iter=self._fit.max_iter,
+                            offset=self._fit.offset)
+            dev0 = self._deviance(self._fam.inverse_link(X0 @ b0[:, 0] + self.fit_offset))
             chisq = dev0 - self.deviance
             p = pfsum(chisq, lam, ddf) if np.isfinite(ddf) else pfsum(chisq, lam, np.inf)
             return TermTest(names, float(chisq), k, ddf, float(p), "lrt", lambdas=lam)
@@ -1037,7 +1373,10 @@ class GLMResult:
         table["upper"] = ci["upper"].to_numpy()
         kind = "replicate weights" if isinstance(self.design, ReplicateDesign) else \
             "linearisation"
-        info = [("Model", f"{self.family} GLM, {self.formula}"),
+        info = [("Model", f"{self.family} GLM, {self.formula}"
+                          + ("" if self._fam.canonical_link and self.family != "quasi"
+                             and self.family != "negative.binomial"
+                             else f" ({self._fam.label})")),
                 ("Variance", f"design-based ({kind})"),
                 ("Observations", f"{self.nobs} (rows dropped for missing values: "
                                  f"{self.n_dropped}"

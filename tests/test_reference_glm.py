@@ -6,7 +6,7 @@ converges to a relative coefficient change of 1e-12. Compared at rtol 1e-7
 (the issue's tolerance for models), aligned on patsy's coefficient names:
 
 - ``params``, ``bse``, ``vcov``, ``df_resid``, ``conf_int``, ``deviance``,
-  ``null_deviance``, naive (model-based) covariance;
+  ``null_deviance``, ``dispersion``, naive (model-based) covariance;
 - ``regTermTest`` Wald F and chi-square, the Rao-Scott working LRT and the
   working Wald test (statistic, p-value solved to full precision, design
   effects);
@@ -73,6 +73,9 @@ def test_coefficients(case: dict) -> None:
                                  err_msg="conf_int")
     close("deviance", m.deviance, res["deviance"], rtol=RTOL)
     close("null_deviance", m.null_deviance, res["null_deviance"], rtol=RTOL)
+    # summary.svyglm's dispersion (svyvar of the Pearson residuals; for
+    # replicate designs the corrected value the script records)
+    close("dispersion", m.dispersion, res["dispersion"], rtol=RTOL)
     if res.get("naive_vcov") is not None:
         V0 = np.array(res["naive_vcov"])
         scale0 = np.sqrt(np.outer(np.diag(V0), np.diag(V0)))
