@@ -30,6 +30,7 @@ References
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -125,26 +126,35 @@ class Section:
 
 @dataclass
 class Report:
-    """A report: sections of tables, rendered as text, Markdown, HTML or JSON."""
+    """A report: sections of tables, rendered as text, Markdown, HTML or JSON.
+
+    ``metadata`` (innobaro's version, the input, the design, the rows used)
+    goes into the JSON output; the preamble says the same in words.
+    """
 
     title: str
     preamble: list[str]
     sections: list[Section]
     figures_data: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------ rendering
     def to_text(self) -> str:
         out = [self.title, "=" * len(self.title), *self.preamble, ""]
         for s in self.sections:
-            out += [s.title, "-" * len(s.title),
-                    s.table.to_string(float_format=_fmt), *s.notes, ""]
+            out += [s.title, "-" * len(s.title)]
+            if len(s.table.columns):
+                out.append(_display(s.table).to_string())
+            out += [*s.notes, ""]
         return "\n".join(out)
 
     def to_markdown(self) -> str:
-        out = [f"# {self.title}", "", *self.preamble, ""]
+        out = [f"# {_md(self.title)}", "", *(_md(p) for p in self.preamble), ""]
         for s in self.sections:
-            out += [f"## {s.title}", "", _markdown_table(s.table), ""]
-            out += [f"_{n}_" for n in s.notes] + [""]
+            out += [f"## {_md(s.title)}", ""]
+            if len(s.table.columns):
+                out += [_markdown_table(s.table), ""]
+            out += [f"_{_md(n)}_" for n in s.notes] + [""]
         return "\n".join(out)
 
     def to_html(self) -> str:
@@ -154,7 +164,8 @@ class Report:
         parts += [f"<p>{html.escape(p)}</p>" for p in self.preamble]
         for s in self.sections:
             parts.append(f"<h2>{html.escape(s.title)}</h2>")
-            parts.append(s.table.to_html(float_format=_fmt, na_rep=""))
+            if len(s.table.columns):
+                parts.append(_display(s.table).to_html(na_rep=""))
             parts += [f"<p><em>{html.escape(n)}</em></p>" for n in s.notes]
         body = "\n".join(parts)
         return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
@@ -162,18 +173,19 @@ class Report:
                 "</body></html>\n")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "preamble": self.preamble,
+        return {"title": self.title, "metadata": self.metadata, "preamble": self.preamble,
                 "sections": [{"key": s.key, "title": s.title, "notes": s.notes,
                               "table": json.loads(s.table.reset_index().to_json(
-                                  orient="records", double_precision=15))}
+                                  orient="records", double_precision=15))
+                              if len(s.table.columns) else []}
                              for s in self.sections]}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=_jsonable)
 
     def render(self, fmt: str = "text") -> str:
         renderers = {"text": self.to_text, "markdown": self.to_markdown,
-                     "html": self.to_html, "json": self.to_json}
+                     "md": self.to_markdown, "html": self.to_html, "json": self.to_json}
         if fmt not in renderers:
             raise ValueError(f"format must be one of {', '.join(renderers)}")
         return renderers[fmt]()
@@ -203,7 +215,8 @@ class Report:
         directory.mkdir(parents=True, exist_ok=True)
         written = []
         for s in self.sections:
-            if not s.key.startswith("share:"):
+            if not s.key.startswith("share:") or not {"share", "lower", "upper"} <= set(
+                    s.table.columns) or s.table.empty:
                 continue
             t = s.table
             fig, ax = plt.subplots(figsize=(6, 0.45 * len(t) + 1.2))
@@ -221,7 +234,8 @@ class Report:
             plt.close(fig)
             written.append(path)
         for s in self.sections:
-            if s.key != "odds_ratios":
+            if s.key != "odds_ratios" or not {"odds_ratio", "lower", "upper"} <= set(
+                    s.table.columns) or s.table.empty:
                 continue
             t = s.table
             fig, ax = plt.subplots(figsize=(6, 0.45 * len(t) + 1.2))
@@ -243,18 +257,73 @@ class Report:
         return written
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.4g}"
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+#: columns printed as counts (whole numbers, or one decimal when fractional)
+_COUNT_COLUMNS = {"n", "n_eff", "df", "ndf", "ddf", "rows"}
+
+
+def _count(v: float) -> str:
+    if np.isnan(v):
+        return ""
+    if np.isinf(v):
+        return "inf"
+    return f"{v:.0f}" if abs(v - round(v)) < 0.05 or abs(v) >= 100 else f"{v:.1f}"
+
+
+def _pvalue(v: float) -> str:
+    if np.isnan(v):
+        return ""
+    return "<0.0001" if v < 1e-4 else f"{v:.4f}"
+
+
+def _display(t: pd.DataFrame) -> pd.DataFrame:
+    """The table as the reader sees it: counts and degrees of freedom as plain
+    numbers, p-values to four decimals, other numbers to four significant
+    digits. The report's tables stay numeric (JSON and ``section()``)."""
+    shown = {}
+    for col in t.columns:  # over the few columns of a report table
+        values = t[col]
+        if col in _COUNT_COLUMNS and pd.api.types.is_numeric_dtype(values):
+            shown[col] = [_count(float(v)) for v in values]
+        elif col == "p_value" and pd.api.types.is_numeric_dtype(values):
+            shown[col] = [_pvalue(float(v)) for v in values]
+        else:
+            shown[col] = [_fmt(v) for v in values]
+    return pd.DataFrame(shown, index=t.index, columns=t.columns)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+
+
+def _md(text: Any) -> str:
+    """Text with Markdown's inline markup characters (and ``|``, which ends a
+    table cell) escaped, and a leading ``#`` that would start a heading."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+    return "\\" + escaped if escaped.startswith("#") else escaped
 
 
 def _markdown_table(t: pd.DataFrame) -> str:
-    frame = t.reset_index()
-    cols = [str(c) for c in frame.columns]
+    frame = _display(t).reset_index()
+    cols = [_md(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in frame.itertuples(index=False):
-        cells = [_fmt(v) if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_md(v) for v in row) + " |")
     return "\n".join(lines)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return None if np.isnan(v) else float(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
 
 
 # ----------------------------------------------------------------------------
@@ -385,40 +454,119 @@ def barometer_report() -> Report:
         "Shares with Korn-Graubard 95% intervals on the design degrees of freedom; "
         "flag after the NCHS Data Presentation Standards for Proportions "
         "(suppress: effective n < 30 or an interval too wide; review: df < 8).",
+        EFFECTIVE_N_NOTE,
     ]
+    metadata = {**_package_metadata(),
+                "source": {"data": "innobaro.datasets.load_barometer()", "synthetic": True},
+                "design": _design_metadata(design),
+                "outcome": {"column": "innovated", "event": "1"},
+                "model": MODEL, "rows": {"in_data": len(data), "in_design": int(design.n)}}
     return Report("Innovation in Norwegian municipal units: the barometer, re-analysed",
-                  preamble, sections)
+                  preamble, sections, metadata=metadata)
+
+
+#: a categorical term of a formula, ``C(var[, contrast])``, and its level column
+_CATEGORICAL_TERM = re.compile(
+    r"^C\((?P<var>[A-Za-z_][A-Za-z_0-9]*)\s*(?:,\s*(?P<contrast>.*))?\)"
+    r"(?:\[T\.(?P<level>.*)\])?$", re.DOTALL)
+_TREATMENT = re.compile(r"^Treatment\((?:reference\s*=\s*)?(?P<ref>.*)\)$", re.DOTALL)
+
+
+def _literal(text: str) -> str:
+    """The printed form of a literal in a formula (``'a'`` -> ``a``, ``3`` -> ``3``)."""
+    import ast
+
+    try:
+        return str(ast.literal_eval(text))
+    except (ValueError, SyntaxError):
+        return text
+
+
+class _TermLabels:
+    """Model terms as the reader should see them: ``sector: health care (vs
+    education)`` rather than ``C(_ib_column_1)[T.health care]``.
+
+    ``names`` maps the variables of the formula (aliases) to the names to
+    show; the reference level of a categorical term is the level that has
+    no column (the first present level, or the ``Treatment`` reference).
+    """
+
+    def __init__(self, design: SurveyDesign, columns: Sequence[str],
+                 names: dict[str, str]) -> None:
+        self.names = names
+        self.design = design
+        levels: dict[tuple[str, str], list[str]] = {}
+        for col in columns:  # over the model's columns
+            m = _CATEGORICAL_TERM.match(col)
+            if m and m.group("level") is not None:
+                key = (m.group("var"), m.group("contrast") or "")
+                levels.setdefault(key, []).append(m.group("level"))
+        self.references = {key: self._reference(*key, set(seen))
+                           for key, seen in levels.items()}
+
+    def _reference(self, var: str, contrast: str, seen: set[str]) -> str:
+        t = _TREATMENT.match(contrast.strip())
+        if t:
+            return _literal(t.group("ref"))
+        if var in self.design.data.columns:
+            _codes, values = self.design.level_codes([var])
+            for v in values[0]:  # over the levels of one factor
+                if str(v) not in seen:
+                    return str(v)
+        return ""
+
+    def name(self, var: str) -> str:
+        return self.names.get(var, var)
+
+    def __call__(self, label: str) -> str:
+        m = _CATEGORICAL_TERM.match(label)
+        if not m:
+            for alias, name in self.names.items():
+                label = label.replace(alias, name)
+            return label
+        var, level = m.group("var"), m.group("level")
+        if level is None:
+            return self.name(var)
+        ref = self.references.get((var, m.group("contrast") or ""), "")
+        return f"{self.name(var)}: {level}" + (f" (vs {ref})" if ref else "")
 
 
 def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[str],
                     title: str = "What predicts innovation? Survey logistic model "
                                  "(odds ratios)", *, names: dict[str, str] | None = None,
                     shown: str | None = None) -> list[Section]:
-    """The model's sections; ``names`` maps terms of ``formula`` (aliases) to the
-    names to show, and ``shown`` is the formula as the reader should see it."""
+    """The model's sections; ``names`` maps the variables of ``formula`` (aliases)
+    to the names to show, and ``shown`` is the formula as the reader should see it."""
     from .models import glm
-
-    names = names or {}
-
-    def label(text: str) -> str:
-        for term, name in names.items():
-            text = text.replace(term, name)
-        return text
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InnobaroWarning)
         model = glm(formula, design, family="binomial")
+    if not model.df_resid > 0:
+        raise EstimationError(f"the model has {model.rank} coefficients and the design "
+                              f"{design.df:g} degrees of freedom, which leaves none for "
+                              f"intervals and tests; use fewer breakdowns")
+    label = _TermLabels(design, model.spec.column_names, names or {})
     ors = model.odds_ratios()
     ors["p_value"] = model.pvalues.to_numpy()
     ors = ors.drop(index="Intercept")
-    ors.index = pd.Index([label(str(i)) for i in ors.index], name=ors.index.name)
-    sections = [Section(title, ors,
-                        [f"Model: {shown or formula}. Design-based standard errors; t "
-                         f"intervals on {model.df_resid:g} residual degrees of freedom."],
-                        key="odds_ratios")]
+    ors.index = pd.Index([label(str(i)) for i in ors.index], name="term")
+    dropped = f" {model.n_dropped} rows with a missing value were left out." \
+        if model.n_dropped else ""
+    notes = [f"Model: {shown or formula}, fitted on {model.nobs} rows.{dropped} "
+             f"Design-based standard errors; t intervals on {model.df_resid:g} residual "
+             f"degrees of freedom. A categorical variable's odds ratios compare each level "
+             f"with the reference level named in brackets."]
+    aliased = model.aliased.to_numpy()
+    if aliased.any():
+        names_ = [label(c) for c, a in zip(model.spec.column_names, aliased, strict=True) if a]
+        notes.append(f"Not estimable, left blank (R's NA): {'; '.join(names_)}. These "
+                     f"columns are combinations of the ones before them, as when one "
+                     f"breakdown is nested in another or a level has no rows.")
+    sections = [Section(title, ors, notes, key="odds_ratios")]
     tests = []
-    for term in model.spec.terms:  # over the model's terms
-        if term == "Intercept":
+    for term, columns in model.spec.term_columns.items():  # over the model's terms
+        if term == "Intercept" or aliased[columns].all():
             continue
         t = model.wald_test(term)
         tests.append({"term": label(term), "F": t.statistic, "ndf": t.df_num,
@@ -435,13 +583,150 @@ def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[st
     return sections
 
 
-def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = ()) -> Report:
+#: the label of the rows with a missing value in a breakdown (``by_missing="row"``)
+MISSING_LABEL = "(missing)"
+
+
+def _breakdown(values: pd.Series, missing_row: bool) -> pd.Series:
+    """A breakdown column as a categorical of printable labels in the data's
+    order: a categorical's categories as they are ordered (SPSS and Stata
+    value labels in code order), other values sorted, whole numbers printed
+    without ``.0``, and the missing as a last level ``(missing)`` when asked."""
+    present = values.dropna()
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        order = list(values.cat.categories)
+    else:
+        try:
+            order = sorted(present.unique().tolist())
+        except TypeError:  # mixed types: sort by the printed form
+            order = sorted(present.unique().tolist(), key=str)
+
+    def printed(v: Any) -> str:
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return str(int(v))
+        return str(v)
+
+    labels = [printed(v) for v in order]
+    if len(set(labels)) < len(labels):  # two values print the same: keep them apart
+        labels = [repr(v) for v in order]
+    mapping = dict(zip(order, labels, strict=True))
+    shown = values.map(mapping)
+    categories = list(dict.fromkeys(labels))
+    if missing_row and values.isna().any():
+        missing = MISSING_LABEL if MISSING_LABEL not in categories else f"{MISSING_LABEL} "
+        shown = shown.astype(object).where(values.notna(), missing)
+        categories.append(missing)
+    return pd.Series(pd.Categorical(shown, categories=categories), index=values.index,
+                     name=values.name)
+
+
+_YES = {"ja", "j", "yes", "y", "true", "1", "sant"}
+
+
+def _likely_event(values: pd.Series) -> Any:
+    """The value to suggest as the event: a yes-word if there is one, else the
+    last category (code order: 0 no, 1 yes) or the last value sorted."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        order = [c for c in values.cat.categories if (values == c).any()]
+    else:
+        order = sorted(values.dropna().unique().tolist(), key=str)
+    for v in order:  # over the outcome's few values
+        if str(v).strip().lower() in _YES:
+            return v
+    return order[-1] if order else "yes"
+
+
+def _event(values: pd.Series, outcome: str, level: Any) -> np.ndarray:
+    """The outcome as 0/1 (NaN where missing): a 0/1 or true/false column as
+    it is, other values compared with ``level``, the event."""
+    from ._validate import check_binary
+
+    missing = values.isna().to_numpy()
+    present = values[~missing]
+    shown = ", ".join(repr(v) for v in list(dict.fromkeys(present.tolist()))[:6])
+    numeric = (pd.api.types.is_numeric_dtype(values)
+               and not isinstance(values.dtype, pd.CategoricalDtype))
+    if level is None:
+        if pd.api.types.is_bool_dtype(values) or numeric:
+            y = values.to_numpy(dtype=float, na_value=np.nan)
+            check_binary(y, outcome)
+            return y
+        example = repr(_likely_event(values))
+        raise EstimationError(f"the outcome {outcome!r} has the values {shown}: say which "
+                              f"one is the event with outcome_level=LABEL, for example "
+                              f"outcome_level={example}")
+    if numeric:
+        try:
+            target: Any = float(level)
+        except (TypeError, ValueError):
+            raise EstimationError(f"outcome_level={level!r} is not a value of the numeric "
+                                  f"outcome {outcome!r} (values {shown})") from None
+        hit = values.to_numpy(dtype=float, na_value=np.nan) == target
+    else:
+        hit = values.astype(object).map(str).to_numpy() == str(level)
+    if not hit[~missing].any():
+        raise EstimationError(f"outcome_level={level!r} does not occur in the outcome "
+                              f"{outcome!r} (values {shown})")
+    return np.where(missing, np.nan, hit.astype(float))
+
+
+def _design_metadata(design: SurveyDesign) -> dict[str, Any]:
+    return {"description": repr(design).splitlines(), "rows": int(design.n),
+            "degrees_of_freedom": float(design.df)}
+
+
+def _package_metadata() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("innobaro")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        v = "unknown"
+    return {"software": "innobaro", "version": v}
+
+
+EFFECTIVE_N_NOTE = (
+    "n is the number of sample rows in the group; n_eff is the share's effective "
+    "sample size, p(1 - p) / Var(p) capped at n (the NCHS rule's n*), the size of a "
+    "simple random sample that would give the same precision: it accounts for the "
+    "weights and the clustering. The Kish effective sample size in the design line, "
+    "n / (1 + CV(w)^2), counts only the loss from unequal weights.")
+
+
+def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = (), *,
+                  outcome_level: Any = None, by_missing: str = "row",
+                  source: dict[str, Any] | None = None) -> Report:
     """The same kind of report for any survey with a binary outcome.
 
     Shares of ``outcome`` overall and by each ``by`` column with
     Korn-Graubard intervals and NCHS flags, a Rao-Scott test per breakdown,
     and, with breakdowns, a survey logistic model of the outcome on all of
-    them with odds ratios, Wald tests and predictive margins.
+    them with odds ratios and Wald tests. Column names are data: the model
+    is fitted on aliases, so no name is ever evaluated as code.
+
+    Parameters
+    ----------
+    design : Design or ReplicateDesign
+        The survey design.
+    outcome : str
+        The outcome column: 0/1 or true/false, or any values with
+        ``outcome_level``.
+    by : sequence of str
+        Columns to break the shares down by.
+    outcome_level : optional
+        The value or label of ``outcome`` that is the event (``"Ja"``);
+        compared with the printed values, so ``1`` and ``"1"`` both work.
+    by_missing : {"row", "drop"}
+        Rows with a missing value in a ``by`` column: a last row labelled
+        ``(missing)`` in that breakdown (and a level of the model), or left
+        out of that breakdown (and of the model), with the count stated.
+    source : dict, optional
+        What the data came from (file, format, how it was read); goes into
+        the report's metadata and preamble.
+
+    Returns
+    -------
+    Report
 
     Examples
     --------
@@ -454,37 +739,100 @@ def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = ()) ->
     >>> [s.key for s in r.sections][:3]
     ['share:overall', 'share:g', 'tests']
     """
-    from ._validate import check_binary, check_columns
+    from ._validate import check_columns
 
+    by = list(by)
+    if by_missing not in ("row", "drop"):
+        raise ValueError(f"by_missing must be 'row' or 'drop'; got {by_missing!r}")
+    if len(set(by)) < len(by) or outcome in by:
+        raise ValueError("name each column once in by, and not the outcome")
     check_columns(design.data, [outcome, *by], "report")
-    col = design.data[outcome]
-    if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
-        raise EstimationError(f"the outcome {outcome!r} must be binary (0/1); it has "
-                              f"values such as {col.dropna().iloc[0]!r}")
-    check_binary(col.to_numpy(dtype=float, na_value=np.nan), outcome)
-    sections = [Section(f"Share with {outcome} (all units)", share_table(design, outcome),
-                        key="share:overall")]
-    for name in by:  # over the breakdowns
-        sections.append(Section(f"Share with {outcome}, by {name}",
-                                share_table(design, outcome, name), key=f"share:{name}"))
+    data = design.data
+    sampled = design.present & (design.unmasked_weights > 0)
+    # a column name is data, never code: the tables and the model use aliases
+    # that are plain identifiers, and show the names
+    alias = {c: f"_ib_column_{i}" for i, c in enumerate(by)}
+    y = _event(data[outcome], outcome, outcome_level)
+    columns: dict[str, Any] = {"_ib_outcome": y}
+    used = sampled & ~np.isnan(y)
+    missing_by: dict[str, int] = {}
+    for c in by:  # over the breakdowns
+        missing_by[c] = int((data[c].isna().to_numpy() & used).sum())
+        columns[alias[c]] = _breakdown(data[c], by_missing == "row")
+    safe = design.with_columns(columns)
+    shown_outcome = outcome if outcome_level is None else f"{outcome} = {outcome_level}"
+    missing_y = int((np.isnan(y) & sampled).sum())
+
+    sections = [Section(f"Share with {shown_outcome} (all units)",
+                        share_table(safe, "_ib_outcome"), key="share:overall")]
+    tests = []
+    for c in by:  # over the breakdowns
+        part = safe
+        notes = []
+        if missing_by[c] and by_missing == "drop":
+            part = safe.subset(data[c].notna().to_numpy())
+            notes.append(f"{missing_by[c]} rows with no value of {c} are left out.")
+        elif missing_by[c]:
+            notes.append(f"{missing_by[c]} rows with no value of {c} are the row "
+                         f"{MISSING_LABEL}.")
+        table = share_table(part, "_ib_outcome", alias[c])
+        table.index.name = c
+        sections.append(Section(f"Share with {shown_outcome}, by {c}", table, notes,
+                                key=f"share:{c}"))
+        tests.append(independence_tests(part, "_ib_outcome", [alias[c]]).rename(
+            index={alias[c]: c}))
     if by:
-        sections.append(Section("Rao-Scott F tests",
-                                independence_tests(design, outcome, list(by)), key="tests"))
-        # a column name is data, never code: the model is fitted on aliases
-        # that are plain identifiers, and its terms are shown with the names
-        columns = [outcome, *by]
-        alias = {c: f"_ib_column_{i}" for i, c in enumerate(columns)}
-        safe = design.with_columns({alias[c]: design.data[c] for c in columns})
-        formula = f"{alias[outcome]} ~ " + " + ".join(f"C({alias[c]})" for c in by)
-        names = {f"C({alias[c]})": c for c in by}
+        sections.append(Section("Rao-Scott F tests", pd.concat(tests), key="tests"))
+        model_design = safe
+        complete = ~np.isnan(y)
+        if by_missing == "drop":
+            complete &= data[by].notna().all(axis=1).to_numpy()
+        model_design = safe.subset(complete)
+        formula = "_ib_outcome ~ " + " + ".join(f"C({alias[c]})" for c in by)
+        names = {alias[c]: c for c in by}
+        title = f"Survey logistic model of {shown_outcome} (odds ratios)"
         try:
-            sections += _model_sections(safe, formula, [],
-                                        f"Survey logistic model of {outcome} (odds ratios)",
-                                        names=names,
-                                        shown=f"{outcome} ~ {' + '.join(by)}")
+            sections += _model_sections(model_design, formula, [], title, names=names,
+                                        shown=f"{shown_outcome} ~ {' + '.join(by)}")
         except Exception as exc:  # the model is optional in a user's report
-            sections.append(Section("Survey logistic model", pd.DataFrame(),
-                                    [f"not fitted: {exc}"], key="odds_ratios"))
-    preamble = [f"Design: {design.n} rows; design degrees of freedom {design.df:g}.",
-                "Shares with Korn-Graubard 95% intervals; NCHS reliability flags."]
-    return Report(f"Survey report: {outcome}", preamble, sections)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            for c, a in alias.items():
+                reason = reason.replace(a, c)
+            sections.append(Section(f"{title}: not fitted", pd.DataFrame(),
+                                    [f"The model could not be fitted: {reason}"],
+                                    key="odds_ratios"))
+    n_used = int(sampled.sum())
+    rows = {"in_data": len(data), "in_design": int(design.n), "with_positive_weight": n_used,
+            "missing_outcome": missing_y, "with_outcome": int(used.sum()),
+            "missing_by": missing_by}
+    metadata = {**_package_metadata(), "source": source, "design": _design_metadata(
+        design), "outcome": {"column": outcome, "event": None if outcome_level is None
+                             else str(outcome_level)},
+        "by": by, "by_missing": by_missing, "rows": rows}
+    summary = design.weights_summary().table
+    preamble = []
+    source = source or {}
+    file = source.get("path") or source.get("file")
+    if file:
+        how = ", ".join(f"{k} {source[k]!r}" for k in ("format", "sep", "decimal", "encoding")
+                        if source.get(k) is not None)
+        preamble.append(f"Data: {file}" + (f" ({how})" if how else "") +
+                        f"; {len(data)} rows read.")
+    preamble += [f"Reading: {note}" for note in source.get("notes", [])]
+    for column, counts in source.get("na_counts", {}).items():  # over the coded columns
+        blanked = ", ".join(f"{code!r} in {cells} rows" for code, cells in counts.items())
+        preamble.append(f"Missing codes in {column}: {blanked}.")
+    first = repr(design).splitlines()
+    preamble += [
+        f"{' '.join(line.strip() for line in first)}; Kish effective sample size "
+        f"{summary['n_eff'].iloc[-1]:.0f} (design effect of weighting "
+        f"{summary['deff_w'].iloc[-1]:.2f}).",
+        f"Outcome: share with {shown_outcome}"
+        + (f"; {missing_y} rows with no value of {outcome} are left out of every table."
+           if missing_y else "."),
+        "Shares with Korn-Graubard 95% intervals on the design degrees of freedom; "
+        "NCHS reliability flags (suppress: n_eff < 30 or an interval too wide; review: "
+        "df < 8).",
+        EFFECTIVE_N_NOTE,
+    ]
+    return Report(f"Survey report: {shown_outcome}", preamble, sections, metadata=metadata)

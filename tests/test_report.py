@@ -131,10 +131,13 @@ def test_survey_report_figures(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["report", "missing.csv", "--weights", "w"], "no such file"),
-    (["report", "{csv}", "--weights", "nope"], "'nope'"),
-    (["report", "{csv}", "--weights", "w", "--outcome", "g"], "binary"),
-    (["report", "{txt}", "--weights", "w"], "cannot read"),
+    (["report", "missing.csv", "--weights", "w", "--outcome", "outcome"], "no such file"),
+    (["report", "{csv}", "--weights", "nope", "--outcome", "outcome"], "'nope'"),
+    (["report", "{csv}", "--weights", "w", "--outcome", "g"], "--outcome-level LABEL"),
+    (["report", "{csv}", "--weights", "w", "--outcome", "outcome", "--outcome-level", "7"],
+     "does not occur"),
+    (["report", "{csv}", "--weights", "w", "--outcome", "w"], "binary"),
+    (["report", "{txt}", "--weights", "w", "--outcome", "outcome"], "cannot read"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path: Path, capsys) -> None:
     csv = tmp_path / "s.csv"
@@ -169,7 +172,364 @@ def test_a_column_name_is_data_never_code(tmp_path) -> None:
     r = survey_report(ib.Design(df, weights="w"), "y", [hostile])
     assert not marker.exists()
     odds = r.section("odds_ratios").table
-    assert odds.index.tolist() == [f"{hostile}[T.b]"]  # the reader sees the column's name
+    assert odds.index.tolist() == [f"{hostile}: b (vs a)"]  # the reader sees the name
     plain = ib.logit("y ~ g", ib.Design(df.rename(columns={hostile: "g"}), weights="w"))
     np.testing.assert_allclose(odds["odds_ratio"].to_numpy(),
                                plain.odds_ratios()["odds_ratio"].to_numpy()[1:], rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------
+# the report on the files analysts have
+# ----------------------------------------------------------------------------
+def norwegian_survey(n: int = 400, seed: int = 5) -> pd.DataFrame:
+    """A survey as a Norwegian analyst has it: Norwegian names and labels."""
+    rng = np.random.default_rng(seed)
+    kommune = rng.integers(0, 60, n)
+    return pd.DataFrame({
+        "Fylke": np.where(kommune < 30, "Innlandet", "Møre og Romsdal"),
+        "Kommune": kommune,
+        "Sektor": rng.choice(["Helse og omsorg", "Oppvekst"], n),
+        "Landsdel": rng.choice(["Østlandet", "Vestlandet", "Trøndelag"], n),
+        "Innovert": rng.choice(["Ja", "Nei"], n, p=[0.72, 0.28]),
+        "Vekt": rng.uniform(1.5, 9.5, n).round(3),
+    })
+
+
+def expected_shares(df: pd.DataFrame, by: str, **design) -> np.ndarray:
+    d = ib.Design(df.assign(y=(df["Innovert"] == "Ja").astype(float)
+                            .where(df["Innovert"].notna())), **design)
+    return ib.proportion(d, "y", by=by, method="beta", na_rm=True).estimate.to_numpy()
+
+
+def run_json(args: list[str], capsys) -> dict:
+    code = main([*args, "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def table(report: dict, key: str) -> list[dict]:
+    return next(s["table"] for s in report["sections"] if s["key"] == key)
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-8-sig"])
+def test_a_csv_as_norwegian_excel_writes_it(encoding: str, tmp_path: Path, capsys) -> None:
+    df = norwegian_survey()
+    path = tmp_path / "barometer.csv"
+    df.to_csv(path, sep=";", decimal=",", index=False, encoding=encoding)
+    assert b"\xf8" in path.read_bytes() or b"\xc3\xb8" in path.read_bytes()  # ø as written
+    out = run_json(["report", str(path), "--weights", "Vekt", "--psu", "Kommune",
+                    "--outcome", "Innovert", "--outcome-level", "Ja",
+                    "--by", "Sektor", "Landsdel"], capsys)
+    rows = table(out, "share:Landsdel")
+    assert [r["Landsdel"] for r in rows] == ["Trøndelag", "Vestlandet", "Østlandet"]
+    np.testing.assert_allclose([r["share"] for r in rows],
+                               expected_shares(df, "Landsdel", weights="Vekt", psu="Kommune"),
+                               rtol=1e-12)
+    source = out["metadata"]["source"]
+    assert source["sep"] == ";" and source["decimal"] == ","
+    assert out["metadata"]["outcome"] == {"column": "Innovert", "event": "Ja"}
+
+
+def test_the_dialect_flags_override_detection(tmp_path: Path, capsys) -> None:
+    df = norwegian_survey()
+    path = tmp_path / "barometer.txt"
+    df.to_csv(path, sep="|", decimal=",", index=False, encoding="cp1252")
+    out = run_json(["report", str(path), "--weights", "Vekt", "--outcome", "Innovert",
+                    "--outcome-level", "Ja", "--by", "Sektor", "--sep", "|",
+                    "--decimal", ",", "--encoding", "cp1252"], capsys)
+    np.testing.assert_allclose([r["share"] for r in table(out, "share:Sektor")],
+                               expected_shares(df, "Sektor", weights="Vekt"), rtol=1e-12)
+
+
+def test_missing_codes_named_on_the_command_line(tmp_path: Path, capsys) -> None:
+    df = norwegian_survey()
+    coded = df.copy()
+    coded.loc[::7, "Innovert"] = "99"
+    coded.loc[::11, "Sektor"] = "999"
+    coded.loc[::13, "Landsdel"] = ""
+    path = tmp_path / "coded.csv"
+    coded.to_csv(path, sep=";", index=False)
+    out = run_json(["report", str(path), "--weights", "Vekt", "--outcome", "Innovert",
+                    "--outcome-level", "Ja", "--by", "Sektor", "--by-missing", "drop",
+                    "--na", "99", "999"], capsys)
+    truth = df.copy()
+    truth.loc[::7, "Innovert"] = None
+    truth.loc[::11, "Sektor"] = None
+    d = ib.Design(truth.assign(y=(truth["Innovert"] == "Ja").astype(float)
+                               .where(truth["Innovert"].notna())), weights="Vekt")
+    est = ib.proportion(d.subset(truth["Sektor"].notna()), "y", by="Sektor", method="beta",
+                        na_rm=True)
+    np.testing.assert_allclose([r["share"] for r in table(out, "share:Sektor")],
+                               est.estimate, rtol=1e-12)
+    rows = out["metadata"]["rows"]
+    assert rows["missing_outcome"] == len(df[::7])
+    no_sector = int((truth["Sektor"].isna() & truth["Innovert"].notna()).sum())
+    assert 0 < no_sector < len(df[::11])  # a few rows miss both
+    assert rows["missing_by"] == {"Sektor": no_sector}
+    notes = next(s["notes"] for s in out["sections"] if s["key"] == "share:Sektor")
+    assert f"{no_sector} rows with no value of Sektor are left out." in notes
+
+
+def test_a_missing_breakdown_value_is_its_own_row_by_default(tmp_path: Path, capsys) -> None:
+    df = norwegian_survey()
+    df.loc[::9, "Landsdel"] = None
+    path = tmp_path / "s.csv"
+    df.to_csv(path, index=False)
+    out = run_json(["report", str(path), "--weights", "Vekt", "--outcome", "Innovert",
+                    "--outcome-level", "Ja", "--by", "Landsdel"], capsys)
+    rows = table(out, "share:Landsdel")
+    assert rows[-1]["Landsdel"] == "(missing)" and rows[-1]["n"] == len(df[::9])
+    assert out["metadata"]["rows"]["missing_by"] == {"Landsdel": len(df[::9])}
+    filled = df.assign(Landsdel=df["Landsdel"].fillna("\uffff"))  # sorts last
+    np.testing.assert_allclose([r["share"] for r in rows],
+                               expected_shares(filled, "Landsdel", weights="Vekt"),
+                               rtol=1e-12)
+
+
+def nested_survey() -> pd.DataFrame:
+    """Municipalities numbered within unit-type strata, two stages, fpc per stage."""
+    rng = np.random.default_rng(8)
+    rows = []
+    for h, stratum in enumerate(["barnehage", "sykehjem", "skole"]):
+        for m in range(6):  # municipality 0..5 in every stratum
+            for u in range(rng.integers(2, 5)):
+                rows.append({"type": stratum, "kommune": m, "enhet": u,
+                             "N1": 40 + 10 * h, "N2": 12, "y": int(rng.random() < 0.7),
+                             "g": rng.choice(["a", "b"])})
+    df = pd.DataFrame(rows)
+    n_units = df.groupby(["type", "kommune"])["enhet"].transform("size")
+    df["w"] = (df["N1"] / 6) * (df["N2"] / n_units)
+    return df
+
+
+def test_every_design_argument_has_a_flag(tmp_path: Path, capsys) -> None:
+    df = nested_survey()
+    path = tmp_path / "nested.csv"
+    df.to_csv(path, index=False)
+    base = ["report", str(path), "--weights", "w", "--outcome", "y", "--by", "g"]
+    assert main([*base, "--strata", "type", "--psu", "kommune", "enhet"]) == 2
+    err = capsys.readouterr().err
+    assert "--nest" in err and "nest=True" not in err
+    out = run_json([*base, "--strata", "type", "--psu", "kommune", "enhet",
+                    "--fpc", "N1", "N2", "--nest"], capsys)
+    d = ib.Design(df, weights="w", strata="type", psu=["kommune", "enhet"], fpc=["N1", "N2"],
+                  nest=True)
+    est = ib.proportion(d, "y", by="g", method="beta")
+    rows = table(out, "share:g")
+    np.testing.assert_allclose([r["share"] for r in rows], est.estimate, rtol=1e-12)
+    np.testing.assert_allclose([r["se"] for r in rows], est.se, rtol=1e-12)
+    assert out["metadata"]["design"]["description"] == repr(d).splitlines()
+
+
+def test_lonely_psu_advice_is_a_flag(tmp_path: Path, capsys) -> None:
+    df = small_survey()
+    df.loc[df["h"] == "d", "psu"] = 99  # stratum d has one PSU
+    path = tmp_path / "lonely.csv"
+    df.to_csv(path, index=False)
+    base = ["report", str(path), "--weights", "w", "--strata", "h", "--psu", "psu",
+            "--outcome", "outcome"]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "--lonely-psu" in err and "lonely_psu=" not in err
+    out = run_json([*base, "--lonely-psu", "adjust"], capsys)
+    d = ib.Design(df, weights="w", strata="h", psu="psu", lonely_psu="adjust")
+    se = ib.proportion(d, "outcome", method="beta").se.iloc[0]
+    assert table(out, "share:overall")[0]["se"] == pytest.approx(se, rel=1e-12)
+
+
+def test_replicate_weights_from_the_command_line(tmp_path: Path, capsys) -> None:
+    df = small_survey()
+    d = ib.Design(df, weights="w", strata="h", psu="psu").replicate("bootstrap",
+                                                                   replicates=40, seed=3)
+    reps = pd.DataFrame(d.unmasked_replicate_weights,
+                        columns=[f"repw{i}" for i in range(d.n_replicates)])
+    path = tmp_path / "rep.csv"
+    pd.concat([df, reps], axis=1).to_csv(path, index=False)
+    out = run_json(["report", str(path), "--weights", "w", "--replicate-weights", "repw*",
+                    "--replicate-method", "bootstrap", "--outcome", "outcome", "--by", "g"], capsys)
+    est = ib.proportion(d, "outcome", by="g", method="beta")
+    np.testing.assert_allclose([r["se"] for r in table(out, "share:g")], est.se, rtol=1e-10)
+
+
+def labelled_survey() -> tuple[pd.DataFrame, dict, dict]:
+    """Numeric codes with value labels, as SPSS and Stata files carry them."""
+    rng = np.random.default_rng(11)
+    n = 300
+    codes = pd.DataFrame({
+        "vekt": rng.uniform(1, 5, n).round(2),
+        "kommune": rng.integers(1, 40, n).astype(float),
+        "innovert": (rng.random(n) < 0.7).astype(float),
+        "landsdel": rng.integers(1, 4, n).astype(float),  # 1 Østlandet 2 Vestlandet 3 Nord
+        "storrelse": rng.integers(1, 4, n).astype(float),  # numeric codes, no labels
+    })
+    labels = {"innovert": {0.0: "Nei", 1.0: "Ja"},
+              "landsdel": {1.0: "Østlandet", 2.0: "Vestlandet", 3.0: "Nord-Norge"}}
+    order = {"landsdel": ["Østlandet", "Vestlandet", "Nord-Norge"]}
+    return codes, labels, order
+
+
+def check_labelled_report(out: dict, codes: pd.DataFrame) -> None:
+    rows = table(out, "share:landsdel")
+    assert [r["landsdel"] for r in rows] == ["Østlandet", "Vestlandet", "Nord-Norge"]
+    assert [r["storrelse"] for r in table(out, "share:storrelse")] == ["1", "2", "3"]
+    d = ib.Design(codes, weights="vekt", psu="kommune")
+    est = ib.proportion(d, "innovert", by="landsdel", method="beta")
+    np.testing.assert_allclose([r["share"] for r in rows], est.estimate, rtol=1e-12)
+    terms = [r["term"] for r in table(out, "odds_ratios")]
+    assert terms[:2] == ["landsdel: Vestlandet (vs Østlandet)",
+                         "landsdel: Nord-Norge (vs Østlandet)"]
+    m = ib.logit("innovert ~ C(landsdel) + C(storrelse)", d)
+    np.testing.assert_allclose([r["odds_ratio"] for r in table(out, "odds_ratios")],
+                               m.odds_ratios()["odds_ratio"].iloc[1:], rtol=1e-10)
+
+
+def test_an_spss_file_with_value_labels(tmp_path: Path, capsys) -> None:
+    pyreadstat = pytest.importorskip("pyreadstat")
+    codes, labels, _order = labelled_survey()
+    path = tmp_path / "barometer.sav"
+    pyreadstat.write_sav(codes, str(path), variable_value_labels=labels)
+    args = ["report", str(path), "--weights", "vekt", "--psu", "kommune",
+            "--outcome", "innovert", "--by", "landsdel", "storrelse"]
+    assert main(args) == 2  # labels Ja/Nei: which one is the event?
+    err = capsys.readouterr().err
+    assert "--outcome-level" in err and "'Ja'" in err
+    check_labelled_report(run_json([*args, "--outcome-level", "Ja"], capsys), codes)
+
+
+def test_a_stata_file_with_value_labels(tmp_path: Path, capsys) -> None:
+    codes, labels, _order = labelled_survey()
+    path = tmp_path / "barometer.dta"
+    stata = codes.copy()
+    for col, mapping in labels.items():
+        stata[col] = pd.Categorical.from_codes(
+            codes[col].astype(int) - int(min(mapping)), [mapping[k] for k in sorted(mapping)])
+    stata.to_stata(path, write_index=False)
+    out = run_json(["report", str(path), "--weights", "vekt", "--psu", "kommune",
+                    "--outcome", "innovert", "--outcome-level", "Ja",
+                    "--by", "landsdel", "storrelse"], capsys)
+    check_labelled_report(out, codes)
+
+
+AWKWARD = ["unit's type", "size class", "2018 region"]
+
+
+def test_columns_with_awkward_names(tmp_path: Path, capsys) -> None:
+    df = small_survey().assign(**{AWKWARD[0]: lambda f: f["g"], AWKWARD[1]: lambda f: f["h"],
+                                  AWKWARD[2]: lambda f: f["psu"] % 3})
+    path = tmp_path / "awkward.parquet"
+    pytest.importorskip("pyarrow")
+    df.to_parquet(path)
+    out = run_json(["report", str(path), "--weights", "w", "--outcome", "outcome",
+                    "--by", *AWKWARD], capsys)
+    d = ib.Design(df.rename(columns=dict(zip(AWKWARD, ["a", "b", "c"], strict=True))),
+                  weights="w")
+    m = ib.logit("outcome ~ C(a) + C(b) + C(c)", d)
+    rows = table(out, "odds_ratios")
+    np.testing.assert_allclose([r["odds_ratio"] for r in rows],
+                               m.odds_ratios()["odds_ratio"].iloc[1:], rtol=1e-10)
+    assert rows[0]["term"] == "unit's type: y (vs x)"
+    assert [r["term"] for r in table(out, "wald")] == AWKWARD
+
+
+HOSTILE = "w') * 0 + __import__('os').system('touch {marker}') + Q('w"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".sav"])
+def test_hostile_names_in_files_are_data(suffix: str, tmp_path: Path, capsys) -> None:
+    marker = tmp_path / "ran"
+    hostile = HOSTILE.format(marker=marker)
+    df = small_survey()
+    path = tmp_path / f"hostile{suffix}"
+    if suffix == ".sav":  # SPSS names are identifiers: the value labels carry the text
+        pyreadstat = pytest.importorskip("pyreadstat")
+        df = df.assign(g=df["g"].map({"x": 1.0, "y": 2.0, "z": 3.0}))
+        pyreadstat.write_sav(df, str(path), variable_value_labels={
+            "g": {1.0: hostile, 2.0: "y", 3.0: "C(x) + Q('y')"}})
+        by = "g"
+    else:
+        df = df.rename(columns={"g": hostile})
+        by = hostile
+        if suffix == ".csv":
+            df.to_csv(path, index=False)
+        else:
+            pytest.importorskip("pyarrow")
+            df.to_parquet(path)
+    out = run_json(["report", str(path), "--weights", "w", "--outcome", "outcome",
+                    "--by", by], capsys)
+    assert not marker.exists()
+    assert len(table(out, "odds_ratios")) == 2
+    assert all(r["p_value"] is not None for r in table(out, "wald"))
+
+
+def test_markdown_escapes_labels(tmp_path: Path, capsys) -> None:
+    df = small_survey().assign(g=lambda f: f["g"].map({"x": "a|b", "y": "*bold*", "z": "<z>"}))
+    path = tmp_path / "md.csv"
+    df.to_csv(path, index=False)
+    assert main(["report", str(path), "--weights", "w", "--outcome", "outcome",
+                 "--by", "g", "--format", "md"]) == 0
+    text = capsys.readouterr().out
+    assert "| a\\|b |" in text and "\\*bold\\*" in text and "\\<z\\>" in text
+    for line in text.splitlines():
+        if line.startswith("| a"):
+            assert line.replace("\\|", "").count("|") == 10  # 8 columns and the index
+
+
+def test_help_shows_placeholders_and_outcome_is_required(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    text = capsys.readouterr().out
+    assert "OUT_" not in text and "--outcome COL" in text and "--weights COL" in text
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", "file.csv", "--weights", "w"])
+    assert exit_.value.code == 2
+    assert "--outcome" in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_be_fitted_says_why_in_one_line(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"w": 1.0, "psu": np.repeat(np.arange(4), 15),
+                       "g": rng.choice(list("abcdef"), 60), "y": rng.integers(0, 2, 60)})
+    path = tmp_path / "few.csv"
+    df.to_csv(path, index=False)
+    figures = tmp_path / "fig"
+    assert main(["report", str(path), "--weights", "w", "--psu", "psu", "--outcome", "y",
+                 "--by", "g", "--figures", str(figures)]) == 0
+    text = capsys.readouterr().out
+    assert "Empty DataFrame" not in text
+    assert "The model could not be fitted: the model has 6 coefficients" in text
+    assert sorted(p.name for p in figures.iterdir()) == ["share_g.png", "share_overall.png"]
+
+
+def test_readable_numbers_and_the_two_effective_ns() -> None:
+    text = report().to_text()
+    assert "e+0" not in text  # degrees of freedom are plain numbers
+    assert "municipality_size: 5000-9999 (vs 0-4999)" in text
+    assert "centrality: 1 (vs 3)" in text
+    assert "C(" not in report().section("wald").table.index.str.cat()
+    assert "n_eff is the share's effective sample size" in text
+    assert "Kish effective sample size" in text
+
+
+def test_json_carries_metadata() -> None:
+    meta = json.loads(report().to_json())["metadata"]
+    assert meta["software"] == "innobaro" and meta["version"]
+    assert meta["rows"]["in_design"] == 1786
+    assert meta["design"]["degrees_of_freedom"] == barometer_design().df
+
+
+def test_nested_breakdowns_leave_the_aliased_level_blank(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    df = norwegian_survey()
+    df["Landsdel"] = df["Fylke"].map({"Innlandet": "Østlandet",
+                                      "Møre og Romsdal": "Vestlandet"})  # nested in Fylke
+    d = ib.Design(df, weights="Vekt", psu="Kommune")
+    r = survey_report(d, "Innovert", ["Fylke", "Landsdel", "Sektor"], outcome_level="Ja")
+    odds = r.section("odds_ratios")
+    assert np.isnan(odds.table.loc["Landsdel: Østlandet (vs Vestlandet)", "odds_ratio"])
+    assert any(n.startswith("Not estimable, left blank (R's NA): Landsdel: Østlandet")
+               for n in odds.notes)
+    assert r.section("wald").table.index.tolist() == ["Fylke", "Sektor"]
+    files = r.figures(tmp_path)
+    assert (tmp_path / "odds_ratios.png") in files
