@@ -80,14 +80,20 @@ def test_every_public_result_type_is_pickled_here() -> None:
 # ---------------------------------------------------------------------------
 # fitted models: formulas of every kind survive, and the model still works
 # ---------------------------------------------------------------------------
-FORMULAS = {
-    "treatment reference": "innovated ~ C(centrality, Treatment(3)) + np.log(employees)",
-    "power and quoted name": "innovated ~ C(sector) + I(free_income**2) + Q('free income')",
-    "interaction, stateful transforms": "innovated ~ C(sector):center(employees) "
-                                        "+ standardize(population) + bs(free_income, df=3)",
-    "R spellings": "innovated ~ factor(sector) + log(employees) + relevel(region, 'western')",
-    "sum contrasts, spline, numeric response": "np.log(employees) ~ C(unit_type, Sum) "
-                                               "+ cr(free_income, df=4)",
+FORMULAS = {  # name: (formula, family)
+    "treatment reference": ("innovated ~ C(centrality, Treatment(3)) + np.log(employees)",
+                            "binomial"),
+    "power and quoted name": ("innovated ~ C(sector) + I(free_income**2) + Q('free income')",
+                              "binomial"),
+    "interaction, stateful transforms": ("innovated ~ C(sector):center(employees) "
+                                         "+ standardize(population) + bs(free_income, df=3)",
+                                         "binomial"),
+    "R spellings": ("innovated ~ factor(sector) + log(employees) + relevel(region, 'western')",
+                    "binomial"),
+    "sum contrasts, spline, numeric response": ("np.log(employees) ~ C(unit_type, Sum) "
+                                                "+ cr(free_income, df=4)", "gaussian"),
+    "offset, quasipoisson": ("employees ~ C(sector) + free_income "
+                             "+ offset(np.log(population))", "quasipoisson"),
 }
 
 
@@ -101,9 +107,8 @@ def data() -> pd.DataFrame:
 @pytest.mark.parametrize("name", list(FORMULAS))
 def test_models_pickle_and_still_predict_test_and_refit(name: str,
                                                        data: pd.DataFrame) -> None:
-    formula = FORMULAS[name]
+    formula, family = FORMULAS[name]
     d = barometer_design(data)
-    family = "gaussian" if formula.startswith("np.log") else "binomial"
     with pytest.warns(ib.InnobaroWarning) if "cr(" in formula else _nothing():
         m = ib.glm(formula, d, family=family)
     new = data.sample(60, random_state=3)  # new data: rows in another order
