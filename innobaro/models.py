@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._frames import as_frame
 from .design import ReplicateDesign, SurveyDesign, read_only
 from .distributions import pfsum
 from .errors import EstimationError, InnobaroWarning, warn
@@ -1141,7 +1142,8 @@ m fit} / ar w}` when rows were dropped for
         Parameters
         ----------
         newdata : DataFrame, optional
-            Rows to predict for; the model's data by default.
+            Rows to predict for (pandas, polars, pyarrow, ... as a design's
+            data); the model's data by default.
         type : {"response", "link"}, default "response"
             Predict the mean or the linear predictor.
         se : bool, default False
@@ -1175,6 +1177,7 @@ m fit} / ar w}` when rows were dropped for
             index = self.design.data.index[self._rows]
             off = self.fit_offset if offset is None else offset
         else:
+            newdata = as_frame(newdata, "newdata")  # polars, pyarrow: read column by column
             X = self.spec.matrix(newdata)
             index = newdata.index
             off = self.offset_for(newdata) if offset is None else offset

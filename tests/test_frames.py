@@ -359,3 +359,14 @@ def test_an_arrow_design_does_not_import_polars() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_predict_on_new_data_of_any_kind(kind: str) -> None:
+    model = ib.logit("b ~ C(size) + x + offset(0.1 * x)", design(PANDAS))
+    new = PANDAS[["size", "x"]].iloc[[0, 5, 9]].reset_index(drop=True)
+    expected = model.predict(new, se=True)
+    got = model.predict(MAKERS[kind](new), se=True)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    with pytest.raises(ib.DesignError, match="newdata must be a data frame"):
+        model.predict([1.0, 2.0])
