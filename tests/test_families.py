@@ -320,3 +320,14 @@ def test_margins_of_a_model_with_an_offset() -> None:
     np.testing.assert_allclose(rep.margins("stype").table["estimate"],
                                margins.table["estimate"], rtol=1e-12)
     assert (rep.margins("stype").table["se"] > 0).all()
+
+
+def test_null_deviance_without_intercept_is_at_the_offset() -> None:
+    # R's glm.fit: without an intercept the null model's mean is linkinv(offset)
+    # (0 for the gaussian family without offset): sum(w y^2) on R's weights
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"psu": range(30), "w": rng.uniform(1, 2, 30),
+                       "x": rng.normal(size=30), "y": rng.normal(2, 1, 30)})
+    m = ib.glm("y ~ 0 + x", ib.Design(df, weights="w", psu="psu"))
+    wr = df["w"] / df["w"].mean()
+    np.testing.assert_allclose(m.null_deviance, np.sum(wr * df["y"] ** 2), rtol=1e-12)
