@@ -11,6 +11,7 @@ from __future__ import annotations
 from .comparisons import compare, compare_surveys
 from .contrasts import Nonlinear, contrast
 from .design import Design, ReplicateDesign, SurveyDesign
+from .diagnostics import gvif
 from .errors import (
     DesignError,
     DomainError,
@@ -89,6 +90,7 @@ __all__ = [
     "compare_surveys",
     "contrast",
     "glm",
+    "gvif",
     "logit",
     "mean",
     "predictive_margins",

@@ -37,7 +37,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special, stats
 
-__all__ = ["PROPORTION_METHODS", "proportion_interval", "t_quantile", "wald_interval"]
+__all__ = ["PROPORTION_METHODS", "proportion_interval", "t_pvalue", "t_quantile",
+           "wald_interval"]
 
 PROPORTION_METHODS = ("logit", "likelihood", "asin", "beta", "mean", "xlogit", "wilson")
 
@@ -60,6 +61,25 @@ def t_quantile(level: float, df: np.ndarray | float) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         t = stats.t.ppf(prob, np.where(np.isinf(df), 1.0, df))
     return np.where(np.isinf(df), stats.norm.ppf(prob), np.where(df > 0, t, np.nan))
+
+
+def t_pvalue(t: np.ndarray | float, df: np.ndarray | float) -> np.ndarray:
+    """Two-sided p-value ``2 P(T_df > |t|)``; normal where df is inf.
+
+    Degrees of freedom of zero or less give NaN, as :func:`t_quantile`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from innobaro.intervals import t_pvalue
+    >>> t_pvalue([2.7764451, 1.959964], [4, np.inf]).round(4).tolist()
+    [0.05, 0.05]
+    """
+    t = np.abs(np.asarray(t, dtype=float))
+    df = np.asarray(df, dtype=float)
+    with np.errstate(invalid="ignore"):
+        p = 2.0 * stats.t.sf(t, np.where(np.isinf(df) | (df <= 0), 1.0, df))
+    return np.where(np.isinf(df), 2.0 * stats.norm.sf(t), np.where(df > 0, p, np.nan))
 
 
 def _check_level(level: float) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .intervals import wald_interval
+from .intervals import t_pvalue, wald_interval
 
 __all__ = ["Estimate"]
 
@@ -235,6 +235,56 @@ class Estimate:
         else:
             lower, upper = wald_interval(self._est, self.se.to_numpy(), level, dfs)
         return pd.DataFrame({"lower": lower, "upper": upper}, index=self._index)
+
+    def test(self, null: float | np.ndarray = 0.0, df: float | None = None) -> pd.DataFrame:
+        """Wald t test of each entry against a value.
+
+        :math:`t = (\\hat\\theta - \\theta_0)/\\widehat{se}` referred to a t
+        distribution on the entry's degrees of freedom (:attr:`df`, those of
+        its interval), two-sided; the normal where they are infinite. This is
+        the test R prints for ``svycontrast`` or ``svyglm`` coefficients,
+        ``2 * pt(-abs(t), df)``, and Stata's ``test`` after ``svy:``; for a
+        symmetric (Wald) interval, the p-value is below ``1 - level`` exactly
+        when the interval excludes the null value.
+
+        Parameters
+        ----------
+        null : float or array, default 0
+            The value under the null hypothesis, one for all entries or one
+            per entry.
+        df : float, optional
+            Degrees of freedom; by default each entry's (:attr:`df`),
+            ``float("inf")`` for a z test.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed as :attr:`estimate`, with columns ``estimate``, ``null``,
+            ``se``, ``statistic`` (t), ``df`` and ``pvalue``.
+
+        References
+        ----------
+        .. [1] Lumley, T. (2010). *Complex Surveys*, sec. 2.4 and 5.2.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"stratum": ["a"] * 4 + ["b"] * 4, "psu": range(8),
+        ...                    "w": [10.0, 10, 12, 12, 8, 8, 9, 9],
+        ...                    "y": [1.0, 2, 3, 5, 4, 5, 6, 8]})
+        >>> est = ib.mean(ib.Design(df, weights="w", strata="stratum", psu="psu"), "y")
+        >>> est.test(3.0)[["statistic", "df", "pvalue"]].round(4)
+           statistic   df  pvalue
+        y     1.9109  6.0  0.1046
+        """
+        null_ = np.broadcast_to(np.asarray(null, dtype=float), self._est.shape)
+        dfs = self._df if df is None else np.full(self._est.shape, float(df))
+        se = self.se.to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (self._est - null_) / se
+        return pd.DataFrame({"estimate": self._est, "null": null_, "se": se, "statistic": t,
+                             "df": dfs, "pvalue": t_pvalue(t, dfs)}, index=self._index)
 
     def to_frame(self, level: float | None = None) -> pd.DataFrame:
         """One DataFrame: estimate, se, lower, upper, df, cv and deff.
