@@ -111,6 +111,10 @@ def test_wald(case: dict) -> None:
     # a tail probability: its relative error is the statistic's times F's
     # density ratio, up to ~10x RTOL for the smallest p-values here
     close("p", t.pvalue, w["p"], rtol=10 * RTOL)
+    if w.get("lrt"):
+        lrt = m.wald_test(w["terms"], method="lrt")
+        close("LRT deviance difference", lrt.statistic, w["lrt"]["chisq"], rtol=RTOL)
+        close("LRT lambda", lrt.lambdas, np.array(w["lrt"]["lambda"]), rtol=RTOL)
 
 
 MARGINS = [c for c in CASES if c["result"].get("predictive_margins")]

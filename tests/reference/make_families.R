@@ -256,8 +256,16 @@ wald_of <- function(fit, V) {
   b <- coef(fit)[j]
   F <- drop(t(b) %*% solve(V[j, j], b)) / length(j)
   check_close(F, rt$Ftest, "Wald F, polished vs regTermTest", tol = 1e-5)
-  list(terms = "stype", F = F, df = rt$df, ddf = rt$ddf,
-       p = pf(F, rt$df, rt$ddf, lower.tail = FALSE))
+  out <- list(terms = "stype", F = F, df = rt$df, ddf = rt$ddf,
+              p = pf(F, rt$df, rt$ddf, lower.tail = FALSE))
+  if (!inherits(fit, "svrepglm")) {
+    ## the Rao-Scott working LRT refits the model without stype (the offset
+    ## kept): the deviance difference and the design effects lambda
+    lrt <- quiet_fit(regTermTest(fit, ~stype, method = "LRT"))
+    out$lrt <- list(chisq = as.numeric(lrt$chisq),
+                    lambda = num(sort(lrt$lambda, decreasing = TRUE)))
+  }
+  out
 }
 
 
