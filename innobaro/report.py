@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,8 @@ from .document import Report, Section
 from .errors import EstimationError, InnobaroWarning
 from .flags import reliability
 
-__all__ = ["Report", "Section", "barometer_report", "reliability", "survey_report"]
+__all__ = ["BarometerReport", "Report", "Section", "barometer_designs", "barometer_report",
+           "claims_ledger", "reliability", "survey_report"]
 
 BREAKDOWNS = {
     "sector": "Sector",
@@ -120,20 +122,409 @@ def independence_tests(design: SurveyDesign, outcome: str, breakdowns: Sequence[
 # ----------------------------------------------------------------------------
 # reports
 # ----------------------------------------------------------------------------
+#: the model KS's claims suggest, as innobaro's first report fitted it
 MODEL = ("innovated ~ C(municipality_size) + C(centrality, Treatment(3)) "
          "+ free_income + np.log(employees)")
+
+#: the model that answers the claims: unit type and region added, free income per
+#: 10 index points, unit size per doubling of employees
+CLAIMS_MODEL = ("innovated ~ C(unit_type) + C(region) + C(municipality_size) "
+                "+ C(centrality, Treatment(3)) + free_income_10 + log2_employees")
+
+#: the same with sector for unit type (unit type is nested in sector): for the
+#: adjusted difference between the sectors
+SECTOR_MODEL = CLAIMS_MODEL.replace("C(unit_type)", "C(sector)")
+
+#: how the model's derived variables are shown
+MODEL_NAMES = {"free_income_10": "corrected free income (per 10 points)",
+               "log2_employees": "unit size (per doubling of employees)"}
+
+MEDIUM_SIZE = ("10000-19999", "20000-49999")
+MEDIUM_CENTRALITY = (3, 4)
+
+#: employees and free-income values at which the report gives predictive margins
+EMPLOYEES_AT = (5, 10, 20, 50, 100, 200)
+FREE_INCOME_AT = (90, 95, 100, 105, 110, 120)
+
+#: published Danish benchmarks (BAROMETER.md): item -> Danish share
+DANISH = {"collab_own_municipality": 0.56, "collab_private": 0.27}
+
+
+@dataclass
+class BarometerReport(Report):
+    """The barometer report, whose JSON also carries the claims ledger as a
+    top-level ``"claims"`` list (one object per claim)."""
+
+    claims: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        return {"title": out.pop("title"), "claims": self.claims, **out}
+
+
+def barometer_designs() -> dict[str, SurveyDesign]:
+    """The designs of the barometer report, on the bundled synthetic data.
+
+    - ``"report"``: the stratified sample of units by unit type with the
+      finite population correction (population counts of the strata), the
+      design weights post-stratified to the unit counts by unit type x region
+      of the frame, and the post-stratification carried into the variance;
+    - ``"clusters"``: the same weighting, municipalities within unit types as
+      primary sampling units drawn with replacement (a sensitivity analysis:
+      municipality size, centrality and free income vary only between
+      municipalities, and innovation is correlated within them);
+    - ``"published"``: the published final weights taken as fixed, without
+      fpc (:func:`innobaro.datasets.barometer_design`).
+
+    Each has the columns ``free_income_10`` (free income / 10) and
+    ``log2_employees`` added for the model.
+
+    Returns
+    -------
+    dict of str to Design
+
+    Examples
+    --------
+    >>> from innobaro.report import barometer_designs
+    >>> d = barometer_designs()
+    >>> sorted(d), d["report"].has_fpc, d["clusters"].n_psu
+    (['clusters', 'published', 'report'], True, 1132)
+    """
+    from .datasets import barometer_design, load_barometer, load_barometer_frame
+    from .design import Design
+
+    data = load_barometer()
+    frame = load_barometer_frame()
+    cells = frame.groupby(["unit_type", "region"], observed=True).size()
+    population = cells.rename("units").reset_index()
+    extra = {"free_income_10": data["free_income"] / 10,
+             "log2_employees": np.log2(data["employees"])}
+    report = Design(data, weights="design_weight", strata="stratum", fpc="stratum_units")
+    clusters = Design(data, weights="design_weight", strata="stratum",
+                      psu="municipality_code", nest=True)
+    return {"report": report.poststratify(["unit_type", "region"], population)
+            .with_columns(extra),
+            "clusters": clusters.poststratify(["unit_type", "region"], population)
+            .with_columns(extra),
+            "published": barometer_design(data).with_columns(extra)}
+
+
+def _fit(formula: str, design: SurveyDesign) -> Any:
+    from .models import glm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InnobaroWarning)
+        return glm(formula, design, family="binomial")
+
+
+def _medium_contrast(levels: Sequence[Any], medium: Sequence[Any]) -> dict[Any, float]:
+    """Weights of "the medium levels on average minus the others on average"."""
+    inside = [v for v in levels if v in medium]
+    outside = [v for v in levels if v not in medium]
+    return {**{v: 1 / len(inside) for v in inside}, **{v: -1 / len(outside) for v in outside}}
+
+
+def _entry(est: Any, null: float = 0.0, row: Any = 0) -> dict[str, float]:
+    """Estimate, interval, se and test of one entry of an Estimate."""
+    ci = est.ci()
+    test = est.test(null)
+    i = row if isinstance(row, int) else list(est.estimate.index).index(row)
+    return {"estimate": float(est.estimate.iloc[i]), "lower": float(ci["lower"].iloc[i]),
+            "upper": float(ci["upper"].iloc[i]), "se": float(est.se.iloc[i]),
+            "p_value": float(test["pvalue"].iloc[i])}
+
+
+def _odds_ratio(model: Any, term: str) -> dict[str, float]:
+    ors = model.odds_ratios()
+    return {"estimate": float(ors.loc[term, "odds_ratio"]),
+            "lower": float(ors.loc[term, "lower"]), "upper": float(ors.loc[term, "upper"]),
+            "se": float(model.se[term]), "p_value": float(model.pvalues[term])}
+
+
+def _claim_numbers(design: SurveyDesign) -> dict[str, dict[str, Any]]:
+    """Every number of the claims ledger on one design: ``{claim: {"bivariate":
+    {...}, "adjusted": {...}}}``, each from the library's estimators and tests."""
+    from .contrasts import contrast
+    from .estimators import proportion
+    from .independence import chisq_test
+
+    data = design.data
+    model = _fit(CLAIMS_MODEL, design)
+    by_sector = _fit(SECTOR_MODEL, design)
+    innovators = design.subset(data["innovated"] == 1)
+    out: dict[str, dict[str, Any]] = {}
+    overall = proportion(design, "innovated", method="mean")
+    out["three_in_four"] = {"bivariate": _entry(overall, 0.75)}
+    sector = proportion(design, "innovated", by="sector", method="mean")
+    out["education_80"] = {"bivariate": _entry(sector, 0.80, ("education", "innovated"))}
+    out["health_70"] = {"bivariate": _entry(sector, 0.70, ("health_care", "innovated"))}
+    difference = {"education": 1.0, "health_care": -1.0}
+    out["education_above_health"] = {
+        "bivariate": _entry(contrast(sector, difference)),
+        "adjusted": _entry(contrast(by_sector.margins("sector"), difference))}
+    employees = proportion(innovators, "initiator_employees", method="mean")
+    out["employees_88"] = {"bivariate": _entry(employees, 0.88)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InnobaroWarning)
+        regions = chisq_test(design, "innovated", "region")
+    out["all_over_the_country"] = {
+        "bivariate": {"p_value": float(regions.pvalue)},
+        "adjusted": {"p_value": float(model.wald_test("C(region)").pvalue)}}
+    for claim, var, medium in (("medium_size", "municipality_size", MEDIUM_SIZE),
+                               ("medium_centrality", "centrality", MEDIUM_CENTRALITY)):
+        shares = proportion(design, "innovated", by=var, method="mean")
+        levels = [k[0] for k in shares.estimate.index]
+        margins = model.margins(var)
+        out[claim] = {
+            "bivariate": _entry(contrast(shares, _medium_contrast(levels, medium))),
+            "adjusted": _entry(contrast(margins, _medium_contrast(
+                list(margins.estimate.index), medium)))}
+    for claim, var in (("low_free_income", "free_income_10"),
+                       ("large_units", "log2_employees")):
+        alone = _fit(f"innovated ~ {var}", design)
+        out[claim] = {"bivariate": _odds_ratio(alone, var),
+                      "adjusted": _odds_ratio(model, var)}
+    for item, share in DANISH.items():
+        out[f"denmark_{item}"] = {"bivariate": _entry(
+            proportion(innovators, item, method="mean"), share)}
+    out["_models"] = {"claims": model, "sector": by_sector}
+    return out
+
+
+#: the claims KS published (BAROMETER.md), in the order of its launch text:
+#: key, short label, claim, published figure, kind, measure, sign, null value
+CLAIMS: tuple[tuple[str, str, str, str, str, str, int, float], ...] = (
+    (
+        "three_in_four",
+        "3 in 4 units innovated",
+        "Three in four units introduced at least one innovation in the last two years",
+        "74% (three in four)",
+        "level",
+        "share of all units",
+        1,
+        0.75,
+    ),
+    (
+        "education_80",
+        "education: 8 in 10",
+        "Eight in ten units in education innovated",
+        "about 80%",
+        "level",
+        "share of education units",
+        1,
+        0.8,
+    ),
+    (
+        "health_70",
+        "health and care: 7 in 10",
+        "Seven in ten units in health and care innovated",
+        "about 70%",
+        "level",
+        "share of health and care units",
+        1,
+        0.7,
+    ),
+    (
+        "education_above_health",
+        "education above health and care",
+        "Education innovates more than health and care",
+        "80% against 70%",
+        "direction",
+        "difference of shares, education - health and care (adjusted: of predictive "
+        "margins)",
+        1,
+        0.0,
+    ),
+    (
+        "employees_88",
+        "employees initiated: 88%",
+        "88% say employees initiated or carried the newest innovation",
+        "88%",
+        "level",
+        "share of innovating units",
+        1,
+        0.88,
+    ),
+    (
+        "all_over_the_country",
+        "all over the country",
+        "Innovation happens all over the country",
+        "within a few points",
+        "no difference",
+        "Rao-Scott F test of region (adjusted: Wald F test of the region term)",
+        1,
+        0.0,
+    ),
+    (
+        "medium_size",
+        "medium-sized municipalities",
+        "The innovative municipality is medium-sized (10-50,000 inhabitants)",
+        "highest at 10-50,000",
+        "direction",
+        "medium sizes minus the other sizes, on average (a 1-df contrast of shares; "
+        "adjusted: of predictive margins)",
+        1,
+        0.0,
+    ),
+    (
+        "medium_centrality",
+        "medium centrality",
+        "The innovative municipality is of medium centrality (classes 3-4)",
+        "highest at medium centrality",
+        "direction",
+        "classes 3-4 minus the other classes, on average (1-df contrast)",
+        1,
+        0.0,
+    ),
+    (
+        "low_free_income",
+        "low free income",
+        "The innovative municipality has a low corrected free income",
+        "more innovation where free income is low",
+        "direction",
+        "odds ratio per 10 index points",
+        -1,
+        1.0,
+    ),
+    (
+        "large_units",
+        "large units",
+        "Large units innovate more",
+        "about 60% under 10 employees to 85% at 100 or more",
+        "direction",
+        "odds ratio per doubling of employees",
+        1,
+        1.0,
+    ),
+    (
+        "denmark_collab_own_municipality",
+        "Denmark: own municipality 56%",
+        "On a par with Denmark: collaboration within the municipality",
+        "57% (Denmark 56%)",
+        "no difference",
+        "share of innovating units against Denmark's 56%, taken as fixed",
+        1,
+        0.56,
+    ),
+    (
+        "denmark_collab_private",
+        "Denmark: private firms 27%",
+        "On a par with Denmark: private firms involved",
+        "21% (Denmark 27%)",
+        "no difference",
+        "share of innovating units against Denmark's 27%, taken as fixed",
+        1,
+        0.27,
+    ),
+    (
+        "learn_from_each_other",
+        "learn from each other",
+        "Municipalities learn from each other and reuse ideas",
+        "stated in the launch text",
+        "not measured",
+        "no item in the data asks it",
+        1,
+        0.0,
+    ),
+)
+
+VERDICT_NOTE = (
+    "Verdicts (innobaro.claims): a level is supported when the 95% interval contains "
+    "the claimed value (a Wald t test does not reject it); a direction is supported when "
+    "the estimate has the claimed sign and its test rejects no difference at 5%, "
+    "'direction only' when the sign holds but the test does not reject; 'no difference' "
+    "is supported when the test does not reject equality; 'not measured' when no item "
+    "answers the claim. The verdict is the adjusted one where the model gives one. "
+    "Supported for a level or no-difference claim means compatible with the data, not "
+    "proven: read the interval.")
+
+
+def claims_ledger(numbers: dict[str, dict[str, Any]],
+                  clustered: dict[str, dict[str, Any]] | None = None
+                  ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The claims ledger: one row per published claim, from :func:`_claim_numbers`.
+
+    Returns the table (indexed by the claim) and the same as a list of JSON
+    objects with ``claim``, ``estimate``, ``lower``, ``upper``, ``p_value``
+    (null where no test applies) and ``verdict``, and the adjusted and
+    municipality-cluster figures.
+    """
+    from .claims import verdict
+
+    rows, objects = [], []
+    for i, (key, short, text, published, kind, measure, sign, null) in enumerate(CLAIMS, 1):
+        got = numbers.get(key, {})
+        bi = got.get("bivariate", {})
+        adj = got.get("adjusted", {})
+        cl = (clustered or {}).get(key, {})
+        cl_p = (cl.get("adjusted") or cl.get("bivariate") or {}).get("p_value")
+        if kind == "not measured":
+            judged, judged_bi = "not measured", "not measured"
+        else:
+            judged_bi = verdict(kind, bi.get("estimate"), null, bi.get("p_value"),
+                                sign=sign)
+            main = adj if adj else bi
+            judged = verdict(kind, main.get("estimate"), null, main.get("p_value"),
+                             sign=sign)
+        cl_verdict = None
+        if cl_p is not None:
+            main_cl = cl.get("adjusted") or cl.get("bivariate")
+            cl_verdict = verdict(kind, main_cl.get("estimate"), null, cl_p, sign=sign)
+        row = {"label": f"[{i}] {short}", "claim": text, "published": published,
+               "measure": measure,
+               "estimate": bi.get("estimate"), "lower": bi.get("lower"),
+               "upper": bi.get("upper"), "p_value": bi.get("p_value"),
+               "adjusted": adj.get("estimate"), "adjusted_lower": adj.get("lower"),
+               "adjusted_upper": adj.get("upper"), "adjusted_p_value": adj.get("p_value"),
+               "clusters_p_value": cl_p, "verdict_bivariate": judged_bi,
+               "verdict_clusters": cl_verdict, "verdict": judged}
+        objects.append({"key": key, **{k: (None if isinstance(v, float) and np.isnan(v)
+                                           else v) for k, v in row.items() if k != "label"}})
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("label")
+    table.index.name = "claim"
+    table = table[["estimate", "lower", "upper", "p_value", "adjusted", "adjusted_lower",
+                   "adjusted_upper", "adjusted_p_value", "clusters_p_value", "verdict"]]
+    table = table.astype({c: float for c in table.columns if c != "verdict"})
+    table.columns = ["estimate", "lower", "upper", "p_value", "adjusted", "adj_lower",
+                     "adj_upper", "adj_p_value", "clusters_p_value", "verdict"]
+    return table, objects
+
+
+def _ledger_notes(objects: list[dict[str, Any]]) -> list[str]:
+    notes = [VERDICT_NOTE]
+    for i, o in enumerate(objects, 1):  # over the claims
+        extra = ""
+        if o["verdict_clusters"] not in (None, o["verdict"]):
+            extra = f"; with municipalities as clusters: {o['verdict_clusters']}"
+        if o["verdict_bivariate"] != o["verdict"]:
+            extra += f"; bivariate: {o['verdict_bivariate']}"
+        notes.append(f"[{i}] {o['claim']} (published: {o['published']}): {o['measure']}; "
+                     f"{o['verdict']}{extra}.")
+    notes.append("Denmark's figures are taken as fixed benchmarks: Statistics Denmark "
+                 "computed no sampling error for them, so the tests ignore it and are too "
+                 "ready to reject.")
+    return notes
 
 
 def barometer_report() -> Report:
     """The innovation barometer report on the bundled synthetic data.
 
-    Shares of units that innovated, overall and by sector, unit type,
-    municipality size, centrality, region, corrected free income and unit
-    size, with Korn-Graubard 95% intervals, NCHS reliability flags and a
-    Rao-Scott test per breakdown; the survey logistic model of innovation on
-    municipality size, centrality, corrected free income and unit size as
-    odds ratios with term-wise Wald tests; predictive margins by municipality
-    size and centrality; and the headline items among innovating units.
+    It opens with a ledger of the claims KS published, each with its
+    bivariate and model-adjusted estimate, interval, test and a verdict
+    (:mod:`innobaro.claims`); then shares of units that innovated overall and
+    by sector, unit type, municipality size, centrality, region, corrected
+    free income and unit size (Korn-Graubard intervals, NCHS reliability
+    flags, Rao-Scott tests); the survey logistic model that answers the
+    claims (unit type, region, size, centrality, free income per 10 points,
+    unit size per doubling) with odds ratios, Wald tests, pseudo-R-squared,
+    predictive margins for every claimed trait, the average marginal effect
+    of a doubling of unit size and a collinearity diagnostic; the published
+    specification beside it; the standard errors under three variance
+    methods; and the items on the newest innovation.
+
+    The variance uses the finite population correction and carries the
+    post-stratification to unit type x region (:func:`barometer_designs`).
 
     Examples
     --------
@@ -141,16 +532,26 @@ def barometer_report() -> Report:
     >>> r = barometer_report()
     >>> float(r.section("share:overall").table["n"].iloc[0])
     1786.0
+    >>> r.section("claims").table["verdict"].iloc[0]
+    'supported'
     """
-    from .datasets import barometer_design
+    from .datasets import load_municipalities
+    from .diagnostics import gvif
 
-    design = barometer_design()
+    designs = barometer_designs()
+    design = designs["report"]
     data = design.data
+    numbers = _claim_numbers(design)
+    clustered = _claim_numbers(designs["clusters"])
+    ledger, claims = claims_ledger(numbers, clustered)
+    sections = [Section("What KS published, checked: the claims ledger", ledger,
+                        _ledger_notes(claims), key="claims")]
+
     groups = pd.cut(data["free_income"], [-np.inf, 95, 100, 105, np.inf],
                     labels=["below 95", "95-100", "100-105", "105 and above"], right=False)
     design = design.with_columns(free_income_group=groups)
-    sections = [Section("Units that innovated in the last two years (all units)",
-                        share_table(design, "innovated"), key="share:overall")]
+    sections.append(Section("Units that innovated in the last two years (all units)",
+                            share_table(design, "innovated"), key="share:overall"))
     for col, title in BREAKDOWNS.items():
         sections.append(Section(f"Units that innovated, by {title.lower()}",
                                 share_table(design, "innovated", col), key=f"share:{col}"))
@@ -159,7 +560,38 @@ def barometer_report() -> Report:
                             ["Second-order Rao-Scott correction of Pearson's chi-square "
                              "for the design (Rao and Scott 1984); degrees of freedom "
                              "may be fractional."], key="tests"))
-    sections += _model_sections(design, MODEL, ["municipality_size", "centrality"])
+
+    model = numbers["_models"]["claims"]
+    sections += _claims_model_sections(design, model)
+    collinearity = gvif(model)
+    collinearity.index = pd.Index([_TermLabels(design, [], MODEL_NAMES)(t)
+                                   for t in collinearity.index], name="term")
+    munis = load_municipalities()
+    cross = pd.crosstab(munis["municipality_size"], munis["centrality"])
+    sections.append(Section(
+        "Collinearity: generalised variance-inflation factors (Fox and Monette 1992)",
+        collinearity,
+        ["GVIF^(1/(2 df)) is on the scale of a standard error: municipality size and "
+         "centrality inflate each other's standard errors, because in the municipality "
+         "frame they are close to one variable (the table below). Their separate effects "
+         "are estimated imprecisely, so 'medium-sized' and 'medium centrality' cannot be "
+         "told apart well; the 1-df contrasts in the ledger and the term tests say how "
+         "much the data can tell."], key="gvif"))
+    cross.index.name = "municipality size"
+    cross.columns = [f"centrality {c}" for c in cross.columns]
+    sections.append(Section("Municipalities by size and centrality (the 426 of 2017)",
+                            cross, key="size_by_centrality"))
+    sections += _model_sections(designs["report"], MODEL, [],
+                                "The published specification, for comparison (odds "
+                                "ratios)", key_prefix="published_")
+    sections[-2].notes.append(
+        "The specification the published claims suggest. It leaves out unit type, the "
+        "strongest predictor (Rao-Scott F above), so unit size stands in for it, and "
+        "region, though 'anywhere' is a claim; its odds ratios are per e-fold of "
+        "employees and per single free-income point. The claims model above answers the "
+        "claims.")
+    sections.append(_sensitivity(designs, numbers, clustered))
+
     innovators = design.subset(data["innovated"] == 1)
     items = pd.concat([share_table(innovators, item).rename(index={"all": label})
                        for item, label in ITEMS.items()])
@@ -167,14 +599,21 @@ def barometer_report() -> Report:
     sections.append(Section("About the newest innovation (units that innovated)", items,
                             key="share:items"))
     summary = design.weights_summary().table
+    stratum = data.groupby("stratum", observed=True)["stratum_units"].agg(["size", "first"])
+    fractions = stratum["size"] / stratum["first"]
     preamble = [
         "SYNTHETIC DATA: a simulated barometer built to reproduce the margins KS "
         "published for Innovasjonsbarometeret 2018 (see innobaro.datasets). Do not "
         "read the numbers as facts about real units.",
-        f"Design: {design.n} responding units; weights post-stratified to unit type by "
-        f"region; Kish effective sample size {summary['n_eff'].iloc[-1]:.0f} "
-        f"(design effect of weighting {summary['deff_w'].iloc[-1]:.2f}); "
-        f"design degrees of freedom {design.df:g}.",
+        f"Design: {design.n} responding units, a stratified simple random sample of the "
+        f"frame's units by unit type ({len(stratum)} strata, sampling fractions "
+        f"{fractions.min():.2f}-{fractions.max():.2f}, with the finite population "
+        f"correction); design weights post-stratified to the frame's unit counts by unit "
+        f"type x region, the post-stratification carried into the variance (linearisation); "
+        f"Kish effective sample size {summary['n_eff'].iloc[-1]:.0f} (design effect of "
+        f"weighting {summary['deff_w'].iloc[-1]:.2f}); design degrees of freedom "
+        f"{design.df:g}. A sensitivity analysis treats municipalities within unit types as "
+        f"clusters.",
         "Shares with Korn-Graubard 95% intervals on the design degrees of freedom; "
         "flag after the NCHS Data Presentation Standards for Proportions "
         "(suppress: effective n < 30 or an interval too wide; review: df < 8).",
@@ -182,11 +621,98 @@ def barometer_report() -> Report:
     ]
     metadata = {**_package_metadata(),
                 "source": {"data": "innobaro.datasets.load_barometer()", "synthetic": True},
-                "design": _design_metadata(design),
+                "design": {**_design_metadata(designs["report"]),
+                           "weights": "design_weight post-stratified to unit_type x region",
+                           "strata": "stratum", "fpc": "stratum_units",
+                           "variance": "linearisation with the post-stratification"},
                 "outcome": {"column": "innovated", "event": "1"},
-                "model": MODEL, "rows": {"in_data": len(data), "in_design": int(design.n)}}
-    return Report("Innovation in Norwegian municipal units: the barometer, re-analysed",
-                  preamble, sections, metadata=metadata)
+                "model": CLAIMS_MODEL, "published_model": MODEL,
+                "rows": {"in_data": len(data), "in_design": int(design.n)}}
+    return BarometerReport("Innovation in Norwegian municipal units: the barometer, "
+                           "re-analysed", preamble, sections, metadata=metadata, claims=claims)
+
+
+def _claims_model_sections(design: SurveyDesign, model: Any) -> list[Section]:
+    """The claims model: odds ratios, term tests, fit, margins and the
+    average marginal effect of a doubling of unit size."""
+    label = _TermLabels(design, model.spec.column_names, MODEL_NAMES)
+    ors = model.odds_ratios()
+    ors["p_value"] = model.pvalues.to_numpy()
+    ors = ors.drop(index="Intercept")
+    ors.index = pd.Index([label(str(i)) for i in ors.index], name="term")
+    sections = [Section(
+        "What predicts innovation? The survey logistic model that answers the claims "
+        "(odds ratios)", ors,
+        [f"Model: {CLAIMS_MODEL}, fitted on {model.nobs} rows; design-based standard "
+         f"errors (fpc, post-stratification); t intervals on {model.df_resid:g} residual "
+         f"degrees of freedom. Nagelkerke pseudo-R-squared {model.pseudo_r2():.3f}. Each "
+         f"trait's odds ratio holds the others fixed: unit type and region are in the "
+         f"model because unit type is the strongest predictor (and drives unit size) and "
+         f"'anywhere in the country' is a claim."], key="odds_ratios")]
+    tests = []
+    for term in model.spec.terms:  # over the model's terms
+        if term == "Intercept":
+            continue
+        t = model.wald_test(term)
+        tests.append({"term": label(term), "F": t.statistic, "ndf": t.df_num,
+                      "ddf": t.df_denom, "p_value": t.p_value})
+    sections.append(Section("Term-wise Wald tests (R's regTermTest)",
+                            pd.DataFrame(tests).set_index("term"), key="wald"))
+    margin_specs = [("municipality_size", None, "municipality size"),
+                    ("centrality", None, "centrality"),
+                    ("region", None, "region"),
+                    ("log2_employees", EMPLOYEES_AT, "unit size (employees)"),
+                    ("free_income_10", FREE_INCOME_AT, "corrected free income")]
+    for var, at, shown in margin_specs:  # over the claimed traits
+        if at is None:
+            m = model.margins(var)
+            table = m.table
+        else:
+            values = np.log2(at) if var == "log2_employees" else np.asarray(at) / 10
+            m = model.margins(var, list(values))
+            table = m.table
+            table.index = pd.Index(list(at), name=shown)
+        sections.append(Section(f"Predictive margins: share innovating if every unit had "
+                                f"this {shown}", table,
+                                ["Korn and Graubard's predictive margins, averaged over the "
+                                 "population; design-based standard errors including the "
+                                 "model's uncertainty."], key=f"margins:{var}"))
+    ame = model.average_marginal_effect("log2_employees")
+    frame = ame.to_frame()[["estimate", "se", "lower", "upper", "df"]] * [100, 100, 100,
+                                                                         100, 1]
+    frame.index = pd.Index(["a doubling of employees"], name="unit size")
+    sections.append(Section(
+        "Average marginal effect of unit size (percentage points per doubling)", frame,
+        ["The derivative of the predicted share with respect to log2(employees), averaged "
+         "over the population: how many percentage points the share of innovating units "
+         "rises per doubling of a unit's employees, the other traits as they are."],
+        key="ame:log2_employees"))
+    return sections
+
+
+def _sensitivity(designs: dict[str, SurveyDesign], numbers: dict[str, Any],
+                 clustered: dict[str, Any]) -> Section:
+    """Standard errors of the ledger's estimates under the three designs."""
+    published = _claim_numbers(designs["published"])
+    rows = []
+    for i, (key, short, *_rest) in enumerate(CLAIMS, 1):  # over the claims
+        for kind in ("bivariate", "adjusted"):
+            se = [got.get(key, {}).get(kind, {}).get("se")
+                  for got in (numbers, clustered, published)]
+            if se[0] is None:
+                continue
+            rows.append({"estimate": f"[{i}] {short} ({kind})", "se": se[0],
+                         "se_clusters": se[1], "se_published": se[2],
+                         "published_over_report": se[2] / se[0]})
+    table = pd.DataFrame(rows).set_index("estimate")
+    return Section(
+        "Standard errors under three variance methods", table,
+        ["se: the report's design (fpc, post-stratification in the variance); "
+         "se_clusters: municipalities within unit types as clusters (with replacement); "
+         "se_published: the published weights as fixed, without fpc, as "
+         "innobaro.datasets.barometer_design() and most software would by default. "
+         "Ignoring the fpc and the post-stratification overstates the standard errors; "
+         "ignoring the clustering understates them."], key="sensitivity")
 
 
 #: a categorical term of a formula, ``C(var[, contrast])``, and its level column
@@ -258,7 +784,7 @@ class _TermLabels:
 def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[str],
                     title: str = "What predicts innovation? Survey logistic model "
                                  "(odds ratios)", *, names: dict[str, str] | None = None,
-                    shown: str | None = None) -> list[Section]:
+                    shown: str | None = None, key_prefix: str = "") -> list[Section]:
     """The model's sections; ``names`` maps the variables of ``formula`` (aliases)
     to the names to show, and ``shown`` is the formula as the reader should see it."""
     from .models import glm
@@ -287,7 +813,7 @@ def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[st
         notes.append(f"Not estimable, left blank (R's NA): {'; '.join(names_)}. These "
                      f"columns are combinations of the ones before them, as when one "
                      f"breakdown is nested in another or a level has no rows.")
-    sections = [Section(title, ors, notes, key="odds_ratios")]
+    sections = [Section(title, ors, notes, key=f"{key_prefix}odds_ratios")]
     tests = []
     for term, columns in model.spec.term_columns.items():  # over the model's terms
         if term == "Intercept" or aliased[columns].all():
@@ -296,7 +822,7 @@ def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[st
         tests.append({"term": label(term), "F": t.statistic, "ndf": t.df_num,
                       "ddf": t.df_denom, "p_value": t.p_value})
     sections.append(Section("Term-wise Wald tests (R's regTermTest)",
-                            pd.DataFrame(tests).set_index("term"), key="wald"))
+                            pd.DataFrame(tests).set_index("term"), key=f"{key_prefix}wald"))
     for var in margin_vars:
         m = model.margins(var)
         sections.append(Section(f"Predictive margins: share innovating if every unit had "

@@ -14,8 +14,16 @@ import pytest
 
 import innobaro as ib
 from innobaro.__main__ import main
-from innobaro.datasets import barometer_design
-from innobaro.report import barometer_report, reliability, survey_report
+from innobaro.claims import VERDICTS, verdict
+from innobaro.datasets import barometer_design, load_barometer
+from innobaro.report import (
+    CLAIMS_MODEL,
+    MODEL,
+    barometer_designs,
+    barometer_report,
+    reliability,
+    survey_report,
+)
 
 REPORT = None
 
@@ -28,7 +36,7 @@ def report():
 
 
 def test_report_numbers_equal_the_library_calls() -> None:
-    d = barometer_design()
+    d = barometer_designs()["report"]
     shares = report().section("share:sector").table
     est = ib.proportion(d, "innovated", by="sector", method="beta")
     np.testing.assert_allclose(shares["share"], est.estimate, rtol=1e-14)
@@ -40,13 +48,75 @@ def test_report_numbers_equal_the_library_calls() -> None:
     assert report().section("tests").table.loc["sector", "F"] == pytest.approx(t.statistic,
                                                                                rel=1e-14)
     ors = report().section("odds_ratios").table
-    m = ib.logit("innovated ~ C(municipality_size) + C(centrality, Treatment(3)) "
-                 "+ free_income + np.log(employees)", d)
+    m = ib.logit(CLAIMS_MODEL, d)
     np.testing.assert_allclose(ors["odds_ratio"], m.odds_ratios()["odds_ratio"].iloc[1:],
                                rtol=1e-12)
     margins = report().section("margins:centrality").table
     np.testing.assert_allclose(margins["estimate"], m.margins("centrality").table["estimate"],
                                rtol=1e-12)
+    published = report().section("published_odds_ratios").table
+    np.testing.assert_allclose(published["odds_ratio"],
+                               ib.logit(MODEL, d).odds_ratios()["odds_ratio"].iloc[1:],
+                               rtol=1e-12)
+
+
+def test_the_report_design_carries_fpc_and_poststratification() -> None:
+    designs = barometer_designs()
+    data = load_barometer()
+    np.testing.assert_allclose(designs["report"].weight_values, data["final_weight"],
+                               rtol=1e-6)  # the published weights, to their printed digits
+    assert designs["report"].has_fpc and not designs["published"].has_fpc
+    se = {k: ib.proportion(d, "innovated", method="mean").se.iloc[0]
+          for k, d in designs.items()}
+    assert se["report"] < se["published"]  # the fpc and the post-stratification
+    table = report().section("sensitivity").table
+    first = table.iloc[0]
+    assert first["se"] == pytest.approx(se["report"], rel=1e-12)
+    assert first["se_clusters"] == pytest.approx(se["clusters"], rel=1e-12)
+    assert first["se_published"] == pytest.approx(se["published"], rel=1e-12)
+
+
+def test_the_claims_ledger_comes_from_the_library() -> None:
+    d = barometer_designs()["report"]
+    ledger = report().section("claims").table
+    assert list(ledger["verdict"].unique()) and set(ledger["verdict"]) <= set(VERDICTS)
+    overall = ib.proportion(d, "innovated", method="mean")
+    row = ledger.iloc[0]
+    assert row["estimate"] == pytest.approx(overall.estimate.iloc[0], rel=1e-14)
+    assert row["p_value"] == pytest.approx(overall.test(0.75)["pvalue"].iloc[0], rel=1e-12)
+    assert row["verdict"] == verdict("level", row["estimate"], 0.75, row["p_value"])
+    # medium-sized: a 1-df contrast of predictive margins, medium against the rest
+    m = ib.logit(CLAIMS_MODEL, d)
+    margins = m.margins("municipality_size")
+    weights = {"10000-19999": 0.5, "20000-49999": 0.5, "0-4999": -1 / 3,
+               "5000-9999": -1 / 3, "50000+": -1 / 3}
+    c = ib.contrast(margins, weights)
+    row = ledger.loc["[7] medium-sized municipalities"]
+    assert row["adjusted"] == pytest.approx(c.estimate.iloc[0], rel=1e-12)
+    assert row["adj_p_value"] == pytest.approx(c.test()["pvalue"].iloc[0], rel=1e-10)
+    assert row["verdict"] == verdict("direction", row["adjusted"], 0.0, row["adj_p_value"])
+    # low free income: the odds ratio per 10 points, adjusted
+    row = ledger.loc["[9] low free income"]
+    assert row["adjusted"] == pytest.approx(
+        m.odds_ratios().loc["free_income_10", "odds_ratio"], rel=1e-12)
+    assert row["verdict"] == verdict("direction", row["adjusted"], 1.0, row["adj_p_value"],
+                                     sign=-1)
+    # all over the country: the Rao-Scott test and the region term test
+    row = ledger.loc["[6] all over the country"]
+    assert row["adj_p_value"] == pytest.approx(m.wald_test("C(region)").pvalue, rel=1e-12)
+    assert np.isnan(row["estimate"])
+    assert ledger.loc["[13] learn from each other", "verdict"] == "not measured"
+
+
+def test_the_json_has_the_claims_list() -> None:
+    data = json.loads(report().to_json())
+    claims = data["claims"]
+    assert len(claims) == len(report().section("claims").table)
+    for c in claims:
+        assert {"claim", "estimate", "lower", "upper", "p_value", "verdict"} <= set(c)
+        assert c["verdict"] in VERDICTS
+    not_measured = next(c for c in claims if c["key"] == "learn_from_each_other")
+    assert not_measured["p_value"] is None and not_measured["estimate"] is None
 
 
 def test_report_covers_the_breakdowns_and_items() -> None:
@@ -82,7 +152,9 @@ def test_every_format(fmt: str, tmp_path: Path) -> None:
     assert "SYNTHETIC" in text
     if fmt == "json":
         data = json.loads(text)
-        assert data["sections"][0]["table"][0]["n"] == 1786
+        overall = next(s for s in data["sections"] if s["key"] == "share:overall")
+        assert overall["table"][0]["n"] == 1786
+        assert data["claims"][0]["verdict"] in VERDICTS
     if fmt == "html":
         assert text.startswith("<!DOCTYPE html>")
 
@@ -507,6 +579,7 @@ def test_readable_numbers_and_the_two_effective_ns() -> None:
     assert "e+0" not in text  # degrees of freedom are plain numbers
     assert "municipality_size: 5000-9999 (vs 0-4999)" in text
     assert "centrality: 1 (vs 3)" in text
+    assert "unit size (per doubling of employees)" in text
     assert "C(" not in report().section("wald").table.index.str.cat()
     assert "n_eff is the share's effective sample size" in text
     assert "Kish effective sample size" in text
