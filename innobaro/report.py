@@ -468,7 +468,7 @@ def claims_ledger(numbers: dict[str, dict[str, Any]],
                              sign=sign)
         cl_verdict = None
         if cl_p is not None:
-            main_cl = cl.get("adjusted") or cl.get("bivariate")
+            main_cl = cl.get("adjusted") or cl.get("bivariate") or {}
             cl_verdict = verdict(kind, main_cl.get("estimate"), null, cl_p, sign=sign)
         row = {"label": f"[{i}] {short}", "claim": text, "published": published,
                "measure": measure,
@@ -599,7 +599,8 @@ def barometer_report() -> Report:
     sections.append(Section("About the newest innovation (units that innovated)", items,
                             key="share:items"))
     summary = design.weights_summary().table
-    stratum = data.groupby("stratum", observed=True)["stratum_units"].agg(["size", "first"])
+    units = pd.DataFrame({"stratum": data["stratum"], "units": data["stratum_units"]})
+    stratum = units.groupby("stratum", observed=True)["units"].agg(["size", "first"])
     fractions = stratum["size"] / stratum["first"]
     preamble = [
         "SYNTHETIC DATA: a simulated barometer built to reproduce the margins KS "
