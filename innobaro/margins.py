@@ -342,13 +342,14 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
                               f"margins() for a categorical variable")
     x = col.to_numpy(dtype=float)
     dX = _matrix_derivative(model, data, variable, x, step)
+    d_off = _offset_derivative(model, data, variable, x, step)
     if not dX.any():
         raise EstimationError(f"average_marginal_effect: no model term uses {variable!r}")
     fam, beta, X = model.family_functions, model.beta, model.model_matrix
     eta = X @ beta + model.fit_offset
     mu = fam.inverse_link(eta)
     d1 = fam.dmu_deta(eta, mu)
-    slope = dX @ beta  # d eta / d x, per row
+    slope = dX @ beta + d_off  # d eta / d x, per row (an offset in x included)
     deriv = d1 * slope
     w = model.fit_weights
     grad = ((w * fam.d2mu_deta2(mu) * slope) @ X + (w * d1) @ dX) / w.sum()
@@ -358,7 +359,7 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
         Wf = W[model.fit_rows]
         B = model.refit(W).T  # (p, R)
         E = tall_dot(X, B) + model.fit_offset[:, None]
-        d = fam.dmu_deta(E, fam.inverse_link(E)) * tall_dot(dX, B)
+        d = fam.dmu_deta(E, fam.inverse_link(E)) * (tall_dot(dX, B) + d_off[:, None])
         return ((Wf * d).sum(axis=0) / Wf.sum(axis=0))[:, None]
 
     V = _vcov(model, est, z_pop + z_beta, reps)
@@ -366,6 +367,16 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
                           df=np.array([float(model.df_resid)]), kind="marginal effect",
                           level=level)
 
+
+
+def _offset_derivative(model: GLMResult, data: pd.DataFrame, variable: str, x: np.ndarray,
+                       step: float | None) -> np.ndarray:
+    """Derivative of the model's offset with respect to ``variable`` (zero
+    unless an ``offset()`` term uses it), by a central difference."""
+    h = step if step is not None else 1e-5 * max(float(np.std(x)), 1e-8)
+    up = model.offset_for(data.assign(**{variable: x + h}), fitted_rows=True)
+    down = model.offset_for(data.assign(**{variable: x - h}), fitted_rows=True)
+    return (up - down) / (2 * h)
 
 
 def _matrix_derivative(model: GLMResult, data: pd.DataFrame, variable: str, x: np.ndarray,
