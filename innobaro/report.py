@@ -43,12 +43,22 @@ ITEMS = {
     "inno_service": "New or improved services",
     "inno_process_org": "New ways of organising work",
     "inno_communication": "New ways of communicating",
-    "initiator_employees": "Employees started or carried the newest innovation",
-    "initiator_leaders": "Leaders started it",
-    "initiator_users": "Users or relatives started it",
     "collab_own_municipality": "Collaborated within the municipality",
     "collab_other_public": "Collaborated with other public bodies",
     "collab_private": "Collaborated with private firms",
+    "involved_citizens": "Involved citizens or users",
+}
+
+#: who started or carried the newest innovation: a multi-select question (up to
+#: three ticked), reported as a multiple-response table
+INITIATORS = {
+    "initiator_employees": "Employees",
+    "initiator_leaders": "Leaders",
+    "initiator_users": "Users or relatives",
+    "initiator_politicians": "Political leadership",
+    "initiator_private": "Private firms",
+    "initiator_research": "Research institutions",
+    "initiator_voluntary": "Voluntary organisations",
 }
 
 
@@ -598,6 +608,12 @@ def barometer_report() -> Report:
     items.index.name = "among units that innovated"
     sections.append(Section("About the newest innovation (units that innovated)", items,
                             key="share:items"))
+    sections.append(_initiators_section(innovators))
+    idle = share_table(design.subset(data["innovated"] == 0), "development_underway")
+    idle.index = pd.Index(["Development under way"], name="among units that did not innovate")
+    sections.append(Section("Units that did not innovate: development under way", idle,
+                            ["KS published 'one in four' non-innovating units with "
+                             "development under way."], key="share:development"))
     summary = design.weights_summary().table
     units = pd.DataFrame({"stratum": data["stratum"], "units": data["stratum_units"]})
     stratum = units.groupby("stratum", observed=True)["units"].agg(["size", "first"])
@@ -631,6 +647,39 @@ def barometer_report() -> Report:
                 "rows": {"in_data": len(data), "in_design": int(design.n)}}
     return BarometerReport("Innovation in Norwegian municipal units: the barometer, "
                            "re-analysed", preamble, sections, metadata=metadata, claims=claims)
+
+
+def _initiators_section(innovators: SurveyDesign) -> Section:
+    """The multiple-response table of initiators: the share of innovating units
+    that ticked each, with the n who answered, and each item against the most
+    ticked one, a difference of two shares of the same respondents (its
+    covariance from the joint estimate, as a design-based McNemar test)."""
+    from .contrasts import contrast
+    from .estimators import mean
+
+    items = list(INITIATORS)
+    table = pd.concat([share_table(innovators, item).rename(index={"all": INITIATORS[item]})
+                       for item in items])
+    table.index.name = "who started or carried it"
+    joint = mean(innovators, items, na_rm=True)
+    top = items[int(np.argmax(joint.estimate.to_numpy()))]
+    differences = contrast(joint, {f"{i} - {top}": {i: 1.0, top: -1.0}
+                                   for i in items if i != top})
+    tests = differences.test()
+    table["difference_from_top"] = [np.nan if i == top else
+                                    float(tests.loc[f"{i} - {top}", "estimate"])
+                                    for i in items]
+    table["p_value"] = [np.nan if i == top else float(tests.loc[f"{i} - {top}", "pvalue"])
+                        for i in items]
+    return Section(
+        "Who started or carried the newest innovation (multiple response, up to three)",
+        table,
+        [f"Shares of innovating units that ticked each initiator (n: units that answered); "
+         f"they add up to more than 100% because up to three could be ticked. "
+         f"difference_from_top: the share minus that of '{INITIATORS[top]}', the most "
+         f"ticked, with a design-based t test of the difference between two answers of "
+         f"the same units (their covariance included; a McNemar test for the design)."],
+        key="initiators")
 
 
 def _claims_model_sections(design: SurveyDesign, model: Any) -> list[Section]:

@@ -124,10 +124,15 @@ def test_report_covers_the_breakdowns_and_items() -> None:
     for col in ("sector", "unit_type", "municipality_size", "centrality", "region",
                 "free_income_group", "employee_class"):
         assert f"share:{col}" in keys
-    for key in ("tests", "odds_ratios", "wald", "margins:municipality_size", "share:items"):
+    for key in ("claims", "tests", "odds_ratios", "wald", "margins:municipality_size",
+                "margins:centrality", "margins:region", "margins:log2_employees",
+                "margins:free_income_10", "ame:log2_employees", "gvif", "size_by_centrality",
+                "published_odds_ratios", "sensitivity", "share:items", "initiators",
+                "share:development"):
         assert key in keys
     items = report().section("share:items").table
-    assert "Employees started or carried the newest innovation" in items.index
+    assert "Involved citizens or users" in items.index
+    assert "Political leadership" in report().section("initiators").table.index
     assert set(report().section("share:overall").table["flag"]) <= {"ok", "review", "suppress"}
 
 
@@ -606,3 +611,19 @@ def test_nested_breakdowns_leave_the_aliased_level_blank(tmp_path: Path) -> None
     assert r.section("wald").table.index.tolist() == ["Fylke", "Sektor"]
     files = r.figures(tmp_path)
     assert (tmp_path / "odds_ratios.png") in files
+
+
+def test_initiators_are_a_multiple_response_table() -> None:
+    d = barometer_designs()["report"]
+    innovators = d.subset(d.data["innovated"] == 1)
+    table = report().section("initiators").table
+    joint = ib.mean(innovators, ["initiator_employees", "initiator_leaders"], na_rm=True)
+    diff = ib.contrast(joint, {"initiator_leaders": 1, "initiator_employees": -1})
+    assert table.loc["Leaders", "difference_from_top"] == pytest.approx(
+        diff.estimate.iloc[0], rel=1e-12)
+    assert table.loc["Leaders", "p_value"] == pytest.approx(diff.test()["pvalue"].iloc[0],
+                                                            rel=1e-10)
+    assert np.isnan(table.loc["Employees", "p_value"])  # the most ticked, the reference
+    assert table["share"].sum() > 1  # up to three ticked
+    idle = report().section("share:development").table
+    assert idle["n"].iloc[0] == (d.data["innovated"] == 0).sum()
