@@ -7,7 +7,8 @@ Usage::
                        [--strata COL ...] [--psu COL ...] [--fpc COL ...] [--nest]
                        [--lonely-psu RULE] [--outcome-level LABEL] [--by-missing row|drop]
                        [--sep SEP] [--decimal CHAR] [--encoding NAME] [--na CODE ...]
-                       [--format text|md|html|json] [--out PATH] [--figures DIR]
+                       [--format text|md|html|json|xlsx] [--out PATH] [--figures DIR]
+                       [--lang en|nb] [--style default|publication]
 
 ``FILE`` may be CSV (any separator, decimal commas, UTF-8 or Windows-1252, as
 Excel writes it in Norway), Parquet (needs pyarrow), SPSS ``.sav`` (needs
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from .design import SurveyDesign
 
-FORMATS = ("text", "markdown", "md", "html", "json")
+FORMATS = ("text", "markdown", "md", "html", "json", "xlsx")
 LONELY = ("fail", "remove", "adjust", "average", "certainty")
 DESIGN_FLAGS = ("weights", "probs", "strata", "psu", "fpc", "nest", "lonely_psu",
                 "replicate_weights", "replicate_method", "scale", "rscales", "rho", "mse")
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the report to this file instead of the screen")
     p.add_argument("--figures", metavar="DIR",
                    help="write PNG figures to this folder (needs matplotlib)")
+    p.add_argument("--lang", choices=("en", "nb"), default="en",
+                   help="language of the labels: en (English) or nb (Norwegian bokmål)")
+    p.add_argument("--style", choices=("default", "publication"), default="default",
+                   help="publication: shares as rounded percentages, without standard "
+                        "errors and effective sample sizes")
     sub = p.add_subparsers(dest="command", metavar="report")
     r = sub.add_parser(
         "report", help="the report on your own survey file",
@@ -130,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("--out", dest="out_", metavar="PATH", help="output file")
     out.add_argument("--figures", dest="figures_", metavar="DIR",
                      help="folder for PNG figures")
+    out.add_argument("--lang", dest="lang_", choices=("en", "nb"), help="language of the labels")
+    out.add_argument("--style", dest="style_", choices=("default", "publication"),
+                     help="publication: rounded percentages")
     return p
 
 
@@ -200,10 +209,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     fmt = "markdown" if fmt == "md" else fmt
     out = getattr(args, "out_", None) or args.out
     figures = getattr(args, "figures_", None) or args.figures
+    lang = getattr(args, "lang_", None) or args.lang
+    style = getattr(args, "style_", None) or args.style
     try:
         from .errors import InnobaroError
         from .report import barometer_report, survey_report
 
+        if fmt == "xlsx" and not out:
+            raise ValueError("--format xlsx writes a binary Excel workbook: give --out "
+                             "FILE.xlsx")
         if args.command == "report":
             data, source = read_table(args.file, sep=args.sep, decimal=args.decimal,
                                       encoding=args.encoding, na_values=args.na)
@@ -216,13 +230,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    by_missing=args.by_missing, source=source)
         else:
             report = barometer_report()
-        text = report.render(fmt)
-        if out:
-            Path(out).write_text(text, encoding="utf-8")
+        if fmt == "xlsx":
+            report.write(out, "xlsx", lang=lang, style=style)
         else:
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            text = report.render(fmt, lang=lang, style=style)
+            if out:
+                Path(out).write_text(text, encoding="utf-8")
+            else:
+                sys.stdout.write(text if text.endswith("\n") else text + "\n")
         if figures:
-            report.figures(figures)
+            report.figures(figures, lang=lang)
     except (InnobaroError, OSError, RuntimeError, ValueError, KeyError,
             UnicodeDecodeError) as exc:
         sys.stderr.write(f"innobaro: error: {_cli_message(exc)}\n")
