@@ -49,10 +49,15 @@ GLM_MAXIT <- 100L
 POLISH_TOL <- 1e-14
 POLISH_MAX <- 50L
 
-DATA <- lapply(c(apistrat = "apistrat", apiclus1 = "apiclus1"), read_data)
+DATA <- lapply(c(apistrat = "apistrat", apiclus1 = "apiclus1",
+                 glm_barometer = "glm_barometer"), read_data)
+## glm_barometer is make_glm.R's synthetic barometer sample; centrality 1..6 is
+## a factor in R, C(centrality) in patsy
+DATA$glm_barometer$centrality <- factor(DATA$glm_barometer$centrality)
 S_STRAT <- dspec(weights = "pw", strata = "stype", fpc = "fpc")
 S_CLUS1 <- dspec(weights = "pw", psu = "dnum", fpc = "fpc")
-SPECS <- list(apistrat = S_STRAT, apiclus1 = S_CLUS1)
+S_BARO <- dspec(weights = "w", strata = "stratum", psu = "municipality", fpc = "N_psu")
+SPECS <- list(apistrat = S_STRAT, apiclus1 = S_CLUS1, glm_barometer = S_BARO)
 
 design_json <- function(spec, replicate = NULL) {
   list(type = "linearization", weights = spec$weights, probs = spec$probs,
@@ -175,8 +180,13 @@ replicate_vcov <- function(fit, des) {
 
 ## patsy's name of each of R's coefficient names used here
 PATSY <- c("(Intercept)" = "Intercept", "log(api99)" = "np.log(api99)",
-           stypeH = "stype[T.H]", stypeM = "stype[T.M]")
-patsy_names <- function(r) unname(ifelse(r %in% names(PATSY), PATSY[r], r))
+           stypeH = "stype[T.H]", stypeM = "stype[T.M]", sectorhealth = "sector[T.health]")
+patsy_names <- function(r) {
+  out <- unname(ifelse(r %in% names(PATSY), PATSY[r], r))
+  cent <- grepl("^centrality[0-9]$", r)
+  out[cent] <- sprintf("C(centrality)[T.%s]", sub("^centrality", "", r[cent]))
+  out
+}
 
 ## summary()'s dispersion: svyvar() of the Pearson residuals.  survey 4.1's
 ## summary() is wrong for replicate designs (its Pearson residuals use
@@ -407,6 +417,21 @@ for (d in c("apistrat", "apiclus1")) {
                    "predict.svyglm (the offset has no variance), response se =",
                    "link se * mu.eta(X beta + offset)"))
 }
+
+## the barometer sample: the logistic model of make_glm.R with other links
+BARO_F <- "innovated ~ log_pop + C(centrality) + free_income + log_employees"
+BARO_R <- "innovated ~ log_pop + centrality + free_income + log_employees"
+for (lk in c("probit", "cloglog")) {
+  case_family(paste0("glm_barometer_binomial_", lk), "glm_barometer", BARO_F, BARO_R,
+              list(family = "binomial", link = lk), bquote(quasibinomial(link = .(lk))))
+  case_family(paste0("glm_barometer_binomial_", lk, "_jkn"), "glm_barometer", BARO_F,
+              BARO_R, list(family = "binomial", link = lk),
+              bquote(quasibinomial(link = .(lk))), replicate = "JKn")
+}
+case_family("glm_barometer_Gamma_log_employees", "glm_barometer",
+            "np.exp(log_employees) ~ log_pop + C(centrality) + sector",
+            "exp(log_employees) ~ log_pop + centrality + sector",
+            list(family = "Gamma", link = "log"), quote(Gamma(link = "log")))
 
 ## log-binomial from R's starting values: the first step leaves (0, 1) and glm.fit
 ## stops ("no valid set of coefficients has been found: please supply starting
