@@ -397,7 +397,7 @@ class Report:
                 cells = [_count(float(v)) for v in values]
             elif col == "p_value" and numeric:
                 cells = [_pvalue(float(v)) for v in values]
-            elif col in ("flag", "reason"):
+            elif col == "flag":
                 cells = [words(v) if isinstance(v, str) else _fmt(v) for v in values]
             else:
                 cells = [_fmt(v) for v in values]
@@ -475,9 +475,9 @@ class Report:
 
     def _walk(self, words: _Words, style: str, decimals: int, suppress: bool
               ) -> tuple[str, list[str], list[_Shown], list[tuple[str, str]]]:
+        title, preamble = words(self.title), [words(p) for p in self.preamble]
         shown = [self._shown(s, words, style, decimals, suppress) for s in self.sections]
-        return (words(self.title), [words(p) for p in self.preamble], shown,
-                self._methods(words))
+        return title, preamble, shown, self._methods(words)
 
     # ------------------------------------------------------------ rendering
     def to_text(self, *, lang: str = "en", style: str = "default", decimals: int = 0,
@@ -571,7 +571,8 @@ class Report:
             out += [f"## {_md(s.title)}", ""]
             if len(s.frame.columns):
                 out += [_markdown_table(s.frame), ""]
-            out += [_md(f) for f in s.footnotes]
+            for f in s.footnotes:  # each its own paragraph
+                out += [_md(f), ""]
             out += [f"_{_md(n)}_" for n in s.notes] + [""]
         if methods:
             out += [f"## {_md(words('Methods'))}", ""]
@@ -1001,6 +1002,17 @@ class Report:
             if log:
                 ax.axvline(1, color="grey", linestyle="--", linewidth=1)
                 ax.set_xscale("log")
+                # plain ticks (0.5, 1, 2) rather than powers of ten
+                ticks = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5,
+                                  10, 20, 50, 100])
+                if show.any():
+                    ends = np.concatenate([lo[show], hi[show], [1.0]])
+                    ends = ends[np.isfinite(ends) & (ends > 0)]
+                    ticks = ticks[(ticks >= ends.min() / 1.15) & (ticks <= ends.max() * 1.15)]
+                ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+                ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+                    lambda v, _pos: f"{v:g}"))
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             else:
                 ax.set_xlim(0, 1)
                 ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
