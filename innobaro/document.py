@@ -233,8 +233,9 @@ def labels_from_dictionary(dictionary: pd.DataFrame, column: str = "label_no"
     dictionary : pandas.DataFrame
         One row per variable with ``variable``, ``levels`` and the label
         column, as :func:`innobaro.datasets.data_dictionary` gives: a
-        categorical variable's levels are written ``code (Label)`` and
-        separated by ``;``.
+        categorical variable's levels (``type`` ``"category"`` when there is a
+        ``type`` column) are written ``code (Label)`` and separated by ``;``;
+        numeric codes are not labelled (they would relabel every number).
     column : str, default "label_no"
         The column with the variables' labels.
 
@@ -257,17 +258,19 @@ def labels_from_dictionary(dictionary: pd.DataFrame, column: str = "label_no"
     {'kindergarten': 'Barnehage (kommunal)'}
     """
     labels: dict[str, str] = {}
-    levels = dictionary["levels"] if "levels" in dictionary.columns else \
-        pd.Series([""] * len(dictionary), index=dictionary.index)
-    for var, label, lev in zip(dictionary["variable"], dictionary[column], levels,
-                               strict=True):  # over the dictionary's variables
+    empty = pd.Series([""] * len(dictionary), index=dictionary.index)
+    levels = dictionary["levels"] if "levels" in dictionary.columns else empty
+    kinds = dictionary["type"] if "type" in dictionary.columns else empty
+    for var, label, lev, kind in zip(dictionary["variable"], dictionary[column], levels,
+                                     kinds, strict=True):  # over the dictionary's variables
         if isinstance(label, str) and label:
             labels[str(var)] = label
-        if isinstance(lev, str):
-            for part in lev.split(";"):  # over the variable's levels
-                m = re.fullmatch(r"\s*([^\s()][^()]*?)\s*\((.*)\)\s*", part)
-                if m:
-                    labels.setdefault(m.group(1), m.group(2).strip())
+        if not isinstance(lev, str) or kind not in ("", "category"):
+            continue  # the levels of a scale (1 (Not at all, ...)) are not names
+        for part in lev.split(";"):  # over the variable's levels
+            m = re.fullmatch(r"\s*([^\s()][^()]*?)\s*\((.*)\)\s*", part)
+            if m and not _NUMBER.fullmatch(m.group(1)):
+                labels.setdefault(m.group(1), m.group(2).strip())
     return labels
 
 
