@@ -1386,6 +1386,8 @@ m fit} / ar w}` when rows were dropped for
                                  + (f"; {_counts(self.spec.missing)}" if self.n_dropped
                                     else "") + ")"),
                 ("Residual df", f"{self.df_resid:g}"),
+                ("Dispersion", f"{self.dispersion:.6g} (as R's summary; not used by the "
+                               f"design-based standard errors)"),
                 ("Interval", f"{100 * level:g}%, t on the residual df")]
         return Summary(info=info, table=table)
 
