@@ -2,7 +2,9 @@
 
 The flags follow the NCHS Data Presentation Standards for Proportions
 (Parker et al. 2017, Vital Health Stat 2(175)); each test of a rule builds
-inputs on both sides of its threshold and quotes the rule. The outputs:
+inputs on both sides of its threshold and states the rule (in our words: the
+steps as the standard orders them and as NCHS's R package surveytable,
+``.lpe_percents``, implements them). The outputs:
 suppressed cells blank with footnotes in text, Markdown, HTML and Excel and
 kept in JSON; the publication style; Norwegian labels; the methods appendix;
 the self-contained HTML page; the Excel workbook; figures; the command line.
@@ -50,32 +52,32 @@ def flags_of(p, var, lower, upper, n, df=50):
 # the NCHS rules, one by one
 # ---------------------------------------------------------------------------
 def test_effective_sample_size_below_30_is_suppressed() -> None:
-    # "Proportions with an effective sample size (n*) less than 30 should be
-    # suppressed"; n* = p(1 - p) / Var(p): 0.25 / 0.0125 = 20 and 0.25 / 0.0025 = 100
+    # step 1: suppress when the effective sample size n* = p(1 - p) / Var(p),
+    # at most n, is below 30: 0.25 / 0.0125 = 20 and 0.25 / 0.0025 = 100
     assert flags_of(0.5, 0.0125, 0.45, 0.55, 200) == ("suppress", "n_eff < 30")
     assert flags_of(0.5, 0.0025, 0.45, 0.55, 200) == ("ok", "")
     # n* is capped at the sample size: 2500 computed, 25 rows
     f = nchs_flags([0.5], [0.0001], [0.48], [0.52], [25], [50])
     assert f["n_eff"].iloc[0] == 25 and f["flag"].iloc[0] == "suppress"
-    # exactly 30 passes (the rule is "less than 30")
+    # exactly 30 passes (the rule is "below 30")
     assert flags_of(0.5, 0.25 / 30, 0.45, 0.55, 200)[0] == "ok"
 
 
 def test_absolute_width_of_030_or_more_is_suppressed() -> None:
-    # "Proportions with an absolute CI width of 0.30 or more should be suppressed"
+    # step 2: suppress when the absolute width of the 95% interval is 0.30 or more
     assert flags_of(0.5, 0.005, 0.34, 0.66, 200) == ("suppress", "CI width >= 0.30")
     assert flags_of(0.5, 0.005, 0.0, 0.3, 200) == ("suppress", "CI width >= 0.30")
     assert flags_of(0.5, 0.005, 0.36, 0.64, 200) == ("ok", "")
 
 
 def test_relative_width_over_130_percent_is_suppressed() -> None:
-    # "absolute CI width between 0.05 and 0.30 ... suppressed if the relative
-    # CI width (width / p) is more than 130%": 0.09 / 0.04 = 225%
+    # step 3: with an absolute width between 0.05 and 0.30, suppress when the
+    # relative width (width / p) is more than 130%: 0.09 / 0.04 = 225%
     var = 0.04 * 0.96 / 100  # n* = 100
     assert flags_of(0.04, var, 0.01, 0.10, 500) == ("suppress", "relative CI width > 130%")
     # 0.09 / 0.10 = 90%: shown
     assert flags_of(0.10, 0.10 * 0.9 / 100, 0.06, 0.15, 500) == ("ok", "")
-    # "a CI width of 0.05 or less": shown whatever the relative width (0.016 / 0.01 = 160%)
+    # a width of 0.05 or less is shown whatever the relative width (0.016 / 0.01 = 160%)
     assert flags_of(0.01, 0.01 * 0.99 / 1000, 0.004, 0.02, 2000) == ("ok", "")
 
 
@@ -91,7 +93,7 @@ def test_complement_relative_width_over_130_percent_is_reviewed() -> None:
 
 
 def test_fewer_than_8_degrees_of_freedom_is_reviewed() -> None:
-    # "estimates with fewer than 8 degrees of freedom ... flagged for review"
+    # review when the design has fewer than 8 degrees of freedom
     assert flags_of(0.5, 0.0025, 0.40, 0.60, 200, df=5) == ("review", "df < 8")
     assert flags_of(0.5, 0.0025, 0.40, 0.60, 200, df=8) == ("ok", "")
     # suppression comes first: a suppressed estimate is not also reviewed
@@ -99,7 +101,7 @@ def test_fewer_than_8_degrees_of_freedom_is_reviewed() -> None:
 
 
 def test_zero_and_hundred_percent_are_reviewed_not_ok() -> None:
-    # "statistical review" of 0% and 100%: the issue's domain with p = 0 and
+    # statistical review of 0% and 100%: the issue's domain with p = 0 and
     # n = 111 was "ok"; its Korn-Graubard upper end is 1 - 0.025^(1/111)
     upper = 1 - 0.025 ** (1 / 111)
     assert flags_of(0.0, 0.0, 0.0, upper, 111) == ("review", "0% or 100%")
