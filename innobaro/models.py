@@ -1023,10 +1023,9 @@ class GLMResult:
     def dispersion(self) -> float:
         r"""The dispersion R's ``summary.svyglm`` prints: the design-based
         variance (``svyvar``) of the Pearson residuals,
-        :math:`rac{n}{n-1}\sum_i w_i (r_i - ar r)^2 / \sum_i w_i`,
+        :math:`\frac{n}{n-1}\sum_i w_i (r_i - \bar r)^2 / \sum_i w_i`,
         :math:`r_i = (y_i - \mu_i)/\sqrt{V(\mu_i)}` (times
-        :math:`\sqrt{ar w_{
-m fit} / ar w}` when rows were dropped for
+        :math:`\sqrt{\bar w_{\rm fit} / \bar w}` when rows were dropped for
         missing values, as R's weights are). It is reported, not used: the
         standard errors are design-based, for every family (so binomial and
         quasibinomial give the same numbers).
