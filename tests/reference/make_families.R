@@ -386,6 +386,11 @@ for (d in c("apistrat", "apiclus1")) {
       quote(inverse.gaussian()), API_COLS)
   one("inverse.gaussian_log", ENR_P, ENR_F, list(family = "inverse.gaussian", link = "log"),
       quote(inverse.gaussian(link = "log")), ENR_COLS, replicate = FALSE)
+  for (lk in c("inverse", "identity")) {
+    one(paste0("inverse.gaussian_", lk), API_F, API_F,
+        list(family = "inverse.gaussian", link = lk),
+        bquote(inverse.gaussian(link = .(lk))), API_COLS, replicate = FALSE)
+  }
   ## gaussian with other links
   one("gaussian_log", API_F, API_F, list(family = "gaussian", link = "log"),
       quote(gaussian(link = "log")), API_COLS, wald = FALSE)
@@ -404,6 +409,10 @@ for (d in c("apistrat", "apiclus1")) {
   ## negative binomial with a given theta
   one("negative.binomial_2", ENR_P, ENR_F, list(family = "negative.binomial", theta = 2),
       quote(negative.binomial(theta = 2)), ENR_COLS, margins = TRUE, wald = TRUE)
+  one("negative.binomial_identity", "enroll ~ ell + meals", "enroll ~ ell + meals",
+      list(family = "negative.binomial", theta = 5, link = "identity"),
+      quote(negative.binomial(theta = 5, link = "identity")), c("ell", "meals"),
+      replicate = FALSE)
   one("negative.binomial_sqrt", "enroll ~ ell + meals", "enroll ~ ell + meals",
       list(family = "negative.binomial", theta = 5, link = "sqrt"),
       quote(negative.binomial(theta = 5, link = "sqrt")), c("ell", "meals"),
