@@ -233,6 +233,20 @@ def test_flagged_shares_leaves_out_missing_outcomes_and_zero_weights() -> None:
     assert t["n"].tolist() == df[keep].groupby("g").size().astype(float).tolist()
 
 
+def test_flagged_shares_on_a_domain_and_a_replicate_design() -> None:
+    df = small_survey()
+    d = ib.Design(df, weights="w", psu="psu")
+    sub = flagged_shares(d.subset((df["c"] == "p").to_numpy()), "y", "g")
+    assert sub["n"].tolist() == df[df["c"] == "p"].groupby("g").size().astype(float).tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ib.InnobaroWarning)
+        rd = d.replicate("jk1")
+        t = flagged_shares(rd, "y", ["g", "c"])
+        est = ib.proportion(rd, "y", by=["g", "c"], method="beta")
+    np.testing.assert_allclose(t["se"], est.se, rtol=1e-14)
+    assert t["n"].sum() == len(df)
+
+
 def test_county_by_sector_table_of_the_barometer() -> None:
     from innobaro.datasets import barometer_design
 
