@@ -23,8 +23,18 @@ collected for the project from the sources named at each check:
   from 5,000 to 20,000, 59 over 20,000 (these sum to 425); SSB centrality
   classes; 174 municipalities with corrected free income below 100 (2018).
 
-The tolerances allow for the sampling error of 1,786 respondents (about 1 point
-overall, 2-4 points in a size class); each is stated beside its check.
+The 2020 edition (fieldwork 2019) is checked against KS, "Høyt innovasjonstrykk i
+kommunesektoren", "Ledere og medarbeidere fremdeles viktigst", "Hva hemmer og hva
+fremmer innovasjon" and "Innovasjonsbarometeret 2020 - metodeskriv" (ks.no, 2020):
+74 % innovated, most in the social sector, no large differences between sectors or
+regions, employees key in 86 %, process innovation almost 60 %, core tasks about
+90 %, more than a quarter with two or more types; top promoters employee
+participation and internal collaboration, top barrier limited economic resources,
+22 % saying limited resources promoted the innovation; weighted by sector.
+
+The tolerances allow for the sampling error of 1,786 (2018) and 2,400 (2020)
+respondents (about 1 point overall, 2-4 points in a size class or region); each is
+stated beside its check.
 """
 
 from __future__ import annotations
@@ -40,10 +50,12 @@ import pytest
 
 import innobaro as ib
 from innobaro.datasets import (
+    barometer_2020_design,
     barometer_design,
     data_dictionary,
     generate,
     load_barometer,
+    load_barometer_2020,
     load_barometer_frame,
     load_municipalities,
 )
@@ -60,6 +72,16 @@ def resp() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
     return load_barometer_frame()
+
+
+@pytest.fixture(scope="module")
+def resp20() -> pd.DataFrame:
+    return load_barometer_2020()
+
+
+@pytest.fixture(scope="module")
+def frame20() -> pd.DataFrame:
+    return load_barometer_frame(2020)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +109,8 @@ def test_generator_rebuilds_the_bundled_files_byte_for_byte(tmp_path: Path) -> N
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    for name in (generate.FRAME_FILE, generate.RESPONDENTS_FILE):
+    names = (generate.FRAME_FILE, generate.RESPONDENTS_FILE, generate.RESPONDENTS_2020_FILE)
+    for name in names:
         assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes(), name
 
 
@@ -102,8 +125,16 @@ def test_generator_leaves_the_global_random_state_alone() -> None:
 def test_bundled_files_are_small() -> None:
     sizes = {p.name: p.stat().st_size for p in DATA.iterdir()}
     assert set(sizes) == {"centrality_2017.tsv", generate.FRAME_FILE,
-                          generate.RESPONDENTS_FILE}
-    assert sum(sizes.values()) < 2_000_000
+                          generate.RESPONDENTS_FILE, generate.RESPONDENTS_2020_FILE}
+    assert sum(sizes.values()) < 3_000_000
+
+
+def test_every_data_file_is_labelled_synthetic() -> None:
+    # a copied file keeps its label: in its name and in a column that is 1 on every row
+    for path in DATA.glob("*.csv"):
+        assert path.name.startswith("synthetic_"), path.name
+        df = pd.read_csv(path, dtype=str)
+        assert (df["synthetic"] == "1").all(), path.name
 
 
 def test_package_does_not_read_outside_itself() -> None:
@@ -124,20 +155,29 @@ def test_import_is_light() -> None:
 
 def test_stored_intercepts_are_the_calibration_of_the_seed() -> None:
     pytest.importorskip("scipy")
-    unit_types, items = generate.calibrate(generate.SEED)
-    assert unit_types == generate.UNIT_TYPES
+    unit_types, items, items20, likert = generate.calibrate(generate.SEED)
+    assert unit_types == generate.UNIT_TYPES_2020
     assert items == generate.ITEMS
+    assert items20 == generate.ITEMS_2020
+    assert likert == generate.LIKERT_ITEMS
 
 
 def test_module_docstring_tabulates_the_coefficients_in_use() -> None:
     doc = generate.__doc__
-    for ut in generate.UNIT_TYPES:
-        assert re.search(rf"^{ut.name}\s+{ut.innovation_logit:.2f}\s", doc, re.M), ut.name
+    for ut in generate.UNIT_TYPES_2020:
+        v2018 = "-" if np.isnan(ut.innovation_logit) else f"{ut.innovation_logit:.2f}"
+        row = rf"^{ut.name}\s+{re.escape(v2018)}\s+{ut.innovation_logit_2020:.2f}\s"
+        assert re.search(row, doc, re.M), ut.name
     for name, value in generate.INNOVATION.items():
         assert re.search(rf"^{name}\s+{value:.2f}\s", doc, re.M), name
-    for it in generate.ITEMS:
+    for it in generate.ITEMS + generate.ITEMS_2020:
         row = rf"^{it.name}\s+{it.status} {it.target:.2f}\s+{it.intercept:.2f}\b"
         assert re.search(row, doc, re.M), it.name
+    for lk in generate.LIKERT_ITEMS:
+        row = rf"^{lk.name}\s+{lk.status}\s+{lk.location:.2f}\b"
+        assert re.search(row, doc, re.M), lk.name
+    for name in ("MUNICIPALITY_SD", "UNIT_SD", "RESPONSE_UNIT_SD", "ROTATION", "SIZE_NOISE"):
+        assert f"{name} = {getattr(generate, name):g}" in doc, name
 
 
 # ----------------------------------------------------------- the dictionary
@@ -145,24 +185,35 @@ def _documented_values(levels: str) -> list[str]:
     return [part.split(" (")[0] for part in levels.split("; ")]
 
 
-def test_loaders_return_what_the_dictionary_documents(resp: pd.DataFrame,
-                                                      frame: pd.DataFrame) -> None:
+def test_loaders_return_what_the_dictionary_documents(resp: pd.DataFrame, frame: pd.DataFrame,
+                                                      resp20: pd.DataFrame,
+                                                      frame20: pd.DataFrame) -> None:
     dd = data_dictionary()
     assert dd["variable"].is_unique
     assert set(dd["status"]) <= {"S", "E"}
     assert (dd[["description", "label_no", "type", "model"]] != "").all().all()
-    in_frame = dd.loc[dd["dataset"].isin(["frame", "both"]), "variable"].tolist()
-    in_resp = dd.loc[dd["dataset"].isin(["respondents", "both"]), "variable"].tolist()
-    assert frame.columns.tolist() == in_frame
-    assert resp.columns.tolist() == in_resp
-    for row in dd.itertuples():
-        for df in [d for d, names in ((frame, in_frame), (resp, in_resp))
-                   if row.variable in names]:
+    assert dd["label_no"].str.strip().ne("").all()  # --lang nb labels every column
+    where = dd["dataset"].str.split(", ")
+    assert set(where.explode()) == {"frame", "2018", "2020"}
+    datasets = [("frame", frame), ("frame", frame20), ("2018", resp), ("2020", resp20)]
+    for key, df in datasets:
+        names = dd.loc[where.map(lambda w, key=key: key in w), "variable"].tolist()
+        assert df.columns.tolist() == names, key
+        for row in dd.loc[dd["variable"].isin(names)].itertuples():
             col = df[row.variable]
             if row.type == "category":
                 assert isinstance(col.dtype, pd.CategoricalDtype), row.variable
-                assert list(col.cat.categories) == _documented_values(row.levels), row.variable
+                documented = _documented_values(row.levels)
+                # the 2018 data have the first categories (two sectors, eight unit types)
+                assert list(col.cat.categories) == documented[:len(col.cat.categories)]
+                if df is not resp and df is not frame:
+                    assert list(col.cat.categories) == documented, row.variable
                 assert col.notna().all()
+            elif row.type == "ordinal":
+                assert isinstance(col.dtype, pd.CategoricalDtype) and col.cat.ordered
+                assert list(col.cat.categories) == [1, 2, 3, 4, 5, 6], row.variable
+                assert _documented_values(row.levels)[:6] == ["1", "2", "3", "4", "5", "6"]
+                assert col.notna().all() or "missing" in row.levels, row.variable
             elif row.type == "id":
                 assert col.map(type).eq(str).all() and col.notna().all(), row.variable
             elif row.type == "integer":
@@ -178,11 +229,25 @@ def test_loaders_return_what_the_dictionary_documents(resp: pd.DataFrame,
                 assert col.between(int(bounds[1]), int(bounds[2])).all(), row.variable
 
 
+def test_multiselect_sets_are_documented(resp: pd.DataFrame, resp20: pd.DataFrame) -> None:
+    dd = data_dictionary()
+    initiators = dd.loc[dd["multiselect"] == "initiator", "variable"].tolist()
+    assert initiators == [it.name for it in generate.ITEMS if it.group == "initiator"]
+    assert "one to three" in dd.set_index("variable").loc["initiator_employees", "model"]
+    types = dd.loc[dd["multiselect"] == "type", "variable"].tolist()
+    assert types == ["inno_service", "inno_process_org", "inno_communication"]
+    for df in (resp, resp20):  # [S] up to three initiators could be ticked
+        ticked = df.loc[df["innovated"] == 1, initiators].sum(axis=1)
+        assert ticked.between(1, 3).all()
+        assert (ticked == 3).any() and (ticked == 1).any()
+        assert (df.loc[df["innovated"] == 1, types].sum(axis=1) >= 1).all()
+
+
 def test_published_items_name_their_source() -> None:
     dd = data_dictionary().set_index("variable")
     targets = [it.name for it in generate.ITEMS if it.status == "S"]
     assert (dd.loc[targets, "published"].str.contains("ks.no|coi.dk")).all()
-    assert "0.45 log2(e/20)" in dd.loc["innovated", "model"]
+    assert f"{generate.INNOVATION['employees']:+.2f} log2(e/20)" in dd.loc["innovated", "model"]
 
 
 def test_unit_ids_and_municipality_codes(resp: pd.DataFrame, frame: pd.DataFrame) -> None:
@@ -211,9 +276,11 @@ def test_426_municipalities_with_the_published_size_classes() -> None:
     assert (pop > 20_000).sum() == 59
     # [S] 142 from 5,000 to 20,000, but 224 + 142 + 59 = 425: the 426th is here
     assert pop.between(5_000, 20_000).sum() == 143
-    # [E] about 85 at 5-10,000, 57 at 10-20,000, 43 at 20-50,000, 16 (about 15 [S]) over 50,000
+    # [E] about 85 at 5-10,000, 57 at 10-20,000, 43 at 20-50,000; [S] 15 over 50,000 and
+    # 27 under 1,000 (2016)
     counts = m["municipality_size"].value_counts().sort_index().tolist()
-    assert counts == [224, 86, 57, 43, 16]
+    assert counts == [224, 86, 57, 44, 15]
+    assert (pop < 1_000).sum() == 27
     assert abs(pop.mean() - 12_200) < 1  # [S] mean about 12,200
     assert m.loc[pop.idxmax(), "municipality_code"] == "0301"  # the capital is largest
 
@@ -376,8 +443,9 @@ def test_more_innovation_where_free_income_is_low(design: ib.Design) -> None:
 def test_innovation_all_over_the_country(design: ib.Design) -> None:
     est = share(design, "region")
     overall = ib.proportion(design, "innovated").estimate.iloc[0]
-    # [S] innovation happens all over the country; [E] regions within +-3 points
-    assert (est - overall).abs().max() <= 0.03
+    # [S] innovation happens all over the country; [E] regions within +-3 points on the
+    # chart; +-4 here, as the municipality effects make a region's share vary more (se 2-4)
+    assert (est - overall).abs().max() <= 0.04
 
 
 @pytest.mark.parametrize(("item", "target", "tol"), [
@@ -417,3 +485,157 @@ def test_development_under_way_among_non_innovators(design: ib.Design) -> None:
 def test_generator_checks_agree(resp: pd.DataFrame) -> None:
     failed = [name for name, _, ok in generate.published_checks(resp) if not ok]
     assert failed == []
+
+
+# ------------------------------------------------ clustering and size x centrality
+def test_small_central_and_large_peripheral_municipalities_exist() -> None:
+    m = load_municipalities()
+    cross = pd.crosstab(m["municipality_size"], m["centrality"])
+    # size is not a function of centrality: small central and larger peripheral exist
+    assert cross.loc["0-4999", [1, 2, 3]].sum() >= 10
+    assert cross.loc[["20000-49999", "50000+"], [5, 6]].to_numpy().sum() >= 2
+    rho = m["population"].rank().corr(m["centrality"].rank())
+    assert -0.75 < rho < -0.45
+
+
+def test_innovation_clusters_within_municipalities(resp: pd.DataFrame) -> None:
+    # the model's intracluster correlation in the 2018 frame is about 0.06 (issue 19)
+    assert 0.05 <= generate.population_icc() <= 0.07
+    # the ANOVA estimate on the respondents is positive and of that order
+    icc = generate.anova_icc(resp["innovated"].to_numpy(dtype=float),
+                             resp["municipality_code"].to_numpy())
+    assert 0.0 < icc < 0.15
+    # so a design with municipalities as clusters has larger standard errors
+    clustered = ib.Design(resp, weights="final_weight", psu="municipality_code")
+    plain = ib.Design(resp, weights="final_weight")
+    se = [float(ib.proportion(d, "innovated").se.iloc[0]) for d in (clustered, plain)]
+    assert se[0] > 1.05 * se[1]
+
+
+def test_icc_formula_against_the_anova_estimator() -> None:
+    rng = np.random.default_rng(1)
+    cluster = np.repeat(np.arange(400), 25)
+    p = 1 / (1 + np.exp(-(0.5 + 0.9 * rng.standard_normal(400)[cluster])))
+    y = (rng.random(p.size) < p).astype(float)
+    assert generate.anova_icc(y, cluster) == pytest.approx(
+        generate.municipality_icc(p, cluster), abs=0.02)
+
+
+# ------------------------------------------------------------ the 2020 edition
+def test_2020_frame_is_the_2018_frame_with_the_new_unit_types(frame: pd.DataFrame,
+                                                              frame20: pd.DataFrame) -> None:
+    old = frame20.loc[frame20["unit_type"].isin(frame["unit_type"].cat.categories)]
+    assert old["unit_id"].tolist() == frame["unit_id"].tolist()
+    new = set(frame20["unit_type"]) - set(frame["unit_type"])
+    assert new == {ut.name for ut in generate.UNIT_TYPES_NEW_2020}
+    # [S] social, culture and technical sectors added; after-school care to education
+    assert list(frame20["sector"].cat.categories) == [
+        "education", "health_care", "social", "culture", "technical"]
+    assert (frame20.loc[frame20["unit_type"] == "after_school_care", "sector"]
+            == "education").all()
+    assert frame20["unit_id"].str.fullmatch(r"\d{4}-[A-Z]{2,3}\d{3}").all()
+    assert frame20["unit_id"].is_unique
+    assert (frame20["responded"] <= frame20["sampled"]).all()
+    assert frame20["responded"].sum() == generate.N_RESPONDENTS_2020
+
+
+def test_2020_weights_are_poststratified_to_sector(resp20: pd.DataFrame,
+                                                   frame20: pd.DataFrame) -> None:
+    # [S] the 2020 results were weighted at sector level, not by unit type and region
+    totals = frame20.groupby("sector", observed=True).size().astype(float)
+    weighted = resp20.groupby("sector", observed=True)["final_weight"].sum()
+    pd.testing.assert_series_equal(weighted.sort_index(), totals.sort_index(),
+                                   check_names=False, atol=1e-3)
+    d = barometer_2020_design()
+    assert d.n == len(resp20) and d.n_strata == 14
+    np.testing.assert_allclose(resp20["design_weight"], resp20["stratum_units"]
+                               / resp20["stratum_sampled"], atol=5e-7)
+
+
+def test_overlap_between_the_editions(resp: pd.DataFrame, resp20: pd.DataFrame) -> None:
+    both = set(resp["unit_id"]) & set(resp20["unit_id"])
+    assert set(resp.loc[resp["panel"] == 1, "unit_id"]) == both
+    assert set(resp20.loc[resp20["panel"] == 1, "unit_id"]) == both
+    # [E] about 35-40 % of the 2018 respondents answer again
+    assert 0.35 <= len(both) / len(resp) <= 0.40
+    # the same unit has the same traits in both editions (one frame, 2017 codes)
+    cols = ["municipality_code", "unit_type", "employees", "population", "centrality"]
+    a = resp.set_index("unit_id").loc[sorted(both), cols]
+    b = resp20.set_index("unit_id").loc[sorted(both), cols]
+    pd.testing.assert_frame_equal(a.astype(str), b.astype(str))
+    assert (resp["edition"] == 2018).all() and (resp20["edition"] == 2020).all()
+
+
+def test_2020_published_figures(resp20: pd.DataFrame) -> None:
+    d = barometer_2020_design()
+    overall = ib.proportion(d, "innovated").estimate.iloc[0]
+    assert overall == pytest.approx(0.74, abs=0.02)  # [S] 74 % innovated
+    sector = share(d, "sector")
+    # [S] most activity in the social sector; no large differences between sectors
+    assert sector.idxmax() == "social"
+    assert (sector - overall).abs().max() <= 0.08
+    assert (share(d, "region") - overall).abs().max() <= 0.05  # [S] nor regions
+    innovators = d.subset(d.data["innovated"] == 1)
+    for item, target, tol in (("initiator_employees", 0.86, 0.02),  # [S] 86 %
+                              ("inno_process_org", 0.58, 0.03),  # [S] "almost sixty"
+                              ("core_task", 0.90, 0.03)):  # [S] about 90 %
+        est = ib.proportion(innovators, item).estimate.iloc[0]
+        assert est == pytest.approx(target, abs=tol), item
+    # [S] more than a quarter combine two or more types
+    inn = resp20.loc[resp20["innovated"] == 1]
+    two = (inn[["inno_service", "inno_process_org", "inno_communication"]].sum(axis=1) >= 2)
+    assert np.average(two, weights=inn["final_weight"]) > 0.25
+
+
+def test_promoters_and_barriers(resp20: pd.DataFrame) -> None:
+    inn = resp20.loc[resp20["innovated"] == 1]
+    likert = [lk.name for lk in generate.LIKERT_ITEMS]
+    assert inn[likert].notna().all().all()
+    assert resp20.loc[resp20["innovated"] == 0, likert].isna().all().all()
+    means = pd.Series({c: np.average(inn[c].astype(int), weights=inn["final_weight"])
+                       for c in likert})
+    promoters = means[[c for c in likert if c.startswith("promoter_")]]
+    barriers = means[[c for c in likert if c.startswith("barrier_")]]
+    # [S] top promoters: employee participation and internal collaboration
+    assert set(promoters.nlargest(2).index) == {"promoter_employee_participation",
+                                                "promoter_internal_collaboration"}
+    # [S] top barrier: limited economic resources
+    assert barriers.idxmax() == "barrier_economic_resources"
+    # [S] 22 % say limited resources promoted the innovation (5 or 6 here)
+    high = (inn["promoter_limited_resources"].astype(int) >= 5)
+    assert np.average(high, weights=inn["final_weight"]) == pytest.approx(0.22, abs=0.03)
+    # every level is used
+    for c in likert:
+        assert inn[c].value_counts().min() > 0, c
+
+
+def test_2018_has_no_likert_items(resp: pd.DataFrame) -> None:
+    assert not any(c.startswith(("promoter_", "barrier_")) for c in resp.columns)
+
+
+def test_frame_edition_is_checked() -> None:
+    with pytest.raises(ib.DesignError, match="edition=2019"):
+        load_barometer_frame(2019)
+
+
+def test_waves_compare_on_the_common_scope_with_the_overlap(resp: pd.DataFrame,
+                                                            resp20: pd.DataFrame) -> None:
+    # the guide's recipe: 2018 unit types, one weighting (sector), units as PSUs
+    frame = load_barometer_frame()
+    totals = frame.groupby("sector", observed=True).size()
+    common = resp20.loc[resp20["unit_type"].isin(resp["unit_type"].cat.categories)].copy()
+    for col in ("sector", "unit_type", "stratum"):
+        common[col] = common[col].astype(resp[col].dtype)
+    both = pd.concat([resp, common], ignore_index=True)
+    d = ib.Design(both, weights="design_weight", strata="stratum", psu="unit_id")
+    d = d.poststratify(["edition", "sector"], pd.concat({2018: totals, 2020: totals},
+                                                        names=["edition", "sector"]))
+    joint = ib.compare(d, "innovated", by="edition")
+    separate = ib.compare_surveys(
+        ib.proportion(d.subset(d.data["edition"] == 2020), "innovated"),
+        ib.proportion(d.subset(d.data["edition"] == 2018), "innovated"))
+    # the same difference; the overlap makes the estimates positively correlated, so
+    # the independent-samples standard error of compare_surveys is larger
+    assert abs(joint["estimate"].iloc[0]) == pytest.approx(
+        abs(separate.estimate.iloc[0]), abs=1e-12)
+    assert joint["se"].iloc[0] < separate.se.iloc[0]
