@@ -22,7 +22,7 @@ import pytest
 import innobaro as ib
 
 REF = Path(__file__).parent / "reference"
-BAROMETER = Path(ib.__file__).parent / "datasets" / "data" / "barometer_respondents.csv"
+BAROMETER = Path(ib.__file__).parent / "datasets" / "data" / "synthetic_barometer_2018.csv"
 CASES = {c["id"]: c for c in json.loads((REF / "edge.json").read_text())["cases"]}
 RTOL = 1e-8
 

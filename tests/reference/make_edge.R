@@ -7,7 +7,7 @@
 ## Run from the repository root:
 ##     Rscript tests/reference/make_edge.R
 ##
-## Reads   innobaro/datasets/data/barometer_respondents.csv (the bundled data)
+## Reads   innobaro/datasets/data/synthetic_barometer_2018.csv (the bundled data)
 ## Writes  tests/reference/data/edge_*.csv and tests/reference/edge.json
 ##
 ## GLMs use glm.control(epsilon = 1e-10, maxit = 100). R judges aliasing with
@@ -59,7 +59,7 @@ cases <- list()
 add <- function(case) cases[[length(cases) + 1]] <<- case
 
 ## 1. the barometer with string columns: unit_type determines sector --------
-baro <- read.csv("innobaro/datasets/data/barometer_respondents.csv", stringsAsFactors = FALSE)
+baro <- read.csv("innobaro/datasets/data/synthetic_barometer_2018.csv", stringsAsFactors = FALSE)
 for (col in c("sector", "unit_type")) {
   baro[[col]] <- factor(baro[[col]], levels = sort(unique(baro[[col]]), method = "radix"))
 }
