@@ -69,7 +69,7 @@ class Margins(Estimate):
     >>> from innobaro.datasets import barometer_design
     >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
     >>> m.margins("sector").differences[["estimate", "se"]].round(3).values.tolist()
-    [[-0.109, 0.022]]
+    [[-0.112, 0.022]]
     """
 
     def __init__(self, variable: str, estimate: np.ndarray, vcov: np.ndarray,

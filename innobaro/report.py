@@ -198,7 +198,7 @@ def barometer_designs() -> dict[str, SurveyDesign]:
     >>> from innobaro.report import barometer_designs
     >>> d = barometer_designs()
     >>> sorted(d), d["report"].has_fpc, d["clusters"].n_psu
-    (['clusters', 'published', 'report'], True, 1132)
+    (['clusters', 'published', 'report'], True, 1143)
     """
     from .datasets import barometer_design, load_barometer, load_barometer_frame
     from .design import Design
