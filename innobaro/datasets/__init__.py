@@ -495,7 +495,7 @@ def data_dictionary() -> pd.DataFrame:
         ("panel", _RESPONDENTS,
          "the unit answered both editions (unit_id links the rows)",
          "Svarte i begge utgaver", "binary", "0/1", "E",
-         "", "coordinated samples and a common response propensity: about 37% of the 2018 "
+         "", "coordinated samples and a common response propensity: about 36% of the 2018 "
          "respondents answer again"),
         ("innovated", _RESPONDENTS,
          "the unit introduced at least one innovation (new or significantly improved "

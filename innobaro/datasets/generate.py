@@ -78,7 +78,7 @@ What is real, published, or chosen
    is the unit's own propensity, the same in both editions, so that 2018
    respondents answer again more often. The 2018 survey closes at the
    1,786th answer [S], the 2020 survey at the 2,400th [E: not published].
-   About 37 % of the 2018 respondents answer again in 2020 (``panel``).
+   About 36 % of the 2018 respondents (640) answer again in 2020 (``panel``).
 6. **Weights.** Design weight ``N_h / n_h`` in stratum ``h``; the final
    weight post-stratifies the design weights to the population counts of
    units by unit type x region in 2018, and by sector in 2020, as KS
