@@ -193,6 +193,7 @@ def test_loaders_return_what_the_dictionary_documents(resp: pd.DataFrame, frame:
     assert set(dd["status"]) <= {"S", "E"}
     assert (dd[["description", "label_no", "type", "model"]] != "").all().all()
     assert dd["label_no"].str.strip().ne("").all()  # --lang nb labels every column
+    assert dd["label_no"].is_unique  # and tells the columns apart
     where = dd["dataset"].str.split(", ")
     assert set(where.explode()) == {"frame", "2018", "2020"}
     datasets = [("frame", frame), ("frame", frame20), ("2018", resp), ("2020", resp20)]

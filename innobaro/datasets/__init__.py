@@ -550,11 +550,11 @@ def data_dictionary() -> pd.DataFrame:
             published = "the top barrier: limited economic resources; "
         if published:
             published += src["promoters_2020"]
-        question = ("promoted" if lk.group == "promoter" else "hindered")
         rows.append((lk.name, "2020",
-                     f"{lk.description}: to what extent it {question} the innovation, 1-6 "
-                     "(asked of units that innovated; 2020 edition only)",
-                     lk.label_no, "ordinal", likert_levels, lk.status, published,
+                     f"how far {lk.description}, from 1 (to a very small extent) to 6 (to a very "
+                     "large extent); asked of units that innovated, 2020 edition only",
+                     f"{'Fremmet' if lk.group == 'promoter' else 'Hemmet'}: {lk.label_no}",
+                     "ordinal", likert_levels, lk.status, published,
                      _likert_model(lk), ""))
     rows.append(("synthetic", "frame, 2018, 2020",
                  "1 on every row: the data are synthetic, not KS's survey",
