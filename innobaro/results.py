@@ -274,9 +274,8 @@ class Estimate:
         ...                    "w": [10.0, 10, 12, 12, 8, 8, 9, 9],
         ...                    "y": [1.0, 2, 3, 5, 4, 5, 6, 8]})
         >>> est = ib.mean(ib.Design(df, weights="w", strata="stratum", psu="psu"), "y")
-        >>> est.test(3.0)[["statistic", "df", "pvalue"]].round(4)
-           statistic   df  pvalue
-        y     1.9109  6.0  0.1046
+        >>> est.test(3.0).loc["y", ["statistic", "df", "pvalue"]].round(4).tolist()
+        [1.9109, 6.0, 0.1046]
         """
         null_ = np.broadcast_to(np.asarray(null, dtype=float), self._est.shape)
         dfs = self._df if df is None else np.full(self._est.shape, float(df))
