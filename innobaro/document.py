@@ -57,6 +57,12 @@ TRANSLATIONS: dict[str, dict[str, str]] = {"nb": {
     "ndf": "fg teller", "ddf": "fg nevner", "term": "ledd", "breakdown": "inndeling",
     "statistic": "testobservator", "cv": "variasjonskoeffisient", "deff": "designeffekt",
     "rows": "rader", "item": "punkt", "value": "verdi", "all": "alle",
+    # the claims ledger
+    "claim": "påstand", "adjusted": "justert", "adj_lower": "justert nedre",
+    "adj_upper": "justert øvre", "adj_p_value": "justert p-verdi",
+    "clusters_p_value": "p-verdi, kommuner som klynger", "verdict": "vurdering",
+    "supported": "støttet", "direction only": "bare retningen",
+    "not supported": "ikke støttet", "not measured": "ikke målt",
     # flags
     "ok": "ok", "review": "vurderes", "suppress": "skjult",
     # footnotes
@@ -398,9 +404,9 @@ class Report:
                 cells = [_percent(float(v), decimals) for v in values]
             elif col in _COUNT_COLUMNS and numeric:
                 cells = [_count(float(v)) for v in values]
-            elif col == "p_value" and numeric:
+            elif str(col).endswith("p_value") and numeric:
                 cells = [_pvalue(float(v)) for v in values]
-            elif col == "flag":
+            elif col in ("flag", "verdict"):
                 cells = [words(v) if isinstance(v, str) else _fmt(v) for v in values]
             else:
                 cells = [_fmt(v) for v in values]
@@ -1126,7 +1132,7 @@ def _display(t: pd.DataFrame) -> pd.DataFrame:
         values = t[col]
         if col in _COUNT_COLUMNS and pd.api.types.is_numeric_dtype(values):
             shown[col] = [_count(float(v)) for v in values]
-        elif col == "p_value" and pd.api.types.is_numeric_dtype(values):
+        elif str(col).endswith("p_value") and pd.api.types.is_numeric_dtype(values):
             shown[col] = [_pvalue(float(v)) for v in values]
         else:
             shown[col] = [_fmt(v) for v in values]

@@ -67,50 +67,19 @@ INITIATORS = {
 # ----------------------------------------------------------------------------
 def share_table(design: SurveyDesign, outcome: str, by: str | None = None, *,
                 na_rm: bool = True) -> pd.DataFrame:
-    """Shares of a binary outcome with Korn-Graubard intervals and NCHS flags.
+    """Shares of a binary outcome with Korn-Graubard intervals and NCHS flags
+    with their reasons (:func:`innobaro.flags.flagged_shares`).
 
     Examples
     --------
     >>> from innobaro.datasets import barometer_design
     >>> from innobaro.report import share_table
     >>> share_table(barometer_design(), "innovated").columns.tolist()
-    ['share', 'lower', 'upper', 'se', 'n', 'n_eff', 'df', 'flag']
+    ['share', 'lower', 'upper', 'se', 'n', 'n_eff', 'df', 'flag', 'reason']
     """
-    from .estimators import proportion
+    from .flags import flagged_shares
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InnobaroWarning)
-        est = proportion(design, outcome, by=by, method="beta", na_rm=na_rm)
-    ci = est.ci(0.95)
-    frame = est.to_frame()
-    index = est.estimate.index
-    if isinstance(index, pd.MultiIndex):
-        index = index.droplevel(-1)
-    else:
-        index = pd.Index(["all"], name="")
-    n = _counts(design, outcome, by, na_rm)
-    p = est.estimate.to_numpy()
-    var = est.se.to_numpy() ** 2
-    df = frame["df"].to_numpy()
-    flags, neff = reliability(p, var, ci["lower"].to_numpy(), ci["upper"].to_numpy(),
-                              n, df)
-    return pd.DataFrame({"share": p, "lower": ci["lower"].to_numpy(),
-                         "upper": ci["upper"].to_numpy(), "se": np.sqrt(var), "n": n,
-                         "n_eff": neff, "df": df, "flag": flags}, index=index)
-
-
-def _counts(design: SurveyDesign, outcome: str, by: str | None, na_rm: bool) -> np.ndarray:
-    data = design.data
-    keep = design.present & (design.unmasked_weights > 0)
-    if na_rm:
-        keep &= data[outcome].notna().to_numpy()
-    if by is None:
-        return np.array([float(keep.sum())])
-    counts = data.loc[keep, by].value_counts(sort=False)
-    _codes, values = design.level_codes([by])
-    levels = values[0]
-    present = [v for v in levels if v in counts.index and counts[v] > 0]
-    return np.array([float(counts[v]) for v in present])
+    return flagged_shares(design, outcome, by, na_rm=na_rm)
 
 
 def independence_tests(design: SurveyDesign, outcome: str, breakdowns: Sequence[str]
@@ -545,8 +514,10 @@ def barometer_report() -> Report:
     >>> r.section("claims").table["verdict"].iloc[0]
     'supported'
     """
-    from .datasets import load_municipalities
+    from .datasets import data_dictionary, load_municipalities
     from .diagnostics import gvif
+    from .document import labels_from_dictionary
+    from .flags import flagged_shares
 
     designs = barometer_designs()
     design = designs["report"]
@@ -571,6 +542,12 @@ def barometer_report() -> Report:
                              "for the design (Rao and Scott 1984); degrees of freedom "
                              "may be fractional."], key="tests"))
 
+    sections.append(Section.pivot(
+        "Units that innovated, by county and sector", flagged_shares(
+            design, "innovated", ["county", "sector"]), key="county_sector",
+        notes=["County (fylke) by sector: the cells where the NCHS standard matters. "
+               "Suppressed cells are blank, with the reason in a footnote; the JSON keeps "
+               "every number with its flag."]))
     model = numbers["_models"]["claims"]
     sections += _claims_model_sections(design, model)
     collinearity = gvif(model)
@@ -631,9 +608,7 @@ def barometer_report() -> Report:
         f"weighting {summary['deff_w'].iloc[-1]:.2f}); design degrees of freedom "
         f"{design.df:g}. A sensitivity analysis treats municipalities within unit types as "
         f"clusters.",
-        "Shares with Korn-Graubard 95% intervals on the design degrees of freedom; "
-        "flag after the NCHS Data Presentation Standards for Proportions "
-        "(suppress: effective n < 30 or an interval too wide; review: df < 8).",
+        FLAGS_NOTE,
         EFFECTIVE_N_NOTE,
     ]
     metadata = {**_package_metadata(),
@@ -644,9 +619,66 @@ def barometer_report() -> Report:
                            "variance": "linearisation with the post-stratification"},
                 "outcome": {"column": "innovated", "event": "1"},
                 "model": CLAIMS_MODEL, "published_model": MODEL,
-                "rows": {"in_data": len(data), "in_design": int(design.n)}}
+                "rows": {"in_data": len(data), "in_design": int(design.n)},
+                "methods": _barometer_methods(designs["report"], fractions)}
+    labels = {"nb": {**labels_from_dictionary(data_dictionary()), **TITLES_NB}}
     return BarometerReport("Innovation in Norwegian municipal units: the barometer, "
-                           "re-analysed", preamble, sections, metadata=metadata, claims=claims)
+                           "re-analysed", preamble, sections, metadata=metadata, claims=claims,
+                           labels=labels)
+
+
+def _barometer_methods(design: SurveyDesign, fractions: pd.Series) -> dict[str, str]:
+    """The methods appendix of the barometer report (``metadata["methods"]``)."""
+    import hashlib
+    from importlib.resources import files
+
+    from .datasets import generate
+
+    raw = (files("innobaro.datasets") / "data" / generate.RESPONDENTS_FILE).read_bytes()
+    software = _package_metadata()
+    return {
+        "design": f"Stratified simple random sample of municipal units by unit type "
+                  f"({len(fractions)} strata), {design.n} respondents treated as the "
+                  f"sample; degrees of freedom {design.df:g} (respondents minus strata).",
+        "weighting": "Design weights N_h / n_h post-stratified to the frame's unit counts "
+                     "by unit type x region (the published weighting of the 2018 edition).",
+        "variance": "Linearisation (Taylor series) with the post-stratification carried "
+                    "into the variance (residuals within the post-strata; Lumley 2010, "
+                    "sec. 7.4); Korn-Graubard intervals for shares, Wald t intervals and "
+                    "tests for differences, contrasts and model coefficients; "
+                    "municipalities within unit types as clusters as a sensitivity analysis.",
+        "fpc": f"Finite population correction from the strata's unit counts (sampling "
+               f"fractions {fractions.min():.2f}-{fractions.max():.2f}).",
+        "software": f"{software['software']} {software['version']}",
+        "data": f"Synthetic barometer, innobaro.datasets ({generate.RESPONDENTS_FILE}).",
+        "data_version": "sha256 " + hashlib.sha256(raw).hexdigest()[:16],
+        "seed": f"{generate.SEED} (innobaro.datasets.generate)",
+    }
+
+
+#: Norwegian titles of the barometer report's own sections (the data dictionary
+#: gives the variables and levels)
+TITLES_NB = {
+    "Innovation in Norwegian municipal units: the barometer, re-analysed":
+        "Innovasjon i kommunale enheter: barometeret analysert på nytt",
+    "What KS published, checked: the claims ledger":
+        "Det KS publiserte, etterprøvd: påstandene",
+    "Units that innovated in the last two years (all units)":
+        "Enheter som har innovert de siste to årene (alle enheter)",
+    "Does innovation differ between groups? (Rao-Scott F tests)":
+        "Er det forskjeller mellom grupper? (Rao-Scott F-tester)",
+    "Units that innovated, by county and sector":
+        "Enheter som har innovert, etter fylke og sektor",
+    "Term-wise Wald tests (R's regTermTest)": "Wald-tester per ledd (R's regTermTest)",
+    "Standard errors under three variance methods":
+        "Standardfeil etter tre variansmetoder",
+    "About the newest innovation (units that innovated)":
+        "Om den nyeste innovasjonen (enheter som har innovert)",
+    "Units that did not innovate: development under way":
+        "Enheter som ikke har innovert: utviklingsarbeid på gang",
+    "Municipalities by size and centrality (the 426 of 2017)":
+        "Kommuner etter størrelse og sentralitet (de 426 i 2017)",
+}
 
 
 def _initiators_section(innovators: SurveyDesign) -> Section:
@@ -685,6 +717,8 @@ def _initiators_section(innovators: SurveyDesign) -> Section:
 def _claims_model_sections(design: SurveyDesign, model: Any) -> list[Section]:
     """The claims model: odds ratios, term tests, fit, margins and the
     average marginal effect of a doubling of unit size."""
+    from .flags import flag_differences, flag_proportions
+
     label = _TermLabels(design, model.spec.column_names, MODEL_NAMES)
     ors = model.odds_ratios()
     ors["p_value"] = model.pvalues.to_numpy()
@@ -716,11 +750,12 @@ def _claims_model_sections(design: SurveyDesign, model: Any) -> list[Section]:
     for var, at, shown in margin_specs:  # over the claimed traits
         if at is None:
             m = model.margins(var)
-            table = m.table
         else:
             values = np.log2(at) if var == "log2_employees" else np.asarray(at) / 10
             m = model.margins(var, list(values))
-            table = m.table
+        table = m.table.join(flag_proportions(m, model.nobs)[["flag", "reason"]]
+                             .set_axis(m.table.index))
+        if at is not None:
             table.index = pd.Index(list(at), name=shown)
         sections.append(Section(f"Predictive margins: share innovating if every unit had "
                                 f"this {shown}", table,
@@ -730,6 +765,9 @@ def _claims_model_sections(design: SurveyDesign, model: Any) -> list[Section]:
     ame = model.average_marginal_effect("log2_employees")
     frame = ame.to_frame()[["estimate", "se", "lower", "upper", "df"]] * [100, 100, 100,
                                                                          100, 1]
+    flags = flag_differences(ame, model.nobs)
+    frame["flag"] = flags["flag"].to_numpy()
+    frame["reason"] = flags["reason"].to_numpy()
     frame.index = pd.Index(["a doubling of employees"], name="unit size")
     sections.append(Section(
         "Average marginal effect of unit size (percentage points per doubling)", frame,
@@ -985,6 +1023,13 @@ def _package_metadata() -> dict[str, Any]:
     return {"software": "innobaro", "version": v}
 
 
+FLAGS_NOTE = (
+    "Shares with Korn-Graubard 95% intervals on the design degrees of freedom, flagged "
+    "after the NCHS Data Presentation Standards for Proportions (innobaro.flags): "
+    "suppressed (blank, with the reason in a footnote) when n_eff < 30 or the interval is "
+    "too wide; to review when the design has fewer than 8 degrees of freedom, the "
+    "complement's interval is too wide, or the share is 0% or 100%.")
+
 EFFECTIVE_N_NOTE = (
     "n is the number of sample rows in the group; n_eff is the share's effective "
     "sample size, p(1 - p) / Var(p) capped at n (the NCHS rule's n*), the size of a "
@@ -1130,9 +1175,7 @@ def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = (), *,
         f"Outcome: share with {shown_outcome}"
         + (f"; {missing_y} rows with no value of {outcome} are left out of every table."
            if missing_y else "."),
-        "Shares with Korn-Graubard 95% intervals on the design degrees of freedom; "
-        "NCHS reliability flags (suppress: n_eff < 30 or an interval too wide; review: "
-        "df < 8).",
+        FLAGS_NOTE,
         EFFECTIVE_N_NOTE,
     ]
     return Report(f"Survey report: {shown_outcome}", preamble, sections, metadata=metadata)

@@ -627,3 +627,27 @@ def test_initiators_are_a_multiple_response_table() -> None:
     assert table["share"].sum() > 1  # up to three ticked
     idle = report().section("share:development").table
     assert idle["n"].iloc[0] == (d.data["innovated"] == 0).sum()
+
+
+def test_county_table_margins_and_effects_carry_flags() -> None:
+    county = report().section("county_sector")
+    d = barometer_designs()["report"]
+    long = ib.flags.flagged_shares(d, "innovated", ["county", "sector"])
+    assert county.table.shape == (long.index.get_level_values(0).nunique(), 2)
+    suppressed = int((long["flag"] == "suppress").sum())
+    assert suppressed > 0
+    text = report().to_text()
+    assert "Suppressed (left blank), NCHS standard" in text
+    margins = report().section("margins:centrality").table
+    assert {"flag", "reason"} <= set(margins.columns)
+    assert "flag" in report().section("ame:log2_employees").table.columns
+
+
+def test_methods_appendix_and_norwegian_labels() -> None:
+    methods = report().metadata["methods"]
+    for key in ("design", "weighting", "variance", "fpc", "software", "data_version", "seed"):
+        assert methods[key]
+    assert barometer_report().metadata["methods"] == methods  # the same every run
+    nb = report().render("text", lang="nb")
+    assert "Det KS publiserte, etterprøvd: påstandene" in nb
+    assert "ikke målt" in nb
