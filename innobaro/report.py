@@ -27,7 +27,7 @@ from .errors import EstimationError, InnobaroWarning
 from .flags import reliability
 
 __all__ = ["BarometerReport", "Report", "Section", "barometer_designs", "barometer_report",
-           "claims_ledger", "reliability", "survey_report"]
+           "claims_ledger", "editions_design", "reliability", "survey_report"]
 
 BREAKDOWNS = {
     "sector": "Sector",
@@ -586,23 +586,28 @@ def barometer_report() -> Report:
     sections.append(Section("About the newest innovation (units that innovated)", items,
                             key="share:items"))
     sections.append(_initiators_section(innovators))
+    sections.append(_editions_section())
     idle = share_table(design.subset(data["innovated"] == 0), "development_underway")
     idle.index = pd.Index(["Development under way"], name="among units that did not innovate")
     sections.append(Section("Units that did not innovate: development under way", idle,
                             ["KS published 'one in four' non-innovating units with "
                              "development under way."], key="share:development"))
     summary = design.weights_summary().table
-    units = pd.DataFrame({"stratum": data["stratum"], "units": data["stratum_units"]})
-    stratum = units.groupby("stratum", observed=True)["units"].agg(["size", "first"])
-    fractions = stratum["size"] / stratum["first"]
+    units = pd.DataFrame({"stratum": data["stratum"], "units": data["stratum_units"],
+                          "sampled": data["stratum_sampled"]})
+    stratum = units.groupby("stratum", observed=True).agg(
+        respondents=("units", "size"), units=("units", "first"), sampled=("sampled", "first"))
+    fractions = pd.DataFrame({"sampled": stratum["sampled"] / stratum["units"],
+                              "responding": stratum["respondents"] / stratum["units"]})
     preamble = [
         "SYNTHETIC DATA: a simulated barometer built to reproduce the margins KS "
         "published for Innovasjonsbarometeret 2018 (see innobaro.datasets). Do not "
         "read the numbers as facts about real units.",
         f"Design: {design.n} responding units, a stratified simple random sample of the "
         f"frame's units by unit type ({len(stratum)} strata, sampling fractions "
-        f"{fractions.min():.2f}-{fractions.max():.2f}, with the finite population "
-        f"correction); design weights post-stratified to the frame's unit counts by unit "
+        f"{_span(fractions['sampled'])}; the respondents are {_span(fractions['responding'])} "
+        f"of the units, the fraction the finite population correction uses); design "
+        f"weights post-stratified to the frame's unit counts by unit "
         f"type x region, the post-stratification carried into the variance (linearisation); "
         f"Kish effective sample size {summary['n_eff'].iloc[-1]:.0f} (design effect of "
         f"weighting {summary['deff_w'].iloc[-1]:.2f}); design degrees of freedom "
@@ -627,7 +632,11 @@ def barometer_report() -> Report:
                            labels=labels)
 
 
-def _barometer_methods(design: SurveyDesign, fractions: pd.Series) -> dict[str, str]:
+def _span(values: pd.Series) -> str:
+    return f"{values.min():.2f}-{values.max():.2f}"
+
+
+def _barometer_methods(design: SurveyDesign, fractions: pd.DataFrame) -> dict[str, str]:
     """The methods appendix of the barometer report (``metadata["methods"]``)."""
     import hashlib
     from importlib.resources import files
@@ -647,8 +656,10 @@ def _barometer_methods(design: SurveyDesign, fractions: pd.Series) -> dict[str, 
                     "sec. 7.4); Korn-Graubard intervals for shares, Wald t intervals and "
                     "tests for differences, contrasts and model coefficients; "
                     "municipalities within unit types as clusters as a sensitivity analysis.",
-        "fpc": f"Finite population correction from the strata's unit counts (sampling "
-               f"fractions {fractions.min():.2f}-{fractions.max():.2f}).",
+        "fpc": f"Finite population correction from the strata's unit counts: the "
+               f"respondents are {_span(fractions['responding'])} of each stratum's units "
+               f"(sampling fractions {_span(fractions['sampled'])} before nonresponse), "
+               f"taken as a simple random sample of them.",
         "software": f"{software['software']} {software['version']}",
         "data": f"Synthetic barometer, innobaro.datasets ({generate.RESPONDENTS_FILE}).",
         "data_version": "sha256 " + hashlib.sha256(raw).hexdigest()[:16],
@@ -679,6 +690,82 @@ TITLES_NB = {
     "Municipalities by size and centrality (the 426 of 2017)":
         "Kommuner etter størrelse og sentralitet (de 426 i 2017)",
 }
+
+
+def editions_design() -> SurveyDesign:
+    """The 2018 and 2020 editions stacked on a common scope and one weighting.
+
+    The 2020 respondents of the eight unit types of 2018, with the 2018
+    respondents, as one design whose primary sampling unit is the unit (a
+    unit that answered both editions is one PSU with two rows, in its
+    unit-type stratum), the design weights of each edition post-stratified
+    to the 2018 frame's unit counts by sector. Comparing the editions as
+    domains of this design accounts for the units they share, which
+    :func:`innobaro.compare_surveys` (independent samples) does not.
+
+    Returns
+    -------
+    Design
+
+    Examples
+    --------
+    >>> from innobaro.report import editions_design
+    >>> d = editions_design()
+    >>> sorted(d.data["edition"].unique().tolist())
+    [2018, 2020]
+    """
+    from .datasets import load_barometer, load_barometer_2020, load_barometer_frame
+    from .design import Design
+
+    resp = load_barometer()
+    resp20 = load_barometer_2020()
+    totals = load_barometer_frame().groupby("sector", observed=True).size()
+    common = resp20[resp20["unit_type"].isin(resp["unit_type"].cat.categories)].copy()
+    for col in ("sector", "unit_type", "stratum"):  # the 2018 categories
+        common[col] = common[col].astype(resp[col].dtype)
+    both = pd.concat([resp, common], ignore_index=True)
+    stacked = Design(both, weights="design_weight", strata="stratum", psu="unit_id")
+    return stacked.poststratify(["edition", "sector"],
+                                pd.concat({2018: totals, 2020: totals},
+                                          names=["edition", "sector"]))
+
+
+def _editions_section() -> Section:
+    """2020 against 2018 on the common scope: the difference with the overlap
+    accounted for, and the standard error as if the samples were independent."""
+    from .comparisons import compare, compare_surveys
+    from .estimators import proportion
+
+    stacked = editions_design()
+    data = stacked.data
+    rows = []
+    for name, mask in [("all units", None), *[(str(v), data["sector"] == v) for v in
+                                              data["sector"].cat.categories]]:
+        part = stacked if mask is None else stacked.subset(mask)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
+            diff = compare(part, "innovated", by="edition").iloc[0]
+            shares = [proportion(part.subset(data["edition"] == e), "innovated")
+                      for e in (2018, 2020)]
+            independent = compare_surveys(shares[1], shares[0])
+        rows.append({"units": name, "share_2018": float(shares[0].estimate.iloc[0]),
+                     "share_2020": float(shares[1].estimate.iloc[0]),
+                     "difference": float(diff["estimate"]), "lower": float(diff["lower"]),
+                     "upper": float(diff["upper"]), "se": float(diff["se"]),
+                     "p_value": float(diff["pvalue"]),
+                     "se_independent": float(independent.se.iloc[0])})
+    overlap = int(data.loc[data["edition"] == 2018, "panel"].sum())
+    return Section(
+        "The 2020 edition against 2018, on a common scope", pd.DataFrame(rows)
+        .set_index("units"),
+        [f"The eight unit types of 2018 in both editions, each edition's design weights "
+         f"post-stratified to the 2018 frame's units by sector (KS weighted 2018 by unit "
+         f"type x region and 2020 by sector: compare like with like). {overlap} units "
+         f"answered both editions: the editions are domains of one stacked design whose "
+         f"PSU is the unit, so the covariance of their answers enters the standard error "
+         f"(se); se_independent is what compare_surveys gives, which assumes independent "
+         f"samples and is conservative here. Neither uses the fpc."],
+        key="editions")
 
 
 def _initiators_section(innovators: SurveyDesign) -> Section:

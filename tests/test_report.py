@@ -651,3 +651,21 @@ def test_methods_appendix_and_norwegian_labels() -> None:
     nb = report().render("text", lang="nb")
     assert "Det KS publiserte, etterprøvd: påstandene" in nb
     assert "ikke målt" in nb
+
+
+def test_editions_compared_on_a_common_scope_with_the_overlap() -> None:
+    from innobaro.report import editions_design
+
+    table = report().section("editions").table
+    stacked = editions_design()
+    diff = ib.compare(stacked, "innovated", by="edition").iloc[0]
+    row = table.loc["all units"]
+    assert row["difference"] == pytest.approx(diff["estimate"], rel=1e-12)
+    assert row["se"] == pytest.approx(diff["se"], rel=1e-12)
+    data = stacked.data
+    independent = ib.compare_surveys(
+        ib.proportion(stacked.subset(data["edition"] == 2020), "innovated"),
+        ib.proportion(stacked.subset(data["edition"] == 2018), "innovated"))
+    assert row["se_independent"] == pytest.approx(independent.se.iloc[0], rel=1e-12)
+    assert row["se"] < row["se_independent"]  # the shared units' positive covariance
+    assert set(data["unit_type"].unique()) == set(load_barometer()["unit_type"].unique())
