@@ -49,18 +49,21 @@ TOLERANCE = {
     "replicates": 1e-8,
     "weighting": 1e-7,
     "glm": 1e-7,
+    "families": 1e-8,
     "tests": 1e-7,
     "edge": 1e-8,
 }
 # where a test file compares a column more loosely (tests/test_reference_glm.py:
 # interval ends inherit R's last IRLS step, compared at 1e-6 of the standard error)
 COLUMN_TOLERANCE = {("glm", "interval"): 1e-6}
-ORDER = ["linearization", "replicates", "weighting", "glm", "tests", "edge"]
+ORDER = ["linearization", "replicates", "weighting", "glm", "families", "tests", "edge"]
 TITLES = {
     "linearization": "Linearisation designs",
     "replicates": "Replicate-weight designs",
     "weighting": "Weighting: post-stratification, raking, calibration, trimming",
     "glm": "Survey GLMs",
+    "families": "GLM families and links (Gamma, inverse Gaussian, probit, cloglog, quasi, "
+                "negative binomial, offsets)",
     "tests": "Tests, contrasts and tables",
     "edge": "Degenerate cases: aliasing, empty levels, lonely PSUs, replicate df",
 }
@@ -295,7 +298,8 @@ def glm_case(case: dict) -> tuple[dict[str, Diff], str]:
     design = H.apply_subset(H.build_design(case), model.get("subset"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ib.InnobaroWarning)
-        m = ib.glm(model["formula"], design, family=model["family"])
+        kwargs = {k: model[k] for k in ("link", "variance", "theta") if model.get(k)}
+        m = ib.glm(model["formula"], design, family=model["family"], **kwargs)
     res = case["result"]
     names = list(m.params.index)
     o = np.array([names.index(n) for n in res["patsy_names"]])
@@ -305,8 +309,9 @@ def glm_case(case: dict) -> tuple[dict[str, Diff], str]:
     # interval ends relative to the standard error, as the tests compare them
     # (an end near zero would inflate a relative difference)
     bse = np.array(res["bse"])
-    diffs["interval"].add(m.conf_int().to_numpy()[o], np.array(res["conf_int"]),
-                          scale=np.column_stack([bse, bse]))
+    if res.get("conf_int") is not None:
+        diffs["interval"].add(m.conf_int().to_numpy()[o], np.array(res["conf_int"]),
+                              scale=np.column_stack([bse, bse]))
     notes = []
     if m.df_resid != res["df_resid"]:
         notes.append(f"df_resid {m.df_resid:g} vs R {res['df_resid']:g}")
@@ -317,6 +322,13 @@ def glm_case(case: dict) -> tuple[dict[str, Diff], str]:
         out = m.wald_test(t["terms"], method=method, df=df)
         diffs["tests"].add(out.statistic, t["F"] if method == "F" else t["chisq"])
         diffs["tests"].add(out.p_value, t.get("p_tight", t["p"]))
+    wald = res.get("wald")
+    if wald:
+        out = m.wald_test(wald["terms"])
+        diffs["tests"].add(out.statistic, wald["F"])
+        diffs["tests"].add(out.p_value, wald["p"])
+    if res.get("dispersion") is not None:
+        diffs["estimate"].add(m.dispersion, res["dispersion"])
     pred = res.get("predict")
     if pred:
         data = H._data(case["data"])
@@ -328,15 +340,16 @@ def glm_case(case: dict) -> tuple[dict[str, Diff], str]:
             diffs["se"].add(p["se"].to_numpy(), pred[kind]["se"])
     pm = res.get("predictive_margins")
     if pm:
-        variable = pm["r_factor"]
+        variable = pm.get("r_factor", pm.get("variable"))
         values = sorted(m.design.data[variable].unique())
         r_style = ib.predictive_margins(m, variable, values, method="svypredmeans")
         diffs["estimate"].add(r_style.table["estimate"].to_numpy(), pm["margin"])
         diffs["se"].add(r_style.table["se"].to_numpy(), pm["se"])
-        full = m.margins(variable, values)
-        diffs["se"].add(full.table["se"].to_numpy(), pm["se_linearized"])
-    extras = [k for k in ("term_tests", "predict", "predictive_margins", "psrsq", "daic")
-              if res.get(k)]
+        if pm.get("se_linearized") is not None:
+            full = m.margins(variable, values)
+            diffs["se"].add(full.table["se"].to_numpy(), pm["se_linearized"])
+    extras = [k for k in ("term_tests", "wald", "predict", "predictive_margins", "psrsq",
+                          "daic") if res.get(k)]
     if extras:
         notes.append("with " + ", ".join(extras))
     return diffs, "; ".join(notes)
@@ -345,6 +358,8 @@ def glm_case(case: dict) -> tuple[dict[str, Diff], str]:
 def describe_glm(case: dict) -> str:
     model = case["model"]
     text = f"{model['family']}: {model['formula']}"
+    if model.get("link"):
+        text = f"{model['family']}({model['link']}): {model['formula']}"
     sub = model.get("subset")
     if sub:
         text += f" in {sub['column']}{sub.get('op', '==')}{sub['value']}"
@@ -521,7 +536,7 @@ def run_file(name: str) -> tuple[list[dict], dict]:
     meta = H.load(name)
     rows = []
     for case in meta["cases"]:
-        if name == "glm" and not case.get("result"):
+        if name in ("glm", "families") and not case.get("result"):
             rows.append({"id": case["id"], "design": describe_design(case),
                          "statistic": describe_glm(case), "diffs": {},
                          "note": "no numbers: " + _md(case.get("note", ""))[:160],
@@ -530,7 +545,7 @@ def run_file(name: str) -> tuple[list[dict], dict]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                if name == "glm":
+                if name in ("glm", "families"):
                     diffs, note = glm_case(case)
                     stat = describe_glm(case)
                     design = describe_design(case)

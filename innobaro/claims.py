@@ -15,18 +15,16 @@ A claim that no variable in the data measures is ``"not measured"``.
 
 The verdicts (:data:`VERDICTS`):
 
-=================  ===========================================================
-``supported``      level: the test does not reject the claimed value (the
-                   interval contains it); direction: the estimate has the
-                   claimed sign and the test rejects no difference; no
-                   difference: the test does not reject equality
-``direction only`` direction: the estimate has the claimed sign, but the test
-                   does not reject no difference
-``not supported``  level: the test rejects the claimed value; direction: the
-                   estimate has the other sign (or is exactly null); no
-                   difference: the test rejects equality
-``not measured``   no variable in the data answers the claim
-=================  ===========================================================
+- ``supported``: for a level, the test does not reject the claimed value
+  (the interval contains it); for a direction, the estimate has the claimed
+  sign and the test rejects no difference; for no difference, the test does
+  not reject equality;
+- ``direction only``: for a direction, the estimate has the claimed sign but
+  the test does not reject no difference;
+- ``not supported``: for a level, the test rejects the claimed value; for a
+  direction, the estimate has the other sign (or is exactly null); for no
+  difference, the test rejects equality;
+- ``not measured``: no variable in the data answers the claim.
 
 "Supported" for a level or a no-difference claim means that the data are
 compatible with it, not that they prove it: the interval, printed beside the
