@@ -626,7 +626,8 @@ def barometer_report() -> Report:
                 "model": CLAIMS_MODEL, "published_model": MODEL,
                 "rows": {"in_data": len(data), "in_design": int(design.n)},
                 "methods": _barometer_methods(designs["report"], fractions)}
-    labels = {"nb": {**labels_from_dictionary(data_dictionary()), **TITLES_NB}}
+    dictionary = labels_from_dictionary(data_dictionary())
+    labels = {"nb": {**dictionary, **TITLES_NB, **_terms_nb(sections, dictionary)}}
     return BarometerReport("Innovation in Norwegian municipal units: the barometer, "
                            "re-analysed", preamble, sections, metadata=metadata, claims=claims,
                            labels=labels)
@@ -667,9 +668,101 @@ def _barometer_methods(design: SurveyDesign, fractions: pd.DataFrame) -> dict[st
     }
 
 
+_TERM_LABEL = re.compile(r"^(?P<var>[a-z_]+): (?P<level>.+) \(vs (?P<ref>.+)\)$")
+
+
+def _terms_nb(sections: Sequence[Section], words: dict[str, str]) -> dict[str, str]:
+    """Norwegian forms of the model terms shown (``unit_type: home_care (vs
+    kindergarten)`` -> ``Virksomhetstype: Hjemmetjeneste (mot Barnehage)``), from
+    the data dictionary's labels."""
+    out: dict[str, str] = {}
+    for s in sections:  # over the report's sections
+        for label in map(str, s.table.index):
+            m = _TERM_LABEL.match(label)
+            if m:
+                var, level, ref = m.group("var", "level", "ref")
+                out[label] = (f"{words.get(var, var)}: {words.get(level, level)} "
+                              f"(mot {words.get(ref, ref)})")
+            elif label in words:
+                continue
+    return out
+
+
 #: Norwegian titles of the barometer report's own sections (the data dictionary
 #: gives the variables and levels)
 TITLES_NB = {
+    "SYNTHETIC DATA: a simulated barometer built to reproduce the margins KS published "
+    "for Innovasjonsbarometeret 2018 (see innobaro.datasets). Do not read the numbers as "
+    "facts about real units.":
+        "SYNTETISKE DATA: et simulert barometer laget for å gjengi fordelingene KS "
+        "publiserte for Innovasjonsbarometeret 2018 (se innobaro.datasets). Tallene "
+        "sier ikke noe om virkelige enheter.",
+    "[1] 3 in 4 units innovated": "[1] 3 av 4 enheter har innovert",
+    "[2] education: 8 in 10": "[2] oppvekst: 8 av 10",
+    "[3] health and care: 7 in 10": "[3] helse og omsorg: 7 av 10",
+    "[4] education above health and care": "[4] oppvekst over helse og omsorg",
+    "[5] employees initiated: 88%": "[5] medarbeidere tok initiativet: 88 %",
+    "[6] all over the country": "[6] i hele landet",
+    "[7] medium-sized municipalities": "[7] mellomstore kommuner",
+    "[8] medium centrality": "[8] middels sentralitet",
+    "[9] low free income": "[9] lave frie inntekter",
+    "[10] large units": "[10] store enheter",
+    "[11] Denmark: own municipality 56%": "[11] Danmark: egen kommune 56 %",
+    "[12] Denmark: private firms 27%": "[12] Danmark: private virksomheter 27 %",
+    "[13] learn from each other": "[13] lærer av hverandre",
+    "Units that innovated, by sector": "Enheter som har innovert, etter sektor",
+    "Units that innovated, by unit type": "Enheter som har innovert, etter virksomhetstype",
+    "Units that innovated, by municipality size (inhabitants)":
+        "Enheter som har innovert, etter kommunestørrelse (innbyggere)",
+    "Units that innovated, by centrality (ssb class, 1 = most central)":
+        "Enheter som har innovert, etter sentralitet (SSBs klasse, 1 = mest sentral)",
+    "Units that innovated, by region (landsdel)": "Enheter som har innovert, etter landsdel",
+    "Units that innovated, by corrected free income (index, national average = 100)":
+        "Enheter som har innovert, etter korrigerte frie inntekter (indeks, landssnitt = 100)",
+    "Units that innovated, by unit size (employees)":
+        "Enheter som har innovert, etter antall ansatte",
+    "free_income_group": "Korrigerte frie inntekter (gruppert)",
+    "below 95": "under 95", "105 and above": "105 og over",
+    "What predicts innovation? The survey logistic model that answers the claims "
+    "(odds ratios)": "Hva henger sammen med innovasjon? Logistisk regresjon for "
+                     "utvalgsdata (oddsratioer)",
+    "corrected free income (per 10 points)": "korrigerte frie inntekter (per 10 poeng)",
+    "unit size (per doubling of employees)": "enhetens størrelse (per dobling av ansatte)",
+    "Predictive margins: share innovating if every unit had this municipality size":
+        "Predikerte andeler: andel som innoverer om alle enheter hadde denne "
+        "kommunestørrelsen",
+    "Predictive margins: share innovating if every unit had this centrality":
+        "Predikerte andeler: andel som innoverer om alle enheter hadde denne sentraliteten",
+    "Predictive margins: share innovating if every unit had this region":
+        "Predikerte andeler: andel som innoverer om alle enheter lå i denne landsdelen",
+    "Predictive margins: share innovating if every unit had this unit size (employees)":
+        "Predikerte andeler: andel som innoverer om alle enheter hadde så mange ansatte",
+    "Predictive margins: share innovating if every unit had this corrected free income":
+        "Predikerte andeler: andel som innoverer om alle enheter hadde disse frie "
+        "inntektene",
+    "Average marginal effect of unit size (percentage points per doubling)":
+        "Gjennomsnittlig marginal effekt av enhetens størrelse (prosentpoeng per dobling)",
+    "Collinearity: generalised variance-inflation factors (Fox and Monette 1992)":
+        "Samvariasjon mellom forklaringsvariablene: generaliserte VIF (Fox og Monette 1992)",
+    "The published specification, for comparison (odds ratios)":
+        "Den publiserte modellen, til sammenligning (oddsratioer)",
+    "Who started or carried the newest innovation (multiple response, up to three)":
+        "Hvem tok initiativet til eller drev den nyeste innovasjonen (inntil tre svar)",
+    "The 2020 edition against 2018, on a common scope":
+        "Barometeret 2020 mot 2018, på felles omfang",
+    "New or improved services": "Nye eller forbedrede tjenester",
+    "New ways of organising work": "Nye måter å organisere arbeidet på",
+    "New ways of communicating": "Nye måter å kommunisere på",
+    "Collaborated within the municipality": "Samarbeid i egen kommune",
+    "Collaborated with other public bodies": "Samarbeid med andre offentlige virksomheter",
+    "Collaborated with private firms": "Samarbeid med private virksomheter",
+    "Involved citizens or users": "Innbyggere eller brukere involvert",
+    "Employees": "Medarbeidere", "Leaders": "Ledere", "Users or relatives":
+        "Brukere eller pårørende", "Political leadership": "Politisk ledelse",
+    "Private firms": "Private virksomheter", "Research institutions":
+        "Forskningsinstitusjoner", "Voluntary organisations": "Frivillige organisasjoner",
+    "among units that innovated": "blant enheter som har innovert",
+    "who started or carried it": "hvem tok initiativet",
     "Innovation in Norwegian municipal units: the barometer, re-analysed":
         "Innovasjon i kommunale enheter: barometeret analysert på nytt",
     "What KS published, checked: the claims ledger":

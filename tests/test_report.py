@@ -651,6 +651,8 @@ def test_methods_appendix_and_norwegian_labels() -> None:
     nb = report().render("text", lang="nb")
     assert "Det KS publiserte, etterprøvd: påstandene" in nb
     assert "ikke målt" in nb
+    assert "Virksomhetstype: Hjemmetjeneste (mot Barnehage (kommunal))" in nb
+    assert "Enheter som har innovert, etter sektor" in nb
 
 
 def test_editions_compared_on_a_common_scope_with_the_overlap() -> None:
