@@ -442,7 +442,7 @@ def flagged_shares(design: SurveyDesign, outcome: str, by: str | Sequence[str] |
         codes, values = design.level_codes(cols)
         counts = np.bincount(codes[keep & (codes >= 0)], minlength=len(values[0]))
         levels = (pd.MultiIndex.from_arrays(values, names=cols) if len(cols) > 1
-                  else pd.Index(values[0], name=cols[0]))
+                  else pd.Index(list(values[0]), name=cols[0]))
         n = pd.Series(counts.astype(float), index=levels).reindex(index).fillna(0.0)
         n_values = n.to_numpy()
     else:

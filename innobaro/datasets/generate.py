@@ -833,16 +833,16 @@ def respondents(frame: pd.DataFrame, effects: pd.DataFrame,
     other = 2020 if edition == 2018 else 2018
     both = (frame[f"responded_{edition}"].fillna(0) == 1) & (frame[f"responded_{other}"]
                                                              .fillna(0) == 1)
-    keep = (frame[f"responded_{edition}"].fillna(0) == 1).to_numpy()
+    keep = (frame[f"responded_{edition}"].fillna(0) == 1).to_numpy(dtype=bool)
     resp = frame.loc[keep, FRAME_COLUMNS[:14]].reset_index(drop=True)
     resp["stratum_sampled"] = frame.loc[keep, f"stratum_sampled_{edition}"].to_numpy(
         dtype=np.int64)
     resp["design_weight"] = resp["stratum_units"] / resp["stratum_sampled"]
-    in_frame = frame[f"sampled_{edition}"].notna().to_numpy()
+    in_frame = frame[f"sampled_{edition}"].notna().to_numpy(dtype=bool)
     cells = ("unit_type", "region") if edition == 2018 else ("sector",)
     resp["final_weight"] = final_weights(resp, frame.loc[in_frame], cells)
     resp["edition"] = edition
-    resp["panel"] = both.to_numpy()[keep].astype(np.int64)
+    resp["panel"] = both.to_numpy(dtype=bool)[keep].astype(np.int64)
     for col in effects:
         resp["_" + col] = effects.loc[keep, col].to_numpy()
     return resp
