@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .flags import REASONS
+
 __all__ = ["LANGUAGES", "STYLES", "TRANSLATIONS", "Report", "Section",
            "labels_from_dictionary"]
 
@@ -99,16 +101,7 @@ TRANSLATIONS: dict[str, dict[str, str]] = {"nb": {
 }}
 
 #: what each reason of :mod:`innobaro.flags` means, for the footnotes
-REASON_TEXT = {
-    "n_eff < 30": "effective sample size below 30",
-    "n < 30": "fewer than 30 rows",
-    "CI width >= 0.30": "95% interval 30 percentage points wide or wider",
-    "relative CI width > 130%": "95% interval wider than 130% of the share",
-    "no interval": "no variance or interval could be computed",
-    "complement CI width > 130%": "95% interval wider than 130% of the complement (1 - share)",
-    "df < 8": "fewer than 8 design degrees of freedom",
-    "0% or 100%": "a share of 0% or 100%",
-}
+REASON_TEXT = REASONS
 
 #: the items of the methods appendix (``metadata["methods"]``), in order
 METHOD_ITEMS = {"design": "Design", "weighting": "Weighting", "variance": "Variance estimation",
