@@ -1,0 +1,763 @@
+"""Survey-weighted multinomial logistic regression with design-based inference.
+
+:func:`mlogit` fits an unordered outcome with :math:`K` categories, one of
+them the base :math:`b`, by weighted maximum likelihood: with
+:math:`\\eta_{ik} = x_i^\\top\\beta_k` (:math:`\\beta_b = 0`),
+
+.. math::
+
+    p_{ik} = \\frac{e^{\\eta_{ik}}}{\\sum_l e^{\\eta_{il}}},\\qquad
+    \\ell(\\beta) = \\sum_i w_i \\sum_k y_{ik} \\log p_{ik},
+
+maximised by Newton's method (exact Hessian, step halving) until the largest
+change of a coefficient is below ``tol * (1 + |beta|)``. The coefficients'
+covariance is the design-based sandwich: the influence values
+
+.. math::
+
+    z_i = w_i \\big((y_i - p_i) \\otimes x_i\\big)^\\top
+          \\Big(\\sum_j w_j \\big(\\mathrm{diag}(p_j) - p_j p_j^\\top\\big)
+          \\otimes x_j x_j^\\top\\Big)^{-1}
+
+(over the non-base categories) go to the design's variance engine (Binder
+1983), as :func:`~innobaro.glm`'s do; replicate designs refit the model under
+every replicate weight, warm-started at the full-sample fit. Stata's
+``svy: mlogit`` computes the same covariance.
+
+References
+----------
+.. [1] Binder, D. A. (1983). On the variances of asymptotically normal
+   estimators from complex surveys. *International Statistical Review* 51.
+.. [2] Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed., sec. 8.1.
+.. [3] Korn, E. L. and Graubard, B. I. (1999). *Analysis of Health Surveys*,
+   sec. 4.4 (predictive margins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ._frames import as_frame
+from .design import ReplicateDesign, SurveyDesign
+from .errors import EstimationError, warn
+from .formula import ModelSpec, model_frame
+from .intervals import t_quantile
+from .margins import Margins
+from .models import TermTest
+from .results import Estimate
+from .variance import Influence, residual_df, vcov_of
+
+__all__ = ["MLogitResult", "mlogit"]
+
+# replicate refits hold (replicates x rows x categories) probabilities: at most
+# this many numbers at once, so memory stays bounded on large designs
+_BLOCK = 4_000_000
+
+
+def _probs(eta: np.ndarray) -> np.ndarray:
+    """Probabilities of the non-base categories from their linear predictors
+    (last axis), computed without overflow."""
+    m = np.maximum(eta.max(axis=-1, keepdims=True), 0.0)
+    e = np.exp(eta - m)
+    return e / (np.exp(-m) + e.sum(axis=-1, keepdims=True))
+
+
+def _loglik(X: np.ndarray, Y: np.ndarray, w: np.ndarray, theta: np.ndarray) -> float:
+    eta = X @ theta.T
+    m = np.maximum(eta.max(axis=1), 0.0)
+    lse = m + np.log(np.exp(-m) + np.exp(eta - m[:, None]).sum(axis=1))
+    return float(w @ ((Y * eta).sum(axis=1) - lse))
+
+
+def _hessian(X: np.ndarray, wP: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """sum_i w_i (diag(p_i) - p_i p_i') kron x_i x_i', category-major (q, q);
+    ``wP`` is ``w[:, None] * P``."""
+    p = X.shape[1]
+    k = P.shape[1]
+    G = np.empty((k, p, k, p))
+    for a in range(k):  # (K-1)^2 blocks of p x p, each over all rows at once
+        for b in range(a, k):
+            c = -wP[:, a] * P[:, b]
+            if a == b:
+                c = c + wP[:, a]
+            blk = X.T @ (X * c[:, None])
+            G[a, :, b, :] = blk
+            G[b, :, a, :] = blk.T
+    return G.reshape(k * p, k * p)
+
+
+def _newton(X: np.ndarray, Y: np.ndarray, w: np.ndarray, theta0: np.ndarray, tol: float,
+            max_iter: int) -> tuple[np.ndarray, int, bool]:
+    """Weighted ML by Newton's method with step halving; ``Y`` holds the
+    non-base indicators. Returns the coefficients (K-1, p), the iterations
+    and whether it converged."""
+    theta = theta0.copy()
+    k, p = theta.shape
+    ll = _loglik(X, Y, w, theta)
+    for it in range(1, max_iter + 1):
+        P = _probs(X @ theta.T)
+        g = (X.T @ (w[:, None] * (Y - P))).T.reshape(-1)
+        G = _hessian(X, w[:, None] * P, P)
+        try:
+            step = np.linalg.solve(G, g).reshape(k, p)
+        except np.linalg.LinAlgError:
+            step = (np.linalg.pinv(G) @ g).reshape(k, p)
+        new, ll_new = theta + step, _loglik(X, Y, w, theta + step)
+        halvings = 0
+        while not ll_new >= ll - 1e-12 * abs(ll) and halvings < 30:
+            step = step / 2
+            new, ll_new = theta + step, _loglik(X, Y, w, theta + step)
+            halvings += 1
+        theta, ll = new, ll_new
+        if np.all(np.abs(step) <= tol * (1 + np.abs(theta))):
+            return theta, it, True
+    return theta, max_iter, False
+
+
+class _Fit:
+    """The rows, weights and coefficients of a fit: refits under other weights."""
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, rows: np.ndarray, theta: np.ndarray,
+                 tol: float, max_iter: int) -> None:
+        self.X, self.Y, self.rows, self.theta = X, Y, rows, theta
+        self.tol, self.max_iter = tol, max_iter
+
+    def refit(self, W: np.ndarray) -> np.ndarray:
+        """(n_design, R) weights -> (R, q) coefficients, Newton on all
+        replicates at once (in blocks of replicates), warm-started at the fit."""
+        Wf = np.asarray(W, dtype=float)[self.rows]
+        n, R = Wf.shape
+        k, p = self.theta.shape
+        size = max(1, _BLOCK // max(1, n * k))
+        out = np.empty((R, k * p))
+        for start in range(0, R, size):  # blocks of replicates, not one by one
+            out[start:start + size] = self._refit_block(Wf[:, start:start + size])
+        return out
+
+    def _refit_block(self, W: np.ndarray) -> np.ndarray:
+        X, Y = self.X, self.Y
+        R = W.shape[1]
+        k, p = self.theta.shape
+        theta = np.broadcast_to(self.theta, (R, k, p)).copy()
+        active = np.ones(R, dtype=bool)
+        for _ in range(self.max_iter):
+            idx = np.flatnonzero(active)
+            th = theta[idx]
+            P = _probs(np.einsum("np,rkp->rnk", X, th))  # (r, n, k)
+            Wa = W[:, idx].T  # (r, n)
+            g = np.einsum("rnk,np->rkp", Wa[:, :, None] * (Y[None] - P), X).reshape(idx.size, -1)
+            G = np.empty((idx.size, k, p, k, p))
+            for a in range(k):
+                for b in range(a, k):
+                    c = -Wa * P[:, :, a] * P[:, :, b]
+                    if a == b:
+                        c = c + Wa * P[:, :, a]
+                    blk = np.einsum("rn,np,nm->rpm", c, X, X)
+                    G[:, a, :, b, :] = blk
+                    G[:, b, :, a, :] = np.swapaxes(blk, 1, 2)
+            G2 = G.reshape(idx.size, k * p, k * p)
+            try:
+                step = np.linalg.solve(G2, g[..., None])[..., 0].reshape(idx.size, k, p)
+            except np.linalg.LinAlgError:
+                step = np.einsum("rij,rj->ri", np.linalg.pinv(G2), g).reshape(idx.size, k, p)
+            theta[idx] = th + step
+            done = np.all(np.abs(step) <= self.tol * (1 + np.abs(theta[idx])), axis=(1, 2))
+            active[idx[done]] = False
+            if not active.any():
+                break
+        else:
+            if active.any():
+                warn(f"{int(active.sum())} of {R} replicate fits of the multinomial model "
+                     f"did not converge in {self.max_iter} iterations; their coefficients "
+                     f"enter the variance as they stand")
+        return theta.reshape(R, k * p)
+
+
+def _levels(values: pd.Series, name: str) -> list[Any]:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return list(values.cat.categories)
+    uniq = pd.unique(values.dropna())
+    try:
+        return sorted(uniq.tolist())
+    except TypeError:
+        raise EstimationError(f"outcome {name!r} mixes values that cannot be ordered "
+                              f"({', '.join(map(repr, uniq[:5]))}); make it a categorical "
+                              f"with the levels in the order wanted") from None
+
+
+def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float = 1e-10,
+           max_iter: int = 100) -> MLogitResult:
+    """Survey-weighted multinomial (baseline-category) logistic regression.
+
+    Fits :math:`\\log(p_k / p_b) = x^\\top\\beta_k` for every category
+    :math:`k` other than the base :math:`b` by weighted maximum likelihood
+    (Newton's method); the covariance of all the coefficients together is
+    design-based: the sandwich of their influence values on a
+    linearisation design, refits under every replicate weight on a replicate
+    design. Stata's ``svy: mlogit``; R's ``withReplicates`` over
+    ``nnet::multinom`` on replicate designs.
+
+    Parameters
+    ----------
+    formula : str
+        A patsy formula whose left side is one column of the design's data
+        holding the outcome (categorical, strings or numbers), e.g.
+        ``"unit_type ~ np.log(employees) + centrality"``.
+    design : Design or ReplicateDesign
+        The design (or a domain of it, ``design.subset(...)``).
+    base : optional
+        The base category; the first level (of a categorical, else of the
+        sorted values) by default.
+    tol : float, default 1e-10
+        Convergence: the largest change of a coefficient below
+        ``tol * (1 + |beta|)``.
+    max_iter : int, default 100
+        Newton iterations at most.
+
+    Returns
+    -------
+    MLogitResult
+        Indexed by (category, term) for the non-base categories.
+
+    Raises
+    ------
+    EstimationError
+        The outcome is not a column, has fewer than two categories among the
+        rows of the fit, ``base`` is not one of them, model columns are
+        linearly dependent, or the fit does not converge.
+
+    Warns
+    -----
+    InnobaroWarning
+        A category of the outcome without rows in the fit (left out), and a
+        separated category (fitted probabilities of 0 or 1), naming it.
+
+    Notes
+    -----
+    Residual degrees of freedom, for t intervals and F tests, are the design
+    degrees of freedom + 1 minus the number of coefficients (all categories
+    together), the rule of R's ``svyglm`` and ``svyolr``.
+
+    References
+    ----------
+    Binder, D. A. (1983). On the variances of asymptotically normal
+    estimators from complex surveys. *International Statistical Review* 51.
+
+    Examples
+    --------
+    >>> import innobaro as ib
+    >>> from innobaro.datasets import barometer_design
+    >>> d = barometer_design()
+    >>> m = ib.mlogit("municipality_size ~ np.log(employees)", d)
+    >>> m.base, m.params.shape
+    ('0-4999', (4, 2))
+    """
+    if not isinstance(design, SurveyDesign):
+        raise TypeError(f"design must be an innobaro design, not {type(design).__name__}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+            or max_iter < 1:
+        raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
+    if not tol > 0:
+        raise EstimationError(f"tol must be positive; got {tol!r}")
+    if not isinstance(formula, str) or "~" not in formula:
+        raise EstimationError(f"formula must be a string 'outcome ~ terms'; got {formula!r}")
+    outcome = formula.split("~", 1)[0].strip()
+    data = design.data
+    if outcome not in data.columns:
+        raise EstimationError(f"the outcome {outcome!r} (left of '~') must be a column of the "
+                              f"design's data")
+    yall = data[outcome]
+    y_ok = yall.notna().to_numpy()
+    within = design.present & (design.unmasked_weights > 0)
+    _, X, spec, kept = model_frame(formula, data, response=False, within=within & y_ok)
+    if not y_ok[within].all():
+        spec = replace(spec, missing={**spec.missing, outcome: int((within & ~y_ok).sum())})
+    kept = kept & y_ok
+    rows = np.flatnonzero(within & kept)
+    if rows.size == 0:
+        raise EstimationError("no complete rows for the model")
+    X = np.ascontiguousarray(X, dtype=float)
+    if not np.isfinite(X).all():
+        raise EstimationError("the model matrix has infinite values (e.g. the log of 0)")
+    w = design.unmasked_weights[rows]
+    yv = yall.iloc[rows]
+    levels = _levels(yall, outcome)
+    present = set(pd.unique(yv).tolist())
+    empty = [lv for lv in levels if lv not in present]
+    if empty:
+        warn(f"outcome {outcome!r}: categor{'y' if len(empty) == 1 else 'ies'} "
+             f"{', '.join(map(repr, empty))} ha{'s' if len(empty) == 1 else 've'} no rows in "
+             f"the fit and {'is' if len(empty) == 1 else 'are'} left out")
+        levels = [lv for lv in levels if lv in present]
+    if len(levels) < 2:
+        raise EstimationError(f"outcome {outcome!r} has {len(levels)} category among the rows "
+                              f"of the fit ({', '.join(map(repr, levels))}); a multinomial "
+                              f"model needs at least two")
+    if base is None:
+        base = levels[0]
+    elif base not in levels:
+        raise EstimationError(f"base {base!r} is not a category of {outcome!r} among the rows "
+                              f"of the fit; categories are {', '.join(map(repr, levels))}")
+    others = [lv for lv in levels if lv != base]
+    codes = pd.Index(others, dtype=object).get_indexer(np.asarray(yv, dtype=object))
+    Y = np.zeros((rows.size, len(others)))
+    hit = codes >= 0
+    Y[np.flatnonzero(hit), codes[hit]] = 1.0
+    # linearly dependent columns cannot be estimated
+    Xs = X * np.sqrt(w)[:, None]
+    r = np.linalg.matrix_rank(Xs)
+    if r < X.shape[1]:
+        bad = _dependent(Xs, spec.column_names)
+        raise EstimationError(f"model column(s) {', '.join(map(repr, bad))} are aliased (all "
+                              f"zero among the rows of the fit, or linear combinations of "
+                              f"other columns); drop them from the formula")
+    theta0 = np.zeros((len(others), X.shape[1]))
+    if "Intercept" in spec.column_names:  # start at the observed shares
+        share = (w @ Y) / w.sum()
+        base_share = max(1.0 - share.sum(), 1e-12)
+        theta0[:, spec.column_names.index("Intercept")] = np.log(
+            np.maximum(share, 1e-12) / base_share)
+    theta, it, converged = _newton(X, Y, w, theta0, tol, max_iter)
+    P = _probs(X @ theta.T)
+    Pall = np.column_stack([1.0 - P.sum(axis=1), P])  # base first
+    extreme = (Pall < 1e-10) | (Pall > 1 - 1e-10)
+    if extreme.any():
+        cats = [base, *others]
+        bad_cats = [cats[j] for j in np.flatnonzero(extreme.any(axis=0))]
+        warn(f"outcome {outcome!r}: category {', '.join(map(repr, bad_cats))} is separated: "
+             f"{int(extreme.any(axis=1).sum())} row(s) have fitted probabilities of 0 or 1 "
+             f"for it; the coefficients and standard errors are not meaningful. Collapse "
+             f"categories or drop terms" + ("" if converged else
+                                 f". The fit was stopped after {max_iter} iterations"))
+    elif not converged:
+        raise EstimationError(f"the multinomial model did not converge in {max_iter} "
+                              f"iterations; rescale variables or raise max_iter")
+    k, p = theta.shape
+    wP = w[:, None] * P
+    A = np.linalg.pinv(_hessian(X, wP, P))  # singular only after separation
+    S = ((w[:, None] * (Y - P))[:, :, None] * X[:, None, :]).reshape(rows.size, k * p)
+    z = np.zeros((design.n, k * p))
+    z[rows] = S @ A
+    domain = np.where(design.present, 0, -1).astype(np.int64)
+    fit = _Fit(X, Y, rows, theta, tol, max_iter)
+    est = theta.reshape(-1)
+    V = vcov_of(design, est, Influence(values=z, domain=domain, n_domains=1), fit.refit)
+    df_resid = residual_df(design, kept, k * p)
+    return MLogitResult(formula=formula, outcome=outcome, spec=spec, design=design, base=base,
+                        categories=others, fit=fit, w=w, vcov=V, influence=z, df_resid=df_resid,
+                        iterations=it, converged=converged,
+                        loglik=_loglik(X, Y, w, theta))
+
+
+def _dependent(M: np.ndarray, names: list[str]) -> list[str]:
+    """The columns that are zero or linear combinations of the columns before
+    them (one rank per column, not per row)."""
+    bad, rank = [], 0
+    for j in range(M.shape[1]):
+        r = int(np.linalg.matrix_rank(M[:, :j + 1]))
+        if r == rank:
+            bad.append(names[j])
+        rank = r
+    return bad
+
+
+class MLogitResult(Estimate):
+    """A survey-weighted multinomial logistic regression (:func:`mlogit`).
+
+    An :class:`~innobaro.Estimate` of the coefficients, indexed by
+    (category, term) for every category but the base, with their
+    design-based covariance across all categories, so
+    :func:`~innobaro.contrast` takes it.
+
+    Attributes
+    ----------
+    formula, outcome : str
+    base : object
+        The base category.
+    categories : list
+        The non-base categories, in the order of the coefficients.
+    levels : list
+        Every category, the base first.
+    params : pandas.DataFrame
+        The coefficients, one row per non-base category, one column per term.
+    df_resid : float
+        Residual degrees of freedom (design degrees of freedom + 1 minus the
+        number of coefficients).
+    loglik : float
+        The weighted log-likelihood at the fit.
+    iterations : int
+    converged : bool
+
+    Examples
+    --------
+    >>> import innobaro as ib
+    >>> from innobaro.datasets import barometer_design
+    >>> m = ib.mlogit("municipality_size ~ np.log(employees)", barometer_design())
+    >>> m.categories
+    ['5000-9999', '10000-19999', '20000-49999', '50000+']
+    """
+
+    def __init__(self, *, formula: str, outcome: str, spec: ModelSpec, design: SurveyDesign,
+                 base: Any, categories: list[Any], fit: _Fit, w: np.ndarray, vcov: np.ndarray,
+                 influence: np.ndarray, df_resid: float, iterations: int, converged: bool,
+                 loglik: float) -> None:
+        index = pd.MultiIndex.from_product([pd.Index(categories, dtype=object),
+                                            pd.Index(spec.column_names, dtype=object)],
+                                           names=["category", "term"])
+        super().__init__(fit.theta.reshape(-1), vcov, index,
+                         df=np.full(index.size, float(df_resid)), kind="coefficient")
+        self.formula = formula
+        self.outcome = outcome
+        self.spec = spec
+        self.design = design
+        self.base = base
+        self.categories = list(categories)
+        self.levels = [base, *categories]
+        self.df_resid = float(df_resid)
+        self.iterations = iterations
+        self.converged = converged
+        self.loglik = loglik
+        self._fit = fit
+        self._w = w
+        self._infl = influence
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def params(self) -> pd.DataFrame:
+        """Coefficients: a row per non-base category, a column per term."""
+        return pd.DataFrame(self._fit.theta, index=pd.Index(self.categories, name="category"),
+                            columns=pd.Index(self.spec.column_names, name="term"))
+
+    @property
+    def influence(self) -> np.ndarray:
+        """(n, q) influence values of the coefficients (category-major) for
+        every row of the design, 0 outside the fit."""
+        view = self._infl.view()
+        view.setflags(write=False)
+        return view
+
+    @property
+    def nobs(self) -> int:
+        """Number of rows in the fit."""
+        return int(self._fit.rows.size)
+
+    def refit(self, weights: np.ndarray) -> np.ndarray:
+        """The coefficients refitted under other weights, all at once.
+
+        Parameters
+        ----------
+        weights : array-like
+            (n, R): one weight per row of the design and refit.
+
+        Returns
+        -------
+        numpy.ndarray
+            (R, q) coefficients, in the order of :attr:`estimate`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> d = barometer_design()
+        >>> m = ib.mlogit("sector ~ np.log(employees)", d)
+        >>> W = np.repeat(np.asarray(d.weights, dtype=float)[:, None], 2, axis=1)
+        >>> np.allclose(m.refit(W), m.estimate.to_numpy())
+        True
+        """
+        return self._fit.refit(np.asarray(weights, dtype=float))
+
+    def relative_risk_ratios(self, level: float = 0.95) -> pd.DataFrame:
+        """Relative-risk ratios :math:`e^{\\beta}` with intervals (Stata's ``rrr``).
+
+        Parameters
+        ----------
+        level : float, default 0.95
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``rrr``, ``lower``, ``upper`` (exponentiated t intervals on the
+            residual degrees of freedom), indexed by (category, term).
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.mlogit("sector ~ np.log(employees)", barometer_design())
+        >>> m.relative_risk_ratios().columns.tolist()
+        ['rrr', 'lower', 'upper']
+        """
+        ci = self.ci(level)
+        return pd.DataFrame({"rrr": np.exp(self._est), "lower": np.exp(ci["lower"].to_numpy()),
+                             "upper": np.exp(ci["upper"].to_numpy())}, index=self._index)
+
+    # ------------------------------------------------------------------ tests
+    def wald_test(self, terms: str | Sequence[str], method: str = "F",
+                  df: float | None = None) -> TermTest:
+        """Test that the coefficients of terms are zero in every category at once.
+
+        :math:`F = \\beta^\\top V^{-1}\\beta / k` on (k, ``df``) degrees of
+        freedom, k the number of coefficients tested (the term's columns times
+        the non-base categories), ``df`` the residual degrees of freedom by
+        default; ``method="chisq"`` gives the Wald chi-square on k.
+
+        Parameters
+        ----------
+        terms : str or list of str
+            Model terms as in the formula (``"x"`` also finds ``"C(x)"``).
+        method : {"F", "chisq"}, default "F"
+        df : float, optional
+            Denominator degrees of freedom.
+
+        Returns
+        -------
+        TermTest
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.mlogit("municipality_size ~ np.log(employees)", barometer_design())
+        >>> m.wald_test("np.log(employees)").df_num
+        4.0
+        """
+        if method not in ("F", "chisq"):
+            raise EstimationError("method must be 'F' or 'chisq'")
+        names = [terms] if isinstance(terms, str) else list(terms)
+        known = self.spec.term_columns
+        cols: list[int] = []
+        for t in names:
+            key = t.strip()
+            if key not in known:
+                alt = [kk for kk in known if kk.replace(" ", "") in
+                       (key.replace(" ", ""), f"C({key})")]
+                if not alt:
+                    raise EstimationError(
+                        f"term {t!r} is not in the model; terms are "
+                        f"{', '.join(kk for kk in known if kk != 'Intercept')}")
+                key = alt[0]
+            sl = known[key]
+            cols.extend(range(sl.start, sl.stop))
+        p = len(self.spec.column_names)
+        cols = sorted(set(cols))
+        idx = np.array([c * p + j for c in range(len(self.categories)) for j in cols])
+        beta = self._est[idx]
+        V = self._vcov[np.ix_(idx, idx)]
+        chisq = float(beta @ np.linalg.solve(V, beta))
+        k = idx.size
+        ddf = self.df_resid if df is None else float(df)
+        if method == "F" and np.isfinite(ddf):
+            F = chisq / k
+            return TermTest(names, F, k, ddf, float(stats.f.sf(F, k, ddf)), "F")
+        return TermTest(names, chisq, k, np.inf, float(stats.chi2.sf(chisq, k)), "chisq")
+
+    # ------------------------------------------------------------------ prediction
+    def _probabilities(self, X: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        P = _probs(X @ theta.T)
+        return np.column_stack([1.0 - P.sum(axis=1), P])
+
+    def _jacobian(self, X: np.ndarray, Pall: np.ndarray) -> np.ndarray:
+        """d p_ik / d theta, (n, K, q) with theta category-major."""
+        K = Pall.shape[1]
+        d = np.eye(K)[:, 1:][None] - Pall[:, None, 1:]  # (n, K, K-1): delta_kl - p_l
+        J = Pall[:, :, None, None] * d[:, :, :, None] * X[:, None, None, :]
+        return J.reshape(X.shape[0], K, -1)
+
+    def predict(self, newdata: pd.DataFrame | None = None, se: bool = False
+                ) -> pd.DataFrame:
+        """Predicted probabilities of every category, with delta-method
+        standard errors :math:`\\sqrt{J V J^\\top}`.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            Rows to predict for; the model's rows by default.
+        se : bool, default False
+            Also return standard errors.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One column per category (the base first), indexed as the rows;
+            with ``se=True`` the columns are a MultiIndex (``fit``/``se``,
+            category).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.mlogit("sector ~ np.log(employees)", barometer_design())
+        >>> p = m.predict(pd.DataFrame({"employees": [10, 100]}))
+        >>> p.sum(axis=1).round(12).tolist()
+        [1.0, 1.0]
+        """
+        if newdata is None:
+            X = self._fit.X
+            index = self.design.data.index[self._fit.rows]
+        else:
+            newdata = as_frame(newdata, "newdata")
+            X = self.spec.matrix(newdata)
+            index = newdata.index
+        Pall = self._probabilities(X, self._fit.theta)
+        cols = pd.Index(self.levels, name="category")
+        fit = pd.DataFrame(Pall, index=index, columns=cols)
+        if not se:
+            return fit
+        J = self._jacobian(X, Pall)
+        s = np.sqrt(np.maximum(np.einsum("nkq,qr,nkr->nk", J, self._vcov, J), 0.0))
+        return pd.concat({"fit": fit, "se": pd.DataFrame(s, index=index, columns=cols)},
+                         axis=1)
+
+    def margins(self, variable: str, values: Sequence[Any] | None = None, *,
+                level: float = 0.95) -> Margins:
+        """Predictive margins of every category: the average predicted
+        probability with ``variable`` set to each value.
+
+        The influence values combine the sampling of the rows averaged over
+        and the estimated coefficients (Korn and Graubard 1999, sec. 4.4);
+        replicate designs refit the model and average under each replicate
+        weight.
+
+        Parameters
+        ----------
+        variable : str
+            A column of the design's data used in the model.
+        values : sequence, optional
+            Values to set; the levels of a categorical variable (or the
+            distinct values of a numeric one with at most 20) by default.
+        level : float, default 0.95
+
+        Returns
+        -------
+        Margins
+            Indexed by (category, value); ``differences`` holds the pairwise
+            differences between values within each category.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.mlogit("municipality_size ~ sector", barometer_design())
+        >>> mg = m.margins("sector")
+        >>> mg.estimate.groupby(level="sector").sum().round(12).tolist()
+        [1.0, 1.0]
+        """
+        data = self.design.data
+        if variable not in data.columns:
+            raise EstimationError(f"{variable!r} is not a column of the design's data")
+        rows = self._fit.rows
+        sub = data.iloc[rows]
+        col = sub[variable]
+        if values is None:
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                values = list(col.cat.categories)
+            else:
+                uniq = np.sort(pd.unique(col.dropna()))
+                if uniq.size > 20:
+                    raise EstimationError(f"{variable!r} has {uniq.size} distinct values; "
+                                          f"give the values to set")
+                values = uniq.tolist()
+        values = list(values)
+        mats = [self.spec.matrix(_set(sub, variable, v)) for v in values]
+        w = self._w
+        N = w.sum()
+        K = len(self.levels)
+        est_parts, z_parts = [], []
+        for Xv in mats:  # one pass per value set, each over all rows
+            Pall = self._probabilities(Xv, self._fit.theta)
+            m = w @ Pall / N
+            grad = np.einsum("n,nkq->kq", w, self._jacobian(Xv, Pall)) / N
+            zp = np.zeros((self.design.n, K))
+            zp[rows] = w[:, None] * (Pall - m) / N
+            est_parts.append(m)
+            z_parts.append(zp + self._infl @ grad.T)  # (n, K)
+        # order: category-major, then value
+        est = np.stack(est_parts, axis=1).reshape(-1)
+        z = np.stack(z_parts, axis=2).reshape(self.design.n, -1)
+        fit = self._fit
+        k, p = fit.theta.shape
+
+        def reps(W: np.ndarray) -> np.ndarray:
+            thetas = fit.refit(W).reshape(-1, k, p)
+            Wf = W[rows]
+            out = np.empty((W.shape[1], K, len(values)))
+            for j, Xv in enumerate(mats):
+                P = _probs(np.einsum("np,rkp->rnk", Xv, thetas))
+                Pall = np.concatenate([1.0 - P.sum(axis=2, keepdims=True), P], axis=2)
+                out[:, :, j] = np.einsum("nr,rnk->rk", Wf, Pall) / Wf.sum(axis=0)[:, None]
+            return out.reshape(W.shape[1], -1)
+
+        domain = np.where(self.design.present, 0, -1).astype(np.int64)
+        V = vcov_of(self.design, est, Influence(values=z, domain=domain, n_domains=1), reps)
+        index = pd.MultiIndex.from_product([pd.Index(self.levels, dtype=object),
+                                            pd.Index(values, dtype=object)],
+                                           names=["category", variable])
+        df = self.df_resid
+        t = t_quantile(level, df)
+        nv = len(values)
+        i, j = np.triu_indices(nv, k=1)
+        ci = (np.arange(K)[:, None] * nv + i[None]).reshape(-1)
+        cj = (np.arange(K)[:, None] * nv + j[None]).reshape(-1)
+        d = est[cj] - est[ci]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = np.sqrt(V[ci, ci] + V[cj, cj] - 2 * V[ci, cj])
+            stat = np.where(s > 0, d / s, np.nan)
+        pv = 2 * stats.t.sf(np.abs(stat), df) if df > 0 else np.full(d.shape, np.nan)
+        names = pd.MultiIndex.from_tuples(
+            [(self.levels[c], f"{values[b]} - {values[a]}")
+             for c in range(K) for a, b in zip(i, j, strict=True)],
+            names=["category", "contrast"])
+        diffs = pd.DataFrame({"estimate": d, "se": s, "lower": d - t * s, "upper": d + t * s,
+                              "statistic": stat, "pvalue": pv}, index=names)
+        return Margins(variable, est, V, index, df=df, level=level, differences=diffs)
+
+    # ------------------------------------------------------------------ display
+    def summary(self) -> pd.DataFrame:
+        """The coefficient table: estimate, se, t, p and interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by (category, term).
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.mlogit("sector ~ np.log(employees)", barometer_design())
+        >>> m.summary().columns.tolist()
+        ['estimate', 'se', 'statistic', 'pvalue', 'lower', 'upper']
+        """
+        se = self.se.to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = self._est / se
+        ci = self.ci()
+        return pd.DataFrame({"estimate": self._est, "se": se, "statistic": t,
+                             "pvalue": 2 * stats.t.sf(np.abs(t), self.df_resid),
+                             "lower": ci["lower"].to_numpy(), "upper": ci["upper"].to_numpy()},
+                            index=self._index)
+
+    def __repr__(self) -> str:
+        kind = "replicate weights" if isinstance(self.design, ReplicateDesign) else \
+            "linearisation"
+        head = (f"Survey multinomial logit: {self.formula} (base {self.base!r}), "
+                f"{self.nobs} rows, variance by {kind}, df = {self.df_resid:g}")
+        return head + "\n" + self.summary().to_string(float_format=lambda v: f"{v:.6g}")
+
+
+def _set(data: pd.DataFrame, variable: str, value: Any) -> pd.DataFrame:
+    out = data.copy()
+    col = data[variable]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        out[variable] = pd.Categorical([value] * len(out), categories=col.cat.categories)
+    else:
+        out[variable] = pd.Series([value] * len(out), index=out.index).astype(col.dtype)
+    return out
