@@ -25,6 +25,7 @@ from .estimators import mean, proportion, quantile, ratio, total, with_replicate
 from .independence import chisq_test
 from .margins import MarginalEffect, Margins, average_marginal_effect, predictive_margins
 from .models import GLMResult, TermTest, glm, logit
+from .multinomial import MLogitResult, mlogit
 from .results import Estimate, TestContract, TestResult
 from .tabulate import table
 from .two_groups import ttest
@@ -73,6 +74,7 @@ __all__ = [
     "InnobaroError",
     "InnobaroWarning",
     "LonelyPSUError",
+    "MLogitResult",
     "MarginalEffect",
     "Margins",
     "MissingValueError",
@@ -93,6 +95,7 @@ __all__ = [
     "gvif",
     "logit",
     "mean",
+    "mlogit",
     "predictive_margins",
     "proportion",
     "quantile",
