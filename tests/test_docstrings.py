@@ -47,7 +47,8 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate")
 CHECKED = {"GL06", "GL07", "GL08", "SS01", "PR01", "PR02", "PR10", "RT01"}
 
 #: classes innobaro returns and users do not construct: fields in Attributes
-RESULT_CLASSES = {"Estimate", "GLMResult", "MarginalEffect", "Margins", "TermTest",
+RESULT_CLASSES = {"Estimate", "GLMResult", "MLogitResult", "MarginalEffect", "Margins",
+                  "TermTest",
                   "TestContract", "TestResult",
                   "WeightsSummary"}
 

@@ -48,6 +48,9 @@ ESTIMATES: dict[str, Callable] = {
     "model": lambda d, m: m,
     "margins": lambda d, m: m.margins("sector", level=0.9),
     "marginal effect": lambda d, m: m.average_marginal_effect("employees", level=0.9),
+    "mlogit": lambda d, m: ib.mlogit("municipality_size ~ C(sector) + np.log(employees)", d),
+    "mlogit margins": lambda d, m: ib.mlogit("municipality_size ~ C(sector)", d)
+    .margins("sector", level=0.9),
 }
 
 TESTS: dict[str, Callable] = {
@@ -60,6 +63,7 @@ TESTS: dict[str, Callable] = {
     "wald F": lambda d, m: m.wald_test("C(sector)"),
     "wald chisq": lambda d, m: m.wald_test("C(sector)", method="chisq"),
     "lrt": lambda d, m: m.wald_test("C(sector)", method="lrt"),
+    "mlogit wald": lambda d, m: ib.mlogit("municipality_size ~ C(sector)", d).wald_test("sector"),
 }
 
 DESCRIPTIVE: dict[str, Callable] = {
@@ -70,6 +74,7 @@ DESCRIPTIVE: dict[str, Callable] = {
 # every public result type and where the contract test makes one
 HELD = {ib.Estimate: "mean", ib.Margins: "margins", ib.MarginalEffect: "marginal effect",
         ib.GLMResult: "model", ib.TestResult: "ttest", ib.TermTest: "wald F",
+        ib.MLogitResult: "mlogit",
         ib.WeightsSummary: "weights summary"}
 
 
@@ -94,7 +99,7 @@ def test_estimate_contract(name: str, design: ib.Design, model: ib.GLMResult) ->
     assert list(frame.columns[:4]) == ["estimate", "se", "lower", "upper"]
     np.testing.assert_array_equal(frame["lower"].to_numpy(), ci["lower"].to_numpy())
     np.testing.assert_array_equal(frame["estimate"].to_numpy(), est.to_numpy())
-    if name in ("proportion", "quantile", "margins", "marginal effect"):
+    if name in ("proportion", "quantile", "margins", "marginal effect", "mlogit margins"):
         assert res.level == 0.9  # the estimator's level
     # any estimate-like result, a model included, can be combined linearly
     one = ib.contrast(res, [[1.0] + [0.0] * (len(est) - 1)])
