@@ -26,6 +26,7 @@ from .independence import chisq_test
 from .margins import MarginalEffect, Margins, average_marginal_effect, predictive_margins
 from .models import GLMResult, TermTest, glm, logit
 from .multinomial import MLogitResult, mlogit
+from .ordinal import OrdinalResult, ologit
 from .results import Estimate, TestContract, TestResult
 from .tabulate import table
 from .two_groups import ttest
@@ -79,6 +80,7 @@ __all__ = [
     "Margins",
     "MissingValueError",
     "Nonlinear",
+    "OrdinalResult",
     "ReplicateDesign",
     "SurveyDesign",
     "TermTest",
@@ -96,6 +98,7 @@ __all__ = [
     "logit",
     "mean",
     "mlogit",
+    "ologit",
     "predictive_margins",
     "proportion",
     "quantile",
