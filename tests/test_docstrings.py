@@ -48,7 +48,7 @@ CHECKED = {"GL06", "GL07", "GL08", "SS01", "PR01", "PR02", "PR10", "RT01"}
 
 #: classes innobaro returns and users do not construct: fields in Attributes
 RESULT_CLASSES = {"Estimate", "GLMResult", "MLogitResult", "MarginalEffect", "Margins",
-                  "TermTest",
+                  "OrdinalResult", "TermTest",
                   "TestContract", "TestResult",
                   "WeightsSummary"}
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 import innobaro as ib
-from innobaro.datasets import barometer_design
+from innobaro.datasets import barometer_2020_design, barometer_design
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,8 @@ ESTIMATES: dict[str, Callable] = {
     "mlogit": lambda d, m: ib.mlogit("municipality_size ~ C(sector) + np.log(employees)", d),
     "mlogit margins": lambda d, m: ib.mlogit("municipality_size ~ C(sector)", d)
     .margins("sector", level=0.9),
+    "ologit": lambda d, m: _ologit(),
+    "ologit margins": lambda d, m: _ologit().margins("sector", level=0.9),
 }
 
 TESTS: dict[str, Callable] = {
@@ -64,6 +66,8 @@ TESTS: dict[str, Callable] = {
     "wald chisq": lambda d, m: m.wald_test("C(sector)", method="chisq"),
     "lrt": lambda d, m: m.wald_test("C(sector)", method="lrt"),
     "mlogit wald": lambda d, m: ib.mlogit("municipality_size ~ C(sector)", d).wald_test("sector"),
+    "ologit wald": lambda d, m: _ologit().wald_test("sector"),
+    "proportional odds": lambda d, m: _ologit().proportional_odds_test(method="chisq"),
 }
 
 DESCRIPTIVE: dict[str, Callable] = {
@@ -72,9 +76,14 @@ DESCRIPTIVE: dict[str, Callable] = {
 }
 
 # every public result type and where the contract test makes one
+def _ologit() -> ib.OrdinalResult:
+    return ib.ologit("promoter_leadership ~ C(sector) + np.log(employees)",
+                     barometer_2020_design())
+
+
 HELD = {ib.Estimate: "mean", ib.Margins: "margins", ib.MarginalEffect: "marginal effect",
         ib.GLMResult: "model", ib.TestResult: "ttest", ib.TermTest: "wald F",
-        ib.MLogitResult: "mlogit",
+        ib.MLogitResult: "mlogit", ib.OrdinalResult: "ologit",
         ib.WeightsSummary: "weights summary"}
 
 
