@@ -39,7 +39,10 @@ def _design(case: dict) -> ib.SurveyDesign:
     d = ib.Design(data, weights=spec.get("weights"), strata=spec.get("strata"),
                   psu=spec.get("psu"), fpc=spec.get("fpc"), nest=bool(spec.get("nest")))
     rep = spec.get("replicate")
-    return d.replicate(rep["method"]) if rep else d
+    if rep:
+        d = d.replicate(rep["method"])
+    sub = case.get("subset")
+    return d.subset(data[sub["column"]] == sub["value"]) if sub else d
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[c["id"] for c in CASES])

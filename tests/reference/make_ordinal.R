@@ -229,7 +229,10 @@ term_tests <- function(fit, term) {
        p_chisq = pchisq(chisq, k, lower.tail = FALSE))
 }
 
-case_lin <- function(id, data, formula, py_formula, outcome, link, newdata, test = NULL) {
+## subset = list(column, value): a domain (rows with column == value), as
+## subset(design, ...) keeps it
+case_lin <- function(id, data, formula, py_formula, outcome, link, newdata, test = NULL,
+                     subset = NULL) {
   spec <- SPECS[[data]]
   dat <- DATA[[data]]
   reversed <- link == "cloglog"
@@ -237,13 +240,13 @@ case_lin <- function(id, data, formula, py_formula, outcome, link, newdata, test
     y <- dat[[outcome]]
     dat[[outcome]] <- factor(as.character(y), levels = rev(levels(y)), ordered = TRUE)
   }
-  des <- build_design(dat, spec)
+  des <- subset_design(build_design(dat, spec), subset)
   fit <- fit_olr(des, formula, if (reversed) "loglog" else link)
   res <- result_of(fit, des, formula, if (reversed) "loglog" else link, newdata)
   if (reversed) res <- reverse_result(res)
   res$patsy_slopes <- patsy_names(fit, des, formula)
   if (!is.null(test)) res$term_test <- term_tests(fit, test)
-  list(id = id, data = data, design = design_json(spec),
+  list(id = id, data = data, design = design_json(spec), subset = subset,
        outcome = list(name = outcome, column = SOURCE[[outcome]], breaks = I(BREAKS[[outcome]][-c(1, length(BREAKS[[outcome]]))])),
        formula = py_formula, r_formula = deparse(formula), link = link,
        newdata = newdata_json(newdata), result = res,
@@ -266,6 +269,9 @@ add_case(case_lin("apistrat_loglog_api_cat", "apistrat", api_cat ~ ell + meals +
                   "api_cat ~ ell + meals + mobility", "api_cat", "loglog", ND_STRAT))
 add_case(case_lin("apistrat_cloglog_api_cat", "apistrat", api_cat ~ ell + meals + mobility,
                   "api_cat ~ ell + meals + mobility", "api_cat", "cloglog", ND_STRAT))
+add_case(case_lin("apistrat_logit_api_cat_domain_awards", "apistrat",
+                  api_cat ~ ell + meals + mobility, "api_cat ~ ell + meals + mobility",
+                  "api_cat", "logit", ND_STRAT, subset = list(column = "awards", value = "Yes")))
 add_case(case_lin("apiclus1_logit_api_cat", "apiclus1", api_cat ~ ell + meals + stype,
                   "api_cat ~ ell + meals + C(stype)", "api_cat", "logit", ND_CLUS1,
                   test = "stype"))
