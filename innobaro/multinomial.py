@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import stats
 
 from ._frames import as_frame
+from ._linalg import aliased_columns, column_qr, tall_dot, weighted_gram
 from .design import ReplicateDesign, SurveyDesign
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
@@ -55,9 +56,10 @@ from .variance import Influence, residual_df, vcov_of
 
 __all__ = ["MLogitResult", "mlogit"]
 
-# replicate refits hold (replicates x rows x categories) probabilities: at most
-# this many numbers at once, so memory stays bounded on large designs
-_BLOCK = 4_000_000
+# replicate refits hold arrays of (replicates x rows x categories, or
+# x columns, or x category pairs) numbers: at most this many in each at once
+# (200 MB), so memory stays bounded on large designs
+_BLOCK = 25_000_000
 
 
 def _probs(eta: np.ndarray) -> np.ndarray:
@@ -68,27 +70,40 @@ def _probs(eta: np.ndarray) -> np.ndarray:
     return e / (np.exp(-m) + e.sum(axis=-1, keepdims=True))
 
 
-def _loglik(X: np.ndarray, Y: np.ndarray, w: np.ndarray, theta: np.ndarray) -> float:
+def _state(X: np.ndarray, Y: np.ndarray, w: np.ndarray, theta: np.ndarray
+           ) -> tuple[np.ndarray, float]:
+    """Probabilities of the non-base categories (n, K-1) and the weighted
+    log-likelihood at ``theta``, from one pass over the linear predictors."""
     eta = X @ theta.T
     m = np.maximum(eta.max(axis=1), 0.0)
-    lse = m + np.log(np.exp(-m) + np.exp(eta - m[:, None]).sum(axis=1))
-    return float(w @ ((Y * eta).sum(axis=1) - lse))
+    e = np.exp(eta - m[:, None])
+    den = np.exp(-m) + e.sum(axis=1)
+    P = e / den[:, None]
+    ll = float(w @ ((Y * eta).sum(axis=1) - m - np.log(den)))
+    return P, ll
 
 
-def _hessian(X: np.ndarray, wP: np.ndarray, P: np.ndarray) -> np.ndarray:
-    """sum_i w_i (diag(p_i) - p_i p_i') kron x_i x_i', category-major (q, q);
-    ``wP`` is ``w[:, None] * P``."""
+def _pair_weights(W: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """Weights of the Hessian's blocks (a, b), a <= b: ``W p_a (delta_ab - p_b)``
+    for ``W`` (..., n) and ``P`` (..., n, K-1); (..., n, pairs)."""
+    k = P.shape[-1]
+    ia, ib = np.triu_indices(k)
+    WP = W[..., None] * P
+    C = -WP[..., ia] * P[..., ib]
+    C[..., ia == ib] += WP
+    return C
+
+
+def _hessian(X: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """sum_i w_i (diag(p_i) - p_i p_i') kron x_i x_i', category-major (q, q):
+    every block (a, b) a weighted Gram matrix of X, all in one pass."""
     p = X.shape[1]
     k = P.shape[1]
+    ia, ib = np.triu_indices(k)
+    B = weighted_gram(X, _pair_weights(w, P))  # (pairs, p, p), symmetric
     G = np.empty((k, p, k, p))
-    for a in range(k):  # (K-1)^2 blocks of p x p, each over all rows at once
-        for b in range(a, k):
-            c = -wP[:, a] * P[:, b]
-            if a == b:
-                c = c + wP[:, a]
-            blk = X.T @ (X * c[:, None])
-            G[a, :, b, :] = blk
-            G[b, :, a, :] = blk.T
+    G[ia, :, ib, :] = B
+    G[ib, :, ia, :] = B
     return G.reshape(k * p, k * p)
 
 
@@ -99,22 +114,21 @@ def _newton(X: np.ndarray, Y: np.ndarray, w: np.ndarray, theta0: np.ndarray, tol
     and whether it converged."""
     theta = theta0.copy()
     k, p = theta.shape
-    ll = _loglik(X, Y, w, theta)
+    P, ll = _state(X, Y, w, theta)
     for it in range(1, max_iter + 1):
-        P = _probs(X @ theta.T)
         g = (X.T @ (w[:, None] * (Y - P))).T.reshape(-1)
-        G = _hessian(X, w[:, None] * P, P)
+        G = _hessian(X, w, P)
         try:
             step = np.linalg.solve(G, g).reshape(k, p)
         except np.linalg.LinAlgError:
             step = (np.linalg.pinv(G) @ g).reshape(k, p)
-        new, ll_new = theta + step, _loglik(X, Y, w, theta + step)
+        P_new, ll_new = _state(X, Y, w, theta + step)
         halvings = 0
         while not ll_new >= ll - 1e-12 * abs(ll) and halvings < 30:
             step = step / 2
-            new, ll_new = theta + step, _loglik(X, Y, w, theta + step)
+            P_new, ll_new = _state(X, Y, w, theta + step)
             halvings += 1
-        theta, ll = new, ll_new
+        theta, P, ll = theta + step, P_new, ll_new
         if np.all(np.abs(step) <= tol * (1 + np.abs(theta))):
             return theta, it, True
     return theta, max_iter, False
@@ -134,7 +148,7 @@ class _Fit:
         Wf = np.asarray(W, dtype=float)[self.rows]
         n, R = Wf.shape
         k, p = self.theta.shape
-        size = max(1, _BLOCK // max(1, n * k))
+        size = max(1, _BLOCK // max(1, n * max(k * (k + 1) // 2, p)))
         out = np.empty((R, k * p))
         for start in range(0, R, size):  # blocks of replicates, not one by one
             out[start:start + size] = self._refit_block(Wf[:, start:start + size])
@@ -149,18 +163,18 @@ class _Fit:
         for _ in range(self.max_iter):
             idx = np.flatnonzero(active)
             th = theta[idx]
-            P = _probs(np.einsum("np,rkp->rnk", X, th))  # (r, n, k)
+            P = _probs(X @ np.swapaxes(th, 1, 2))  # (r, n, k), one matrix product
             Wa = W[:, idx].T  # (r, n)
-            g = np.einsum("rnk,np->rkp", Wa[:, :, None] * (Y[None] - P), X).reshape(idx.size, -1)
+            g = np.matmul(np.swapaxes(Wa[:, :, None] * (Y[None] - P), 1, 2), X)
+            g = g.reshape(idx.size, -1)
+            # every block of every replicate's Hessian in one pass over the rows
+            C = np.moveaxis(_pair_weights(Wa, P), 0, 1)  # (n, r, pairs)
+            npairs = C.shape[2]
+            B = weighted_gram(X, C.reshape(X.shape[0], -1)).reshape(idx.size, npairs, p, p)
+            ia, ib = np.triu_indices(k)
             G = np.empty((idx.size, k, p, k, p))
-            for a in range(k):
-                for b in range(a, k):
-                    c = -Wa * P[:, :, a] * P[:, :, b]
-                    if a == b:
-                        c = c + Wa * P[:, :, a]
-                    blk = np.einsum("rn,np,nm->rpm", c, X, X)
-                    G[:, a, :, b, :] = blk
-                    G[:, b, :, a, :] = np.swapaxes(blk, 1, 2)
+            G[:, ia, :, ib, :] = np.moveaxis(B, 1, 0)
+            G[:, ib, :, ia, :] = np.moveaxis(B, 1, 0)
             G2 = G.reshape(idx.size, k * p, k * p)
             try:
                 step = np.linalg.solve(G2, g[..., None])[..., 0].reshape(idx.size, k, p)
@@ -288,32 +302,38 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
     w = design.unmasked_weights[rows]
     yv = yall.iloc[rows]
     levels = _levels(yall, outcome)
-    present = set(pd.unique(yv).tolist())
-    empty = [lv for lv in levels if lv not in present]
+    if isinstance(yv.dtype, pd.CategoricalDtype):
+        level_codes = np.asarray(yv.cat.codes, dtype=np.int64)
+    else:
+        level_codes = np.asarray(pd.Categorical(yv, categories=levels).codes, dtype=np.int64)
+    present = np.bincount(level_codes, minlength=len(levels)) > 0
+    empty = [lv for lv, here in zip(levels, present, strict=True) if not here]
     if empty:
         warn(f"outcome {outcome!r}: categor{'y' if len(empty) == 1 else 'ies'} "
              f"{', '.join(map(repr, empty))} ha{'s' if len(empty) == 1 else 've'} no rows in "
              f"the fit and {'is' if len(empty) == 1 else 'are'} left out")
-        levels = [lv for lv in levels if lv in present]
-    if len(levels) < 2:
-        raise EstimationError(f"outcome {outcome!r} has {len(levels)} category among the rows "
-                              f"of the fit ({', '.join(map(repr, levels))}); a multinomial "
-                              f"model needs at least two")
+    kept_levels = [lv for lv, here in zip(levels, present, strict=True) if here]
+    if len(kept_levels) < 2:
+        raise EstimationError(f"outcome {outcome!r} has {len(kept_levels)} category among the "
+                              f"rows of the fit ({', '.join(map(repr, kept_levels))}); a "
+                              f"multinomial model needs at least two")
     if base is None:
-        base = levels[0]
-    elif base not in levels:
+        base = kept_levels[0]
+    elif base not in kept_levels:
         raise EstimationError(f"base {base!r} is not a category of {outcome!r} among the rows "
-                              f"of the fit; categories are {', '.join(map(repr, levels))}")
-    others = [lv for lv in levels if lv != base]
-    codes = pd.Index(others, dtype=object).get_indexer(np.asarray(yv, dtype=object))
+                              f"of the fit; categories are {', '.join(map(repr, kept_levels))}")
+    others = [lv for lv in kept_levels if lv != base]
+    # the column of each level among the non-base categories (-1: the base)
+    lookup = np.array([others.index(lv) if lv in others else -1 for lv in levels],
+                      dtype=np.int64)
+    codes = lookup[level_codes]
     Y = np.zeros((rows.size, len(others)))
     hit = codes >= 0
     Y[np.flatnonzero(hit), codes[hit]] = 1.0
     # linearly dependent columns cannot be estimated
-    Xs = X * np.sqrt(w)[:, None]
-    r = np.linalg.matrix_rank(Xs)
-    if r < X.shape[1]:
-        bad = _dependent(Xs, spec.column_names)
+    alias = aliased_columns(column_qr(X, np.sqrt(w)), 1e-7)  # R's qr() rule
+    if alias.any():
+        bad = [spec.column_names[j] for j in np.flatnonzero(alias)]
         raise EstimationError(f"model column(s) {', '.join(map(repr, bad))} are aliased (all "
                               f"zero among the rows of the fit, or linear combinations of "
                               f"other columns); drop them from the formula")
@@ -323,11 +343,18 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
         base_share = max(1.0 - share.sum(), 1e-12)
         theta0[:, spec.column_names.index("Intercept")] = np.log(
             np.maximum(share, 1e-12) / base_share)
+    if rows.size > 200_000:
+        # a warm start from a systematic subsample saves full-data iterations
+        sub = slice(None, None, rows.size // 50_000)
+        t0, _, ok = _newton(X[sub], Y[sub], w[sub], theta0, 1e-6, max_iter)
+        if ok and np.isfinite(t0).all():
+            theta0 = t0
     theta, it, converged = _newton(X, Y, w, theta0, tol, max_iter)
-    P = _probs(X @ theta.T)
+    P, loglik = _state(X, Y, w, theta)
     Pall = np.column_stack([1.0 - P.sum(axis=1), P])  # base first
-    extreme = (Pall < 1e-10) | (Pall > 1 - 1e-10)
-    if extreme.any():
+    flagged = (Pall.min(axis=0) < 1e-10) | (Pall.max(axis=0) > 1 - 1e-10)
+    if flagged.any():
+        extreme = (Pall < 1e-10) | (Pall > 1 - 1e-10)
         cats = [base, *others]
         bad_cats = [cats[j] for j in np.flatnonzero(extreme.any(axis=0))]
         warn(f"outcome {outcome!r}: category {', '.join(map(repr, bad_cats))} is separated: "
@@ -339,11 +366,10 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
         raise EstimationError(f"the multinomial model did not converge in {max_iter} "
                               f"iterations; rescale variables or raise max_iter")
     k, p = theta.shape
-    wP = w[:, None] * P
-    A = np.linalg.pinv(_hessian(X, wP, P))  # singular only after separation
+    A = np.linalg.pinv(_hessian(X, w, P))  # singular only after separation
     S = ((w[:, None] * (Y - P))[:, :, None] * X[:, None, :]).reshape(rows.size, k * p)
     z = np.zeros((design.n, k * p))
-    z[rows] = S @ A
+    z[rows] = tall_dot(S, A)
     domain = np.where(design.present, 0, -1).astype(np.int64)
     fit = _Fit(X, Y, rows, theta, tol, max_iter)
     est = theta.reshape(-1)
@@ -351,20 +377,7 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
     df_resid = residual_df(design, kept, k * p)
     return MLogitResult(formula=formula, outcome=outcome, spec=spec, design=design, base=base,
                         categories=others, fit=fit, w=w, vcov=V, influence=z, df_resid=df_resid,
-                        iterations=it, converged=converged,
-                        loglik=_loglik(X, Y, w, theta))
-
-
-def _dependent(M: np.ndarray, names: list[str]) -> list[str]:
-    """The columns that are zero or linear combinations of the columns before
-    them (one rank per column, not per row)."""
-    bad, rank = [], 0
-    for j in range(M.shape[1]):
-        r = int(np.linalg.matrix_rank(M[:, :j + 1]))
-        if r == rank:
-            bad.append(names[j])
-        rank = r
-    return bad
+                        iterations=it, converged=converged, loglik=loglik)
 
 
 class MLogitResult(Estimate):
