@@ -25,12 +25,23 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from scipy import linalg, stats
 
-from ._twoway import categorical, check_design, internal_names, two_way
+from ._twoway import (
+    categorical,
+    check_design,
+    check_missing,
+    column_name,
+    internal_names,
+    levels_of,
+    two_way,
+)
+from ._validate import check_columns
 from .design import ReplicateDesign, SurveyDesign
 from .distributions import exact_tail as _exact_tail
 from .distributions import saddlepoint_tail as _saddlepoint_tail
@@ -39,7 +50,7 @@ from .estimators import mean, total
 from .results import TestResult
 from .variance import combined_df
 
-__all__ = ["CHISQ_STATISTICS", "chisq_test"]
+__all__ = ["CHISQ_STATISTICS", "chisq_test", "goodness_of_fit"]
 
 
 Statistic = Literal["F", "Chisq", "Wald", "adjWald", "lincom", "saddlepoint"]
@@ -318,3 +329,137 @@ def _design_effect_matrix(p: np.ndarray, V: np.ndarray, nr: int, nc: int, n: int
     except (linalg.LinAlgError, ValueError):
         eig = np.real(np.linalg.eigvals(delta))
     return delta, np.sort(eig)[::-1]
+
+
+def goodness_of_fit(design: SurveyDesign, y: str, p: Any, *, na_rm: bool = False
+                    ) -> TestResult:
+    """Design-based test that a categorical variable has given population shares.
+
+    Parameters
+    ----------
+    design : Design or ReplicateDesign
+        A domain (``design.subset(...)``) tests within the domain.
+    y : str
+        A categorical column (any dtype: the levels are the categories of a
+        categorical column, else the distinct values in sorted order).
+    p : dict, pandas.Series or sequence
+        The shares under the null hypothesis, keyed by level or in the order
+        of the levels; rescaled to sum to one. Every level needs a positive
+        share.
+    na_rm : bool, default False
+        Leave out rows with a missing ``y`` (they stay in the design with
+        weight zero).
+
+    Returns
+    -------
+    TestResult
+        ``statistic`` (Pearson's :math:`X^2` on the estimated totals),
+        ``df`` (``(nu, inf)``, the Satterthwaite degrees of freedom below),
+        ``pvalue``, ``method`` ``"Chisq"``. ``details`` holds ``scale``,
+        ``lambda`` (the eigenvalues), ``totals`` (estimated counts of the
+        levels) and ``expected`` (the null shares times the estimated size).
+
+    Notes
+    -----
+    R's ``svygofchisq``. With :math:`\\hat T_k` the estimated population
+    count of level :math:`k` (:func:`~innobaro.total`, covariance
+    :math:`\\hat V` from the design), :math:`\\hat N = \\sum_k \\hat T_k` and
+    :math:`E_k = p_k \\hat N`,
+
+    .. math:: X^2 = \\sum_k (\\hat T_k - E_k)^2 / E_k = \\sum_k X_k^2,
+              \\quad X_k = (\\hat T_k - E_k)/\\sqrt{E_k}.
+
+    Under the null, :math:`X^2` is asymptotically
+    :math:`\\sum_k \\lambda_k \\chi^2_{1,k}`, :math:`\\lambda_k` the eigenvalues of
+    the covariance :math:`J \\hat V J^\\top` of the :math:`X_k` (delta method,
+    :math:`J` the Jacobian of :math:`X_k` in the :math:`\\hat T`). As R, the p-value
+    is Satterthwaite's approximation: :math:`X^2/s \\sim \\chi^2_\\nu` with
+    :math:`s = \\sum\\lambda_k^2/\\sum\\lambda_k` and
+    :math:`\\nu = (\\sum\\lambda_k)^2/\\sum\\lambda_k^2`. Stata has no direct
+    equivalent; ``svy: proportion`` followed by ``test`` gives a Wald test of
+    the same hypothesis.
+
+    References
+    ----------
+    .. [1] Rao, J. N. K. and Scott, A. J. (1981). *JASA* 76, 221-230.
+    .. [2] Satterthwaite, F. E. (1946). An approximate distribution of
+       estimates of variance components. *Biometrics Bulletin* 2, 110-114.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"psu": [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6],
+    ...                    "w": [3.0, 3, 2, 2, 4, 4, 1, 1, 3, 3, 2, 2],
+    ...                    "sector": list("aabcabbacaab")})
+    >>> res = ib.goodness_of_fit(ib.Design(df, weights="w", psu="psu"), "sector",
+    ...                          {"a": 0.5, "b": 0.3, "c": 0.2})
+    >>> round(res.statistic, 4), round(res.pvalue, 4)
+    (0.2333, 0.9457)
+    """
+    check_design(design, "goodness_of_fit")
+    y = column_name(y, "y")
+    check_columns(design.data, [y], "goodness_of_fit")
+    missing = check_missing(design, [y], na_rm, "goodness_of_fit")
+    codes, levels = levels_of(design.data[y])
+    K = len(levels)
+    if K < 2:
+        raise EstimationError(f"goodness_of_fit: {y!r} has {K} level(s); a test of shares "
+                              f"needs at least two")
+    shares = _null_shares(p, levels, y)
+    (name,) = internal_names(design, "level")
+    ext = design.with_columns({name: categorical(codes, K)})
+    tot = total(ext, name, na_rm=bool(missing.any()))
+    T = tot.estimate.to_numpy()
+    V = tot.vcov.to_numpy()
+    if not np.isfinite(V).all() or not (V != 0).any():
+        why = "no variance estimate (NaN)" if not np.isfinite(V).all() else \
+            "no sampling variance"
+        raise EstimationError(
+            f"goodness_of_fit: the estimated counts of the levels of {y!r} have {why}"
+            f": the design fixes them (e.g. {y!r} is the stratum), or a stratum has no "
+            f"variance estimate, so there is no sampling error to test against")
+    N = T.sum()
+    E = shares * N
+    X = (T - E) / np.sqrt(E)
+    # Jacobian of X_k = (T_k - p_k N) / sqrt(p_k N) in the totals
+    J = (np.eye(K) - shares[:, None]) / np.sqrt(E)[:, None] \
+        - ((T - E) * shares / (2 * E ** 1.5))[:, None]
+    VX = J @ V @ J.T
+    lam = np.sort(np.linalg.eigvalsh((VX + VX.T) / 2))[::-1]
+    stat = float(X @ X)
+    scale = float((lam ** 2).sum() / lam.sum())
+    nu = float(lam.sum() ** 2 / (lam ** 2).sum())
+    pvalue = float(stats.chi2.sf(stat / scale, nu))
+    index = pd.Index(levels, name=y)
+    return TestResult(statistic=stat, df=(nu, math.inf), pvalue=pvalue, method="Chisq",
+                      title="Design-based chi-squared test for given probabilities",
+                      statistic_name="X-squared", data=y,
+                      details={"scale": scale, "lambda": lam,
+                               "totals": pd.Series(T, index=index, name="total"),
+                               "expected": pd.Series(E, index=index, name="expected"),
+                               "p": pd.Series(shares, index=index, name="p")})
+
+
+def _null_shares(p: Any, levels: list[Any], y: str) -> np.ndarray:
+    if isinstance(p, (Mapping, pd.Series)):
+        missing = [lev for lev in levels if lev not in p]
+        extra = [k for k in p.keys() if k not in set(levels)]
+        if missing or extra:
+            raise EstimationError(
+                f"goodness_of_fit: p must give a share for every level of {y!r} "
+                f"({', '.join(map(repr, levels))})"
+                + (f"; missing {', '.join(map(repr, missing))}" if missing else "")
+                + (f"; not levels: {', '.join(map(repr, extra))}" if extra else ""))
+        values = np.array([float(p[lev]) for lev in levels])
+    else:
+        values = np.asarray(p, dtype=float).ravel()
+        if values.size != len(levels):
+            raise EstimationError(f"goodness_of_fit: p has {values.size} share(s); {y!r} has "
+                                  f"{len(levels)} level(s) ({', '.join(map(repr, levels))})")
+    if not np.isfinite(values).all() or (values <= 0).any():
+        bad = [repr(levels[i]) for i in np.flatnonzero(~(np.isfinite(values) & (values > 0)))]
+        raise EstimationError(f"goodness_of_fit: the share of level {', '.join(bad)} of {y!r} "
+                              f"must be positive and finite (a level with share zero cannot "
+                              f"be tested: leave it out of the data)")
+    return values / values.sum()

@@ -180,6 +180,17 @@ class Estimate:
         return self._deff(1, "deff_replace")
 
     @property
+    def deft(self) -> pd.Series:
+        """Design effect on the standard error: the square root of :attr:`deff`.
+
+        Kish's (1965) DEFT, the factor by which the standard error exceeds that
+        of a simple random sample without replacement of the same size
+        (Stata's ``estat effects, deft``; R's ``sqrt(deff(...))``).
+        """
+        with np.errstate(invalid="ignore"):
+            return pd.Series(np.sqrt(self.deff.to_numpy()), index=self._index, name="deft")
+
+    @property
     def _has_srs(self) -> bool:
         return self._srs_fn is not None or self._srs_values is not None
 

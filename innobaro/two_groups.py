@@ -1,6 +1,7 @@
-"""The difference of the means of two groups, as R's ``svyttest``:
-:func:`ttest`, the group coefficient of a survey regression on the whole
-design (Lumley 2010, sec. 2.4 and 5.2)."""
+"""Design-based t-tests, as R's ``svyttest``: :func:`ttest` of the difference
+of the means of two groups (the group coefficient of a survey regression on
+the whole design), of one mean against a value, and of paired measurements
+(the mean of the differences) (Lumley 2010, sec. 2.4 and 5.2)."""
 
 from __future__ import annotations
 
@@ -10,29 +11,39 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._twoway import check_design, check_missing, column_name, levels_of
+from ._twoway import check_design, check_missing, column_name, internal_names, levels_of
 from ._validate import check_columns
 from .design import SurveyDesign
 from .errors import DomainError, EstimationError
+from .estimators import mean
 from .models import fit_matrix
 from .results import TestResult
 
 __all__ = ["ttest"]
 
 
-def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
-          level: float = 0.95) -> TestResult:
-    """Design-based t-test of the difference between the means of two groups.
+def ttest(design: SurveyDesign, y: str, group: str | None = None, *, mu: float = 0.0,
+          paired: str | None = None, na_rm: bool = False, level: float = 0.95) -> TestResult:
+    """Design-based t-test: two groups, one sample against a value, or paired.
 
     Parameters
     ----------
     design : Design or ReplicateDesign
     y : str
         Numeric column.
-    group : str
-        Column with exactly two levels among the rows analysed (any dtype).
+    group : str, optional
+        Column with exactly two levels among the rows analysed (any dtype):
+        the test of the difference of the two groups' means. Without it (and
+        without ``paired``), the one-sample test of the mean of ``y`` against
+        ``mu``.
+    mu : float, default 0
+        The mean under the null hypothesis of a one-sample test, or the mean
+        difference of a paired test.
+    paired : str, optional
+        Numeric column measured on the same units as ``y``: the paired test of
+        the mean of ``y - paired`` against ``mu``.
     na_rm : bool, default False
-        Leave out rows with a missing ``y`` or ``group``.
+        Leave out rows with a missing ``y``, ``group`` or ``paired``.
     level : float, default 0.95
         Level of the interval of ``TestResult.ci()``.
 
@@ -40,9 +51,11 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
     -------
     TestResult
         ``statistic`` (t), ``df`` (``(1, nu)``), ``pvalue`` (two-sided), ``estimate`` (the
-        mean of the second level minus the mean of the first) and ``se``;
-        ``ci()`` gives the t interval. ``details["means"]`` holds the two
-        group means.
+        mean of the second level minus the mean of the first; for one sample
+        the mean minus ``mu``; paired, the mean difference minus ``mu``) and ``se``;
+        ``ci()`` gives the t interval of the estimate. ``details["means"]``
+        holds the two group means (two groups), ``details["mean"]`` the mean
+        of ``y`` or of the differences (one sample, paired).
 
     Notes
     -----
@@ -60,6 +73,14 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
     of freedom are ``degf(design) - 1``. Stata's ``svy: mean y, over(group)``
     followed by ``test`` gives the same t with the design degrees of freedom
     :math:`\\nu`.
+
+    One sample (R's ``svyttest(I(y - mu) ~ 0)``, Stata's ``svy: mean y``
+    followed by ``test y = mu``): :math:`t = (\\hat{\\bar Y} - \\mu)/\\widehat{se}`
+    with the standard error of :func:`~innobaro.mean`, on :math:`\\nu - 1`
+    degrees of freedom as R (Stata uses :math:`\\nu`). Paired: the same test
+    of the mean of the differences ``y - paired`` (R's
+    ``svyttest(I(y1 - y2) ~ 0)``), whose standard error accounts for the
+    correlation of the two measurements within units and PSUs.
 
     References
     ----------
@@ -80,8 +101,19 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
     estimate = 2.83929, se = 0.543037
     >>> [round(v, 4) for v in res.ci()]
     [1.587, 4.0915]
+    >>> one = ib.ttest(ib.Design(df, weights="w", psu="psu"), "sales", mu=5)
+    >>> one.title, round(one.statistic, 4), one.df
+    ('Design-based one-sample t-test', 1.4552, (1.0, 8.0))
     """
     check_design(design, "ttest")
+    if group is None:
+        return _one_sample(design, y, mu, paired, na_rm, level)
+    if paired is not None:
+        raise EstimationError("ttest: give either group (two groups) or paired (paired "
+                              "measurements), not both")
+    if mu != 0:
+        raise EstimationError(f"ttest: mu={mu!r} is the null value of a one-sample or "
+                              f"paired test; the two-group test is of a zero difference")
     y = column_name(y, "y")
     group = column_name(group, "group")
     check_columns(design.data, [y, group], "ttest")
@@ -128,3 +160,51 @@ def ttest(design: SurveyDesign, y: str, group: str, *, na_rm: bool = False,
                       estimate=diff, se=se, level=level,
                       details={"means": pd.Series([b0, b0 + diff],
                                                   index=pd.Index(lv, name=group), name=y)})
+
+
+def _numeric(design: SurveyDesign, name: str, what: str) -> np.ndarray:
+    col = design.data[name]
+    if isinstance(col.dtype, pd.CategoricalDtype) or not (
+            pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+        raise EstimationError(f"ttest: {what} column {name!r} must be numeric, not {col.dtype}")
+    return col.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _one_sample(design: SurveyDesign, y: str, mu: float, paired: str | None, na_rm: bool,
+                level: float) -> TestResult:
+    """One-sample and paired t-tests: the mean of ``y - mu`` (or of
+    ``y - paired - mu``) against zero, R's ``svyttest(I(...) ~ 0)``."""
+    y = column_name(y, "y")
+    cols = [y] if paired is None else [y, column_name(paired, "paired")]
+    check_columns(design.data, cols, "ttest")
+    try:
+        mu = float(mu)
+    except (TypeError, ValueError):
+        raise EstimationError(f"ttest: mu must be a number; got {mu!r}") from None
+    if not math.isfinite(mu):
+        raise EstimationError(f"ttest: mu must be finite; got {mu!r}")
+    values = _numeric(design, y, "y")
+    if paired is not None:
+        if cols[1] == y:
+            raise EstimationError(f"ttest: y and paired are the same column {y!r}")
+        values = values - _numeric(design, cols[1], "paired")
+    missing = check_missing(design, cols, na_rm, "ttest")
+    (name,) = internal_names(design, "difference")
+    ext = design.with_columns({name: values - mu})
+    est = mean(ext, name, na_rm=bool(missing.any()))
+    diff = float(est.estimate.iloc[0])
+    se = float(est.se.iloc[0])
+    df = design.df - 1  # R: degf(design) - 1, the residual df of svyglm(y ~ 1)
+    if math.isnan(se):
+        t = math.nan
+    else:
+        t = diff / se if se > 0 else math.copysign(math.inf, diff) if diff else math.nan
+    p = float(2 * stats.t.sf(abs(t), df)) if df > 0 and not math.isnan(t) else math.nan
+    if paired is None:
+        title, data = "Design-based one-sample t-test", f"{y} (mean against {mu:g})"
+    else:
+        title = "Design-based paired t-test"
+        data = f"{y} minus {cols[1]}" + (f" (mean against {mu:g})" if mu else "")
+    return TestResult(statistic=t, df=(1.0, df), pvalue=p, method="t", title=title,
+                      statistic_name="t", data=data, estimate=diff, se=se, level=level,
+                      details={"mean": diff + mu, "mu": mu})
