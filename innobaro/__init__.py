@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .comparisons import compare, compare_surveys
 from .contrasts import Nonlinear, contrast
+from .descriptives import design_effects, naive_design, standardize, var
 from .design import Design, ReplicateDesign, SurveyDesign
 from .diagnostics import gvif
 from .errors import (
@@ -22,7 +23,7 @@ from .errors import (
     MissingValueError,
 )
 from .estimators import mean, proportion, quantile, ratio, total, with_replicates
-from .independence import chisq_test
+from .independence import chisq_test, goodness_of_fit
 from .margins import MarginalEffect, Margins, average_marginal_effect, predictive_margins
 from .models import GLMResult, TermTest, glm, logit
 from .multinomial import MLogitResult, mlogit
@@ -93,19 +94,24 @@ __all__ = [
     "compare",
     "compare_surveys",
     "contrast",
+    "design_effects",
     "glm",
+    "goodness_of_fit",
     "gvif",
     "logit",
     "mean",
     "mlogit",
+    "naive_design",
     "ologit",
     "predictive_margins",
     "proportion",
     "quantile",
     "ratio",
     "read_survey",
+    "standardize",
     "table",
     "total",
     "ttest",
+    "var",
     "with_replicates",
 ]

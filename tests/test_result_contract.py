@@ -48,6 +48,8 @@ ESTIMATES: dict[str, Callable] = {
     "model": lambda d, m: m,
     "margins": lambda d, m: m.margins("sector", level=0.9),
     "marginal effect": lambda d, m: m.average_marginal_effect("employees", level=0.9),
+    "variance": lambda d, m: ib.var(d, "employees", by="sector"),
+    "correlation": lambda d, m: ib.var(d, ["employees", "innovated"], statistic="correlation"),
     "mlogit": lambda d, m: ib.mlogit("municipality_size ~ C(sector) + np.log(employees)", d),
     "mlogit margins": lambda d, m: ib.mlogit("municipality_size ~ C(sector)", d)
     .margins("sector", level=0.9),
@@ -62,6 +64,8 @@ TESTS: dict[str, Callable] = {
     "chisq saddlepoint": lambda d, m: ib.chisq_test(d, "innovated", "region",
                                                     statistic="saddlepoint"),
     "ttest": lambda d, m: ib.ttest(d, "employees", "sector"),
+    "ttest one sample": lambda d, m: ib.ttest(d, "employees", mu=20),
+    "goodness of fit": lambda d, m: ib.goodness_of_fit(d, "region", [1] * 6),
     "wald F": lambda d, m: m.wald_test("C(sector)"),
     "wald chisq": lambda d, m: m.wald_test("C(sector)", method="chisq"),
     "lrt": lambda d, m: m.wald_test("C(sector)", method="lrt"),
