@@ -179,21 +179,23 @@ class _Problem:
 
     def derivatives(self, theta: np.ndarray, W: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-row scores (n, R, m), total scores (R, m), informations (R, m, m)."""
+        """Per-row scores (R, n, m), total scores (R, m), informations (R, m, m)."""
         hi, lo = self.bounds(theta)
         pr = self.prob(hi, lo)
         fh, dh = _pdf(self.link, hi)
         fl, dl = _pdf(self.link, lo)
-        a = fh / pr
-        b = fl / pr
-        S = a[:, :, None] * self.U[:, None, :] - b[:, :, None] * self.L[:, None, :]
-        g = np.einsum("nr,nrm->rm", W, S)
-        # information: -(sum w (f'(hi) U U' - f'(lo) L L') / pr) + sum w S S'
-        ca = W * dh / pr
-        cb = W * dl / pr
-        J = (np.einsum("nrj,nrk->rjk", W[:, :, None] * S, S)
-             - np.einsum("nr,nj,nk->rjk", ca, self.U, self.U)
-             + np.einsum("nr,nj,nk->rjk", cb, self.L, self.L))
+        a = (fh / pr).T[:, :, None]  # (R, n, 1)
+        b = (fl / pr).T[:, :, None]
+        S = a * self.U[None] - b * self.L[None]  # (R, n, m)
+        Wt = W.T[:, :, None]
+        g = (Wt * S).sum(axis=1)
+        # information: sum w S S' - sum w (f'(hi) U U' - f'(lo) L L') / pr, as
+        # batched matrix products (BLAS)
+        ca = (W * dh / pr).T[:, None, :]  # (R, 1, n)
+        cb = (W * dl / pr).T[:, None, :]
+        J = (np.matmul((Wt * S).transpose(0, 2, 1), S)
+             - np.matmul(self.U.T[None] * ca, self.U)
+             + np.matmul(self.L.T[None] * cb, self.L))
         return S, g, J
 
     def refit(self, theta: np.ndarray, W: np.ndarray, tol: float, max_iter: int
@@ -404,9 +406,13 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
         bad = [repr(slope_names[j]) for j in np.flatnonzero(~np.isfinite(Xs).all(axis=0))]
         raise EstimationError(f"infinite values in {', '.join(bad)} among the rows of the fit")
     if Xs.shape[1]:
-        Xc = Xs - (w[:, None] * Xs).sum(axis=0) / w.sum()
-        rank = np.linalg.matrix_rank(np.column_stack([np.ones(len(w)), Xc]))
-        if rank < Xs.shape[1] + 1:
+        # rank of [1, X] from its (scaled) cross-product, not an SVD of the rows
+        X1 = np.column_stack([np.ones(len(w)), Xs])
+        G = X1.T @ X1
+        sd = np.sqrt(np.diag(G))
+        sd[sd == 0] = 1.0
+        ev = np.linalg.eigvalsh(G / np.outer(sd, sd))
+        if ev.min() <= 1e-10 * ev.max():
             raise EstimationError(
                 f"the model columns {', '.join(map(repr, slope_names))} are linearly "
                 f"dependent (or constant) among the rows of the fit; drop or merge terms")
@@ -431,7 +437,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
             f"of the outcome and the terms) or the categories are too sparse")
     m = Jinv.shape[0]
     z = np.zeros((design.n, m))
-    z[rows] = (w[:, None] * S[:, 0, :]) @ Jinv
+    z[rows] = (w[:, None] * S[0]) @ Jinv
     domain = np.where(design.present, 0, -1).astype(np.int64)
     est = theta[0]
 
@@ -896,7 +902,7 @@ class OrdinalResult(Estimate):
                                       f"{self._cut_names[k]!r} did not converge")
             S, _, J = pr.derivatives(th, w[:, None])
             zk = np.zeros((self.design.n, p + 1))
-            zk[self._rows] = (w[:, None] * S[:, 0, :]) @ np.linalg.inv(J[0])
+            zk[self._rows] = (w[:, None] * S[0]) @ np.linalg.inv(J[0])
             est_parts.append(th[0])
             z_parts.append(zk)
         est = np.concatenate(est_parts)
