@@ -1062,6 +1062,74 @@ class GLMResult:
         A[:, ~self._keep] = np.nan
         return A
 
+    @property
+    def deff(self) -> pd.Series:
+        r"""Design effects of the coefficients, as R's ``svyglm(..., deff=TRUE)``.
+
+        The design-based variance of each coefficient over its model-based
+        variance from an ordinary GLM on the weights rescaled to mean one:
+        :math:`\mathrm{deff}_j = V_{jj} / (\hat\phi\, (V_0)_{jj})`, with
+        :math:`V_0` the unscaled model-based covariance (:attr:`naive_cov`)
+        and :math:`\hat\phi` the GLM's dispersion (1 for binomial and poisson,
+        else Pearson's :math:`\sum_i w_i (y_i-\mu_i)^2/V(\mu_i)` over
+        :math:`n - p`). For an unweighted model this is the squared ratio of the
+        design-based to the ordinary ``glm`` standard error, as R's
+        ``tests/defftest.R`` checks (Lumley 2010, sec. 5.2).
+
+        Returns
+        -------
+        pandas.Series
+            One design effect per coefficient (``NaN`` for an aliased column).
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> m.deff.round(3).tolist()
+        [1.062, 1.081, 0.934]
+        """
+        phi = 1.0
+        if self._fam.name not in ("binomial", "poisson"):
+            mu = self._fitted()
+            wr = self._w / self._w_scale
+            pos = wr > 0
+            pearson = float(np.sum(wr[pos] * (self._y[pos] - mu[pos]) ** 2
+                                   / self._fam.variance(mu[pos])))
+            phi = pearson / (int(pos.sum()) - self.rank)
+        v0 = np.diag(self.naive_cov) * phi
+        return pd.Series(self._masked(np.diag(self._V)) / v0, index=self._names,
+                         name="deff")
+
+    def anova(self, other: GLMResult, method: str = "LRT", test: str = "F") -> TermTest:
+        """Test this model against a nested one (R's ``anova.svyglm``); see :func:`anova`.
+
+        Parameters
+        ----------
+        other : GLMResult
+            The other model, smaller or bigger, on the same design and rows.
+        method : {"LRT", "Wald"}, default "LRT"
+            The Rao-Scott working likelihood ratio test or the Wald test.
+        test : {"F", "Chisq"}, default "F"
+            Refer to an F-type distribution on the bigger model's residual
+            degrees of freedom, or to a chi-square-type one.
+
+        Returns
+        -------
+        TermTest
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> d = barometer_design()
+        >>> small = ib.logit("innovated ~ np.log(employees)", d)
+        >>> big = ib.logit("innovated ~ C(sector) + np.log(employees)", d)
+        >>> round(big.anova(small, method="Wald").statistic, 4)
+        26.2147
+        """
+        return anova(self, other, method=method, test=test)
+
     def pseudo_r2(self, method: str = "Nagelkerke") -> float:
         r"""Pseudo-R-squared of a binomial or poisson model, as R's ``psrsq``.
 
@@ -1131,7 +1199,8 @@ class GLMResult:
 
     # ------------------------------------------------------------------ prediction
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "response",
-                se: bool = False, offset: Any = None) -> pd.Series | pd.DataFrame:
+                se: bool = False, offset: Any = None,
+                total: float | None = None) -> pd.Series | pd.DataFrame:
         """Predictions with design-based standard errors.
 
         The linear predictor includes the model's offset (evaluated on
@@ -1152,6 +1221,14 @@ class GLMResult:
             The offset of the rows predicted for, instead of the model's
             offset evaluated on ``newdata`` (needed when the model's offset
             was given as values).
+        total : float, optional
+            A population size: the intercept column is multiplied by it, as
+            R's ``predict.svyglm(total=)``, so that with ``newdata`` holding
+            population totals of the covariates the linear predictor is the
+            regression estimator of the outcome's total (:math:`N\\beta_0 +
+            \\sum_j t_{x_j}\\beta_j`, Lumley 2010, sec. 7.1). Without an
+            intercept it changes nothing (as in R): the prediction on totals
+            is then already a total, e.g. the ratio estimator.
 
         Returns
         -------
@@ -1180,6 +1257,9 @@ class GLMResult:
             X = self.spec.matrix(newdata)
             index = newdata.index
             off = self.offset_for(newdata) if offset is None else offset
+        if total is not None and "Intercept" in self.spec.term_columns:
+            X = X.copy()
+            X[:, self.spec.term_columns["Intercept"]] *= float(total)
         off = np.asarray(off, dtype=float)
         if off.shape not in ((), (X.shape[0],)):
             raise EstimationError(f"offset has {off.size} values for {X.shape[0]} rows")
@@ -1392,6 +1472,112 @@ class GLMResult:
 
     def __repr__(self) -> str:
         return repr(self.summary())
+
+
+def anova(model_a: GLMResult, model_b: GLMResult, *, method: str = "LRT",
+          test: str = "F") -> TermTest:
+    r"""Test two nested survey GLMs against each other, as R's ``anova.svyglm``.
+
+    The models' terms must be nested (every term of the smaller model in
+    the bigger one; the order of the two arguments does not matter), fitted
+    on the same design and the same rows. The test is R's ``regTermTest`` of
+    the bigger model for the terms it adds (:meth:`GLMResult.wald_test`):
+
+    - ``method="LRT"`` (R's default): the Rao-Scott working likelihood ratio,
+      the difference of the weighted deviances :math:`D_0 - D`, referred to
+      :math:`\sum_j \lambda_j \chi^2_1` (divided by :math:`\chi^2_{d}/d` for
+      ``test="F"``), :math:`\lambda` the eigenvalues of :math:`V_0^{-1}V` of
+      the added coefficients, by the saddlepoint approximation (Lumley and
+      Scott 2014);
+    - ``method="Wald"``: :math:`\beta^\top V^{-1}\beta`, divided by the
+      number :math:`k` of added coefficients and referred to
+      :math:`F_{k,d}` (``test="F"``), or to :math:`\chi^2_k` (``"Chisq"``).
+
+    :math:`d` is the bigger model's residual degrees of freedom (design
+    degrees of freedom + 1 - its number of coefficients).
+
+    Parameters
+    ----------
+    model_a, model_b : GLMResult
+        The two models, in either order.
+    method : {"LRT", "Wald"}, default "LRT"
+        The working likelihood ratio test or the Wald test.
+    test : {"F", "Chisq"}, default "F"
+        F-type reference distribution on :math:`d` denominator degrees of
+        freedom, or chi-square-type (R's ``test="Chisq"``).
+
+    Returns
+    -------
+    TermTest
+        ``statistic`` (the deviance difference for ``"LRT"``, F or
+        chi-square for ``"Wald"``), ``df``, ``pvalue`` and, for ``"LRT"``,
+        the design effects ``lambdas``.
+
+    Raises
+    ------
+    EstimationError
+        If the models are not nested, add no term, have different families,
+        or were fitted on different designs or rows (the message says which).
+
+    References
+    ----------
+    Lumley, T. and Scott, A. (2014). Tests for regression models fitted to
+    survey data. *Australian & New Zealand Journal of Statistics* 56(1), 1-14.
+
+    Examples
+    --------
+    >>> import innobaro as ib
+    >>> from innobaro.datasets import barometer_design
+    >>> d = barometer_design()
+    >>> small = ib.logit("innovated ~ np.log(employees)", d)
+    >>> big = ib.logit("innovated ~ C(sector) + np.log(employees)", d)
+    >>> t = ib.anova(small, big)
+    >>> t.method, t.df
+    ('lrt', (1.0, 1776.0))
+    """
+    for m in (model_a, model_b):
+        if not isinstance(m, GLMResult):
+            raise EstimationError(f"anova compares two GLMResult models; got "
+                                  f"{type(m).__name__}")
+    key = method.lower()
+    if key not in ("lrt", "wald"):
+        raise EstimationError(f"method must be 'LRT' or 'Wald', not {method!r}")
+    tkey = test.lower()
+    if tkey not in ("f", "chisq"):
+        raise EstimationError(f"test must be 'F' or 'Chisq', not {test!r}")
+    if model_a.design is not model_b.design:
+        raise EstimationError("the models were fitted on different designs; anova compares "
+                              "models fitted on the same design object")
+    if not np.array_equal(model_a.fit_rows, model_b.fit_rows):
+        na, nb = model_a.fit_rows.size, model_b.fit_rows.size
+        raise EstimationError(
+            f"the models were fitted on different rows ({na} and {nb}: missing values in "
+            f"variables of one model only); fit both on the rows complete for both, e.g. "
+            f"on a subset of the design")
+    if (model_a.family, model_a.link) != (model_b.family, model_b.link):
+        raise EstimationError(
+            f"the models have different families: {model_a.family}({model_a.link}) and "
+            f"{model_b.family}({model_b.link})")
+    ta = [t for t in model_a.spec.term_columns if t != "Intercept"]
+    tb = [t for t in model_b.spec.term_columns if t != "Intercept"]
+
+    def only_in(src: list[str], dst: list[str]) -> list[str]:
+        return [t for t in src if not any(_same_term(t, u) for u in dst)]
+
+    a_not_b, b_not_a = only_in(ta, tb), only_in(tb, ta)
+    if a_not_b and b_not_a:
+        raise EstimationError(
+            f"the models are not nested: term(s) {', '.join(map(repr, a_not_b))} only in "
+            f"{model_a.formula!r} and {', '.join(map(repr, b_not_a))} only in "
+            f"{model_b.formula!r}")
+    big, added = (model_b, b_not_a) if b_not_a else (model_a, a_not_b)
+    if not added:
+        raise EstimationError(f"the models have the same terms "
+                              f"({', '.join(ta) or 'intercept only'}); there is nothing to test")
+    df = np.inf if tkey == "chisq" else None
+    if key == "lrt":
+        return big.wald_test(added, method="lrt", df=df)
+    return big.wald_test(added, method="F" if df is None else "chisq", df=df)
 
 
 def _same_term(a: str, b: str) -> bool:
