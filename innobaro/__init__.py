@@ -25,7 +25,7 @@ from .errors import (
 from .estimators import mean, proportion, quantile, ratio, total, with_replicates
 from .independence import chisq_test, goodness_of_fit
 from .margins import MarginalEffect, Margins, average_marginal_effect, predictive_margins
-from .models import GLMResult, TermTest, glm, logit
+from .models import GLMResult, TermTest, anova, glm, logit
 from .multinomial import MLogitResult, mlogit
 from .ordinal import OrdinalResult, ologit
 from .results import Estimate, TestContract, TestResult
@@ -89,6 +89,7 @@ __all__ = [
     "TestResult",
     "WeightsSummary",
     "__version__",
+    "anova",
     "average_marginal_effect",
     "chisq_test",
     "compare",
