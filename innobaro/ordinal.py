@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy import special, stats
 
 from ._frames import as_frame
@@ -138,17 +139,13 @@ class _Problem:
         self.p = X.shape[1]
         self.q = K - 1
         n = y.size
-        # d(upper)/d theta and d(lower)/d theta: (-x, e_y) and (-x, e_{y-1})
-        rows = np.arange(n)
-        self.U = np.zeros((n, self.p + self.q))
-        self.L = np.zeros((n, self.p + self.q))
-        self.U[:, :self.p] = -X
-        self.L[:, :self.p] = -X
-        up = y < self.q
-        lo = y > 0
-        self.U[rows[up], self.p + y[up]] = 1.0
-        self.L[rows[lo], self.p + y[lo] - 1] = 1.0
-        self.up, self.lo = up, lo
+        # sums over the rows of each category: onehot.T @ values
+        self.onehot = sp.csr_matrix((np.ones(n), (np.arange(n), y)), shape=(n, K))
+
+    def _by_category(self, values: np.ndarray) -> np.ndarray:
+        """Sums of values (n, ...) over the rows of each category: (K, ...)."""
+        flat = values.reshape(values.shape[0], -1)
+        return np.asarray(self.onehot.T @ flat).reshape((self.K, *values.shape[1:]))
 
     def bounds(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Upper and lower arguments (n, R) for parameters theta (R, m)."""
@@ -177,25 +174,65 @@ class _Problem:
             ll = np.where(W > 0, W * np.log(pr), 0.0).sum(axis=0)
         return np.where(ordered & np.isfinite(ll), ll, -np.inf)
 
-    def derivatives(self, theta: np.ndarray, W: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-row scores (R, n, m), total scores (R, m), informations (R, m, m)."""
+    def derivatives(self, theta: np.ndarray, W: np.ndarray, scores: bool = False
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """Per-row scores (R, n, m) if ``scores``, total scores (R, m) and
+        informations (R, m, m).
+
+        Row i of category c has the score u_i = (-(A - B) x_i, A e_c - B e_{c-1})
+        with A = f(hi)/pi, B = f(lo)/pi, and the information
+        J = sum_i w_i (u_i u_i' - (f'(hi) U_i U_i' - f'(lo) L_i L_i') / pi_i),
+        U_i = (-x_i, e_c), L_i = (-x_i, e_{c-1}); its blocks are weighted
+        cross-products of X and sums over the rows of each category.
+        """
+        p, q = self.p, self.q
+        X = self.X
         hi, lo = self.bounds(theta)
         pr = self.prob(hi, lo)
         fh, dh = _pdf(self.link, hi)
         fl, dl = _pdf(self.link, lo)
-        a = (fh / pr).T[:, :, None]  # (R, n, 1)
-        b = (fl / pr).T[:, :, None]
-        S = a * self.U[None] - b * self.L[None]  # (R, n, m)
-        Wt = W.T[:, :, None]
-        g = (Wt * S).sum(axis=1)
-        # information: sum w S S' - sum w (f'(hi) U U' - f'(lo) L L') / pr, as
-        # batched matrix products (BLAS)
-        ca = (W * dh / pr).T[:, None, :]  # (R, 1, n)
-        cb = (W * dl / pr).T[:, None, :]
-        J = (np.matmul((Wt * S).transpose(0, 2, 1), S)
-             - np.matmul(self.U.T[None] * ca, self.U)
-             + np.matmul(self.L.T[None] * cb, self.L))
+        A, B = fh / pr, fl / pr  # (n, R)
+        Dh, Dl = dh / pr, dl / pr
+        AB = A - B
+        R = theta.shape[0]
+        m = p + q
+        g = np.empty((R, m))
+        J = np.empty((R, m, m))
+        # slopes
+        g[:, :p] = -(X.T @ (W * AB)).T
+        C = W * (AB * AB - (Dh - Dl))
+        J[:, :p, :p] = np.matmul(X.T[None] * C.T[:, None, :], X)
+        # cutpoints: category k's rows reach zeta_k through hi, category k+1's through lo
+        sA = self._by_category(W * A)
+        sB = self._by_category(W * B)
+        g[:, p:] = (sA[:q] - sB[1:]).T
+        d1 = self._by_category(W * (A * A - Dh))
+        d2 = self._by_category(W * (B * B + Dl))
+        off = -self._by_category(W * A * B)
+        J[:, p:, p:] = 0.0
+        k = np.arange(q)
+        J[:, p + k, p + k] = (d1[:q] + d2[1:]).T
+        if q > 1:
+            J[:, p + k[:-1], p + k[1:]] = off[1:q].T
+            J[:, p + k[1:], p + k[:-1]] = off[1:q].T
+        # slopes x cutpoints
+        T1 = W * (Dh - AB * A)
+        T2 = W * (AB * B - Dl)
+        G1 = self._by_category(X[:, :, None] * T1[:, None, :])  # (K, p, R)
+        G2 = self._by_category(X[:, :, None] * T2[:, None, :])
+        cross = (G1[:q] + G2[1:]).transpose(2, 1, 0)  # (R, p, q)
+        J[:, :p, p:] = cross
+        J[:, p:, :p] = cross.transpose(0, 2, 1)
+        if not scores:
+            return None, g, J
+        n = X.shape[0]
+        S = np.zeros((R, n, m))
+        S[:, :, :p] = -AB.T[:, :, None] * X[None]
+        rows = np.arange(n)
+        up = self.y < q
+        lo_rows = self.y > 0
+        S[:, rows[up], p + self.y[up]] += A[up].T
+        S[:, rows[lo_rows], p + self.y[lo_rows] - 1] -= B[lo_rows].T
         return S, g, J
 
     def refit(self, theta: np.ndarray, W: np.ndarray, tol: float, max_iter: int
@@ -204,7 +241,7 @@ class _Problem:
         did not converge; in blocks of columns, so memory stays bounded."""
         R = W.shape[1]
         m = theta.size
-        block = max(1, _BLOCK // max(1, W.shape[0] * m * m))
+        block = max(1, _BLOCK // max(1, W.shape[0] * (self.p + 4) * m))
         out = np.empty((R, m))
         for start in range(0, R, block):  # blocks of replicates, not one at a time
             cols = slice(start, min(R, start + block))
@@ -425,7 +462,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
         raise EstimationError(
             f"the ordinal model of {name!r} did not converge in {max_iter} iterations; "
             f"check for a category that a term separates completely, or raise max_iter")
-    S, _, J = prob.derivatives(theta, w[:, None])
+    S, _, J = prob.derivatives(theta, w[:, None], scores=True)
     try:
         Jinv = np.linalg.inv(J[0])
     except np.linalg.LinAlgError:
@@ -437,6 +474,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
             f"of the outcome and the terms) or the categories are too sparse")
     m = Jinv.shape[0]
     z = np.zeros((design.n, m))
+    assert S is not None
     z[rows] = (w[:, None] * S[0]) @ Jinv
     domain = np.where(design.present, 0, -1).astype(np.int64)
     est = theta[0]
@@ -900,8 +938,9 @@ class OrdinalResult(Estimate):
             if not ok[0]:
                 raise EstimationError(f"the binary fit of the split at "
                                       f"{self._cut_names[k]!r} did not converge")
-            S, _, J = pr.derivatives(th, w[:, None])
+            S, _, J = pr.derivatives(th, w[:, None], scores=True)
             zk = np.zeros((self.design.n, p + 1))
+            assert S is not None
             zk[self._rows] = (w[:, None] * S[0]) @ np.linalg.inv(J[0])
             est_parts.append(th[0])
             z_parts.append(zk)
