@@ -203,6 +203,15 @@ def test_separation_is_a_named_error(baro: ib.Design) -> None:
         ib.ologit("high ~ np.log(employees)", d)
 
 
+def test_category_empty_in_a_domain_is_named(baro: ib.Design) -> None:
+    s = baro.data["promoter_leadership"]
+    dom = baro.subset((s != 1).to_numpy() & s.notna().to_numpy())
+    with pytest.warns(ib.InnobaroWarning, match=r"categories 1 of the outcome "
+                                                r"'promoter_leadership' have no rows"):
+        m = ib.ologit(FORMULA, dom)
+    assert m.levels == [2, 3, 4, 5, 6] and m.cutpoints.index[0] == "2|3"
+
+
 def test_other_bad_input(baro: ib.Design) -> None:
     data = baro.data.assign(half=baro.data["free_income"] / 7)
     d = ib.Design(data, weights="final_weight", strata="stratum")
