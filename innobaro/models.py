@@ -49,7 +49,7 @@ from .distributions import pfsum
 from .errors import EstimationError, InnobaroWarning, warn
 from .formula import ModelSpec, model_frame
 from .irls import FAMILIES, Family, Fit, aliased, influence_rows, irls, working_pass
-from .results import Estimate, TestContract
+from .results import Estimate, TestContract, TestResult
 from .variance import Influence, residual_df, vcov_of
 
 if TYPE_CHECKING:  # margins builds on models; models only calls into it
@@ -1358,6 +1358,123 @@ class GLMResult:
             p = pfsum(chisq, lam, ddf) if np.isfinite(ddf) else pfsum(chisq, lam, np.inf)
             return TermTest(names, float(chisq), k, ddf, float(p), "lrt", lambdas=lam)
         raise EstimationError("method must be 'F', 'chisq', 'lrt' or 'working_wald'")
+
+    def archer_lemeshow(self, groups: int = 10) -> TestResult:
+        r"""Archer-Lemeshow goodness-of-fit F test of a logistic model (Stata's ``estat gof``).
+
+        The F-adjusted mean residual test of Archer and Lemeshow (2006): the
+        rows of the fit are put into ``groups`` groups by deciles of risk,
+        cut at the weighted quantiles of the fitted probabilities
+        :math:`\hat\pi_i` so that each group holds about ``1/groups`` of the
+        estimated population; the residuals are :math:`r_i = y_i - \hat\pi_i`
+        and :math:`\hat M_k = \sum_{i\in k} w_i r_i / \sum_{i\in k} w_i` their
+        weighted mean in group :math:`k`. With :math:`\hat V` the design-based
+        covariance of :math:`\hat M` (the fitted probabilities held fixed:
+        linearisation of the ratio means, or their replicates), the Wald
+        statistic :math:`W = \hat M^\top \hat V^{-1} \hat M` is F-adjusted as
+
+        .. math:: F = \frac{(f - g + 2)\, W}{f\,(g - 1)} \sim F_{g-1,\, f-g+2},
+
+        :math:`g` the number of groups and :math:`f` the design degrees of
+        freedom of the rows of the fit (PSUs minus strata). A small p-value
+        says the model's probabilities miss the observed shares in some
+        range of risk.
+
+        Parameters
+        ----------
+        groups : int, default 10
+            Number of groups (deciles of risk by default). Groups that tied
+            fitted probabilities leave empty are dropped, with a warning.
+
+        Returns
+        -------
+        TestResult
+            ``statistic`` F on ``df`` = (g - 1, f - g + 2); ``details`` holds
+            the Wald statistic ``wald``, the design degrees of freedom ``f``
+            and a DataFrame ``table`` with each group's weighted size,
+            observed and expected share and mean residual.
+
+        Raises
+        ------
+        EstimationError
+            If the model is not binomial, ``groups`` is below 2, or the
+            design has too few degrees of freedom (:math:`f \le g - 2`).
+
+        References
+        ----------
+        Archer, K. J. and Lemeshow, S. (2006). Goodness-of-fit test for a
+        logistic regression model fitted using survey sample data. *The Stata
+        Journal* 6(1), 97-105.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> m = ib.logit("innovated ~ C(sector) + np.log(employees)", barometer_design())
+        >>> t = m.archer_lemeshow()
+        >>> t.df
+        (9.0, 1770.0)
+        """
+        if self._fam.variance_name != "mu(1-mu)":
+            raise EstimationError(f"the Archer-Lemeshow test is for binomial (logistic) "
+                                  f"models; this is {self._fam.label}")
+        g = int(groups)
+        if g < 2:
+            raise EstimationError(f"groups must be at least 2, not {groups!r}")
+        mu = self._fitted()
+        w = self._w
+        resid = self._y - mu
+        order = np.argsort(mu, kind="stable")
+        share = np.cumsum(w[order]) / w.sum()
+        # the cut after group k: the smallest fitted probability at which the
+        # cumulative weight share reaches k/g (weighted deciles of risk)
+        at = np.searchsorted(share, np.arange(1, g) / g * (1 - 1e-12), side="left")
+        cuts = mu[order][np.minimum(at, mu.size - 1)]
+        grp = np.searchsorted(cuts, mu, side="left")
+        size = np.bincount(grp, weights=w, minlength=g)
+        used = np.flatnonzero(size > 0)
+        if used.size < g:
+            warn(f"Archer-Lemeshow test: tied fitted probabilities leave "
+                 f"{g - used.size} of {g} groups empty; the test uses {used.size} groups")
+            grp = np.searchsorted(used, grp)
+            g = used.size
+            size = size[used]
+            if g < 2:
+                raise EstimationError("Archer-Lemeshow test: every row has the same fitted "
+                                      "probability; there is only one group")
+        M = np.bincount(grp, weights=w * resid, minlength=g) / size
+        rows = self._rows
+        design = self.design
+        z = np.zeros((design.n, g))
+        z[rows, grp] = w * (resid - M[grp]) / size[grp]
+        domain = np.full(design.n, -1, dtype=np.int64)
+        domain[rows] = 0
+        onehot = np.zeros((rows.size, g))
+        onehot[np.arange(rows.size), grp] = 1.0
+
+        def replicates(W: np.ndarray) -> np.ndarray:
+            Wr = W[rows]
+            return (Wr.T @ (onehot * resid[:, None])) / (Wr.T @ onehot)
+
+        V = vcov_of(design, M, Influence(values=z, domain=domain, n_domains=1), replicates)
+        wald = float(M @ np.linalg.lstsq(V, M, rcond=None)[0])
+        f = float(self.df_resid + self.rank - 1)
+        if not f > g - 2:
+            raise EstimationError(f"Archer-Lemeshow test: the design has {f:g} degrees of "
+                                  f"freedom, too few for {g} groups (needs more than {g - 2})")
+        F = (f - g + 2) * wald / (f * (g - 1))
+        ddf = f - g + 2
+        table = pd.DataFrame({"weight": size,
+                              "observed": np.bincount(grp, weights=w * self._y,
+                                                      minlength=g) / size,
+                              "expected": np.bincount(grp, weights=w * mu, minlength=g) / size,
+                              "mean_residual": M},
+                             index=pd.RangeIndex(1, g + 1, name="group"))
+        return TestResult(statistic=F, df=(float(g - 1), ddf),
+                          pvalue=float(stats.f.sf(F, g - 1, ddf)), method="F",
+                          title="Archer-Lemeshow F-adjusted mean residual goodness-of-fit test",
+                          statistic_name="F", data=self.formula,
+                          details={"wald": wald, "f": f, "table": table})
 
     # ------------------------------------------------------------------ margins
     def margins(self, variable: str, values: Sequence[Any] | None = None, *,

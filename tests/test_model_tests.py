@@ -173,3 +173,118 @@ def test_anova_different_design_or_rows_or_family(baro: ib.SurveyDesign) -> None
     p = _glm("innovated ~ C(sector) + np.log(employees)", baro, "poisson")
     with pytest.raises(EstimationError, match="different families"):
         ib.anova(a, p)
+
+
+# ----------------------------------------------------------------------------
+# Archer-Lemeshow goodness of fit (Stata's estat gof after svy: logit)
+# ----------------------------------------------------------------------------
+def _al_by_domain_means(m: ib.GLMResult, design: ib.SurveyDesign, groups: int) -> float:
+    """The Wald statistic from innobaro's own domain means of the residuals
+    (checked against R's svyby(svymean) elsewhere) over the same groups."""
+    t = m.archer_lemeshow(groups)
+    data = design.data.copy()
+    fitted = m.predict(data).to_numpy()
+    data["res"] = data["innovated"] - fitted
+    # the group of each row: the fitted probability against the cut points
+    table = t.details["table"]
+    order = np.argsort(fitted, kind="stable")
+    share = np.cumsum(data["final_weight"].to_numpy()[order]) / data["final_weight"].sum()
+    at = np.searchsorted(share, np.arange(1, groups) / groups * (1 - 1e-12))
+    cuts = fitted[order][at]
+    data["grp"] = np.searchsorted(cuts, fitted, side="left") + 1
+    d = ib.Design(data, weights="final_weight", strata="stratum")
+    est = ib.mean(d, "res", by="grp")
+    M = est.estimate.to_numpy()
+    np.testing.assert_allclose(M, table["mean_residual"].to_numpy(), rtol=1e-10, atol=1e-14)
+    V = est.vcov.to_numpy()
+    return float(M @ np.linalg.solve(V, M))
+
+
+def test_archer_lemeshow_equals_wald_on_domain_means(baro: ib.SurveyDesign) -> None:
+    m = ib.logit("innovated ~ C(sector) + np.log(employees)", baro)
+    for g in (10, 6):
+        t = m.archer_lemeshow(g)
+        wald = _al_by_domain_means(m, baro, g)
+        close(f"Wald statistic, {g} groups", t.details["wald"], wald, rtol=1e-9)
+        f = baro.df
+        assert t.df == (g - 1, f - g + 2)
+        close("F", t.statistic, (f - g + 2) * wald / (f * (g - 1)), rtol=1e-12)
+        table = t.details["table"]
+        # deciles of risk: each group about 1/g of the estimated population
+        np.testing.assert_allclose(table["weight"] / table["weight"].sum(), 1 / g, atol=0.02)
+        assert (np.diff(table["expected"].to_numpy()) > 0).all()
+
+
+def test_archer_lemeshow_reference_distribution_by_simulation() -> None:
+    # A finite population where the logistic model holds (y independent given
+    # x; x clustered within PSUs and shifted by stratum); 600 stratified
+    # two-stage samples (8 strata, 40 of 120 PSUs each, 5 of 40 units per PSU,
+    # weights varying by stratum). Under the null the test rejects at 5% in
+    # about 5% of the samples: the tolerance is 3 Monte Carlo standard errors,
+    # 3 * sqrt(0.05 * 0.95 / 600) = 0.027. Seeded, so the outcome is fixed.
+    # (With few events per group, e.g. 300 rows, the design-based variance
+    # of a group with nearly no events is tiny and the test over-rejects;
+    # the guide says so.)
+    rng = np.random.default_rng(20261204)
+    H, A, M = 8, 120, 40
+    stratum = np.repeat(np.arange(H), A * M)
+    psu = np.repeat(np.arange(H * A), M)
+    x = rng.normal(0, 1, H * A)[psu] + rng.normal(0, 1, psu.size) + 0.3 * stratum
+    y = (rng.random(psu.size) < 1 / (1 + np.exp(1.0 - 0.8 * x))).astype(float)
+    pop = pd.DataFrame({"stratum": stratum, "psu": psu, "x": x, "y": y})
+    a, m_units, reps = 40, 5, 600
+    pvalues = np.empty(reps)
+    for r in range(reps):  # one sample per iteration (the design is rebuilt each time)
+        chosen = np.concatenate([h * A + rng.choice(A, a, replace=False) for h in range(H)])
+        pick = np.argsort(rng.random((chosen.size, M)), axis=1)[:, :m_units]
+        s = pop.iloc[(chosen[:, None] * M + pick).ravel()].reset_index(drop=True)
+        s["w"] = (A / a) * (M / m_units) * (1 + s["stratum"] % 3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ib.InnobaroWarning)
+            t = ib.logit("y ~ x", ib.Design(s, weights="w", strata="stratum", psu="psu")
+                         ).archer_lemeshow()
+        pvalues[r] = t.pvalue
+    assert t.df == (9.0, H * a - H - 8)
+    rate = float(np.mean(pvalues < 0.05))
+    assert abs(rate - 0.05) < 3 * np.sqrt(0.05 * 0.95 / reps), rate
+    # and the p-values are roughly uniform over the whole range
+    assert abs(float(np.mean(pvalues < 0.5)) - 0.5) < 3 * np.sqrt(0.25 / reps)
+
+
+def test_archer_lemeshow_detects_a_wrong_model() -> None:
+    rng = np.random.default_rng(7)
+    n = 3000
+    # the log-odds are quadratic in x; a model linear in x misses the curvature
+    x = rng.uniform(-2, 2, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(0.5 + x - 0.8 * x ** 2)))).astype(float)
+    d = ib.Design(pd.DataFrame({"x": x, "y": y, "w": rng.uniform(1, 3, n)}), weights="w")
+    assert ib.logit("y ~ x", d).archer_lemeshow().pvalue < 1e-6
+    assert ib.logit("y ~ x + I(x**2)", d).archer_lemeshow().pvalue > 0.01
+
+
+def test_archer_lemeshow_on_replicate_design(baro: ib.SurveyDesign) -> None:
+    rep = baro.replicate("jkn") if hasattr(baro, "replicate") else None
+    assert rep is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ib.InnobaroWarning)
+        m = ib.logit("innovated ~ C(sector) + np.log(employees)", rep)
+        m_lin = ib.logit("innovated ~ C(sector) + np.log(employees)", baro)
+    t, t_lin = m.archer_lemeshow(), m_lin.archer_lemeshow()
+    pd.testing.assert_frame_equal(t.details["table"], t_lin.details["table"])
+    # the jackknife variance of the group means is close to the linearised one
+    assert 0.8 < t.details["wald"] / t_lin.details["wald"] < 1.25
+
+
+def test_archer_lemeshow_bad_input(baro: ib.SurveyDesign) -> None:
+    m = ib.logit("innovated ~ C(sector) + np.log(employees)", baro)
+    with pytest.raises(EstimationError, match="groups must be at least 2"):
+        m.archer_lemeshow(1)
+    g = ib.glm("employees ~ C(sector)", baro, family="poisson")
+    with pytest.raises(EstimationError, match="binomial"):
+        g.archer_lemeshow()
+    # a single binary covariate: two distinct fitted probabilities, so most
+    # of ten groups are empty, with a warning naming the number used
+    m2 = ib.logit("innovated ~ C(sector)", baro)
+    with pytest.warns(ib.InnobaroWarning, match="groups empty; the test uses 2 groups"):
+        t = m2.archer_lemeshow()
+    assert t.df[0] == 1.0
