@@ -1,0 +1,446 @@
+"""Drawing samples: SRS, systematic, PPS and Poisson selection, in strata and two stages.
+
+Every function takes a ``seed`` (an int or a :class:`numpy.random.Generator`;
+the global random state is never used) and returns the selected rows of the
+frame with their first-order inclusion probability, ready for
+``ib.Design(sample, probs="prob", strata=...)``. Units whose probability
+proportional to size reaches 1 are taken with certainty, flagged in the
+``certainty`` column and announced by :class:`CertaintyUnitsWarning`.
+
+References: Tillé, Y. (2006). *Sampling Algorithms*, Springer, sections 4.4
+(SRS), 5.6 (Poisson), 7.2 (systematic PPS), 7.4 (Brewer) and 7.6 (Sampford);
+R package ``sampling`` (``inclusionprobabilities``, ``srswor``,
+``UPsystematic``, ``UPbrewer``, ``UPsampford``, ``UPpoisson``,
+``UPsystematicpi2``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InnobaroError, InnobaroWarning, warn
+
+__all__ = [
+    "CertaintyUnitsWarning",
+    "inclusion_probabilities",
+    "joint_inclusion_probabilities",
+    "select",
+    "select_two_stage",
+]
+
+METHODS = ("srs", "systematic", "pps_systematic", "brewer", "sampford", "poisson")
+_PPS = ("pps_systematic", "brewer", "sampford", "poisson")
+
+
+class CertaintyUnitsWarning(InnobaroWarning):
+    """Units with a probability proportional to size of 1 or more are taken with certainty."""
+
+
+def _rng(seed: Any) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def _groups(strata: Any, N: int) -> tuple[np.ndarray, pd.Index]:
+    if strata is None:
+        return np.zeros(N, dtype=np.int64), pd.Index(["all"])
+    codes, levels = pd.factorize(pd.Series(np.asarray(strata)), sort=True)
+    if np.any(codes < 0):
+        raise InnobaroError("the strata column has missing values")
+    return codes.astype(np.int64), pd.Index(levels)
+
+
+def _per_stratum(n: Any, levels: pd.Index) -> np.ndarray:
+    if isinstance(n, (dict, pd.Series)):
+        s = pd.Series(n)
+        missing = [lev for lev in levels if lev not in s.index]
+        if missing:
+            raise InnobaroError(f"n has no sample size for strata {missing}")
+        out = s.reindex(levels).to_numpy(dtype=float)
+    else:
+        out = np.broadcast_to(np.asarray(n, dtype=float), (len(levels),)).copy()
+    if np.any(out < 0) or np.any(out != np.round(out)):
+        raise InnobaroError(f"sample sizes must be non-negative whole numbers, got {n!r}")
+    return out
+
+
+def _pik(size: np.ndarray, g: np.ndarray, n_g: np.ndarray, levels: pd.Index) -> np.ndarray:
+    """R's inclusionprobabilities in every stratum at once."""
+    H = len(levels)
+    fixed = np.zeros(size.shape, dtype=bool)
+    pik = np.zeros(size.shape)
+    for _ in range(size.size + 1):
+        rest_n = n_g - np.bincount(g, weights=fixed.astype(float), minlength=H)
+        rest_size = np.bincount(g, weights=np.where(fixed, 0.0, size), minlength=H)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(rest_size > 0, rest_n / rest_size, 0.0)
+        pik = np.where(fixed, 1.0, size * scale[g])
+        new = ~fixed & (pik >= 1 - 1e-12)
+        if not new.any():
+            return pik
+        fixed |= new
+    return pik  # pragma: no cover - every pass fixes at least one unit
+
+
+def inclusion_probabilities(size: Any, n: Any, *, strata: Any = None) -> np.ndarray:
+    """Inclusion probabilities proportional to size, capped at 1.
+
+    Parameters
+    ----------
+    size : array
+        Non-negative size measure of every unit.
+    n : int, or dict/Series by stratum
+        Sample size (in every stratum).
+    strata : array, optional
+        Stratum of every unit.
+
+    Returns
+    -------
+    numpy.ndarray
+        :math:`\\pi_k`, summing to :math:`n_h` in every stratum.
+
+    Notes
+    -----
+    :math:`\\pi_k = n\\, x_k / \\sum_U x_j`; units with :math:`\\pi_k \\ge 1`
+    get :math:`\\pi_k = 1` and the rest are recomputed with :math:`n` less the
+    certainty units, until none exceeds 1 (Tillé 2006, sec. 2.10; R's
+    ``sampling::inclusionprobabilities``).
+
+    Examples
+    --------
+    >>> from innobaro.selection import inclusion_probabilities
+    >>> inclusion_probabilities([1, 2, 3, 30], 2).round(4).tolist()
+    [0.1667, 0.3333, 0.5, 1.0]
+    """
+    x = np.asarray(size, dtype=float).ravel()
+    if np.any(~np.isfinite(x)) or np.any(x < 0):
+        raise InnobaroError("size must be non-negative and finite for every unit")
+    g, levels = _groups(strata, x.size)
+    n_g = _per_stratum(n, levels)
+    N_g = np.bincount(g, weights=(x > 0).astype(float), minlength=len(levels))
+    if np.any(n_g > N_g):
+        bad = list(levels[n_g > N_g])
+        raise InnobaroError(f"n exceeds the number of units with positive size in strata {bad}")
+    return _pik(x, g, n_g, levels)
+
+
+def _offsets(g_sorted: np.ndarray, H: int) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.bincount(g_sorted, minlength=H)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return start, counts
+
+
+def _systematic(pik: np.ndarray, g: np.ndarray, H: int, rng: np.random.Generator) -> np.ndarray:
+    """Madow's systematic PPS in frame order within each stratum."""
+    order = np.argsort(g, kind="stable")
+    p, gs = pik[order], g[order]
+    cs = np.cumsum(p)
+    totals = np.bincount(gs, weights=p, minlength=H)
+    before = np.concatenate([[0.0], np.cumsum(totals)[:-1]])
+    hi = cs - before[gs]
+    lo = hi - p
+    u = rng.random(H)[gs]
+    chosen = np.floor(hi - u + 1e-10) > np.floor(lo - u + 1e-10)
+    out = np.zeros(pik.size, dtype=bool)
+    out[order] = chosen
+    return out
+
+
+def _srs(g: np.ndarray, n_g: np.ndarray, H: int, rng: np.random.Generator) -> np.ndarray:
+    order = np.argsort(g + rng.random(g.size))  # stratum, then a random key
+    start, _ = _offsets(g[order], H)
+    rank = np.arange(g.size) - start[g[order]]
+    out = np.zeros(g.size, dtype=bool)
+    out[order] = rank < n_g[g[order]]
+    return out
+
+
+def _brewer(pik: np.ndarray, g: np.ndarray, H: int, rng: np.random.Generator) -> np.ndarray:
+    """Brewer's draw-by-draw method (R's UPbrewer), all strata at once."""
+    out = pik >= 1 - 1e-9
+    live = (pik > 1e-9) & ~out
+    order = np.flatnonzero(live)[np.argsort(g[live], kind="stable")]
+    p, gs = pik[order], g[order]
+    n_g = np.rint(np.bincount(gs, weights=p, minlength=H))
+    s = np.zeros(p.size)
+    for i in range(1, int(n_g.max(initial=0)) + 1):
+        a = np.bincount(gs, weights=p * s, minlength=H)[gs]
+        n = n_g[gs]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = (1 - s) * p * ((n - a) - p) / ((n - a) - p * (n - i + 1))
+        w = np.where((i <= n) & (s == 0), np.maximum(np.nan_to_num(w), 0.0), 0.0)
+        tot = np.bincount(gs, weights=w, minlength=H)
+        cs = np.cumsum(w)
+        before = np.concatenate([[0.0], np.cumsum(tot)[:-1]])
+        active = np.flatnonzero(tot > 0)
+        target = before[active] + rng.random(active.size) * tot[active]
+        pick = np.searchsorted(cs, target, side="right")
+        pick = np.minimum(pick, p.size - 1)
+        # never land on a zero-weight unit through rounding at a group's edge
+        while np.any(w[pick] == 0):  # pragma: no cover - floating-point edge
+            pick = np.where(w[pick] == 0, pick - 1, pick)
+        s[pick] = 1.0
+    out[order] = s > 0
+    return out
+
+
+def _sampford(pik: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sampford's rejective method: one draw by pi/n, n-1 by pi/(1-pi) with replacement,
+    kept when all n are distinct."""
+    out = pik >= 1 - 1e-9
+    live = np.flatnonzero((pik > 1e-9) & ~out)
+    p = pik[live]
+    n = int(np.rint(p.sum()))
+    if n == 0:
+        return out
+    q = p / (1 - p)
+    c1, c2 = np.cumsum(p / p.sum()), np.cumsum(q / q.sum())
+    batch = 64
+    while True:
+        first = np.minimum(np.searchsorted(c1, rng.random(batch), side="right"), p.size - 1)
+        rest = np.minimum(np.searchsorted(c2, rng.random((batch, n - 1)), side="right"),
+                          p.size - 1)
+        draws = np.sort(np.column_stack([first, rest]), axis=1)
+        ok = np.all(np.diff(draws, axis=1) > 0, axis=1)
+        if ok.any():
+            out[live[draws[np.argmax(ok)]]] = True
+            return out
+        batch = min(batch * 4, 1 << 16)
+
+
+def select(frame: pd.DataFrame, n: Any, *, method: str = "srs", size: str | None = None,
+           strata: str | None = None, seed: Any = None, prob: str = "prob") -> pd.DataFrame:
+    """Draw a sample from a frame and return it with its inclusion probabilities.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The sampling frame, one row per unit (not changed).
+    n : int, or dict/Series by stratum
+        Sample size; for ``"poisson"`` the expected size.
+    method : str
+        ``"srs"`` (without replacement), ``"systematic"`` (equal probabilities,
+        frame order), ``"pps_systematic"`` (Madow, frame order), ``"brewer"``,
+        ``"sampford"`` (PPS without replacement, fixed size) or ``"poisson"``.
+    size : str, optional
+        Column of the size measure (the PPS methods).
+    strata : str, optional
+        Column of the strata; ``n`` is then per stratum. ``"sampford"`` draws
+        from one stratum only.
+    seed : int or numpy.random.Generator, optional
+        Source of randomness.
+    prob : str
+        Name of the inclusion-probability column added to the sample.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The selected rows in frame order, with ``prob`` (first-order inclusion
+        probability) and ``certainty`` (taken with probability 1).
+
+    Notes
+    -----
+    :math:`\\pi_k = n_h/N_h` for SRS and systematic selection, and
+    :func:`inclusion_probabilities` (:math:`\\propto x_k`, capped at 1) for the
+    PPS methods; the algorithms are those of Tillé (2006, ch. 4-7) and R's
+    ``sampling`` package, and select unit :math:`k` with probability exactly
+    :math:`\\pi_k`. Second-order probabilities:
+    :func:`joint_inclusion_probabilities`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from innobaro.selection import select
+    >>> frame = pd.DataFrame({"id": range(6), "x": [1, 2, 3, 4, 5, 30]})
+    >>> s = select(frame, 2, method="srs", seed=1)
+    >>> len(s), s["prob"].tolist()
+    (2, [0.3333333333333333, 0.3333333333333333])
+    """
+    if method not in METHODS:
+        raise InnobaroError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+    if prob in frame.columns or "certainty" in frame.columns:
+        raise InnobaroError(f"the frame already has a column {prob!r} or 'certainty'; "
+                            "choose another prob=")
+    N = len(frame)
+    strata_values = None if strata is None else frame[strata].to_numpy()
+    g, levels = _groups(strata_values, N)
+    H = len(levels)
+    n_g = _per_stratum(n, levels)
+    N_g = np.bincount(g, minlength=H).astype(float)
+    rng = _rng(seed)
+    if method in _PPS:
+        if size is None:
+            raise InnobaroError(f"method={method!r} needs size= (a size-measure column)")
+        x = frame[size].to_numpy(dtype=float)
+        if np.any(~np.isfinite(x)) or np.any(x < 0):
+            raise InnobaroError(f"the size column {size!r} must be non-negative and finite")
+        N_pos = np.bincount(g, weights=(x > 0).astype(float), minlength=H)
+        if np.any(n_g > N_pos):
+            bad = list(levels[n_g > N_pos])
+            raise InnobaroError(f"n exceeds the units with positive {size!r} in strata {bad}")
+        first = np.where(x > 0, n_g[g] * x / np.maximum(
+            np.bincount(g, weights=x, minlength=H), 1e-300)[g], 0.0)
+        pik = _pik(x, g, n_g, levels)
+        certain = pik >= 1 - 1e-12
+        if np.any(first > 1):
+            k = int(certain.sum())
+            labels = list(frame.index[certain][:10])
+            warn(f"{k} unit(s) have a probability proportional to {size!r} of 1 or more and "
+                 f"are taken with certainty (probability 1), the rest of the sample "
+                 f"re-allocated; rows {labels}{' ...' if k > 10 else ''}",
+                 CertaintyUnitsWarning)
+    else:
+        if np.any(n_g > N_g):
+            bad = list(levels[n_g > N_g])
+            raise InnobaroError(f"n exceeds the stratum size in strata {bad}")
+        pik = n_g[g] / N_g[g]
+        certain = pik >= 1
+    if method == "srs":
+        chosen = _srs(g, n_g, H, rng)
+    elif method in ("systematic", "pps_systematic"):
+        chosen = _systematic(pik, g, H, rng)
+    elif method == "brewer":
+        chosen = _brewer(pik, g, H, rng)
+    elif method == "sampford":
+        if H > 1:
+            raise InnobaroError("method='sampford' draws from one stratum; call it per "
+                                "stratum or use 'brewer' (same first-order probabilities)")
+        chosen = _sampford(pik, rng)
+    else:
+        chosen = rng.random(N) < pik
+    out = frame.iloc[np.flatnonzero(chosen)].copy()
+    out[prob] = pik[chosen]
+    out["certainty"] = certain[chosen]
+    return out
+
+
+def joint_inclusion_probabilities(pik: Any, method: str, *, strata: Any = None) -> np.ndarray:
+    """Second-order inclusion probabilities of a design, where they have a closed form.
+
+    Parameters
+    ----------
+    pik : array
+        First-order inclusion probabilities of every unit of the frame, in frame order.
+    method : {"srs", "poisson", "systematic", "pps_systematic"}
+        The selection method.
+    strata : array, optional
+        Stratum of every unit (strata are selected independently);
+        not with the systematic methods.
+
+    Returns
+    -------
+    numpy.ndarray
+        The :math:`N \\times N` matrix :math:`\\pi_{kl}` (:math:`\\pi_k` on the diagonal).
+
+    Notes
+    -----
+    SRS: :math:`\\pi_{kl} = n_h(n_h-1)/(N_h(N_h-1))` in a stratum; Poisson and
+    different strata: :math:`\\pi_k\\pi_l`. Systematic PPS in frame order:
+    the random start :math:`u` is uniform on :math:`[0,1)`, the selected set
+    is constant between the fractional parts of the cumulated :math:`\\pi`,
+    and :math:`\\pi_{kl}` is the total length of the intervals of :math:`u`
+    that select both (Tillé 2006, sec. 7.2; R's ``UPsystematicpi2``).
+
+    Examples
+    --------
+    >>> from innobaro.selection import joint_inclusion_probabilities
+    >>> joint_inclusion_probabilities([0.5, 0.5, 0.5, 0.5], "systematic")[0].tolist()
+    [0.5, 0.0, 0.5, 0.0]
+    """
+    p = np.asarray(pik, dtype=float).ravel()
+    if method in ("systematic", "pps_systematic"):
+        if strata is not None:
+            raise InnobaroError("joint probabilities of stratified systematic selection: "
+                                "call this per stratum")
+        cum = np.concatenate([[0.0], np.cumsum(p)])
+        cuts = np.unique(np.concatenate([[0.0, 1.0], np.mod(cum, 1.0)]))
+        cuts = cuts[(cuts >= 0) & (cuts <= 1)]
+        length = np.diff(cuts)
+        u = (cuts[:-1] + cuts[1:]) / 2
+        sel = (np.floor(cum[1:][None, :] - u[:, None] + 1e-10)
+               > np.floor(cum[:-1][None, :] - u[:, None] + 1e-10)).astype(float)
+        return np.asarray((sel * length[:, None]).T @ sel)
+    g, _ = _groups(strata, p.size)
+    same = g[:, None] == g[None, :]
+    if method == "srs":
+        n_h = np.bincount(g, weights=p)[g]
+        N_h = np.bincount(g)[g].astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            within = np.where(N_h > 1, n_h * (n_h - 1) / (N_h * (N_h - 1)), 0.0)
+        out = np.where(same, within[:, None] * np.ones_like(p)[None, :], np.outer(p, p))
+    elif method == "poisson":
+        out = np.outer(p, p)
+    else:
+        raise InnobaroError(f"no closed form for the joint probabilities of {method!r}; "
+                            "'srs', 'poisson', 'systematic' or 'pps_systematic'")
+    np.fill_diagonal(out, p)
+    return np.asarray(out)
+
+
+def select_two_stage(frame: pd.DataFrame, psu: str, n_psu: Any, n_units: int, *,
+                     strata: str | None = None, size: str | None = None,
+                     method: str = "pps_systematic", seed: Any = None) -> pd.DataFrame:
+    """Stratified two-stage sample: PSUs by ``method``, then SRS of units in each PSU.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The frame of units with their PSU (and stratum) columns.
+    psu : str
+        Column of the primary sampling units.
+    n_psu : int, or dict/Series by stratum
+        PSUs to draw (in every stratum).
+    n_units : int
+        Units to draw in each selected PSU (all of a smaller PSU).
+    strata : str, optional
+        Column of the strata (constant within a PSU).
+    size : str, optional
+        Column whose PSU sums are the size measure; None: the number of units.
+    method : str
+        First-stage method of :func:`select`.
+    seed : int or numpy.random.Generator, optional
+        Source of randomness.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The selected units with ``prob1`` (PSU), ``prob2`` (unit within PSU),
+        ``prob`` = ``prob1 * prob2`` and ``certainty`` (of the PSU).
+
+    Notes
+    -----
+    :math:`\\pi_k = \\pi_{I}\\,\\pi_{k|I}` with :math:`\\pi_{k|I} = m_I/M_I`
+    (Särndal, Swensson and Wretman 1992, sec. 4.3). With
+    ``size=None`` and PPS, a self-weighting design within each stratum.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from innobaro.selection import select_two_stage
+    >>> frame = pd.DataFrame({"psu": [1] * 4 + [2] * 6 + [3] * 10, "y": range(20)})
+    >>> s = select_two_stage(frame, "psu", 2, 2, seed=3)
+    >>> len(s), sorted(s["prob"].round(3).unique().tolist())
+    (4, [0.2])
+    """
+    rng = _rng(seed)
+    keys = [psu] if strata is None else [strata, psu]
+    if strata is not None and frame.groupby(psu)[strata].nunique().max() > 1:
+        raise InnobaroError(f"the strata column {strata!r} varies within a PSU of {psu!r}")
+    measure = frame[size] if size is not None else pd.Series(1.0, index=frame.index)
+    psus = (measure.groupby([frame[k] for k in keys], sort=True).agg(["sum", "size"])
+            .rename(columns={"sum": "_size", "size": "_units"}).reset_index())
+    first = select(psus, n_psu, method=method,
+                   size="_size" if method in _PPS else None,
+                   strata=strata, seed=rng, prob="prob1")
+    chosen = frame[frame[psu].isin(first[psu])]
+    m = np.minimum(float(n_units), first.set_index(psu)["_units"].astype(float))
+    second = select(chosen, m.to_dict(), method="srs", strata=psu,
+                    seed=rng, prob="prob2").drop(columns=["certainty"])
+    info = first.set_index(psu)[["prob1", "certainty"]]
+    out = second.join(info, on=psu)
+    out["prob"] = out["prob1"] * out["prob2"]
+    return out
