@@ -28,7 +28,23 @@ from .margins import MarginalEffect, Margins, average_marginal_effect, predictiv
 from .models import GLMResult, TermTest, anova, glm, logit
 from .multinomial import MLogitResult, mlogit
 from .ordinal import OrdinalResult, ologit
+from .planning import (
+    InfeasibleTargetError,
+    allocate,
+    publishable_size,
+    sample_size_difference,
+    sample_size_mean,
+    sample_size_proportion,
+    sample_size_total,
+)
 from .results import Estimate, TestContract, TestResult
+from .selection import (
+    CertaintyUnitsWarning,
+    inclusion_probabilities,
+    joint_inclusion_probabilities,
+    select,
+    select_two_stage,
+)
 from .tabulate import table
 from .two_groups import ttest
 from .weighting import CalibrationError, WeightsSummary
@@ -67,12 +83,14 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CalibrationError",
+    "CertaintyUnitsWarning",
     "Design",
     "DesignError",
     "DomainError",
     "Estimate",
     "EstimationError",
     "GLMResult",
+    "InfeasibleTargetError",
     "InnobaroError",
     "InnobaroWarning",
     "LonelyPSUError",
@@ -89,6 +107,7 @@ __all__ = [
     "TestResult",
     "WeightsSummary",
     "__version__",
+    "allocate",
     "anova",
     "average_marginal_effect",
     "chisq_test",
@@ -99,6 +118,8 @@ __all__ = [
     "glm",
     "goodness_of_fit",
     "gvif",
+    "inclusion_probabilities",
+    "joint_inclusion_probabilities",
     "logit",
     "mean",
     "mlogit",
@@ -106,9 +127,16 @@ __all__ = [
     "ologit",
     "predictive_margins",
     "proportion",
+    "publishable_size",
     "quantile",
     "ratio",
     "read_survey",
+    "sample_size_difference",
+    "sample_size_mean",
+    "sample_size_proportion",
+    "sample_size_total",
+    "select",
+    "select_two_stage",
     "standardize",
     "table",
     "total",
