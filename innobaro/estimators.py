@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from ._linalg import bincount
 from ._validate import as_column_list, check_binary, check_columns
-from .design import SurveyDesign
+from .design import ReplicateDesign, SurveyDesign
 from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueError
 from .intervals import PROPORTION_METHODS, proportion_interval, t_quantile
 from .results import Estimate
@@ -730,9 +730,16 @@ def _check_proportion_level(level: Any, cols: list[str]) -> None:
                               f"0.95; got {level!r}")
 
 
+QRULES = ("math", "school", "shahvaish", "hf1", "hf2", "hf3", "hf4", "hf5", "hf6", "hf7",
+          "hf8", "hf9")
+_QRULE_ALIAS = {"math": "hf1", "school": "hf2"}
+QUANTILE_INTERVALS = ("mean", "beta", "xlogit", "asin", "quantile")
+
+
 def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
-             by: Columns | None = None, level: float = 0.95, na_rm: bool = False) -> Estimate:
-    """Population quantiles with Woodruff confidence intervals.
+             by: Columns | None = None, level: float = 0.95, na_rm: bool = False,
+             qrule: str = "math", interval_type: str = "mean") -> Estimate:
+    """Population quantiles with Woodruff (or replicate) confidence intervals.
 
     Parameters
     ----------
@@ -743,36 +750,71 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         Probabilities in [0, 1].
     by : str or list of str, optional
     level : float, default 0.95
-        Level of the Woodruff interval from which the standard error is read
+        Level of the interval from which the standard error is read
         (R's ``alpha = 1 - level``), and of the interval in ``to_frame()``.
     na_rm : bool, default False
+    qrule : str, default "math"
+        R's ``qrule``: ``"math"`` (= ``"hf1"``), ``"school"`` (= ``"hf2"``),
+        ``"hf3"`` to ``"hf9"`` (Hyndman and Fan's types on the weighted
+        distribution, as survey defines them) or ``"shahvaish"`` (Shah and
+        Vaish 2006).
+    interval_type : str, default "mean"
+        R's ``interval.type``: the Woodruff interval with the interval for
+        the distribution function at the quantile by ``"mean"`` (Wald),
+        ``"beta"`` (Korn-Graubard), ``"xlogit"`` (Wald on the logit scale) or
+        ``"asin"`` (Wald on the arcsine-square-root scale); or, on replicate
+        designs only, ``"quantile"``: the quantile recomputed with every
+        replicate's weights and a Wald interval from their variance.
 
     Returns
     -------
     Estimate
-        Labels ``"y[q]"``. ``ci(level)`` is the Woodruff interval; ``se`` is
-        the width of the Woodruff interval at ``level`` divided by ``2 t``, as
-        in R's ``svyquantile``.
+        Labels ``"y[q]"``. ``ci(level)`` is the interval; ``se`` is its width
+        at ``level`` divided by ``2 t``, as in R's ``svyquantile``.
 
     Notes
     -----
-    The quantile is R's default rule (``qrule="math"``, Hyndman and Fan's
-    type 1 on the weighted distribution):
-    :math:`\\hat Q(p) = \\min\\{x : \\hat F(x) \\ge p\\}` with
-    :math:`\\hat F(x) = \\sum_i w_i [x_i \\le x] / \\sum_i w_i` over rows
-    with nonzero weight. For the interval (Woodruff 1952) the estimated
-    distribution function at the quantile, :math:`\\hat F(\\hat Q(p))`, gets a
-    design-based interval :math:`[p_L, p_U]` (estimate +/- t se on the
-    design degrees of freedom) that is mapped back through :math:`\\hat Q`.
+    With the rows of nonzero weight sorted, :math:`x_{(1)} \\le \\dots \\le
+    x_{(n)}`, weights :math:`w_{(i)}`, :math:`C_i = \\sum_{k \\le i} w_{(k)}`
+    and :math:`W = C_n`, the rules are survey's (``R/qrule.R``):
+
+    - discrete rules, with :math:`i` the last row with :math:`C_i \\le pW`:
+      ``hf1``/``math`` :math:`\\hat Q(p) = \\min\\{x : \\hat F(x) \\ge p\\}`
+      (:math:`x_{(i)}` if :math:`C_i = pW`, else :math:`x_{(i+1)}`); ``hf2``/
+      ``school`` the same but :math:`(x_{(i)} + x_{(i+1)})/2` where
+      :math:`C_i = pW`; ``hf3`` on the distinct values with their summed
+      weights, :math:`x_{(i)}` where :math:`C_i = pW` and :math:`i` is even;
+      ``hf4`` :math:`x_{(i)}(1-\\gamma) + x_{(i+1)}\\gamma`,
+      :math:`\\gamma = (p - C_i/W)/(w_{(i+1)}/W)`;
+    - interpolating rules: linear interpolation (constant at the ends) of
+      :math:`x_{(i)}` against plotting positions :math:`p_i`: ``hf5``
+      :math:`(C_i - w_{(i)}/2)/W`, ``hf6`` :math:`C_i/(W + w_{(n)})`,
+      ``hf7`` :math:`C_{i-1}/C_{n-1}`, ``hf8``
+      :math:`(C_{i-1}/3 + 2C_i/3)/(W + w_{(n)}/3)`, ``hf9``
+      :math:`(3C_{i-1}/8 + 5C_i/8)/(W + w_{(n)}/4)`; ``shahvaish`` the last
+      :math:`x_{(i)}` with :math:`p_i \\le p`,
+      :math:`p_i = (S_i + 1/2 - w_{(i)}/2)/(n+1)`, :math:`S_i` the cumulative
+      sum of :math:`w/\\bar w`.
+
+    For the Woodruff interval (Woodruff 1952) the estimated distribution
+    function at the quantile, :math:`\\hat F(\\hat Q(p))`, gets a design-based
+    interval :math:`[p_L, p_U]` (by ``interval_type``, on the design degrees
+    of freedom, as R's ``svyciprop``) that is mapped back through the rule.
     The influence values are those of :math:`\\hat F(\\hat Q(p))` divided by
     the slope :math:`(p_U - p_L)/(\\hat Q(p_U) - \\hat Q(p_L))`, so the
     covariance between quantiles and domains comes from the design, and the
-    standard error equals R's.
+    standard error equals R's. With ``interval_type="quantile"`` the variance
+    is the replicate variance of the replicates' quantiles about the
+    estimate (R's ``repCI``) and the interval is Wald.
 
-    One deliberate difference from R's ``qrule_math`` (survey 4.1-4.5): for
-    :math:`p` below the smallest value's weight share, R returns the
-    second-smallest value; innobaro returns the smallest, which is the
-    definition above.
+    Deliberate differences from survey 4.1-4.5: for :math:`p` below the
+    smallest value's weight share, R's discrete rules (``hf1``-``hf4``)
+    step past the smallest value (``qrule_math`` returns the second-smallest,
+    ``hf4`` extrapolates below it); innobaro returns the smallest, which is
+    the definition. ``hf4`` at :math:`p = 1` gives the largest value (R:
+    NaN). A ``"mean"`` Woodruff end beyond [0, 1] is the smallest or largest
+    value (R: NaN). R's ``"score"`` interval (root-finding to a tolerance of
+    :math:`1/(100\\sqrt n)`) is not offered.
 
     References
     ----------
@@ -780,6 +822,9 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
        position measures. *JASA* 47, 635-646.
     .. [2] Hyndman, R. J. and Fan, Y. (1996). Sample quantiles in statistical
        packages. *The American Statistician* 50, 361-365.
+    .. [3] Shah, B. V. and Vaish, A. K. (2006). Confidence intervals for
+       quantile estimation from complex survey data. *Proceedings of the
+       Section on Survey Research Methods*, ASA.
 
     Examples
     --------
@@ -788,10 +833,24 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
     >>> df = pd.DataFrame({"psu": range(10), "w": [1.0] * 10, "y": range(10)})
     >>> ib.quantile(ib.Design(df, weights="w", psu="psu"), "y", 0.5).estimate.tolist()
     [4.0]
+    >>> ib.quantile(ib.Design(df, weights="w", psu="psu"), "y", 0.5,
+    ...             qrule="hf7").estimate.tolist()
+    [4.5]
     """
     probs = np.atleast_1d(np.asarray(q, dtype=float))
     if probs.ndim != 1 or ((probs < 0) | (probs > 1) | np.isnan(probs)).any():
         raise EstimationError(f"quantile probabilities must be in [0, 1]; got {q!r}")
+    if qrule not in QRULES:
+        raise EstimationError(f"quantile: qrule must be one of {', '.join(QRULES)}; "
+                              f"got {qrule!r}")
+    if interval_type not in QUANTILE_INTERVALS:
+        raise EstimationError(f"quantile: interval_type must be one of "
+                              f"{', '.join(QUANTILE_INTERVALS)}; got {interval_type!r}")
+    if interval_type == "quantile" and not isinstance(design, ReplicateDesign):
+        raise EstimationError("quantile: interval_type='quantile' needs a replicate-weight "
+                              "design (it recomputes the quantile with each replicate's "
+                              "weights); use 'mean', 'beta', 'xlogit' or 'asin'")
+    rule_name = _QRULE_ALIAS.get(qrule, qrule)
     cols = as_column_list(y, "y")
     for c in cols:
         check_columns(design.data, [c], "quantile")
@@ -799,10 +858,16 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
                 design.data[c].dtype, pd.CategoricalDtype):
             raise EstimationError(f"quantile: column {c!r} must be numeric")
     prep = _prepare(design, cols, by, na_rm, "quantile")
-    rules = [_QuantileRule(prep, j) for j in range(prep.q)]
+    rules = [_QuantileRule(prep, j, rule_name) for j in range(prep.q)]
     P = probs.size
     D = prep.n_domains
     qhat = np.stack([r.lookup(np.broadcast_to(probs, (D, P))) for r in rules], axis=2)
+    est = np.concatenate([qhat[:, :, j] for j in range(prep.q)], axis=1)  # (D, qP)
+    labels = [f"{lab}[{p:g}]" for lab in prep.labels for p in probs]
+    # R's svyquantile counts the degrees of freedom after leaving out missing values
+    dfs = degrees_of_freedom(design, prep.dom, D)
+    if interval_type == "quantile":
+        return _replicate_quantile(design, prep, rules, probs, est, labels, dfs, level)
     # (D, P, q) -> indicators of x <= qhat, one column per (variable, prob)
     Fcols = np.empty((design.n, prep.q * P))
     for j in range(prep.q):  # over variables
@@ -817,17 +882,14 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
     F_reps = _mean_replicates(design, fprep)
     VF = vcov_of(design, fhat.ravel(), infl, F_reps)
     seF = np.sqrt(np.diag(VF)).reshape(D, prep.q * P)
-    # R's svyquantile counts the degrees of freedom after leaving out missing values
-    dfs = degrees_of_freedom(design, prep.dom, D)
-
-    woodruff = _Woodruff(fhat, seF, rules, P)
+    n_rows = _design_rows(design, prep)
+    n_obs = prep.count(positive_weight=True)
+    woodruff = _Woodruff(fhat, seF, rules, P, interval_type, n_rows, n_obs)
     lo95, hi95 = woodruff.bounds(level, dfs)
     t95 = t_quantile(level, dfs).reshape(D, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         slope_inv = np.where(seF > 0, (hi95 - lo95) / (2 * t95 * seF), 0.0)
     z = -zF * prep.spread(slope_inv)
-    est = np.concatenate([qhat[:, :, j] for j in range(prep.q)], axis=1)  # (D, qP)
-    labels = [f"{lab}[{p:g}]" for lab in prep.labels for p in probs]
 
     slope = slope_inv.ravel()
 
@@ -836,28 +898,64 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         return est.ravel() - (F_reps(W) - fhat.ravel()) * slope
 
     return _finish(design, prep, est, z, "quantile", reps, labels=labels, deff=False,
-                   interval=woodruff, level=level, df=dfs)
+                   interval=woodruff, level=level, df=dfs,
+                   method=None if (qrule, interval_type) == ("math", "mean")
+                   else f"{qrule}, {interval_type}")
+
+
+def _replicate_quantile(design: SurveyDesign, prep: _Prepared, rules: list[_QuantileRule],
+                        probs: np.ndarray, est: np.ndarray, labels: list[str],
+                        dfs: np.ndarray, level: float) -> Estimate:
+    """R's ``repCI``: the quantiles recomputed with each replicate's weights, their
+    replicate variance about the estimate and a Wald interval."""
+    D, P = prep.n_domains, probs.size
+
+    def reps(W: np.ndarray) -> np.ndarray:
+        # W: (n, R) analysis weights of the replicates -> (R, D q P)
+        R = W.shape[1]
+        out = np.empty((R, D, prep.q * P))
+        for j, rule in enumerate(rules):  # over variables
+            qr = rule.replicate_lookup(W, probs, prep.dom, prep.Y[:, j])  # (R, D, P)
+            out[:, :, j * P:(j + 1) * P] = qr
+        return out.reshape(R, -1)
+
+    # the influence values are not used on a replicate design
+    z = np.zeros((design.n, prep.q * P))
+    return _finish(design, prep, est, z, "quantile", reps, labels=labels, deff=False,
+                   level=level, df=dfs, method="replicate quantiles")
 
 
 class _Woodruff:
-    """Woodruff intervals of quantiles: the estimated CDF plus or minus t times
-    its standard error, read back through each variable's quantile rule. An
-    object rather than a closure, so that results pickle."""
+    """Woodruff intervals of quantiles: an interval for the estimated CDF (by
+    ``method``, as R's ``svyciprop``), read back through each variable's
+    quantile rule. An object rather than a closure, so that results pickle."""
 
     def __init__(self, fhat: np.ndarray, seF: np.ndarray, rules: list[_QuantileRule],
-                 P: int) -> None:
+                 P: int, method: str = "mean", n_rows: np.ndarray | None = None,
+                 n_obs: np.ndarray | None = None) -> None:
         self.fhat, self.seF, self.rules, self.P = fhat, seF, rules, P
+        self.method, self.n_rows, self.n_obs = method, n_rows, n_obs
 
     def bounds(self, level: float, df_dom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(D, q P) lower and upper ends for domain degrees of freedom ``df_dom``."""
         D = self.fhat.shape[0]
-        t = t_quantile(level, df_dom).reshape(D, 1)
-        # an end beyond [0, 1] is the smallest or largest value: the interval
-        # cannot reach past the data, and a CDF of 1 with a rounding-level SE
-        # keeps its upper end (R's woodruffCI gives NaN for such an end; a
-        # deliberate difference, tests/test_random_designs.py DIFFERENCES)
-        p_lo = np.clip(self.fhat - t * self.seF, 0.0, 1.0)
-        p_hi = np.clip(self.fhat + t * self.seF, 0.0, 1.0)
+        if self.method == "mean":
+            t = t_quantile(level, df_dom).reshape(D, 1)
+            # an end beyond [0, 1] is the smallest or largest value: the interval
+            # cannot reach past the data, and a CDF of 1 with a rounding-level SE
+            # keeps its upper end (R's woodruffCI gives NaN for such an end; a
+            # deliberate difference, tests/test_random_designs.py DIFFERENCES)
+            p_lo = np.clip(self.fhat - t * self.seF, 0.0, 1.0)
+            p_hi = np.clip(self.fhat + t * self.seF, 0.0, 1.0)
+        else:
+            rows = np.ones(D) if self.n_rows is None else self.n_rows
+            obs = np.ones(D) if self.n_obs is None else self.n_obs
+            p_lo, p_hi = proportion_interval(
+                self.method, self.fhat, self.seF ** 2, level,
+                np.broadcast_to(np.asarray(df_dom, dtype=float).reshape(D, 1),
+                                self.fhat.shape),
+                n_rows=np.asarray(rows, dtype=float).reshape(D, 1),
+                n_obs=np.asarray(obs, dtype=float).reshape(D, 1))
         lo = np.empty_like(p_lo)
         hi = np.empty_like(p_hi)
         for j, rule in enumerate(self.rules):  # over variables
@@ -871,41 +969,91 @@ class _Woodruff:
         return lo.ravel(), hi.ravel()
 
 
-class _QuantileRule:
-    """R's ``qrule_math`` for one variable, vectorised over domains and probabilities."""
+_DISCRETE_RULES = ("hf1", "hf2", "hf3", "hf4")
 
-    def __init__(self, prep: _Prepared, j: int) -> None:
+
+class _QuantileRule:
+    """One of R's quantile rules (``R/qrule.R``) for one variable, vectorised
+    over domains and probabilities."""
+
+    def __init__(self, prep: _Prepared | None, j: int = 0, rule: str = "hf1") -> None:
+        self.rule = rule
+        if prep is None:
+            return
         keep = (prep.dom >= 0) & (prep.w > 0)
-        x = prep.Y[keep, j]
-        d = prep.dom[keep]
-        w = prep.w[keep]
+        self._setup(prep.Y[keep, j], prep.dom[keep], prep.w[keep], prep.n_domains)
+
+    @classmethod
+    def from_arrays(cls, x: np.ndarray, d: np.ndarray, w: np.ndarray, n_domains: int,
+                    rule: str) -> _QuantileRule:
+        self = cls(None, rule=rule)
+        self._setup(x, d, w, n_domains)
+        return self
+
+    def _setup(self, x: np.ndarray, d: np.ndarray, w: np.ndarray, n_domains: int) -> None:
         order = np.lexsort((x, d))  # by domain, then value; stable for ties
-        self.x = x[order]
-        self.d = d[order]
-        ws = w[order].astype(np.longdouble)
+        x, d, w = x[order], d[order], w[order]
+        if self.rule == "hf3" and x.size:  # distinct values with their summed weights
+            new = np.ones(x.size, bool)
+            new[1:] = (x[1:] != x[:-1]) | (d[1:] != d[:-1])
+            group = np.cumsum(new) - 1
+            w = np.bincount(group, weights=w)
+            x, d = x[new], d[new]
+        self.x, self.d, self.w = x, d, np.asarray(w, dtype=np.float64)
+        ws = self.w.astype(np.longdouble)
         cum = np.cumsum(ws)  # extended precision, as R's cumsum and sum
-        counts = bincount(self.d, minlength=prep.n_domains)
+        counts = bincount(self.d, minlength=n_domains)
         ends = np.cumsum(counts)
         self.starts = ends - counts
-        offset = np.where(self.starts > 0, cum[np.maximum(self.starts - 1, 0)], 0)
+        offset = np.where(self.starts > 0, cum[np.maximum(self.starts - 1, 0)]
+                          if cum.size else 0, 0)
         offset = np.asarray(offset, dtype=np.longdouble)
         offset[self.starts == 0] = 0
         self.cumw = (cum - offset[self.d]).astype(np.float64)
-        total = np.where(counts > 0, cum[np.maximum(ends - 1, 0)], 0) - offset
+        total = np.where(counts > 0, cum[np.maximum(ends - 1, 0)] if cum.size else 0,
+                         0) - offset
         self.total = np.asarray(total, dtype=np.float64)
         self.counts = counts
+        if self.rule not in _DISCRETE_RULES:
+            self.pk = self._positions()
+            if self.rule == "shahvaish":  # its positions need not increase: R's approx sorts
+                by_pk = np.lexsort((self.pk, self.d))
+                self.pk, self.x = self.pk[by_pk], self.x[by_pk]
 
-    def lookup(self, p: np.ndarray) -> np.ndarray:
-        """Quantiles at probabilities ``p`` of shape (D, k); NaN outside [0, 1]."""
-        D, k = p.shape
-        bad = np.isnan(p) | (p < 0) | (p > 1)
-        pp = np.where(bad, 0.0, p)
-        thr = pp * self.total[:, None]  # (D, k)
-        # count of values in each domain with cumw <= thr, for every query at once:
-        # merge queries into the sorted (domain, cumw) sequence
+    def _positions(self) -> np.ndarray:
+        """Plotting positions of the interpolating rules, increasing in each domain."""
+        C, w, d = self.cumw, self.w, self.d
+        if C.size == 0:
+            return C
+        last = np.maximum(self.starts + self.counts - 1, 0)
+        Cprev = np.empty_like(C)  # R's c(0, cumw[-n])
+        Cprev[1:] = C[:-1]
+        Cprev[self.starts[self.counts > 0]] = 0.0
+        W = self.total[d]
+        wn = w[last][d]
+        if self.rule == "hf5":
+            return (C - w / 2) / W
+        if self.rule == "hf6":
+            return C / (W + wn)
+        if self.rule == "hf7":
+            return Cprev / Cprev[last][d]
+        if self.rule == "hf8":
+            return (Cprev * (1 / 3) + C * (2 / 3)) / (W + wn / 3)
+        if self.rule == "hf9":
+            return (Cprev * (3 / 8) + C * (5 / 8)) / (W + wn / 4)
+        # shahvaish: S the cumulative sum of w / mean(w), n the domain's rows
+        n = self.counts[d].astype(float)
+        S = C / (W / n)
+        return (S + 0.5 - w / 2) / (n + 1)
+
+    def _count_le(self, keys: np.ndarray, thr: np.ndarray) -> np.ndarray:
+        """For each query (domain, threshold) of ``thr`` (D, k), how many of its
+        domain's ``keys`` (increasing within each domain) are <= the threshold:
+        the queries merged into the sorted (domain, key) sequence."""
+        D, k = thr.shape
         qd = np.repeat(np.arange(D), k)
         keys_d = np.concatenate([self.d, qd])
-        keys_v = np.concatenate([self.cumw, thr.ravel()])
+        keys_v = np.concatenate([keys, thr.ravel()])
         is_query = np.concatenate([np.zeros(self.d.size, bool), np.ones(qd.size, bool)])
         order = np.lexsort((is_query, keys_v, keys_d))
         rank_in_all = np.empty(order.size, dtype=np.int64)
@@ -915,18 +1063,70 @@ class _QuantileRule:
         q_order = np.argsort(qpos, kind="stable")
         q_before = np.empty(qd.size, dtype=np.int64)
         q_before[q_order] = np.arange(qd.size)
-        n_le = qpos - q_before - self.starts[qd]  # data in own domain with cumw <= thr
-        pos = self.starts[qd] + n_le - 1  # global index of the last such value
-        first = self.starts[qd]
-        last = first + self.counts[qd] - 1
-        none = n_le <= 0
-        pos_c = np.clip(pos, first, last)
-        nxt = np.minimum(pos_c + 1, last)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            wlow = pp.ravel() - self.cumw[pos_c] / self.total[qd]
-        value = np.where(wlow == 0, self.x[pos_c], self.x[nxt])
-        value = np.where(none, self.x[first], value)
-        return np.where(bad.ravel(), np.nan, value).reshape(D, k)
+        return qpos - q_before - self.starts[qd]
+
+    def lookup(self, p: np.ndarray) -> np.ndarray:
+        """Quantiles at probabilities ``p`` of shape (D, k); NaN outside [0, 1]."""
+        D, k = p.shape
+        bad = np.isnan(p) | (p < 0) | (p > 1)
+        pp = np.where(bad, 0.0, p)
+        qd = np.repeat(np.arange(D), k)
+        empty = self.counts[qd] == 0
+        if self.x.size == 0:
+            return np.full((D, k), np.nan)
+        first = np.minimum(self.starts[qd], self.x.size - 1)
+        last = np.clip(first + self.counts[qd] - 1, first, self.x.size - 1)
+        v = pp.ravel()
+        if self.rule in _DISCRETE_RULES:
+            n_le = self._count_le(self.cumw, pp * self.total[:, None])
+            none = n_le <= 0
+            pos = np.clip(first + n_le - 1, first, last)
+            nxt = np.minimum(pos + 1, last)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                W = self.total[qd]
+                wlow = v - self.cumw[pos] / W
+                wup = self.cumw[nxt] / W - v
+                qlow, qup = self.x[pos], self.x[nxt]
+                if self.rule == "hf1":
+                    value = np.where(wlow <= 0, qlow, qup)
+                elif self.rule == "hf2":
+                    value = np.where(wlow <= 0, (qlow + qup) / 2, qup)
+                elif self.rule == "hf3":
+                    value = np.where((wlow <= 0) & (n_le % 2 == 0), qlow, qup)
+                else:  # hf4
+                    gamma = wlow / (wup + wlow)
+                    value = np.where(wup + wlow > 0, qlow * (1 - gamma) + qup * gamma, qlow)
+            # below the smallest value's share: the smallest value (the definition;
+            # R's qs steps past it, a deliberate difference)
+            value = np.where(none, self.x[first], value)
+        else:
+            n_le = self._count_le(self.pk, pp)
+            i = np.clip(first + n_le - 1, first, last)
+            j = np.minimum(i + 1, last)
+            if self.rule == "shahvaish":  # approx(method = "constant", f = 0, rule = 2)
+                value = self.x[i]
+            else:  # approx(method = "linear", rule = 2), as R's approx1
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    frac = (v - self.pk[i]) / (self.pk[j] - self.pk[i])
+                    value = self.x[i] + (self.x[j] - self.x[i]) * frac
+                value = np.where((v == self.pk[i]) | (i == j), self.x[i], value)
+            value = np.where(n_le <= 0, self.x[first], value)
+            value = np.where(n_le >= self.counts[qd], self.x[last], value)
+        value = np.where(bad.ravel() | empty, np.nan, value)
+        return value.reshape(D, k)
+
+    def replicate_lookup(self, W: np.ndarray, probs: np.ndarray, dom: np.ndarray,
+                         x: np.ndarray) -> np.ndarray:
+        """Quantiles at ``probs`` under each column of the (n, R) weights ``W``
+        (rows of ``dom`` < 0 out): (R, D, P), every replicate a block of domains."""
+        R = W.shape[1]
+        D = self.counts.size
+        keep = (dom >= 0)[:, None] & (W > 0)  # (n, R)
+        rows, reps = np.nonzero(keep)
+        rule = _QuantileRule.from_arrays(x[rows], reps * D + dom[rows], W[rows, reps],
+                                         R * D, self.rule)
+        out = rule.lookup(np.broadcast_to(probs, (R * D, probs.size)))
+        return out.reshape(R, D, probs.size)
 
 
 def with_replicates(design: SurveyDesign, statistic: Any, *, vectorized: bool = False,

@@ -1,0 +1,171 @@
+## Reference numbers for innobaro's quantile rules and interval types
+## (innobaro.quantile's qrule= and interval_type=).
+##
+## Run from the repository root:
+##     Rscript tests/reference/make_quantiles.R
+##
+## Reads  tests/reference/data/<name>.csv   (written by make_reference.R)
+## Writes tests/reference/quantiles.json one entry per case: data, design, call,
+##                                       R's results (per domain, domains sorted)
+##
+## R functions covered: svyquantile (survey >= 4.1) with qrule "hf1"-"hf9",
+## "school", "math", "shahvaish" and interval.type "mean", "beta", "xlogit",
+## "asin" (Woodruff) and, on replicate designs, "quantile" (repCI); domains as
+## svyby does them (the design subset to each domain).
+##
+## The discrete rules (hf1-hf4; math = hf1, school = hf2) are wrapped by
+## fix_low: for p below the smallest value's weight share they give the
+## smallest value, where survey's qs() steps past it (innobaro's deliberate
+## difference, as qrule_definition in common.R). The interpolating rules
+## (hf5-hf9, shahvaish) are survey's own functions.
+##
+## Nothing here is random; the output is the same on every run.
+
+suppressPackageStartupMessages({
+  library(survey)
+  library(jsonlite)
+})
+
+source(file.path("tests", "reference", "common.R"))
+
+if (!dir.exists("tests/reference/data")) {
+  stop("run this script from the repository root: Rscript tests/reference/make_quantiles.R")
+}
+options(warn = 1, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
+        survey.ultimate.cluster = FALSE)
+t_start <- Sys.time()
+
+DATA <- lapply(c(apistrat = "apistrat", apiclus1 = "apiclus1", apiclus2 = "apiclus2"),
+               read_data)
+
+design_json <- function(spec) {
+  list(weights = spec$weights, probs = spec$probs, strata = json_cols(spec$strata),
+       psu = json_cols(spec$psu), fpc = json_cols(spec$fpc), nest = spec$nest,
+       lonely_psu = spec$lonely_psu)
+}
+
+S_STRAT <- dspec(weights = "pw", strata = "stype", fpc = "fpc")
+S_CLUS1 <- dspec(weights = "pw", psu = "dnum", fpc = "fpc")
+S_CLUS2 <- dspec(weights = "pw", psu = c("dnum", "snum"), fpc = c("fpc1", "fpc2"))
+
+REP_TYPES <- c(jk1 = "JK1", jkn = "JKn")
+make_design <- function(data, spec, replicate = NULL, subset = NULL) {
+  des <- build_design(DATA[[data]], spec)
+  if (!is.null(replicate)) des <- as.svrepdesign(des, type = REP_TYPES[[replicate]])
+  if (!is.null(subset)) {
+    keep <- model.frame(des)[[subset$column]] == subset$value
+    des <- des[!is.na(keep) & keep, ]
+  }
+  des
+}
+
+## survey's discrete rule with the smallest value below its weight share
+fix_low <- function(rule, collapse = FALSE) {
+  function(x, w, p) {
+    if (any(zero <- w == 0)) { w <- w[!zero]; x <- x[!zero] }
+    first <- if (collapse) sum(w[x == min(x)]) else w[order(x)][1]
+    if (first > p * sum(w)) return(min(x))
+    rule(x, w, p)
+  }
+}
+RULES <- list(math = fix_low(survey:::qrule_hf1), school = fix_low(survey:::qrule_hf2),
+              hf1 = fix_low(survey:::qrule_hf1), hf2 = fix_low(survey:::qrule_hf2),
+              hf3 = fix_low(survey:::qrule_hf3, collapse = TRUE), hf4 = fix_low(survey:::qrule_hf4),
+              hf5 = survey:::qrule_hf5, hf6 = survey:::qrule_hf6, hf7 = survey:::qrule_hf7, hf8 = survey:::qrule_hf8,
+              hf9 = survey:::qrule_hf9, shahvaish = survey:::qrule_shahvaish)
+
+num <- function(v) I(unname(as.numeric(v)))
+
+CASES <- list()
+## survey 4.1.1's svyquantile.svyrep.design calls woodruffCI without its
+## interval.type (always "mean"; later survey versions pass it): on replicate
+## designs the beta, xlogit and asin intervals are survey's woodruffCI with the
+## method given, as those versions compute them.
+rep_woodruff <- function(des, y, q, qrule, interval_type, level) {
+  x <- model.frame(des)[[y]]
+  w <- weights(des, "sampling")
+  df <- degf(des)
+  rows <- lapply(q, function(p) {
+    qhat <- RULES[[qrule]](x, w, p)
+    ci <- survey:::woodruffCI(x, qhat, p, des, RULES[[qrule]], 1 - level, df,
+                              method = interval_type)
+    c(qhat, ci, diff(ci) / (2 * qt(1 - (1 - level) / 2, df)))
+  })
+  r <- do.call(rbind, rows)
+  list(estimate = r[, 1], se = r[, 4], lower = r[, 2], upper = r[, 3], df = df)
+}
+
+one_domain <- function(des, y, q, qrule, interval_type, level) {
+  if (inherits(des, "svyrep.design") && interval_type %in% c("beta", "xlogit", "asin")) {
+    return(rep_woodruff(des, y, q, qrule, interval_type, level))
+  }
+  sq <- suppressWarnings(svyquantile(reformulate(y), des, quantiles = q, ci = TRUE,
+                                     alpha = 1 - level, qrule = RULES[[qrule]],
+                                     interval.type = interval_type))
+  ci <- confint(sq)
+  list(estimate = as.numeric(coef(sq)), se = as.numeric(SE(sq)),
+       lower = as.numeric(ci[, 1]), upper = as.numeric(ci[, 2]), df = degf(des))
+}
+
+case_q <- function(id, data, spec, y, q = c(0.25, 0.5, 0.75), qrule = "math",
+                   interval_type = "mean", by = NULL, replicate = NULL, subset = NULL,
+                   level = 0.95) {
+  des <- make_design(data, spec, replicate, subset)
+  if (is.null(by)) {
+    parts <- list(one_domain(des, y, q, qrule, interval_type, level))
+    domains <- NULL
+  } else {
+    byvar <- as.character(model.frame(des)[[by]])
+    domains <- sort(unique(byvar[!is.na(byvar)]))
+    parts <- lapply(domains, function(dom) {
+      one_domain(des[!is.na(byvar) & byvar == dom, ], y, q, qrule, interval_type, level)
+    })
+  }
+  pick <- function(name) num(unlist(lapply(parts, `[[`, name)))
+  result <- list(estimate = pick("estimate"), se = pick("se"), lower = pick("lower"),
+                 upper = pick("upper"), df = num(vapply(parts, `[[`, 0, "df")))
+  if (!is.null(domains)) result$domains <- I(domains)
+  if (any(!is.finite(unlist(result[c("estimate", "se", "lower", "upper")])))) {
+    stop(id, ": R gives a non-finite value; choose another case")
+  }
+  case <- list(id = id, kind = "quantile", data = data, design = design_json(spec),
+               replicate = replicate, subset = subset,
+               call = list(y = y, q = I(q), qrule = qrule, interval_type = interval_type,
+                           by = by, level = level),
+               result = result)
+  CASES[[length(CASES) + 1]] <<- case
+  invisible(case)
+}
+
+ALL_RULES <- c("math", "school", "hf1", "hf2", "hf3", "hf4", "hf5", "hf6", "hf7",
+               "hf8", "hf9", "shahvaish")
+for (r in ALL_RULES) {
+  case_q(paste0("apistrat_", r, "_api00"), "apistrat", S_STRAT, "api00",
+         q = c(0.1, 0.25, 0.5, 0.9), qrule = r)
+  case_q(paste0("apistrat_by_stype_", r, "_api99"), "apistrat", S_STRAT, "api99",
+         q = c(0.25, 0.5, 0.6), qrule = r, by = "stype")
+}
+for (it in c("mean", "beta", "xlogit", "asin")) {
+  case_q(paste0("apistrat_hf1_", it, "_api00"), "apistrat", S_STRAT, "api00",
+         interval_type = it)
+  case_q(paste0("apiclus2_hf7_", it, "_api00"), "apiclus2", S_CLUS2, "api00",
+         qrule = "hf7", interval_type = it, q = c(0.25, 0.5))
+  case_q(paste0("apistrat_by_stype_hf9_", it, "_api00"), "apistrat", S_STRAT, "api00",
+         qrule = "hf9", interval_type = it, by = "stype", q = c(0.25, 0.5))
+  case_q(paste0("apistrat_jkn_by_stype_hf5_", it, "_api00"), "apistrat", S_STRAT, "api00",
+         qrule = "hf5", interval_type = it, by = "stype", replicate = "jkn",
+         q = c(0.25, 0.5))
+}
+for (r in c("math", "school", "hf3", "hf6", "shahvaish")) {
+  case_q(paste0("apistrat_jkn_", r, "_quantile_api00"), "apistrat", S_STRAT, "api00",
+         qrule = r, interval_type = "quantile", replicate = "jkn")
+  case_q(paste0("apiclus1_jk1_by_schwide_", r, "_quantile_api00"), "apiclus1", S_CLUS1,
+         "api00", qrule = r, interval_type = "quantile", replicate = "jk1", by = "sch.wide")
+}
+case_q("apistrat_jkn_subset_E_hf8_beta_level90", "apistrat", S_STRAT, "api00",
+       qrule = "hf8", interval_type = "beta", replicate = "jkn",
+       subset = list(column = "stype", value = "E"), level = 0.9)
+case_q("apiclus1_subset_E_hf2_xlogit", "apiclus1", S_CLUS1, "api00",
+       qrule = "hf2", interval_type = "xlogit", subset = list(column = "stype", value = "E"))
+
+write_cases(CASES, "quantiles", "tests/reference/make_quantiles.R", t_start)
