@@ -3,7 +3,8 @@
 Numbers from ``tests/reference/make_model_tests.R``
 (``tests/reference/model_tests.json``), compared at rtol 1e-7:
 
-- ``anova.svyglm`` for nested models: the Rao-Scott working likelihood ratio
+- ``anova.svyglm`` for nested models (linearisation and JK1/JKn replicates
+  made from it): the Rao-Scott working likelihood ratio
   (R's default) and the Wald test, each with ``test="F"`` and ``"Chisq"``;
   statistic, degrees of freedom, p-value and (LRT) design effects, with the
   models in either order;

@@ -27,7 +27,7 @@ if (!dir.exists("tests/reference")) {
 source(file.path("tests", "reference", "common.R"))
 RNGkind("Mersenne-Twister", "Inversion", "Rejection")
 options(warn = 1, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
-        survey.ultimate.cluster = FALSE)
+        survey.ultimate.cluster = FALSE, survey.replicates.mse = FALSE)
 t_start <- Sys.time()
 
 CTRL <- glm.control(epsilon = 1e-14, maxit = 100)
@@ -37,11 +37,12 @@ check_close <- function(a, b, what, tol = 1e-10) {
   if (any(abs(a - b) > tol * pmax(1, abs(b)))) stop("check failed: ", what)
 }
 
-## svyglm with the formula and family written literally into the call, so that
-## update() inside regTermTest(method = "LRT") refits in this frame
+## svyglm with the formula, family and design written literally into the call, so
+## that update() inside regTermTest(method = "LRT") refits the same model on the
+## same design (on a replicate design it does not find `des` otherwise)
 fit <- function(des, r_formula, family) {
   fml <- as.formula(r_formula)
-  g <- suppressWarnings(eval(bquote(svyglm(.(fml), design = des, family = .(family),
+  g <- suppressWarnings(eval(bquote(svyglm(.(fml), design = .(des), family = .(family),
                                            control = CTRL, deff = TRUE))))
   if (!g$converged) stop("svyglm did not converge: ", r_formula)
   g
@@ -63,8 +64,12 @@ cases <- list()
 ## ---------------------------------------------------------------------------
 ## 1. anova.svyglm for nested models
 ## ---------------------------------------------------------------------------
-anova_case <- function(id, data, small, big, family, patsy_small, patsy_big, ib_family) {
+anova_case <- function(id, data, small, big, family, patsy_small, patsy_big, ib_family,
+                       replicate = NULL) {
   des <- design_of(data)
+  ## replicates made from the linearisation design (innobaro's Design.replicate)
+  if (!is.null(replicate)) des <- as.svrepdesign(des, type = replicate$r_type, mse = FALSE,
+                                                compress = FALSE)
   m0 <- fit(des, small, family)
   m1 <- fit(des, big, family)
   tests <- list()
@@ -91,8 +96,9 @@ anova_case <- function(id, data, small, big, family, patsy_small, patsy_big, ib_
     }
     tests[[length(tests) + 1]] <- one
   }
-  list(id = id, kind = "anova", data = data, design = c(list(type = "linearization"),
-                                                        DESIGNS[[data]]),
+  design <- c(list(type = "linearization"), DESIGNS[[data]])
+  if (!is.null(replicate)) design$replicate <- list(method = replicate$method)
+  list(id = id, kind = "anova", data = data, design = design,
        family = ib_family, small = patsy_small, big = patsy_big,
        r_small = small, r_big = big, tests = tests)
 }
@@ -106,6 +112,17 @@ cases[[length(cases) + 1]] <- anova_case(
 cases[[length(cases) + 1]] <- anova_case(
   "apiclus1_two_terms", "apiclus1", "api00 ~ ell", "api00 ~ ell + meals + mobility",
   quote(gaussian()), "api00 ~ ell", "api00 ~ ell + meals + mobility", "gaussian")
+cases[[length(cases) + 1]] <- anova_case(
+  "apiclus1_two_terms_jk1", "apiclus1", "api00 ~ ell", "api00 ~ ell + meals + mobility",
+  quote(gaussian()), "api00 ~ ell", "api00 ~ ell + meals + mobility", "gaussian",
+  replicate = list(r_type = "JK1", method = "jk1"))
+cases[[length(cases) + 1]] <- anova_case(
+  "barometer_centrality_jkn", "glm_barometer",
+  "innovated ~ log_pop + free_income + log_employees",
+  "innovated ~ log_pop + centrality + free_income + log_employees", quote(quasibinomial()),
+  "innovated ~ log_pop + free_income + log_employees",
+  "innovated ~ log_pop + C(centrality) + free_income + log_employees", "binomial",
+  replicate = list(r_type = "JKn", method = "jkn"))
 cases[[length(cases) + 1]] <- anova_case(
   "apistrat_poisson", "apistrat", "enroll ~ stype", "enroll ~ stype + log(api99)",
   quote(quasipoisson()), "enroll ~ stype", "enroll ~ stype + np.log(api99)", "quasipoisson")
