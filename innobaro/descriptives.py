@@ -229,9 +229,12 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     else:  # R: rows of the domain's design with nonzero weight, before na.rm
         keep_df = (dom_df >= 0) & (design.unmasked_weights > 0)
         n = bincount(dom_df[keep_df], minlength=D).astype(float)
-    if (n < 2).any():
-        raise DomainError(f"var: a domain has {int(n.min())} row(s); a variance needs two")
-    fac = n / (n - 1)
+    if (n < 2).any():  # R: n/(n-1) is infinite, the variance NaN
+        names = [", ".join(f"{c}={v[k]}" for c, v in zip(by_cols, values, strict=True))
+                 or (design.domain_label or "(all)") for k in np.flatnonzero(n < 2)[:10]]
+        warnings.warn(f"var: domain {'; '.join(names)} has a single row; its variance is "
+                      f"not defined (NaN)", InnobaroWarning, stacklevel=2)
+    fac = np.where(n > 1, n / np.maximum(n - 1, 1), np.nan)
 
     if statistic == "variance":
         a_idx = b_idx = np.arange(p)
@@ -240,7 +243,8 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         b_idx = np.repeat(np.arange(p), p)
     K = a_idx.size
     prods = dev[:, a_idx] * dev[:, b_idx]  # (n, K), zero outside the domains
-    u = prods * fac[d][:, None]
+    with np.errstate(invalid="ignore"):
+        u = prods * fac[d][:, None]
     C = np.stack([bincount(dom[inside], weights=(w * u[:, k])[inside], minlength=D)
                   for k in range(K)], axis=1) / N[:, None]  # over matrix entries
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -253,7 +257,7 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         with np.errstate(divide="ignore", invalid="ignore"):
             m = T[:, :, 1:1 + p] / T[:, :, :1]  # replicate mean minus the full one
             c = T[:, :, 1 + p:] / T[:, :, :1] - m[:, :, a_idx] * m[:, :, b_idx]
-        return c * fac[None, :, None]  # (R, D, K)
+            return c * fac[None, :, None]  # (R, D, K)
 
     est = C
     replicates: Callable[[np.ndarray], np.ndarray]

@@ -364,6 +364,9 @@ def run(design: ib.SurveyDesign, call: dict) -> Any:
                     for s in ("F", "Chisq")}
         if fn == "ttest":
             return ib.ttest(design, call["y"], call["group"], na_rm=bool(call["na_rm"]))
+        if fn == "var":
+            return ib.var(_domain(design, call.get("subset")), call["y"],
+                          statistic=call["statistic"], na_rm=bool(call["na_rm"]))
     # the estimators, on this file's domains, as the other reference tests call them
     return run_call(_domain(design, call.get("subset")), {**call, "subset": None})
 

@@ -455,9 +455,39 @@ res_ttest <- function(des, cl, ctx) {
        lower = est - crit * se, upper = est + crit * se)
 }
 
+## svyvar of one variable, or the covariance matrix of several (entries column
+## by column, labelled (row variable, column variable) as innobaro's index)
+res_var <- function(des, cl, ctx) {
+  des <- domain(des, cl$subset)
+  df <- degf(des)
+  p <- length(cl$y)
+  ## svyvar's n of n/(n-1): rows with nonzero weight of a linearisation design
+  ## (before na.rm), rows analysed of a replicate design. With fewer than two
+  ## the variance is undefined: svyvar gives NaN or +-Inf (of rounding noise),
+  ## repeats entries (x - xbar recycles a data frame) or stops on a replicate
+  ## design; recorded as NaN, innobaro's answer
+  n <- if (is_rep(des)) {
+    if (cl$na_rm) sum(stats::complete.cases(model.frame(des)[cl$y])) else nrow(des)
+  } else sum(weights(des, "sampling") != 0)
+  if (n < 2) {
+    est <- rep(NaN, p * p)
+    V <- matrix(NaN, p * p, p * p)
+  } else {
+    v <- svyvar(reformulate(cl$y), des, na.rm = cl$na_rm)
+    est <- as.numeric(unclass(v))
+    V <- as.matrix(attr(v, "var"))
+  }
+  labels <- if (p == 1) list(I(cl$y)) else
+    lapply(seq_len(p * p), function(k) I(c(cl$y[(k - 1) %% p + 1], cl$y[(k - 1) %/% p + 1])))
+  se <- sqrt(diag(V))
+  ti <- t_interval(est, se, df, cl$level %||% 0.95)
+  list(labels = labels, estimate = num(est), se = num(se), vcov = mat(V),
+       lower = num(ti$lower), upper = num(ti$upper), df = num(rep(df, length(se))))
+}
+
 run_call <- function(des, cl, ctx) {
   if (!is.null(cl$by)) return(res_by(des, cl, ctx))
-  switch(cl$fn, mean = , total = , ratio = res_stat(des, cl, ctx),
+  switch(cl$fn, mean = , total = , ratio = res_stat(des, cl, ctx), var = res_var(des, cl, ctx),
          proportion = res_prop(des, cl, ctx), quantile = res_quantile(des, cl, ctx),
          glm = res_glm(des, cl, ctx), chisq = res_chisq(des, cl, ctx),
          ttest = res_ttest(des, cl, ctx), stop("unknown fn ", cl$fn))

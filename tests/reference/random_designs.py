@@ -392,6 +392,10 @@ def _calls(r: Rng, rows: list[dict[str, Any]], kind: str, declared) -> list[dict
     else:
         add("chisq_b_f", "chisq", row="b", col="f", na_rm=na_b)
     add("ttest_y_grp", "ttest", y="y", group="grp", na_rm=na_y)
+    # R's svyvar (no draws from r here: the designs and the calls above stay as they were)
+    add("var_y", "var", y=["y"], statistic="variance", na_rm=na_y)
+    add("var_cov_y_x", "var", y=["y", "x"], statistic="covariance", na_rm=na_y)
+    add("var_y_dom", "var", y=["y"], statistic="variance", na_rm=na_y, subset=sub)
     return calls
 
 
