@@ -286,12 +286,12 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     V = vcov_of(design, est.ravel(), Influence(values=z, domain=dom, n_domains=D),
                 replicates)
     df = degrees_of_freedom(design, dom_df, D)
-    names = np.asarray(cols, dtype=object)
+    col_names = np.asarray(cols, dtype=object)
     if statistic == "variance":
-        arrays = [np.tile(names, D)]
+        arrays = [np.tile(col_names, D)]
         level_names = ["variable"]
     else:
-        arrays = [np.tile(names[a_idx], D), np.tile(names[b_idx], D)]
+        arrays = [np.tile(col_names[a_idx], D), np.tile(col_names[b_idx], D)]
         level_names = ["variable", "with"]
     if by_cols:
         arrays = [np.repeat(v, K) for v in values] + arrays
