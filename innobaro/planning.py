@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import InnobaroError
+from .errors import InnobaroError, warn
 
 __all__ = [
     "InfeasibleTargetError",
@@ -54,11 +54,12 @@ def _z(level: float) -> float:
     return float(stats.norm.ppf(1 - (1 - level) / 2))
 
 
-def _gross(n_net: np.ndarray, response_rate: float) -> Any:
-    if not 0 < response_rate <= 1:
+def _gross(n_net: np.ndarray, response_rate: Any) -> Any:
+    rr = np.asarray(response_rate, dtype=float)
+    if np.any(~(rr > 0)) or np.any(rr > 1):
         raise InnobaroError(f"response_rate must be in (0, 1], got {response_rate!r}")
     # a relative tolerance keeps 99.99999999 from becoming 101 through rounding noise
-    out = np.ceil(n_net / response_rate * (1 - 1e-12)).astype(np.int64)
+    out = np.ceil(n_net / rr * (1 - 1e-12)).astype(np.int64)
     return int(out) if out.ndim == 0 else out
 
 
@@ -337,8 +338,8 @@ def _kg_ok(p: np.ndarray, neff: np.ndarray, level: float) -> np.ndarray:
     return (neff >= 30) & (w < 0.30) & ((w <= 0.05) | (w / p <= 1.30))
 
 
-def publishable_size(p: Any, *, deff: Any = 1.0, N: Any = None, response_rate: float = 1.0,
-                     level: float = 0.95) -> Any:
+def publishable_size(p: Any, *, deff: Any = 1.0, N: Any = None, response_rate: Any = 1.0,
+                     level: float = 0.95, infeasible: str = "raise") -> Any:
     """Sample size at which an expected share passes the NCHS reliability rules.
 
     Parameters
@@ -350,16 +351,19 @@ def publishable_size(p: Any, *, deff: Any = 1.0, N: Any = None, response_rate: f
         Design effect in each domain.
     N : float or array, optional
         Population size of each domain; None: infinite.
-    response_rate : float
-        Expected response rate.
+    response_rate : float or array
+        Expected response rate (in each domain).
     level : float
         Confidence level of the Korn-Graubard interval (0.95 in the standard).
+    infeasible : {"raise", "census"}
+        A domain whose size exceeds ``N``: raise :class:`InfeasibleTargetError`
+        naming the domains, or ask all ``N`` units there and warn
+        (:class:`~innobaro.InnobaroWarning`) naming them.
 
     Returns
     -------
     int, numpy.ndarray or pandas.Series
-        The gross sample size in each domain. A domain where it exceeds ``N``
-        raises :class:`InfeasibleTargetError` naming the domains.
+        The gross sample size in each domain.
 
     Notes
     -----
@@ -379,6 +383,8 @@ def publishable_size(p: Any, *, deff: Any = 1.0, N: Any = None, response_rate: f
     >>> publishable_size([0.5, 0.1], deff=1.2).tolist()
     [57, 117]
     """
+    if infeasible not in ("raise", "census"):
+        raise InnobaroError(f"infeasible must be 'raise' or 'census', got {infeasible!r}")
     p_ = np.atleast_1d(np.asarray(p, dtype=float))
     if np.any((p_ <= 0) | (p_ >= 1)):
         raise InnobaroError("p must be strictly between 0 and 1 (a share of 0 or 1 is "
@@ -407,9 +413,15 @@ def publishable_size(p: Any, *, deff: Any = 1.0, N: Any = None, response_rate: f
         if over.any():
             names = (list(p.index[over]) if isinstance(p, pd.Series)
                      else np.flatnonzero(over).tolist())
+            if infeasible == "census":
+                warn(f"the target cannot be met in {int(over.sum())} domain(s); every unit "
+                     f"is asked there: {names}")
+                out = np.minimum(out, np.broadcast_to(np.asarray(N), out.shape)).astype(np.int64)
+                return (pd.Series(out, index=p.index, name="n") if isinstance(p, pd.Series)
+                        else out)
             raise InfeasibleTargetError(
                 f"the target cannot be met in {int(over.sum())} domain(s) even by asking "
-                f"every unit at response rate {response_rate:g}: {names}")
+                f"every unit at the expected response rate: {names}")
     if isinstance(p, pd.Series):
         return pd.Series(out, index=p.index, name="n")
     return out if np.ndim(p) else int(out[0])
@@ -464,7 +476,7 @@ def _round(x: np.ndarray, n: int, lower: np.ndarray, upper: np.ndarray) -> np.nd
 
 
 def allocate(N: Any, n: int | None = None, *, method: str = "proportional", sd: Any = None,
-             cost: Any = None, budget: float | None = None, min_n: int = 2,
+             cost: Any = None, budget: float | None = None, min_n: Any = 2,
              max_n: Any = None) -> pd.Series:
     """Allocate a sample across strata: proportional, Neyman or cost-optimal.
 
@@ -484,8 +496,10 @@ def allocate(N: Any, n: int | None = None, *, method: str = "proportional", sd: 
         Cost :math:`c_h` of a unit in each stratum (optimal).
     budget : float, optional
         Total variable cost :math:`C = \\sum c_h n_h` (optimal, instead of ``n``).
-    min_n : int
-        Smallest sample in a stratum (2: a variance can be estimated); a
+    min_n : int or array
+        Smallest sample in a stratum (2: a variance can be estimated), or in
+        each stratum (for example :func:`publishable_size` of every domain, so
+        that the rest of ``n`` is allocated on top of a precision target); a
         stratum smaller than ``min_n`` is taken whole.
     max_n : array, optional
         Largest sample in each stratum; default and at most :math:`N_h`.
@@ -519,7 +533,9 @@ def allocate(N: Any, n: int | None = None, *, method: str = "proportional", sd: 
     if np.any(~np.isfinite(N_)) or np.any(N_ < 1) or np.any(N_ != np.round(N_)):
         raise InnobaroError("N must hold a positive whole number for every stratum")
     upper = N_.copy() if max_n is None else np.minimum(N_, np.asarray(max_n, dtype=float))
-    lower = np.minimum(float(min_n), upper)
+    lower = np.minimum(np.broadcast_to(np.asarray(min_n, dtype=float), N_.shape), upper)
+    if np.any(lower < 0) or np.any(lower != np.round(lower)):
+        raise InnobaroError("min_n must be a non-negative whole number (in every stratum)")
     if method == "proportional":
         share = N_
     elif method in ("neyman", "optimal"):

@@ -431,16 +431,19 @@ def select_two_stage(frame: pd.DataFrame, psu: str, n_psu: Any, n_units: int, *,
     if strata is not None and frame.groupby(psu)[strata].nunique().max() > 1:
         raise InnobaroError(f"the strata column {strata!r} varies within a PSU of {psu!r}")
     measure = frame[size] if size is not None else pd.Series(1.0, index=frame.index)
+    label = f"{size} of the PSU" if size is not None else "units in the PSU"
     psus = (measure.groupby([frame[k] for k in keys], sort=True).agg(["sum", "size"])
-            .rename(columns={"sum": "_size", "size": "_units"}).reset_index())
+            .rename(columns={"sum": label, "size": "_units"}).reset_index())
+    psus.index = pd.Index(psus[psu].to_numpy(), name=psu)  # warnings name PSUs by id
+    psus = psus.rename(columns={psu: "_psu"})
     first = select(psus, n_psu, method=method,
-                   size="_size" if method in _PPS else None,
+                   size=label if method in _PPS else None,
                    strata=strata, seed=rng, prob="prob1")
-    chosen = frame[frame[psu].isin(first[psu])]
-    m = np.minimum(float(n_units), first.set_index(psu)["_units"].astype(float))
+    chosen = frame[frame[psu].isin(first["_psu"])]
+    m = np.minimum(float(n_units), first.set_index("_psu")["_units"].astype(float))
     second = select(chosen, m.to_dict(), method="srs", strata=psu,
                     seed=rng, prob="prob2").drop(columns=["certainty"])
-    info = first.set_index(psu)[["prob1", "certainty"]]
+    info = first.set_index("_psu")[["prob1", "certainty"]]
     out = second.join(info, on=psu)
     out["prob"] = out["prob1"] * out["prob2"]
     return out

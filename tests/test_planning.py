@@ -118,6 +118,14 @@ def test_publishable_size_with_names_and_infeasible_cells() -> None:
     assert list(got.index) == ["Agder", "Oslo"]
     with pytest.raises(InfeasibleTargetError, match="Agder"):
         publishable_size(p, deff=1.2, N=[40, 5000], response_rate=0.5)
+    with pytest.warns(ib.InnobaroWarning, match="Agder"):
+        got = publishable_size(p, deff=1.2, N=[40, 5000], response_rate=0.5,
+                               infeasible="census")
+    assert got["Agder"] == 40 and got["Oslo"] == publishable_size(
+        0.4, deff=1.2, N=5000, response_rate=0.5)
+    # a response rate per domain
+    both = publishable_size(p, deff=1.2, response_rate=[0.5, 0.25])
+    assert both["Oslo"] == publishable_size(0.4, deff=1.2, response_rate=0.25)
 
 
 N = pd.Series([500, 300, 40, 3], index=list("abcd"))
@@ -150,6 +158,17 @@ def test_allocation_caps_at_the_stratum_size_and_reallocates() -> None:
     assert got["c"] == 40 and got.sum() == 100
     # the rest in proportion to N_h S_h among a, b (d held at its minimum)
     assert abs(got["a"] / got["b"] - 5 / 3) < 0.1
+
+
+def test_allocation_on_top_of_a_minimum_per_stratum() -> None:
+    floor = np.array([100, 20, 30, 3])
+    got = allocate(N, 300, min_n=floor)
+    assert got.sum() == 300 and np.all(got >= floor) and np.all(got <= N)
+    # the strata above their floor are proportional to N_h (within rounding)
+    assert got["c"] == 30 and got["d"] == 3
+    assert abs(got["a"] - 267 * 500 / 800) < 1 and abs(got["b"] - 267 * 300 / 800) < 1
+    with pytest.raises(InfeasibleTargetError):
+        allocate(N, 100, min_n=floor)
 
 
 def test_allocation_by_budget() -> None:
