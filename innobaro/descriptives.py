@@ -214,19 +214,35 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     by_cols = as_column_list(by, "by")
     dom, dom_df, values, D = _domain_codes(design, by_cols, rows, "var")
     inside = dom >= 0
-    w = np.where(inside, design.unmasked_weights, 0.0)
-    X = np.where(inside[:, None], X, 0.0)
+    all_in = bool(inside.all())
+    if all_in:
+        w = design.unmasked_weights
+    else:
+        w = np.where(inside, design.unmasked_weights, 0.0)
+        X = np.where(inside[:, None], X, 0.0)
     p = len(cols)
     d = np.maximum(dom, 0)
+    dom_in = dom if all_in else dom[inside]
 
-    N = bincount(dom[inside], weights=w[inside], minlength=D)
-    xbar = np.stack([bincount(dom[inside], weights=(w * X[:, j])[inside], minlength=D)
-                     for j in range(p)], axis=1) / N[:, None]  # over variables
-    dev = np.where(inside[:, None], X - xbar[d], 0.0)
+    def domain_sums(A: np.ndarray) -> np.ndarray:
+        """Weighted domain sums of the columns of A: (D, k), one pass per column."""
+        if D == 1 and all_in:
+            return (w @ A)[None, :]
+        return np.stack([bincount(dom_in, weights=(w * A[:, j]) if all_in
+                                  else (w * A[:, j])[inside], minlength=D)
+                         for j in range(A.shape[1])], axis=1)  # over columns
+
+    N = bincount(dom_in, weights=w if all_in else w[inside], minlength=D)
+    xbar = domain_sums(X) / N[:, None]
+    dev = X - (xbar if D == 1 else xbar[d])
+    if not all_in:
+        dev[~inside] = 0.0
     is_rep = isinstance(design, ReplicateDesign)
     if is_rep:  # R: the rows of the domain's design after leaving out missing values
         n = bincount(dom[inside], minlength=D).astype(float)
-    else:  # R: rows of the domain's design with nonzero weight, before na.rm
+    elif D == 1:  # R: rows of the domain's design with nonzero weight, before na.rm
+        n = np.array([float(np.count_nonzero((dom_df >= 0) & (design.unmasked_weights > 0)))])
+    else:
         keep_df = (dom_df >= 0) & (design.unmasked_weights > 0)
         n = bincount(dom_df[keep_df], minlength=D).astype(float)
     if (n < 2).any():  # R: n/(n-1) is infinite, the variance NaN
@@ -244,15 +260,18 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     K = a_idx.size
     prods = dev[:, a_idx] * dev[:, b_idx]  # (n, K), zero outside the domains
     with np.errstate(invalid="ignore"):
-        u = prods * fac[d][:, None]
-    C = np.stack([bincount(dom[inside], weights=(w * u[:, k])[inside], minlength=D)
-                  for k in range(K)], axis=1) / N[:, None]  # over matrix entries
+        u = prods * (fac[0] if D == 1 else fac[d][:, None])
+    C = domain_sums(u) / N[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(inside[:, None], w[:, None] * (u - C[d]) / N[d][:, None], 0.0)
-
-    ones_dev = np.column_stack([np.ones(design.n), dev, prods])
+        if D == 1:
+            z = (w / N[0])[:, None] * (u - C)
+        else:
+            z = (w / N[d])[:, None] * (u - C[d])
+        if not all_in:
+            z[~inside] = 0.0
 
     def cov_reps(W: np.ndarray) -> np.ndarray:
+        ones_dev = np.column_stack([np.ones(design.n), dev, prods])
         T = _domain_totals(dom, D, ones_dev, W)  # (R, D, 1 + p + K)
         with np.errstate(divide="ignore", invalid="ignore"):
             m = T[:, :, 1:1 + p] / T[:, :, :1]  # replicate mean minus the full one
@@ -285,7 +304,10 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
 
     V = vcov_of(design, est.ravel(), Influence(values=z, domain=dom, n_domains=D),
                 replicates)
-    df = degrees_of_freedom(design, dom_df, D)
+    # the domains' degrees of freedom depend on the by columns only (cached on the
+    # design) unless rows with missing values emptied a domain
+    df = degrees_of_freedom(design, dom_df, D, key=("var by", tuple(by_cols), D)
+                            if not missing.any() else None)
     col_names = np.asarray(cols, dtype=object)
     if statistic == "variance":
         arrays = [np.tile(col_names, D)]

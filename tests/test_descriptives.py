@@ -247,3 +247,12 @@ def test_missing_values_are_named_unless_na_rm() -> None:
     full = ib.var(d, ["x", "y"], statistic="covariance", na_rm=True)
     assert np.isfinite(full.se.to_numpy()).all()
     assert not math.isnan(ib.ttest(d, "x", paired="y", na_rm=True).statistic)
+
+
+def test_a_one_row_domain_has_a_nan_variance_and_a_named_warning() -> None:
+    df = pd.DataFrame({"psu": range(6), "g": ["a"] * 5 + ["b"],
+                       "y": [1.0, 2, 4, 3, 5, 7]})
+    with pytest.warns(ib.InnobaroWarning, match="domain g=b has a single row"):
+        est = ib.var(ib.Design(df, psu="psu"), "y", by="g")
+    assert np.isnan(est.estimate.iloc[1]) and np.isnan(est.se.iloc[1])
+    assert est.estimate.iloc[0] == pytest.approx(np.var([1.0, 2, 4, 3, 5], ddof=1))
