@@ -8,7 +8,7 @@
 ## Writes tests/reference/quantiles.json one entry per case: data, design, call,
 ##                                       R's results (per domain, domains sorted)
 ##
-## R functions covered: svyquantile (survey >= 4.1) with qrule "hf1"-"hf9",
+## R functions covered: svyranktest (two and more groups), svyquantile (survey >= 4.1) with qrule "hf1"-"hf9",
 ## "school", "math", "shahvaish" and interval.type "mean", "beta", "xlogit",
 ## "asin" (Woodruff) and, on replicate designs, "quantile" (repCI); domains as
 ## svyby does them (the design subset to each domain).
@@ -167,5 +167,44 @@ case_q("apistrat_jkn_subset_E_hf8_beta_level90", "apistrat", S_STRAT, "api00",
        subset = list(column = "stype", value = "E"), level = 0.9)
 case_q("apiclus1_subset_E_hf2_xlogit", "apiclus1", S_CLUS1, "api00",
        qrule = "hf2", interval_type = "xlogit", subset = list(column = "stype", value = "E"))
+
+## ---------------------------------------------------------------------------
+## svyranktest: two groups (t) and k groups (chisq, F); R stops for k groups
+## on replicate designs (svy.varcoef), so those are linearisation only
+## ---------------------------------------------------------------------------
+case_rank <- function(id, data, spec, y, group, test, replicate = NULL, subset = NULL) {
+  des <- make_design(data, spec, replicate, subset)
+  r <- svyranktest(reformulate(group, y), des, test = test)
+  two <- !is.null(r$estimate)
+  result <- if (two) {
+    list(statistic = unname(r$statistic), df = unname(r$parameter),
+         pvalue = r$p.value, estimate = unname(r$estimate))
+  } else {  # multiranktest's "parameter" is the chi-square, "statistic" its df
+    list(chisq = unname(as.numeric(r$parameter)), ndf = unname(r$statistic),
+         ddf = r$ddf, pvalue = as.numeric(r$p.value))
+  }
+  case <- list(id = id, kind = "ranktest", data = data, design = design_json(spec),
+               replicate = replicate, subset = subset,
+               call = list(y = y, group = group, test = test), result = result)
+  CASES[[length(CASES) + 1]] <<- case
+  invisible(case)
+}
+
+for (tst in c("wilcoxon", "vanderWaerden", "median", "KruskalWallis")) {
+  case_rank(paste0("rank_apistrat_api00_schwide_", tst), "apistrat", S_STRAT, "api00",
+            "sch.wide", tst)
+  case_rank(paste0("rank_apistrat_api00_stype_", tst), "apistrat", S_STRAT, "api00",
+            "stype", tst)
+  case_rank(paste0("rank_apiclus1_enroll_stype_", tst), "apiclus1", S_CLUS1, "enroll",
+            "stype", tst)
+  case_rank(paste0("rank_apiclus2_api00_awards_", tst), "apiclus2", S_CLUS2, "api00",
+            "awards", tst)
+  case_rank(paste0("rank_apistrat_jkn_api00_schwide_", tst), "apistrat", S_STRAT, "api00",
+            "sch.wide", tst, replicate = "jkn")
+  case_rank(paste0("rank_apiclus1_jk1_api00_awards_", tst), "apiclus1", S_CLUS1, "api00",
+            "awards", tst, replicate = "jk1")
+  case_rank(paste0("rank_apistrat_subset_E_api00_awards_", tst), "apistrat", S_STRAT,
+            "api00", "awards", tst, subset = list(column = "stype", value = "E"))
+}
 
 write_cases(CASES, "quantiles", "tests/reference/make_quantiles.R", t_start)
