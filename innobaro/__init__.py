@@ -37,6 +37,7 @@ from .planning import (
     sample_size_proportion,
     sample_size_total,
 )
+from .ranks import ranktest
 from .results import Estimate, TestContract, TestResult
 from .selection import (
     CertaintyUnitsWarning,
@@ -129,6 +130,7 @@ __all__ = [
     "proportion",
     "publishable_size",
     "quantile",
+    "ranktest",
     "ratio",
     "read_survey",
     "sample_size_difference",
