@@ -371,9 +371,9 @@ def standardize(design: SurveyDesign, by: str, population: Any, *,
     ``postStratify(..., partial = TRUE)``): a domain's mean becomes
     :math:`\\sum_k \\pi_k \\hat{\\bar Y}_{gk}`, the directly standardised mean.
     Cells without sample are left out, with a warning. Stata's
-    ``svy: mean y, over(g) stdize(k) stdweight(pi)`` gives the same point
-    estimates; its standard errors do not include the post-stratification
-    adjustment and can differ.
+    ``svy: mean y, over(g) stdize(k) stdweight(pi)`` estimates the same
+    standardised means; its standard errors (the linearisation of
+    :math:`\sum_k \pi_k \hat{\bar Y}_{gk}`) have not been compared with these.
 
     References
     ----------
