@@ -867,7 +867,7 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
     # R's svyquantile counts the degrees of freedom after leaving out missing values
     dfs = degrees_of_freedom(design, prep.dom, D)
     if interval_type == "quantile":
-        return _replicate_quantile(design, prep, rules, probs, est, labels, dfs, level)
+        return _replicate_quantile(design, prep, rules, qrule, probs, est, labels, dfs, level)
     # (D, P, q) -> indicators of x <= qhat, one column per (variable, prob)
     Fcols = np.empty((design.n, prep.q * P))
     for j in range(prep.q):  # over variables
@@ -904,7 +904,7 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
 
 
 def _replicate_quantile(design: SurveyDesign, prep: _Prepared, rules: list[_QuantileRule],
-                        probs: np.ndarray, est: np.ndarray, labels: list[str],
+                        qrule: str, probs: np.ndarray, est: np.ndarray, labels: list[str],
                         dfs: np.ndarray, level: float) -> Estimate:
     """R's ``repCI``: the quantiles recomputed with each replicate's weights, their
     replicate variance about the estimate and a Wald interval."""
@@ -922,7 +922,7 @@ def _replicate_quantile(design: SurveyDesign, prep: _Prepared, rules: list[_Quan
     # the influence values are not used on a replicate design
     z = np.zeros((design.n, prep.q * P))
     return _finish(design, prep, est, z, "quantile", reps, labels=labels, deff=False,
-                   level=level, df=dfs, method="replicate quantiles")
+                   level=level, df=dfs, method=f"{qrule}, quantile")
 
 
 class _Woodruff:
