@@ -1595,10 +1595,17 @@ def anova(model_a: GLMResult, model_b: GLMResult, *, method: str = "LRT",
           test: str = "F") -> TermTest:
     r"""Test two nested survey GLMs against each other, as R's ``anova.svyglm``.
 
-    The models' terms must be nested (every term of the smaller model in
-    the bigger one; the order of the two arguments does not matter), fitted
-    on the same design and the same rows. The test is R's ``regTermTest`` of
-    the bigger model for the terms it adds (:meth:`GLMResult.wald_test`):
+    The models must be nested, fitted on the same design and the same rows
+    with the same family; the order of the two arguments does not matter.
+    When every term of the smaller model is in the bigger one, the test is
+    R's ``regTermTest`` of the bigger model for the terms it adds
+    (:meth:`GLMResult.wald_test`). When the terms are not nested but the
+    model matrices are (``"y ~ I(a + b)"`` in ``"y ~ a + b + c"``), it is R's
+    other path: the bigger matrix's columns made orthogonal to the smaller
+    one's, :math:`\tilde Z`, are tested in the working linear model at the
+    bigger model's fit, with the sandwich (or replicate) covariance of
+    their coefficients, and :math:`d` is the smaller of the two residual
+    degrees of freedom.
 
     - ``method="LRT"`` (R's default): the Rao-Scott working likelihood ratio,
       the difference of the weighted deviances :math:`D_0 - D`, referred to
@@ -1611,7 +1618,7 @@ def anova(model_a: GLMResult, model_b: GLMResult, *, method: str = "LRT",
       :math:`F_{k,d}` (``test="F"``), or to :math:`\chi^2_k` (``"Chisq"``).
 
     :math:`d` is the bigger model's residual degrees of freedom (design
-    degrees of freedom + 1 - its number of coefficients).
+    degrees of freedom + 1 - its number of coefficients) for nested terms.
 
     Parameters
     ----------
@@ -1633,8 +1640,9 @@ def anova(model_a: GLMResult, model_b: GLMResult, *, method: str = "LRT",
     Raises
     ------
     EstimationError
-        If the models are not nested, add no term, have different families,
-        or were fitted on different designs or rows (the message says which).
+        If the models are not nested (neither in terms nor in model
+        matrices), add no term, have different families, or were fitted on
+        different designs or rows (the message says which).
 
     References
     ----------
@@ -1683,10 +1691,7 @@ def anova(model_a: GLMResult, model_b: GLMResult, *, method: str = "LRT",
 
     a_not_b, b_not_a = only_in(ta, tb), only_in(tb, ta)
     if a_not_b and b_not_a:
-        raise EstimationError(
-            f"the models are not nested: term(s) {', '.join(map(repr, a_not_b))} only in "
-            f"{model_a.formula!r} and {', '.join(map(repr, b_not_a))} only in "
-            f"{model_b.formula!r}")
+        return _anova_columns(model_a, model_b, key, tkey)
     big, added = (model_b, b_not_a) if b_not_a else (model_a, a_not_b)
     if not added:
         raise EstimationError(f"the models have the same terms "
@@ -1695,6 +1700,92 @@ def anova(model_a: GLMResult, model_b: GLMResult, *, method: str = "LRT",
     if key == "lrt":
         return big.wald_test(added, method="lrt", df=df)
     return big.wald_test(added, method="F" if df is None else "chisq", df=df)
+
+
+def _anova_columns(model_a: GLMResult, model_b: GLMResult, key: str, tkey: str,
+                   tolerance: float = 1e-5) -> TermTest:
+    """R's ``anova.svyglm`` for models whose terms are not nested but whose
+    model matrices are: the columns the bigger one adds, made orthogonal to
+    the smaller one's, are tested in a working linear model at the bigger
+    model's fit (R's code path after its term check)."""
+    X, Z = model_a.model_matrix, model_b.model_matrix
+    small, big = model_a, model_b
+    if X.shape[1] > Z.shape[1]:
+        X, Z, small, big = Z, X, model_b, model_a
+    for m in (model_a, model_b):
+        if not m._keep.all():
+            raise EstimationError(f"anova of models whose terms are not nested needs models "
+                                  f"without aliased columns; {m.formula!r} has some")
+    n = X.shape[0]
+    # nested: each column of the smaller matrix is (numerically) in the span of
+    # an intercept and the bigger one's columns (R: lm(X ~ Z) sigma / sd)
+    Z1 = np.column_stack([np.ones(n), Z])
+    coef, _, rank_z, _ = np.linalg.lstsq(Z1, X, rcond=None)
+    sigma = np.sqrt(np.sum((X - Z1 @ coef) ** 2, axis=0) / max(n - rank_z, 1))
+    sd = X.std(axis=0, ddof=1)
+    if np.any(sigma / (tolerance + sd) > tolerance):
+        raise EstimationError(
+            f"the models are not nested: terms {', '.join(_terms(model_a))} and "
+            f"{', '.join(_terms(model_b))} are not nested, and neither model matrix lies in "
+            f"the span of the other")
+    # the bigger matrix's columns, each made orthogonal to the smaller matrix
+    # and the earlier columns (R's sequential lm residuals)
+    XX = np.empty_like(Z)
+    for i in range(Z.shape[1]):  # one least-squares fit per column, as R
+        B = np.column_stack([X, Z[:, :i]])
+        XX[:, i] = Z[:, i] - B @ np.linalg.lstsq(B, Z[:, i], rcond=None)[0]
+    keep = np.abs(XX).mean(axis=0) / (tolerance + np.abs(Z).mean(axis=0)) > tolerance
+    XX = XX[:, keep]
+    C = np.column_stack([X, XX])
+    index = np.arange(X.shape[1], C.shape[1])
+    fam = big._fam
+    eta = big.model_matrix @ big._beta + big.fit_offset
+    mu = fam.inverse_link(eta)
+    y = big._y
+    dmu = fam.dmu_deta(eta, mu)
+    pw = big._w / big._w_scale
+    ywork = eta - big.fit_offset + (y - mu) / dmu
+    wwork = pw * dmu ** 2 / fam.variance(mu)
+    G = C.T @ (C * wwork[:, None])
+    Ainv = np.linalg.inv(G)
+    coef_w = Ainv @ (C.T @ (wwork * ywork))
+    zrows = (C * (wwork * (y - mu) / dmu)[:, None]) @ Ainv[:, index]
+    design = big.design
+    rows = big.fit_rows
+    z = np.zeros((design.n, index.size))
+    z[rows] = zrows
+    domain = np.full(design.n, -1, dtype=np.int64)
+    domain[design.present] = 0
+    u = zrows / pw[:, None]
+
+    def replicates(W: np.ndarray) -> np.ndarray:
+        # R: vcov(svymean(estfun %*% Ainv / pweights, design)) * n^2
+        Wr = W[rows]
+        return n * (Wr.T @ u) / Wr.sum(axis=0)[:, None]
+
+    est = n * (pw @ u) / pw.sum()
+    V = vcov_of(design, est, Influence(values=z, domain=domain, n_domains=1), replicates)
+    k = index.size
+    ddf = min(model_a.df_resid, model_b.df_resid)
+    names = [f"{big.formula} vs {small.formula}"]
+    if key == "lrt":
+        V0 = Ainv[np.ix_(index, index)]
+        lam = np.sort(np.linalg.eigvals(np.linalg.solve(V0, V)).real)[::-1]
+        chisq = small.deviance - big.deviance
+        if tkey == "chisq":
+            return TermTest(names, chisq, k, np.inf, float(pfsum(chisq, lam, np.inf)), "lrt",
+                            lambdas=lam)
+        return TermTest(names, chisq, k, ddf, float(pfsum(chisq, lam, ddf)), "lrt",
+                        lambdas=lam)
+    beta = coef_w[index]
+    chisq = float(beta @ np.linalg.solve(V, beta))
+    if tkey == "chisq":
+        return TermTest(names, chisq, k, np.inf, float(stats.chi2.sf(chisq, k)), "chisq")
+    return TermTest(names, chisq / k, k, ddf, float(stats.f.sf(chisq / k, k, ddf)), "F")
+
+
+def _terms(m: GLMResult) -> list[str]:
+    return [repr(t) for t in m.spec.term_columns if t != "Intercept"] or ["(intercept only)"]
 
 
 def _same_term(a: str, b: str) -> bool:
