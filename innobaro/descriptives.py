@@ -373,7 +373,7 @@ def standardize(design: SurveyDesign, by: str, population: Any, *,
     Cells without sample are left out, with a warning. Stata's
     ``svy: mean y, over(g) stdize(k) stdweight(pi)`` estimates the same
     standardised means; its standard errors (the linearisation of
-    :math:`\sum_k \pi_k \hat{\bar Y}_{gk}`) have not been compared with these.
+    :math:`\\sum_k \\pi_k \\hat{\\bar Y}_{gk}`) have not been compared with these.
 
     References
     ----------
