@@ -318,6 +318,41 @@ def select(frame: pd.DataFrame, n: Any, *, method: str = "srs", size: str | None
     return out
 
 
+def _sampford_pi2(pik: np.ndarray) -> np.ndarray:
+    """Sampford's exact joint probabilities of units with 0 < pi < 1 (Sampford 1967;
+    the recursion of R's ``UPsampfordpi2``), every pair at once."""
+    n = int(np.rint(pik.sum()))
+    if n < 2:
+        return np.diag(pik)
+    p = pik / n
+    lam = p / (1 - n * p)
+    L = np.zeros(n + 1)
+    L[1] = 1.0
+    powsum = np.array([0.0] + [float(np.sum(lam ** r)) for r in range(1, n)])
+    for i in range(2, n + 1):  # over the sample size, not the units
+        r = np.arange(1, i)
+        L[i] = np.sum((-1.0) ** (r - 1) * powsum[r] * L[i - r]) / (i - 1)
+    if np.any(L[1:] < 0):
+        raise InnobaroError("Sampford's joint probabilities cannot be computed for these "
+                            "inclusion probabilities (a negative term, as R's UPsampfordpi2)")
+    t1 = n + 1 - np.arange(1, n + 1)
+    kn = 1.0 / np.sum(t1 * L[1:] / float(n) ** t1)
+    a = lam[:, None] + lam[None, :]
+    b = lam[:, None] * lam[None, :]
+    L2 = [np.zeros_like(a), np.ones_like(a)]
+    if n >= 3:
+        L2.append(L[2] - a)
+    for m in range(3, n):
+        L2.append(L[m] - a * L2[m - 1] - b * L2[m - 2])
+    total = np.zeros_like(a)
+    psum = p[:, None] + p[None, :]
+    for t2 in range(1, n):
+        total += (t2 + 1 - n * psum) * L2[n - t2] / float(n) ** (t2 - 1)
+    out = kn * b * total
+    np.fill_diagonal(out, pik)
+    return np.asarray(out)
+
+
 def joint_inclusion_probabilities(pik: Any, method: str, *, strata: Any = None) -> np.ndarray:
     """Second-order inclusion probabilities of a design, where they have a closed form.
 
@@ -325,11 +360,11 @@ def joint_inclusion_probabilities(pik: Any, method: str, *, strata: Any = None) 
     ----------
     pik : array
         First-order inclusion probabilities of every unit of the frame, in frame order.
-    method : {"srs", "poisson", "systematic", "pps_systematic"}
+    method : {"srs", "poisson", "systematic", "pps_systematic", "sampford"}
         The selection method.
     strata : array, optional
         Stratum of every unit (strata are selected independently);
-        not with the systematic methods.
+        not with the systematic methods and Sampford's.
 
     Returns
     -------
@@ -344,6 +379,8 @@ def joint_inclusion_probabilities(pik: Any, method: str, *, strata: Any = None) 
     is constant between the fractional parts of the cumulated :math:`\\pi`,
     and :math:`\\pi_{kl}` is the total length of the intervals of :math:`u`
     that select both (Tillé 2006, sec. 7.2; R's ``UPsystematicpi2``).
+    Sampford: the exact expression of Sampford (1967) by the recursion of
+    R's ``UPsampfordpi2`` (Tillé 2006, sec. 7.6), over all pairs at once.
 
     Examples
     --------
@@ -352,6 +389,15 @@ def joint_inclusion_probabilities(pik: Any, method: str, *, strata: Any = None) 
     [0.5, 0.0, 0.5, 0.0]
     """
     p = np.asarray(pik, dtype=float).ravel()
+    if method == "sampford":
+        if strata is not None:
+            raise InnobaroError("Sampford's method draws from one stratum: call this per "
+                                "stratum")
+        live = (p > 1e-9) & (p < 1 - 1e-9)
+        out = np.outer(p, p)  # a certainty or zero-probability unit: pi_k pi_l
+        out[np.ix_(live, live)] = _sampford_pi2(p[live])
+        np.fill_diagonal(out, p)
+        return np.asarray(out)
     if method in ("systematic", "pps_systematic"):
         if strata is not None:
             raise InnobaroError("joint probabilities of stratified systematic selection: "
@@ -376,7 +422,7 @@ def joint_inclusion_probabilities(pik: Any, method: str, *, strata: Any = None) 
         out = np.outer(p, p)
     else:
         raise InnobaroError(f"no closed form for the joint probabilities of {method!r}; "
-                            "'srs', 'poisson', 'systematic' or 'pps_systematic'")
+                            "'srs', 'poisson', 'systematic', 'pps_systematic' or 'sampford'")
     np.fill_diagonal(out, p)
     return np.asarray(out)
 

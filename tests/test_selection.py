@@ -1,7 +1,7 @@
 """Selection algorithms (innobaro.selection).
 
-Inclusion probabilities and the exact joint probabilities of systematic
-selection agree with R's sampling package (planning.json) to 1e-8. The
+Inclusion probabilities and the exact joint probabilities of systematic and
+Sampford selection agree with R's sampling package (planning.json) to 1e-8. The
 algorithms are checked by simulation: with R seeded draws, every empirical
 first- and second-order inclusion frequency lies within 4.5 Monte Carlo
 standard errors, sqrt(pi (1 - pi) / R), of its exact value (R's
@@ -47,6 +47,13 @@ def test_inclusion_probabilities_match_r(case: dict) -> None:
 def test_systematic_joint_probabilities_match_r(case: dict) -> None:
     got = joint_inclusion_probabilities(case["pik"], "pps_systematic")
     np.testing.assert_allclose(got, np.array(case["pi2"]), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c["kind"] == "sampford_pi2"],
+                         ids=lambda c: c["id"])
+def test_sampford_joint_probabilities_match_r(case: dict) -> None:
+    got = joint_inclusion_probabilities(case["pik"], "sampford")
+    np.testing.assert_allclose(got, np.array(case["pi2"]), rtol=1e-8, atol=1e-12)
 
 
 def _simulate(method: str, size: list[float], n: int, reps: int, seed: int) -> np.ndarray:

@@ -52,6 +52,10 @@ pik <- inclusionprobabilities(sizes$small, 3)
 pi2 <- UPsampfordpi2(pik)
 if (max(abs(rowSums(pi2) - diag(pi2) - 2 * pik)) > 1e-9) stop("Sampford pi2 margins")
 add(list(id = "sampford_pi2_small", kind = "sampford_pi2", pik = pik, pi2 = unname(pi2)))
+pik <- inclusionprobabilities(c(3, 8, 2, 9, 4, 7, 1, 6, 5, 10, 2.5, 4.5), 5)
+pi2 <- UPsampfordpi2(pik)
+if (max(abs(rowSums(pi2) - diag(pi2) - 4 * pik)) > 1e-9) stop("Sampford pi2 margins")
+add(list(id = "sampford_pi2_n5", kind = "sampford_pi2", pik = pik, pi2 = unname(pi2)))
 
 ## sample sizes from the published formulas
 z <- function(level) qnorm(1 - (1 - level) / 2)
