@@ -1336,11 +1336,7 @@ class GLMResult:
         k = idx.size
         ddf = self.df_resid if df is None else float(df)
         if method in ("F", "chisq"):
-            chisq = float(beta @ np.linalg.solve(V, beta))
-            if method == "F" and np.isfinite(ddf):
-                F = chisq / k
-                return TermTest(names, F, k, ddf, float(stats.f.sf(F, k, ddf)), "F")
-            return TermTest(names, chisq, k, np.inf, float(stats.chi2.sf(chisq, k)), "chisq")
+            return wald_term_test(names, beta, V, ddf, method)
         if method in ("lrt", "working_wald"):
             V0 = self.naive_cov[np.ix_(idx, idx)]
             lam = np.sort(np.linalg.eigvals(np.linalg.solve(V0, V)).real)[::-1]
@@ -1777,15 +1773,28 @@ def _anova_columns(model_a: GLMResult, model_b: GLMResult, key: str, tkey: str,
                             lambdas=lam)
         return TermTest(names, chisq, k, ddf, float(pfsum(chisq, lam, ddf)), "lrt",
                         lambdas=lam)
-    beta = coef_w[index]
-    chisq = float(beta @ np.linalg.solve(V, beta))
-    if tkey == "chisq":
-        return TermTest(names, chisq, k, np.inf, float(stats.chi2.sf(chisq, k)), "chisq")
-    return TermTest(names, chisq / k, k, ddf, float(stats.f.sf(chisq / k, k, ddf)), "F")
+    return wald_term_test(names, coef_w[index], V, np.inf if tkey == "chisq" else ddf,
+                          "chisq" if tkey == "chisq" else "F")
 
 
 def _terms(m: GLMResult) -> list[str]:
     return [repr(t) for t in m.spec.term_columns if t != "Intercept"] or ["(intercept only)"]
+
+
+def wald_term_test(names: list[str], beta: np.ndarray, V: np.ndarray, ddf: float,
+                   method: str = "F") -> TermTest:
+    """The Wald test that coefficients ``beta`` with covariance ``V`` are zero.
+
+    :math:`X^2 = \\beta^\\top V^{-1}\\beta` on :math:`k` degrees of freedom, or,
+    for ``method="F"`` with finite ``ddf``, :math:`F = X^2/k` on (k, ``ddf``), as
+    R's ``regTermTest``. Shared by the GLM, ordinal and multinomial models.
+    """
+    chisq = float(beta @ np.linalg.solve(V, beta))
+    k = int(np.size(beta))
+    if method == "F" and np.isfinite(ddf):
+        F = chisq / k
+        return TermTest(names, F, k, ddf, float(stats.f.sf(F, k, ddf)), "F")
+    return TermTest(names, chisq, k, np.inf, float(stats.chi2.sf(chisq, k)), "chisq")
 
 
 def _same_term(a: str, b: str) -> bool:

@@ -50,7 +50,7 @@ from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
 from .intervals import t_quantile
 from .margins import Margins
-from .models import TermTest
+from .models import TermTest, wald_term_test
 from .results import Estimate
 from .variance import Influence, residual_df, vcov_of
 
@@ -561,15 +561,8 @@ class MLogitResult(Estimate):
         p = len(self.spec.column_names)
         cols = sorted(set(cols))
         idx = np.array([c * p + j for c in range(len(self.categories)) for j in cols])
-        beta = self._est[idx]
-        V = self._vcov[np.ix_(idx, idx)]
-        chisq = float(beta @ np.linalg.solve(V, beta))
-        k = idx.size
         ddf = self.df_resid if df is None else float(df)
-        if method == "F" and np.isfinite(ddf):
-            F = chisq / k
-            return TermTest(names, F, k, ddf, float(stats.f.sf(F, k, ddf)), "F")
-        return TermTest(names, chisq, k, np.inf, float(stats.chi2.sf(chisq, k)), "chisq")
+        return wald_term_test(names, self._est[idx], self._vcov[np.ix_(idx, idx)], ddf, method)
 
     # ------------------------------------------------------------------ prediction
     def _probabilities(self, X: np.ndarray, theta: np.ndarray) -> np.ndarray:

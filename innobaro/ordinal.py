@@ -55,7 +55,7 @@ from ._frames import as_frame
 from .design import SurveyDesign, read_only
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
-from .models import TermTest
+from .models import TermTest, wald_term_test
 from .results import Estimate
 from .variance import Influence, model_df, vcov_of
 
@@ -728,10 +728,9 @@ class OrdinalResult(Estimate):
         names, idx = self._term_index(terms)
         if method not in ("F", "chisq"):
             raise EstimationError("method must be 'F' or 'chisq'")
-        b = self._theta[idx]
-        chisq = float(b @ np.linalg.solve(self._V[np.ix_(idx, idx)], b))
-        return _wald(names, chisq, idx.size, self.df_resid if df is None else float(df),
-                     method)
+        ddf = self.df_resid if df is None else float(df)
+        return wald_term_test(names, self._theta[idx], self._V[np.ix_(idx, idx)],
+                              ddf if ddf > 0 else np.inf, method)
 
     # ------------------------------------------------------------------ prediction
     def _matrix(self, data: pd.DataFrame) -> np.ndarray:
@@ -964,9 +963,8 @@ class OrdinalResult(Estimate):
             for a, j in enumerate(idx):
                 C[(s - 1) * k_idx + a, j] = -1.0
                 C[(s - 1) * k_idx + a, s * m1 + j] = 1.0
-        d = C @ est
-        chisq = float(d @ np.linalg.solve(C @ V @ C.T, d))
-        test = _wald(names, chisq, C.shape[0], self.df_resid, method)
+        ddf = self.df_resid
+        test = wald_term_test(names, C @ est, C @ V @ C.T, ddf if ddf > 0 else np.inf, method)
         test.title = f"Design-based Wald test of proportional odds ({test.title})"
         test.splits = pd.DataFrame(  # type: ignore[attr-defined]
             np.column_stack([e[:p] for e in est_parts]),
@@ -1035,11 +1033,3 @@ def _set(data: pd.DataFrame, variable: str, value: Any) -> pd.DataFrame:
     else:
         out[variable] = pd.Series([value] * len(out), index=out.index).astype(col.dtype)
     return out
-
-
-def _wald(names: list[str], chisq: float, k: int, ddf: float, method: str) -> TermTest:
-    if method == "F" and np.isfinite(ddf) and ddf > 0:
-        F = chisq / k
-        return TermTest(names, F, k, ddf, float(stats.f.sf(F, k, ddf)), "F")
-    return TermTest(names, chisq, k, np.inf, float(stats.chi2.sf(chisq, k)), "chisq")
-
