@@ -37,7 +37,7 @@ import re
 import sys
 import tokenize
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType, ModuleType
 from typing import Any
@@ -95,6 +95,39 @@ class ModelSpec:
     @property
     def terms(self) -> list[str]:
         return list(self.term_columns)
+
+    def columns_of(self, terms: str | Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The model-matrix columns of one or several terms.
+
+        A term is found by its name in the formula, with ``"x"`` also finding
+        ``"C(x)"`` or ``"C(x, Treatment(3))"``, spaces ignored and the factors
+        of an interaction in any order (``"b:a"`` finds ``"a:b"``).
+
+        Parameters
+        ----------
+        terms : str or sequence of str
+
+        Returns
+        -------
+        names : list of str
+            The terms as given.
+        columns : numpy.ndarray
+            Their columns' positions, sorted, without repeats.
+        """
+        names = [terms] if isinstance(terms, str) else list(terms)
+        known = self.term_columns
+        cols: list[int] = []
+        for t in names:  # over the few terms asked for
+            key = t.strip()
+            if key not in known:
+                alt = [k for k in known if same_term(k, key)]
+                if not alt:
+                    raise EstimationError(f"term {t!r} is not in the model; terms are "
+                                          f"{', '.join(k for k in known if k != 'Intercept')}")
+                key = alt[0]
+            sl = known[key]
+            cols.extend(range(sl.start, sl.stop))
+        return names, np.array(sorted(set(cols)), dtype=np.int64)
 
     def __reduce__(self) -> tuple[Callable[..., ModelSpec], tuple]:
         return (_rebuild_spec, (self.formula, self.column_names, self.term_columns,
@@ -746,3 +779,14 @@ def _comparable(data: Any) -> Any:
     if isinstance(data, (list, tuple)):
         return type(data)(_comparable(v) for v in data)
     return data
+
+
+def same_term(a: str, b: str) -> bool:
+    """Whether ``b`` names the formula term ``a``: the same factors of an
+    interaction in any order, spaces ignored, or ``b`` the variable of a
+    categorical term ``a = "C(b[, ...])"``."""
+    def canon(t: str) -> str:
+        return ":".join(sorted(p.replace(" ", "") for p in t.split(":")))
+    if canon(a) == canon(b):
+        return True
+    return a.startswith("C(") and a[2:].split(",")[0].rstrip(")").strip() == b.strip()

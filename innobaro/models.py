@@ -47,7 +47,7 @@ from ._frames import as_frame
 from .design import ReplicateDesign, SurveyDesign, read_only
 from .distributions import pfsum
 from .errors import EstimationError, InnobaroWarning, warn
-from .formula import ModelSpec, model_frame
+from .formula import ModelSpec, model_frame, same_term
 from .irls import FAMILIES, Family, Fit, aliased, influence_rows, irls, working_pass
 from .results import Estimate, TestContract, TestResult
 from .variance import Influence, residual_df, vcov_of
@@ -1273,21 +1273,7 @@ class GLMResult:
 
     # ------------------------------------------------------------------ tests
     def _term_index(self, terms: str | Sequence[str]) -> tuple[list[str], np.ndarray]:
-        terms = [terms] if isinstance(terms, str) else list(terms)
-        cols: list[int] = []
-        known = self.spec.term_columns
-        for t in terms:
-            key = t.strip()
-            if key not in known:
-                # allow "x" for "C(x)" and a:b in any order
-                alt = [k for k in known if _same_term(k, key)]
-                if not alt:
-                    raise EstimationError(f"term {t!r} is not in the model; terms are "
-                                          f"{', '.join(k for k in known if k != 'Intercept')}")
-                key = alt[0]
-            sl = known[key]
-            cols.extend(range(sl.start, sl.stop))
-        return terms, np.array(sorted(set(cols)))
+        return self.spec.columns_of(terms)
 
     def wald_test(self, terms: str | Sequence[str], method: str = "F",
                   df: float | None = None) -> TermTest:
@@ -1683,7 +1669,7 @@ def anova(model_a: GLMResult, model_b: GLMResult, *, method: str = "LRT",
     tb = [t for t in model_b.spec.term_columns if t != "Intercept"]
 
     def only_in(src: list[str], dst: list[str]) -> list[str]:
-        return [t for t in src if not any(_same_term(t, u) for u in dst)]
+        return [t for t in src if not any(same_term(t, u) for u in dst)]
 
     a_not_b, b_not_a = only_in(ta, tb), only_in(tb, ta)
     if a_not_b and b_not_a:
@@ -1795,14 +1781,6 @@ def wald_term_test(names: list[str], beta: np.ndarray, V: np.ndarray, ddf: float
         F = chisq / k
         return TermTest(names, F, k, ddf, float(stats.f.sf(F, k, ddf)), "F")
     return TermTest(names, chisq, k, np.inf, float(stats.chi2.sf(chisq, k)), "chisq")
-
-
-def _same_term(a: str, b: str) -> bool:
-    def canon(t: str) -> str:
-        return ":".join(sorted(p.strip() for p in t.split(":")))
-    if canon(a) == canon(b):
-        return True
-    return a.startswith("C(") and a[2:].split(",")[0].rstrip(")") == b
 
 
 @dataclass(frozen=True)

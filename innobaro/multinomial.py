@@ -543,23 +543,9 @@ class MLogitResult(Estimate):
         """
         if method not in ("F", "chisq"):
             raise EstimationError("method must be 'F' or 'chisq'")
-        names = [terms] if isinstance(terms, str) else list(terms)
-        known = self.spec.term_columns
-        cols: list[int] = []
-        for t in names:
-            key = t.strip()
-            if key not in known:
-                alt = [kk for kk in known if kk.replace(" ", "") in
-                       (key.replace(" ", ""), f"C({key})")]
-                if not alt:
-                    raise EstimationError(
-                        f"term {t!r} is not in the model; terms are "
-                        f"{', '.join(kk for kk in known if kk != 'Intercept')}")
-                key = alt[0]
-            sl = known[key]
-            cols.extend(range(sl.start, sl.stop))
+        names, columns = self.spec.columns_of(terms)
         p = len(self.spec.column_names)
-        cols = sorted(set(cols))
+        cols = columns.tolist()
         idx = np.array([c * p + j for c in range(len(self.categories)) for j in cols])
         ddf = self.df_resid if df is None else float(df)
         return wald_term_test(names, self._est[idx], self._vcov[np.ix_(idx, idx)], ddf, method)

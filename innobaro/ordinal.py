@@ -675,22 +675,8 @@ class OrdinalResult(Estimate):
                              "upper": np.exp(ci["upper"])}, index=self.slopes.index)
 
     def _term_index(self, terms: str | Sequence[str]) -> tuple[list[str], np.ndarray]:
-        terms = [terms] if isinstance(terms, str) else list(terms)
-        known = self.spec.term_columns
-        cols: list[int] = []
-        for t in terms:
-            key = t.strip()
-            if key not in known:
-                alt = [k for k in known if k.replace(" ", "") == key.replace(" ", "")
-                       or k == f"C({key})"]
-                if not alt:
-                    raise EstimationError(
-                        f"term {t!r} is not in the model; terms are "
-                        f"{', '.join(k for k in known if k != 'Intercept')}")
-                key = alt[0]
-            sl = known[key]
-            cols.extend(self._slope_cols.index(j) for j in range(sl.start, sl.stop)
-                        if j in self._slope_cols)
+        terms, columns = self.spec.columns_of(terms)
+        cols = [self._slope_cols.index(j) for j in columns if j in self._slope_cols]
         if not cols:
             raise EstimationError(f"{' + '.join(terms)} has no slopes to test")
         return terms, np.array(sorted(set(cols)))
