@@ -109,6 +109,42 @@ class TwoWay:
                             columns=pd.Index(self.col_levels, name=self.col))
 
 
+@dataclass(frozen=True)
+class Groups:
+    """A numeric column by the levels of a group column, as the two-group and
+    rank tests read them: the design without rows missing either (``design``),
+    each row's group code (-1 where missing) and the levels, the rows in the
+    analysis (``rows``), the group codes seen there (``seen``), and the rows
+    missing ``y`` or ``group`` (``missing``)."""
+
+    y: str
+    group: str
+    design: SurveyDesign
+    missing: np.ndarray
+    codes: np.ndarray
+    levels: list[Any]
+    rows: np.ndarray
+    seen: np.ndarray
+
+
+def numeric_by_group(design: SurveyDesign, y: Any, group: Any, na_rm: bool,
+                     what: str) -> Groups:
+    """Check a numeric ``y`` and a ``group`` column and find the groups in the
+    rows analysed (errors name ``what``, the calling test)."""
+    y = column_name(y, "y")
+    group = column_name(group, "group")
+    check_columns(design.data, [y, group], what)
+    col = design.data[y]
+    if isinstance(col.dtype, pd.CategoricalDtype) or not (
+            pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+        raise EstimationError(f"{what}: y column {y!r} must be numeric, not {col.dtype}")
+    missing = check_missing(design, [y, group], na_rm, what)
+    d = design.subset(~missing) if missing.any() else design
+    codes, levels = levels_of(design.data[group])
+    rows = d.present & (codes >= 0)
+    return Groups(y, group, d, missing, codes, levels, rows, np.unique(codes[rows]))
+
+
 def two_way(design: SurveyDesign, row: Any, col: Any, na_rm: bool, drop_empty: bool,
              what: str) -> TwoWay:
     row = column_name(row, "row")

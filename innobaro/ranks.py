@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._twoway import check_design, check_missing, column_name, levels_of
-from ._validate import check_columns
+from ._twoway import check_design, numeric_by_group
 from .design import SurveyDesign
 from .errors import DomainError, EstimationError
 from .results import TestResult
@@ -95,18 +94,9 @@ def ranktest(design: SurveyDesign, y: str, group: str, *, test: str = "wilcoxon"
     if test not in RANK_TESTS:
         raise EstimationError(f"ranktest: test must be one of {', '.join(RANK_TESTS)}; "
                               f"got {test!r}")
-    y = column_name(y, "y")
-    group = column_name(group, "group")
-    check_columns(design.data, [y, group], "ranktest")
-    col = design.data[y]
-    if isinstance(col.dtype, pd.CategoricalDtype) or not (
-            pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
-        raise EstimationError(f"ranktest: y column {y!r} must be numeric, not {col.dtype}")
-    missing = check_missing(design, [y, group], na_rm, "ranktest")
-    d = design.subset(~missing) if missing.any() else design
-    codes, levels = levels_of(design.data[group])
-    rows = d.present & (codes >= 0)
-    seen = np.unique(codes[rows])
+    g_ = numeric_by_group(design, y, group, na_rm, "ranktest")
+    y, group, d = g_.y, g_.group, g_.design
+    codes, levels, rows, seen = g_.codes, g_.levels, g_.rows, g_.seen
     if seen.size < 2:
         raise EstimationError(f"ranktest: group column {group!r} has {seen.size} level(s) "
                               f"in the rows analysed; a rank test compares two or more")

@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._twoway import check_design, check_missing, column_name, internal_names, levels_of
+from ._twoway import (
+    check_design,
+    check_missing,
+    column_name,
+    internal_names,
+    numeric_by_group,
+)
 from ._validate import check_columns
 from .design import SurveyDesign
 from .errors import DomainError, EstimationError
@@ -114,18 +120,9 @@ def ttest(design: SurveyDesign, y: str, group: str | None = None, *, mu: float =
     if mu != 0:
         raise EstimationError(f"ttest: mu={mu!r} is the null value of a one-sample or "
                               f"paired test; the two-group test is of a zero difference")
-    y = column_name(y, "y")
-    group = column_name(group, "group")
-    check_columns(design.data, [y, group], "ttest")
-    col = design.data[y]
-    if isinstance(col.dtype, pd.CategoricalDtype) or not (
-            pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
-        raise EstimationError(f"ttest: y column {y!r} must be numeric, not {col.dtype}")
-    missing = check_missing(design, [y, group], na_rm, "ttest")
-    d = design.subset(~missing) if missing.any() else design
-    codes, levels = levels_of(design.data[group])
-    rows = d.present & (codes >= 0)
-    seen = np.unique(codes[rows])
+    g_ = numeric_by_group(design, y, group, na_rm, "ttest")
+    y, group, missing = g_.y, g_.group, g_.missing
+    codes, levels, seen = g_.codes, g_.levels, g_.seen
     if seen.size != 2:
         found = ", ".join(repr(levels[i]) for i in seen[:10])
         more = ", ..." if seen.size > 10 else ""
