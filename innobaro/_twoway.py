@@ -89,6 +89,7 @@ class TwoWay:
     row_levels: list[Any]
     col_levels: list[Any]
     missing: np.ndarray  # (n,) rows of the domain with a missing row or col value
+    dropped: np.ndarray  # (n,) rows of a level left out for having no weight
 
     @property
     def nr(self) -> int:
@@ -153,6 +154,7 @@ def two_way(design: SurveyDesign, row: Any, col: Any, na_rm: bool, drop_empty: b
     if row == col:
         raise EstimationError(f"{what}: row and col are the same column {row!r}")
     missing = check_missing(design, [row, col], na_rm, what)
+    left_out = np.zeros(len(missing), dtype=bool)
     r, row_levels = levels_of(design.data[row])
     c, col_levels = levels_of(design.data[col])
     # weighted margins over the rows analysed: a level without weight is an
@@ -175,8 +177,10 @@ def two_way(design: SurveyDesign, row: Any, col: Any, na_rm: bool, drop_empty: b
             keep = np.flatnonzero(~empty)
             remap = np.full(len(levels), -1, dtype=np.int64)
             remap[keep] = np.arange(keep.size)
+            dropped = (codes >= 0) & empty[np.maximum(codes, 0)]
             codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
             levels = [levels[i] for i in keep]
+            left_out |= dropped
         margins.append((codes, levels))
     (r, row_levels), (c, col_levels) = margins
     for levels, name in ((row_levels, row), (col_levels, col)):
@@ -184,5 +188,7 @@ def two_way(design: SurveyDesign, row: Any, col: Any, na_rm: bool, drop_empty: b
             raise DomainError(f"{what}: {name!r} has {len(levels)} level(s) with observations "
                               f"in the rows analysed ({', '.join(map(repr, levels))}); a "
                               f"test of independence needs at least two")
+    # the rows of a dropped level (all of weight zero) leave the table as rows
+    # with a missing value do, and leave the design as R's subset() would
     return TwoWay(row=row, col=col, r=r, c=c, row_levels=row_levels,
-                   col_levels=col_levels, missing=missing)
+                   col_levels=col_levels, missing=missing | left_out, dropped=left_out)

@@ -190,7 +190,7 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
     nr, nc = tw.nr, tw.nc
     K = nr * nc
     k = (nr - 1) * (nc - 1)
-    n_rows = int(design.present.sum())
+    n_rows = int((design.present & ~tw.dropped).sum())
     has_missing = bool(tw.missing.any())
     data_name = f"{tw.row} by {tw.col}"
     cell_name, row_name, col_name, one_name = internal_names(design, "cell", "row", "col",

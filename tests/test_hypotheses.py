@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _harness import _data, close, derive_band, hypothesis_case_design, load, norm
+from _harness import _data, build_design, close, derive_band, hypothesis_case_design, load, norm
 from scipy import stats
 
 import innobaro as ib
@@ -473,3 +473,17 @@ def test_bad_options_are_named(clus1: ib.Design) -> None:
         ib.table(clus1, "nope")
     with pytest.raises(TypeError, match="Design"):
         ib.chisq_test(clus1.data, "sch.wide", "stype")
+
+
+@pytest.mark.parametrize("case", load("chisq_empty")["cases"], ids=lambda c: c["id"])
+def test_chisq_test_leaves_out_a_level_with_only_zero_weights(case: dict) -> None:
+    """tests/reference/make_chisq_empty.R: R's svychisq on the rows with
+    positive weight, the empty level dropped; innobaro's drop_empty=True on the
+    whole design (it used to fail on its internal cell column)."""
+    d = build_design(case)
+    t = ib.chisq_test(d, "y", "g", drop_empty=True, statistic=case["statistic"])
+    res = case["result"]
+    assert t.statistic == pytest.approx(res["statistic"], rel=1e-10)
+    assert t.pvalue == pytest.approx(res["p_value"], rel=1e-8)
+    par = res["parameter"] if isinstance(res["parameter"], list) else [res["parameter"]]
+    assert t.df[0] == pytest.approx(par[0]) and (len(par) == 1 or t.df[1] == par[1])
