@@ -21,8 +21,10 @@ are missing (NaN) in both programs agree.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import platform
+import re
 import sys
 import time
 import traceback
@@ -645,6 +647,8 @@ def render(results: dict[str, tuple[list[dict], dict]], seconds: float) -> str:
         lines.append(f"| {{ref}}`{name}.json <validation-{name}>` | {r_version} | "
                      f"{meta.get('survey_version')} | {len(rows)} | {tol:g}{loose} | "
                      f"{_fmt(big[0])} | {within} of {len(rows)} |")
+    lines.append("| every other reference file | | | | | see "
+                 "{ref}`its own tests <validation-other>` | |")
     lines.append("")
     lines.append("A case above the tolerance of the tests is compared there in a different "
                  "way (a looser tolerance or an absolute one, as the case notes say) or is a "
@@ -687,11 +691,138 @@ def render(results: dict[str, tuple[list[dict], dict]], seconds: float) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------
+# every other reference file: its own test module, run under docs/recorder.py
+# ----------------------------------------------------------------------------
+def other_reference_files(names: list[str] | None = None) -> dict[str, list[Path]]:
+    """Reference files outside :data:`ORDER`, each with the test modules that read it.
+
+    A test module reads ``<name>.json`` if its text names the file or calls
+    ``load("<name>")`` (the harness's loader); a file no module reads is listed
+    with no modules, and the page says so.
+    """
+    modules = sorted(TESTS.glob("test_*.py"))
+    texts = {m: m.read_text(encoding="utf-8") for m in modules}
+    out: dict[str, list[Path]] = {}
+    for path in sorted(REF.glob("*.json")):
+        name = path.stem
+        if name in ORDER or (names is not None and name not in names):
+            continue
+        if name.endswith("_designs"):  # inputs of another file's script, not results
+            continue
+        pattern = re.compile(rf"""(load\(["']{re.escape(name)}["']\)|\b{re.escape(name)}\.json)""")
+        out[name] = [m for m, text in texts.items() if pattern.search(text)]
+    return out
+
+
+def _case_ids(name: str) -> set[str]:
+    meta = json.loads((REF / f"{name}.json").read_text(encoding="utf-8"))
+    cases = meta.get("cases", []) if isinstance(meta, dict) else []
+    return {str(c["id"]) for c in cases if isinstance(c, dict) and "id" in c}
+
+
+def run_recorded(files: dict[str, list[Path]]) -> dict[str, list]:
+    """Run the test modules of ``files`` once, under the recorder; records per file.
+
+    A module that reads only one of these files contributes all its tests to
+    it; a module that reads several (or also a file of :data:`ORDER`) only the
+    tests whose parameter id names a case of the file.
+    """
+    import recorder
+
+    reads: dict[str, set[str]] = {}
+    for name, ms in files.items():
+        for m in ms:
+            reads.setdefault(m.name, set()).add(name)
+    order_readers = other_reference_files_of(ORDER)
+    ids = {name: _case_ids(name) for name in files}
+
+    def owners(nodeid: str) -> list[str]:
+        module = Path(nodeid.split("::", 1)[0]).name
+        names = reads.get(module, set())
+        if len(names) == 1 and module not in order_readers:
+            return list(names)
+        m = re.search(r"\[(.*)\]$", nodeid)
+        param = m.group(1) if m else ""
+        return [n for n in names if any(part in ids[n] for part in re.split(r"[-\[\]]", param))
+                or param in ids[n]]
+
+    modules = sorted({m for ms in files.values() for m in ms})
+    if not modules:
+        return {name: [] for name in files}
+    by_module = recorder.run_modules(modules, ROOT, keep=lambda nodeid: bool(owners(nodeid)))
+    out: dict[str, list] = {name: [] for name in files}
+    for recs in by_module.values():
+        for rec in recs:
+            for name in owners(rec.nodeid):
+                out[name].append(rec)
+    return out
+
+
+def other_reference_files_of(names: list[str]) -> set[str]:
+    """Names of the test modules that read any of the reference files ``names``."""
+    out = set()
+    for path in TESTS.glob("test_*.py"):
+        text = path.read_text(encoding="utf-8")
+        if any(re.search(rf"""(load\(["']{re.escape(n)}["']\)|\b{re.escape(n)}\.json)""", text)
+               for n in names):
+            out.add(path.name)
+    return out
+
+
+def render_recorded(files: dict[str, list[Path]], records: dict[str, list]) -> list[str]:
+    """The page's part for the reference files checked by their own test modules."""
+    if not files:
+        return []
+    lines = ["", "(validation-other)=", "## Reference files checked by their own tests", "",
+             "The files below are compared with innobaro by their own test modules, each in",
+             "the shape its statistic needs (model coefficients and their covariance,",
+             "predicted probabilities, test statistics, quantiles by rule, sample sizes,",
+             "inclusion probabilities). To show how close each comparison is, the page runs",
+             "those modules while recording every `assert_allclose` and `pytest.approx`",
+             "comparison (`docs/recorder.py`): per test, the largest relative difference",
+             "(absolute where R's number is 0), the tolerance it was checked at and the",
+             "outcome. A test that compares several R cases shows them together.", "",
+             "| reference file | made by | tests | comparisons | largest difference |"
+             " loosest rtol | passed |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    details = []
+    for name, modules in files.items():
+        meta = json.loads((REF / f"{name}.json").read_text(encoding="utf-8"))
+        recs = [r for r in records.get(name, []) if r.comparisons or r.outcome != "passed"]
+        made = meta.get("generated_by", "?") if isinstance(meta, dict) else "?"
+        if not modules:
+            lines.append(f"| `{name}.json` | `{made}` | **no test module reads it** | | | | |")
+            continue
+        worst = max((r.worst for r in recs), default=0.0)
+        rtol = max((r.rtol for r in recs), default=0.0)
+        passed = sum(r.outcome == "passed" for r in recs)
+        lines.append(f"| {{ref}}`{name}.json <validation-{name.replace('_', '-')}>` | "
+                     f"`{made}` | {len(recs)} | {sum(r.comparisons for r in recs)} | "
+                     f"{_fmt(worst)} | {rtol:g} | {passed} of {len(recs)} |")
+        versions = ", ".join(
+            (v.replace("R version ", "R ") if k == "R_version" else f"{k[:-8]} {v}")
+            for k, v in meta.items() if k.endswith("_version") and isinstance(v, str))
+        details += ["", f"(validation-{name.replace('_', '-')})=",
+                    f"### `{name}.json`", "",
+                    f"Made by `{made}`" + (f" ({_md(versions)})" if versions else "")
+                    + "; read by " + ", ".join(f"`tests/{m.name}`" for m in modules) + ".", "",
+                    "| test | case | numbers | largest difference | rtol | outcome |",
+                    "| --- | --- | ---: | ---: | ---: | --- |"]
+        for r in recs:
+            diff = "**NaN/size mismatch**" if r.nan_mismatch else (
+                _fmt(r.rel) + (f" ({_fmt(r.abs_only)} abs)" if r.abs_only > 0 else ""))
+            outcome = r.outcome if r.outcome == "passed" else f"**{r.outcome}** {_md(r.message)}"
+            details.append(f"| `{r.function}` | `{_md(r.case)}` | {r.numbers} | {diff} | "
+                           f"{r.rtol:g} | {outcome} |")
+    return lines + details
+
+
 def main(out: Path = OUT, names: list[str] | None = None,
          log: Callable[[str], None] = print) -> Path:
     start = time.perf_counter()
     results = {}
-    for name in names or ORDER:
+    for name in [n for n in (names or ORDER) if n in ORDER]:
         if not (REF / f"{name}.json").exists():
             continue
         t0 = time.perf_counter()
@@ -702,7 +833,17 @@ def main(out: Path = OUT, names: list[str] | None = None,
             continue
         log(f"validation: {name}.json, {len(results[name][0])} cases in "
             f"{time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    files = other_reference_files(names)
+    try:
+        records = run_recorded(files)
+    except Exception:  # reported, not raised: the test suite is what fails
+        log(f"validation: recorded files failed:\n{traceback.format_exc()}")
+        records = {}
+    log(f"validation: {len(files)} files checked by their own tests in "
+        f"{time.perf_counter() - t0:.1f} s")
     text = render(results, time.perf_counter() - start)
+    text = text.rstrip("\n") + "\n" + "\n".join(render_recorded(files, records)) + "\n"
     if not out.exists() or out.read_text(encoding="utf-8") != text:
         out.write_text(text, encoding="utf-8")
     return out

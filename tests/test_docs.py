@@ -23,9 +23,11 @@ import doctest
 import importlib
 import inspect
 import re
+import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import innobaro as ib
@@ -244,3 +246,44 @@ def test_readme_promise_of_agreement_with_r_is_the_validation_pages() -> None:
     claimed = int(re.search(r"about\s+(\d+)\s+reference cases", promise).group(1))
     assert abs(claimed - cases) <= 0.05 * cases, \
         f"the README says about {claimed} reference cases; tests/reference has {cases}"
+
+
+def test_every_reference_file_is_read_by_a_test_module() -> None:
+    """The validation page finds each reference file's test module by name
+    (docs/validation.py, other_reference_files): a file no test reads is checked
+    by nothing."""
+    ref = DOCS.parent / "tests" / "reference"
+    texts = [p.read_text(encoding="utf-8") for p in (DOCS.parent / "tests").glob("test_*.py")]
+    texts.append((DOCS.parent / "tests" / "_harness.py").read_text(encoding="utf-8"))
+    unread = [p.name for p in ref.glob("*.json") if not p.stem.endswith("_designs")
+              and not any(re.search(rf"""(load\(["']{p.stem}["']\)|\b{p.stem}\.json)""", t)
+                          for t in texts)]
+    assert not unread, f"no test module reads {unread}"
+
+
+def test_recorder_measures_relative_and_absolute_differences() -> None:
+    """docs/recorder.py: the largest relative difference (absolute where the
+    expected number is 0), NaN in one only, and the tolerance asked for."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_recorder", DOCS / "recorder.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules.setdefault("_recorder", module)
+    spec.loader.exec_module(module)
+    rec = module.Recorder()
+    rec.current = module.ItemRecord("tests/test_x.py::test_y[case-a]")
+    rec.record([1.0, 2.0 * (1 + 3e-9), 5e-12], [1.0, 2.0, 0.0], 1e-8, 0.0)
+    assert rec.current.rel == pytest.approx(3e-9, rel=1e-6)
+    assert rec.current.abs_only == pytest.approx(5e-12)
+    assert rec.current.rtol == 1e-8 and rec.current.numbers == 3
+    assert rec.current.case == "case-a" and rec.current.function == "test_y"
+    rec.record([np.nan], [1.0], 1e-8, 0.0)
+    assert rec.current.worst == float("inf")
+    with rec.patched():
+        np.testing.assert_allclose([1.0], [1.0 + 1e-10], rtol=1e-9)
+        assert 2.0 == pytest.approx(2.0 + 2e-10, rel=1e-9)
+        with pytest.raises(AssertionError):
+            np.testing.assert_allclose([1.0], [1.1], rtol=1e-9)
+    assert rec.current.comparisons == 5
+    assert np.testing.assert_allclose.__module__ == "numpy.testing._private.utils"
