@@ -384,16 +384,18 @@ def tests_case(case: dict) -> tuple[dict[str, Diff], str]:
                                     na_rm=call["na_rm"])
                 diffs["tests"].add(out.statistic, r["statistic"])
                 diffs["tests"].add(out.p_value, r["p_value"])
-                if r["parameter"] is not None:
-                    diffs["tests"].add(out.df, r["parameter"] if len(r["parameter"]) == 2
-                                       else r["parameter"][0])
+                par = r["parameter"]
+                if par is not None and len(par) == 2:
+                    diffs["tests"].add(out.df, par)
+                elif par is not None:  # one df: the numerator's (R's chi-square)
+                    diffs["tests"].add(out.df_num, par[0])
             diffs["estimate"].add(out.observed.to_numpy(), res["observed"])
             return diffs, ", ".join(res["statistics"])
         if kind == "ttest":
             out = ib.ttest(design, call["y"], call["group"], na_rm=call["na_rm"])
             diffs["tests"].add(out.statistic, res["statistic"])
             diffs["tests"].add(out.p_value, res["p_value"])
-            diffs["tests"].add(out.df, res["df"])
+            diffs["tests"].add(out.df_denom, res["df"])  # t's df (the contract's denominator)
             diffs["estimate"].add(out.estimate, res["estimate"])
             diffs["interval"].add(out.ci(), [res["lower"], res["upper"]])
             return diffs, ""

@@ -287,3 +287,26 @@ def test_recorder_measures_relative_and_absolute_differences() -> None:
             np.testing.assert_allclose([1.0], [1.1], rtol=1e-9)
     assert rec.current.comparisons == 5
     assert np.testing.assert_allclose.__module__ == "numpy.testing._private.utils"
+
+
+def test_validation_page_finds_every_first_file_case_within_the_tests_tolerance() -> None:
+    """docs/validation.py restates the reference tests' comparisons for the first
+    reference files; where it compares differently from the tests (a df shape,
+    a missing value) the published page would claim a disagreement that is not
+    there. Every case must be within the tolerance the tests use."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_validation_page", DOCS / "validation.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.path.insert(0, str(DOCS))
+    try:
+        spec.loader.exec_module(module)
+        bad = []
+        for name in module.ORDER:
+            rows, _ = module.run_file(name)
+            bad += [(name, r["id"], r["error"] or {c: d.text() for c, d in r["diffs"].items()})
+                    for r in rows if not module._within(r, name)]
+    finally:
+        sys.path.remove(str(DOCS))
+    assert not bad, f"the validation page reports these cases outside tolerance: {bad[:5]}"
