@@ -160,31 +160,80 @@ def _srs(g: np.ndarray, n_g: np.ndarray, H: int, rng: np.random.Generator) -> np
 
 
 def _brewer(pik: np.ndarray, g: np.ndarray, H: int, rng: np.random.Generator) -> np.ndarray:
-    """Brewer's draw-by-draw method (R's UPbrewer), all strata at once."""
+    """Brewer's draw-by-draw method (R's UPbrewer), all strata at once.
+
+    Draw :math:`i` of :math:`n_h` takes unselected unit :math:`k` with probability
+    proportional to :math:`w_k = \\pi_k f(\\pi_k)`, :math:`f(p) = (A - p)/(A - m p)`,
+    :math:`A = n_h - \\sum_{\\text{selected}} \\pi_j`, :math:`m = n_h - i + 1`. As
+    :math:`f` increases in :math:`p` where :math:`A > m p`, a draw is made by
+    rejection: candidates proportional to :math:`\\pi_k` (one binary search each in
+    the stratum's cumulative sum), accepted with probability
+    :math:`(1 - s_k) f(\\pi_k) / f(\\max_h \\pi)`. That is exact, and costs
+    :math:`O(\\log N)` per candidate instead of :math:`O(N)` per draw; a stratum
+    where the bound does not hold, or where candidates keep being rejected, takes
+    the draw from its explicit weights.
+    """
     out = pik >= 1 - 1e-9
     live = (pik > 1e-9) & ~out
     order = np.flatnonzero(live)[np.argsort(g[live], kind="stable")]
     p, gs = pik[order], g[order]
-    n_g = np.rint(np.bincount(gs, weights=p, minlength=H))
-    s = np.zeros(p.size)
-    for i in range(1, int(n_g.max(initial=0)) + 1):
-        a = np.bincount(gs, weights=p * s, minlength=H)[gs]
-        n = n_g[gs]
+    if p.size == 0:
+        return out
+    counts = np.bincount(gs, minlength=H)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    end = start + counts
+    tot = np.bincount(gs, weights=p, minlength=H)
+    n_g = np.rint(tot)
+    cp = np.cumsum(p)
+    before = np.concatenate([[0.0], np.cumsum(tot)[:-1]])
+    pmax = np.zeros(H)
+    np.maximum.at(pmax, gs, p)
+    s = np.zeros(p.size, dtype=bool)
+    a = np.zeros(H)  # sum of pi over the units selected so far, per stratum
+
+    def f(q: np.ndarray, A: np.ndarray, m: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            w = (1 - s) * p * ((n - a) - p) / ((n - a) - p * (n - i + 1))
-        w = np.where((i <= n) & (s == 0), np.maximum(np.nan_to_num(w), 0.0), 0.0)
-        tot = np.bincount(gs, weights=w, minlength=H)
-        cs = np.cumsum(w)
-        before = np.concatenate([[0.0], np.cumsum(tot)[:-1]])
-        active = np.flatnonzero(tot > 0)
-        target = before[active] + rng.random(active.size) * tot[active]
-        pick = np.searchsorted(cs, target, side="right")
-        pick = np.minimum(pick, p.size - 1)
-        # never land on a zero-weight unit through rounding at a group's edge
-        while np.any(w[pick] == 0):  # pragma: no cover - floating-point edge
-            pick = np.where(w[pick] == 0, pick - 1, pick)
-        s[pick] = 1.0
-    out[order] = s > 0
+            return np.maximum(np.nan_to_num((A - q) / (A - m * q)), 0.0)
+
+    def explicit(hs: np.ndarray, A: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """One draw from the explicit weights of each stratum in ``hs``."""
+        picks = np.empty(hs.size, dtype=np.int64)
+        for j, h in enumerate(hs):  # over the few strata that need it
+            sl = slice(start[h], end[h])
+            w = np.where(s[sl], 0.0, p[sl] * f(p[sl], A[j], m[j]))
+            c = np.cumsum(w)
+            picks[j] = start[h] + min(int(np.searchsorted(c, rng.random() * c[-1],
+                                                          side="right")), counts[h] - 1)
+        return picks
+
+    for i in range(1, int(n_g.max(initial=0)) + 1):  # over the draws, all strata at once
+        hs = np.flatnonzero(i <= n_g)
+        A, m = n_g[hs] - a[hs], n_g[hs] - i + 1
+        ok = A - m * pmax[hs] > 1e-9 * np.maximum(A, 1.0)
+        bound = np.where(ok, f(pmax[hs], A, m), np.inf)
+        pick = np.full(hs.size, -1, dtype=np.int64)
+        pending = np.flatnonzero(ok)
+        k = 4
+        for _ in range(12):  # rejection rounds with a growing number of candidates
+            if pending.size == 0:
+                break
+            h = hs[pending]
+            target = before[h][:, None] + rng.random((pending.size, k)) * tot[h][:, None]
+            idx = np.searchsorted(cp, target, side="right")
+            idx = np.clip(idx, start[h][:, None], end[h][:, None] - 1)
+            acc = np.where(s[idx], 0.0, f(p[idx], A[pending][:, None], m[pending][:, None])
+                           / bound[pending][:, None])
+            hit = rng.random((pending.size, k)) < acc
+            got = hit.any(axis=1)
+            pick[pending[got]] = idx[got, np.argmax(hit[got], axis=1)]
+            pending = pending[~got]
+            k = min(k * 4, 4096)
+        rest = np.flatnonzero(pick < 0)
+        if rest.size:
+            pick[rest] = explicit(hs[rest], A[rest], m[rest])
+        s[pick] = True
+        a[hs] += p[pick]
+    out[order] = s
     return out
 
 
