@@ -1,0 +1,305 @@
+## Reference numbers for innobaro's two-phase designs (innobaro/twophase.py,
+## innobaro/variance/twophase.py).
+##
+## Run from the repository root:
+##     Rscript tests/reference/make_twophase.R
+##
+## Writes tests/reference/data/twophase_nwtco.csv  (survival's nwtco, the National
+##                                                  Wilms Tumor Study cohort of R's
+##                                                  ?twophase examples)
+##        tests/reference/data/twophase_clus.csv   (generated: a stratified cluster
+##                                                  sample with PSU probabilities at
+##                                                  phase 1, strata of elements at
+##                                                  phase 2)
+##        tests/reference/data/twophase_srs.csv    (generated: simple random
+##                                                  sample without replacement at
+##                                                  phase 1, with fpc)
+##        tests/reference/twophase.json            one entry per case: data, the
+##                                                  two-phase design, optional
+##                                                  calibration, call, R's results
+##
+## R functions covered: twophase(method = "full") and twophase(method = "approx")
+## with svymean, svytotal, svyratio, svyciprop, svyquantile, svytable, svyby,
+## subset, svyglm (quasibinomial and gaussian), degf, and calibrate(phase = 2)
+## (linear and raking) to the phase-1 totals.
+##
+## The phase-1 samples are generated with a fixed seed and RNG kind; the output is
+## the same on every run.
+
+suppressPackageStartupMessages({
+  library(survey)
+  library(survival)
+  library(jsonlite)
+})
+
+source(file.path("tests", "reference", "common.R"))
+
+if (!dir.exists("tests/reference/data")) {
+  stop("run this script from the repository root: Rscript tests/reference/make_twophase.R")
+}
+RNGkind("Mersenne-Twister", "Inversion", "Rejection")
+options(warn = 1, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
+        survey.ultimate.cluster = FALSE)
+t_start <- Sys.time()
+
+## ---------------------------------------------------------------------- data
+data(nwtco, package = "survival")
+nwt <- data.frame(seqno = nwtco$seqno, instit = nwtco$instit, histol = nwtco$histol,
+                  stage = nwtco$stage, rel = nwtco$rel, age = nwtco$age,
+                  in_subcohort = as.logical(nwtco$in.subcohort))
+nwt$incc2 <- nwt$in_subcohort | nwt$rel == 1
+nwt$stage_f <- paste0("s", nwt$stage)
+nwt$unfav <- as.numeric(nwt$histol == 2)
+nwt$cell <- paste(nwt$rel, nwt$stage, nwt$instit, sep = ".")
+write_data(nwt, "twophase_nwtco")
+
+set.seed(20261204)
+## phase 1: 3 strata of 8, 10 and 12 PSUs drawn with probability p1, 6 to 14 elements
+## each; phase 2: a stratified random sample of elements within groups of x
+n_psu <- c(8, 10, 12)
+psus <- data.frame(s = rep(c("a", "b", "c"), n_psu), psu = seq_len(sum(n_psu)))
+psus$p1 <- round(runif(nrow(psus), 0.05, 0.3), 3)
+psus$size <- sample(6:14, nrow(psus), replace = TRUE)
+clus <- psus[rep(seq_len(nrow(psus)), psus$size), c("s", "psu", "p1")]
+clus$x <- round(rnorm(nrow(clus), 10 + as.numeric(factor(clus$s)), 3), 2)
+clus$grp <- cut(clus$x, c(-Inf, 9, 12, Inf), labels = c("g1", "g2", "g3"))
+clus$grp <- as.character(clus$grp)
+clus$y <- round(2 + 0.5 * clus$x + rnorm(nrow(clus), 0, 2) + rep(rnorm(nrow(psus), 0, 1),
+                                                                  psus$size), 2)
+clus$yb <- as.numeric(clus$y > 7.5)
+rate <- c(g1 = 0.6, g2 = 0.3, g3 = 0.45)
+clus$ph2 <- FALSE
+for (g in names(rate)) {
+  rows <- which(clus$grp == g)
+  clus$ph2[sample(rows, round(rate[[g]] * length(rows)))] <- TRUE
+}
+clus$id <- seq_len(nrow(clus))
+write_data(clus, "twophase_clus")
+
+srs <- data.frame(id = 1:600, N1 = 5000)
+srs$x <- round(rgamma(600, 4, 0.5), 2)
+srs$grp <- ifelse(srs$x < 6, "low", ifelse(srs$x < 10, "mid", "high"))
+srs$y <- round(5 + srs$x + rnorm(600, 0, 3), 2)
+srs$dom <- sample(c("u", "v"), 600, replace = TRUE)
+rate <- c(low = 0.2, mid = 0.35, high = 0.7)
+srs$ph2 <- FALSE
+for (g in names(rate)) {
+  rows <- which(srs$grp == g)
+  srs$ph2[sample(rows, round(rate[[g]] * length(rows)))] <- TRUE
+}
+write_data(srs, "twophase_srs")
+
+DATA <- list(twophase_nwtco = read_data("twophase_nwtco"),
+             twophase_clus = read_data("twophase_clus"),
+             twophase_srs = read_data("twophase_srs"))
+
+## ------------------------------------------------------------------- designs
+## A two-phase design as written to the JSON file: the arguments of
+## innobaro.TwoPhaseDesign (phase1, phase2: psu, strata, probs, fpc; subset; method).
+EMPTY <- setNames(list(), character(0))  # written as {}
+tp_spec <- function(phase1 = EMPTY, phase2 = EMPTY, subset, method) {
+  list(phase1 = phase1, phase2 = phase2, subset = subset, method = method)
+}
+
+build_twophase <- function(data, spec) {
+  f <- function(cols) if (is.null(cols)) NULL else {
+    if (length(cols) == 1) reformulate(cols) else
+      reformulate(sprintf("interaction(%s)", paste(cols, collapse = ", ")))
+  }
+  id1 <- if (is.null(spec$phase1$psu)) ~1 else f(spec$phase1$psu)
+  id2 <- if (is.null(spec$phase2$psu)) ~1 else f(spec$phase2$psu)
+  if (is.null(spec$phase1$psu) && is.null(spec$phase1$strata) &&
+      is.null(spec$phase1$probs) && is.null(spec$phase1$fpc)) {
+    id1 <- ~seqno  # R's examples: every row its own phase-1 unit
+  }
+  twophase(id = list(id1, id2), strata = list(f(spec$phase1$strata), f(spec$phase2$strata)),
+           probs = list(f(spec$phase1$probs), f(spec$phase2$probs)),
+           fpc = list(f(spec$phase1$fpc), f(spec$phase2$fpc)),
+           subset = reformulate(spec$subset), data = data, method = spec$method)
+}
+
+## calibrate(phase = 2) to the phase-1 totals; `formula` is R's, `py_formula`
+## innobaro's spelling of the same model matrix
+calibrated <- function(des, cal) {
+  if (is.null(cal)) return(des)
+  calibrate(des, phase = 2, formula = as.formula(cal$formula), calfun = cal$method)
+}
+
+CASES <- list()
+add_case <- function(id, data, spec, call, result, calibration = NULL, domain = NULL) {
+  if (id %in% names(CASES)) stop("duplicate case id ", id)
+  cal <- if (is.null(calibration)) NULL else
+    list(formula = calibration$py_formula, method = calibration$method)
+  CASES[[id]] <<- list(id = id, data = data, design = spec, calibration = cal,
+                       domain = domain, call = call, result = result)
+}
+num <- function(v) I(unname(as.numeric(v)))
+
+design_of <- function(data, spec, calibration = NULL, domain = NULL) {
+  des <- calibrated(build_twophase(DATA[[data]], spec), calibration)
+  if (!is.null(domain)) {
+    keep <- model.frame(des)[[domain$column]] == domain$value
+    des <- des[keep, ]
+  }
+  des
+}
+
+stat_case <- function(id, data, spec, fn, y, calibration = NULL, domain = NULL) {
+  des <- design_of(data, spec, calibration, domain)
+  est <- switch(fn, mean = svymean(reformulate(y), des),
+                total = svytotal(reformulate(y), des))
+  add_case(id, data, spec, list(fn = fn, y = I(y)),
+           list(estimate = num(coef(est)), se = num(SE(est)),
+                vcov = unname(as.matrix(vcov(est))), df = num(degf(des)),
+                phase1_var = num(diag(as.matrix(attr(vcov(est), "phases")$phase1))),
+                phase2_var = num(diag(as.matrix(attr(vcov(est), "phases")$phase2)))),
+           calibration, domain)
+}
+
+by_case <- function(id, data, spec, fn, y, by, calibration = NULL) {
+  des <- design_of(data, spec, calibration)
+  f <- switch(fn, mean = svymean, total = svytotal)
+  est <- svyby(reformulate(y), reformulate(by), des, f, covmat = TRUE)
+  levels_by <- as.character(est[[by]])
+  dfs <- sapply(levels_by, function(l) degf(des[model.frame(des)[[by]] == l, ]))
+  add_case(id, data, spec, list(fn = fn, y = I(y), by = by),
+           list(estimate = num(coef(est)), se = num(SE(est)),
+                vcov = unname(as.matrix(vcov(est))), df = num(dfs)), calibration)
+}
+
+ratio_case <- function(id, data, spec, num_col, den_col, calibration = NULL) {
+  des <- design_of(data, spec, calibration)
+  est <- svyratio(reformulate(num_col), reformulate(den_col), des)
+  add_case(id, data, spec, list(fn = "ratio", y = I(num_col), denominator = I(den_col)),
+           list(estimate = num(coef(est)), se = num(SE(est)), df = num(degf(des))),
+           calibration)
+}
+
+prop_case <- function(id, data, spec, y, method, calibration = NULL) {
+  des <- design_of(data, spec, calibration)
+  est <- svyciprop(reformulate(y), des, method = method)
+  ci <- confint(est)
+  add_case(id, data, spec, list(fn = "proportion", y = I(y), method = method),
+           list(estimate = num(coef(est)), se = num(SE(est)), lower = num(ci[1]),
+                upper = num(ci[2]), df = num(degf(des))), calibration)
+}
+
+quantile_case <- function(id, data, spec, y, q) {
+  des <- design_of(data, spec)
+  est <- svyquantile(reformulate(y), des, q, ci = TRUE, se = TRUE)
+  ci <- confint(est)
+  add_case(id, data, spec, list(fn = "quantile", y = I(y), q = I(q)),
+           list(estimate = num(coef(est)), se = num(SE(est)), lower = num(ci[, 1]),
+                upper = num(ci[, 2]), df = num(degf(des))))
+}
+
+table_case <- function(id, data, spec, row, col) {
+  des <- design_of(data, spec)
+  tab <- svytable(reformulate(c(row, col)), des)
+  add_case(id, data, spec, list(fn = "table", row = row, col = col),
+           list(rows = I(rownames(tab)), cols = I(colnames(tab)),
+                counts = unname(unclass(tab)[, , drop = FALSE])))
+}
+
+chisq_case <- function(id, data, spec, row, col, statistic) {
+  des <- design_of(data, spec)
+  res <- svychisq(reformulate(c(row, col)), des, statistic = statistic)
+  add_case(id, data, spec, list(fn = "chisq_test", row = row, col = col,
+                                statistic = statistic),
+           list(statistic = num(res$statistic), df = num(res$parameter),
+                p_value = num(res$p.value)))
+}
+
+glm_case <- function(id, data, spec, formula, py_formula, family, calibration = NULL,
+                     domain = NULL) {
+  des <- design_of(data, spec, calibration, domain)
+  fam <- switch(family, binomial = quasibinomial(), gaussian = gaussian())
+  fit <- svyglm(as.formula(formula), design = des, family = fam,
+                control = glm.control(epsilon = 1e-14, maxit = 100))
+  if (!fit$converged) stop("svyglm did not converge: ", formula)
+  add_case(id, data, spec, list(fn = "glm", formula = py_formula, family = family),
+           list(coef_names = I(names(coef(fit))), estimate = num(coef(fit)),
+                se = num(SE(fit)), vcov = unname(vcov(fit)), df_resid = num(fit$df.residual)),
+           calibration, domain)
+}
+
+## ------------------------------------------------------------------- cases
+for (method in c("full", "approx")) {
+  ## R's ?twophase example: case-cohort sample stratified on relapse and institution
+  NW8 <- tp_spec(phase2 = list(strata = c("rel", "instit")), subset = "incc2",
+                 method = method)
+  ## stratified on relapse only
+  NWR <- tp_spec(phase2 = list(strata = "rel"), subset = "incc2", method = method)
+  ## the subcohort alone: a simple random subsample
+  NWS <- tp_spec(subset = "in_subcohort", method = method)
+  CL <- tp_spec(phase1 = list(psu = "psu", strata = "s", probs = "p1"),
+                phase2 = list(strata = "grp"), subset = "ph2", method = method)
+  SR <- tp_spec(phase1 = list(fpc = "N1"), phase2 = list(strata = "grp"), subset = "ph2",
+                method = method)
+  CAL_LIN <- list(formula = "~factor(stage) + age", py_formula = "~ C(stage) + age",
+                  method = "linear")
+  CAL_CELL <- list(formula = "~factor(cell)", py_formula = "~ C(cell)", method = "linear")
+  CAL_RAKE <- list(formula = "~factor(stage) + factor(histol)",
+                   py_formula = "~ C(stage) + C(histol)", method = "raking")
+  m <- method
+  N <- "twophase_nwtco"
+
+  stat_case(paste0("nwt8_", m, "_mean_age"), N, NW8, "mean", "age")
+  stat_case(paste0("nwt8_", m, "_mean_age_unfav"), N, NW8, "mean", c("age", "unfav"))
+  stat_case(paste0("nwt8_", m, "_mean_stage_f"), N, NW8, "mean", "stage_f")
+  stat_case(paste0("nwt8_", m, "_total_age"), N, NW8, "total", "age")
+  stat_case(paste0("nwt8_", m, "_total_rel"), N, NW8, "total", "rel")
+  stat_case(paste0("nwtr_", m, "_mean_age"), N, NWR, "mean", "age")
+  stat_case(paste0("nwts_", m, "_mean_age"), N, NWS, "mean", "age")
+  stat_case(paste0("nwts_", m, "_total_unfav"), N, NWS, "total", "unfav")
+  stat_case(paste0("nwt8_", m, "_subset_histol1_mean_age"), N, NW8, "mean", "age",
+            domain = list(column = "histol", value = 1))
+  by_case(paste0("nwt8_", m, "_mean_by_histol_age"), N, NW8, "mean", "age", "histol")
+  by_case(paste0("nwt8_", m, "_total_by_stage_unfav"), N, NW8, "total", "unfav", "stage")
+  ratio_case(paste0("nwt8_", m, "_ratio_rel_age"), N, NW8, "rel", "age")
+  prop_case(paste0("nwt8_", m, "_proportion_unfav"), N, NW8, "unfav", "logit")
+  glm_case(paste0("nwt8_", m, "_logit_rel"), N, NW8, "rel ~ factor(stage) + factor(histol) + age",
+           "rel ~ C(stage) + C(histol) + age", "binomial")
+  glm_case(paste0("nwt8_", m, "_subset_histol1_logit_rel"), N, NW8, "rel ~ factor(stage)",
+           "rel ~ C(stage)", "binomial", domain = list(column = "histol", value = 1))
+  stat_case(paste0("nwt8_", m, "_cal_linear_mean_age"), N, NW8, "mean", "age",
+            calibration = CAL_LIN)
+  stat_case(paste0("nwt8_", m, "_cal_linear_total_unfav"), N, NW8, "total", "unfav",
+            calibration = CAL_LIN)
+  stat_case(paste0("nwtr_", m, "_cal_cell_mean_unfav"), N, NWR, "mean", "unfav",
+            calibration = CAL_CELL)
+  stat_case(paste0("nwt8_", m, "_cal_raking_mean_age"), N, NW8, "mean", "age",
+            calibration = CAL_RAKE)
+  glm_case(paste0("nwt8_", m, "_cal_linear_logit_rel"), N, NW8,
+           "rel ~ factor(stage) + factor(histol) + age", "rel ~ C(stage) + C(histol) + age",
+           "binomial", calibration = CAL_LIN)
+
+  stat_case(paste0("clus_", m, "_mean_y"), "twophase_clus", CL, "mean", "y")
+  stat_case(paste0("clus_", m, "_total_y_yb"), "twophase_clus", CL, "total", c("y", "yb"))
+  by_case(paste0("clus_", m, "_mean_by_s_y"), "twophase_clus", CL, "mean", "y", "s")
+  glm_case(paste0("clus_", m, "_logit_yb"), "twophase_clus", CL, "yb ~ x", "yb ~ x",
+           "binomial")
+  glm_case(paste0("clus_", m, "_linear_y"), "twophase_clus", CL, "y ~ x", "y ~ x",
+           "gaussian")
+
+  stat_case(paste0("srs_", m, "_mean_y"), "twophase_srs", SR, "mean", "y")
+  stat_case(paste0("srs_", m, "_total_y"), "twophase_srs", SR, "total", "y")
+  by_case(paste0("srs_", m, "_mean_by_dom_y"), "twophase_srs", SR, "mean", "y", "dom")
+  stat_case(paste0("srs_", m, "_cal_linear_total_y"), "twophase_srs", SR, "total", "y",
+            calibration = list(formula = "~x", py_formula = "~ x", method = "linear"))
+}
+
+## estimators whose two-phase method is the survey.design one (no variance of
+## their own beyond svymean's), on the full method
+NW8F <- tp_spec(phase2 = list(strata = c("rel", "instit")), subset = "incc2",
+                method = "full")
+quantile_case("nwt8_full_quantile_age", "twophase_nwtco", NW8F, "age", c(0.25, 0.5))
+table_case("nwt8_full_table_rel_stage", "twophase_nwtco", NW8F, "rel", "stage_f")
+## R's svychisq has a two-phase method for method = "approx" only
+NW8A <- tp_spec(phase2 = list(strata = c("rel", "instit")), subset = "incc2",
+                method = "approx")
+chisq_case("nwt8_approx_chisq_rel_stage", "twophase_nwtco", NW8A, "rel", "stage", "F")
+chisq_case("nwt8_approx_chisq_rel_stage_chisq", "twophase_nwtco", NW8A, "rel", "stage",
+           "Chisq")
+
+write_cases(unname(CASES), "twophase", "tests/reference/make_twophase.R", t_start)
