@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..design import Design, ReplicateDesign, SurveyDesign
+from ..twophase import TwoPhaseDesign
 from .linearization import Influence, design_df, linearized_vcov
 from .replicates import replicate_rank_df, replicate_vcov
+from .twophase import twophase_vcov
 
 __all__ = [
     "Influence",
@@ -53,6 +55,8 @@ def vcov_of(design: SurveyDesign, estimate: np.ndarray, influence: Influence,
     """
     if isinstance(design, ReplicateDesign):
         return replicate_vcov(design, estimate, replicates(design.unmasked_replicate_weights))
+    if isinstance(design, TwoPhaseDesign):  # a Design of the phase-2 rows, both phases
+        return twophase_vcov(design, influence)
     if isinstance(design, Design):
         return linearized_vcov(design, influence)
     raise TypeError(f"not a survey design: {type(design).__name__}")
