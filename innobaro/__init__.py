@@ -39,6 +39,15 @@ from .planning import (
 )
 from .ranks import ranktest
 from .results import Estimate, TestContract, TestResult
+from .sae import (
+    BHFResult,
+    FayHerriotResult,
+    SmallAreaConvergenceWarning,
+    SmallAreaWarning,
+    battese_harter_fuller,
+    fay_herriot,
+    fay_herriot_fit,
+)
 from .selection import (
     CertaintyUnitsWarning,
     inclusion_probabilities,
@@ -48,6 +57,7 @@ from .selection import (
 )
 from .tabulate import table
 from .two_groups import ttest
+from .twophase import TwoPhaseDesign, TwoPhaseError, UnsupportedDesignError
 from .weighting import CalibrationError, WeightsSummary
 
 __version__ = "0.1.0.dev0"
@@ -83,6 +93,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY) | set(_LAZY_FUNCTIONS))
 
 __all__ = [
+    "BHFResult",
     "CalibrationError",
     "CertaintyUnitsWarning",
     "Design",
@@ -90,6 +101,7 @@ __all__ = [
     "DomainError",
     "Estimate",
     "EstimationError",
+    "FayHerriotResult",
     "GLMResult",
     "InfeasibleTargetError",
     "InnobaroError",
@@ -102,20 +114,28 @@ __all__ = [
     "Nonlinear",
     "OrdinalResult",
     "ReplicateDesign",
+    "SmallAreaConvergenceWarning",
+    "SmallAreaWarning",
     "SurveyDesign",
     "TermTest",
     "TestContract",
     "TestResult",
+    "TwoPhaseDesign",
+    "TwoPhaseError",
+    "UnsupportedDesignError",
     "WeightsSummary",
     "__version__",
     "allocate",
     "anova",
     "average_marginal_effect",
+    "battese_harter_fuller",
     "chisq_test",
     "compare",
     "compare_surveys",
     "contrast",
     "design_effects",
+    "fay_herriot",
+    "fay_herriot_fit",
     "glm",
     "goodness_of_fit",
     "gvif",
