@@ -183,6 +183,14 @@ DIFFERENCES: dict[str, str] = {
         "covmat leaves that replicate out of every entry, so its diagonal differs from "
         "its own SEs; innobaro leaves it out of that domain's variances and covariances "
         "only (vcov's diagonal is se^2). The SEs are compared, vcov is not."),
+    "glm_predict_offset": (
+        "predict(newdata) of a GLM with an offset: innobaro evaluates the model's offset "
+        "on newdata and adds it to the linear predictor, as R's predict.glm does, because "
+        "a rate model's prediction without its exposure is not the rate of those rows; "
+        "survey 4.1's predict.svyglm leaves the offset out. The standard errors agree (the "
+        "offset has no variance). The random designs fit no offset; make_families.R "
+        "records both fits (predict.glm's and predict.svyglm's) and the tests compare "
+        "predict.glm's."),
 }
 
 # ---------------------------------------------------------------------------
