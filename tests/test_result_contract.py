@@ -80,6 +80,10 @@ TESTS: dict[str, Callable] = {
 DESCRIPTIVE: dict[str, Callable] = {
     "weights summary": lambda d, m: d.weights_summary(),
     "model summary": lambda d, m: m.summary(),
+    "fay herriot": lambda d, m: ib.fay_herriot(d, "innovated", "county"),
+    "bhf": lambda d, m: ib.battese_harter_fuller(
+        d.data, "employees ~ innovated", "county",
+        d.data.groupby("county", observed=True)[["innovated"]].mean()),
 }
 
 # every public result type and where the contract test makes one
@@ -91,7 +95,8 @@ def _ologit() -> ib.OrdinalResult:
 HELD = {ib.Estimate: "mean", ib.Margins: "margins", ib.MarginalEffect: "marginal effect",
         ib.GLMResult: "model", ib.TestResult: "ttest", ib.TermTest: "wald F",
         ib.MLogitResult: "mlogit", ib.OrdinalResult: "ologit",
-        ib.WeightsSummary: "weights summary"}
+        ib.WeightsSummary: "weights summary", ib.FayHerriotResult: "fay herriot",
+        ib.BHFResult: "bhf"}
 
 
 @pytest.mark.parametrize("name", list(ESTIMATES))
