@@ -23,6 +23,14 @@ from .errors import (
     MissingValueError,
 )
 from .estimators import mean, proportion, quantile, ratio, total, with_replicates
+from .imputation import (
+    ImputationError,
+    MIEstimate,
+    imputation_designs,
+    mi_combine,
+    with_imputations,
+    with_plausible_values,
+)
 from .independence import chisq_test, goodness_of_fit
 from .margins import MarginalEffect, Margins, average_marginal_effect, predictive_margins
 from .models import GLMResult, TermTest, anova, glm, logit
@@ -103,10 +111,12 @@ __all__ = [
     "EstimationError",
     "FayHerriotResult",
     "GLMResult",
+    "ImputationError",
     "InfeasibleTargetError",
     "InnobaroError",
     "InnobaroWarning",
     "LonelyPSUError",
+    "MIEstimate",
     "MLogitResult",
     "MarginalEffect",
     "Margins",
@@ -139,10 +149,12 @@ __all__ = [
     "glm",
     "goodness_of_fit",
     "gvif",
+    "imputation_designs",
     "inclusion_probabilities",
     "joint_inclusion_probabilities",
     "logit",
     "mean",
+    "mi_combine",
     "mlogit",
     "naive_design",
     "ologit",
@@ -164,5 +176,7 @@ __all__ = [
     "total",
     "ttest",
     "var",
+    "with_imputations",
+    "with_plausible_values",
     "with_replicates",
 ]

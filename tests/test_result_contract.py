@@ -55,6 +55,8 @@ ESTIMATES: dict[str, Callable] = {
     .margins("sector", level=0.9),
     "ologit": lambda d, m: _ologit(),
     "ologit margins": lambda d, m: _ologit().margins("sector", level=0.9),
+    "mi combine": lambda d, m: ib.with_plausible_values(d, {"v": ["employees", "innovated"]},
+                                                        lambda x: ib.mean(x, "v", by="sector")),
 }
 
 TESTS: dict[str, Callable] = {
@@ -96,7 +98,7 @@ HELD = {ib.Estimate: "mean", ib.Margins: "margins", ib.MarginalEffect: "marginal
         ib.GLMResult: "model", ib.TestResult: "ttest", ib.TermTest: "wald F",
         ib.MLogitResult: "mlogit", ib.OrdinalResult: "ologit",
         ib.WeightsSummary: "weights summary", ib.FayHerriotResult: "fay herriot",
-        ib.BHFResult: "bhf"}
+        ib.BHFResult: "bhf", ib.MIEstimate: "mi combine"}
 
 
 @pytest.mark.parametrize("name", list(ESTIMATES))
