@@ -156,6 +156,13 @@ class FayHerriotResult:
         The direct national estimate the estimates can be benchmarked to.
     shares : pandas.Series or None
         Each sampled area's estimated population share (benchmarking weights).
+
+    Examples
+    --------
+    >>> import innobaro as ib
+    >>> r = ib.fay_herriot_fit([1.0, 2.0, 1.5, 3.0], [0.2, 0.3, 0.1, 0.4])
+    >>> r.method, r.converged, r.shrinkage.round(3).tolist()
+    ('REML', True, [0.638, 0.54, 0.779, 0.468])
     """
 
     method: str
@@ -810,6 +817,18 @@ class BHFResult:
         (parametric bootstrap; NaN without it), ``cv``.
     bootstrap : int
         Number of bootstrap samples behind ``mse``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, innobaro as ib
+    >>> rng = np.random.default_rng(1)
+    >>> units = pd.DataFrame({"area": np.repeat(list("abcdef"), 5),
+    ...                       "x": rng.normal(size=30)})
+    >>> units["y"] = 1 + units["x"] + rng.normal(size=30)
+    >>> means = pd.DataFrame({"x": [0.0] * 6}, index=list("abcdef"))
+    >>> r = ib.battese_harter_fuller(units, "y ~ x", "area", means, bootstrap=50, seed=2)
+    >>> r.random_effects.index.tolist(), bool(r.mse.notna().all())
+    (['a', 'b', 'c', 'd', 'e', 'f'], True)
     """
 
     sigma2_v: float
