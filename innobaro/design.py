@@ -32,8 +32,9 @@ from ._validate import (
 )
 from .errors import DesignError, InnobaroWarning, LonelyPSUError, MissingValueError
 
-__all__ = ["Design", "DesignCache", "LonelyRule", "ReplicateDesign", "SurveyDesign",
-           "read_only"]
+__all__ = ["MAX_JOINT_ENTRIES", "Design", "DesignCache", "HartleyRao", "JointProbabilities",
+           "JointProbabilityError", "LonelyRule", "PPSError", "PPSInfo", "PPSSizeError",
+           "ReplicateDesign", "SurveyDesign", "HR", "ppsmat", "read_only", "stage_certain"]
 
 LonelyRule = Literal["fail", "remove", "adjust", "average", "certainty"]
 _LONELY_RULES = ("fail", "remove", "adjust", "average", "certainty")
@@ -41,6 +42,219 @@ _LONELY_RULES = ("fail", "remove", "adjust", "average", "certainty")
 #: A stratum whose finite population correction is below this is taken as
 #: self-representing (sampled with certainty), as R's survey package does.
 CERTAINTY_TOL = 1e-7
+
+#: Largest matrix of joint inclusion probabilities :func:`ppsmat` designs take,
+#: in entries (``n * n`` for ``n`` sampled units): 25 million, an n of 5,000.
+#: Building the design holds about four dense float64 copies of that size
+#: (the matrix given, its checks and ``(pi_ij - pi_i pi_j) / pi_ij``), 800 MB
+#: at the limit, and keeps a sparse copy (12 bytes per nonzero entry).
+MAX_JOINT_ENTRIES = 25_000_000
+
+
+class PPSError(DesignError):
+    """An unequal-probability (``pps``) design's inclusion probabilities are missing or wrong."""
+
+
+class JointProbabilityError(PPSError):
+    """Joint inclusion probabilities are inconsistent with each other or the first-order ones."""
+
+
+class PPSSizeError(PPSError):
+    """A matrix of joint inclusion probabilities is larger than :data:`MAX_JOINT_ENTRIES`."""
+
+
+@dataclass(frozen=True)
+class HartleyRao:
+    """Hartley and Rao's approximation of the joint probabilities (made by :func:`HR`).
+
+    Attributes
+    ----------
+    psum : float, dict or None
+        :math:`\\sum_k \\pi_k^2 / n` over the population, for every stratum
+        or per stratum; None estimates it by the mean of the sampled units'
+        probabilities in the stratum, as R's ``HR()``.
+    """
+
+    psum: float | dict[Any, float] | None = None
+
+
+def HR(psum: float | dict[Any, float] | None = None) -> HartleyRao:  # noqa: N802 (R's name)
+    """Hartley-Rao approximation for a ``pps`` design (R's ``HR``).
+
+    The joint inclusion probability of units :math:`i \\neq j` of a stratum
+    with :math:`n` sampled units is approximated by (Hartley and Rao 1962,
+    truncated as in R's survey package)
+
+    .. math::
+
+        \\check\\Delta_{ij} = 1 - \\frac{n - \\pi_i - \\pi_j + \\bar P}{n - 1},
+        \\qquad \\check\\Delta_{ii} = 1 - \\pi_i,
+
+    where :math:`\\bar P = \\sum_{k \\in U} \\pi_k^2 / n` is ``psum``.
+
+    Parameters
+    ----------
+    psum : float or dict, optional
+        :math:`\\bar P`: one number for every stratum, or a dict from the
+        stratum's label (as :attr:`Design.strata_labels` prints it) to its
+        value. By default each stratum's mean of the sampled probabilities,
+        as R's ``HR()``.
+
+    Returns
+    -------
+    HartleyRao
+        To pass as ``ib.Design(..., pps=ib.HR(...))``.
+
+    References
+    ----------
+    .. [1] Hartley, H. O. and Rao, J. N. K. (1962). Sampling with unequal
+       probabilities and without replacement. *Annals of Mathematical
+       Statistics* 33, 350-374.
+    .. [2] R package survey, ``?HR`` and ``?svydesign``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"p": [0.2, 0.5, 0.3, 0.6], "y": [1.0, 4, 2, 5]})
+    >>> d = ib.Design(df, fpc="p", pps=ib.HR(0.1))
+    >>> round(float(ib.total(d, "y").se[0]), 4)
+    4.5376
+    """
+    if psum is not None and not isinstance(psum, dict):
+        value = float(psum)
+        if not np.isfinite(value):
+            raise PPSError(f"HR: psum must be a finite number; got {psum!r}")
+        psum = value
+    return HartleyRao(psum)
+
+
+@dataclass(frozen=True, eq=False)
+class JointProbabilities:
+    """Joint inclusion probabilities of the sampled units (made by :func:`ppsmat`).
+
+    Attributes
+    ----------
+    joint : numpy.ndarray
+        (n, n): :math:`\\pi_{ij}`, first-order probabilities on the diagonal.
+    tolerance : float
+        Entries of :math:`(\\pi_{ij} - \\pi_i\\pi_j)/\\pi_{ij}` below it in
+        absolute value are taken as zero (R's ``tolerance``).
+    """
+
+    joint: np.ndarray
+    tolerance: float = 1e-4
+
+
+def ppsmat(joint: Any, tolerance: float = 1e-4) -> JointProbabilities:
+    """Joint inclusion probabilities for a Horvitz-Thompson ``pps`` design (R's ``ppsmat``).
+
+    The variance of a total with weighted influence values :math:`\\check z_i
+    = z_i / \\pi_i` is the Horvitz-Thompson form
+
+    .. math::
+
+        \\hat V_{HT} = \\sum_{i,j} \\check\\Delta_{ij} \\check z_i \\check z_j,
+        \\qquad \\check\\Delta_{ij} = \\frac{\\pi_{ij} - \\pi_i \\pi_j}{\\pi_{ij}},
+
+    or with ``variance="YG"`` the Sen-Yates-Grundy form
+    :math:`-\\tfrac12 \\sum_{i \\neq j} \\check\\Delta_{ij}(\\check z_i -
+    \\check z_j)^2`.
+
+    Parameters
+    ----------
+    joint : array-like
+        Square (n, n) matrix, one row and column per row of the data (R's
+        ``ppsmat`` is by row, so the design has no ``psu``): :math:`\\pi_{ij}`
+        off the diagonal, the first-order :math:`\\pi_i` on it. Symmetric,
+        with :math:`0 < \\pi_{ij} \\le \\min(\\pi_i, \\pi_j)`. At most
+        :data:`MAX_JOINT_ENTRIES` entries (memory: see there).
+    tolerance : float, default 1e-4
+        :math:`\\check\\Delta_{ij}` smaller than this in absolute value are
+        set to zero, as R does.
+
+    Returns
+    -------
+    JointProbabilities
+        To pass as ``ib.Design(..., pps=ib.ppsmat(joint))``.
+
+    Raises
+    ------
+    PPSSizeError
+        When the matrix has more than :data:`MAX_JOINT_ENTRIES` entries.
+    JointProbabilityError
+        When it is not square or not numeric.
+
+    References
+    ----------
+    .. [1] Sarndal, C.-E., Swensson, B. and Wretman, J. (1992). *Model
+       Assisted Survey Sampling*, sec. 2.8 and 5.
+    .. [2] R package survey, ``?ppsmat``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> joint = np.array([[0.5, 0.2, 0.3], [0.2, 0.6, 0.4], [0.3, 0.4, 0.9]])
+    >>> df = pd.DataFrame({"p": [0.5, 0.6, 0.9], "y": [1.0, 4, 2]})
+    >>> d = ib.Design(df, probs="p", pps=ib.ppsmat(joint))
+    >>> round(float(ib.total(d, "y").estimate[0]), 4)
+    10.8889
+    """
+    shape = np.shape(joint)
+    if len(shape) == 2 and shape[0] * shape[1] > MAX_JOINT_ENTRIES:
+        raise PPSSizeError(
+            f"the joint probabilities are a {shape[0]} x {shape[1]} matrix, "
+            f"{shape[0] * shape[1]:,} entries; innobaro takes at most "
+            f"{MAX_JOINT_ENTRIES:,} (n = {int(MAX_JOINT_ENTRIES ** 0.5):,} units, about "
+            f"{4 * 8 * MAX_JOINT_ENTRIES / 1e9:.1f} GB while the design is built). Use an "
+            f"approximation (pps='brewer', 'overton' or ib.HR()), which needs no matrix")
+    try:
+        values = np.array(joint, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise JointProbabilityError(f"the joint probabilities must be numeric: {exc}") from exc
+    if values.ndim != 2 or values.shape[0] != values.shape[1]:
+        raise JointProbabilityError(f"the joint probabilities must be a square matrix; got "
+                                    f"shape {values.shape}")
+    tol = float(tolerance)
+    if not (np.isfinite(tol) and tol >= 0):
+        raise JointProbabilityError(f"tolerance must be a non-negative number; got {tolerance!r}")
+    values.setflags(write=False)
+    return JointProbabilities(values, tol)
+
+
+@dataclass(frozen=True, eq=False)
+class PPSInfo:
+    """What a variance engine needs of an unequal-probability design (``Design.pps``).
+
+    Attributes
+    ----------
+    method : {"brewer", "overton", "hr", "ppsmat"}
+        The approximation, or the given joint probabilities.
+    variance : {"HT", "YG"}
+        Horvitz-Thompson or Yates-Grundy form (``"HT"`` for Brewer).
+    unit_prob : tuple of numpy.ndarray
+        Per stage with probabilities, the inclusion probability of each of its
+        units (in the stage's unit order); Brewer may have several stages, the
+        other methods one.
+    psum : numpy.ndarray or None
+        Hartley-Rao: :math:`\\bar P` per first-stage stratum.
+    dcheck : scipy.sparse.csr_matrix or None
+        ``ppsmat``: :math:`(\\pi_{ij} - \\pi_i\\pi_j)/\\pi_{ij}` in unit order.
+    """
+
+    method: str
+    variance: str
+    unit_prob: tuple[np.ndarray, ...]
+    psum: np.ndarray | None = None
+    dcheck: Any = None
+
+    @property
+    def joint(self) -> bool:
+        """Whether the variance is a quadratic form in the joint probabilities
+        (every method but Brewer's, which is a stage factor of linearisation)."""
+        return self.method != "brewer"
 
 
 @dataclass(frozen=True)
@@ -851,7 +1065,9 @@ class SurveyDesign:
         return rake(self, margins, max_iter=max_iter, tol=tol)
 
     def calibrate(self: _D, totals: Any, *, formula: str | None = None,
-                  method: str = "linear", bounds: tuple[float, float] | None = None,
+                  method: str = "linear", bounds: tuple[Any, Any] | None = None,
+                  bounds_const: bool = False, variance: Any = None,
+                  aggregate_stage: int | None = None, aggregate_index: str | None = None,
                   max_iter: int = 50, tol: float = 1e-7) -> _D:
         """Calibrate the weights to population totals (GREG and its relatives).
 
@@ -866,12 +1082,26 @@ class SurveyDesign:
             names (and ``"Intercept"`` for the population size).
         formula : str, optional
             A patsy formula without response, e.g. ``"~ stype + api99"``.
-        method : {"linear", "raking", "logit"}, default "linear"
-            The distance: linear (GREG), raking (multiplicative) or logit
-            (bounded).
+        method : {"linear", "raking", "logit", "sinh"}, default "linear"
+            The distance: linear (GREG), raking (multiplicative), logit
+            (bounded) or sinh (R's ``cal.sinh``).
         bounds : (lower, upper), optional
             Bounds on the g-weights (new weight / old weight); required for
-            ``"logit"``.
+            ``"logit"`` and ``"sinh"``. Each a number, a column name or one
+            value per row.
+        bounds_const : bool, default False
+            The bounds are on the weights, not the g-weights (R's
+            ``bounds.const``).
+        variance : str or array-like, optional
+            Heteroscedastic variances of the calibration model (R's
+            ``variance``): a column, one positive value per row, or one
+            coefficient per auxiliary.
+        aggregate_stage : int, optional
+            Equal g-weights within the units of this sampling stage (R's
+            ``aggregate.stage``).
+        aggregate_index : str, optional
+            Equal g-weights within the clusters of this column (R's
+            ``aggregate.index``).
         max_iter : int, default 50
             Newton iterations.
         tol : float, default 1e-7
@@ -897,6 +1127,8 @@ class SurveyDesign:
         from .weighting import calibrate
 
         return calibrate(self, totals, formula=formula, method=method, bounds=bounds,
+                         bounds_const=bounds_const, variance=variance,
+                         aggregate_stage=aggregate_stage, aggregate_index=aggregate_index,
                          max_iter=max_iter, tol=tol)
 
     def trim_weights(self: _D, lower: float | None = None, upper: float | None = None, *,
@@ -928,8 +1160,9 @@ class SurveyDesign:
 
         return trim_weights(self, lower=lower, upper=upper, strict=strict)
 
-    def adjust_nonresponse(self: _D, respondent: Any, *, by: str | Sequence[str] | None = None
-                           ) -> _D:
+    def adjust_nonresponse(self: _D, respondent: Any, *, by: str | Sequence[str] | None = None,
+                           min_respondents: int = 0, max_factor: float | None = None,
+                           max_weight: float | None = None) -> _D:
         """Weighting-class nonresponse adjustment.
 
         See :func:`innobaro.weighting.adjust_nonresponse`.
@@ -937,9 +1170,17 @@ class SurveyDesign:
         Parameters
         ----------
         respondent : str or array-like of bool
-            Column (or mask) marking respondents.
+            Column (boolean or 0/1) or mask marking respondents.
         by : str or list of str, optional
             Weighting classes; one class by default.
+        min_respondents : int, default 0
+            Collapse classes with fewer respondents (R's ``sparseCells(count=)``).
+        max_factor : float, optional
+            Collapse classes whose adjustment factor is above this (R's
+            ``sparseCells(nrweight=)``).
+        max_weight : float, optional
+            Collapse classes whose mean adjusted weight is above this (R's
+            ``sparseCells(totalweight=)``).
 
         Returns
         -------
@@ -960,7 +1201,56 @@ class SurveyDesign:
         """
         from .weighting import adjust_nonresponse
 
-        return adjust_nonresponse(self, respondent, by=by)
+        return adjust_nonresponse(self, respondent, by=by, min_respondents=min_respondents,
+                                  max_factor=max_factor, max_weight=max_weight)
+
+    def adjust_propensity(self: _D, respondent: Any, formula: str, *, method: str = "inverse",
+                          n_classes: int = 5, class_factor: str = "rate", max_iter: int = 50,
+                          tol: float = 1e-10) -> _D:
+        """Response-propensity nonresponse adjustment.
+
+        See :func:`innobaro.weighting.adjust_propensity`.
+
+        Parameters
+        ----------
+        respondent : str or array-like of bool
+            Column (boolean or 0/1) or mask marking respondents.
+        formula : str
+            Covariates of the survey-weighted logistic response model, e.g.
+            ``"~ age + C(region)"``.
+        method : {"inverse", "classes"}, default "inverse"
+            Divide respondents' weights by their propensity, or adjust within
+            propensity classes.
+        n_classes : int, default 5
+            Propensity classes (quintiles by default) for ``"classes"``.
+        class_factor : {"rate", "mean"}, default "rate"
+            A class's factor: the inverse weighted response rate, or the
+            inverse weighted mean propensity of its units.
+        max_iter : int, default 50
+            Newton iterations of the logistic fit.
+        tol : float, default 1e-10
+            Convergence of the fit (relative change of the coefficients).
+
+        Returns
+        -------
+        SurveyDesign
+            A design of the same kind in which nonrespondents keep their place
+            with weight zero.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"psu": range(8), "w": [10.0] * 8, "x": [0, 0, 0, 0, 1, 1, 1, 1],
+        ...                    "resp": [1, 1, 1, 0, 1, 0, 0, 1]})
+        >>> d = ib.Design(df, weights="w", psu="psu")
+        >>> d.adjust_propensity("resp", "~ x").weights.round(2).tolist()
+        [13.33, 13.33, 13.33, 0.0, 20.0, 0.0, 0.0, 20.0]
+        """
+        from .weighting import adjust_propensity
+
+        return adjust_propensity(self, respondent, formula, method=method, n_classes=n_classes,
+                                 class_factor=class_factor, max_iter=max_iter, tol=tol)
 
     def weights_summary(self) -> Any:
         """What the weighting did (a :class:`~innobaro.WeightsSummary`).
@@ -1064,6 +1354,12 @@ class Design(SurveyDesign):
     nest : bool, default False
         PSU ids repeat across strata and are to be read as nested in them.
         Without ``nest`` a PSU id found in two strata is an error.
+    pps : {"brewer", "overton"}, HartleyRao or JointProbabilities, optional
+        Unequal-probability sampling of the PSUs without replacement (R's
+        ``svydesign(pps=)``); see "Unequal-probability designs" below.
+    variance : {"HT", "YG"}, default "HT"
+        With ``pps="overton"``, :func:`HR` or :func:`ppsmat`: the
+        Horvitz-Thompson or the Yates-Grundy form of the variance.
     lonely_psu : {"fail", "remove", "adjust", "average", "certainty"}
         What a stratum with a single sampled PSU contributes to the variance
         (the rules of R's ``options(survey.lonely.psu=)``):
@@ -1084,6 +1380,32 @@ class Design(SurveyDesign):
 
     Notes
     -----
+    Unequal-probability designs: with ``pps``, the PSUs were drawn with
+    unequal probabilities :math:`\\pi_i` without replacement. The
+    probabilities are those of ``fpc`` (sampling probabilities, at most 1, one
+    column per stage, varying between the PSUs of a stratum: R's form), or,
+    in a one-stage design without ``fpc``, those of ``probs``; the weights
+    are ``1 / prod(fpc)`` unless ``weights`` or ``probs`` are given. For
+    :math:`n_h` PSUs in stratum :math:`h` with totals :math:`z_i`:
+
+    - ``"brewer"`` (Brewer's approximation, any number of stages as R):
+      :math:`\\sum_h \\frac{n_h}{n_h - 1} \\sum_{i \\in h} (1 - \\pi_i)
+      (z_i - \\bar z_h)^2`, the later stages' variance within PSU :math:`i`
+      multiplied by :math:`\\pi_i`;
+    - ``"overton"``, :func:`HR` and :func:`ppsmat` (one stage, as R): the
+      quadratic form :math:`\\sum_{ij} \\check\\Delta_{ij} z_i z_j` (HT) or
+      :math:`\\sum_{ij} \\check\\Delta_{ij} z_i z_j - \\sum_i z_i^2
+      \\sum_j \\check\\Delta_{ij}` (YG), with :math:`\\check\\Delta_{ij} =
+      (\\pi_{ij} - \\pi_i\\pi_j)/\\pi_{ij}` given (:func:`ppsmat`) or
+      approximated within strata: Overton's :math:`\\check\\Delta_{ij} = 1 -
+      (n_h - (\\pi_i + \\pi_j)/2)/(n_h - 1)`, Hartley and Rao's
+      (:func:`HR`), and :math:`\\check\\Delta_{ii} = 1 - \\pi_i`. The
+      approximations need no :math:`n \\times n` matrix (stratum sums, linear
+      in the sample size); ``lonely_psu`` does not apply to them.
+
+    Estimates, domains, weighting and degrees of freedom work as for any
+    design; :meth:`replicate` is not available for them.
+
     The variance of a statistic with weighted influence values :math:`z_i` is
     computed stage by stage (Wolter 2007, ch. 2; Lumley 2010, sec. 2.2):
 
@@ -1122,7 +1444,9 @@ class Design(SurveyDesign):
                  probs: str | None = None, strata: str | Sequence[str] | None = None,
                  psu: str | Sequence[str] | None = None,
                  fpc: str | Sequence[str] | None = None, nest: bool = False,
-                 lonely_psu: LonelyRule = "fail") -> None:
+                 lonely_psu: LonelyRule = "fail",
+                 pps: str | HartleyRao | JointProbabilities | None = None,
+                 variance: Literal["HT", "YG"] = "HT") -> None:
         data = as_frame(data)
         if len(data) == 0:
             raise DesignError("data has no rows")
@@ -1158,11 +1482,18 @@ class Design(SurveyDesign):
         strata_codes, strata_levels = factorize_columns(data, strata_cols, "strata")
         self._strata_labels = _level_labels(strata_levels, n_levels=int(strata_codes.max()) + 1)
 
-        stages, fraction_form = _build_stages(data, strata_codes, psu_cols, fpc_cols,
+        method = _pps_method(pps, variance)
+        stages, fraction_form = _build_stages(data, strata_codes, psu_cols,
+                                              [] if method else fpc_cols,
                                               bool(nest), self._strata_labels)
         self._stages: tuple[Stage, ...] = stages
-        self._has_fpc = bool(fpc_cols)
-        self._fraction_fpc = fraction_form
+        self._pps: PPSInfo | None = None
+        row_prob: np.ndarray | None = None
+        if method:
+            self._pps, row_prob = _pps_info(data, method, variance, pps, stages, fpc_cols,
+                                            probs, psu_cols, self._strata_labels)
+        self._has_fpc = bool(fpc_cols) or (method == "brewer")
+        self._fraction_fpc = fraction_form or bool(method)
 
         if weights is not None:
             w = numeric_column(data, weights, "weights")
@@ -1175,6 +1506,8 @@ class Design(SurveyDesign):
                 raise DesignError(f"probs column {probs!r} must be in (0, 1]; row "
                                   f"{plain(data.index[i])} has {plain(p[i])}")
             w = 1.0 / p
+        elif row_prob is not None:
+            w = 1.0 / row_prob
         elif fpc_cols:
             w = np.ones(n)
             for st in stages:
@@ -1189,7 +1522,7 @@ class Design(SurveyDesign):
         if stages[0].unit_stratum.size == 1 and not (nest and strata_cols):
             raise DesignError("the design has only one primary sampling unit; "
                               "check the psu column")
-        if lonely_psu == "fail":
+        if lonely_psu == "fail" and not (self._pps is not None and self._pps.joint):
             self._check_lonely()
 
     @property
@@ -1201,6 +1534,15 @@ class Design(SurveyDesign):
     def stages(self) -> tuple[Stage, ...]:
         """The sampling stages (factorised units, strata, fpc)."""
         return self._stages
+
+    @property
+    def pps(self) -> PPSInfo | None:
+        """The unequal-probability sampling of the PSUs (None for other designs).
+
+        A :class:`~innobaro.design.PPSInfo`: the method, the variance form and
+        the units' inclusion probabilities, as the variance engines use them.
+        """
+        return self._pps
 
     @property
     def active_stages(self) -> tuple[Stage, ...]:
@@ -1236,7 +1578,7 @@ class Design(SurveyDesign):
     def _check_lonely(self) -> None:
         problems = []
         for k, st in enumerate(self.active_stages):
-            lonely = (st.n_units == 1) & (st.fpc_factor >= CERTAINTY_TOL)
+            lonely = (st.n_units == 1) & ~stage_certain(st, self._pps, k)
             if lonely.any():
                 idx = np.flatnonzero(lonely)
                 if k == 0:
@@ -1259,7 +1601,12 @@ class Design(SurveyDesign):
             kind = "element sample"
         else:
             kind = f"{'one' if k == 1 else str(k)}-stage cluster sample"
-        if not self._has_fpc:
+        if self._pps is not None:
+            names = {"brewer": "Brewer's approximation", "overton": "Overton's approximation",
+                     "hr": "Hartley-Rao approximation", "ppsmat": "joint probabilities"}
+            form = "" if self._pps.method == "brewer" else f", {self._pps.variance} variance"
+            fpc = f" without replacement, PPS ({names[self._pps.method]}{form})"
+        elif not self._has_fpc:
             fpc = " (with replacement)"
         else:
             fpc = " with fpc"
@@ -1319,6 +1666,9 @@ class Design(SurveyDesign):
         """
         from .replicate_weights import make_replicate_weights
 
+        if self._pps is not None:
+            raise PPSError("replicate weights for a pps design are not available: innobaro's "
+                           "replicate methods assume equal-probability sampling within strata")
         mult, scale, rscales = make_replicate_weights(
             self, method, replicates=replicates, seed=seed, rho=rho, hadamard_matrix=hadamard)
         unit = self._stages[0].unit
@@ -1744,3 +2094,241 @@ def _empty_domain(mask: Any, columns: Any = ()) -> Exception:
 
     return DomainError(f"the domain {_describe_mask(mask, columns)!r} has no rows in the "
                        f"design")
+
+
+# ---------------------------------------------------------------------------
+# unequal-probability (pps) designs
+# ---------------------------------------------------------------------------
+def stage_certain(st: Stage, pps: PPSInfo | None, k: int) -> np.ndarray:
+    """Per stratum of stage ``k``: is it sampled with certainty (every unit's fpc
+    factor below :data:`CERTAINTY_TOL`)?
+
+    Brewer's stages have one factor :math:`1 - \\pi_u` per unit, the others one
+    per stratum (R: ``all(f < 1e-7)`` within a stratum).
+
+    Parameters
+    ----------
+    st : Stage
+        The stage.
+    pps : PPSInfo or None
+        The design's :attr:`Design.pps`.
+    k : int
+        The stage's index.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, one value per stratum of the stage.
+    """
+    unit_f = unit_fpc_factor(pps, k)
+    if unit_f is None:
+        return np.asarray(st.fpc_factor < CERTAINTY_TOL)
+    uncertain = np.bincount(st.unit_stratum, weights=(unit_f >= CERTAINTY_TOL).astype(float),
+                            minlength=st.n_strata)
+    return np.asarray(uncertain == 0)
+
+
+def unit_fpc_factor(pps: PPSInfo | None, k: int) -> np.ndarray | None:
+    """Brewer's finite population factor :math:`1 - \\pi_u` of each unit of stage ``k``,
+    or None when the stage's factor is per stratum (not a Brewer stage).
+
+    Parameters
+    ----------
+    pps : PPSInfo or None
+        The design's :attr:`Design.pps`.
+    k : int
+        The stage's index.
+
+    Returns
+    -------
+    numpy.ndarray or None
+    """
+    if pps is None or pps.method != "brewer" or k >= len(pps.unit_prob):
+        return None
+    return 1.0 - pps.unit_prob[k]
+
+
+def _pps_method(pps: Any, variance: Any) -> str:
+    if variance not in ("HT", "YG"):
+        raise DesignError(f"variance must be 'HT' or 'YG'; got {variance!r}")
+    if pps is None or pps is False:
+        if variance != "HT":
+            raise PPSError("variance='YG' needs a pps design (pps='overton', ib.HR() or "
+                           "ib.ppsmat(...))")
+        return ""
+    if isinstance(pps, HartleyRao):
+        return "hr"
+    if isinstance(pps, JointProbabilities):
+        return "ppsmat"
+    if isinstance(pps, str) and pps in ("brewer", "overton"):
+        if pps == "brewer" and variance != "HT":
+            raise PPSError("pps='brewer' has only the variance='HT' form (as R)")
+        return pps
+    raise PPSError(f"pps must be 'brewer', 'overton', ib.HR(...) or ib.ppsmat(...); "
+                   f"got {pps!r}")
+
+
+def _unit_values(values: np.ndarray, unit: np.ndarray, n_units: int, name: str,
+                 data: pd.DataFrame, what: str) -> np.ndarray:
+    """The value of each unit (the first row's); an error when a unit's rows differ."""
+    first = np.full(n_units, -1, dtype=np.int64)
+    first[unit[::-1]] = np.arange(unit.size)[::-1]
+    per_unit = values[first]
+    varies = values != per_unit[unit]
+    if varies.any():
+        i = int(np.argmax(varies))
+        raise PPSError(f"{what} column {name!r} varies within a sampling unit (row "
+                       f"{plain(data.index[i])} has {plain(values[i])}, another row of its "
+                       f"unit {plain(per_unit[unit[i]])}): a unit has one inclusion probability")
+    return np.asarray(per_unit)
+
+
+def _check_prob(values: np.ndarray, name: str, data: pd.DataFrame, what: str) -> None:
+    bad = ~((values > 0) & (values <= 1))
+    if bad.any():
+        i = int(np.argmax(bad))
+        above = values[i] > 1
+        raise PPSError(
+            f"{what} column {name!r} must hold inclusion probabilities in (0, 1] for a pps "
+            f"design; row {plain(data.index[i])} has {plain(values[i])}"
+            + (" (an inclusion probability above 1; pps designs take fpc as sampling "
+               "probabilities, not population counts)" if above else ""))
+
+
+def _pps_info(data: pd.DataFrame, method: str, variance: str, spec: Any,
+              stages: tuple[Stage, ...], fpc_cols: list[str], probs: str | None,
+              psu_cols: list[str], strata_labels: list[str]
+              ) -> tuple[PPSInfo, np.ndarray]:
+    """The design's :class:`PPSInfo` and each row's inclusion probability (product
+    over the stages with probabilities), checking every input."""
+    if method != "brewer" and len(stages) > 1:
+        raise PPSError(f"pps={'ib.HR()' if method == 'hr' else 'ib.ppsmat()' if method == 'ppsmat' else repr(method)} "
+                       f"is for one-stage designs (as in R); give one psu column, or use "
+                       f"pps='brewer' for a multistage design")
+    if fpc_cols:
+        sources = [(c, "fpc", numeric_column(data, c, "fpc")) for c in fpc_cols]
+    elif probs is not None and len(stages) == 1:
+        sources = [(probs, "probs", numeric_column(data, probs, "probs"))]
+    elif method == "ppsmat":
+        sources = []
+    else:
+        raise PPSError(f"a pps design needs the PSUs' inclusion probabilities: give fpc (one "
+                       f"column of sampling probabilities per stage, as R's svydesign) "
+                       f"{'or probs' if len(stages) == 1 else '(probs is not enough for a multistage design)'}")
+    for name, what, values in sources:
+        _check_prob(values, name, data, what)
+    if method != "brewer" and fpc_cols and probs is not None:
+        pv = numeric_column(data, probs, "probs")
+        differ = ~np.isclose(pv, sources[0][2], rtol=1e-10, atol=0.0)
+        if differ.any():
+            i = int(np.argmax(differ))
+            raise PPSError(f"probs {probs!r} and fpc {fpc_cols[0]!r} give different inclusion "
+                           f"probabilities at row {plain(data.index[i])} ({plain(pv[i])} and "
+                           f"{plain(sources[0][2][i])}); give one of them")
+    unit_prob = tuple(_unit_values(values, st.unit, st.unit_stratum.size, name, data, what)
+                      for (name, what, values), st in zip(sources, stages))
+    row_prob = None
+    if sources:
+        row_prob = np.ones(len(data))
+        for (_, _, values) in sources:
+            row_prob = row_prob * values
+    psum = None
+    dcheck = None
+    st = stages[0]
+    if method == "hr":
+        psum = _hr_psum(spec, unit_prob[0], st, strata_labels)
+    elif method == "ppsmat":
+        if psu_cols:
+            raise PPSError("ib.ppsmat: the joint probabilities are of the data's rows (as R's "
+                           "ppsmat); give no psu column")
+        pi = unit_prob[0] if unit_prob else None
+        dcheck, diag = _joint_dcheck(spec, st, pi, data)
+        if not unit_prob:
+            unit_prob = (diag,)
+            row_prob = diag[st.unit]
+    assert row_prob is not None
+    info = PPSInfo(method=method, variance=variance,
+                   unit_prob=tuple(read_only(p) for p in unit_prob),
+                   psum=None if psum is None else read_only(psum), dcheck=dcheck)
+    return info, row_prob
+
+
+def _hr_psum(spec: HartleyRao, prob: np.ndarray, st: Stage, strata_labels: list[str]
+             ) -> np.ndarray:
+    """Hartley-Rao's sum of squared probabilities over n, per stratum."""
+    if spec.psum is None:  # R's HR(): the stratum's mean sampled probability
+        return np.bincount(st.unit_stratum, weights=prob, minlength=st.n_strata) / st.n_units
+    if isinstance(spec.psum, dict):
+        given = {str(k): float(v) for k, v in spec.psum.items()}
+        missing = [lab for lab in strata_labels if lab not in given]
+        if missing:
+            raise PPSError(f"HR: psum has no value for stratum {', '.join(missing[:10])}")
+        extra = sorted(set(given) - set(strata_labels))
+        if extra:
+            raise PPSError(f"HR: psum names stratum {', '.join(extra[:10])}, which the design "
+                           f"does not have")
+        return np.array([given[lab] for lab in strata_labels])
+    return np.full(st.n_strata, float(spec.psum))
+
+
+def _joint_dcheck(spec: JointProbabilities, st: Stage, pi: np.ndarray | None,
+                  data: pd.DataFrame) -> tuple[Any, np.ndarray]:
+    """Check the joint probabilities and return (pi_ij - pi_i pi_j)/pi_ij, sparse, in the
+    stage's unit order (each row a unit), and the first-order probabilities per unit."""
+    import scipy.sparse as sp
+
+    joint = spec.joint
+    n = len(data)
+    if joint.shape != (n, n):
+        raise JointProbabilityError(f"the joint probabilities are a {joint.shape[0]} x "
+                                    f"{joint.shape[1]} matrix; the data have {n} rows")
+    index = data.index
+
+    def pair(i: int, j: int) -> str:
+        return f"rows {plain(index[i])} and {plain(index[j])}"
+
+    if not np.isfinite(joint).all():
+        i, j = np.argwhere(~np.isfinite(joint))[0]
+        raise JointProbabilityError(f"the joint probabilities have a missing or infinite "
+                                    f"value at {pair(int(i), int(j))}")
+    diag = np.diag(joint).copy()
+    bad = ~((diag > 0) & (diag <= 1))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise JointProbabilityError(f"the diagonal of the joint probabilities (the first-order "
+                                    f"ones) must be in (0, 1]; row {plain(index[i])} has "
+                                    f"{plain(diag[i])}")
+    asym = np.abs(joint - joint.T) > 1e-10 * np.maximum(np.abs(joint), 1e-300)
+    if asym.any():
+        i, j = np.argwhere(asym)[0]
+        raise JointProbabilityError(f"the joint probabilities are not symmetric: "
+                                    f"{plain(joint[i, j])} and {plain(joint[j, i])} for "
+                                    f"{pair(int(i), int(j))}")
+    if pi is not None:
+        row_pi = pi[st.unit]
+        off = ~np.isclose(diag, row_pi, rtol=1e-8, atol=0.0)
+        if off.any():
+            i = int(np.argmax(off))
+            raise JointProbabilityError(f"the diagonal of the joint probabilities does not "
+                                        f"match the inclusion probabilities: row "
+                                        f"{plain(index[i])} has {plain(diag[i])} on the "
+                                        f"diagonal and {plain(row_pi[i])} in fpc/probs")
+    low = joint <= 0
+    if low.any():
+        i, j = np.argwhere(low)[0]
+        raise JointProbabilityError(f"the joint probabilities must be positive (both units "
+                                    f"were sampled); {pair(int(i), int(j))} have "
+                                    f"{plain(joint[i, j])}")
+    cap = np.minimum.outer(diag, diag) * (1 + 1e-10)
+    high = joint > cap
+    if high.any():
+        i, j = np.argwhere(high)[0]
+        raise JointProbabilityError(f"a joint probability exceeds a first-order one: "
+                                    f"{plain(joint[i, j])} for {pair(int(i), int(j))}, whose "
+                                    f"probabilities are {plain(diag[i])} and {plain(diag[j])}")
+    dcheck = (joint - np.outer(diag, diag)) / joint
+    dcheck[np.abs(dcheck) < spec.tolerance] = 0.0
+    row_of_unit = np.empty(n, dtype=np.int64)
+    row_of_unit[st.unit] = np.arange(n)
+    ordered = sp.csr_matrix(dcheck[np.ix_(row_of_unit, row_of_unit)])
+    return ordered, diag[row_of_unit]

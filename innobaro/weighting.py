@@ -30,13 +30,14 @@ from ._frames import pandas_if_frame
 from ._linalg import bincount, replicate_support, tall_dot, weighted_gram
 from ._validate import as_column_list, check_columns
 from .design import ReplicateDesign, SurveyDesign
-from .errors import DesignError, EstimationError, InnobaroWarning, MissingValueError
+from .errors import DesignError, EstimationError, InnobaroWarning, MissingValueError, warn
 from .variance.calibration import Basis, CalibrationStep
 
 __all__ = [
     "CalibrationError",
     "WeightsSummary",
     "adjust_nonresponse",
+    "adjust_propensity",
     "calibrate",
     "poststratify",
     "rake",
@@ -55,6 +56,8 @@ class _LogEntry:
     weights: np.ndarray
     targets: dict[str, float] = field(default_factory=dict)
     achieved: dict[str, float] = field(default_factory=dict)
+    response: pd.DataFrame | None = None  # response by cell (nonresponse steps)
+    collapsed: tuple[dict[str, Any], ...] = ()  # classes joined
 
 
 # ----------------------------------------------------------------------------
@@ -433,38 +436,33 @@ def _calibration_matrix(design: SurveyDesign, totals: Any, formula: str | None
     return full, names, pop
 
 
-def _calfun(method: str, bounds: tuple[float, float]
-            ) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
-    """Distance function ``F(u) - 1`` and its derivative (Deville and Särndal 1992)."""
-    lo, hi = bounds
+def _calfun(method: str) -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
+    """Distance function ``F(u) - 1`` and its derivative, for bounds ``lo``,
+    ``hi`` that broadcast with ``u`` (per row, or per row and weight column;
+    Deville and Särndal 1992; R's ``cal.linear``, ``cal.raking``,
+    ``cal.logit`` and ``cal.sinh``)."""
     if method == "linear":
-        return (lambda u: np.minimum(np.maximum(u + 1, lo), hi) - 1,
-                lambda u: ((u < hi - 1) & (u > lo - 1)).astype(float))
+        return (lambda u, lo, hi: np.minimum(np.maximum(u + 1, lo), hi) - 1,
+                lambda u, lo, hi: ((u < hi - 1) & (u > lo - 1)).astype(float))
     if method == "raking":
-        def fm1(u: np.ndarray) -> np.ndarray:
+        def fm1(u: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
             with np.errstate(over="ignore"):
                 return np.minimum(np.maximum(np.exp(u), lo), hi) - 1
 
-        def df(u: np.ndarray) -> np.ndarray:
+        def df(u: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
             with np.errstate(over="ignore"):
                 return np.where((u < hi - 1) & (u > lo - 1), np.exp(u), 0.0)
         return fm1, df
     if method == "logit":
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise DesignError("calibrate: method='logit' needs finite bounds (lower, upper) "
-                              "with lower < 1 < upper")
-        if not lo < 1 < hi:
-            raise DesignError(f"calibrate: logit bounds must satisfy lower < 1 < upper; got "
-                              f"{bounds}")
-        A = (hi - lo) / ((hi - 1) * (1 - lo))
-
-        def fm1(u: np.ndarray) -> np.ndarray:
+        def fm1(u: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
+            A = (hi - lo) / ((hi - 1) * (1 - lo))
             with np.errstate(over="ignore", invalid="ignore"):
                 e = np.exp(A * u)
                 out = (lo * (hi - 1) + hi * (1 - lo) * e) / (hi - 1 + (1 - lo) * e) - 1
             return np.where(np.isinf(e), hi - 1, out)
 
-        def df(u: np.ndarray) -> np.ndarray:
+        def df(u: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
+            A = (hi - lo) / ((hi - 1) * (1 - lo))
             with np.errstate(over="ignore", invalid="ignore"):
                 e = np.exp(A * u)
                 den = hi - 1 + (1 - lo) * e
@@ -472,64 +470,114 @@ def _calfun(method: str, bounds: tuple[float, float]
                        - (lo * (hi - 1) + hi * (1 - lo) * e) * ((1 - lo) * e * A) / den ** 2)
             return np.where(np.isinf(e), 0.0, out)
         return fm1, df
-    raise DesignError(f"calibrate: method must be 'linear', 'raking' or 'logit'; got {method!r}")
+    if method == "sinh":
+        # R's cal.sinh (alpha = 1): F(u) = (a + sqrt(a^2 + 4)) / 2, a = asinh(2u),
+        # the inverse of the derivative of the distance u - 1/u ... bounded by clipping
+        def fm1(u: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
+            a = np.arcsinh(2 * u)
+            return np.minimum(np.maximum((a + np.sqrt(a * a + 4)) / 2, lo), hi) - 1
+
+        def df(u: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
+            a = np.arcsinh(2 * u)
+            d = (1 + a / np.sqrt(a * a + 4)) / np.sqrt(1 + 4 * u * u)
+            return np.where((u < hi - 1) & (u > lo - 1), d, 0.0)
+        return fm1, df
+    raise DesignError(f"calibrate: method must be 'linear', 'raking', 'logit' or 'sinh'; got "
+                      f"{method!r}")
+
+
+def _check_bounds(method: str, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray,
+                  what: str) -> None:
+    """Bounds that the distance cannot use, named (``rows``: the rows present)."""
+    lo_r, hi_r = lo[rows], hi[rows]
+    if np.isnan(lo_r).any() or np.isnan(hi_r).any():
+        raise MissingValueError(f"calibrate: the bounds{what} have missing values in "
+                                f"{int((np.isnan(lo_r) | np.isnan(hi_r)).any(axis=1).sum())} "
+                                f"row(s)")
+    crossed = (lo_r > hi_r).any(axis=1)
+    if crossed.any():
+        raise DesignError(f"calibrate: the lower bound is above the upper bound{what} in "
+                          f"{int(crossed.sum())} row(s)")
+    if method in ("logit", "sinh"):
+        if not (np.isfinite(lo_r).all() and np.isfinite(hi_r).all()):
+            raise DesignError(f"calibrate: method={method!r} needs finite bounds (lower, "
+                              f"upper){what} with lower < 1 < upper")
+    if method == "logit":
+        bad = ((lo_r >= 1) | (hi_r <= 1)).any(axis=1)
+        if bad.any():
+            raise DesignError(f"calibrate: logit bounds must satisfy lower < 1 < upper"
+                              f"{what}; {int(bad.sum())} row(s) do not")
 
 
 def _grake(X: np.ndarray, W: np.ndarray, pop: np.ndarray, method: str,
-           bounds: tuple[float, float], tol: float, max_iter: int, names: list[str]
-           ) -> np.ndarray:
+           lo: np.ndarray, hi: np.ndarray, sigma2: np.ndarray, tol: float, max_iter: int,
+           names: list[str]) -> np.ndarray:
     """g-weights for every weight column of ``W`` (R's ``grake``), vectorised.
 
     Newton steps on the calibration equations with a generalised inverse,
     step halving when the distance is undefined, convergence when every
     ``|misfit| / (1 + |total|) < tol``; each column stops when it converges.
+    ``lo``, ``hi``: bounds on the g-weights, (n, 1) or (n, k); ``sigma2``: the
+    (n,) heteroscedastic variances (R's ``variance``), so that
+    :math:`g_i = F(x_i^\\top \\eta / \\sigma^2_i)`.
     """
     n, p = X.shape
     k = W.shape[1]
-    fm1, df = _calfun(method, bounds)
+    fm1, df = _calfun(method)
+    inv_s2 = 1.0 / sigma2
+
+    def sel(b: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return b if b.shape[1] == 1 else b[:, idx]
+
     sample = X.T @ W  # (p, k)
     scale = np.ones(k)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = pop[:, None] / sample
     big = np.nanmin(np.where(np.isfinite(ratios), ratios, np.nan), axis=0) > 20
+    bounded = bool(np.isfinite(lo).any() or np.isfinite(hi).any())
     if big.any():  # R's pre-scaling for weights far below the totals
         scale = np.where(big, np.nanmean(np.where(np.isfinite(ratios), ratios, np.nan),
                                          axis=0), 1.0)
-        if any(np.isfinite(b) for b in bounds):
+        if bounded:
             warnings.warn(f"calibration bounds are applied after rescaling the weights by "
                           f"{scale[big][0]:.3g}", InnobaroWarning, stacklevel=4)
     Ws = W * scale
     sample = sample * scale
+    if bounded:
+        _check_reachable(X, Ws, pop, lo, hi, names)
     eta = np.zeros((p, k))
     u = np.zeros((n, k))
-    g = 1 + fm1(u)
-    deriv = df(u)
+    g = 1 + fm1(u, lo, hi)
+    deriv = df(u, lo, hi)
     active = np.ones(k, dtype=bool)
     it = 1
     misfit = np.zeros((p, k))
     while True:
         idx = np.flatnonzero(active)
-        T = weighted_gram(X, Ws[:, idx] * deriv[:, idx])
-        mis = pop[:, None] - sample[:, idx] - X.T @ (Ws[:, idx] * fm1(u[:, idx]))
+        lo_i, hi_i = sel(lo, idx), sel(hi, idx)
+        T = weighted_gram(X, Ws[:, idx] * deriv[:, idx] * inv_s2[:, None])
+        mis = pop[:, None] - sample[:, idx] - X.T @ (Ws[:, idx] * fm1(u[:, idx], lo_i, hi_i))
         # the small (p, p) pseudo-inverses of every active column, in one call
         Tinv = np.linalg.pinv(T, rcond=256 * np.finfo(float).eps, hermitian=True)
         step = np.einsum("jab,bj->aj", Tinv, mis)
         eta[:, idx] += step
-        u[:, idx] = tall_dot(X, eta[:, idx])
-        g[:, idx] = 1 + fm1(u[:, idx])
-        deriv[:, idx] = df(u[:, idx])
+        u[:, idx] = tall_dot(X, eta[:, idx]) * inv_s2[:, None]
+        g[:, idx] = 1 + fm1(u[:, idx], lo_i, hi_i)
+        deriv[:, idx] = df(u[:, idx], lo_i, hi_i)
         bad = ~(np.isfinite(g[:, idx]).all(axis=0) & np.isfinite(deriv[:, idx]).all(axis=0))
         while it < max_iter and bad.any():  # step halving
             it += 1
             cols = idx[bad]
+            lo_c, hi_c = sel(lo, cols), sel(hi, cols)
             step[:, bad] /= 2
             eta[:, cols] -= step[:, bad]
-            u[:, cols] = tall_dot(X, eta[:, cols])
-            g[:, cols] = 1 + fm1(u[:, cols])
-            deriv[:, cols] = df(u[:, cols])
+            u[:, cols] = tall_dot(X, eta[:, cols]) * inv_s2[:, None]
+            g[:, cols] = 1 + fm1(u[:, cols], lo_c, hi_c)
+            deriv[:, cols] = df(u[:, cols], lo_c, hi_c)
             bad = ~(np.isfinite(g[:, idx]).all(axis=0)
                     & np.isfinite(deriv[:, idx]).all(axis=0))
-        misfit[:, idx] = pop[:, None] - sample[:, idx] - X.T @ (Ws[:, idx] * fm1(u[:, idx]))
+        misfit[:, idx] = (pop[:, None] - sample[:, idx]
+                          - X.T @ (Ws[:, idx] * fm1(u[:, idx], lo_i, hi_i)))
         done = (np.abs(misfit[:, idx]) / (1 + np.abs(pop[:, None])) < tol).all(axis=0)
         active[idx[done]] = False
         if not active.any():
@@ -547,8 +595,137 @@ def _grake(X: np.ndarray, W: np.ndarray, pop: np.ndarray, method: str,
     return g * scale
 
 
+def _check_reachable(X: np.ndarray, W: np.ndarray, pop: np.ndarray, lo: np.ndarray,
+                     hi: np.ndarray, names: list[str]) -> None:
+    """Each total must lie between the smallest and the largest total that
+    g-weights within the bounds can give: :math:`\\sum_i w_i x_{ij} l_i` and
+    :math:`\\sum_i w_i x_{ij} u_i` (the bounds swapped where
+    :math:`x_{ij} < 0`). A necessary condition, checked for every weight column."""
+    with np.errstate(invalid="ignore"):
+        pos = np.maximum(X, 0.0)
+        neg = np.minimum(X, 0.0)
+        # 0 * inf is nan where a row has no weight in the column or x is zero
+        lo_w = np.nan_to_num(W * lo, nan=0.0, posinf=np.inf, neginf=-np.inf)
+        hi_w = np.nan_to_num(W * hi, nan=0.0, posinf=np.inf, neginf=-np.inf)
+        low = _safe_dot(pos, lo_w) + _safe_dot(neg, hi_w)
+        high = _safe_dot(pos, hi_w) + _safe_dot(neg, lo_w)
+    slack = 1e-9 * (1 + np.abs(pop))
+    out = (pop[:, None] < low - slack[:, None]) | (pop[:, None] > high + slack[:, None])
+    if out.any():
+        c = int(np.argwhere(out)[0][1])
+        where = "" if c == 0 else f" in replicate {c}"
+        parts = [f"{names[j]!r} ({pop[j]:.6g}; reachable {low[j, c]:.6g} to {high[j, c]:.6g})"
+                 for j in np.flatnonzero(out[:, c])]
+        raise CalibrationError(
+            f"calibrate: the total(s) of {', '.join(parts)} cannot be met with g-weights "
+            f"within the bounds{where}. Widen the bounds, or check the totals")
+
+
+def _safe_dot(X: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``X.T @ B`` where ``B`` may hold infinities: a zero in ``X`` times an
+    infinite bound counts zero, as it should for a total (n, p) x (n, k) -> (p, k)."""
+    finite = np.isfinite(B)
+    out = X.T @ np.where(finite, B, 0.0)
+    if not finite.all():
+        pp, nn = (X > 0).astype(float), (X < 0).astype(float)
+        pinf, ninf = np.isposinf(B).astype(float), np.isneginf(B).astype(float)
+        up = pp.T @ pinf + nn.T @ ninf
+        down = pp.T @ ninf + nn.T @ pinf
+        out = np.where((up > 0) & (down > 0), np.nan,
+                       np.where(up > 0, np.inf, np.where(down > 0, -np.inf, out)))
+    return out
+
+
+def _row_values(design: SurveyDesign, value: Any, what: str) -> np.ndarray:
+    """A per-row float array from a scalar, a column name or an (n,) array."""
+    if isinstance(value, str):
+        check_columns(design.data, [value], f"calibrate ({what})")
+        col = design.data[value]
+        if not pd.api.types.is_numeric_dtype(col):
+            raise DesignError(f"calibrate: {what} column {value!r} is not numeric")
+        return col.to_numpy(dtype=float, na_value=np.nan)
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        return np.full(design.n, float(arr))
+    if arr.shape != (design.n,):
+        raise DesignError(f"calibrate: {what} has shape {arr.shape}; give a number, a "
+                          f"column name or one value per row of the design ({design.n})")
+    return arr
+
+
+def _variance_values(design: SurveyDesign, variance: Any, X: np.ndarray, names: list[str]
+                     ) -> np.ndarray:
+    """R's ``calibrate(variance=)``: one variance per row (a column or an array),
+    or one coefficient per auxiliary (then :math:`\\sigma^2_i = x_i^\\top v`)."""
+    present = design.present
+    label = repr(variance) if isinstance(variance, str) else "variance"
+    if not isinstance(variance, str):
+        arr = np.asarray(variance, dtype=float)
+        if arr.ndim == 1 and arr.size == X.shape[1] and arr.size != design.n:
+            s2 = X @ arr
+            label = f"variance (x @ {arr.tolist()})"
+        else:
+            s2 = _row_values(design, variance, "variance")
+    else:
+        s2 = _row_values(design, variance, "variance")
+    s2p = s2[present]
+    if np.isnan(s2p).any():
+        raise MissingValueError(f"calibrate: {label} has missing values in "
+                                f"{int(np.isnan(s2p).sum())} row(s)")
+    bad = ~(np.isfinite(s2p) & (s2p > 0))
+    if bad.any():
+        raise DesignError(f"calibrate: {label} must be positive and finite in every row; "
+                          f"{int((s2p == 0).sum())} row(s) are zero, {int((s2p < 0).sum())} "
+                          f"negative and {int(np.isinf(s2p).sum())} infinite")
+    return np.where(present, s2, 1.0)
+
+
+def _group_mean(codes: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Means of the columns of ``M`` (n, k) within groups ``codes`` (-1: left
+    as they are), placed back on the rows (R's ``ave``)."""
+    import scipy.sparse as sp
+
+    keep = codes >= 0
+    n_groups = int(codes.max()) + 1 if keep.any() else 0
+    rows = np.flatnonzero(keep)
+    E = sp.csr_matrix((np.ones(rows.size), (codes[keep], rows)), shape=(n_groups, M.shape[0]))
+    counts = np.asarray(E.sum(axis=1)).ravel()
+    means = np.asarray(E @ M) / counts[:, None]
+    out = M.copy()
+    out[keep] = means[codes[keep]]
+    return out
+
+
+def _aggregate_codes(design: SurveyDesign, aggregate_stage: int | None,
+                     aggregate_index: str | None) -> tuple[np.ndarray, str] | None:
+    """Group codes of the clusters whose rows share one g-weight (R's
+    ``aggregate.stage`` and ``aggregate.index``), -1 for rows not present."""
+    if aggregate_stage is None and aggregate_index is None:
+        return None
+    if aggregate_stage is not None and aggregate_index is not None:
+        raise DesignError("calibrate: give aggregate_stage or aggregate_index, not both")
+    if aggregate_stage is not None:
+        stages = getattr(design, "stages", None)
+        if isinstance(design, ReplicateDesign) or stages is None:
+            raise DesignError("calibrate: aggregate_stage needs a design with sampling "
+                              "stages; for a replicate design give aggregate_index, the "
+                              "column of the clusters")
+        if not 1 <= int(aggregate_stage) <= len(stages):
+            raise DesignError(f"calibrate: aggregate_stage={aggregate_stage}, but the design "
+                              f"has {len(stages)} stage(s)")
+        codes = np.asarray(stages[int(aggregate_stage) - 1].unit, dtype=np.int64)
+        label = f"stage {int(aggregate_stage)}"
+    else:
+        assert aggregate_index is not None
+        codes, _ = _cells(design, [aggregate_index], "calibrate (aggregate_index)")
+        label = repr(aggregate_index)
+    return np.where(design.present, codes, -1), label
+
+
 def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
-              method: str = "linear", bounds: tuple[float, float] | None = None,
+              method: str = "linear", bounds: tuple[Any, Any] | None = None,
+              bounds_const: bool = False, variance: Any = None,
+              aggregate_stage: int | None = None, aggregate_index: str | None = None,
               max_iter: int = 50, tol: float = 1e-7) -> Any:
     """Calibrate the weights to known population totals of auxiliary variables.
 
@@ -563,11 +740,31 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
         the population size).
     formula : str, optional
         A patsy formula without response, e.g. ``"~ stype + api99"``.
-    method : {"linear", "raking", "logit"}, default "linear"
+    method : {"linear", "raking", "logit", "sinh"}, default "linear"
         The distance of Deville and Särndal (1992): linear (GREG),
-        raking (multiplicative), or logit (bounded).
+        raking (multiplicative), logit (bounded) or sinh (R's ``cal.sinh``,
+        between linear and raking; needs finite bounds).
     bounds : (lower, upper), optional
-        Bounds on the g-weights :math:`w_{new}/w` (required for logit).
+        Bounds on the g-weights :math:`w_{new}/w` (required for logit and
+        sinh). Each may be a number, a column name or an array with one
+        value per row (per-unit bounds, R's ``bounds`` given as vectors).
+    bounds_const : bool, default False
+        The bounds are on the calibrated weights themselves, not on the
+        g-weights: row :math:`i`'s g-bounds are ``bounds / w_i`` (R's
+        ``bounds.const``).
+    variance : str or array-like, optional
+        Heteroscedastic variances :math:`\\sigma^2_i` of the calibration
+        model (R's ``variance``): a column or one positive value per row, or
+        one coefficient per auxiliary (then :math:`\\sigma^2_i = x_i^\\top v`).
+        The distance weighs row :math:`i` by :math:`1/\\sigma^2_i`.
+    aggregate_stage : int, optional
+        Equal g-weights within the sampling units of this stage (1 for the
+        PSUs; R's ``aggregate.stage``): the auxiliaries, weights and
+        variances are averaged within each unit before calibrating, as
+        integrated household weighting needs. Linearisation designs only.
+    aggregate_index : str, optional
+        The same with the clusters given by a column (R's
+        ``aggregate.index``; any design).
     max_iter : int, default 50
     tol : float, default 1e-7
         Convergence when every :math:`|\\hat T_k - T_k|/(1 + |T_k|) < tol`.
@@ -579,18 +776,33 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
     Notes
     -----
     The calibrated weights are :math:`w_i g_i` with :math:`g_i = F(x_i^\\top
-    \\lambda)` and :math:`\\lambda` solving :math:`\\sum_i w_i F(x_i^\\top
-    \\lambda) x_i = T`; for the linear distance without bounds,
-    :math:`g_i = 1 + x_i^\\top (X^\\top W X)^{-1}(T - X^\\top w)` (GREG).
-    The variance uses the residuals of the weighted regression of the
-    influence values on the auxiliaries, :math:`\\tilde z = z - W_{new} X
-    \\hat\\beta`, :math:`\\hat\\beta = (X^\\top W X)^{-1} X^\\top (z/g)`
-    (Deville and Särndal 1992; R's ``calibrate``).
+    \\lambda / \\sigma^2_i)` and :math:`\\lambda` solving :math:`\\sum_i w_i
+    F(x_i^\\top \\lambda/\\sigma^2_i) x_i = T`; for the linear distance without
+    bounds, :math:`g_i = 1 + x_i^\\top (X^\\top W \\Sigma^{-1} X)^{-1}(T - X^\\top
+    w)/\\sigma^2_i` (GREG). The variance uses the residuals of the weighted
+    regression of the influence values on the auxiliaries,
+    :math:`\\tilde z = z - g w X \\hat\\beta`, :math:`\\hat\\beta = (X^\\top W
+    \\Sigma^{-1} X)^{-1} X^\\top (z/(g\\sigma^2))` (Deville and Särndal 1992;
+    R's ``calibrate``). As in R, the bounded and non-linear distances use
+    :math:`\\Sigma = I` in this regression, and with aggregation :math:`X`,
+    :math:`w` and :math:`\\sigma^2` are the cluster means. Unlike R 4.1,
+    the variances are averaged within clusters for every distance (R
+    averages them only for the linear one), so the g-weights are equal
+    within a cluster; the weights are equal there when the design weights
+    are, and a warning says when they are not. Replicate designs repeat the
+    calibration in every replicate; with ``bounds_const`` each replicate's
+    g-bounds are the bounds over its own weights (R 4.1 ignores
+    ``bounds.const`` for replicate designs).
 
     Raises
     ------
     CalibrationError
-        When the totals cannot be reached (naming the worst total).
+        When a total lies outside the range that g-weights within the
+        bounds can give (naming the total and the range), or the iterations
+        do not reach the totals (naming the worst total).
+    DesignError
+        Naming a variance that is zero, negative or infinite, crossed
+        bounds, or bounds a distance cannot use.
 
     Examples
     --------
@@ -601,16 +813,45 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
     >>> d = ib.Design(df, weights="w", psu="psu").calibrate({"Intercept": 60, "x": 240})
     >>> ib.total(d, "x").estimate.round(6).tolist()
     [240.0]
+    >>> d = ib.Design(df, weights="w", psu="psu").calibrate({"x": 240}, variance="x")
+    >>> d.weights.round(4).tolist()  # the ratio estimator: g = 240 / 210 for every row
+    [11.4286, 11.4286, 11.4286, 11.4286, 11.4286, 11.4286]
     """
-    if bounds is None:
-        bounds = (-np.inf, np.inf)
-    bounds = (float(bounds[0]), float(bounds[1]))
     X, names, pop = _calibration_matrix(design, totals, formula)
     W = _weights_matrix(design)
-    sample = X.T @ W[:, 0]
-    drop = (sample == 0) & (pop == 0) & ~X.any(axis=0)
+    present = design.present
+    _calfun(method)  # validate early
+    if bounds is None:
+        bounds = (-np.inf, np.inf)
+    if isinstance(bounds, str) or len(bounds) != 2:
+        raise DesignError(f"calibrate: bounds must be (lower, upper); got {bounds!r}")
+    lo = np.where(present, _row_values(design, bounds[0], "lower bound"), -np.inf)[:, None]
+    hi = np.where(present, _row_values(design, bounds[1], "upper bound"), np.inf)[:, None]
+    if bounds_const:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lo = np.where(W > 0, lo / W, lo)
+            hi = np.where(W > 0, hi / W, hi)
+    what = " (on the weights, bounds_const=True)" if bounds_const else ""
+    _check_bounds(method, lo, hi, present, what)
+    unbounded = bool(np.isneginf(lo[present]).all() and np.isposinf(hi[present]).all())
+    sigma2 = (np.ones(design.n) if variance is None
+              else _variance_values(design, variance, X, names))
+    agg = _aggregate_codes(design, aggregate_stage, aggregate_index)
+    Xa, Wa = X, W
+    if agg is not None:
+        codes, label = agg
+        Wa = _group_mean(codes, W)
+        spread = np.abs(W[:, 0] - Wa[:, 0])[present]
+        if spread.size and spread.max() > 1e-8 * np.abs(Wa[:, 0][present]).max():
+            warn(f"calibrate: the weights are not constant within the clusters of {label}; "
+                 f"the clusters' g-weights are equal but their weights are not, and the "
+                 f"totals are met for the cluster means of the weights (as R)")
+        Xa = _group_mean(codes, X)
+        sigma2 = _group_mean(codes, sigma2[:, None])[:, 0]
+    sample = Xa.T @ Wa[:, 0]
+    drop = (sample == 0) & (pop == 0) & ~Xa.any(axis=0)
     if drop.any():
-        X, pop = X[:, ~drop], pop[~drop]
+        X, Xa, pop = X[:, ~drop], Xa[:, ~drop], pop[~drop]
         names = [n for n, d in zip(names, drop, strict=True) if not d]
     if W.shape[1] > 1:  # each replicate needs rows for every auxiliary the sample has
         support = (W > 0).T.astype(float) @ (X != 0).astype(float)  # (1 + R, p)
@@ -624,11 +865,13 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
                 f"among their rows the auxiliaries {names} are linearly dependent (a level "
                 f"left alone, or fewer rows than auxiliaries). Collapse levels, or calibrate "
                 f"the design before making its replicates")
+    inv_s2 = 1.0 / sigma2
+    linear = method == "linear" and unbounded
     gram0 = None
-    if method == "linear" and np.isneginf(bounds[0]) and np.isposinf(bounds[1]):
-        T = weighted_gram(X, W)
+    if linear:
+        T = weighted_gram(Xa, Wa * inv_s2[:, None])
         gram0 = T[0]
-        rhs = pop[:, None] - X.T @ W
+        rhs = pop[:, None] - Xa.T @ Wa
         try:
             # all the small (p, p) systems, one per weight column, in one call
             lam = np.linalg.solve(T, rhs.T[:, :, None])[:, :, 0].T
@@ -636,26 +879,29 @@ def calibrate(design: SurveyDesign, totals: Any, *, formula: str | None = None,
             raise CalibrationError(
                 "calibrate: the auxiliary variables are collinear in the sample "
                 f"(columns {names}); drop redundant totals") from None
-        G = 1 + tall_dot(X, lam)
+        G = 1 + tall_dot(Xa, lam) * inv_s2[:, None]
     else:
-        _calfun(method, bounds)  # validate early
-        G = _grake(X, W, pop, method, bounds, tol, max_iter, names)
+        G = _grake(Xa, Wa, pop, method, lo, hi, sigma2, tol, max_iter, names)
     Wnew = W * G
+    kind = f"calibrate ({method}" + (", variance" if variance is not None else "") + \
+        (f", aggregated by {agg[1]}" if agg is not None else "") + ")"
     step = None
     if not isinstance(design, ReplicateDesign):
         g = G[:, 0]
-        w0 = W[:, 0]
+        wa = Wa[:, 0]
+        # R's residuals: Sigma in the regression for the linear distance only
+        f_s2 = sigma2 if linear else np.ones(design.n)
         # columns scaled to unit weighted norm: a well-conditioned projection
-        gram = gram0 if gram0 is not None else weighted_gram(X, w0[:, None])[0]
+        gram = gram0 if gram0 is not None else weighted_gram(Xa, wa[:, None])[0]
         norm = np.sqrt(np.diag(gram))
         norm = np.where(norm > 0, norm, 1.0)
         K = np.linalg.pinv(gram / np.outer(norm, norm), hermitian=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            fval = np.where(g != 0, 1.0 / g, 0.0)
-        basis = Basis(K=K, x=X, scale=norm, a_values=Wnew[:, 0].copy(), f_values=fval)
-        step = CalibrationStep(bases=(basis,), kind=f"calibrate ({method})")
+            fval = np.where(g != 0, 1.0 / (g * f_s2), 0.0)
+        basis = Basis(K=K, x=Xa, scale=norm, a_values=g * wa, f_values=fval)
+        step = CalibrationStep(bases=(basis,), kind=kind)
     achieved = X.T @ Wnew[:, 0]
-    entry = _LogEntry(f"calibrate ({method})", Wnew[:, 0].copy(),
+    entry = _LogEntry(kind, Wnew[:, 0].copy(),
                       dict(zip(names, map(float, pop), strict=True)),
                       dict(zip(names, map(float, achieved), strict=True)))
     return _new_design(design, Wnew, step, entry)
@@ -727,8 +973,157 @@ def trim_weights(design: SurveyDesign, lower: float | None = None,
     return _new_design(design, W, None, entry)
 
 
+def _respondents(design: SurveyDesign, respondent: Any, what: str) -> np.ndarray:
+    """The respondent indicator over all rows: a column (no missing values;
+    bool or 0/1) or a mask."""
+    if isinstance(respondent, str):
+        check_columns(design.data, [respondent], what)
+        col = design.data[respondent]
+        if col.isna().to_numpy()[design.present].any():
+            raise MissingValueError(f"{what}: column {respondent!r} has missing values")
+        values = col.to_numpy()
+        if values.dtype != bool:
+            num = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+            ok = np.isnan(num) | np.isin(num, (0.0, 1.0))
+            if not ok[design.present].all() or np.isnan(num[design.present]).any():
+                raise DesignError(f"{what}: column {respondent!r} must be boolean or 0/1")
+            return np.nan_to_num(num) == 1
+        return values.astype(bool)
+    return design.row_mask(respondent)
+
+
+def _class_adjustment(design: SurveyDesign, W: np.ndarray, resp: np.ndarray,
+                      codes: np.ndarray, n_cls: int, labels: list[str], what: str,
+                      factor: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, CalibrationStep | None, np.ndarray, np.ndarray]:
+    """Weighting-class adjustment: respondents of class ``c`` get
+    ``w * factor_c`` (``factor``: (C, k), by default the inverse weighted
+    response rate), nonrespondents zero; rows outside every class keep their
+    weights. Returns the new weights, the variance step (for the rate
+    factor on a linearisation design), and the full and respondent class totals."""
+    full = _cell_totals(codes, W, n_cls)
+    rcodes = np.where(resp, codes, -1)
+    rtot = _cell_totals(rcodes, W, n_cls)
+    empty = (full[:, 0] > 0) & (rtot[:, 0] <= 0)
+    if empty.any():
+        raise DesignError(f"{what}: no respondents (with positive weight) in class(es) "
+                          + ", ".join(labels[i] for i in np.flatnonzero(empty)))
+    _check_replicate_cells(rtot, labels, what)
+    rate_factor = factor is None
+    if factor is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(rtot > 0, full / rtot, 0.0)
+    Wnew = np.where((rcodes >= 0)[:, None], W * factor[np.maximum(codes, 0)], 0.0)
+    Wnew = np.where((codes >= 0)[:, None], Wnew, W)
+    step = None
+    if rate_factor and not isinstance(design, ReplicateDesign):
+        w0, w1 = W[:, 0], Wnew[:, 0]
+        new_tot = _cell_totals(codes, Wnew[:, :1], n_cls)[:, 0]
+        with np.errstate(divide="ignore"):
+            K = np.diag(np.where(new_tot > 0, 1.0 / new_tot, 0.0))
+        inside = codes >= 0
+        basis = Basis(K=K, codes=np.maximum(codes, 0), a_values=np.where(inside, w1 - w0, 0.0),
+                      f_values=inside.astype(float))
+        step = CalibrationStep(bases=(basis,), kind="nonresponse")
+    return Wnew, step, full, rtot
+
+
+def _response_table(codes: np.ndarray, resp: np.ndarray, w: np.ndarray, labels: list[str],
+                    classes: np.ndarray, class_labels: list[str], factor: np.ndarray
+                    ) -> pd.DataFrame:
+    """Response by cell: sampled and responding units, unweighted and
+    weighted response rates, the cell's class (after collapsing) and its
+    adjustment factor."""
+    n_cells = len(labels)
+    inside = codes >= 0
+    c = codes[inside]
+    n = bincount(c, minlength=n_cells).astype(float)
+    r = bincount(c, weights=resp[inside].astype(float), minlength=n_cells)
+    wf = bincount(c, weights=w[inside], minlength=n_cells)
+    wr = bincount(c, weights=np.where(resp, w, 0.0)[inside], minlength=n_cells)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.DataFrame({"cell": labels, "n": n.astype(int), "respondents": r.astype(int),
+                             "response_rate": r / n, "weighted_response_rate": wr / wf,
+                             "class": [class_labels[k] for k in classes],
+                             "factor": factor[classes]})
+
+
+def _collapse_cells(design: SurveyDesign, by: list[str], codes: np.ndarray,
+                    values: list[np.ndarray], resp: np.ndarray, w: np.ndarray,
+                    min_respondents: int, max_factor: float, max_weight: float
+                    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Join sparse cells with a neighbour until none is sparse.
+
+    The rule (survey's ``sparseCells`` flags, joined as ``joinCells``): a class
+    is sparse when it has fewer than ``min_respondents`` respondents, an
+    adjustment factor (full-sample over respondents' weight) above
+    ``max_factor``, or a mean adjusted weight per respondent above
+    ``max_weight``, or no respondents. The first sparse class in the order
+    of R's arrays (the first ``by`` column varying fastest; a class is placed
+    at its first cell) is joined with the adjacent class (a cell one level
+    away in one column) whose weighted response rate is closest to its own,
+    the first in that order on a tie. Returns the class of every cell and the
+    joins made."""
+    n_cells = len(values[0])
+    cell_rows = np.full(n_cells, -1, dtype=np.int64)
+    inside = codes >= 0
+    cell_rows[codes[inside]] = np.flatnonzero(inside)  # one row of each cell
+    coords = np.empty((n_cells, len(by)), dtype=np.int64)
+    dims = []
+    for j, col in enumerate(by):  # over the classing columns
+        col_codes, col_values = design.level_codes([col])
+        coords[:, j] = col_codes[cell_rows]
+        dims.append(len(col_values[0]))
+    key = coords @ np.concatenate([[1], np.cumprod(dims)[:-1]]).astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    rank = np.empty(n_cells, dtype=np.int64)
+    rank[order] = np.arange(n_cells)
+    adjacent = np.abs(coords[:, None, :] - coords[None, :, :]).sum(axis=2) == 1
+    c = codes[inside]
+    full = bincount(c, weights=w[inside], minlength=n_cells)
+    rw = bincount(c, weights=np.where(resp, w, 0.0)[inside], minlength=n_cells)
+    rn = bincount(c, weights=resp[inside].astype(float), minlength=n_cells)
+    group = rank.copy()  # a class is named by the smallest rank of its cells
+    labels = [_cell_label(values, i) for i in range(n_cells)]
+    joins: list[dict[str, Any]] = []
+    while True:  # one join per pass
+        gF = np.bincount(group, weights=full, minlength=n_cells)
+        gR = np.bincount(group, weights=rw, minlength=n_cells)
+        gN = np.bincount(group, weights=rn, minlength=n_cells)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(gR > 0, gF / gR, np.inf)
+            mean_w = np.where(gN > 0, gF / gN, np.inf)
+        reasons = {"fewer than min_respondents respondents": gN < min_respondents,
+                   "factor above max_factor": factor > max_factor,
+                   "mean weight above max_weight": mean_w > max_weight,
+                   "no respondents": gR <= 0}
+        sparse = (gF > 0) & np.logical_or.reduce(list(reasons.values()))
+        if not sparse.any():
+            break
+        g = int(np.flatnonzero(sparse)[0])  # the first sparse class in R's order
+        members = group == g
+        name = " + ".join(labels[i] for i in order if members[i])
+        why = "; ".join(k for k, v in reasons.items() if v[g])
+        near = np.unique(group[adjacent[members].any(axis=0) & ~members])
+        if near.size == 0:
+            raise DesignError(
+                f"adjust_nonresponse: class {name} is sparse ({why}: {int(gN[g])} respondents, "
+                f"factor {factor[g]:.4g}) and has no adjacent class left to join; relax "
+                f"min_respondents, max_factor or max_weight, or use fewer classing columns")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = gR / gF
+        pick = int(near[np.argmin(np.abs(rate[near] - rate[g]))])
+        joins.append({"class": name,
+                      "joined_with": " + ".join(labels[i] for i in order if group[i] == pick),
+                      "reason": why, "respondents": int(gN[g]), "factor": float(factor[g])})
+        group[group == max(g, pick)] = min(g, pick)
+    return group, joins
+
+
 def adjust_nonresponse(design: SurveyDesign, respondent: Any, *,
-                       by: str | Sequence[str] | None = None) -> Any:
+                       by: str | Sequence[str] | None = None, min_respondents: int = 0,
+                       max_factor: float | None = None, max_weight: float | None = None
+                       ) -> Any:
     """Weighting-class nonresponse adjustment, keeping the design of the full sample.
 
     Parameters
@@ -736,18 +1131,38 @@ def adjust_nonresponse(design: SurveyDesign, respondent: Any, *,
     design : Design or ReplicateDesign
         The design of the full sample, respondents and nonrespondents.
     respondent : str or array-like of bool
-        Column (or mask) marking respondents.
+        Column (boolean or 0/1) or mask marking respondents.
     by : str or list of str, optional
         Weighting classes; one class by default.
+    min_respondents : int, default 0
+        Collapse classes with fewer respondents (R's ``sparseCells(count=)``).
+    max_factor : float, optional
+        Collapse classes whose adjustment factor (full-sample weight over
+        respondents' weight) is above this (R's ``sparseCells(nrweight=)``).
+    max_weight : float, optional
+        Collapse classes whose mean adjusted weight per respondent is above
+        this (R's ``sparseCells(totalweight=)``).
 
     Returns
     -------
     A design of the same kind in which nonrespondents keep their place with
     weight zero, and respondents in class :math:`c` have weights
-    :math:`w_i \\sum_{c} w / \\sum_{c, resp} w`.
+    :math:`w_i \\sum_{c} w / \\sum_{c, resp} w`. Its :meth:`weights_summary`
+    gives the response rates by class (``response``) and the classes joined
+    (``collapsed``).
 
     Notes
     -----
+    Collapsing (when any of ``min_respondents``, ``max_factor``,
+    ``max_weight`` is given) follows a stated rule: while some class is
+    sparse (by those limits, or with no respondents), the first sparse class
+    in the order of R's arrays (the first ``by`` column varying fastest) is
+    joined with the adjacent class (one level away in one column) whose
+    weighted response rate is closest to its own, the first in that order on
+    a tie (survey's ``sparseCells``, ``neighbours`` and ``joinCells``, which
+    leave the choice to the user; Kalton and Flores-Cervantes 2003 advise
+    joining cells of similar response rates).
+
     The variance treats the adjustment factors as estimated: the influence
     values become :math:`\\tilde z_i = z_i - (w_i^{adj} - w_i) \\bar u_c` with
     :math:`\\bar u_c = \\sum_{c} z / \\sum_{c} w^{adj}`, the linearisation of
@@ -760,7 +1175,8 @@ def adjust_nonresponse(design: SurveyDesign, respondent: Any, *,
     Raises
     ------
     DesignError
-        Naming every class with no respondents.
+        Naming every class with no respondents (without collapsing), or the
+        sparse class that has no neighbour left to join.
 
     Examples
     --------
@@ -769,51 +1185,235 @@ def adjust_nonresponse(design: SurveyDesign, respondent: Any, *,
     >>> df = pd.DataFrame({"psu": range(4), "w": [10.0] * 4, "resp": [True, False, True, True]})
     >>> ib.Design(df, weights="w", psu="psu").adjust_nonresponse("resp").weights.round(4).tolist()
     [13.3333, 0.0, 13.3333, 13.3333]
+    >>> df = pd.DataFrame({"psu": range(6), "w": [10.0] * 6, "age": [1, 1, 2, 2, 3, 3],
+    ...                    "resp": [True, True, False, True, False, False]})
+    >>> d = ib.Design(df, weights="w", psu="psu").adjust_nonresponse(
+    ...     "resp", by="age", min_respondents=1)
+    >>> d.weights.round(4).tolist()  # age 3 has no respondent: joined with age 2
+    [10.0, 10.0, 0.0, 40.0, 0.0, 0.0]
     """
-    if isinstance(respondent, str):
-        check_columns(design.data, [respondent], "adjust_nonresponse")
-        col = design.data[respondent]
-        if col.isna().any():
-            raise MissingValueError(f"adjust_nonresponse: column {respondent!r} has missing "
-                                    f"values")
-        resp = col.to_numpy().astype(bool)
-    else:
-        resp = design.row_mask(respondent)
+    what = "adjust_nonresponse"
+    resp = _respondents(design, respondent, what)
     by_cols = as_column_list(by, "by")
     if by_cols:
-        codes, values = _cells(design, by_cols, "adjust_nonresponse")
+        codes, values = _cells(design, by_cols, what)
     else:
         codes = np.where(design.present, 0, -1)
         values = [np.array(["(all)"], dtype=object)]
-    n_cls = len(values[0])
+    n_cells = len(values[0])
+    labels = [_cell_label(values, i) for i in range(n_cells)]
     W = _weights_matrix(design)
-    full = _cell_totals(codes, W, n_cls)
-    rcodes = np.where(resp, codes, -1)
-    rtot = _cell_totals(rcodes, W, n_cls)
-    empty = (full[:, 0] > 0) & (rtot[:, 0] <= 0)
-    if empty.any():
-        raise DesignError("adjust_nonresponse: no respondents (with positive weight) in "
-                          "class(es) " + ", ".join(_cell_label(values, i)
-                                                   for i in np.flatnonzero(empty)))
+    collapse = min_respondents > 0 or max_factor is not None or max_weight is not None
+    joins: list[dict[str, Any]] = []
+    if collapse and by_cols:
+        group, joins = _collapse_cells(
+            design, by_cols, codes, values, resp, W[:, 0], int(min_respondents),
+            np.inf if max_factor is None else float(max_factor),
+            np.inf if max_weight is None else float(max_weight))
+        _, cls_of_cell = np.unique(group, return_inverse=True)
+        cls_of_cell = cls_of_cell.ravel()
+        n_cls = int(cls_of_cell.max()) + 1
+        order = np.argsort(group, kind="stable")
+        cls_labels = [" + ".join(labels[i] for i in order if cls_of_cell[i] == k)
+                      for k in range(n_cls)]
+    else:
+        cls_of_cell = np.arange(n_cells)
+        n_cls, cls_labels = n_cells, labels
+    cls_codes = np.where(codes >= 0, cls_of_cell[np.maximum(codes, 0)], -1)
+    Wnew, step, full, rtot = _class_adjustment(design, W, resp, cls_codes, n_cls, cls_labels,
+                                               what)
     with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(rtot > 0, full / rtot, 0.0)
-    Wnew = np.where((rcodes >= 0)[:, None], W * factor[np.maximum(codes, 0)], 0.0)
-    Wnew = np.where((codes >= 0)[:, None], Wnew, W)
-    step = None
-    if not isinstance(design, ReplicateDesign):
-        w0, w1 = W[:, 0], Wnew[:, 0]
-        new_tot = _cell_totals(codes, Wnew[:, :1], n_cls)[:, 0]
-        with np.errstate(divide="ignore"):
-            K = np.diag(np.where(new_tot > 0, 1.0 / new_tot, 0.0))
-        inside = codes >= 0
-        basis = Basis(K=K, codes=np.maximum(codes, 0), a_values=np.where(inside, w1 - w0, 0.0),
-                      f_values=inside.astype(float))
-        step = CalibrationStep(bases=(basis,), kind="nonresponse")
+        fac = np.where(rtot[:, 0] > 0, full[:, 0] / rtot[:, 0], np.nan)
+    achieved = _cell_totals(cls_codes, Wnew[:, :1], n_cls)[:, 0]
     entry = _LogEntry("nonresponse", Wnew[:, 0].copy(),
-                      {_cell_label(values, i): float(full[i, 0]) for i in range(n_cls)},
-                      {_cell_label(values, i): float(_cell_totals(codes, Wnew[:, :1],
-                                                                  n_cls)[i, 0])
-                       for i in range(n_cls)})
+                      {cls_labels[i]: float(full[i, 0]) for i in range(n_cls)},
+                      {cls_labels[i]: float(achieved[i]) for i in range(n_cls)},
+                      response=_response_table(codes, resp, W[:, 0], labels, cls_of_cell,
+                                               cls_labels, fac),
+                      collapsed=tuple(joins))
+    return _new_design(design, Wnew, step, entry)
+
+
+def _fit_response(X: np.ndarray, y: np.ndarray, W: np.ndarray, names: list[str],
+                  max_iter: int, tol: float) -> np.ndarray:
+    """Weighted logistic regressions of ``y`` on ``X`` for every weight column
+    of ``W`` at once (Newton's method; the weighted MLE, which is R's
+    ``svyglm(family = quasibinomial())``): fitted propensities (n, k).
+    Raises when the response separates."""
+    from scipy.special import expit
+
+    p = X.shape[1]
+    k = W.shape[1]
+    beta = np.zeros((p, k))
+    yc = y[:, None].astype(float)
+    eps = 10 * np.finfo(float).eps
+    converged = singular = False
+    for _ in range(max_iter):  # Newton iterations, all columns together
+        mu = expit(tall_dot(X, beta))
+        H = weighted_gram(X, W * mu * (1 - mu))
+        score = X.T @ (W * (yc - mu))
+        try:
+            step = np.linalg.solve(H, score.T[:, :, None])[:, :, 0].T
+        except np.linalg.LinAlgError:
+            singular = True
+            break
+        beta = beta + step
+        if np.max(np.abs(step) / (np.abs(beta) + 1e-3)) < tol:
+            converged = True
+            break
+    mu = expit(tall_dot(X, beta))
+    swing = np.abs(beta[:, 0]) * (X.max(axis=0) - X.min(axis=0))
+    term = names[int(np.argmax(swing))] if swing.any() else names[0]
+    zero = (W > 0) & (mu < eps)
+    one = (W > 0) & (mu > 1 - eps)
+    if zero.any():
+        cols = int(zero.any(axis=0).sum())
+        raise EstimationError(
+            f"adjust_propensity: the response model separates respondents from "
+            f"nonrespondents: {int(zero[:, 0].sum())} row(s) have a fitted propensity of 0"
+            f"{'' if k == 1 else f' ({cols} of {k} weight columns affected)'}, driven by "
+            f"{term!r}, and no respondent can carry their weight. Drop or coarsen that "
+            f"covariate, or use weighting classes (adjust_nonresponse)")
+    if singular:
+        raise EstimationError(f"adjust_propensity: the response model cannot be fitted: its "
+                              f"covariates (columns {names}) are collinear among the rows "
+                              f"with weight")
+    if not converged or one.any():
+        warn(f"adjust_propensity: the response model did not converge in {max_iter} "
+             f"iterations; {int(one[:, 0].sum())} row(s) have a fitted propensity of 1 "
+             f"(every unit like them responded, driven by {term!r}), so their weights are "
+             f"not adjusted")
+    return mu
+
+
+def adjust_propensity(design: SurveyDesign, respondent: Any, formula: str, *,
+                      method: str = "inverse", n_classes: int = 5,
+                      class_factor: str = "rate", max_iter: int = 50,
+                      tol: float = 1e-10) -> Any:
+    """Response-propensity nonresponse adjustment.
+
+    Parameters
+    ----------
+    design : Design or ReplicateDesign
+        The design of the full sample, respondents and nonrespondents.
+    respondent : str or array-like of bool
+        Column (boolean or 0/1) or mask marking respondents.
+    formula : str
+        The covariates of the response model, a patsy formula without
+        response, e.g. ``"~ age + C(region)"``; known for respondents and
+        nonrespondents alike.
+    method : {"inverse", "classes"}, default "inverse"
+        Divide each respondent's weight by its estimated propensity, or form
+        propensity classes and adjust within them.
+    n_classes : int, default 5
+        Number of propensity classes for ``method="classes"``: quintiles by
+        default (Cochran's five classes remove about 90% of the bias;
+        Valliant, Dever and Kreuter 2018, sec. 13.5).
+    class_factor : {"rate", "mean"}, default "rate"
+        The factor of a class: the inverse of its weighted response rate
+        (the weighting-class adjustment with propensity classes), or the
+        inverse of the base-weighted mean propensity of all its units,
+        respondents and nonrespondents.
+    max_iter : int, default 50
+        Newton iterations of the logistic fit.
+    tol : float, default 1e-10
+        Convergence of the fit: the largest relative change of a coefficient.
+
+    Returns
+    -------
+    A design of the same kind in which nonrespondents keep their place with
+    weight zero.
+
+    Notes
+    -----
+    The propensity :math:`\\hat p_i = \\operatorname{expit}(x_i^\\top \\hat\\beta)` comes from
+    the survey-weighted logistic regression of the response indicator on
+    the covariates over the full sample (R's ``svyglm(family =
+    quasibinomial())``). ``"inverse"`` gives respondents
+    :math:`w_i / \\hat p_i`. ``"classes"`` cuts :math:`\\hat p` at its
+    unweighted quantiles over the sample (R's ``cut(p, quantile(p,
+    0:n/n), include.lowest = TRUE)``) and gives respondents of class
+    :math:`c` :math:`w_i \\sum_c w / \\sum_{c, resp} w` (``"rate"``) or
+    :math:`w_i \\sum_c w / \\sum_c w \\hat p` (``"mean"``) (Valliant, Dever and
+    Kreuter 2018, sec. 13.5). A replicate design refits the model with
+    every replicate's weights (the classes stay those of the full sample).
+    On a linearisation design the class-rate adjustment has the variance of
+    :func:`adjust_nonresponse` with the propensity classes; ``"inverse"`` and
+    ``"mean"`` treat the adjusted weights as design weights, ignoring the
+    estimation of the propensities, which Kim and Kim (2007) show is
+    usually conservative for means; use a replicate design to include it.
+
+    Raises
+    ------
+    EstimationError
+        When the response model separates so that some units have a fitted
+        propensity of 0 (their weight would be lost), naming the covariate
+        that drives it; a warning when propensities of 1 stop the fit from
+        converging (those respondents keep their weights).
+    DesignError
+        When the quantiles of the propensities are tied, or a class has no
+        respondents.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"psu": range(8), "w": [10.0] * 8,
+    ...                    "x": [0, 0, 0, 0, 1, 1, 1, 1],
+    ...                    "resp": [1, 1, 1, 0, 1, 0, 0, 1]})
+    >>> d = ib.Design(df, weights="w", psu="psu").adjust_propensity("resp", "~ x")
+    >>> d.weights.round(4).tolist()  # propensities 3/4 and 1/2
+    [13.3333, 13.3333, 13.3333, 0.0, 20.0, 0.0, 0.0, 20.0]
+    """
+    what = "adjust_propensity"
+    if method not in ("inverse", "classes"):
+        raise DesignError(f"{what}: method must be 'inverse' or 'classes'; got {method!r}")
+    if class_factor not in ("rate", "mean"):
+        raise DesignError(f"{what}: class_factor must be 'rate' or 'mean'; got "
+                          f"{class_factor!r}")
+    resp = _respondents(design, respondent, what)
+    present = design.present
+    from .formula import model_frame
+
+    _, Xk, spec, kept = model_frame(formula, design.data, response=False)
+    if not kept[present].all():
+        raise MissingValueError(f"{what}: the covariates of {formula!r} have missing values in "
+                                f"{int((~kept[present]).sum())} row(s); the response model "
+                                f"needs them for nonrespondents too")
+    X = np.zeros((design.n, Xk.shape[1]))
+    X[kept] = Xk
+    X[~present] = 0.0
+    W = _weights_matrix(design)
+    P = _fit_response(X, resp & present, W, list(spec.column_names), max_iter, tol)
+    if method == "inverse":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Wnew = np.where((resp & present)[:, None], W / P, 0.0)
+        Wnew = np.where(present[:, None], Wnew, W)
+        entry = _LogEntry("propensity (inverse)", Wnew[:, 0].copy())
+        return _new_design(design, Wnew, None, entry)
+    if int(n_classes) < 2:
+        raise DesignError(f"{what}: n_classes must be at least 2; got {n_classes}")
+    p0 = P[present, 0]
+    cuts = np.quantile(p0, np.linspace(0, 1, int(n_classes) + 1))
+    if np.unique(cuts).size < cuts.size:
+        raise DesignError(f"{what}: the {n_classes} quantiles of the propensities are not "
+                          f"distinct (many tied propensities); use fewer classes")
+    cls = np.searchsorted(cuts[1:-1], P[:, 0], side="left")
+    codes = np.where(present, cls, -1)
+    labels = [f"({cuts[i]:.4g}, {cuts[i + 1]:.4g}]" if i else f"[{cuts[0]:.4g}, {cuts[1]:.4g}]"
+              for i in range(int(n_classes))]
+    factor = None
+    if class_factor == "mean":
+        full = _cell_totals(codes, W, int(n_classes))
+        wp = _cell_totals(codes, W * P, int(n_classes))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(wp > 0, full / wp, 0.0)
+    Wnew, step, full, rtot = _class_adjustment(design, W, resp & present, codes,
+                                               int(n_classes), labels, what, factor)
+    fac = (factor[:, 0] if factor is not None else full[:, 0] / rtot[:, 0])
+    entry = _LogEntry(f"propensity ({n_classes} classes, {class_factor})", Wnew[:, 0].copy(),
+                      response=_response_table(codes, resp, W[:, 0], labels,
+                                               np.arange(int(n_classes)), labels, fac))
     return _new_design(design, Wnew, step, entry)
 
 
@@ -835,6 +1435,15 @@ class WeightsSummary:
         1 + cv^2`).
     totals : pandas.DataFrame
         For every weighting step, each target and the total achieved.
+    response : pandas.DataFrame
+        For every nonresponse step, response by cell: ``n`` sampled units,
+        ``respondents``, the unweighted and weighted response rates, the
+        ``class`` the cell was adjusted in (after collapsing) and the
+        class's adjustment ``factor`` (empty without such steps).
+    collapsed : pandas.DataFrame
+        For every nonresponse step that collapsed cells, each join in order:
+        the sparse ``class``, the class it was ``joined_with``, the
+        ``reason``, and its ``respondents`` and ``factor`` before the join.
 
     Examples
     --------
@@ -848,6 +1457,8 @@ class WeightsSummary:
 
     table: pd.DataFrame
     totals: pd.DataFrame
+    response: pd.DataFrame = field(default_factory=pd.DataFrame)
+    collapsed: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         out = ["Weights by step",
@@ -855,6 +1466,12 @@ class WeightsSummary:
         if len(self.totals):
             out += ["", "Targets and achieved totals",
                     self.totals.to_string(float_format=lambda v: f"{v:.6g}")]
+        if len(self.collapsed):
+            out += ["", "Classes collapsed",
+                    self.collapsed.to_string(float_format=lambda v: f"{v:.6g}")]
+        if len(self.response):
+            out += ["", "Response by cell",
+                    self.response.to_string(float_format=lambda v: f"{v:.6g}")]
         return "\n".join(out)
 
     def to_frame(self) -> pd.DataFrame:
@@ -892,7 +1509,11 @@ def weights_summary(design: SurveyDesign) -> WeightsSummary:
     """
     log = design.weighting_log or (_LogEntry("design", design.weight_values),)
     rows, tot_rows = [], []
+    response, collapsed = [], []
     for i, entry in enumerate(log):  # over weighting steps
+        if entry.response is not None:
+            response.append(entry.response.assign(step=f"{i}: {entry.step}"))
+        collapsed += [{"step": f"{i}: {entry.step}", **join} for join in entry.collapsed]
         w = entry.weights[design.present]
         w = w[w != 0]
         s, s2 = w.sum(), (w * w).sum()
@@ -907,4 +1528,10 @@ def weights_summary(design: SurveyDesign) -> WeightsSummary:
     totals = pd.DataFrame(tot_rows, columns=["step", "target", "population", "achieved"])
     if len(totals):
         totals["difference"] = totals["achieved"] - totals["population"]
-    return WeightsSummary(table=table, totals=totals)
+    resp = (pd.concat(response, ignore_index=True) if response else
+            pd.DataFrame(columns=["step", "cell", "n", "respondents", "response_rate",
+                                  "weighted_response_rate", "class", "factor"]))
+    resp = resp[["step"] + [c for c in resp.columns if c != "step"]]
+    joins = pd.DataFrame(collapsed, columns=["step", "class", "joined_with", "reason",
+                                             "respondents", "factor"])
+    return WeightsSummary(table=table, totals=totals, response=resp, collapsed=joins)
