@@ -22,7 +22,6 @@ Sampling*, ch. 9.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -331,8 +330,10 @@ class TwoPhaseDesign(Design):
             totals of ``formula`` (:meth:`phase1_totals`).
         formula : str, optional
             A patsy formula without response, e.g. ``"~ C(stage) + age"``.
-        method : {"linear", "raking", "logit"}, default "linear"
-            The distance (see :func:`innobaro.weighting.calibrate`).
+        method : {"linear", "raking", "logit", "rrz"}, default "linear"
+            The distance (see :func:`innobaro.weighting.calibrate`), or
+            ``"rrz"``: :meth:`estimate_weights` with ``formula`` (R's
+            ``calfun = "rrz"``).
         bounds : (lower, upper), optional
             Bounds on the g-weights.
         max_iter : int, default 50
@@ -367,6 +368,10 @@ class TwoPhaseDesign(Design):
                                          "survey 4.1 for method='approx'); calibrate phase 2")
         if phase != 2:
             raise TwoPhaseError(f"phase must be 1 or 2; got {phase!r}")
+        if method == "rrz":  # R's calfun = "rrz": estimated response probabilities
+            if formula is None:
+                raise TwoPhaseError("calibrate(method='rrz') needs a formula")
+            return self.estimate_weights(formula)
         if totals is None:
             if formula is None:
                 raise TwoPhaseError("calibrate: give a formula (to calibrate to its phase-1 "
@@ -378,12 +383,115 @@ class TwoPhaseDesign(Design):
                                         bounds=bounds, max_iter=max_iter, tol=tol)
         return out
 
-    def poststratify(self, by: Any, totals: Any, *, partial: bool = False) -> TwoPhaseDesign:
+    def estimate_weights(self, formula: str, *, max_iter: int = 50, tol: float = 1e-12
+                         ) -> TwoPhaseDesign:
+        """Phase-2 probabilities from a logistic model of being in phase 2 (R's ``estWeights``).
+
+        The phase-2 indicator is regressed on the phase-1 variables of
+        ``formula`` by unweighted logistic regression over the phase-1 rows
+        (leaving out phase-2 strata taken whole, which keep probability 1), and
+        the fitted probabilities :math:`\\hat p_i` replace the phase-2
+        probabilities: the weights become :math:`1/(\\pi_{1i}\\hat p_i)`. This
+        is response-propensity weighting when phase 2 are the respondents. The
+        phase-2 part of the variance uses the residuals of the weighted
+        regression of the influence values on the model's columns, as a
+        calibration (Robins, Rotnitzky and Zhao 1994; R's
+        ``calibrate(phase = 2, calfun = "rrz")``).
+
+        Parameters
+        ----------
+        formula : str
+            A patsy formula without response, with an intercept, over the
+            phase-1 data, e.g. ``"~ C(stage) + age"``.
+        max_iter : int, default 50
+            Newton iterations of the logistic fit.
+        tol : float, default 1e-12
+            Convergence: the largest change of a coefficient, relative to
+            ``1 + |coefficient|``.
+
+        Returns
+        -------
+        TwoPhaseDesign
+            The design with estimated phase-2 weights.
+
+        Raises
+        ------
+        TwoPhaseError
+            When the formula has no intercept.
+        EstimationError
+            When the logistic fit does not converge (e.g. separation).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"x": [1.0, 2, 3, 4, 5, 6, 7, 8],
+        ...                    "in2": [True, False, True, False, True, True, False, True]})
+        >>> d = ib.TwoPhaseDesign(df, subset="in2").estimate_weights("~ x")
+        >>> d.weights.round(3).tolist()
+        [1.716, 1.647, 1.584, 1.555, 1.501]
+        """
+        from .errors import EstimationError
+        from .formula import model_frame
+        from .variance.calibration import Basis, CalibrationStep
+
+        _, X, spec, kept = model_frame(formula, self._phase1_data, response=False)
+        if not kept.all():
+            raise MissingValueError(f"estimate_weights: the variables of {formula!r} are "
+                                    f"missing in {int((~kept).sum())} phase-1 row(s)")
+        if "Intercept" not in spec.column_names:
+            raise TwoPhaseError(f"estimate_weights: the formula {formula!r} must have an "
+                                f"intercept")
+        X = np.asarray(X, dtype=float)
+        st = self._structure
+        in2 = self._in_phase2
+        certain2 = (st.popsize2 == st.n2_units)[st.stratum2]
+        certain = np.zeros(in2.size, dtype=bool)
+        certain[in2] = certain2
+        fit_rows = ~certain
+        Xf, y = X[fit_rows], in2[fit_rows].astype(float)
+        beta = np.zeros(X.shape[1])
+        converged = False
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            for _ in range(max_iter):  # Newton's iterations, not rows
+                p = 1 / (1 + np.exp(-(Xf @ beta)))
+                try:
+                    step = np.linalg.solve((Xf * (p * (1 - p))[:, None]).T @ Xf,
+                                           Xf.T @ (y - p))
+                except np.linalg.LinAlgError:
+                    break
+                beta = beta + step
+                if not np.all(np.isfinite(beta)):
+                    break
+                if np.all(np.abs(step) <= tol * (1 + np.abs(beta))):
+                    converged = True
+                    break
+        if not converged:
+            raise EstimationError(f"estimate_weights: the logistic model {formula!r} of being "
+                                  f"in phase 2 did not converge in {max_iter} iterations "
+                                  f"(separation?)")
+        X2 = X[in2]
+        fitp = np.where(certain2, 1.0, 1 / (1 + np.exp(-(X2 @ beta))))
+        old = self.unmasked_weights
+        new = self._phase1_weights[in2] / fitp
+        g = new / old
+        mm = np.where(certain2[:, None], 0.0, X2)
+        if certain2.any():
+            mm = np.column_stack([certain2.astype(float), mm])
+        K = np.linalg.inv((mm * old[:, None]).T @ mm)
+        basis = Basis(K=K, a_values=new, f_values=1 / g, x=np.asfortranarray(mm),
+                      scale=np.ones(mm.shape[1]))
+        out: TwoPhaseDesign = self.with_weights(
+            new, calibration=CalibrationStep(bases=(basis,), kind="response propensity"))
+        return out
+
+    def poststratify(self, by: Any, totals: Any, *args: Any, **kwargs: Any
+                     ) -> TwoPhaseDesign:
         """Not available: post-stratify phase 2 with :meth:`calibrate` on ``C(by)``.
 
         Parameters
         ----------
-        by, totals, partial
+        by, totals, *args, **kwargs
             As :meth:`innobaro.Design.poststratify`.
 
         Returns
@@ -406,13 +514,12 @@ class TwoPhaseDesign(Design):
         """
         raise _no_weighting("poststratify", "calibrate(formula='~ C(by)')")
 
-    def rake(self, margins: dict[str, Any], *, max_iter: int = 50,
-             tol: float = 1e-7) -> TwoPhaseDesign:
+    def rake(self, margins: dict[str, Any], *args: Any, **kwargs: Any) -> TwoPhaseDesign:
         """Not available: rake phase 2 with :meth:`calibrate` and ``method="raking"``.
 
         Parameters
         ----------
-        margins, max_iter, tol
+        margins, *args, **kwargs
             As :meth:`innobaro.Design.rake`.
 
         Returns
@@ -434,13 +541,12 @@ class TwoPhaseDesign(Design):
         """
         raise _no_weighting("rake", "calibrate(formula=..., method='raking')")
 
-    def trim_weights(self, lower: float | None = None, upper: float | None = None, *,
-                     strict: bool = False) -> TwoPhaseDesign:
+    def trim_weights(self, *args: Any, **kwargs: Any) -> TwoPhaseDesign:
         """Not available for two-phase designs.
 
         Parameters
         ----------
-        lower, upper, strict
+        *args, **kwargs
             As :meth:`innobaro.Design.trim_weights`.
 
         Returns
@@ -462,13 +568,13 @@ class TwoPhaseDesign(Design):
         """
         raise _no_weighting("trim_weights", "calibrate(..., bounds=(lower, upper))")
 
-    def adjust_nonresponse(self, respondent: Any, *,
-                           by: str | Sequence[str] | None = None) -> TwoPhaseDesign:
+    def adjust_nonresponse(self, respondent: Any, *args: Any, **kwargs: Any
+                           ) -> TwoPhaseDesign:
         """Not available: respondents are phase 2; calibrate them to the frame.
 
         Parameters
         ----------
-        respondent, by
+        respondent, *args, **kwargs
             As :meth:`innobaro.Design.adjust_nonresponse`.
 
         Returns
@@ -489,6 +595,34 @@ class TwoPhaseDesign(Design):
         not for two-phase designs
         """
         raise _no_weighting("adjust_nonresponse", "calibrate(formula='~ C(by)')")
+
+    def adjust_propensity(self, respondent: Any, *args: Any, **kwargs: Any
+                          ) -> TwoPhaseDesign:
+        """Not available: model phase 2 on phase 1 with :meth:`estimate_weights`.
+
+        Parameters
+        ----------
+        respondent, *args, **kwargs
+            As a design's response-propensity adjustment.
+
+        Returns
+        -------
+        TwoPhaseDesign
+            Never: always raises :class:`UnsupportedDesignError`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"g": list("aabb"), "in2": [True, False, True, True]})
+        >>> d = ib.TwoPhaseDesign(df, phase2={"strata": "g"}, subset="in2")
+        >>> try:
+        ...     d.adjust_propensity("in2", "~ g")
+        ... except ib.UnsupportedDesignError:
+        ...     print("not for two-phase designs")
+        not for two-phase designs
+        """
+        raise _no_weighting("adjust_propensity", "estimate_weights(formula)")
 
     def replicate(self, method: str, *, replicates: int | None = None,
                   seed: int | np.random.Generator | None = None, rho: float | None = None,

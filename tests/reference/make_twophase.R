@@ -118,10 +118,38 @@ build_twophase <- function(data, spec) {
            subset = reformulate(spec$subset), data = data, method = spec$method)
 }
 
+## estWeights (calibrate(calfun = "rrz")). survey 4.1 has it for method = "approx"
+## only; its logistic fit runs at glm's default epsilon = 1e-8, which leaves errors
+## near 1e-6 in the weights, so the fit is run here at epsilon = 1e-14 (survey's own
+## function, with glm called with a tight control). For method = "full" the design
+## gets the estimated probabilities and the calibration of the same fit, which is
+## what survey 4.5's estWeights.twophase2 does (its code is estWeights.twophase's).
+tight_env <- new.env(parent = asNamespace("survey"))
+tight_env$glm <- function(...) {
+  cl <- match.call()
+  cl[[1]] <- quote(stats::glm)
+  cl$control <- glm.control(epsilon = 1e-14, maxit = 100)
+  eval(cl, parent.frame())
+}
+est_weights_tight <- survey:::estWeights.twophase
+environment(est_weights_tight) <- tight_env
+est_weights <- function(des, formula) {
+  if (!inherits(des, "twophase2")) return(est_weights_tight(des, formula = formula))
+  approx <- des
+  class(approx) <- c("twophase", "survey.design")
+  fitted <- est_weights_tight(approx, formula = formula)
+  des$phase2$prob <- fitted$phase2$prob
+  des$phase2$postStrata <- fitted$phase2$postStrata
+  des$usu <- fitted$usu
+  des$prob <- fitted$prob
+  des
+}
+
 ## calibrate(phase = 2) to the phase-1 totals; `formula` is R's, `py_formula`
 ## innobaro's spelling of the same model matrix
 calibrated <- function(des, cal) {
   if (is.null(cal)) return(des)
+  if (cal$method == "rrz") return(est_weights(des, as.formula(cal$formula)))
   calibrate(des, phase = 2, formula = as.formula(cal$formula), calfun = cal$method)
 }
 
@@ -162,9 +190,21 @@ by_case <- function(id, data, spec, fn, y, by, calibration = NULL) {
   est <- svyby(reformulate(y), reformulate(by), des, f, covmat = TRUE)
   levels_by <- as.character(est[[by]])
   dfs <- sapply(levels_by, function(l) degf(des[model.frame(des)[[by]] == l, ]))
-  add_case(id, data, spec, list(fn = fn, y = I(y), by = by),
-           list(estimate = num(coef(est)), se = num(SE(est)),
-                vcov = unname(as.matrix(vcov(est))), df = num(dfs)), calibration)
+  result <- list(estimate = num(coef(est)), se = num(SE(est)),
+                 vcov = unname(as.matrix(vcov(est))), df = num(dfs))
+  if (fn == "mean" && inherits(des, "twophase2") && !is.null(des$phase2$postStrata)) {
+    ## svyby on a calibrated full design: R's `[` zeroes the phase-2 matrix between
+    ## rows outside the domain, whose calibration residuals are not zero, and
+    ## understates the variance; the domain mean as svyratio on the whole design
+    ## keeps every pair (innobaro's number)
+    result$se_ratio <- num(sapply(levels_by, function(l) {
+      d_in <- eval(bquote(update(des, inside = as.numeric(.(as.name(by)) == .(l)),
+                                 y_in = .(as.name(y)) * as.numeric(.(as.name(by)) == .(l)))))
+      SE(svyratio(~y_in, ~inside, d_in))
+    }))
+    result$note <- "se_ratio: svyratio on the whole design (svyby's se is too small)"
+  }
+  add_case(id, data, spec, list(fn = fn, y = I(y), by = by), result, calibration)
 }
 
 ratio_case <- function(id, data, spec, num_col, den_col, calibration = NULL) {
@@ -273,6 +313,19 @@ for (method in c("full", "approx")) {
   glm_case(paste0("nwt8_", m, "_cal_linear_logit_rel"), N, NW8,
            "rel ~ factor(stage) + factor(histol) + age", "rel ~ C(stage) + C(histol) + age",
            "binomial", calibration = CAL_LIN)
+
+  CAL_RRZ <- list(formula = "~factor(stage) + age", py_formula = "~ C(stage) + age",
+                  method = "rrz")
+  stat_case(paste0("nwt8_", m, "_rrz_mean_age"), N, NW8, "mean", "age", calibration = CAL_RRZ)
+  stat_case(paste0("nwt8_", m, "_rrz_total_unfav"), N, NW8, "total", "unfav",
+            calibration = CAL_RRZ)
+  by_case(paste0("nwt8_", m, "_rrz_mean_by_histol_age"), N, NW8, "mean", "age", "histol",
+          calibration = CAL_RRZ)
+  glm_case(paste0("nwt8_", m, "_rrz_logit_rel"), N, NW8, "rel ~ factor(stage) + age",
+           "rel ~ C(stage) + age", "binomial", calibration = CAL_RRZ)
+  stat_case(paste0("nwts_", m, "_rrz_mean_age"), N, NWS, "mean", "age",
+            calibration = list(formula = "~age + factor(histol)",
+                               py_formula = "~ age + C(histol)", method = "rrz"))
 
   stat_case(paste0("clus_", m, "_mean_y"), "twophase_clus", CL, "mean", "y")
   stat_case(paste0("clus_", m, "_total_y_yb"), "twophase_clus", CL, "total", c("y", "yb"))
