@@ -14,6 +14,10 @@
 ##        tests/reference/data/twophase_srs.csv    (generated: simple random
 ##                                                  sample without replacement at
 ##                                                  phase 1, with fpc)
+##        tests/reference/data/twophase_nwts.csv   (R's tests/nwts.R: the NWTS
+##                                                  case-control sample of Breslow
+##                                                  and Chatterjee 1999, from their
+##                                                  published table)
 ##        tests/reference/twophase.json            one entry per case: data, the
 ##                                                  two-phase design, optional
 ##                                                  calibration, call, R's results
@@ -89,7 +93,31 @@ for (g in names(rate)) {
 }
 write_data(srs, "twophase_srs")
 
+## R's tests/nwts.R: the case-control sample within the NWTS cohort of Breslow and
+## Chatterjee (1999), Applied Statistics 48, p. 458 (their table; R's tests/nwts.rda)
+nwts <- data.frame(stage = rep(1:4, 4), instit = rep(c(1, 2), each = 8),
+                   histol = rep(rep(c(1, 2), each = 4), 2),
+                   control = c(1363, 816, 693, 307, 37, 25, 14, 7, 15, 11, 18, 23, 64, 51,
+                               60, 13),
+                   case = c(91, 117, 100, 60, 9, 14, 15, 9, 1, 2, 3, 3, 16, 33, 57, 41))
+nwtsb <- nwts
+nwtsb$control <- c(115, 86, 79, 27, 2, 3, 3, 1, 15, 11, 18, 23, 64, 51, 60, 13)
+nwtsnb <- nwts
+nwtsnb$case <- nwts$case - nwtsb$case
+nwtsnb$control <- nwts$control - nwtsb$control
+a <- rbind(nwtsb, nwtsnb)
+a$in_ccs <- rep(c(TRUE, FALSE), each = 16)
+b <- rbind(a, a)
+b$rel <- rep(c(1, 0), each = 32)
+b$n <- ifelse(b$rel == 1, b$case, b$control)
+nwt_exp <- b[rep(1:64, b$n), c("stage", "instit", "histol", "in_ccs", "rel")]
+nwt_exp$id <- seq_len(nrow(nwt_exp))
+nwt_exp$cell <- paste(nwt_exp$instit, nwt_exp$stage, nwt_exp$rel, sep = ".")
+if (nrow(nwt_exp) != 4088) stop("nwt.exp should have 4088 rows")
+write_data(nwt_exp, "twophase_nwts")
+
 DATA <- list(twophase_nwtco = read_data("twophase_nwtco"),
+             twophase_nwts = read_data("twophase_nwts"),
              twophase_clus = read_data("twophase_clus"),
              twophase_srs = read_data("twophase_srs"))
 
@@ -108,10 +136,6 @@ build_twophase <- function(data, spec) {
   }
   id1 <- if (is.null(spec$phase1$psu)) ~1 else f(spec$phase1$psu)
   id2 <- if (is.null(spec$phase2$psu)) ~1 else f(spec$phase2$psu)
-  if (is.null(spec$phase1$psu) && is.null(spec$phase1$strata) &&
-      is.null(spec$phase1$probs) && is.null(spec$phase1$fpc)) {
-    id1 <- ~seqno  # R's examples: every row its own phase-1 unit
-  }
   twophase(id = list(id1, id2), strata = list(f(spec$phase1$strata), f(spec$phase2$strata)),
            probs = list(f(spec$phase1$probs), f(spec$phase2$probs)),
            fpc = list(f(spec$phase1$fpc), f(spec$phase2$fpc)),
@@ -257,10 +281,27 @@ glm_case <- function(id, data, spec, formula, py_formula, family, calibration = 
   fit <- svyglm(as.formula(formula), design = des, family = fam,
                 control = glm.control(epsilon = 1e-14, maxit = 100))
   if (!fit$converged) stop("svyglm did not converge: ", formula)
+  result <- list(coef_names = I(names(coef(fit))), estimate = num(coef(fit)),
+                 se = num(SE(fit)), vcov = unname(vcov(fit)), df_resid = num(fit$df.residual))
+  if (inherits(des, "twophase2") && !is.null(des$phase2$postStrata)) {
+    ## the domain's influence values through twophase2var on the whole design: R's
+    ## `[` zeroes the phase-2 matrix between rows outside the domain, whose
+    ## calibration residuals are not zero (innobaro keeps them); without a domain
+    ## this reproduces vcov(fit), which is checked
+    inf <- (model.matrix(fit) * resid(fit, "working") * fit$weights) %*%
+      stats::summary.glm(fit)$cov.unscaled
+    whole <- design_of(data, spec, calibration)
+    v <- unname(as.matrix(survey:::twophase2var(inf, whole)))
+    if (is.null(domain) && max(abs(v - vcov(fit))) > 1e-10 * max(abs(v))) {
+      stop("twophase2var of the influence values is not vcov(fit): ", id)
+    }
+    if (!is.null(domain)) {
+      result$vcov_whole <- v
+      result$note <- "vcov_whole: the domain's influence values on the whole design"
+    }
+  }
   add_case(id, data, spec, list(fn = "glm", formula = py_formula, family = family),
-           list(coef_names = I(names(coef(fit))), estimate = num(coef(fit)),
-                se = num(SE(fit)), vcov = unname(vcov(fit)), df_resid = num(fit$df.residual)),
-           calibration, domain)
+           result, calibration, domain)
 }
 
 ## ------------------------------------------------------------------- cases
@@ -340,6 +381,27 @@ for (method in c("full", "approx")) {
   by_case(paste0("srs_", m, "_mean_by_dom_y"), "twophase_srs", SR, "mean", "y", "dom")
   stat_case(paste0("srs_", m, "_cal_linear_total_y"), "twophase_srs", SR, "total", "y",
             calibration = list(formula = "~x", py_formula = "~ x", method = "linear"))
+}
+
+## R's tests/nwts.R, for both methods
+for (method in c("full", "approx")) {
+  m <- method
+  W <- "twophase_nwts"
+  CC2 <- tp_spec(phase2 = list(strata = c("instit", "rel")), subset = "in_ccs", method = m)
+  CC8 <- tp_spec(phase2 = list(strata = c("instit", "stage", "rel")), subset = "in_ccs",
+                 method = m)
+  CAL8 <- list(formula = "~factor(cell)", py_formula = "~ C(cell)", method = "linear")
+  F_INT <- "rel ~ factor(stage) * factor(histol)"
+  P_INT <- "rel ~ C(stage) * C(histol)"
+  glm_case(paste0("nwts_cc2_", m, "_logit"), W, CC2, F_INT, P_INT, "binomial")
+  glm_case(paste0("nwts_cc8_", m, "_logit"), W, CC8, F_INT, P_INT, "binomial")
+  glm_case(paste0("nwts_gcc8_", m, "_logit"), W, CC2, F_INT, P_INT, "binomial",
+           calibration = CAL8)
+  glm_case(paste0("nwts_cc8_", m, "_subset_histol1_logit"), W, CC8, "rel ~ factor(stage)",
+           "rel ~ C(stage)", "binomial", domain = list(column = "histol", value = 1))
+  glm_case(paste0("nwts_gcc8_", m, "_subset_histol1_logit"), W, CC2, "rel ~ factor(stage)",
+           "rel ~ C(stage)", "binomial", calibration = CAL8,
+           domain = list(column = "histol", value = 1))
 }
 
 ## estimators whose two-phase method is the survey.design one (no variance of
