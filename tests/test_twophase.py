@@ -80,6 +80,8 @@ def test_mean_total(case):
         close(est.vcov, res["vcov"])
     close(est.estimate, res["estimate"])
     close(est.se, se)
+    if "se_survey41" in res:  # survey 4.1's stratified phase-1 lookup (reference/README.md)
+        assert not np.allclose(est.se, res["se_survey41"], rtol=1e-3)
 
 
 @pytest.mark.parametrize("case", [c for c in ids({"mean", "total"})

@@ -18,6 +18,9 @@
 ##                                                  case-control sample of Breslow
 ##                                                  and Chatterjee 1999, from their
 ##                                                  published table)
+##        tests/reference/data/twophase_strat.csv  (generated: stratified simple
+##                                                  random sample without
+##                                                  replacement at phase 1)
 ##        tests/reference/twophase.json            one entry per case: data, the
 ##                                                  two-phase design, optional
 ##                                                  calibration, call, R's results
@@ -93,6 +96,23 @@ for (g in names(rate)) {
 }
 write_data(srs, "twophase_srs")
 
+## phase 1: a stratified simple random sample without replacement (fpc), rows in
+## random order; phase 2: a stratified random subsample within groups of x
+n1 <- c(a = 150, b = 200, c = 120)
+strat <- data.frame(h = rep(names(n1), n1))
+strat$N1 <- c(a = 2000, b = 3000, c = 1500)[strat$h]
+strat$x <- round(rnorm(nrow(strat), 10 + as.numeric(factor(strat$h)), 3), 2)
+strat$grp <- ifelse(strat$x < 10, "g1", "g2")
+strat$y <- round(strat$x + rnorm(nrow(strat)), 2)
+strat$ph2 <- FALSE
+for (g in c("g1", "g2")) {
+  rows <- which(strat$grp == g)
+  strat$ph2[sample(rows, round(c(g1 = 0.5, g2 = 0.3)[[g]] * length(rows)))] <- TRUE
+}
+strat <- strat[sample(nrow(strat)), ]
+strat$id <- seq_len(nrow(strat))
+write_data(strat, "twophase_strat")
+
 ## R's tests/nwts.R: the case-control sample within the NWTS cohort of Breslow and
 ## Chatterjee (1999), Applied Statistics 48, p. 458 (their table; R's tests/nwts.rda)
 nwts <- data.frame(stage = rep(1:4, 4), instit = rep(c(1, 2), each = 8),
@@ -118,6 +138,7 @@ write_data(nwt_exp, "twophase_nwts")
 
 DATA <- list(twophase_nwtco = read_data("twophase_nwtco"),
              twophase_nwts = read_data("twophase_nwts"),
+             twophase_strat = read_data("twophase_strat"),
              twophase_clus = read_data("twophase_clus"),
              twophase_srs = read_data("twophase_srs"))
 
@@ -416,5 +437,33 @@ NW8A <- tp_spec(phase2 = list(strata = c("rel", "instit")), subset = "incc2",
 chisq_case("nwt8_approx_chisq_rel_stage", "twophase_nwtco", NW8A, "rel", "stage", "F")
 chisq_case("nwt8_approx_chisq_rel_stage_chisq", "twophase_nwtco", NW8A, "rel", "stage",
            "Chisq")
+
+## A stratified phase 1 without replacement, method = "full": survey 4.1's
+## Dcheck_multi_subset passes the sampled units of every phase-1 row to
+## Dcheck_subset, which indexes them by the position of a unit among the phase-2
+## units instead of by the unit's row, so a stratum's n_1h - 1 is taken from
+## another row. The reference numbers come from survey's own function with the
+## lookup by row (sampsize[uid]); R's unpatched standard errors are kept as
+## se_survey41 to show the difference. method = "approx" does not use it.
+ST_F <- tp_spec(phase1 = list(strata = "h", fpc = "N1"), phase2 = list(strata = "grp"),
+                subset = "ph2", method = "full")
+ST_A <- ST_F
+ST_A$method <- "approx"
+unpatched <- list(mean = SE(svymean(~y, design_of("twophase_strat", ST_F))),
+                  total = SE(svytotal(~y, design_of("twophase_strat", ST_F))))
+fixed <- deparse(survey:::Dcheck_multi_subset)
+fixed <- sub("stage], sampsize, withreplacement)", "stage], sampsize[uid], withreplacement)",
+             fixed, fixed = TRUE)
+if (!any(grepl("sampsize[uid]", fixed, fixed = TRUE))) stop("Dcheck_multi_subset changed")
+fixed <- eval(parse(text = fixed))
+environment(fixed) <- asNamespace("survey")
+assignInNamespace("Dcheck_multi_subset", fixed, "survey")
+for (fn in c("mean", "total")) {
+  stat_case(paste0("strat_full_", fn, "_y"), "twophase_strat", ST_F, fn, "y")
+  CASES[[paste0("strat_full_", fn, "_y")]]$result$se_survey41 <- num(unpatched[[fn]])
+  stat_case(paste0("strat_approx_", fn, "_y"), "twophase_strat", ST_A, fn, "y")
+}
+by_case("strat_full_mean_by_grp_y", "twophase_strat", ST_F, "mean", "y", "grp")
+glm_case("strat_full_linear_y", "twophase_strat", ST_F, "y ~ x", "y ~ x", "gaussian")
 
 write_cases(unname(CASES), "twophase", "tests/reference/make_twophase.R", t_start)
