@@ -1573,12 +1573,15 @@ class GLMResult:
         return repr(self.summary())
 
 
-def anova(model_a: GLMResult, model_b: GLMResult, *, method: str = "LRT",
-          test: str = "F") -> TermTest:
-    r"""Test two nested survey GLMs against each other, as R's ``anova.svyglm``.
+def anova(model_a: Any, model_b: Any, *, method: str = "LRT", test: str = "F") -> TermTest:
+    r"""Test two nested survey models against each other, as R's ``anova.svyglm``.
 
     The models must be nested, fitted on the same design and the same rows
     with the same family; the order of the two arguments does not matter.
+    Two ordinal models (:func:`~innobaro.ologit`) or two multinomial models
+    (:func:`~innobaro.mlogit`) are compared the same way, by the added
+    terms (:meth:`OrdinalResult.anova <innobaro.OrdinalResult.anova>`,
+    :meth:`MLogitResult.anova <innobaro.MLogitResult.anova>`).
     When every term of the smaller model is in the bigger one, the test is
     R's ``regTermTest`` of the bigger model for the terms it adds
     (:meth:`GLMResult.wald_test`). When the terms are not nested but the
@@ -1604,8 +1607,8 @@ def anova(model_a: GLMResult, model_b: GLMResult, *, method: str = "LRT",
 
     Parameters
     ----------
-    model_a, model_b : GLMResult
-        The two models, in either order.
+    model_a, model_b : GLMResult, OrdinalResult or MLogitResult
+        The two models, of the same kind, in either order.
     method : {"LRT", "Wald"}, default "LRT"
         The working likelihood ratio test or the Wald test.
     test : {"F", "Chisq"}, default "F"
@@ -1623,8 +1626,9 @@ def anova(model_a: GLMResult, model_b: GLMResult, *, method: str = "LRT",
     ------
     EstimationError
         If the models are not nested (neither in terms nor in model
-        matrices), add no term, have different families, or were fitted on
-        different designs or rows (the message says which).
+        matrices), add no term, have different families, are of different
+        kinds (a GLM and an ordinal model), or were fitted on different
+        designs or rows (the message says which).
 
     References
     ----------
@@ -1642,16 +1646,18 @@ def anova(model_a: GLMResult, model_b: GLMResult, *, method: str = "LRT",
     >>> t.method, t.df
     ('lrt', (1.0, 1776.0))
     """
-    for m in (model_a, model_b):
-        if not isinstance(m, GLMResult):
-            raise EstimationError(f"anova compares two GLMResult models; got "
-                                  f"{type(m).__name__}")
-    key = method.lower()
-    if key not in ("lrt", "wald"):
-        raise EstimationError(f"method must be 'LRT' or 'Wald', not {method!r}")
-    tkey = test.lower()
-    if tkey not in ("f", "chisq"):
-        raise EstimationError(f"test must be 'F' or 'Chisq', not {test!r}")
+    if not (isinstance(model_a, GLMResult) and isinstance(model_b, GLMResult)):
+        kinds = (type(model_a).__name__, type(model_b).__name__)
+        if type(model_a) is not type(model_b) or isinstance(model_a, GLMResult) \
+                or not callable(getattr(model_a, "anova", None)):
+            raise EstimationError(
+                f"anova compares two models of the same kind (two GLMs, two ordinal or two "
+                f"multinomial models); got {kinds[0]} and {kinds[1]}")
+        # ordinal and multinomial models test each other (OrdinalResult.anova,
+        # MLogitResult.anova), with the helpers below
+        result: TermTest = model_a.anova(model_b, method=method, test=test)
+        return result
+    key, tkey = anova_options(method, test)
     if model_a.design is not model_b.design:
         raise EstimationError("the models were fitted on different designs; anova compares "
                               "models fitted on the same design object")
@@ -1761,6 +1767,73 @@ def _anova_columns(model_a: GLMResult, model_b: GLMResult, key: str, tkey: str,
                         lambdas=lam)
     return wald_term_test(names, coef_w[index], V, np.inf if tkey == "chisq" else ddf,
                           "chisq" if tkey == "chisq" else "F")
+
+
+def anova_options(method: str, test: str) -> tuple[str, str]:
+    """``method`` and ``test`` of :func:`anova`, checked: ("lrt" or "wald", "f" or "chisq")."""
+    key = str(method).lower()
+    if key not in ("lrt", "wald"):
+        raise EstimationError(f"method must be 'LRT' or 'Wald', not {method!r}")
+    tkey = str(test).lower()
+    if tkey not in ("f", "chisq"):
+        raise EstimationError(f"test must be 'F' or 'Chisq', not {test!r}")
+    return key, tkey
+
+
+def same_rows(design_a: SurveyDesign, design_b: SurveyDesign, rows_a: np.ndarray,
+              rows_b: np.ndarray) -> None:
+    """Raise unless two models were fitted on the same design object and rows."""
+    if design_a is not design_b:
+        raise EstimationError("the models were fitted on different designs; anova compares "
+                              "models fitted on the same design object")
+    if not np.array_equal(rows_a, rows_b):
+        raise EstimationError(
+            f"the models were fitted on different rows ({rows_a.size} and {rows_b.size}: "
+            f"missing values in variables of one model only); fit both on the rows complete "
+            f"for both, e.g. on a subset of the design")
+
+
+def nested_terms(terms_a: list[str], terms_b: list[str], what: str) -> tuple[int, list[str]]:
+    """Which of two term lists (intercept left out) holds the other, and the terms it adds.
+
+    Returns ``(0, added)`` when ``terms_a`` is the bigger list, ``(1, added)``
+    when ``terms_b`` is; raises an :class:`EstimationError` naming the terms
+    when neither holds the other or they are the same (``what`` names the
+    models, e.g. ``"ordinal models"``).
+    """
+    def only_in(src: list[str], dst: list[str]) -> list[str]:
+        return [t for t in src if not any(same_term(t, u) for u in dst)]
+
+    a_not_b, b_not_a = only_in(terms_a, terms_b), only_in(terms_b, terms_a)
+    if a_not_b and b_not_a:
+        raise EstimationError(
+            f"the {what} are not nested: {', '.join(map(repr, a_not_b))} only in the first, "
+            f"{', '.join(map(repr, b_not_a))} only in the second; anova compares a model "
+            f"with one that adds terms to it")
+    if not a_not_b and not b_not_a:
+        raise EstimationError(f"the {what} have the same terms "
+                              f"({', '.join(terms_a) or 'intercept only'}); there is nothing "
+                              f"to test")
+    return (0, a_not_b) if a_not_b else (1, b_not_a)
+
+
+def working_lrt(names: list[str], chisq: float, V0: np.ndarray, V: np.ndarray,
+                ddf: float) -> TermTest:
+    r"""The Rao-Scott working likelihood ratio test (R's ``regTermTest(method="LRT")``).
+
+    ``chisq`` is the difference of the working deviances (weights scaled to
+    mean 1), ``V0`` the block of the inverse working information (on the same
+    scale) and ``V`` the design-based covariance of the coefficients tested;
+    the statistic is referred to :math:`\sum_j \lambda_j \chi^2_1`
+    (divided by :math:`\chi^2_{ddf}/ddf` when ``ddf`` is finite),
+    :math:`\lambda` the eigenvalues of :math:`V_0^{-1}V`, by the saddlepoint
+    approximation (Lumley and Scott 2014). Shared by the GLM, ordinal and
+    multinomial models.
+    """
+    lam = np.sort(np.linalg.eigvals(np.linalg.solve(V0, V)).real)[::-1]
+    k = int(lam.size)
+    return TermTest(names, float(chisq), k, ddf, float(pfsum(chisq, lam, ddf)), "lrt",
+                    lambdas=lam)
 
 
 def _terms(m: GLMResult) -> list[str]:

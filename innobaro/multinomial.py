@@ -50,7 +50,7 @@ from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
 from .intervals import t_quantile
 from .margins import Margins
-from .models import TermTest, wald_term_test
+from .models import TermTest, anova_options, nested_terms, same_rows, wald_term_test, working_lrt
 from .results import Estimate
 from .variance import Influence, residual_df, vcov_of
 
@@ -404,6 +404,8 @@ class MLogitResult(Estimate):
         number of coefficients).
     loglik : float
         The weighted log-likelihood at the fit.
+    deviance : float
+        :math:`-2` times the log likelihood with the weights scaled to mean 1.
     iterations : int
     converged : bool
 
@@ -543,12 +545,106 @@ class MLogitResult(Estimate):
         """
         if method not in ("F", "chisq"):
             raise EstimationError("method must be 'F' or 'chisq'")
+        names, idx = self._coefficient_index(terms)
+        ddf = self.df_resid if df is None else float(df)
+        return wald_term_test(names, self._est[idx], self._vcov[np.ix_(idx, idx)], ddf, method)
+
+    def _coefficient_index(self, terms: str | Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The terms found and the positions of their coefficients in every
+        category (category-major)."""
         names, columns = self.spec.columns_of(terms)
         p = len(self.spec.column_names)
         cols = columns.tolist()
-        idx = np.array([c * p + j for c in range(len(self.categories)) for j in cols])
-        ddf = self.df_resid if df is None else float(df)
-        return wald_term_test(names, self._est[idx], self._vcov[np.ix_(idx, idx)], ddf, method)
+        return names, np.array([c * p + j for c in range(len(self.categories)) for j in cols])
+
+    @property
+    def deviance(self) -> float:
+        """-2 log likelihood with the weights scaled to mean 1 over the rows of the fit."""
+        return -2.0 * self.loglik / float(self._w.mean())
+
+    def anova(self, other: MLogitResult, method: str = "LRT", test: str = "F") -> TermTest:
+        r"""Test this multinomial model against a nested one (as R's ``anova.svyglm``).
+
+        The two models (either order) have the same outcome, base and
+        categories, and were fitted on the same design and rows; the terms
+        of one are among the other's. Tested: the coefficients the bigger
+        model adds, in every non-base category at once (:math:`k` of them).
+
+        - ``method="LRT"`` (the default, as R's): the Rao-Scott working
+          likelihood ratio :math:`D_0 - D`, the difference of the deviances
+          (:math:`-2\ell` with the weights scaled to mean 1), referred to
+          :math:`\sum_j \lambda_j \chi^2_1` (over :math:`\chi^2_d/d` for
+          ``test="F"``), :math:`\lambda` the eigenvalues of
+          :math:`V_0^{-1} V`: :math:`V` the design-based covariance of the
+          added coefficients, :math:`V_0` their block of the inverse
+          information (weights scaled to mean 1), by the saddlepoint
+          approximation;
+        - ``method="Wald"``: :math:`\beta^\top V^{-1}\beta / k` on
+          :math:`(k, d)` degrees of freedom (``test="F"``), or the
+          chi-square on :math:`k` (``"Chisq"``),
+
+        :math:`d` the bigger model's residual degrees of freedom.
+
+        Parameters
+        ----------
+        other : MLogitResult
+            The other model.
+        method : {"LRT", "Wald"}, default "LRT"
+        test : {"F", "Chisq"}, default "F"
+
+        Returns
+        -------
+        TermTest
+            ``statistic`` (the deviance difference for ``"LRT"``), ``df``,
+            ``pvalue`` and, for ``"LRT"``, the design effects ``lambdas``.
+
+        Raises
+        ------
+        EstimationError
+            The models are not nested, have the same terms, another outcome,
+            base or categories, or were fitted on other designs or rows.
+
+        References
+        ----------
+        Lumley, T. and Scott, A. (2014). Tests for regression models fitted
+        to survey data. *Australian & New Zealand Journal of Statistics*
+        56(1), 1-14.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_design
+        >>> d = barometer_design()
+        >>> small = ib.mlogit("municipality_size ~ np.log(employees)", d)
+        >>> big = ib.mlogit("municipality_size ~ C(sector) + np.log(employees)", d)
+        >>> t = ib.anova(small, big)
+        >>> t.method, t.df_num
+        ('lrt', 4.0)
+        """
+        key, tkey = anova_options(method, test)
+        if not isinstance(other, MLogitResult):
+            raise EstimationError(f"anova compares two multinomial models; got "
+                                  f"{type(other).__name__}")
+        same_rows(self.design, other.design, self._fit.rows, other._fit.rows)
+        if self.outcome != other.outcome or self.levels != other.levels:
+            raise EstimationError(
+                f"the models have different outcomes or bases: {self.outcome!r} with "
+                f"categories {self.levels} and {other.outcome!r} with {other.levels} (the "
+                f"base first)")
+        which, added = nested_terms(_model_terms(self), _model_terms(other),
+                                    "multinomial models")
+        big, small = (self, other) if which == 0 else (other, self)
+        ddf = np.inf if tkey == "chisq" else big.df_resid
+        if key == "wald":
+            return big.wald_test(added, method="chisq" if tkey == "chisq" else "F", df=ddf)
+        names, idx = big._coefficient_index(added)
+        fit = big._fit
+        scale = float(big._w.mean())
+        P, _ = _state(fit.X, fit.Y, big._w, fit.theta)
+        V0 = np.linalg.pinv(_hessian(fit.X, big._w, P))[np.ix_(idx, idx)] * scale
+        chisq = 2.0 * (big.loglik - small.loglik) / scale
+        return working_lrt(names, chisq, V0, big.vcov.to_numpy()[np.ix_(idx, idx)],
+                           ddf if ddf > 0 else np.inf)
 
     # ------------------------------------------------------------------ prediction
     def _probabilities(self, X: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -743,6 +839,10 @@ class MLogitResult(Estimate):
         head = (f"Survey multinomial logit: {self.formula} (base {self.base!r}), "
                 f"{self.nobs} rows, variance by {kind}, df = {self.df_resid:g}")
         return head + "\n" + self.summary().to_string(float_format=lambda v: f"{v:.6g}")
+
+
+def _model_terms(m: MLogitResult) -> list[str]:
+    return [t for t in m.spec.term_columns if t != "Intercept"]
 
 
 def _set(data: pd.DataFrame, variable: str, value: Any) -> pd.DataFrame:

@@ -55,7 +55,7 @@ from ._frames import as_frame
 from .design import SurveyDesign, read_only
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
-from .models import TermTest, wald_term_test
+from .models import TermTest, anova_options, nested_terms, same_rows, wald_term_test, working_lrt
 from .results import Estimate
 from .variance import Influence, model_df, vcov_of
 
@@ -463,6 +463,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
             f"the ordinal model of {name!r} did not converge in {max_iter} iterations; "
             f"check for a category that a term separates completely, or raise max_iter")
     S, _, J = prob.derivatives(theta, w[:, None], scores=True)
+    loglik = float(prob.loglik(theta, w[:, None])[0])
     try:
         Jinv = np.linalg.inv(J[0])
     except np.linalg.LinAlgError:
@@ -490,7 +491,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
                          slope_names=slope_names, slope_cols=slope_cols,
                          cut_names=cut_names, theta=est, vcov=V, df_resid=df_resid,
                          design=design, rows=rows, weights=w, X=Xs, y=y, influence=z,
-                         refit=refit, iterations=it, information=J[0])
+                         refit=refit, iterations=it, information=J[0], loglik=loglik)
 
 
 # ----------------------------------------------------------------------------
@@ -516,6 +517,11 @@ class OrdinalResult(Estimate):
         The design's degrees of freedom minus the number of slopes.
     n_dropped : int
         Rows of the design left out for missing values.
+    loglik : float
+        The weighted log likelihood at the fit (sampling weights as given).
+    deviance : float
+        :math:`-2` times the log likelihood with the weights scaled to mean 1
+        over the rows of the fit (R's ``svyolr`` ``deviance``).
 
     Examples
     --------
@@ -532,7 +538,7 @@ class OrdinalResult(Estimate):
                  df_resid: float, design: SurveyDesign, rows: np.ndarray, weights: np.ndarray,
                  X: np.ndarray, y: np.ndarray, influence: np.ndarray,
                  refit: Callable[[np.ndarray], np.ndarray], iterations: int,
-                 information: np.ndarray) -> None:
+                 information: np.ndarray, loglik: float) -> None:
         index = pd.Index(slope_names + cut_names, name="term")
         super().__init__(theta, vcov, index, df=np.full(theta.size, float(df_resid)),
                          kind="coefficient")
@@ -556,6 +562,7 @@ class OrdinalResult(Estimate):
         self._refit = refit
         self.iterations = iterations
         self._J = information
+        self.loglik = float(loglik)
         self.n_dropped = int((design.present & (design.unmasked_weights > 0)).sum()
                              - rows.size)
 
@@ -589,6 +596,11 @@ class OrdinalResult(Estimate):
     def cutpoints(self) -> pd.Series:
         """The cutpoints :math:`\\zeta_k` (R's ``zeta``)."""
         return self.params.iloc[self.p:]
+
+    @property
+    def deviance(self) -> float:
+        """-2 log likelihood, weights scaled to mean 1 (R's ``svyolr`` deviance)."""
+        return -2.0 * self.loglik / float(self._w.mean())
 
     @property
     def coefficients(self) -> Estimate:
@@ -717,6 +729,89 @@ class OrdinalResult(Estimate):
         ddf = self.df_resid if df is None else float(df)
         return wald_term_test(names, self._theta[idx], self._V[np.ix_(idx, idx)],
                               ddf if ddf > 0 else np.inf, method)
+
+    def anova(self, other: OrdinalResult, method: str = "LRT", test: str = "F") -> TermTest:
+        r"""Test this ordinal model against a nested one (as R's ``anova.svyglm``).
+
+        The two models (either order) have the same outcome, categories and
+        link, and were fitted on the same design and rows; the terms of one
+        are among the other's. Tested: the slopes :math:`\beta` the bigger
+        model adds.
+
+        - ``method="LRT"`` (the default, as R's): the Rao-Scott working
+          likelihood ratio :math:`D_0 - D`, the difference of the deviances
+          (:math:`-2\ell` with the weights scaled to mean 1), referred to
+          :math:`\sum_j \lambda_j \chi^2_1` (over :math:`\chi^2_d/d` for
+          ``test="F"``), :math:`\lambda` the eigenvalues of
+          :math:`V_0^{-1} V`: :math:`V` the design-based covariance of the
+          added slopes, :math:`V_0` their block of the inverse information
+          :math:`J^{-1}` (weights scaled to mean 1), by the saddlepoint
+          approximation;
+        - ``method="Wald"``: :math:`\beta^\top V^{-1}\beta / k` on
+          :math:`(k, d)` degrees of freedom (``test="F"``), or the
+          chi-square on :math:`k` (``"Chisq"``),
+
+        :math:`d` the bigger model's residual degrees of freedom.
+
+        Parameters
+        ----------
+        other : OrdinalResult
+            The other model.
+        method : {"LRT", "Wald"}, default "LRT"
+        test : {"F", "Chisq"}, default "F"
+
+        Returns
+        -------
+        TermTest
+            ``statistic`` (the deviance difference for ``"LRT"``), ``df``,
+            ``pvalue`` and, for ``"LRT"``, the design effects ``lambdas``.
+
+        Raises
+        ------
+        EstimationError
+            The models are not nested, have the same terms, another outcome,
+            categories or link, or were fitted on other designs or rows.
+
+        References
+        ----------
+        Lumley, T. and Scott, A. (2014). Tests for regression models fitted
+        to survey data. *Australian & New Zealand Journal of Statistics*
+        56(1), 1-14.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> from innobaro.datasets import barometer_2020_design
+        >>> d = barometer_2020_design()
+        >>> small = ib.ologit("promoter_leadership ~ np.log(employees)", d)
+        >>> big = ib.ologit("promoter_leadership ~ C(sector) + np.log(employees)", d)
+        >>> t = ib.anova(small, big)
+        >>> t.method, t.df
+        ('lrt', (4.0, 1744.0))
+        """
+        key, tkey = anova_options(method, test)
+        if not isinstance(other, OrdinalResult):
+            raise EstimationError(f"anova compares two ordinal models; got "
+                                  f"{type(other).__name__}")
+        same_rows(self.design, other.design, self._rows, other._rows)
+        if self.outcome != other.outcome or self.levels != other.levels:
+            raise EstimationError(
+                f"the models have different outcomes: {self.outcome!r} with categories "
+                f"{self.levels} and {other.outcome!r} with {other.levels}")
+        if self.link != other.link:
+            raise EstimationError(f"the models have different links: {self.link} and "
+                                  f"{other.link}")
+        which, added = nested_terms(_model_terms(self), _model_terms(other), "ordinal models")
+        big, small = (self, other) if which == 0 else (other, self)
+        ddf = np.inf if tkey == "chisq" else big.df_resid
+        if key == "wald":
+            return big.wald_test(added, method="chisq" if tkey == "chisq" else "F", df=ddf)
+        names, idx = big._term_index(added)
+        scale = float(big._w.mean())
+        V0 = np.linalg.inv(big._J)[np.ix_(idx, idx)] * scale
+        chisq = 2.0 * (big.loglik - small.loglik) / scale
+        return working_lrt(names, chisq, V0, big._V[np.ix_(idx, idx)],
+                           ddf if ddf > 0 else np.inf)
 
     # ------------------------------------------------------------------ prediction
     def _matrix(self, data: pd.DataFrame) -> np.ndarray:
@@ -987,6 +1082,10 @@ class OrdinalResult(Estimate):
                 f"{_R_METHOD[self.link]!r}): {self.formula}\n"
                 f"{self.nobs} rows, categories {self.levels}, df = {self.df_resid:g}\n"
                 + self.summary().to_string(float_format=lambda v: f"{v:.6g}"))
+
+
+def _model_terms(m: OrdinalResult) -> list[str]:
+    return [t for t in m.spec.term_columns if t != "Intercept"]
 
 
 def _probs_many(model: OrdinalResult, X: np.ndarray, T: np.ndarray) -> np.ndarray:

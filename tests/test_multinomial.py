@@ -32,6 +32,35 @@ def test_replicates_match_r(case: dict) -> None:
                                atol=1e-6 * np.abs(np.array(case["vcov"])).max())
 
 
+ANOVA = [c for c in CASES if c.get("anova")]
+
+
+@pytest.mark.parametrize("case", ANOVA, ids=[c["id"] for c in ANOVA])
+def test_anova_matches_r_replicates(case: dict) -> None:
+    # the working LRT and Wald test computed in make_multinomial.R from
+    # multinom fits and withReplicates (survey has no multinomial anova)
+    d = build_design(case)
+    ref = case["anova"]
+    big = ib.mlogit(case["formula"], d, base=case["base"])
+    small = ib.mlogit(ref["small_formula"], d, base=case["base"])
+    assert big.deviance == pytest.approx(ref["deviance_big"], rel=1e-9)
+    assert small.deviance == pytest.approx(ref["deviance_small"], rel=1e-9)
+    for a, b in ((small, big), (big, small)):
+        lrt = ib.anova(a, b)
+        assert lrt.method == "lrt" and lrt.df == (float(ref["df"]), float(ref["ddf"]))
+        assert lrt.statistic == pytest.approx(ref["chisq"], rel=1e-6)
+        np.testing.assert_allclose(lrt.lambdas, ref["lambdas"], rtol=1e-6)
+        assert lrt.pvalue == pytest.approx(ref["p_F"], rel=1e-5)
+        chi = ib.anova(a, b, test="Chisq")
+        assert np.isinf(chi.df_denom) and chi.pvalue == pytest.approx(ref["p_chisq"], rel=1e-5)
+        wald = ib.anova(a, b, method="Wald")
+        assert wald.statistic == pytest.approx(ref["wald_F"], rel=1e-6)
+        assert wald.pvalue == pytest.approx(ref["p_wald_F"], rel=1e-5)
+        wchi = ib.anova(a, b, method="Wald", test="Chisq")
+        assert wchi.statistic == pytest.approx(ref["wald_chisq"], rel=1e-6)
+        assert wchi.pvalue == pytest.approx(ref["p_wald_chisq"], rel=1e-5)
+
+
 @pytest.fixture(scope="module")
 def sample() -> pd.DataFrame:
     rng = np.random.default_rng(20261204)
@@ -73,6 +102,54 @@ def test_two_categories_is_logit(design: ib.Design) -> None:
     np.testing.assert_allclose(mg1.estimate.loc["yes"].to_numpy(), mg2.estimate.to_numpy(),
                                rtol=1e-8)
     np.testing.assert_allclose(mg1.se.loc["yes"].to_numpy(), mg2.se.to_numpy(), rtol=1e-7)
+
+
+def test_anova_two_categories_is_the_logit_anova(design: ib.Design) -> None:
+    # same rows, weights scaled over the same rows (no missing values): equal
+    for method in ("LRT", "Wald"):
+        m = ib.anova(ib.mlogit("y2 ~ x", design), ib.mlogit("y2 ~ x + C(g)", design),
+                     method=method)
+        g = ib.anova(ib.logit("y01 ~ x", design), ib.logit("y01 ~ x + C(g)", design),
+                     method=method)
+        assert m.statistic == pytest.approx(g.statistic, rel=1e-8)
+        assert m.pvalue == pytest.approx(g.pvalue, rel=1e-7) and m.df == g.df
+        if method == "LRT":
+            np.testing.assert_allclose(m.lambdas, g.lambdas, rtol=1e-7)
+
+
+def test_anova_linearisation_agrees_with_jackknife(design: ib.Design) -> None:
+    # the working LRT's design effects from the sandwich and from a jackknife
+    # on 400 PSUs: the same deviance difference, eigenvalues within 15%
+    lin = ib.anova(ib.mlogit("y ~ x", design), ib.mlogit("y ~ x + C(g)", design))
+    jd = design.replicate("jkn")
+    jk = ib.anova(ib.mlogit("y ~ x", jd), ib.mlogit("y ~ x + C(g)", jd))
+    assert jk.statistic == pytest.approx(lin.statistic, rel=1e-9)
+    np.testing.assert_allclose(jk.lambdas, lin.lambdas, rtol=0.15)
+    assert lin.df_num == 4 and lin.pvalue < 0.05
+
+
+def test_anova_bad_input(design: ib.Design, sample: pd.DataFrame) -> None:
+    a, b = ib.mlogit("y ~ x", design), ib.mlogit("y ~ C(g)", design)
+    with pytest.raises(ib.EstimationError, match=r"multinomial models are not nested: 'x' "
+                                                 r"only in the first, 'C\(g\)' only"):
+        ib.anova(a, b)
+    with pytest.raises(ib.EstimationError, match="same terms"):
+        ib.anova(a, ib.mlogit("y ~ x", design))
+    with pytest.raises(ib.EstimationError, match="different outcomes or bases"):
+        ib.anova(a, ib.mlogit("y ~ x + C(g)", design, base="yes"))
+    with pytest.raises(ib.EstimationError, match="got MLogitResult and GLMResult"):
+        ib.anova(a, ib.logit("y01 ~ x", design))
+    with pytest.raises(ib.EstimationError, match="two multinomial models; got str"):
+        a.anova("model")  # type: ignore[arg-type]
+    with pytest.raises(ib.EstimationError, match="test must be"):
+        ib.anova(a, ib.mlogit("y ~ x + C(g)", design), test="t")
+    df = sample.assign(x2=(sample["x"] ** 2).where(sample.index > 2))
+    d2 = ib.Design(df, weights="w", strata="stratum", psu="psu")
+    with pytest.raises(ib.EstimationError, match="different rows"):
+        ib.anova(ib.mlogit("y ~ x", d2), ib.mlogit("y ~ x + x2", d2))
+    with pytest.raises(ib.EstimationError, match="different designs"):
+        ib.anova(a, ib.mlogit("y ~ x + C(g)", ib.Design(sample, weights="w",
+                                                         strata="stratum", psu="psu")))
 
 
 def test_linearisation_agrees_with_jackknife(design: ib.Design) -> None:

@@ -100,6 +100,101 @@ def test_term_tests(case: dict) -> None:
     assert chisq.pvalue == pytest.approx(tt["p_chisq"], rel=1e-6)
 
 
+def test_deviance(fitted) -> None:
+    case, m, _ = fitted
+    # svyolr's deviance: -2 log likelihood over the mean weight (R's pgumbel-based
+    # fits end their cumulative probabilities at +-100, not +-inf: below 1e-40)
+    assert m.deviance == pytest.approx(case["result"]["deviance"], rel=RTOL)
+    w = m.design.unmasked_weights[m.fit_rows]
+    assert m.deviance == pytest.approx(-2 * m.loglik / np.mean(w), rel=1e-14)
+
+
+ANOVA = [c for c in CASES if c["result"].get("anova")]
+
+
+@pytest.mark.parametrize("case", ANOVA, ids=[c["id"] for c in ANOVA])
+def test_anova_matches_r_by_hand(case: dict) -> None:
+    d = _design(case)
+    big = ib.ologit(case["formula"], d, link=case["link"])
+    ref = case["result"]["anova"]
+    small = ib.ologit(ref["small_formula"], d, link=case["link"])
+    assert small.deviance == pytest.approx(ref["deviance_small"], rel=RTOL)
+    for a, b in ((small, big), (big, small)):  # either order
+        lrt = ib.anova(a, b)
+        assert lrt.method == "lrt" and len(lrt.terms) <= len(ref["added"])
+        assert lrt.statistic == pytest.approx(ref["chisq"], rel=1e-7)
+        assert lrt.df == (float(ref["df"]), float(ref["ddf"]))
+        np.testing.assert_allclose(lrt.lambdas, ref["lambdas"], rtol=1e-7)
+        assert lrt.pvalue == pytest.approx(ref["p_F"], rel=1e-6)
+        chi = ib.anova(a, b, test="Chisq")
+        assert chi.statistic == lrt.statistic and np.isinf(chi.df_denom)
+        assert chi.pvalue == pytest.approx(ref["p_chisq"], rel=1e-6)
+        wald = ib.anova(a, b, method="Wald")
+        assert wald.method == "F" and wald.df == (float(ref["df"]), float(ref["ddf"]))
+        assert wald.statistic == pytest.approx(ref["wald_F"], rel=RTOL)
+        assert wald.pvalue == pytest.approx(ref["p_wald_F"], rel=1e-6)
+        wchi = ib.anova(a, b, method="Wald", test="Chisq")
+        assert wchi.statistic == pytest.approx(ref["wald_chisq"], rel=RTOL)
+        assert wchi.pvalue == pytest.approx(ref["p_wald_chisq"], rel=1e-6)
+    assert big.anova(small).statistic == ib.anova(small, big).statistic
+
+
+def test_anova_bad_input(baro: ib.Design) -> None:
+    small = ib.ologit("promoter_leadership ~ np.log(employees)", baro)
+    big = ib.ologit(FORMULA, baro)
+    other = ib.ologit("promoter_leadership ~ C(sector) + centrality", baro)
+    with pytest.raises(ib.EstimationError, match=r"not nested: 'np.log\(employees\)' only "
+                                                 r"in the first, 'centrality' only"):
+        ib.anova(big, other)
+    with pytest.raises(ib.EstimationError, match="same terms"):
+        ib.anova(big, big)
+    with pytest.raises(ib.EstimationError, match="different links: logit and probit"):
+        ib.anova(small, ib.ologit(FORMULA, baro, link="probit"))
+    glm = ib.glm("innovated ~ C(sector) + np.log(employees)", baro, family="binomial")
+    with pytest.raises(ib.EstimationError, match=r"same kind .* got OrdinalResult and "
+                                                 r"GLMResult"):
+        ib.anova(small, glm)
+    with pytest.raises(ib.EstimationError, match="two ordinal models; got GLMResult"):
+        small.anova(glm)  # type: ignore[arg-type]
+    with pytest.raises(ib.EstimationError, match="method must be"):
+        ib.anova(small, big, method="score")
+    # different rows: a missing value in a term of one model only
+    data = baro.data.copy()
+    data.loc[data.index[:3], "centrality"] = np.nan
+    d2 = ib.Design(data, weights="final_weight", strata="stratum")
+    with pytest.raises(ib.EstimationError, match="different rows"):
+        ib.anova(ib.ologit(FORMULA, d2), ib.ologit(FORMULA + " + centrality", d2))
+    with pytest.raises(ib.EstimationError, match="different designs"):
+        ib.anova(small, ib.ologit(FORMULA, barometer_2020_design()))
+    # another outcome
+    d3 = ib.Design(baro.data.assign(p2=baro.data["promoter_leadership"]),
+                   weights="final_weight", strata="stratum")
+    with pytest.raises(ib.EstimationError, match="different outcomes"):
+        ib.anova(ib.ologit(FORMULA, d3), ib.ologit("p2 ~ C(sector)", d3))
+
+
+def test_anova_two_categories_is_the_logit_anova(baro: ib.Design) -> None:
+    # an ordinal model of a binary outcome is the logistic regression of
+    # Y > 1 with the signs of the slopes turned: the same working LRT
+    data = baro.data.assign(top=(baro.data["promoter_leadership"] > 4).astype(float))
+    data.loc[baro.data["promoter_leadership"].isna().to_numpy(), "top"] = np.nan
+    d = ib.Design(data, weights="final_weight", strata="stratum")
+    big = ib.ologit("top ~ C(sector) + np.log(employees)", d)
+    o = ib.anova(ib.ologit("top ~ np.log(employees)", d), big)
+    g = ib.anova(ib.logit("top ~ np.log(employees)", d),
+                 ib.logit("top ~ C(sector) + np.log(employees)", d))
+    # svyglm scales the weights to mean 1 over all rows of the design, svyolr
+    # over the rows of the fit (rows with a missing value differ): the
+    # deviance difference and the design effects differ by that one factor,
+    # the p-value and their ratio do not
+    w = d.unmasked_weights
+    factor = np.mean(w) / np.mean(w[big.fit_rows])
+    assert o.statistic == pytest.approx(g.statistic * factor, rel=1e-8)
+    np.testing.assert_allclose(o.lambdas, g.lambdas * factor, rtol=1e-7)
+    assert o.pvalue == pytest.approx(g.pvalue, rel=1e-7)
+    assert o.df == g.df
+
+
 def test_replicate_case_records_svyolrs_own_variance_nearby() -> None:
     case = next(c for c in CASES if c["design"].get("replicate"))
     m = ib.ologit(case["formula"], _design(case), link=case["link"])

@@ -43,7 +43,15 @@ RESTARTS <- 20
 
 ## coefficients of multinom as one vector, category-major (all terms of the
 ## first non-base category, then the next), as innobaro orders them
-fit_coef <- function(formula, data, w) {
+fit_coef <- function(formula, data, w) coef_vector(fit_multinom(formula, data, w))
+
+coef_vector <- function(fit) {
+  cf <- coef(fit)
+  if (is.null(dim(cf))) cf <- matrix(cf, nrow = 1, dimnames = list(fit$lev[2], names(cf)))
+  as.vector(t(cf))
+}
+
+fit_multinom <- function(formula, data, w) {
   data$.wts <- w  # multinom evaluates weights among the data's columns
   fit <- multinom(formula, data = data, weights = .wts, trace = FALSE, reltol = RELTOL,
                   maxit = MAXIT)
@@ -57,9 +65,61 @@ fit_coef <- function(formula, data, w) {
     if (fit$convergence != 0) stop("multinom did not converge: ", deparse(formula))
     if (fit$deviance >= dev0) break
   }
-  cf <- coef(fit)
-  if (is.null(dim(cf))) cf <- matrix(cf, nrow = 1, dimnames = list(fit$lev[2], names(cf)))
-  as.vector(t(cf))
+  fit
+}
+
+## the information of the weights w at coefficients beta (category-major):
+## blocks (a, b) sum_i w_i p_ia (delta_ab - p_ib) x_i x_i'
+information <- function(formula, data, w, beta) {
+  X <- model.matrix(formula, data)
+  y <- model.response(model.frame(formula, data))
+  K <- nlevels(y) - 1
+  p <- ncol(X)
+  B <- matrix(beta, nrow = K, byrow = TRUE)
+  E <- exp(X %*% t(B))
+  P <- E / (1 + rowSums(E))
+  H <- matrix(0, K * p, K * p)
+  for (a in 1:K) for (b in 1:K) {
+    c <- w * P[, a] * ((a == b) - P[, b])
+    H[(a - 1) * p + 1:p, (b - 1) * p + 1:p] <- crossprod(X, X * c)
+  }
+  list(H = H, columns = colnames(X), K = K, p = p)
+}
+
+## anova of two nested fits on the replicate design, as anova.svyglm's
+## regTermTest computes it for a GLM (survey has no multinomial model): the
+## Rao-Scott working likelihood ratio chisq = (deviance(small) - deviance(big))
+## / mean(w) (multinom's deviance is -2 sum w log p with the weights given, so
+## this is the deviance difference on weights scaled to mean 1), V0 = the
+## block of the added coefficients (every non-base category) of the inverse
+## information times mean(w), lambdas the eigenvalues of solve(V0) %*% V (V
+## from withReplicates), p-values by survey's pFsum / pchisqsum
+## (saddlepoint), ddf = degf + 1 - number of coefficients; and the Wald test.
+anova_case <- function(formula, small, data, w, beta, V, degf) {
+  big_fit <- fit_multinom(formula, data, w)
+  small_fit <- fit_multinom(small, data, w)
+  info <- information(formula, data, w, beta)
+  small_cols <- colnames(model.matrix(small, data))
+  if (!all(small_cols %in% info$columns)) stop("not nested")
+  added <- which(!(info$columns %in% small_cols))
+  idx <- as.vector(outer(added, (seq_len(info$K) - 1) * info$p, "+"))
+  idx <- sort(idx)
+  s <- mean(w)
+  chisq <- (small_fit$deviance - big_fit$deviance) / s
+  V0 <- solve(info$H)[idx, idx, drop = FALSE] * s
+  Vi <- V[idx, idx, drop = FALSE]
+  lam <- Re(eigen(solve(V0) %*% Vi, only.values = TRUE)$values)
+  k <- length(idx)
+  ddf <- degf + 1 - length(beta)
+  wald <- drop(beta[idx] %*% solve(Vi, beta[idx]))
+  list(small_formula = paste(deparse(small), collapse = ""), chisq = chisq,
+       lambdas = I(sort(lam, decreasing = TRUE)), df = k, ddf = ddf,
+       p_F = pFsum(chisq, rep(1, k), lam, ddf = ddf, method = "saddlepoint",
+                   lower.tail = FALSE),
+       p_chisq = pchisqsum(chisq, rep(1, k), lam, method = "saddlepoint", lower.tail = FALSE),
+       wald_F = wald / k, p_wald_F = pf(wald / k, k, ddf, lower.tail = FALSE),
+       wald_chisq = wald, p_wald_chisq = pchisq(wald, k, lower.tail = FALSE),
+       deviance_big = big_fit$deviance / s, deviance_small = small_fit$deviance / s)
 }
 
 ## Newton polish of a fit (exact Hessian): how far BFGS stopped from the optimum
@@ -90,7 +150,7 @@ newton_check <- function(formula, data, w, beta, what) {
 
 cases <- list()
 
-case_mlogit <- function(id, data, spec, r_type, formula, base = NULL) {
+case_mlogit <- function(id, data, spec, r_type, formula, base = NULL, small = NULL) {
   method <- tolower(r_type)
   rep_name <- paste0("mlogit_", data, "_", method)
   back <- read_data(rep_name)
@@ -116,6 +176,8 @@ case_mlogit <- function(id, data, spec, r_type, formula, base = NULL) {
   if (max(abs(V2 - V)) > 1e-12 * max(abs(V))) stop(id, ": svrVar by hand differs")
   R <- ncol(weights(rdes, "analysis"))
   lev <- levels(back[[y]])
+  anova <- if (is.null(small)) NULL else
+    anova_case(formula, small, back, weights(rdes, "sampling"), beta, V, degf(rdes))
   cases[[length(cases) + 1]] <<- list(
     id = id, data = rep_name,
     design = list(type = "replicate", weights = spec$weights,
@@ -124,7 +186,7 @@ case_mlogit <- function(id, data, spec, r_type, formula, base = NULL) {
                   combined_weights = TRUE),
     formula = paste(deparse(formula), collapse = ""), base = lev[1],
     categories = I(lev[-1]), terms = I(colnames(model.matrix(formula, back))),
-    coef = num(beta), vcov = unname(V), newton_gap = gap,
+    coef = num(beta), vcov = unname(V), newton_gap = gap, anova = anova,
     note = sprintf(paste("withReplicates(svrepdesign(type = '%s', repweights = repw_*),",
                          "coef(nnet::multinom(weights = w, reltol = %g, maxit = %d)));",
                          "coefficients category-major"), r_type, RELTOL, MAXIT))
@@ -156,13 +218,15 @@ strat$growth_class <- as.character(cut(strat$growth, c(-Inf, 10, 40, Inf),
 write_rep(strat, "apistrat", S_STRAT, "JKn")
 
 case_mlogit("apiclus1_jk1_stype", "apiclus1", S_CLUS1, "JK1",
-            stype ~ I(ell/100) + I(meals/100) + I(mobility/100))
+            stype ~ I(ell/100) + I(meals/100) + I(mobility/100),
+            small = stype ~ I(ell/100))
 case_mlogit("apiclus1_jk1_stype_base_M", "apiclus1", S_CLUS1, "JK1",
             stype ~ I(ell/100) + I(meals/100) + I(mobility/100), base = "M")
 case_mlogit("apiclus1_jk1_awards_two", "apiclus1", S_CLUS1, "JK1",
             awards ~ I(ell/100) + I(meals/100))
 case_mlogit("apistrat_jkn_growth_class", "apistrat", S_STRAT, "JKn",
-            growth_class ~ stype + I(ell/100) + I(meals/100))
+            growth_class ~ stype + I(ell/100) + I(meals/100),
+            small = growth_class ~ I(ell/100) + I(meals/100))
 case_mlogit("apistrat_jkn_growth_class_base_strong", "apistrat", S_STRAT, "JKn",
             growth_class ~ stype + I(ell/100) + I(meals/100), base = "strong")
 

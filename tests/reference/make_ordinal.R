@@ -229,10 +229,46 @@ term_tests <- function(fit, term) {
        p_chisq = pchisq(chisq, k, lower.tail = FALSE))
 }
 
+## anova of two nested fits: the Rao-Scott working likelihood ratio and the
+## Wald test of the slopes the bigger fit adds, by hand. survey has no anova
+## method for svyolr; regTermTest(method = "LRT") takes svyolr fits but pairs
+## svyolr's deviance (2 * value / mean(w): weights scaled to mean 1) with
+## V0 = solve(fit$Hessian), the inverse information of the raw weights, so its
+## eigenvalues carry a factor mean(w). Here both are on weights scaled to mean
+## 1, as anova.svyglm's deviance and naive.cov are: chisq = deviance(small) -
+## deviance(big), V0 = solve(Hessian)[added, added] * mean(w), lambdas the
+## eigenvalues of solve(V0) %*% vcov[added, added], p-values by survey's
+## pFsum (ddf = the bigger fit's df.residual) and pchisqsum, saddlepoint.
+## `info_inv` is the inverse information of the raw weights in (beta, zeta).
+anova_by_hand <- function(fit, fit0, des, info_inv) {
+  added <- setdiff(names(fit$coefficients), names(fit0$coefficients))
+  if (!all(names(fit0$coefficients) %in% names(fit$coefficients))) stop("not nested")
+  cf <- c(fit$coefficients, fit$zeta)
+  idx <- match(added, names(cf))
+  w <- weights(des, "sampling")
+  s <- mean(w[w > 0])
+  chisq <- fit0$deviance - fit$deviance
+  V <- vcov(fit)[idx, idx, drop = FALSE]
+  V0 <- info_inv[idx, idx, drop = FALSE] * s
+  lam <- Re(eigen(solve(V0) %*% V, only.values = TRUE)$values)
+  k <- length(idx)
+  ddf <- fit$df.residual
+  wald <- drop(cf[idx] %*% solve(V, cf[idx]))
+  list(added = I(added), chisq = chisq, lambdas = I(sort(lam, decreasing = TRUE)), df = k,
+       ddf = ddf,
+       p_F = pFsum(chisq, rep(1, k), lam, ddf = ddf, method = "saddlepoint",
+                   lower.tail = FALSE),
+       p_chisq = pchisqsum(chisq, rep(1, k), lam, method = "saddlepoint", lower.tail = FALSE),
+       wald_F = wald / k, p_wald_F = pf(wald / k, k, ddf, lower.tail = FALSE),
+       wald_chisq = wald, p_wald_chisq = pchisq(wald, k, lower.tail = FALSE),
+       deviance_small = fit0$deviance)
+}
+
 ## subset = list(column, value): a domain (rows with column == value), as
-## subset(design, ...) keeps it
+## subset(design, ...) keeps it; small = the smaller model of an anova case
+## (R formula, Python formula)
 case_lin <- function(id, data, formula, py_formula, outcome, link, newdata, test = NULL,
-                     subset = NULL) {
+                     subset = NULL, small = NULL) {
   spec <- SPECS[[data]]
   dat <- DATA[[data]]
   reversed <- link == "cloglog"
@@ -246,6 +282,12 @@ case_lin <- function(id, data, formula, py_formula, outcome, link, newdata, test
   if (reversed) res <- reverse_result(res)
   res$patsy_slopes <- patsy_names(fit, des, formula)
   if (!is.null(test)) res$term_test <- term_tests(fit, test)
+  if (!is.null(small)) {
+    if (reversed) stop("anova cases use links other than cloglog")
+    fit0 <- fit_olr(des, small[[1]], link)
+    res$anova <- c(list(small_formula = small[[2]]),
+                   anova_by_hand(fit, fit0, des, solve(fit$Hessian)))
+  }
   list(id = id, data = data, design = design_json(spec), subset = subset,
        outcome = list(name = outcome, column = SOURCE[[outcome]], breaks = I(BREAKS[[outcome]][-c(1, length(BREAKS[[outcome]]))])),
        formula = py_formula, r_formula = deparse(formula), link = link,
@@ -262,25 +304,28 @@ ND_CLUS1 <- data.frame(ell = c(5, 30), meals = c(20, 80),
                        stype = factor(c("E", "H"), levels = levels(DATA$apiclus1$stype)))
 
 add_case(case_lin("apistrat_logit_api_cat", "apistrat", api_cat ~ ell + meals + mobility,
-                  "api_cat ~ ell + meals + mobility", "api_cat", "logit", ND_STRAT))
+                  "api_cat ~ ell + meals + mobility", "api_cat", "logit", ND_STRAT,
+                  small = list(api_cat ~ ell, "api_cat ~ ell")))
 add_case(case_lin("apistrat_probit_api_cat", "apistrat", api_cat ~ ell + meals + mobility,
-                  "api_cat ~ ell + meals + mobility", "api_cat", "probit", ND_STRAT))
+                  "api_cat ~ ell + meals + mobility", "api_cat", "probit", ND_STRAT,
+                  small = list(api_cat ~ meals, "api_cat ~ meals")))
 add_case(case_lin("apistrat_loglog_api_cat", "apistrat", api_cat ~ ell + meals + mobility,
                   "api_cat ~ ell + meals + mobility", "api_cat", "loglog", ND_STRAT))
 add_case(case_lin("apistrat_cloglog_api_cat", "apistrat", api_cat ~ ell + meals + mobility,
                   "api_cat ~ ell + meals + mobility", "api_cat", "cloglog", ND_STRAT))
 add_case(case_lin("apistrat_logit_api_cat_domain_awards", "apistrat",
                   api_cat ~ ell + meals + mobility, "api_cat ~ ell + meals + mobility",
-                  "api_cat", "logit", ND_STRAT, subset = list(column = "awards", value = "Yes")))
+                  "api_cat", "logit", ND_STRAT, subset = list(column = "awards", value = "Yes"),
+                  small = list(api_cat ~ ell, "api_cat ~ ell")))
 add_case(case_lin("apiclus1_logit_api_cat", "apiclus1", api_cat ~ ell + meals + stype,
                   "api_cat ~ ell + meals + C(stype)", "api_cat", "logit", ND_CLUS1,
-                  test = "stype"))
+                  test = "stype", small = list(api_cat ~ ell + meals, "api_cat ~ ell + meals")))
 add_case(case_lin("apiclus1_logit_ell_cat", "apiclus1", ell_cat ~ meals + stype,
                   "ell_cat ~ meals + C(stype)", "ell_cat", "logit", ND_CLUS1,
                   test = "stype"))
 
 ## --- replicate design: JKn of apistrat ---------------------------------------
-case_rep <- function(id, data, formula, py_formula, outcome, link, newdata) {
+case_rep <- function(id, data, formula, py_formula, outcome, link, newdata, small = NULL) {
   spec <- SPECS[[data]]
   des <- build_design(DATA[[data]], spec)
   rdes <- as.svrepdesign(des, type = "JKn", mse = FALSE, compress = FALSE)
@@ -313,6 +358,27 @@ case_rep <- function(id, data, formula, py_formula, outcome, link, newdata) {
   ## svyolr on a replicate design keeps polr's deviance (divided by mean weight)
   res <- result_of(fit, rdes, formula, link, newdata)
   res$svyolr_own_vcov <- unname(own)
+  if (!is.null(small)) {
+    ## the smaller fit needs only its deviance: svyolr's own full-sample fit,
+    ## tightened as the bigger one (polr's deviance divided by mean weight)
+    f0 <- svyolr(small[[1]], rdes, method = R_METHOD[[link]])
+    s0 <- c(f0$coefficients, f0$zeta)
+    fit0 <- svyolr(small[[1]], rdes, method = R_METHOD[[link]], start = s0,
+                   control = tight(length(s0)))
+    ## polr's Hessian is in (beta, zeta[1], log diff zeta): mapped to (beta,
+    ## zeta) as MASS's vcov.polr and svyolr do (vcov.polr itself counts
+    ## coef(), which for a svyolr fit holds the cutpoints too)
+    pc <- length(fit$coefficients)
+    q <- length(fit$zeta)
+    et <- exp(c(fit$zeta[1], log(diff(fit$zeta))))
+    J <- matrix(0, q, q)
+    J[, 1] <- 1
+    for (i in seq_len(q)[-1]) J[i:q, i] <- et[i]
+    A <- diag(pc + q)
+    A[pc + seq_len(q), pc + seq_len(q)] <- J
+    res$anova <- c(list(small_formula = small[[2]]),
+                   anova_by_hand(fit, fit0, rdes, A %*% MASS::ginv(fit$Hessian) %*% t(A)))
+  }
   res$patsy_slopes <- patsy_names(fit, rdes, formula)
   res$degf <- degf(rdes)
   list(id = id, data = data,
@@ -326,7 +392,8 @@ case_rep <- function(id, data, formula, py_formula, outcome, link, newdata) {
 }
 
 add_case(case_rep("apistrat_jkn_logit_api_cat", "apistrat", api_cat ~ ell + meals + mobility,
-                  "api_cat ~ ell + meals + mobility", "api_cat", "logit", ND_STRAT))
+                  "api_cat ~ ell + meals + mobility", "api_cat", "logit", ND_STRAT,
+                  small = list(api_cat ~ ell, "api_cat ~ ell")))
 
 write_cases(cases, "ordinal", "tests/reference/make_ordinal.R", t_start,
             extra = list(optim_control = list(reltol = RELTOL, maxit = MAXIT, ndeps = NDEPS)))
