@@ -103,6 +103,11 @@ class TwoPhaseStructure:
             if isinstance(value, np.ndarray):
                 object.__setattr__(self, f.name, read_only(value))
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():  # unpickled arrays are writable copies
+            object.__setattr__(self, name,
+                               read_only(value) if isinstance(value, np.ndarray) else value)
+
 
 class TwoPhaseDesign(Design):
     """A two-phase sample: phase 2 drawn from the phase-1 sample (R's ``twophase``).
@@ -252,6 +257,40 @@ class TwoPhaseDesign(Design):
     def n_phase1(self) -> int:
         """Number of phase-1 rows."""
         return int(self._in_phase2.size)
+
+    def row_mask(self, mask: Any) -> np.ndarray:
+        """A boolean array over the phase-2 rows from a mask as :meth:`subset` takes it.
+
+        As :meth:`innobaro.Design.row_mask`; in addition a boolean Series or
+        array over the *phase-1* rows (e.g. ``data["sector"] == "a"`` of the
+        data given) is read at the phase-2 rows.
+
+        Parameters
+        ----------
+        mask : array-like of bool, pandas Series, or str
+            Over the phase-2 rows or the phase-1 rows, or an expression.
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean, one value per phase-2 row.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"g": list("aabb"), "in2": [True, False, True, True]})
+        >>> d = ib.TwoPhaseDesign(df, phase2={"strata": "g"}, subset="in2")
+        >>> d.row_mask(df["g"] == "b").tolist()
+        [False, True, True]
+        """
+        if isinstance(mask, pd.Series) and len(mask) == self.n_phase1 != self.n \
+                and mask.index.equals(self._phase1_data.index):
+            mask = mask[self._in_phase2]
+        elif not isinstance(mask, (str, pd.Series)) and np.shape(mask) == (self.n_phase1,) \
+                and self.n_phase1 != self.n:
+            mask = np.asarray(mask)[self._in_phase2]
+        return super().row_mask(mask)
 
     def __repr__(self) -> str:
         st = self._structure

@@ -228,6 +228,30 @@ def test_subset_forms(subset):
     assert d.n == 5
 
 
+def test_subset_by_phase1_mask():
+    df = small()
+    d = ib.TwoPhaseDesign(df, phase2={"strata": "g"}, subset="in2")
+    a = ib.mean(d.subset(df["x"] > 4), "y")
+    b = ib.mean(d.subset("x > 4"), "y")
+    c = ib.mean(d.subset((df["x"] > 4).to_numpy()), "y")
+    close(a.se, b.se, rtol=1e-14)
+    close(c.se, b.se, rtol=1e-14)
+
+
+def test_pickle_and_polars():
+    import pickle
+
+    d = ib.TwoPhaseDesign(small(), phase2={"strata": "g"}, subset="in2", method="approx")
+    d = d.calibrate(formula="~ x")
+    back = pickle.loads(pickle.dumps(d))
+    close(ib.mean(back, "y").se, ib.mean(d, "y").se, rtol=1e-14)
+    assert not back.structure.usu.flags.writeable
+    pl = pytest.importorskip("polars")
+    p = ib.TwoPhaseDesign(pl.from_pandas(small()), phase2={"strata": "g"}, subset="in2",
+                          method="approx").calibrate(formula="~ x")
+    close(ib.mean(p, "y").se, ib.mean(d, "y").se, rtol=1e-14)
+
+
 # ------------------------------------------------------------------ bad input
 def test_not_boolean():
     df = small().assign(flag=["yes"] * 8)
