@@ -500,7 +500,9 @@ def barometer_report() -> Report:
     predictive margins for every claimed trait, the average marginal effect
     of a doubling of unit size and a collinearity diagnostic; the published
     specification beside it; the standard errors under three variance
-    methods; and the items on the newest innovation.
+    methods; county x sector shares, direct beside the Fay-Herriot
+    model-based estimate (:func:`innobaro.sae.county_estimates`); and the
+    items on the newest innovation.
 
     The variance uses the finite population correction and carries the
     post-stratification to unit type x region (:func:`barometer_designs`).
@@ -548,6 +550,7 @@ def barometer_report() -> Report:
         notes=["County (fylke) by sector: the cells where the NCHS standard matters. "
                "Suppressed cells are blank, with the reason in a footnote; the JSON keeps "
                "every number with its flag."]))
+    sections.append(_county_model_section(designs["report"]))
     model = numbers["_models"]["claims"]
     sections += _claims_model_sections(design, model)
     collinearity = gvif(model)
@@ -633,6 +636,46 @@ def barometer_report() -> Report:
                            labels=labels)
 
 
+def _county_model_section(design: SurveyDesign) -> Section:
+    """County x sector shares, direct beside Fay-Herriot (:func:`innobaro.sae.county_estimates`).
+
+    The direct share keeps its NCHS flag per cell (suppressed cells are
+    blank); the model-based share has its root MSE (Prasad-Rao), its CV and
+    the weight the model gives the direct estimate (the shrinkage factor).
+    """
+    from .sae import CV_REVIEW, CV_SUPPRESS, county_estimates
+
+    est = county_estimates("innovated", design=design)
+    table = pd.DataFrame({"n": est["n"], "direct": est["direct"],
+                          "direct_se": est["direct_se"], "model": est["eblup"],
+                          "model_rmse": est["eblup_rmse"], "model_cv": est["eblup_cv"],
+                          "weight_on_direct": est["shrinkage"]}, index=est.index)
+    flags = pd.DataFrame("", index=table.index, columns=table.columns)
+    reasons = flags.copy()
+    flags["direct"] = est["direct_flag"].astype(str)
+    reasons["direct"] = est["direct_reason"].astype(str)
+    suppressed = int((est["direct_flag"] == "suppress").sum())
+    review = int((est["direct_flag"] == "review").sum())
+    model_bad = int(est["eblup_flag"].isin(["suppress", "review"]).sum())
+    cells = len(est)
+    return Section(
+        "Counties: direct and model-based shares (Fay-Herriot)", table,
+        [f"Of the {cells} county x sector cells, the NCHS standard suppresses {suppressed} "
+         f"direct shares and sends {review} to review. The model-based share is the "
+         f"Fay-Herriot EBLUP (Fay and Herriot 1979; REML): each cell's direct share, "
+         f"with its design-based variance, on the sector "
+         f"and the mean centrality and corrected free income of the cell's units in the "
+         f"frame; it weighs the direct share by 'weight on direct' and the regression "
+         f"prediction by the rest (innobaro.sae.county_estimates).",
+         f"Model RMSE: the Prasad-Rao root mean squared error. By the CV rule for "
+         f"model-based estimates (review above {CV_REVIEW:.0%}, suppress above "
+         f"{CV_SUPPRESS:.0%}), {model_bad} of {cells} model-based shares are flagged. A "
+         f"model-based share borrows strength from the other counties: it is as good as "
+         f"the model, and the county's own data count for less where they are few."],
+        key="county_model", flags=flags, reasons=reasons,
+        percent=["direct", "direct_se", "model", "model_rmse"])
+
+
 def _span(values: pd.Series) -> str:
     return f"{values.min():.2f}-{values.max():.2f}"
 
@@ -661,6 +704,10 @@ def _barometer_methods(design: SurveyDesign, fractions: pd.DataFrame) -> dict[st
                f"respondents are {_span(fractions['responding'])} of each stratum's units "
                f"(sampling fractions {_span(fractions['sampled'])} before nonresponse), "
                f"taken as a simple random sample of them.",
+        "small_area": "County x sector shares also from the Fay-Herriot area-level model "
+                      "(REML; Prasad-Rao MSE): direct shares with their design-based "
+                      "variances on the sector and the cell's mean centrality and free "
+                      "income in the frame (Rao and Molina 2015, ch. 6).",
         "software": f"{software['software']} {software['version']}",
         "data": f"Synthetic barometer, innobaro.datasets ({generate.RESPONDENTS_FILE}).",
         "data_version": "sha256 " + hashlib.sha256(raw).hexdigest()[:16],
@@ -773,6 +820,8 @@ TITLES_NB = {
         "Er det forskjeller mellom grupper? (Rao-Scott F-tester)",
     "Units that innovated, by county and sector":
         "Enheter som har innovert, etter fylke og sektor",
+    "Counties: direct and model-based shares (Fay-Herriot)":
+        "Fylker: direkte og modellbaserte andeler (Fay-Herriot)",
     "Term-wise Wald tests (R's regTermTest)": "Wald-tester per ledd (R's regTermTest)",
     "Standard errors under three variance methods":
         "Standardfeil etter tre variansmetoder",

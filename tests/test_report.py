@@ -671,3 +671,28 @@ def test_editions_compared_on_a_common_scope_with_the_overlap() -> None:
     assert row["se_independent"] == pytest.approx(independent.se.iloc[0], rel=1e-12)
     assert row["se"] < row["se_independent"]  # the shared units' positive covariance
     assert set(data["unit_type"].unique()) == set(load_barometer()["unit_type"].unique())
+
+
+def test_county_table_sets_direct_beside_model_based_shares() -> None:
+    """The county x sector section: direct shares with their NCHS flags (as the
+    county pivot), and the Fay-Herriot EBLUP of innobaro.sae.county_estimates
+    with its root MSE, CV and weight on the direct share."""
+    from innobaro.sae import county_estimates
+
+    section = report().section("county_model")
+    d = barometer_designs()["report"]
+    est = county_estimates("innovated", design=d)
+    t = section.table
+    assert list(t.index) == list(est.index) and len(t) == 38
+    np.testing.assert_array_equal(t["model"].to_numpy(), est["eblup"].to_numpy())
+    np.testing.assert_array_equal(t["direct"].to_numpy(), est["direct"].to_numpy())
+    long = ib.flags.flagged_shares(d, "innovated", ["county", "sector"])
+    assert (section.flags["direct"].to_numpy() == long["flag"].to_numpy()).all()
+    # the model borrows strength: never less precise than the direct share
+    assert (t["model_rmse"] <= t["direct_se"] * (1 + 1e-12)).all()
+    assert ((0 < t["weight_on_direct"]) & (t["weight_on_direct"] < 1)).all()
+    suppressed = int((long["flag"] == "suppress").sum())
+    assert f"suppresses {suppressed} direct shares" in " ".join(section.notes)
+    text = report().to_text()
+    assert "Counties: direct and model-based shares (Fay-Herriot)" in text
+    assert "Fylker: direkte og modellbaserte andeler" in report().render("text", lang="nb")
