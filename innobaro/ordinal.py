@@ -460,8 +460,8 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
     theta, done, it = prob.newton(theta0, w[:, None], tol, max_iter)
     if not done[0] or not np.isfinite(theta).all():
         raise EstimationError(
-            f"the ordinal model of {name!r} did not converge in {max_iter} iterations; "
-            f"check for a category that a term separates completely, or raise max_iter")
+            f"the ordinal model of {name!r} did not converge in {max_iter} iterations"
+            f"{_separation(Xs, y, levels, slope_names)}; raise max_iter if none is")
     S, _, J = prob.derivatives(theta, w[:, None], scores=True)
     loglik = float(prob.loglik(theta, w[:, None])[0])
     try:
@@ -471,8 +471,8 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
     if not np.isfinite(Jinv).all() or np.linalg.cond(J[0]) > 1e14:
         raise EstimationError(
             f"the ordinal model of {name!r} has a singular information matrix at its "
-            f"maximum: a term separates categories of the outcome (check the cross-tables "
-            f"of the outcome and the terms) or the categories are too sparse")
+            f"maximum{_separation(Xs, y, levels, slope_names)}, or the categories are too "
+            f"sparse")
     m = Jinv.shape[0]
     z = np.zeros((design.n, m))
     assert S is not None
@@ -1082,6 +1082,33 @@ class OrdinalResult(Estimate):
                 f"{_R_METHOD[self.link]!r}): {self.formula}\n"
                 f"{self.nobs} rows, categories {self.levels}, df = {self.df_resid:g}\n"
                 + self.summary().to_string(float_format=lambda v: f"{v:.6g}"))
+
+
+def _separation(X: np.ndarray, y: np.ndarray, levels: list[Any], names: list[str]) -> str:
+    """Words naming the splits of the outcome that a model column separates
+    (completely or quasi-completely: every row at or below the split on one
+    side of a value, every row above it on the other), for an error message."""
+    K, p = len(levels), X.shape[1]
+    if p == 0:
+        return ": check for a category that a term separates completely"
+    lo = np.full((K, p), np.inf)
+    hi = np.full((K, p), -np.inf)
+    np.minimum.at(lo, y, X)  # per category and column, in one pass over the rows
+    np.maximum.at(hi, y, X)
+    below_lo = np.minimum.accumulate(lo, axis=0)[:-1]  # rows with y <= k
+    below_hi = np.maximum.accumulate(hi, axis=0)[:-1]
+    above_lo = np.minimum.accumulate(lo[::-1], axis=0)[::-1][1:]  # rows with y > k
+    above_hi = np.maximum.accumulate(hi[::-1], axis=0)[::-1][1:]
+    sep = (below_hi < above_lo) | (above_hi < below_lo)  # (K-1, p): complete
+    if not sep.any():  # quasi-complete: the two sides meet at one value
+        sep = (below_hi <= above_lo) | (above_hi <= below_lo)
+    found = [f"{names[j]!r} separates the categories up to {levels[k]!r} from those above"
+             for k, j in zip(*np.nonzero(sep), strict=True)]
+    if not found:
+        return (": check for a category that a combination of terms separates "
+                "completely (cross-tables of the outcome and the terms)")
+    more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+    return ": " + "; ".join(found[:3]) + more + " (separation)"
 
 
 def _model_terms(m: OrdinalResult) -> list[str]:

@@ -199,6 +199,23 @@ def test_bad_input(design: ib.Design, sample: pd.DataFrame) -> None:
         ib.mlogit("y ~ x + x2", ib.Design(dup, weights="w", strata="stratum", psu="psu"))
 
 
+def test_category_empty_in_a_domain_is_named(design: ib.Design, sample: pd.DataFrame) -> None:
+    dom = design.subset((sample["y"] != "maybe").to_numpy())
+    with pytest.warns(ib.InnobaroWarning, match="outcome 'y': category 'maybe' has no rows in "
+                                                "the fit and is left out"):
+        m = ib.mlogit("y ~ x", dom)
+    assert m.levels == ["no", "yes"]
+    with pytest.raises(ib.EstimationError, match="base 'maybe' is not a category of 'y' among "
+                                                 "the rows of the fit"), \
+            pytest.warns(ib.InnobaroWarning, match="'maybe' has no rows"):
+        ib.mlogit("y ~ x", dom, base="maybe")
+    only = design.subset((sample["y"] == "yes").to_numpy())
+    with pytest.raises(ib.EstimationError, match=r"'y' has 1 category among the rows of the "
+                                                 r"fit \('yes'\)"), \
+            pytest.warns(ib.InnobaroWarning, match="have no rows"):
+        ib.mlogit("y ~ x", only)
+
+
 def test_separated_category_is_named(sample: pd.DataFrame) -> None:
     # "yes" never occurs where flag is 1: that category is separated
     df = sample.assign(flag=(sample["y"] != "yes") & (sample["x"] > 0.5))

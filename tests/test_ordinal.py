@@ -294,8 +294,17 @@ def test_empty_category_is_named_and_dropped(baro: ib.Design) -> None:
 def test_separation_is_a_named_error(baro: ib.Design) -> None:
     data = baro.data.assign(high=(baro.data["employees"] > 50).astype(int))
     d = ib.Design(data, weights="final_weight", strata="stratum")
-    with pytest.raises(ib.EstimationError, match="'high'"):
+    with pytest.raises(ib.EstimationError, match=r"'high' did not converge .*"
+                                                 r"'np.log\(employees\)' separates the "
+                                                 r"categories up to 0 from those above"):
         ib.ologit("high ~ np.log(employees)", d)
+    # a term that is 1 only in the top category: named with the split it separates
+    s = baro.data["promoter_leadership"]
+    top = ib.Design(baro.data.assign(top=(s.astype(float) == 6).astype(float)),
+                    weights="final_weight", strata="stratum")
+    with pytest.raises(ib.EstimationError, match=r"'promoter_leadership' .*'top' separates "
+                                                 r"the categories up to 5 from those above"):
+        ib.ologit("promoter_leadership ~ top + np.log(employees)", top)
 
 
 def test_category_empty_in_a_domain_is_named(baro: ib.Design) -> None:
