@@ -179,6 +179,29 @@ def test_glm(case):
     assert m.df_resid == res["df_resid"][0]
 
 
+@pytest.mark.parametrize("case", ids({"var"}))
+def test_var(case):
+    est = ib.var(design(case), case["call"]["y"])
+    close(est.estimate, case["result"]["estimate"])
+    close(est.se, case["result"]["se"])
+
+
+@pytest.mark.parametrize("case", ids({"ttest", "ranktest"}))
+def test_two_group_tests(case):
+    call, res = case["call"], case["result"]
+    out = getattr(ib, call["fn"])(design(case), call["y"], call["group"])
+    close(out.statistic, res["statistic"])
+    close(np.atleast_1d(out.df)[-1:], res["df"])  # ranktest: (1, df)
+    close(out.p_value, res["p_value"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", ids({"deff"}))
+def test_deff(case):
+    est = ib.mean(design(case), case["call"]["y"])
+    close(est.estimate, case["result"]["estimate"])
+    close(est.deff, case["result"]["deff"])
+
+
 # ------------------------------------------------------------------ behaviour
 def small() -> pd.DataFrame:
     return pd.DataFrame({"g": ["a"] * 4 + ["b"] * 4, "x": [1.0, 2, 3, 4, 5, 6, 7, 8],

@@ -325,6 +325,29 @@ glm_case <- function(id, data, spec, formula, py_formula, family, calibration = 
            result, calibration, domain)
 }
 
+var_case <- function(id, data, spec, y) {
+  des <- design_of(data, spec)
+  est <- svyvar(reformulate(y), des)
+  add_case(id, data, spec, list(fn = "var", y = I(y)),
+           list(estimate = num(coef(est)), se = num(SE(est))))
+}
+
+test_case <- function(id, data, spec, fn, y, group) {
+  des <- design_of(data, spec)
+  f <- reformulate(group, response = y)
+  res <- switch(fn, ttest = svyttest(f, des), ranktest = svyranktest(f, des))
+  add_case(id, data, spec, list(fn = fn, y = y, group = group),
+           list(statistic = num(res$statistic), df = num(res$parameter),
+                p_value = num(res$p.value)))
+}
+
+deff_case <- function(id, data, spec, y) {
+  des <- design_of(data, spec)
+  est <- svymean(reformulate(y), des, deff = TRUE)
+  add_case(id, data, spec, list(fn = "deff", y = I(y)),
+           list(estimate = num(coef(est)), deff = num(deff(est))))
+}
+
 ## ------------------------------------------------------------------- cases
 for (method in c("full", "approx")) {
   ## R's ?twophase example: case-cohort sample stratified on relapse and institution
@@ -429,11 +452,21 @@ for (method in c("full", "approx")) {
 ## their own beyond svymean's), on the full method
 NW8F <- tp_spec(phase2 = list(strata = c("rel", "instit")), subset = "incc2",
                 method = "full")
-quantile_case("nwt8_full_quantile_age", "twophase_nwtco", NW8F, "age", c(0.25, 0.5))
-table_case("nwt8_full_table_rel_stage", "twophase_nwtco", NW8F, "rel", "stage_f")
-## R's svychisq has a two-phase method for method = "approx" only
 NW8A <- tp_spec(phase2 = list(strata = c("rel", "instit")), subset = "incc2",
                 method = "approx")
+quantile_case("nwt8_full_quantile_age", "twophase_nwtco", NW8F, "age", c(0.25, 0.5))
+for (spec in list(NW8F, NW8A)) {
+  m <- spec$method
+  var_case(paste0("nwt8_", m, "_var_age"), "twophase_nwtco", spec, "age")
+  test_case(paste0("nwt8_", m, "_ttest_age_rel"), "twophase_nwtco", spec, "ttest", "age", "rel")
+  test_case(paste0("nwt8_", m, "_ranktest_age_rel"), "twophase_nwtco", spec, "ranktest",
+            "age", "rel")
+}
+## svymean(deff = TRUE) of method = "approx" divides by a sample size of 0 (the
+## design has no $cluster) and reports 0; the full method's is the usual one
+deff_case("nwt8_full_deff_age", "twophase_nwtco", NW8F, "age")
+table_case("nwt8_full_table_rel_stage", "twophase_nwtco", NW8F, "rel", "stage_f")
+## R's svychisq has a two-phase method for method = "approx" only
 chisq_case("nwt8_approx_chisq_rel_stage", "twophase_nwtco", NW8A, "rel", "stage", "F")
 chisq_case("nwt8_approx_chisq_rel_stage_chisq", "twophase_nwtco", NW8A, "rel", "stage",
            "Chisq")
