@@ -20,6 +20,14 @@ Weight makers (from a linearisation :class:`~innobaro.Design`, as R's
   :math:`1/(R-1)` (Rao, Wu and Yue 1992).
 - ``subbootstrap``: the same without finite population correction (R's
   ``subbootstrap``).
+
+Designs with row-level replicate factors (functions returning a
+:class:`~innobaro.ReplicateDesign`):
+
+- :func:`mrb_bootstrap`: Preston's (2009) multistage rescaled bootstrap
+  (R's ``as.svrepdesign(type="mrbbootstrap")``), every stage with an fpc.
+- :func:`sdr_replicates`: successive-difference replication from a sort
+  order (Fay and Train 1995), as the US Census Bureau builds the ACS's.
 """
 
 from __future__ import annotations
@@ -29,13 +37,15 @@ import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
-from .errors import DesignError, InnobaroWarning, LonelyPSUError
+from .errors import DesignError, InnobaroWarning, LonelyPSUError, warn
 
 if TYPE_CHECKING:
-    from .design import Design
+    from .design import Design, ReplicateDesign
 
-__all__ = ["BUILD_METHODS", "hadamard", "make_replicate_weights"]
+__all__ = ["BUILD_METHODS", "hadamard", "hadamard_of_order", "make_replicate_weights",
+           "mrb_bootstrap", "mrb_multipliers", "sdr_factors", "sdr_replicates"]
 
 BUILD_METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap")
 
@@ -170,6 +180,10 @@ def make_replicate_weights(design: Design, method: str, *, replicates: int | Non
     scale : float
     rscales : (R,) float64
     """
+    if method in ("mrbbootstrap", "sdr", "successive-difference"):
+        raise DesignError(f"method {method!r} makes replicate factors row by row: use "
+                          f"ib.{'mrb_bootstrap' if method == 'mrbbootstrap' else 'sdr_replicates'}"
+                          f"(design, ...)")
     if method not in BUILD_METHODS:
         raise DesignError(f"method must be one of {', '.join(BUILD_METHODS)}; got {method!r}")
     st = design.stages[0]
@@ -329,3 +343,364 @@ def _bootstrap(design: Design, st, replicates: int, seed, use_fpc: bool
     lonely = (nh == 1)[st.unit_stratum]
     mult[lonely] = 1.0
     return mult, 1.0 / (replicates - 1), np.ones(replicates)
+
+
+# ----------------------------------------------------------------------------
+# row-level replicate factors: Preston's multistage bootstrap, SDR
+# ----------------------------------------------------------------------------
+def mrb_multipliers(design: Design, replicates: int = 50,
+                    seed: int | np.random.Generator | None = None) -> np.ndarray:
+    r"""Preston's multistage rescaled bootstrap multipliers, one column per replicate.
+
+    At stage :math:`k`, in each stratum of that stage (a stage-:math:`k-1` unit
+    from the second stage on) with :math:`n` sampled units, a simple random
+    sample without replacement of :math:`n^* = \lfloor n/2 \rfloor` units is
+    drawn (:math:`\delta_i = 1` for the drawn units, 0 for the others), and
+    the multiplier of a row whose stage-:math:`k` unit is :math:`i` is
+
+    .. math::
+
+        m = 1 + \sum_k \lambda_k \Big(\prod_{j<k} \sqrt{n_j/n_j^*}\,\delta_{j}\Big)
+            \Big(\frac{n_k}{n_k^*}\delta_{k} - 1\Big), \qquad
+        \lambda_k = \sqrt{\frac{n_k^* (1 - f_k)}{n_k - n_k^*} \prod_{j<k} f_j},
+
+    with :math:`f_k = n_k/N_k` the sampling fraction of the row's stratum at
+    stage :math:`k` (0 without fpc). A stratum with a single unit contributes
+    nothing at its stage or below. The replicate variance is
+    :math:`\frac{1}{R-1}\sum_r (\hat\theta_r - \bar\theta)^2`, whose
+    expectation over the resampling is the without-replacement multistage
+    variance of a total (Preston 2009, sec. 3). Stages enter as in
+    :attr:`innobaro.Design.active_stages`: every stage when the design has
+    an fpc, else the first (R: "only first stage used").
+
+    Parameters
+    ----------
+    design : Design
+        A linearisation design.
+    replicates : int, default 50
+        Number of replicates :math:`R` (R's default).
+    seed : int or numpy.random.Generator, optional
+        Seed of the resampling; never the global random state.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, R) multipliers of each row's weight (they can be negative at
+        high sampling fractions, as R's).
+
+    References
+    ----------
+    .. [1] Preston, J. (2009). Rescaled bootstrap for stratified multistage
+       sampling. *Survey Methodology* 35(2), 227-234.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> from innobaro.replicate_weights import mrb_multipliers
+    >>> df = pd.DataFrame({"psu": [1, 1, 2, 2, 3, 3, 4, 4], "N": 10.0})
+    >>> m = mrb_multipliers(ib.Design(df, psu="psu", fpc="N"), replicates=3, seed=1)
+    >>> m.shape, sorted(set(m.round(4).ravel().tolist()))
+    ((8, 3), [0.2254, 1.7746])
+    """
+    if not isinstance(replicates, (int, np.integer)) or replicates < 2:
+        raise DesignError(f"replicates must be an integer of at least 2; got {replicates!r}")
+    rng = np.random.default_rng(seed)
+    n = design.n
+    R = int(replicates)
+    total = np.zeros((n, R))
+    carry = np.ones((n, R))
+    cumf = np.ones(n)
+    for st in design.active_stages:
+        nh = st.n_units
+        nstar = nh // 2
+        U = st.unit_stratum.size
+        # a simple random sample of n* units per stratum and replicate: the
+        # n* smallest of uniform keys within each (contiguous) stratum
+        key = st.unit_stratum[None, :] + rng.random((R, U))
+        order = np.argsort(key, axis=1)
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.broadcast_to(np.arange(U), (R, U)), axis=1)
+        kept = (rank - st.starts[st.unit_stratum][None, :]) < nstar[st.unit_stratum][None, :]
+        f = st.sampling_fraction
+        drawn = nstar > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam_h = np.where(drawn, nstar * np.clip(st.fpc_factor, 0, 1)
+                             / np.maximum(nh - nstar, 1), 0.0)
+            up_h = np.where(drawn, nh / np.maximum(nstar, 1), 0.0)
+        h_row = st.unit_stratum[st.unit]
+        lam = np.sqrt(cumf * lam_h[h_row])
+        up = up_h[h_row]
+        k = kept[:, st.unit].T  # (n, R)
+        total += carry * (lam[:, None] * (up[:, None] * k - 1.0))
+        carry *= np.sqrt(up)[:, None] * k
+        cumf = cumf * f[h_row]
+    total += 1.0
+    return total
+
+
+def mrb_bootstrap(design: Design, *, replicates: int = 50,
+                  seed: int | np.random.Generator | None = None,
+                  mse: bool = False) -> ReplicateDesign:
+    r"""Replicate design by Preston's multistage rescaled bootstrap (R's ``mrbbootstrap``).
+
+    The replicate weights are the design weights times
+    :func:`mrb_multipliers`; the variance is
+    :math:`\frac{1}{R-1}\sum_r (\hat\theta_r - \bar\theta)^2` (R's ``scale = 1``,
+    ``rscales = 1/(R-1)``). Unlike the Rao-Wu-Yue bootstrap of
+    :meth:`Design.replicate("bootstrap") <innobaro.Design.replicate>`, which
+    resamples first-stage units only, every stage with an fpc is resampled,
+    so the variance includes the later stages' share as the linearised
+    without-replacement variance does.
+
+    Parameters
+    ----------
+    design : Design
+        A linearisation design, with fpc at the stages to resample.
+    replicates : int, default 50
+        Number of replicates.
+    seed : int or numpy.random.Generator, optional
+        Seed of the resampling; the same seed gives the same weights. R's
+        random numbers cannot be reproduced, so the weights differ from R's
+        draw for draw but have the same distribution.
+    mse : bool, default False
+        Centre the replicates at the full-sample estimate.
+
+    Returns
+    -------
+    ReplicateDesign
+        With ``method == "bootstrap"``, ``scale`` :math:`1/(R-1)` and the
+        same rows and domain as ``design``.
+
+    References
+    ----------
+    .. [1] Preston, J. (2009). Rescaled bootstrap for stratified multistage
+       sampling. *Survey Methodology* 35(2), 227-234.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"psu": [1, 1, 2, 2, 3, 3, 4, 4], "N": 10.0,
+    ...                    "y": [1.0, 2, 3, 4, 5, 6, 7, 9]})
+    >>> rd = ib.mrb_bootstrap(ib.Design(df, psu="psu", fpc="N"), replicates=200, seed=1)
+    >>> rd.n_replicates, rd.method
+    (200, 'bootstrap')
+    """
+    mult = mrb_multipliers(design, replicates, seed)
+    full = mult * design.unmasked_weights[:, None]
+    # a replicate design with this design's rows and domain, then these weights
+    base = design.replicate("bootstrap", replicates=int(replicates), seed=0, mse=mse)
+    return base.with_weights(design.unmasked_weights, replicate_weights=full)
+
+
+def hadamard_of_order(order: int) -> np.ndarray:
+    """A Hadamard matrix of exactly ``order`` rows, entries -1 and +1.
+
+    Sylvester's matrix for a power of two, else a Sylvester doubling of a Paley
+    matrix of order :math:`p + 1` for a prime :math:`p \\equiv 3 \\pmod 4`
+    (Paley 1933): orders 2, 4, 8, 12, 16, 20, 24, 32, 40, 44, 48, 60, 64,
+    68, 72, 80 (the ACS's), 84, ... (not 28, 36 or 56) The first row is all ones.
+
+    Parameters
+    ----------
+    order : int
+        The number of rows and columns.
+
+    Returns
+    -------
+    numpy.ndarray
+        (order, order) int8 matrix :math:`S` with :math:`S S^\\top = \\text{order}\\, I`.
+
+    Raises
+    ------
+    DesignError
+        When the order is not one of those constructions.
+
+    Examples
+    --------
+    >>> from innobaro.replicate_weights import hadamard_of_order
+    >>> S = hadamard_of_order(12)
+    >>> bool(((S @ S.T) == 12 * np.eye(12)).all())
+    True
+    """
+    order = int(order)
+    if order >= 2 and order & (order - 1) == 0:  # a power of two: Sylvester's matrix
+        B = np.array([[1]], dtype=np.int8)
+        while B.shape[0] < order:
+            B = _double(B)
+        return (2 * B - 1).astype(np.int8)
+    j = 0
+    while order >= 4 and order % (2 ** j) == 0:
+        m = order // 2 ** j
+        if _paley_prime(m - 1):
+            B = _paley(m - 1).astype(np.int8)
+            while B.shape[0] < order:
+                B = _double(B)
+            return (2 * B - 1).astype(np.int8)
+        j += 1
+    raise DesignError(f"no Hadamard matrix of order {order} can be built: choose a number of "
+                      f"replicates 2^k (p + 1) with p a prime that is 3 mod 4, e.g. 4, 8, 12, "
+                      f"16, 20, 24, ..., 80")
+
+
+def sdr_factors(n_units: int, replicates: int = 80) -> np.ndarray:
+    r"""Successive-difference replicate factors of units in sort order.
+
+    Unit :math:`i = 0, \dots, n-1` (in sort order) is given the rows
+    :math:`a(i) = i \bmod R` and :math:`b(i) = (i + 1) \bmod \min(n, R)` of a
+    Hadamard matrix :math:`H` of order :math:`R` (entries :math:`\pm 1`): the
+    circular assignment (1,2), (2,3), ..., (n,1) when :math:`n \le R` (Fay and
+    Train's full SDR), else the cyclic (1,2), ..., (R,1) repeated (Ash 2014's
+    RA2); its factor in replicate :math:`r` is
+
+    .. math::
+
+        f_{ir} = 1 + 2^{-3/2} H_{a(i), r} - 2^{-3/2} H_{b(i), r},
+
+    so :math:`f_{ir} \in \{1 - 2^{-1/2},\ 1,\ 1 + 2^{-1/2}\}`. With
+    :math:`n \le R` units the rows are distinct and wrap around (the "full",
+    circular SDR): for a total :math:`\hat Y = \sum_i z_i`,
+    :math:`\frac{4}{R}\sum_r (\hat Y_r - \hat Y)^2 = \frac12 \sum_{i=1}^{n}
+    (z_i - z_{i-1})^2` with :math:`z_0 = z_n` exactly, the circular
+    successive-difference estimator (Wolter 2007, ch. 8).
+
+    Parameters
+    ----------
+    n_units : int
+        Number of units in the sort order.
+    replicates : int, default 80
+        :math:`R`, the order of the Hadamard matrix (the ACS uses 80).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_units, R) factors.
+
+    References
+    ----------
+    .. [1] Fay, R. E. and Train, G. F. (1995). Aspects of survey and model-based
+       postcensal estimation of income and poverty characteristics for
+       states and counties. *Proceedings of the Section on Government
+       Statistics*, American Statistical Association, 154-159.
+    .. [2] Ash, S. (2014). Using successive difference replication for
+       estimating variances. *Survey Methodology* 40(1), 47-59.
+    .. [3] U.S. Census Bureau (2014). *American Community Survey Design and
+       Methodology*, ch. 12.
+
+    Examples
+    --------
+    >>> from innobaro.replicate_weights import sdr_factors
+    >>> sdr_factors(3, 4).round(4)
+    array([[1.    , 1.7071, 1.    , 1.7071],
+           [1.    , 0.2929, 1.7071, 1.    ],
+           [1.    , 1.    , 0.2929, 0.2929]])
+    """
+    S = hadamard_of_order(replicates).astype(float)
+    i = np.arange(int(n_units))
+    R = S.shape[0]
+    return 1.0 + 2.0 ** -1.5 * (S[i % R] - S[(i + 1) % min(max(i.size, 1), R)])
+
+
+def sdr_replicates(design: Design, *, sort: str | list[str] | None = None,
+                   replicates: int = 80, mse: bool = True) -> ReplicateDesign:
+    r"""Replicate design by successive-difference replication (the ACS's method).
+
+    The first-stage units (rows of an element sample) are put in the order
+    of ``sort`` (the order the systematic sample was drawn in; the data's
+    order by default), given the factors of :func:`sdr_factors`, and the
+    variance is
+
+    .. math::
+
+        \hat V = \frac{4}{R} \sum_{r=1}^{R} (\hat\theta_r - \hat\theta)^2
+
+    (Fay and Train 1995; the ACS's with :math:`R = 80`). Strata do not enter
+    the assignment: the sort order runs through them as the ACS's
+    geographic sort does (put the stratum first in ``sort`` to keep each
+    stratum's units together). Finite population corrections are not used.
+
+    Parameters
+    ----------
+    design : Design
+        A linearisation design.
+    sort : str or list of str, optional
+        Columns giving the sort order of the rows (stable sort); a unit's
+        place is that of its first row.
+    replicates : int, default 80
+        Number of replicates, the order of the Hadamard matrix
+        (:func:`hadamard_of_order`).
+    mse : bool, default True
+        Deviations from the full-sample estimate, as the ACS formula; False
+        centres them at the mean of the replicates.
+
+    Returns
+    -------
+    ReplicateDesign
+        ``method == "sdr"``, ``scale`` :math:`4/R`. Its data are the design's
+        with the full-sample and replicate weights added as columns
+        ``_sdr_w``, ``_sdr_1``, ..., ``_sdr_R``.
+
+    References
+    ----------
+    .. [1] Fay, R. E. and Train, G. F. (1995). *Proceedings of the Section on
+       Government Statistics*, ASA, 154-159.
+    .. [2] Wolter, K. M. (2007). *Introduction to Variance Estimation*, 2nd
+       ed., ch. 8.
+    .. [3] U.S. Census Bureau (2014). *American Community Survey Design and
+       Methodology*, ch. 12.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> df = pd.DataFrame({"order": [3, 1, 2, 4], "y": [1.0, 2, 4, 3]})
+    >>> rd = ib.sdr_replicates(ib.Design(df), sort="order", replicates=4)
+    >>> # y in sort order 2, 4, 1, 3: (1/2)(4 + 9 + 4 + 1) / 4^2, circular differences
+    >>> round(float(ib.mean(rd, "y").se.iloc[0] ** 2), 12)
+    0.5625
+    """
+    from .design import ReplicateDesign
+
+    if design.has_fpc:
+        warn("finite population corrections are not used by successive-difference "
+             "replicates (as the ACS's)")
+    st = design.stages[0]
+    n_units = st.unit_stratum.size
+    if sort is None:
+        row_order = np.arange(design.n)
+    else:
+        cols = [sort] if isinstance(sort, str) else list(sort)
+        data = design.data
+        missing = [c for c in cols if c not in data.columns]
+        if missing:
+            raise DesignError(f"sort: column {', '.join(map(repr, missing))} not found in "
+                              f"the data")
+        frame = pd.DataFrame({f"k{j}": pd.Series(data[c]).to_numpy()
+                              for j, c in enumerate(cols)})
+        bad = [c for j, c in enumerate(cols) if frame[f"k{j}"].isna().any()]
+        if bad:
+            raise DesignError(f"sort: column {', '.join(map(repr, bad))} has missing values")
+        row_order = np.lexsort([frame[f"k{j}"].to_numpy() for j in reversed(range(len(cols)))])
+    # each unit's place: the first place of any of its rows in the sort order
+    place = np.full(n_units, design.n, dtype=np.int64)
+    np.minimum.at(place, st.unit[row_order], np.arange(design.n))
+    position = np.empty(n_units, dtype=np.int64)
+    position[np.argsort(place, kind="stable")] = np.arange(n_units)
+    F = sdr_factors(n_units, replicates)[position]
+    w = design.unmasked_weights
+    full = F[st.unit] * w[:, None]
+    data = design.data
+    frame = data if isinstance(data, pd.DataFrame) else data.to_pandas()
+    names = [f"_sdr_{r + 1}" for r in range(full.shape[1])]
+    taken = [c for c in ["_sdr_w", *names] if c in frame.columns]
+    if taken:
+        raise DesignError(f"the data already have column(s) {', '.join(taken[:3])}, which "
+                          f"sdr_replicates adds")
+    extra = pd.DataFrame(full, columns=names, index=frame.index)
+    extra.insert(0, "_sdr_w", w)
+    rd = ReplicateDesign(pd.concat([frame, extra], axis=1), weights="_sdr_w",
+                         replicate_weights=names, method="sdr", mse=mse)
+    if not design.present.all():
+        rd = rd.subset(design.present)
+    return rd

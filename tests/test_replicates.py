@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -177,3 +179,234 @@ def test_logit_interval_warns_when_a_replicate_proportion_is_0_or_1() -> None:
     messages = [str(w.message) for w in caught]
     assert any("replicate proportion is 0 or 1 (y: 1 replicate(s))" in m for m in messages)
     assert any("1 of 10 replicates gave no estimate" in m for m in messages)
+
+
+# ----------------------------------------------------------------------------
+# Preston's multistage rescaled bootstrap (ib.mrb_bootstrap)
+# ----------------------------------------------------------------------------
+def two_stage(seed: int = 5) -> pd.DataFrame:
+    """Stratified two-stage sample with fpc at both stages (3 strata; 4, 5 and
+    2 PSUs; 2 to 5 units per PSU)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for h, (n_psu, N1) in enumerate([(4, 10), (5, 8), (2, 40)]):
+        for p in range(n_psu):
+            n2 = 2 + (p + h) % 4
+            N2 = n2 + 3 * p + 1
+            for _ in range(n2):
+                rows.append({"h": h, "psu": f"{h}-{p}", "N1": N1, "N2": N2,
+                             "w": N1 / n_psu * N2 / n2, "y": rng.normal(20 + 3 * p, 4)})
+    return pd.DataFrame(rows)
+
+
+def preston_values(df: pd.DataFrame) -> tuple[list[set[float]], np.ndarray]:
+    """Each row's possible multipliers from Preston's (2009) formula, by hand:
+    1 + l1 (n1/n1* k1 - 1) + sqrt(n1/n1*) k1 l2 (n2/n2* k2 - 1), k1, k2 in {0, 1},
+    with l1 = sqrt(n1* (1 - f1)/(n1 - n1*)), l2 = sqrt(f1 n2* (1 - f2)/(n2 - n2*))."""
+    n1 = df.groupby("h")["psu"].transform("nunique").to_numpy()
+    n2 = df.groupby("psu")["psu"].transform("size").to_numpy()
+    f1, f2 = n1 / df["N1"].to_numpy(), n2 / df["N2"].to_numpy()
+    s1, s2 = n1 // 2, n2 // 2
+    l1 = np.sqrt(s1 * (1 - f1) / (n1 - s1))
+    l2 = np.sqrt(f1 * s2 * (1 - f2) / (n2 - s2))
+    out = []
+    for i in range(len(df)):
+        vals = {1 - l1[i]}  # k1 = 0: later stages contribute nothing
+        for k2 in (0, 1):
+            vals.add(1 + l1[i] * (n1[i] / s1[i] - 1)
+                     + np.sqrt(n1[i] / s1[i]) * l2[i] * (n2[i] / s2[i] * k2 - 1))
+        out.append({round(v, 10) for v in vals})
+    return out, 1 - l1
+
+
+def mrb_design(df: pd.DataFrame) -> ib.Design:
+    return ib.Design(df, weights="w", strata="h", psu=["psu", "unit_id"], fpc=["N1", "N2"])
+
+
+def test_mrb_factors_follow_preston_formula() -> None:
+    from innobaro.replicate_weights import mrb_multipliers
+
+    df = two_stage().assign(unit_id=lambda d: np.arange(len(d)))
+    d = mrb_design(df)
+    mult = mrb_multipliers(d, replicates=400, seed=11)
+    expected, low = preston_values(df)
+    for i in range(len(df)):
+        assert {round(v, 10) for v in mult[i]} == expected[i], f"row {i}"
+    # each replicate keeps exactly floor(n/2) PSUs per stratum: the others
+    # have the multiplier 1 - lambda_1 in every row
+    first = ~df.duplicated("psu").to_numpy()
+    n1 = df.groupby("h")["psu"].nunique().to_numpy()
+    at_low = pd.DataFrame(np.isclose(mult, low[:, None], rtol=1e-12, atol=0))
+    out = at_low.groupby(df["psu"].to_numpy(), sort=False).all()
+    up = ~out.to_numpy()
+    kept = pd.DataFrame(up).groupby(df["h"].to_numpy()[first]).sum().to_numpy()
+    np.testing.assert_array_equal(kept, np.repeat((n1 // 2)[:, None], 400, axis=1))
+
+
+def _mc_band(totals: np.ndarray) -> tuple[float, float]:
+    """Bootstrap variance of replicate totals and its Monte Carlo standard
+    error, sqrt((m4 - v^2 (B - 3)/(B - 1)) / B) (the variance of a sample variance)."""
+    B = totals.size
+    dev = totals - totals.mean()
+    v = dev @ dev / (B - 1)
+    m4 = np.mean(dev ** 4)
+    return v, float(np.sqrt((m4 - v ** 2 * (B - 3) / (B - 1)) / B))
+
+
+def test_mrb_variance_converges_to_multistage_linearisation() -> None:
+    """E*[v_boot] is the without-replacement multistage variance of a total
+    (Preston 2009): with 20000 replicates the bootstrap variance is within
+    4 Monte Carlo standard errors of it (about 1% here)."""
+    df = two_stage().assign(unit_id=lambda d: np.arange(len(d)))
+    d = mrb_design(df)
+    lin = float(ib.total(d, "y").vcov.iloc[0, 0])
+    rd = ib.mrb_bootstrap(d, replicates=20000, seed=2026)
+    totals = rd.unmasked_replicate_weights.T @ df["y"].to_numpy()
+    v, se = _mc_band(totals)
+    assert abs(v - lin) < 4 * se and se < 0.02 * lin
+    # the estimators' replicate variance is the variance of these totals
+    few = ib.mrb_bootstrap(d, replicates=200, seed=1)
+    v200, _ = _mc_band(few.unmasked_replicate_weights.T @ df["y"].to_numpy())
+    assert float(ib.total(few, "y").vcov.iloc[0, 0]) == pytest.approx(v200, rel=1e-10)
+
+
+MRB = json.loads((Path(__file__).parent / "reference" / "mrb.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", MRB, ids=[c["id"] for c in MRB])
+def test_mrb_against_r_mrbbootstrap(case: dict) -> None:
+    """R's draws cannot be reproduced: the same per-row multiplier values (the
+    structure), the same linearised variance (1e-8), and bootstrap variances of
+    the totals within 4 combined Monte Carlo standard errors of R's, whose own
+    Monte Carlo errors (the spread of the replicate variance) agree within 30%."""
+    data = pd.read_csv(Path(__file__).parent / "reference" / "data" / f"{case['data']}.csv")
+    spec = case["design"]
+    d = ib.Design(data, weights=spec["weights"], strata=spec["strata"], psu=spec["psu"],
+                  fpc=spec["fpc"], nest=spec["nest"])
+    B = case["replicates"]
+    rd = ib.mrb_bootstrap(d, replicates=B, seed=99)
+    mult = rd.unmasked_replicate_weights / d.unmasked_weights[:, None]
+    for i, values in enumerate(case["values"]):
+        ours = np.unique(np.round(mult[i], 8))
+        np.testing.assert_allclose(ours, np.round(values, 8), rtol=1e-8, err_msg=f"row {i}")
+    for var, lin in case["linearized"].items():
+        est = ib.total(d, var)
+        assert est.estimate.iloc[0] == pytest.approx(lin["total"], rel=1e-8)
+        assert est.vcov.iloc[0, 0] == pytest.approx(lin["variance"], rel=1e-8)
+        v_r, se_r = _mc_band(np.asarray(case["totals"][var]))
+        v_i, se_i = _mc_band(rd.unmasked_replicate_weights.T @ data[var].to_numpy())
+        assert abs(v_i - v_r) < 4 * np.hypot(se_r, se_i), var
+        assert 0.7 < se_i / se_r < 1.3, var
+
+
+def test_mrb_seeded_no_global_state_and_bad_input() -> None:
+    df = two_stage().assign(unit_id=lambda d: np.arange(len(d)))
+    d = mrb_design(df)
+    state = np.random.get_state()[1].copy()  # noqa: NPY002 (checking it is untouched)
+    a = ib.mrb_bootstrap(d, replicates=30, seed=7).unmasked_replicate_weights
+    b = ib.mrb_bootstrap(d, replicates=30,
+                         seed=np.random.default_rng(7)).unmasked_replicate_weights
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # noqa: NPY002
+    assert not np.array_equal(a, ib.mrb_bootstrap(d, replicates=30, seed=8)
+                              .unmasked_replicate_weights)
+    for bad in (1, 0, 2.5):
+        with pytest.raises(ib.DesignError, match="replicates must be an integer"):
+            ib.mrb_bootstrap(d, replicates=bad)  # type: ignore[arg-type]
+    with pytest.raises(ib.DesignError, match=r"ib\.mrb_bootstrap"):
+        d.replicate("mrbbootstrap")
+    with pytest.raises(ib.DesignError, match=r"ib\.sdr_replicates"):
+        d.replicate("sdr")
+
+
+def test_mrb_without_fpc_uses_first_stage_and_keeps_domain() -> None:
+    df = two_stage().assign(unit_id=lambda d: np.arange(len(d)))
+    d = ib.Design(df, weights="w", strata="h", psu=["psu", "unit_id"])
+    from innobaro.replicate_weights import mrb_multipliers
+    m = mrb_multipliers(d, replicates=50, seed=1)
+    # no fpc: lambda_1 = sqrt(n*/(n - n*)), constant within a PSU (stage 2 unused)
+    assert (pd.DataFrame(m).groupby(df["psu"].to_numpy()).nunique() == 1).all().all()
+    sub = mrb_design(df).subset(df["h"].to_numpy() == 1)
+    rd = ib.mrb_bootstrap(sub, replicates=20, seed=1)
+    assert rd.present.sum() == (df["h"] == 1).sum()
+
+
+# ----------------------------------------------------------------------------
+# successive-difference replication (ib.sdr_replicates)
+# ----------------------------------------------------------------------------
+def test_sdr_factors_by_hand() -> None:
+    """f_ir = 1 + 2^(-3/2) H[a(i), r] - 2^(-3/2) H[b(i), r] with Sylvester's H4
+    written out, rows (1,2), (2,3), (3,1) for three units (circular)."""
+    from innobaro.replicate_weights import hadamard_of_order, sdr_factors
+
+    H4 = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]])
+    np.testing.assert_array_equal(hadamard_of_order(4), H4)
+    c = 2 ** -1.5
+    expected = np.array([[1, 1 + 2 * c, 1, 1 + 2 * c],
+                         [1, 1 - 2 * c, 1 + 2 * c, 1],
+                         [1, 1, 1 - 2 * c, 1 - 2 * c]])
+    np.testing.assert_allclose(sdr_factors(3, 4), expected, rtol=1e-15)
+    # n > R: the cyclic assignment (1,2), (2,3), (3,4), (4,1), repeated
+    F = sdr_factors(10, 4)
+    np.testing.assert_array_equal(F[:4], F[4:8])
+    np.testing.assert_allclose(F[3], 1 + c * (H4[3] - H4[0]), rtol=1e-15)
+    assert set(np.round(F, 12).ravel()) == {round(1 - 2 ** -0.5, 12), 1.0,
+                                            round(1 + 2 ** -0.5, 12)}
+
+
+@pytest.mark.parametrize("order", [2, 4, 8, 12, 16, 20, 24, 32, 40, 44, 48, 60, 68, 72, 80, 84])
+def test_hadamard_of_order(order: int) -> None:
+    from innobaro.replicate_weights import hadamard_of_order
+
+    S = hadamard_of_order(order).astype(int)
+    assert S.shape == (order, order) and set(np.unique(S)) == {-1, 1}
+    np.testing.assert_array_equal(S @ S.T, order * np.eye(order, dtype=int))
+
+
+@pytest.mark.parametrize("n, R", [(37, 40), (80, 80), (12, 80)])
+def test_sdr_equals_circular_successive_difference_variance(n: int, R: int) -> None:
+    """Full SDR (n <= R) of a systematic sample: the replicate variance of a mean
+    is (1/(2 n^2)) sum_i (y_i - y_{i-1})^2 with y_0 = y_n, exactly (Fay and
+    Train 1995; the successive-difference estimator of Wolter 2007, ch. 8)."""
+    rng = np.random.default_rng(n)
+    order = rng.permutation(n)
+    df = pd.DataFrame({"pos": order, "w": 25.0, "y": rng.normal(50, 10, n)})
+    rd = ib.sdr_replicates(ib.Design(df, weights="w"), sort="pos", replicates=R)
+    y = df.sort_values("pos")["y"].to_numpy()
+    v = np.sum((y - np.roll(y, 1)) ** 2) / (2 * n ** 2)
+    assert ib.mean(rd, "y").vcov.iloc[0, 0] == pytest.approx(v, rel=1e-12)
+    assert rd.method == "sdr" and rd.scale == pytest.approx(4 / R) and rd.mse
+    # the total: (1/2) sum of squared differences of the weighted values
+    assert ib.total(rd, "y").vcov.iloc[0, 0] == pytest.approx(625 * n ** 2 * v, rel=1e-12)
+
+
+def test_sdr_clusters_sort_columns_and_domain() -> None:
+    df = two_stage()
+    d = ib.Design(df, weights="w", strata="h", psu="psu")
+    rd = ib.sdr_replicates(d, sort=["h", "psu"], replicates=12)
+    factors = rd.unmasked_replicate_weights / df["w"].to_numpy()[:, None]
+    # one factor per PSU, and PSUs in sort order take successive row pairs
+    assert (pd.DataFrame(factors).groupby(df["psu"].to_numpy()).nunique() == 1).all().all()
+    from innobaro.replicate_weights import sdr_factors
+    first = ~df.duplicated("psu").to_numpy()
+    np.testing.assert_allclose(factors[first], sdr_factors(11, 12), rtol=1e-15)
+    sub = ib.sdr_replicates(d.subset(df["h"].to_numpy() == 0), replicates=12)
+    assert sub.present.sum() == (df["h"] == 0).sum()
+    assert "h" in rd.data.columns and "y" not in d.data.columns.difference(rd.data.columns)
+    assert list(df.columns) == ["h", "psu", "N1", "N2", "w", "y"]  # the user's frame
+
+
+def test_sdr_bad_input() -> None:
+    df = two_stage()
+    d = ib.Design(df, weights="w", psu="psu")
+    with pytest.raises(ib.DesignError, match="sort: column 'nope' not found"):
+        ib.sdr_replicates(d, sort="nope")
+    with pytest.raises(ib.DesignError, match="no Hadamard matrix of order 6"):
+        ib.sdr_replicates(d, replicates=6)
+    with pytest.raises(ib.DesignError, match="'y' has missing values"):
+        ib.sdr_replicates(ib.Design(df.assign(y=np.where(df.index == 3, np.nan, df.y)),
+                                    weights="w", psu="psu"), sort="y")
+    with pytest.warns(ib.InnobaroWarning, match="finite population corrections are not used"):
+        ib.sdr_replicates(ib.Design(df, weights="w", strata="h", psu="psu", fpc="N1"))
+    with pytest.raises(ib.DesignError, match="already have column"):
+        ib.sdr_replicates(ib.Design(df.assign(_sdr_3=1.0), weights="w", psu="psu"))
