@@ -46,6 +46,7 @@ from .planning import (
     sample_size_total,
 )
 from .ranks import ranktest
+from .replicate_weights import mrb_bootstrap, sdr_replicates
 from .results import Estimate, TestContract, TestResult
 from .sae import (
     BHFResult,
@@ -156,6 +157,7 @@ __all__ = [
     "mean",
     "mi_combine",
     "mlogit",
+    "mrb_bootstrap",
     "naive_design",
     "ologit",
     "predictive_margins",
@@ -169,6 +171,7 @@ __all__ = [
     "sample_size_mean",
     "sample_size_proportion",
     "sample_size_total",
+    "sdr_replicates",
     "select",
     "select_two_stage",
     "standardize",
