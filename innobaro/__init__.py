@@ -11,8 +11,18 @@ from __future__ import annotations
 from .comparisons import compare, compare_surveys
 from .contrasts import Nonlinear, contrast
 from .descriptives import design_effects, naive_design, standardize, var
-from .design import Design, ReplicateDesign, SurveyDesign
+from .design import (
+    HR,
+    Design,
+    JointProbabilityError,
+    PPSError,
+    PPSSizeError,
+    ReplicateDesign,
+    SurveyDesign,
+    ppsmat,
+)
 from .diagnostics import gvif
+from .empirical import boxplot_stats, cdf, histogram
 from .errors import (
     DesignError,
     DomainError,
@@ -75,7 +85,7 @@ __version__ = "0.1.0.dev0"
 #: works after ``import innobaro as ib`` without importing the data readers,
 #: the report or matplotlib up front.
 _LAZY = ("comparisons", "contrasts", "datasets", "distributions", "formula", "hypotheses",
-         "independence", "intervals", "irls", "margins", "models", "readers",
+         "independence", "intervals", "irls", "margins", "models", "plot", "readers",
          "replicate_weights", "report", "results", "tabulate", "two_groups", "variance",
          "weighting")
 
@@ -102,6 +112,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY) | set(_LAZY_FUNCTIONS))
 
 __all__ = [
+    "HR",
     "BHFResult",
     "CalibrationError",
     "CertaintyUnitsWarning",
@@ -116,6 +127,7 @@ __all__ = [
     "InfeasibleTargetError",
     "InnobaroError",
     "InnobaroWarning",
+    "JointProbabilityError",
     "LonelyPSUError",
     "MIEstimate",
     "MLogitResult",
@@ -124,6 +136,8 @@ __all__ = [
     "MissingValueError",
     "Nonlinear",
     "OrdinalResult",
+    "PPSError",
+    "PPSSizeError",
     "ReplicateDesign",
     "SmallAreaConvergenceWarning",
     "SmallAreaWarning",
@@ -140,6 +154,8 @@ __all__ = [
     "anova",
     "average_marginal_effect",
     "battese_harter_fuller",
+    "boxplot_stats",
+    "cdf",
     "chisq_test",
     "compare",
     "compare_surveys",
@@ -150,6 +166,7 @@ __all__ = [
     "glm",
     "goodness_of_fit",
     "gvif",
+    "histogram",
     "imputation_designs",
     "inclusion_probabilities",
     "joint_inclusion_probabilities",
@@ -160,6 +177,7 @@ __all__ = [
     "mrb_bootstrap",
     "naive_design",
     "ologit",
+    "ppsmat",
     "predictive_margins",
     "proportion",
     "publishable_size",
