@@ -26,7 +26,9 @@ from .design import ReplicateDesign, SurveyDesign
 from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueError
 from .intervals import PROPORTION_METHODS, proportion_interval, t_quantile
 from .results import Estimate
-from .variance import Influence, ReplicateFn, degrees_of_freedom, vcov_of
+from .variance import Influence, ReplicateFn, Working, degrees_of_freedom, vcov_of
+from .variance.small_sample import adjust as small_sample_adjust
+from .variance.small_sample import check_se
 
 __all__ = ["mean", "proportion", "quantile", "ratio", "total", "with_replicates"]
 
@@ -327,7 +329,8 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray, z: np.ndarra
             statistic: str, replicates: ReplicateFn, *, labels: list[str] | None = None,
             deff: bool = True, mean_type: bool = False, interval=None, level: float = 0.95,
             method: str | None = None, notes: tuple[str, ...] = (),
-            df: np.ndarray | None = None) -> Estimate:
+            df: np.ndarray | None = None, se: str = "linearized",
+            working: Working | None = None) -> Estimate:
     col_scale = _variance_scale(est.reshape(-1, z.shape[1]), z)
     scale = None
     if col_scale is not None:  # values near the float range: sums of squares of scaled values
@@ -337,16 +340,29 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray, z: np.ndarra
 
         def replicates(W: np.ndarray) -> np.ndarray:
             return unscaled(W) / scale
+        if working is not None:  # the influence values are linear in the residuals
+            working = Working(U=working.U, UW=working.UW, resid=working.resid / col_scale,
+                              block=working.block, n_blocks=working.n_blocks)
     infl = Influence(values=z, domain=prep.dom, n_domains=prep.n_domains)
+    bm = se != "linearized" and working is not None
     V = vcov_of(design, est.ravel() if scale is None else est.ravel() / scale, infl,
-                replicates)
+                replicates, se=se if bm else "linearized", working=working)
     q = z.shape[1]
-    if df is None:  # each domain's, before leaving out missing values (R's degf)
+    entry_df = None
+    if bm:  # Satterthwaite degrees of freedom of each entry (domain-major)
+        assert working is not None
+        entry_df = small_sample_adjust(design, working, se).df.ravel()  # type: ignore[arg-type]
+        notes = (*notes, f"se={se!r}: Bell-McCaffrey bias-reduced linearisation (CR2) "
+                         f"with Satterthwaite degrees of freedom")
+    elif df is None:  # each domain's, before leaving out missing values (R's degf)
         df = degrees_of_freedom(design, prep.dom_df, prep.n_domains,
                                 key=("by", tuple(prep.by), prep.n_domains,
                                      tuple(len(v) for v in prep.domain_values)))
     srs = (lambda: _srs_variances(prep, z, mean_type)) if deff else None
-    return Estimate(est.ravel(), V, prep.index(labels), df=np.repeat(df, q),
+    if entry_df is None:
+        assert df is not None
+        entry_df = np.repeat(df, q)
+    return Estimate(est.ravel(), V, prep.index(labels), df=entry_df,
                     kind=statistic, interval=interval, srs=srs, level=level,
                     method=method, notes=notes, scale=scale)
 
@@ -419,6 +435,37 @@ def _domain_means(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
     return both[:, :-1] / size[:, None], size
 
 
+def _check_se_design(design: SurveyDesign, se: str, what: str) -> str:
+    """Validate ``se=``; the Bell-McCaffrey variants need a linearisation design."""
+    se = check_se(se)
+    if se != "linearized" and isinstance(design, ReplicateDesign):
+        raise EstimationError(
+            f"{what}: se={se!r} (Bell-McCaffrey) needs a linearisation design; a "
+            f"replicate design's variance has no such correction (R's svyglm for "
+            f"replicate designs has no std.errors=). Use se='linearized'")
+    return se
+
+
+def _working(prep: _Prepared, regressor: np.ndarray, weighted: np.ndarray,
+             resid: np.ndarray) -> Working:
+    """The working regressions of a domain estimator: each column of ``resid``
+    (n, q) on its own single regressor, one regression per domain; rows with
+    weight zero are left out (they have no influence)."""
+    n, q = resid.shape
+    block = np.where(prep.w > 0, prep.dom, -1)
+    return Working(U=np.broadcast_to(regressor, (n, q)).reshape(n, q, 1),
+                   UW=np.broadcast_to(weighted, (n, q)).reshape(n, q, 1),
+                   resid=np.where((block >= 0)[:, None], resid, 0.0),
+                   block=block, n_blocks=prep.n_domains)
+
+
+def _mean_working(prep: _Prepared, est: np.ndarray) -> Working:
+    """A domain mean is the weighted regression on the domain's indicator."""
+    inside = (prep.dom >= 0).astype(float)
+    return _working(prep, inside[:, None], (prep.w * inside)[:, None],
+                    prep.Y - prep.spread(est))
+
+
 def _mean_influence(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
     est, size = _domain_means(prep)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -443,7 +490,7 @@ def _mean_influence(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
 # public estimators
 # --------------------------------------------------------------------------
 def mean(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
-         na_rm: bool = False) -> Estimate:
+         na_rm: bool = False, se: str = "linearized") -> Estimate:
     """Population mean of one or several variables, overall or by domain.
 
     Parameters
@@ -458,6 +505,15 @@ def mean(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     na_rm : bool, default False
         Leave out rows with a missing value in any ``y``; they stay in the
         design with weight zero. Without it, missing values are an error.
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        Standard errors and degrees of freedom, R's ``svyglm(std.errors=)``
+        values: R's linearisation, or Bell-McCaffrey bias-reduced
+        linearisation (CR2) of the mean as the weighted regression on its domain's indicator, with
+        Satterthwaite degrees of freedom
+        under independence (``"bell-mccaffrey"``) or an exchangeable
+        correlation within PSUs (``"bell-mccaffrey-2"``). Linearisation
+        designs only. See :mod:`innobaro.variance.small_sample` and the
+        guide's coverage study.
 
     Returns
     -------
@@ -489,13 +545,15 @@ def mean(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     >>> est.estimate.round(4).tolist(), est.se.round(4).tolist()
     ([3.9444], [0.7285])
     """
+    se = _check_se_design(design, se, "mean")
     prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "mean")
     est, z = _mean_influence(prep)
-    return _finish(design, prep, est, z, "mean", _mean_replicates(design, prep), mean_type=True)
+    return _finish(design, prep, est, z, "mean", _mean_replicates(design, prep), mean_type=True,
+                   se=se, working=None if se == "linearized" else _mean_working(prep, est))
 
 
 def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
-          na_rm: bool = False) -> Estimate:
+          na_rm: bool = False, se: str = "linearized") -> Estimate:
     """Population total of one or several variables, overall or by domain.
 
     Parameters
@@ -507,6 +565,10 @@ def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         Domain columns.
     na_rm : bool, default False
         Leave out rows with a missing value (they keep weight zero in the design).
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        Accepted for one spelling across estimators: a total estimates no
+        parameter from the residuals, so the Bell-McCaffrey adjustment is the
+        identity and the result is the linearised one (see Notes).
 
     Returns
     -------
@@ -516,7 +578,12 @@ def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     -----
     The Horvitz-Thompson estimator :math:`\\hat Y_d = \\sum_i w_i d_i y_i` is
     linear; its influence values are :math:`z_i = w_i d_i y_i`
-    (Horvitz and Thompson 1952; Wolter 2007, ch. 1).
+    (Horvitz and Thompson 1952; Wolter 2007, ch. 1). Its linearisation
+    variance :math:`\\frac{n}{n-1}\\sum_g (Z_g - \\bar Z)^2` is the CR2
+    variance of the PSU totals' mean (each PSU has leverage :math:`1/n`, so
+    :math:`A_g = (1 - 1/n)^{-1/2}` gives the factor :math:`n/(n-1)`), with
+    Satterthwaite degrees of freedom :math:`n - 1`: ``se="bell-mccaffrey"``
+    changes nothing.
 
     Examples
     --------
@@ -526,6 +593,7 @@ def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     >>> ib.total(ib.Design(df, weights="w", psu="psu"), "y").estimate.tolist()
     [50.0]
     """
+    _check_se_design(design, se, "total")
     prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "total")
     z = prep.w[:, None] * prep.Y
     est = prep.domain_sum(z)
@@ -537,7 +605,8 @@ def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
 
 
 def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
-          by: Columns | None = None, na_rm: bool = False) -> Estimate:
+          by: Columns | None = None, na_rm: bool = False,
+          se: str = "linearized") -> Estimate:
     """Ratio of two population totals, overall or by domain.
 
     Parameters
@@ -549,6 +618,15 @@ def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
     by : str or list of str, optional
     na_rm : bool, default False
         Leave out rows with a missing numerator or denominator.
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        Standard errors and degrees of freedom, R's ``svyglm(std.errors=)``
+        values: R's linearisation, or Bell-McCaffrey bias-reduced
+        linearisation (CR2) of the ratio as the regression of the numerator on the denominator with
+        weights :math:`w_i / x_i`, with Satterthwaite degrees of freedom
+        under independence (``"bell-mccaffrey"``) or an exchangeable
+        correlation within PSUs (``"bell-mccaffrey-2"``). Linearisation
+        designs only. See :mod:`innobaro.variance.small_sample` and the
+        guide's coverage study.
 
     Returns
     -------
@@ -576,6 +654,7 @@ def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
         if not pd.api.types.is_numeric_dtype(design.data[c]) or isinstance(
                 design.data[c].dtype, pd.CategoricalDtype):
             raise EstimationError(f"ratio: column {c!r} must be numeric")
+    se = _check_se_design(design, se, "ratio")
     prep = _prepare(design, nums + dens, by, na_rm, "ratio")
     nn = len(nums)
     sums = prep.domain_sum(prep.w[:, None] * prep.Y)  # (D, nn + nd)
@@ -596,11 +675,19 @@ def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
         with np.errstate(divide="ignore", invalid="ignore"):
             return (T[:, :, num_i] / T[:, :, den_j]).reshape(W.shape[1], -1)
 
-    return _finish(design, prep, est, z, "ratio", reps, labels=labels)
+    working = None
+    if se != "linearized":  # y on x with weights w / x: U = x, W U = w
+        inside = (prep.dom >= 0)[:, None]
+        working = _working(prep, np.where(inside, prep.Y[:, den_j], 0.0),
+                           np.where(inside, prep.w[:, None], 0.0),
+                           prep.Y[:, num_i] - prep.spread(est) * prep.Y[:, den_j])
+    return _finish(design, prep, est, z, "ratio", reps, labels=labels, se=se,
+                   working=working)
 
 
 def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
-               method: str = "logit", level: float = 0.95, na_rm: bool = False) -> Estimate:
+               method: str = "logit", level: float = 0.95, na_rm: bool = False,
+               se: str = "linearized") -> Estimate:
     """Proportion with a confidence interval suited to proportions.
 
     Parameters
@@ -620,12 +707,23 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         The confidence level, not the event level: the share of the level
         ``"Ja"`` of a categorical ``y`` is its row ``"y[Ja]"``.
     na_rm : bool, default False
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        Standard errors and degrees of freedom, R's ``svyglm(std.errors=)``
+        values: R's linearisation, or Bell-McCaffrey bias-reduced
+        linearisation (CR2) of the mean (and of the logit for ``method="logit"``); every interval
+        method takes the corrected variance and degrees of freedom, with Satterthwaite degrees of
+        freedom
+        under independence (``"bell-mccaffrey"``) or an exchangeable
+        correlation within PSUs (``"bell-mccaffrey-2"``). Linearisation
+        designs only. See :mod:`innobaro.variance.small_sample` and the
+        guide's coverage study.
 
     Returns
     -------
     Estimate
         The estimate and standard error are those of the mean; ``ci`` is
-        the method's interval on the domain's design degrees of freedom.
+        the method's interval on the domain's design degrees of freedom
+        (the Satterthwaite ones with the Bell-McCaffrey variants).
 
     Notes
     -----
@@ -655,6 +753,7 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
                               f"got {method!r}")
     cols = as_column_list(y, "y")
     _check_proportion_level(level, cols)
+    se = _check_se_design(design, se, "proportion")
     prep = _prepare(design, cols, by, na_rm, "proportion")
     for j, lab in enumerate(prep.labels):
         if lab in cols:
@@ -664,8 +763,9 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     n_rows = np.repeat(_design_rows(design, prep), q)
     n_obs = np.repeat(prep.count(positive_weight=True), q)
     p = est.ravel()
+    working = None if se == "linearized" else _mean_working(prep, est)
     result = _finish(design, prep, est, z, "proportion", _mean_replicates(design, prep),
-                     mean_type=True, level=level, method=method)
+                     mean_type=True, level=level, method=method, se=se, working=working)
     var = np.diag(result.vcov.to_numpy()).copy()
     index = result.estimate.index
     logit_var = None
@@ -688,7 +788,16 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
 
             lp = np.log(p / (1 - p))
         infl = Influence(values=np.nan_to_num(zl), domain=prep.dom, n_domains=prep.n_domains)
-        logit_var = np.diag(vcov_of(design, lp, infl, logit_reps)).copy()
+        logit_working = None
+        if working is not None:  # the logit's influence is the mean's over p(1 - p)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inv_pq = 1.0 / pq.reshape(est.shape)
+                inv_pq = prep.spread(np.where(np.isfinite(inv_pq), inv_pq, 0.0))
+            logit_working = Working(U=working.U, UW=working.UW,
+                                    resid=working.resid * inv_pq, block=working.block,
+                                    n_blocks=working.n_blocks)
+        logit_var = np.diag(vcov_of(design, lp, infl, logit_reps, se=se,
+                                    working=logit_working)).copy()
         if extreme and extreme[0].any():
             hit = np.flatnonzero(extreme[0])
             counts = "; ".join(f"{index[i]}: {int(extreme[0][i])} replicate(s)"

@@ -50,7 +50,7 @@ from .errors import EstimationError, InnobaroWarning, warn
 from .formula import ModelSpec, model_frame, same_term
 from .irls import FAMILIES, Family, Fit, aliased, influence_rows, irls, working_pass
 from .results import Estimate, TestContract, TestResult
-from .variance import Influence, residual_df, vcov_of
+from .variance import Influence, residual_df, small_sample, vcov_of
 
 if TYPE_CHECKING:  # margins builds on models; models only calls into it
     from .margins import MarginalEffect, Margins
@@ -61,7 +61,7 @@ __all__ = ["GLMResult", "TermTest", "glm", "logit"]
 def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
         link: str | None = None, variance: str | None = None, theta: float | None = None,
         offset: Any = None, start: Any = None, tol: float = 1e-12,
-        max_iter: int = 100) -> GLMResult:
+        max_iter: int = 100, se: str = "linearized") -> GLMResult:
     """Fit a survey-weighted generalised linear model.
 
     Parameters
@@ -104,6 +104,12 @@ def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
     tol : float, default 1e-12
         Convergence: largest coefficient change relative to ``1 + |beta|``.
     max_iter : int, default 100
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        R's ``std.errors=`` (survey 4.5): the Bell-McCaffrey variants adjust
+        the working residuals by the cluster leverages of the weighted
+        working regression (CR2) and give Satterthwaite degrees of freedom,
+        the smallest of which is the residual df (R's ``degf=TRUE``); see
+        :mod:`innobaro.variance.small_sample`. Linearisation designs only.
 
     Returns
     -------
@@ -163,7 +169,8 @@ def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
             kept = kept & ok
     spec = replace(spec, formula=formula)
     return _fit(formula, spec, design, y, X, kept, fam, tol, max_iter,
-                offset_all=offset_all, offset_parts=parts, start=start)
+                offset_all=offset_all, offset_parts=parts, start=start,
+                se=small_sample.check_se(se))
 
 
 def make_family(family: Any, *, link: str | None = None, variance: str | None = None,
@@ -343,7 +350,7 @@ def fit_matrix(design: SurveyDesign, y: np.ndarray, X: np.ndarray, kept: np.ndar
 def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: np.ndarray,
          kept: np.ndarray, fam: Family, tol: float, max_iter: int, *,
          offset_all: np.ndarray | None = None, offset_parts: Sequence[Any] = (),
-         start: Any = None) -> GLMResult:
+         start: Any = None, se: str = "linearized") -> GLMResult:
     present = design.present
     n_dropped = int((present & ~kept).sum())
     fit_rows = _model_rows(design) & kept
@@ -407,9 +414,14 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
     def refit(W: np.ndarray) -> np.ndarray:
         return fit.refit(W)[:, keep]
 
-    V = vcov_of(design, beta, Influence(values=z, domain=domain, n_domains=1), refit)
+    working = None if se == "linearized" else small_sample.glm_working(
+        X, y, w, fam, beta, off, rows, design.n)
+    V = vcov_of(design, beta, Influence(values=z, domain=domain, n_domains=1), refit,
+                se=se, working=working)
+    df_resid = residual_df(design, kept, X.shape[1]) if working is None else \
+        float(small_sample.adjust(design, working, se).df.min())  # type: ignore[arg-type]
     return GLMResult(formula=formula, spec=spec, fit=fit, design=design, X=X_full, vcov=V,
-                     df_resid=residual_df(design, kept, X.shape[1]), A=A, n_dropped=n_dropped,
+                     df_resid=df_resid, A=A, n_dropped=n_dropped,
                      iterations=it, influence=z, offset_parts=list(offset_parts))
 
 

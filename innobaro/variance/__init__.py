@@ -19,11 +19,13 @@ from ..design import Design, ReplicateDesign, SurveyDesign
 from ..twophase import TwoPhaseDesign
 from .linearization import Influence, design_df, linearized_vcov
 from .replicates import replicate_rank_df, replicate_vcov
+from .small_sample import Working, small_sample_influence
 from .twophase import twophase_vcov
 
 __all__ = [
     "Influence",
     "ReplicateFn",
+    "Working",
     "combined_df",
     "degrees_of_freedom",
     "design_df",
@@ -39,7 +41,8 @@ ReplicateFn = Callable[[np.ndarray], np.ndarray]
 
 
 def vcov_of(design: SurveyDesign, estimate: np.ndarray, influence: Influence,
-            replicates: ReplicateFn) -> np.ndarray:
+            replicates: ReplicateFn, *, se: str = "linearized",
+            working: Working | None = None) -> np.ndarray:
     """Covariance matrix of a statistic under ``design``.
 
     Parameters
@@ -52,7 +55,14 @@ def vcov_of(design: SurveyDesign, estimate: np.ndarray, influence: Influence,
     replicates : callable
         Maps the (n, R) replicate weights to (R, m) replicate estimates, used
         for replicate designs.
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        R's ``svyglm(std.errors=)``: the Bell-McCaffrey variants first adjust
+        the residuals of ``working`` (:mod:`innobaro.variance.small_sample`).
+    working : Working, optional
+        The estimator's working regression, needed for the Bell-McCaffrey variants.
     """
+    if se != "linearized":
+        influence = small_sample_influence(design, influence, working, se)
     if isinstance(design, ReplicateDesign):
         return replicate_vcov(design, estimate, replicates(design.unmasked_replicate_weights))
     if isinstance(design, TwoPhaseDesign):  # a Design of the phase-2 rows, both phases

@@ -1,0 +1,435 @@
+"""Small-sample corrections of the linearisation variance: Bell-McCaffrey.
+
+Bias-reduced linearisation (CR2, Bell and McCaffrey 2002) with Satterthwaite
+degrees of freedom, as R's ``svyglm(std.errors = "Bell-McCaffrey")`` (survey
+4.5), for models and, beyond R, for means, ratios, proportions and domains:
+each is a weighted regression (on an intercept, on the denominator, on
+domain indicators) whose residuals the estimator hands over as a
+:class:`Working` regression.
+
+For a working regression with regressors :math:`U` and weighted regressors
+:math:`\\tilde U = WU` (rows :math:`u_i`, :math:`\\tilde u_i`), residuals
+:math:`e` and bread :math:`M = (\\tilde U^\\top U)^{-1}`, the hat matrix is
+:math:`H = U M \\tilde U^\\top`. For each first-stage cluster :math:`g`
+
+.. math::
+
+    A_g = \\big[((I - H)(I - H)^\\top)_{gg}\\big]^{-1/2}
+        = (I + L_g C L_g^\\top)^{-1/2},
+    \\qquad L_g = [U_g,\\ \\tilde U_g],\\quad
+    C = \\begin{pmatrix} N & -M \\\\ -M & 0 \\end{pmatrix},
+
+with :math:`N = M \\tilde U^\\top \\tilde U M` (the working model
+:math:`\\operatorname{Var}(e) = I`, clubSandwich's ``CR2`` for weighted fits;
+with equal weights survey's ``(I - H_{gg})^{-1/2}``). Its inverse square root
+is formed in the :math:`2p`-dimensional space of :math:`L_g`:
+with :math:`K_g = L_g^\\top L_g` and
+:math:`S_g = I + K_g^{1/2} C K_g^{1/2}`,
+:math:`A_g = I + L_g K_g^{+1/2} (S_g^{-1/2} - I) K_g^{+1/2} L_g^\\top`
+(eigenvalues of :math:`S_g` at zero give zero, as R's ``mihalf``), batched
+over clusters. The adjusted residuals :math:`\\tilde e_g = A_g e_g` give the
+influence values :math:`z_i = \\tilde e_i \\tilde u_i^\\top M`, whose
+variance is the design's linearisation variance (strata, fpc, later stages,
+calibration), as survey's ``svy.varcoef`` does.
+
+The degrees of freedom of coefficient :math:`j` are Bell and McCaffrey's
+(2002, Theorem 4): with :math:`a_g = A_g \\tilde U_g M e_j`, the matrix
+:math:`B_{gh} = a_g^\\top [(I - H) V (I - H)^\\top]_{gh} a_h` over clusters
+gives :math:`\\nu_j = (\\operatorname{tr} B)^2 / \\operatorname{tr}(B^2)`,
+where :math:`V = I` (``"bell-mccaffrey"``) or an exchangeable correlation
+within clusters estimated from the adjusted residuals
+(``"bell-mccaffrey-2"``). :math:`B` is a diagonal plus a low-rank matrix in
+the same :math:`p`-space, so its traces need no cluster-by-cluster matrix.
+
+References: Bell, R. M. and McCaffrey, D. F. (2002). Bias reduction in
+standard errors for linear regression with multi-stage samples. *Survey
+Methodology* 28, 169-181. Pustejovsky, J. E. and Tipton, E. (2018).
+Small-sample methods for cluster-robust variance estimation and hypothesis
+testing in fixed effects models. *Journal of Business & Economic Statistics*
+36, 672-683. R packages survey (``bell_mccaffrey.R``) and clubSandwich.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..design import Design
+from ..errors import EstimationError
+from ..twophase import UnsupportedDesignError
+
+__all__ = ["SE_METHODS", "Adjusted", "Working", "adjust", "check_se", "cr2_vcov",
+           "glm_working", "small_sample_influence"]
+
+#: The values of ``se=``: R's ``std.errors=`` of ``svyglm``, in lower case.
+SE_METHODS = ("linearized", "bell-mccaffrey", "bell-mccaffrey-2")
+
+#: Relative size below which an eigenvalue counts as zero.
+_EIG_TOL = 1e-10
+
+
+def check_se(se: str) -> str:
+    """Validate ``se=`` (R's spellings ``"Bell-McCaffrey"`` are accepted).
+
+    Parameters
+    ----------
+    se : str
+        ``"linearized"``, ``"bell-mccaffrey"`` or ``"bell-mccaffrey-2"``.
+
+    Returns
+    -------
+    str
+        The lower-case name.
+    """
+    name = se.lower() if isinstance(se, str) else se
+    if name == "linearised":
+        name = "linearized"
+    if name not in SE_METHODS:
+        raise EstimationError(f"se must be one of {', '.join(map(repr, SE_METHODS))}; "
+                              f"got {se!r}")
+    return str(name)
+
+
+@dataclass(frozen=True)
+class Working:
+    """The working regressions behind an estimator's influence values.
+
+    ``c`` regressions share the rows and clusters; regression ``k`` has
+    ``p`` regressors. Rows outside every domain have ``block = -1``.
+
+    Attributes
+    ----------
+    U : (n, c, p) float
+        Regressors of each row (R's ``model.matrix``; 1 for a mean, the
+        denominator for a ratio).
+    UW : (n, c, p) float
+        Weighted regressors (the weight times the working weight times ``U``).
+    resid : (n, c) float
+        Residuals of each row (working residuals for a GLM).
+    block : (n,) int
+        The regression (domain) of each row: domains are separate
+        regressions (their indicators are orthogonal), -1 outside.
+    n_blocks : int
+    """
+
+    U: np.ndarray
+    UW: np.ndarray
+    resid: np.ndarray
+    block: np.ndarray
+    n_blocks: int
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    """Bell-McCaffrey adjusted influence values and degrees of freedom.
+
+    Attributes
+    ----------
+    values : (n, c * p) float
+        Influence values of the coefficients of each row's block (domain),
+        column ``k * p + j`` (zero outside every block).
+    resid : (n, c) float
+        Adjusted residuals :math:`A_g e_g`.
+    df : (B, c, p) float
+        Satterthwaite degrees of freedom of each coefficient.
+    raw : (n, c * p) float
+        Unadjusted influence values (for :func:`cr2_vcov` checks).
+    cluster : (n,) int
+        Cluster (first-stage unit within block) of each row, -1 outside.
+    cluster_block : (K,) int
+        Block of each cluster.
+    n_blocks : int
+    psu : (n,) int
+        First-stage unit of each row (a cluster is a PSU's rows in one block).
+    """
+
+    values: np.ndarray
+    resid: np.ndarray
+    df: np.ndarray
+    raw: np.ndarray
+    cluster: np.ndarray
+    cluster_block: np.ndarray
+    n_blocks: int
+    psu: np.ndarray
+
+
+def _sum_by(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Sums of ``values`` (n, ...) over rows with equal ``key`` (n,) -> (size, ...)."""
+    flat = values.reshape(values.shape[0], -1)
+    out = np.zeros((size, flat.shape[1]))
+    keep = key >= 0
+    if keep.any():
+        order = np.argsort(key[keep], kind="stable")
+        k = key[keep][order]
+        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        out[k[starts]] = np.add.reduceat(flat[keep][order], starts, axis=0)
+    return out.reshape((size, *values.shape[1:]))
+
+
+def _sym_fun(mats: np.ndarray, fun: Any) -> np.ndarray:
+    """``fun`` of the eigenvalues of a batch of symmetric matrices (..., r, r)."""
+    vals, vecs = np.linalg.eigh(mats)
+    scale = np.abs(vals).max(axis=-1, keepdims=True)
+    f = fun(vals, np.abs(vals) <= _EIG_TOL * scale)
+    return (vecs * f[..., None, :]) @ np.swapaxes(vecs, -1, -2)
+
+
+def _pinv_sqrt(vals: np.ndarray, zero: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(zero | (vals <= 0), 0.0, 1.0 / np.sqrt(np.abs(vals)))
+
+
+def _sqrt(vals: np.ndarray, zero: np.ndarray) -> np.ndarray:
+    return np.where(zero, 0.0, np.sqrt(np.maximum(vals, 0.0)))
+
+
+def adjust(design: Design, working: Working, se: str) -> Adjusted:
+    """Bell-McCaffrey adjustment of a working regression on a design.
+
+    Cached on ``working`` per ``se``.
+
+    Parameters
+    ----------
+    design : Design
+        Its first-stage units are the clusters.
+    working : Working
+    se : {"bell-mccaffrey", "bell-mccaffrey-2"}
+
+    Returns
+    -------
+    Adjusted
+    """
+    key = ("adjust", se)
+    if key not in working._cache:
+        working._cache[key] = _adjust(design, working, se)
+    out: Adjusted = working._cache[key]
+    return out
+
+
+def _adjust(design: Design, wk: Working, se: str) -> Adjusted:
+    U, UW, e = wk.U, wk.UW, wk.resid
+    n, c, p = U.shape
+    B = wk.n_blocks
+    inside = wk.block >= 0
+    # clusters: first-stage units within blocks
+    unit = design.stages[0].unit
+    pair = np.where(inside, unit.astype(np.int64) * B + wk.block, -1)
+    uniq, inv = np.unique(pair[inside], return_inverse=True)
+    cluster = np.full(n, -1, dtype=np.int64)
+    cluster[inside] = inv
+    K = uniq.size
+    cblock = (uniq % B).astype(np.int64)  # block of each cluster
+    bkey = np.where(inside, wk.block, -1)
+
+    # per block and regression: bread M and N = M UW'UW M
+    XtWX = _sum_by(bkey, UW[:, :, :, None] * U[:, :, None, :], B)  # (B, c, p, p)
+    XW2 = _sum_by(bkey, UW[:, :, :, None] * UW[:, :, None, :], B)
+    try:
+        M = np.linalg.inv(XtWX)
+    except np.linalg.LinAlgError as exc:
+        raise EstimationError("Bell-McCaffrey: the working regression is singular in a "
+                              "domain (no rows with positive weight?)") from exc
+    N = M @ XW2 @ M
+    Z = np.zeros_like(M)
+    C = np.concatenate([np.concatenate([N, -M], axis=-1),
+                        np.concatenate([-M, Z], axis=-1)], axis=-2)  # (B, c, 2p, 2p)
+
+    # per cluster: Gram of L = [U, UW] and L'e; the columns of L are scaled to
+    # unit mean square (and C accordingly), which leaves A_g as it is and keeps
+    # the Gram matrices well conditioned
+    L = np.concatenate([U, UW], axis=-1)  # (n, c, 2p)
+    sc = np.sqrt(np.mean(L[inside] ** 2, axis=0)) if inside.any() else np.ones(L.shape[1:])
+    sc = np.where(sc > 0, sc, 1.0)  # (c, 2p)
+    L = L / sc
+    C = C * sc[None, :, :, None] * sc[None, :, None, :]
+    Kg = _sum_by(cluster, L[:, :, :, None] * L[:, :, None, :], K)  # (K, c, 2p, 2p)
+    ug = _sum_by(cluster, L * e[:, :, None], K)  # (K, c, 2p)
+    Kh = _sym_fun(Kg, _sqrt)
+    Kih = _sym_fun(Kg, _pinv_sqrt)
+    Cg = C[cblock]
+    S = np.eye(2 * p) + Kh @ Cg @ Kh
+    Sih = _sym_fun(S, _pinv_sqrt)
+    P = Kih @ (Sih - np.eye(2 * p)) @ Kih  # (K, c, 2p, 2p)
+    cl = np.maximum(cluster, 0)
+    Pu = np.einsum("kcab,kcb->kca", P, ug)
+    e_adj = e + np.where(inside[:, None], np.einsum("ica,ica->ic", L, Pu[cl]), 0.0)
+
+    # influence values: z_i = e_i UW_i' M_b, in column (b, k, j)
+    Mb = M[np.maximum(wk.block, 0)]  # (n, c, p, p)
+
+    def influence(res: np.ndarray) -> np.ndarray:
+        zi = np.einsum("icp,icpj->icj", UW * res[:, :, None], Mb)
+        return np.where(inside[:, None, None], zi, 0.0).reshape(n, c * p)
+
+    df = _df(wk, se, M, N, L, Kg, P, sc, cluster, cblock, K, e_adj)
+    return Adjusted(values=influence(e_adj), resid=e_adj, df=df, raw=influence(e),
+                    cluster=cluster, cluster_block=cblock, n_blocks=B, psu=unit)
+
+
+def _df(wk: Working, se: str, M: np.ndarray, N: np.ndarray, L: np.ndarray, Kg: np.ndarray,
+        P: np.ndarray, sc: np.ndarray, cluster: np.ndarray, cblock: np.ndarray, K: int,
+        e_adj: np.ndarray) -> np.ndarray:
+    """Satterthwaite degrees of freedom of every coefficient, (B, c, p)."""
+    U, UW = wk.U, wk.UW
+    n, p = U.shape[0], U.shape[2]
+    B = wk.n_blocks
+    inside = wk.block >= 0
+    cl = np.maximum(cluster, 0)
+    Mb = M[np.maximum(wk.block, 0)]  # (n, c, p, p)
+    # a_i(j) = UW_i' M e_j + L_i' P_g K_g[:, p:] M e_j, for every coefficient j
+    # (L is scaled by sc: L_s' UW = K_s[:, p:] times the scale of the UW columns)
+    V = P @ (Kg[..., :, p:] * sc[None, :, None, p:]) @ M[cblock]  # (K, c, 2p, p)
+    a = np.einsum("icp,icpj->icj", UW, Mb) + np.einsum("ica,icaj->icj", L, V[cl])
+    a = np.where(inside[:, None, None], a, 0.0)  # (n, c, p_j)
+    d = _sum_by(cluster, a * a, K)  # (K, c, j)
+    s = _sum_by(cluster, U[:, :, None, :] * a[:, :, :, None], K)  # (K, c, j, p)
+    t = _sum_by(cluster, UW[:, :, None, :] * a[:, :, :, None], K)
+    if se == "bell-mccaffrey":
+        diag = d
+        Y = np.concatenate([s, t], axis=-1)  # (K, c, j, 2p)
+        Cb = np.concatenate([np.concatenate([N, -M], axis=-1),
+                             np.concatenate([-M, np.zeros_like(M)], axis=-1)], axis=-2)
+    else:
+        # exchangeable working correlation within clusters, from the adjusted residuals
+        bkey = np.where(inside, wk.block, -1)
+        n_b = _sum_by(bkey, np.ones(n), B)  # (B,)
+        ss = _sum_by(bkey, e_adj * e_adj, B)  # (B, c)
+        tot = _sum_by(cluster, e_adj, K)  # (K, c)
+        n_g = _sum_by(cluster, np.ones(n), K)
+        cross = _sum_by(cblock, tot * tot, B)  # (B, c)
+        n_cross = _sum_by(cblock, n_g * n_g, B)  # (B,)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sigma2 = ss / n_b[:, None]
+            rho = np.where((n_cross - n_b)[:, None] > 0,
+                           (cross - ss) / (n_cross - n_b)[:, None], 0.0)
+        sk, rk = (sigma2 - rho)[cblock], rho[cblock]  # (K, c)
+        alpha = _sum_by(cluster, a, K)  # (K, c, j): 1'a_g
+        omega = _sum_by(cluster, UW, K)  # (K, c, p): UW_g'1
+        Osum = _sum_by(cblock, omega[:, :, :, None] * omega[:, :, None, :], B)
+        MOM = M @ Osum @ M
+        diag = sk[:, :, None] * d + rk[:, :, None] * alpha * alpha
+        Y = np.concatenate([s, t, alpha[..., None] * omega[:, :, None, :]], axis=-1)
+        sb = (sigma2 - rho)[:, :, None, None]
+        rb = rho[:, :, None, None]
+        Zb = np.zeros_like(M)
+        Cb = np.concatenate([
+            np.concatenate([sb * N + rb * MOM, -sb * M, -rb * M], axis=-1),
+            np.concatenate([-sb * M, Zb, Zb], axis=-1),
+            np.concatenate([-rb * M, Zb, Zb], axis=-1)], axis=-2)  # (B, c, 3p, 3p)
+    yCy = np.einsum("kcja,kcab,kcjb->kcj", Y, Cb[cblock], Y)
+    tr = _sum_by(cblock, diag + yCy, B)  # (B, c, j)
+    YY = _sum_by(cblock, Y[..., :, None] * Y[..., None, :], B)  # (B, c, j, r, r)
+    CY = Cb[:, :, None] @ YY
+    tr2 = (_sum_by(cblock, diag * diag + 2 * diag * yCy, B)
+           + np.einsum("bcjxy,bcjyx->bcj", CY, CY))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(tr * tr / tr2)
+
+
+def cr2_vcov(adjusted: Adjusted) -> np.ndarray:
+    """The CR2 sandwich without design factors: ``sum_g z_g z_g'``.
+
+    clubSandwich's ``vcovCR(type = "CR2")`` of a weighted fit: the sum over
+    PSUs of the outer products of the adjusted influence totals (of every
+    block: column ``(b, k, j)``), with
+    no centring, no :math:`n_h/(n_h - 1)` and no fpc.
+
+    Parameters
+    ----------
+    adjusted : Adjusted
+
+    Returns
+    -------
+    numpy.ndarray
+        (m, m) covariance matrix.
+    """
+    B = adjusted.n_blocks
+    inside = adjusted.cluster >= 0
+    block = adjusted.cluster_block[np.maximum(adjusted.cluster, 0)]
+    n_units = int(adjusted.psu.max()) + 1
+    key = np.where(inside, adjusted.psu.astype(np.int64) * B + block, -1)
+    tot = _sum_by(key, adjusted.values, n_units * B).reshape(n_units, -1)  # (PSU, B m)
+    return np.asarray(tot.T @ tot)
+
+
+def small_sample_influence(design: Any, influence: Any, working: Working | None,
+                           se: str) -> Any:
+    """The Bell-McCaffrey adjusted influence values that :func:`vcov_of` sums.
+
+    Parameters
+    ----------
+    design : Design
+        A linearisation design (replicate designs have no such correction:
+        R's ``svyglm`` for replicate designs has no ``std.errors=``).
+    influence : Influence
+        The estimator's influence values (their domains are kept).
+    working : Working
+        The estimator's working regression.
+    se : {"bell-mccaffrey", "bell-mccaffrey-2"}
+
+    Returns
+    -------
+    Influence
+    """
+    se = check_se(se)
+    if not isinstance(design, Design):
+        raise UnsupportedDesignError(
+            f"se={se!r} (Bell-McCaffrey) needs a linearisation design; a "
+            f"{type(design).__name__}'s replicate variance has no such correction (R's "
+            f"svyglm for replicate designs has no std.errors=)")
+    if working is None:
+        raise EstimationError(f"se={se!r}: this statistic has no working regression")
+    adj = adjust(design, working, se)
+    return type(influence)(values=adj.values, domain=influence.domain,
+                           n_domains=influence.n_domains)
+
+
+def glm_working(X: np.ndarray, y: np.ndarray, w: np.ndarray, family: Any, beta: np.ndarray,
+                offset: np.ndarray | None, rows: np.ndarray, n: int) -> Working:
+    """The working regression of a GLM's last IRLS step.
+
+    The model matrix :math:`X` with the working weights
+    :math:`w_i \\mu_i'^2 / V(\\mu_i)` and the working residuals
+    :math:`(y_i - \\mu_i) / \\mu_i'` (R's ``resid(fit, "working")``, which
+    survey's ``svy.varcoef`` adjusts).
+
+    Parameters
+    ----------
+    X : (m, p) array
+        Model matrix of the fitted rows.
+    y, w : (m,) arrays
+        Response and design weights of the fitted rows.
+    family : Family
+        The model's family (``inverse_link`` and ``working``).
+    beta : (p,) array
+    offset : (m,) array or None
+    rows : (m,) int array
+        The fitted rows among the design's ``n`` rows.
+    n : int
+
+    Returns
+    -------
+    Working
+    """
+    eta = X @ beta
+    if offset is not None:
+        eta = eta + offset
+    mu = family.inverse_link(eta)
+    h, g = family.working(eta, mu)
+    ww = w * h
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = (y - mu) * (1.0 if g is None else g) / h
+    e = np.where(np.isfinite(e) & (ww > 0), e, 0.0)
+    p = X.shape[1]
+    U = np.zeros((n, 1, p))
+    UW = np.zeros((n, 1, p))
+    resid = np.zeros((n, 1))
+    block = np.full(n, -1, dtype=np.int64)
+    U[rows, 0] = X
+    UW[rows, 0] = X * ww[:, None]
+    resid[rows, 0] = e
+    block[rows] = np.where(ww > 0, 0, -1)
+    return Working(U=U, UW=UW, resid=resid, block=block, n_blocks=1)
