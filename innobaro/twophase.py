@@ -60,6 +60,10 @@ class TwoPhaseStructure:
         Phase-1 sampling unit and stratum of each phase-2 row.
     prob1 : (n,) float64
         Phase-1 inclusion probability of the row's unit.
+    stage_units1, stage_probs1 : (K, n)
+        The phase-1 unit of each row at each of the K stages (nested), and its
+        inclusion probability at that stage; with one stage, ``unit1`` and
+        ``prob1``.
     n1_units : (H1,) float64
         Phase-1 units sampled in each phase-1 stratum.
     popsize1 : (H1,) float64
@@ -85,6 +89,8 @@ class TwoPhaseStructure:
     unit1: np.ndarray
     stratum1: np.ndarray
     prob1: np.ndarray
+    stage_units1: np.ndarray
+    stage_probs1: np.ndarray
     n1_units: np.ndarray
     popsize1: np.ndarray
     iid1: bool
@@ -119,7 +125,10 @@ class TwoPhaseDesign(Design):
         at phase 2 may be missing in the other rows. It is never modified.
     phase1 : dict, optional
         The phase-1 design, with the keys of :class:`~innobaro.Design`:
-        ``psu`` (one column), ``strata``, ``weights`` or ``probs``, ``fpc``.
+        ``psu``, ``strata``, ``weights`` or ``probs``, ``fpc``. Several
+        stages (``psu`` a list of columns) are sampled with replacement, each
+        with its own inclusion probability (``probs``, one column per stage,
+        as R's ``probs = ~p1 + p2 + p3``).
         Empty (the default): every row is its own unit, sampled with
         probability 1 from an infinite population (R's ``id = ~1`` at phase 1,
         as in case-cohort studies).
@@ -712,17 +721,38 @@ def _phase_args(spec: dict[str, Any] | None, keys: tuple[str, ...], what: str
     out: dict[str, Any] = {}
     for key in keys:
         value = spec.get(key)
-        if key in ("weights", "probs"):
+        if key == "weights" or (key == "probs" and what == "phase2"):
             if value is not None and not isinstance(value, str):
                 raise TwoPhaseError(f"{what}[{key!r}] must be a column name")
             out[key] = value
             continue
         cols = as_column_list(value, f"{what} {key}")
-        if key in ("psu", "fpc") and len(cols) > 1:
+        if key == "psu" and len(cols) > 1 and what == "phase2":
             raise UnsupportedDesignError(
-                f"{what}: multistage sampling within a phase is not available; give one "
-                f"{key} column (the phase's sampling units)")
+                "phase2: multistage sampling at phase 2 is not available; give one psu "
+                "column (the phase-2 sampling units)")
+        if key == "fpc" and len(cols) > 1:
+            raise UnsupportedDesignError(
+                f"{what}: fpc for more than one stage is not available; later stages of "
+                f"phase 1 are taken with replacement (give probs, one column per stage)")
         out[key] = cols
+    if what == "phase1":
+        n_stages = max(len(out["psu"]), 1)
+        probs = out["probs"]
+        out["probs"] = probs or None
+        if probs and len(probs) not in (1, n_stages):
+            raise TwoPhaseError(f"phase1 has {n_stages} stage(s) but {len(probs)} probs "
+                                f"columns: give one per stage (or one for a one-stage "
+                                f"phase 1)")
+        if n_stages > 1:
+            if out["fpc"]:
+                raise UnsupportedDesignError(
+                    "phase1: fpc with several stages is not available; the stages are "
+                    "taken with replacement, with one probs column per stage")
+            if out.get("weights") is not None or (probs and len(probs) != n_stages):
+                raise TwoPhaseError("phase1 with several stages needs probs with one "
+                                    "column per stage (each stage's inclusion probability, "
+                                    "as R's probs = ~p1 + p2 + ...)")
     if out.get("weights") is not None and out.get("probs") is not None:
         raise TwoPhaseError(f"{what}: give weights or probs, not both")
     return out
@@ -813,11 +843,17 @@ def _structure(full: pd.DataFrame, in2: np.ndarray, p1: dict[str, Any], p2: dict
     n1 = len(full)
     # ---- phase 1, over every phase-1 row
     h1 = _codes(full, p1["strata"], "phase1 strata")
-    if p1["psu"]:
-        ids = _codes(full, p1["psu"], "phase1 psu")
-        u1, _ = compact_codes(h1 * (int(ids.max()) + 1) + ids)
-    else:
-        u1 = np.arange(n1, dtype=np.int64)
+    stage_units = []  # the units of each stage, nested in the units above
+    above = h1
+    for col in p1["psu"] or [None]:
+        if col is None:
+            unit = np.arange(n1, dtype=np.int64)
+        else:
+            ids = _codes(full, [col], "phase1 psu")
+            unit, _ = compact_codes(above * (int(ids.max()) + 1) + ids)
+        stage_units.append(unit)
+        above = unit
+    u1 = stage_units[0]
     H1 = int(h1.max()) + 1
     n1_units = _n_distinct(h1, u1, H1)
     if p1["fpc"]:
@@ -826,11 +862,14 @@ def _structure(full: pd.DataFrame, in2: np.ndarray, p1: dict[str, Any], p2: dict
                         p1["fpc"][0])
     else:
         pop1 = np.full(H1, np.inf)
+    stage_probs = None
     if p1["probs"] is not None:
-        check_columns(full, [p1["probs"]], "phase1 probs")
-        pi1 = _numeric(full, p1["probs"], "phase1 probs")
-        if ((pi1 <= 0) | (pi1 > 1)).any():
-            raise TwoPhaseError(f"phase1 probs column {p1['probs']!r} must be in (0, 1]")
+        check_columns(full, p1["probs"], "phase1 probs")
+        stage_probs = [_numeric(full, col, "phase1 probs") for col in p1["probs"]]
+        for col, values in zip(p1["probs"], stage_probs, strict=True):
+            if ((values <= 0) | (values > 1)).any():
+                raise TwoPhaseError(f"phase1 probs column {col!r} must be in (0, 1]")
+        pi1 = np.prod(stage_probs, axis=0)
     elif p1["weights"] is not None:
         check_columns(full, [p1["weights"]], "phase1 weights")
         w = _numeric(full, p1["weights"], "phase1 weights")
@@ -843,6 +882,8 @@ def _structure(full: pd.DataFrame, in2: np.ndarray, p1: dict[str, Any], p2: dict
     else:
         pi1 = np.ones(n1)
     iid1 = bool(np.all(pi1 == 1) and not p1["fpc"])
+    if stage_probs is None:
+        stage_probs = [pi1]
 
     # ---- phase 2 strata and units, over every phase-1 row
     for col in p2["strata"] + p2["psu"]:
@@ -884,21 +925,30 @@ def _structure(full: pd.DataFrame, in2: np.ndarray, p1: dict[str, Any], p2: dict
         pi2 = (n2_units / pop2)[h2_all[in2]]
 
     # ---- the representation of phase-1 units at phase 2 (R's usu), samescale
-    u1s = u1[in2]
+    # (R takes the phase-1 units of the last stage, and their strata: the units of
+    # the stage above)
+    last = stage_units[-1]
+    lasts = last[in2]
     if p2["strata"]:
-        part = _n_distinct(h2_all[in2], u1s, H2)
-        whole = _n_distinct(h2_all, u1, H2)
+        part = _n_distinct(h2_all[in2], lasts, H2)
+        whole = _n_distinct(h2_all, last, H2)
         usu = (part / whole)[h2_all[in2]]
     else:
-        usu = (_n_distinct(h1[in2], u1s, H1) / n1_units)[h1[in2]]
+        group = stage_units[-2] if len(stage_units) > 1 else h1
+        n_groups = int(group.max()) + 1
+        usu = (_n_distinct(group[in2], lasts, n_groups)
+               / _n_distinct(group, last, n_groups))[group[in2]]
     u2s = u2_all[in2]
     first2 = np.unique(u2s, return_index=True)[1]
-    samescale = bool(np.unique(u1s[first2]).size == first2.size)
+    samescale = bool(np.unique(lasts[first2]).size == first2.size)
+    u1s = u1[in2]
 
     unit1, _ = compact_codes(u1s)
     unit2, _ = compact_codes(u2s)
     structure = TwoPhaseStructure(
-        method=method, unit1=unit1, stratum1=h1[in2], prob1=pi1[in2], n1_units=n1_units,
+        method=method, unit1=unit1, stratum1=h1[in2], prob1=pi1[in2],
+        stage_units1=np.stack([compact_codes(u[in2])[0] for u in stage_units]),
+        stage_probs1=np.stack([p[in2] for p in stage_probs]), n1_units=n1_units,
         popsize1=pop1, iid1=iid1, unit2=unit2, stratum2=h2_all[in2], prob2=pi2,
         n2_units=n2_units, popsize2=pop2, usu=usu, samescale=samescale,
         base_weights=1.0 / (pi1[in2] * pi2))

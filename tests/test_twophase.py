@@ -364,7 +364,13 @@ def test_unsupported():
         with pytest.raises(ib.UnsupportedDesignError):
             call()
     with pytest.raises(ib.UnsupportedDesignError, match="multistage"):
-        ib.TwoPhaseDesign(small(), phase1={"psu": ["g", "x"]}, subset="in2")
+        ib.TwoPhaseDesign(small(), phase2={"psu": ["g", "x"]}, subset="in2")
+    with pytest.raises(ib.UnsupportedDesignError, match="fpc"):
+        ib.TwoPhaseDesign(small().assign(N=100), phase1={"psu": ["g", "x"], "fpc": ["N", "N"]},
+                          subset="in2")
+    with pytest.raises(ib.TwoPhaseError, match="one column per stage"):
+        ib.TwoPhaseDesign(small().assign(p=0.5), phase1={"psu": ["g", "x"], "probs": "p"},
+                          subset="in2")
     with pytest.raises(ib.UnsupportedDesignError, match="lonely_psu"):
         ib.TwoPhaseDesign(small(), subset="in2", lonely_psu="average")
 

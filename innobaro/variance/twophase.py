@@ -113,45 +113,64 @@ def _both(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return codes
 
 
-def _phase1_terms(st: TwoPhaseStructure) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                  np.ndarray]:
-    """(unit, a, stratum, b) of the phase-1 matrix on the phase-2 rows."""
+#: A term c_i [g(i) = g(j)] of a matrix Delta-check: (group codes, coefficients).
+Term = tuple[np.ndarray, np.ndarray]
+
+
+def _phase1_terms(st: TwoPhaseStructure) -> list[Term]:
+    """The phase-1 matrix on the phase-2 rows, stage by stage (R's Dcheck_multi_subset)."""
     n = st.unit1.size
     if st.iid1:  # R's identity: every row its own unit, probability 1 of nothing
-        return np.arange(n), np.ones(n), np.zeros(n, dtype=np.int64), np.zeros(n)
-    pi = st.prob1
-    n_h = st.n1_units[st.stratum1]
-    wor = np.isfinite(st.popsize1)[st.stratum1] & (n_h > 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.where(wor, -(1 - pi) / (n_h - 1), 0.0)
-    return st.unit1, (1 - pi) - b, st.stratum1, b
+        return [(np.arange(n), np.ones(n))]
+    terms: list[Term] = []
+    for k in range(st.stage_units1.shape[0]):
+        pi = st.stage_probs1[k]
+        stage: list[Term]
+        if k == 0 and st.stage_units1.shape[0] == 1:
+            n_h = st.n1_units[st.stratum1]
+            wor = np.isfinite(st.popsize1)[st.stratum1] & (n_h > 1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                b = np.where(wor, -(1 - pi) / (n_h - 1), 0.0)
+            stage = [(st.stage_units1[k], (1 - pi) - b), (st.stratum1, b)]
+        else:  # later stages, and every stage of a multistage phase 1: with replacement
+            stage = [(st.stage_units1[k], 1 - pi)]
+        terms = _combine(terms, stage) if terms else stage
+    return terms
 
 
-def _phase2_terms(st: TwoPhaseStructure) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                  np.ndarray]:
+def _phase2_terms(st: TwoPhaseStructure) -> list[Term]:
     pi = st.prob2
     n_h = st.n2_units[st.stratum2]
     with np.errstate(divide="ignore", invalid="ignore"):
         b = np.where(n_h > 1, -(1 - pi) / (n_h - 1), 0.0)
-    return st.unit2, (1 - pi) - b, st.stratum2, b
+    return [(st.unit2, (1 - pi) - b), (st.stratum2, b)]
+
+
+def _combine(a: list[Term], b: list[Term]) -> list[Term]:
+    """R's twophaseDcheck: A + B - A o B, the product over intersections of groups."""
+    out = [t for t in a + b if np.any(t[1])]
+    for ga, ca in a:
+        for gb, cb in b:
+            coef = ca * cb
+            if np.any(coef):
+                out.append((_both(ga, gb), -coef))
+    return out
+
+
+def _quadratic(terms: list[Term], x: np.ndarray) -> np.ndarray:
+    v = np.zeros((x.shape[1], x.shape[1]))
+    for group, coef in terms:
+        v += _group_cross(group, coef, x)
+    return v
 
 
 def _phase2_quadratic(st: TwoPhaseStructure, x: np.ndarray) -> np.ndarray:
-    u2, a2, h2, b2 = _phase2_terms(st)
-    return _group_cross(u2, a2, x) + _group_cross(h2, b2, x)
+    return _quadratic(_phase2_terms(st), x)
 
 
 def _full_quadratic(st: TwoPhaseStructure, x: np.ndarray) -> np.ndarray:
-    """x^T (D1 + D2 - D1 o D2) x, D1 o D2 expanded over the intersections of groups."""
-    u1, a1, h1, b1 = _phase1_terms(st)
-    u2, a2, h2, b2 = _phase2_terms(st)
-    v = _group_cross(u1, a1, x) + _group_cross(h1, b1, x) + _phase2_quadratic(st, x)
-    for g1, c1 in ((u1, a1), (h1, b1)):
-        for g2, c2 in ((u2, a2), (h2, b2)):
-            coef = c1 * c2
-            if np.any(coef):
-                v -= _group_cross(_both(g1, g2), coef, x)
-    return v
+    """x^T (D1 + D2 - D1 o D2) x."""
+    return _quadratic(_combine(_phase1_terms(st), _phase2_terms(st)), x)
 
 
 def _residuals(steps: tuple, x: np.ndarray) -> np.ndarray:

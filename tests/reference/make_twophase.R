@@ -21,6 +21,9 @@
 ##        tests/reference/data/twophase_strat.csv  (generated: stratified simple
 ##                                                  random sample without
 ##                                                  replacement at phase 1)
+##        tests/reference/data/twophase_3stage.csv (generated: three stages with
+##                                                  replacement at phase 1, as R's
+##                                                  tests/3stage2phase.R)
 ##        tests/reference/twophase.json            one entry per case: data, the
 ##                                                  two-phase design, optional
 ##                                                  calibration, call, R's results
@@ -113,6 +116,33 @@ strat <- strat[sample(nrow(strat)), ]
 strat$id <- seq_len(nrow(strat))
 write_data(strat, "twophase_strat")
 
+## phase 1: three stages with replacement (blocks in 3 strata, houses, persons), each
+## with its own inclusion probability, as R's tests/3stage2phase.R; phase 2: a
+## random subsample of persons (and a stratified one, by age group)
+blocks <- data.frame(strat = rep(c("s1", "s2", "s3"), c(5, 6, 7)))
+blocks$block <- seq_len(nrow(blocks))
+blocks$P.block <- round(runif(nrow(blocks), 0.1, 0.4), 3)
+houses <- blocks[rep(blocks$block, sample(2:5, nrow(blocks), replace = TRUE)), ]
+houses$house <- seq_len(nrow(houses))
+houses$P.house <- round(runif(nrow(houses), 0.2, 0.6), 3)
+ms <- houses[rep(houses$house, sample(1:4, nrow(houses), replace = TRUE)), ]
+ms$ind <- seq_len(nrow(ms))
+ms$P.ind <- round(runif(nrow(ms), 0.3, 0.9), 3)
+ms$age <- round(runif(nrow(ms), 20, 80), 1)
+ms$agegrp <- ifelse(ms$age < 50, "young", "old")
+ms$bmi <- round(22 + 0.08 * ms$age + rnorm(nrow(ms), 0, 3) +
+                  rep(rnorm(nrow(blocks), 0, 1), table(ms$block)), 2)
+ms$obese <- as.numeric(ms$bmi > 27)
+ms$ph2 <- FALSE
+ms$ph2[sample(nrow(ms), round(0.35 * nrow(ms)))] <- TRUE
+ms$ph2s <- FALSE
+for (g in c("young", "old")) {
+  rows <- which(ms$agegrp == g)
+  ms$ph2s[sample(rows, round(c(young = 0.5, old = 0.25)[[g]] * length(rows)))] <- TRUE
+}
+rownames(ms) <- NULL
+write_data(ms, "twophase_3stage")
+
 ## R's tests/nwts.R: the case-control sample within the NWTS cohort of Breslow and
 ## Chatterjee (1999), Applied Statistics 48, p. 458 (their table; R's tests/nwts.rda)
 nwts <- data.frame(stage = rep(1:4, 4), instit = rep(c(1, 2), each = 8),
@@ -139,6 +169,7 @@ write_data(nwt_exp, "twophase_nwts")
 DATA <- list(twophase_nwtco = read_data("twophase_nwtco"),
              twophase_nwts = read_data("twophase_nwts"),
              twophase_strat = read_data("twophase_strat"),
+             twophase_3stage = read_data("twophase_3stage"),
              twophase_clus = read_data("twophase_clus"),
              twophase_srs = read_data("twophase_srs"))
 
@@ -155,10 +186,12 @@ build_twophase <- function(data, spec) {
     if (length(cols) == 1) reformulate(cols) else
       reformulate(sprintf("interaction(%s)", paste(cols, collapse = ", ")))
   }
-  id1 <- if (is.null(spec$phase1$psu)) ~1 else f(spec$phase1$psu)
+  ## phase 1's stages: ~psu1 + psu2 + ..., with probs = ~p1 + p2 + ...
+  id1 <- if (is.null(spec$phase1$psu)) ~1 else reformulate(spec$phase1$psu)
+  probs1 <- if (is.null(spec$phase1$probs)) NULL else reformulate(spec$phase1$probs)
   id2 <- if (is.null(spec$phase2$psu)) ~1 else f(spec$phase2$psu)
   twophase(id = list(id1, id2), strata = list(f(spec$phase1$strata), f(spec$phase2$strata)),
-           probs = list(f(spec$phase1$probs), f(spec$phase2$probs)),
+           probs = list(probs1, f(spec$phase2$probs)),
            fpc = list(f(spec$phase1$fpc), f(spec$phase2$fpc)),
            subset = reformulate(spec$subset), data = data, method = spec$method)
 }
@@ -470,6 +503,23 @@ table_case("nwt8_full_table_rel_stage", "twophase_nwtco", NW8F, "rel", "stage_f"
 chisq_case("nwt8_approx_chisq_rel_stage", "twophase_nwtco", NW8A, "rel", "stage", "F")
 chisq_case("nwt8_approx_chisq_rel_stage_chisq", "twophase_nwtco", NW8A, "rel", "stage",
            "Chisq")
+
+## Three stages at phase 1 (R's tests/3stage2phase.R), for both methods
+for (method in c("full", "approx")) {
+  m <- method
+  P1 <- list(strata = "strat", psu = c("block", "house", "ind"),
+             probs = c("P.block", "P.house", "P.ind"))
+  MS <- tp_spec(phase1 = P1, subset = "ph2", method = m)
+  MSS <- tp_spec(phase1 = P1, phase2 = list(strata = "agegrp"), subset = "ph2s", method = m)
+  D <- "twophase_3stage"
+  stat_case(paste0("ms_", m, "_mean_bmi_age"), D, MS, "mean", c("bmi", "age"))
+  stat_case(paste0("ms_", m, "_total_obese"), D, MS, "total", "obese")
+  by_case(paste0("ms_", m, "_mean_by_strat_bmi"), D, MS, "mean", "bmi", "strat")
+  stat_case(paste0("mss_", m, "_mean_bmi"), D, MSS, "mean", "bmi")
+  glm_case(paste0("mss_", m, "_linear_bmi"), D, MSS, "bmi ~ age", "bmi ~ age", "gaussian")
+  ## no calibration here: with unequal phase-1 weights R calibrates 1/pi2 to the
+  ## unweighted phase-1 sums, innobaro 1/(pi1 pi2) to the phase-1 estimates
+}
 
 ## A stratified phase 1 without replacement, method = "full": survey 4.1's
 ## Dcheck_multi_subset passes the sampled units of every phase-1 row to
