@@ -406,37 +406,45 @@ def mrb_multipliers(design: Design, replicates: int = 50,
     if not isinstance(replicates, (int, np.integer)) or replicates < 2:
         raise DesignError(f"replicates must be an integer of at least 2; got {replicates!r}")
     rng = np.random.default_rng(seed)
-    n = design.n
     R = int(replicates)
-    total = np.zeros((n, R))
-    carry = np.ones((n, R))
-    cumf = np.ones(n)
-    for st in design.active_stages:
+    # unit-level recursion: the strata of stage k are the units of stage k-1,
+    # so a unit's sums over the stages above are its parent's
+    total = carry = step = np.zeros((0, R))
+    cumf = f_parent = np.zeros(0)
+    stages = design.active_stages
+    for k, st in enumerate(stages):
         nh = st.n_units
         nstar = nh // 2
         U = st.unit_stratum.size
+        parent = st.unit_stratum
+        if k == 0:
+            total = np.zeros((U, R))
+            carry = np.ones((U, R))
+            cumf = np.ones(U)
+        else:
+            total = total[parent]
+            carry = carry[parent] * step[parent]
+            cumf = cumf[parent] * f_parent[parent]
         # a simple random sample of n* units per stratum and replicate: the
         # n* smallest of uniform keys within each (contiguous) stratum
-        key = st.unit_stratum[None, :] + rng.random((R, U))
-        order = np.argsort(key, axis=1)
-        rank = np.empty_like(order)
-        np.put_along_axis(rank, order, np.broadcast_to(np.arange(U), (R, U)), axis=1)
-        kept = (rank - st.starts[st.unit_stratum][None, :]) < nstar[st.unit_stratum][None, :]
-        f = st.sampling_fraction
+        order = np.argsort(parent[None, :] + rng.random((R, U)), axis=1)
+        first_places = (np.arange(U) - st.starts[parent]) < nstar[parent]
+        kept = np.zeros((R, U), dtype=bool)
+        np.put_along_axis(kept, order, first_places[None, :], axis=1)
+        kept_u = np.ascontiguousarray(kept.T)  # (U, R)
         drawn = nstar > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lam_h = np.where(drawn, nstar * np.clip(st.fpc_factor, 0, 1)
-                             / np.maximum(nh - nstar, 1), 0.0)
-            up_h = np.where(drawn, nh / np.maximum(nstar, 1), 0.0)
-        h_row = st.unit_stratum[st.unit]
-        lam = np.sqrt(cumf * lam_h[h_row])
-        up = up_h[h_row]
-        k = kept[:, st.unit].T  # (n, R)
-        total += carry * (lam[:, None] * (up[:, None] * k - 1.0))
-        carry *= np.sqrt(up)[:, None] * k
-        cumf = cumf * f[h_row]
-    total += 1.0
-    return total
+        lam_h = np.where(drawn, nstar * np.clip(st.fpc_factor, 0, 1)
+                         / np.maximum(nh - nstar, 1), 0.0)
+        up_h = np.where(drawn, nh / np.maximum(nstar, 1), 0.0)
+        lam = np.sqrt(cumf * lam_h[parent])
+        up = up_h[parent]
+        contribution = np.where(kept_u, (lam * (up - 1.0))[:, None], -lam[:, None])
+        total += carry * contribution
+        step = np.where(kept_u, np.sqrt(up)[:, None], 0.0)
+        f_parent = st.sampling_fraction[parent]
+    mult = total[stages[-1].unit]
+    mult += 1.0
+    return mult
 
 
 def mrb_bootstrap(design: Design, *, replicates: int = 50,
