@@ -741,6 +741,59 @@ def _sums(X: np.ndarray, Y: np.ndarray, codes: np.ndarray, m: int) -> _Sums:
                  Xty=Y @ X, Sy=Sy, Syy=np.einsum("bn,bn->b", Y, Y))
 
 
+@dataclass(frozen=True)
+class _WSums:
+    """Per-area weighted sums for the pseudo-EBLUP (You and Rao 2002)."""
+
+    W: np.ndarray        # (m,) sum of the weights
+    W2: np.ndarray       # (m,) sum of the squared weights
+    Swx: np.ndarray      # (m, p)
+    Sw2x: np.ndarray     # (m, p)
+    Swxx: np.ndarray     # (p, p)
+    Sw2xx: np.ndarray    # (p, p)
+    Swxy: np.ndarray     # (B, p)
+    Swy: np.ndarray      # (B, m)
+
+
+def _wsums(X: np.ndarray, Y: np.ndarray, w: np.ndarray, codes: np.ndarray) -> _WSums:
+    order = np.argsort(codes, kind="stable")
+    c = codes[order]
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    Xo, wo = X[order], w[order]
+    Xw = X * w[:, None]
+    return _WSums(W=np.add.reduceat(wo, starts), W2=np.add.reduceat(wo ** 2, starts),
+                  Swx=np.add.reduceat(Xo * wo[:, None], starts, axis=0),
+                  Sw2x=np.add.reduceat(Xo * (wo ** 2)[:, None], starts, axis=0),
+                  Swxx=X.T @ Xw, Sw2xx=Xw.T @ Xw, Swxy=Y @ Xw,
+                  Swy=np.add.reduceat(Y[:, order] * wo[None, :], starts, axis=1))
+
+
+def _pseudo(lam: np.ndarray, ws: _WSums) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                  np.ndarray]:
+    """You and Rao's pseudo-EBLUP at lambda (one per response): beta_w, gamma_w, the
+    area effects and the matrix M of the estimating equation."""
+    gamma = lam[:, None] / (lam[:, None] + (ws.W2 / ws.W ** 2)[None, :])    # (B, m)
+    xw = ws.Swx / ws.W[:, None]
+    M = ws.Swxx[None] - np.einsum("bm,mp,mq->bpq", gamma, ws.Swx, xw)
+    rhs = ws.Swxy - np.einsum("bm,mp,bm->bp", gamma, xw, ws.Swy)
+    beta = np.linalg.solve(M, rhs[:, :, None])[:, :, 0]
+    v = gamma * (ws.Swy / ws.W[None, :] - np.einsum("mp,bp->bm", xw, beta))
+    return beta, gamma, v, M
+
+
+def _pseudo_vcov(M: np.ndarray, gamma: np.ndarray, ws: _WSums, sigma2_v: float,
+                 sigma2_e: float) -> np.ndarray:
+    """Model covariance of beta_w = M^-1 sum_i Z_i' y_i, Z_i's rows
+    w_ij (x_ij - gamma_i xbar_iw), with V_i = sigma_e^2 I + sigma_v^2 11'."""
+    xw = ws.Swx / ws.W[:, None]
+    cross = np.einsum("m,mp,mq->pq", gamma, ws.Sw2x, xw)
+    zz = ws.Sw2xx - cross - cross.T + np.einsum("m,mp,mq->pq", gamma ** 2 * ws.W2, xw, xw)
+    zsum = (1 - gamma)[:, None] * ws.Swx
+    S = sigma2_e * zz + sigma2_v * zsum.T @ zsum
+    Minv = np.linalg.inv(M)
+    return Minv @ S @ Minv.T
+
+
 def _profile(lam: np.ndarray, s: _Sums, N: int
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """-2 x profiled REML log-likelihood at lambda = sigma_v^2/sigma_e^2 (one per
@@ -817,6 +870,8 @@ class BHFResult:
         (parametric bootstrap; NaN without it), ``cv``.
     bootstrap : int
         Number of bootstrap samples behind ``mse``.
+    weights : str or None
+        The survey-weight column of a pseudo-EBLUP (None: the EBLUP).
 
     Examples
     --------
@@ -838,6 +893,7 @@ class BHFResult:
     random_effects: pd.Series
     areas: pd.DataFrame
     bootstrap: int
+    weights: str | None = None
 
     @property
     def eblup(self) -> pd.Series:
@@ -876,7 +932,8 @@ class BHFResult:
 
 
 def battese_harter_fuller(data: pd.DataFrame, formula: str, area: str, means: pd.DataFrame,
-                          *, bootstrap: int = 0, seed: Any = None) -> BHFResult:
+                          *, weights: str | None = None, bootstrap: int = 0,
+                          seed: Any = None) -> BHFResult:
     """Unit-level (nested-error) EBLUP of area means, REML, with a bootstrap MSE.
 
     Parameters
@@ -891,6 +948,9 @@ def battese_harter_fuller(data: pd.DataFrame, formula: str, area: str, means: pd
         Indexed by area (every area to predict, with or without sample): the
         population mean of every model-matrix column other than the intercept,
         named as the model matrix names it (``"x1"``, ``"C(g)[T.b]"``).
+    weights : str, optional
+        Column of survey weights: the pseudo-EBLUP of You and Rao (2002),
+        design-consistent for every area's mean, instead of the EBLUP.
     bootstrap : int
         Parametric-bootstrap samples for the MSE (0: none).
     seed : int or numpy.random.Generator, optional
@@ -913,8 +973,19 @@ def battese_harter_fuller(data: pd.DataFrame, formula: str, area: str, means: pd
     :math:`\\bar X_i^\\top\\hat\\beta` for an area without sample. The bootstrap
     (Gonzalez-Manteiga et al. 2008) draws :math:`v^*_i`, :math:`e^*_{ij}` from
     the fitted model, takes :math:`\\bar X_i^\\top\\hat\\beta + v^*_i` as the true
-    mean, refits, and averages the squared errors. The design weights are not
-    used (the pseudo-EBLUP of You and Rao 2002 is not implemented).
+    mean, refits, and averages the squared errors.
+
+    With ``weights`` (You and Rao 2002; Rao and Molina 2015, sec. 7.6.2), with
+    :math:`\\delta_{ij} = w_{ij}/\\sum_j w_{ij}`, the weighted area means
+    :math:`\\bar y_{iw}, \\bar x_{iw}` and
+    :math:`\\gamma_{iw} = \\sigma_v^2/(\\sigma_v^2 + \\sigma_e^2\\sum_j\\delta_{ij}^2)`,
+    the coefficients solve
+    :math:`\\sum_{ij} w_{ij}(x_{ij} - \\gamma_{iw}\\bar x_{iw})(y_{ij} - x_{ij}^\\top\\beta) = 0`
+    and the estimate is :math:`\\gamma_{iw}\\bar y_{iw} + (\\bar X_i -
+    \\gamma_{iw}\\bar x_{iw})^\\top\\tilde\\beta_w`; the variance components are
+    the unweighted REML ones, ``coef_vcov`` is the model covariance of
+    :math:`\\tilde\\beta_w`, and the bootstrap recomputes the pseudo-EBLUP.
+    With equal weights within every area it is the EBLUP.
 
     References
     ----------
@@ -969,15 +1040,30 @@ def battese_harter_fuller(data: pd.DataFrame, formula: str, area: str, means: pd
         raise EstimationError(f"{N} rows in {m} areas cannot fit {p} coefficients "
                               f"({', '.join(columns)}) and two variance components")
     X = np.asarray(X, dtype=float)
+    w = None
+    if weights is not None:
+        if weights not in frame.columns:
+            raise InnobaroError(f"weights column {weights!r} is not in the data")
+        w = frame[weights].to_numpy(dtype=float)[kept]
+        bad = ~np.isfinite(w) | (w <= 0)
+        if bad.any():
+            raise InnobaroError(f"the weights column {weights!r} must be positive and finite; "
+                                f"it is not in {int(bad.sum())} rows")
     s = _sums(X, yv[None, :], codes, m)
     lam = _fit_lambda(s, N)
     _, beta_b, rHr, inv = _profile(lam, s, N)
     sigma2_e = float(rHr[0] / (N - p))
     sigma2_v = float(lam[0] * sigma2_e)
-    beta = beta_b[0]
-    gamma = lam[0] * s.n / (1 + lam[0] * s.n)
-    ybar, xbar = s.Sy[0] / s.n, s.Sx / s.n[:, None]
-    v = gamma * (ybar - xbar @ beta)
+    if w is None:
+        beta = beta_b[0]
+        gamma = lam[0] * s.n / (1 + lam[0] * s.n)
+        v = gamma * (s.Sy[0] / s.n - (s.Sx / s.n[:, None]) @ beta)
+        vcov = sigma2_e * inv[0]
+    else:
+        ws = _wsums(X, yv[None, :], w, codes)
+        beta_w, gamma_w, v_w, M = _pseudo(lam, ws)
+        beta, gamma, v = beta_w[0], gamma_w[0], v_w[0]
+        vcov = _pseudo_vcov(M[0], gamma, ws, sigma2_v, sigma2_e)
     pos = means.index.get_indexer(sampled_areas)
     v_all = np.zeros(len(means))
     v_all[pos] = v
@@ -996,9 +1082,13 @@ def battese_harter_fuller(data: pd.DataFrame, formula: str, area: str, means: pd
         Ystar = (X @ beta)[None, :] + vstar[:, rows] + estar
         sb = _sums(X, Ystar, codes, m)
         lam_b = _fit_lambda(sb, N)
-        _, beta_bs, _, _ = _profile(lam_b, sb, N)
-        gam_b = lam_b[:, None] * s.n[None, :] / (1 + lam_b[:, None] * s.n[None, :])
-        vb = gam_b * (sb.Sy / s.n[None, :] - np.einsum("mp,bp->bm", xbar, beta_bs))
+        if w is None:
+            _, beta_bs, _, _ = _profile(lam_b, sb, N)
+            gam_b = lam_b[:, None] * s.n[None, :] / (1 + lam_b[:, None] * s.n[None, :])
+            vb = gam_b * (sb.Sy / s.n[None, :]
+                          - np.einsum("mp,bp->bm", s.Sx / s.n[:, None], beta_bs))
+        else:
+            beta_bs, _, vb, _ = _pseudo(lam_b, _wsums(X, Ystar, w, codes))
         est_b = np.einsum("ap,bp->ba", Xbar, beta_bs)
         est_b[:, pos] += vb
         true_b = synthetic[None, :] + vstar
@@ -1011,10 +1101,10 @@ def battese_harter_fuller(data: pd.DataFrame, formula: str, area: str, means: pd
     return BHFResult(
         sigma2_v=sigma2_v, sigma2_e=sigma2_e,
         coefficients=pd.Series(beta, index=columns, name="coefficient"),
-        coef_vcov=pd.DataFrame(sigma2_e * inv[0], index=columns, columns=columns),
+        coef_vcov=pd.DataFrame(vcov, index=columns, columns=columns),
         random_effects=pd.Series(v, index=pd.Index(sampled_areas, name=area),
                                  name="random_effect"),
-        areas=table, bootstrap=int(bootstrap))
+        areas=table, bootstrap=int(bootstrap), weights=weights)
 
 
 # ---------------------------------------------------------------------------

@@ -448,3 +448,51 @@ def test_bad_input_is_named() -> None:
     d = barometer_design()
     with pytest.warns(sae.SmallAreaWarning, match="transform='arcsine'"):
         ib.fay_herriot(d.subset(d.data["county"] != "Oslo"), "innovated", "municipality_code")
+
+
+def test_pseudo_eblup_with_survey_weights() -> None:
+    """You and Rao (2002): the published estimating equation, evaluated area by area
+    with dense matrices, and the EBLUP when the weights are equal within areas."""
+    rng = np.random.default_rng(11)
+    units = UNITS.assign(w=rng.uniform(1, 10, len(UNITS)))
+    r = ib.battese_harter_fuller(units, "y ~ x1 + x2", "area", MEANS, weights="w")
+    plain = ib.battese_harter_fuller(units, "y ~ x1 + x2", "area", MEANS)
+    assert r.sigma2_v == plain.sigma2_v and r.sigma2_e == plain.sigma2_e  # REML, unweighted
+    s2v, s2e = r.sigma2_v, r.sigma2_e
+    M, rhs, S = np.zeros((3, 3)), np.zeros(3), np.zeros((3, 3))
+    parts = {}
+    for a, g in units.groupby("area"):  # a test: the formula area by area
+        x = np.column_stack([np.ones(len(g)), g[["x1", "x2"]].to_numpy()])
+        w, y = g["w"].to_numpy(), g["y"].to_numpy()
+        delta = w / w.sum()
+        gam = s2v / (s2v + s2e * np.sum(delta ** 2))
+        xw, yw = delta @ x, delta @ y
+        Z = w[:, None] * (x - gam * xw)
+        M += Z.T @ x
+        rhs += Z.T @ y
+        V = s2e * np.eye(len(g)) + s2v * np.ones((len(g), len(g)))
+        S += Z.T @ V @ Z
+        parts[a] = (gam, xw, yw)
+    beta = np.linalg.solve(M, rhs)
+    np.testing.assert_allclose(r.coefficients, beta, rtol=1e-10)
+    Minv = np.linalg.inv(M)
+    np.testing.assert_allclose(r.coef_vcov, Minv @ S @ Minv.T, rtol=1e-10)
+    for a, (gam, xw, yw) in parts.items():
+        Xbar = np.r_[1.0, MEANS.loc[a, ["x1", "x2"]].to_numpy(dtype=float)]
+        expect = gam * yw + (Xbar - gam * xw) @ beta
+        assert float(r.eblup[a]) == pytest.approx(expect, rel=1e-10)
+        assert float(r.areas.loc[a, "shrinkage"]) == pytest.approx(gam, rel=1e-12)
+    out = r.areas.index[~r.areas["sampled"]]
+    Xout = np.column_stack([np.ones(len(out)), MEANS.loc[out, ["x1", "x2"]].to_numpy()])
+    np.testing.assert_allclose(r.eblup[out], Xout @ beta, rtol=1e-12)
+    # equal weights (within and across areas): the EBLUP and its covariance
+    same = ib.battese_harter_fuller(units.assign(w=4.0), "y ~ x1 + x2", "area", MEANS,
+                                    weights="w")
+    np.testing.assert_allclose(same.eblup, plain.eblup, rtol=1e-12)
+    np.testing.assert_allclose(same.coef_vcov, plain.coef_vcov, rtol=1e-10)
+    boot = ib.battese_harter_fuller(units, "y ~ x1 + x2", "area", MEANS, weights="w",
+                                    bootstrap=100, seed=4)
+    assert boot.mse.notna().all() and boot.weights == "w"
+    with pytest.raises(ib.InnobaroError, match="'w' must be positive"):
+        ib.battese_harter_fuller(units.assign(w=-1.0), "y ~ x1 + x2", "area", MEANS,
+                                 weights="w")
