@@ -842,7 +842,7 @@ def _check_proportion_level(level: Any, cols: list[str]) -> None:
 QRULES = ("math", "school", "shahvaish", "hf1", "hf2", "hf3", "hf4", "hf5", "hf6", "hf7",
           "hf8", "hf9")
 _QRULE_ALIAS = {"math": "hf1", "school": "hf2"}
-QUANTILE_INTERVALS = ("mean", "beta", "xlogit", "asin", "quantile")
+QUANTILE_INTERVALS = ("mean", "beta", "xlogit", "asin", "score", "quantile")
 
 
 def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
@@ -871,9 +871,11 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         R's ``interval.type``: the Woodruff interval with the interval for
         the distribution function at the quantile by ``"mean"`` (Wald),
         ``"beta"`` (Korn-Graubard), ``"xlogit"`` (Wald on the logit scale) or
-        ``"asin"`` (Wald on the arcsine-square-root scale); or, on replicate
-        designs only, ``"quantile"``: the quantile recomputed with every
-        replicate's weights and a Wald interval from their variance.
+        ``"asin"`` (Wald on the arcsine-square-root scale); ``"score"`` on
+        linearisation designs (Francisco and Fuller's test inversion, as R's
+        ``ffullerCI``, below); or, on replicate designs only,
+        ``"quantile"``: the quantile recomputed with every replicate's weights
+        and a Wald interval from their variance.
 
     Returns
     -------
@@ -916,14 +918,25 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
     is the replicate variance of the replicates' quantiles about the
     estimate (R's ``repCI``) and the interval is Wald.
 
+    The ``"score"`` interval (Francisco and Fuller 1991) inverts the test of
+    :math:`F(\\theta) = p`: its ends are the roots in :math:`\\theta` of
+    :math:`(p - \\hat F(\\theta)) / \\widehat{se}(\\hat F(\\theta)) = \\pm t`,
+    found as R's ``uniroot`` finds them (Brent's method on
+    :math:`[\\min x + \\mathrm{IQR}/100, \\max x - \\mathrm{IQR}/100]`, tolerance
+    :math:`1/(100\\sqrt n)`, :math:`n` the domain's rows, step for step, by
+    :func:`innobaro.intervals.brent_roots`), each read back through the rule
+    at the *unweighted* share of the domain's values at or below it, as
+    survey's ``ffullerCI`` does. The interval is made at ``level`` only
+    (``ci(level)`` at another level is an error); R stops where the test
+    does not change sign over that range, innobaro names the quantile.
+
     Deliberate differences from survey 4.1-4.5: for :math:`p` below the
     smallest value's weight share, R's discrete rules (``hf1``-``hf4``)
     step past the smallest value (``qrule_math`` returns the second-smallest,
     ``hf4`` extrapolates below it); innobaro returns the smallest, which is
     the definition. ``hf4`` at :math:`p = 1` gives the largest value (R:
     NaN). A ``"mean"`` Woodruff end beyond [0, 1] is the smallest or largest
-    value (R: NaN). R's ``"score"`` interval (root-finding to a tolerance of
-    :math:`1/(100\\sqrt n)`) is not offered.
+    value (R: NaN).
 
     References
     ----------
@@ -934,6 +947,8 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
     .. [3] Shah, B. V. and Vaish, A. K. (2006). Confidence intervals for
        quantile estimation from complex survey data. *Proceedings of the
        Section on Survey Research Methods*, ASA.
+    .. [4] Francisco, C. A. and Fuller, W. A. (1991). Quantile estimation
+       with a complex survey design. *Annals of Statistics* 19, 454-469.
 
     Examples
     --------
@@ -958,7 +973,11 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
     if interval_type == "quantile" and not isinstance(design, ReplicateDesign):
         raise EstimationError("quantile: interval_type='quantile' needs a replicate-weight "
                               "design (it recomputes the quantile with each replicate's "
-                              "weights); use 'mean', 'beta', 'xlogit' or 'asin'")
+                              "weights); use 'mean', 'beta', 'xlogit', 'asin' or 'score'")
+    if interval_type == "score" and isinstance(design, ReplicateDesign):
+        raise EstimationError("quantile: interval_type='score' needs a linearisation design "
+                              "(as R's svyquantile, which offers it for svydesign objects "
+                              "only); use 'quantile', 'mean', 'beta', 'xlogit' or 'asin'")
     rule_name = _QRULE_ALIAS.get(qrule, qrule)
     cols = as_column_list(y, "y")
     for c in cols:
@@ -993,8 +1012,85 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
     seF = np.sqrt(np.diag(VF)).reshape(D, prep.q * P)
     n_rows = _design_rows(design, prep)
     n_obs = prep.count(positive_weight=True)
-    woodruff = _Woodruff(fhat, seF, rules, P, interval_type, n_rows, n_obs)
-    lo95, hi95 = woodruff.bounds(level, dfs)
+    interval: Any
+    if interval_type == "score":
+        from .intervals import FixedInterval, brent_roots
+
+        # R's ffullerCI: roots in theta of (p - F(theta)) / se(F(theta)) = +/- t, found
+        # by uniroot on [min + IQR/100, max - IQR/100] to 1 / (100 sqrt(rows)); each root
+        # is read back through the rule at the unweighted share of values <= it
+        K2 = prep.q * P * 2  # columns: variable, probability, (lower, upper)
+        inside = prep.dom >= 0
+        dom0 = np.maximum(prep.dom, 0)
+        rows = bincount(prep.dom[inside], minlength=D).astype(float)
+        col_var = np.repeat(np.arange(prep.q), P * 2)
+        col_p = np.tile(np.repeat(probs, 2), prep.q)
+        t_dom = t_quantile(level, dfs).reshape(D, 1)
+        qlimit = np.where(np.tile([True, False], prep.q * P)[None, :], t_dom, -t_dom)
+        ends = np.empty((2, D, K2))
+        for j in range(prep.q):  # over variables: unweighted min, max and IQR (type 7)
+            x, d = prep.Y[inside, j], prep.dom[inside]
+            order = np.lexsort((x, d))
+            xs = x[order]
+            start = np.cumsum(rows) - rows
+            last = np.maximum(start + rows - 1, 0).astype(np.int64)
+
+            def type7(pr: float, xs: np.ndarray = xs, start: np.ndarray = start
+                      ) -> np.ndarray:
+                index = (rows - 1) * pr
+                lo_i = np.floor(index)
+                h = index - lo_i
+                a = xs[(start + lo_i).astype(np.int64)]
+                b = xs[(start + np.ceil(index)).astype(np.int64)]
+                return np.where(h > 0, (1 - h) * a + h * b, a)
+
+            iqr = type7(0.75) - type7(0.25)
+            cols = col_var == j
+            ends[0][:, cols] = (xs[start.astype(np.int64)] + iqr / 100)[:, None]
+            ends[1][:, cols] = (xs[last] - iqr / 100)[:, None]
+
+        def score(theta: np.ndarray) -> np.ndarray:
+            th = theta.reshape(D, K2)[dom0]  # (n, K2)
+            U = (prep.Y[:, col_var] > th) - (1.0 - col_p)
+            U[~inside] = 0.0
+            uprep = _Prepared(Y=U, labels=[""] * K2, w=prep.w, dom=prep.dom, n_domains=D,
+                              by=prep.by, domain_values=prep.domain_values,
+                              dom_df=prep.dom_df)
+            uhat, zU = _mean_influence(uprep)
+            VU = vcov_of(design, uhat.ravel(), Influence(values=zU, domain=prep.dom,
+                                                         n_domains=D),
+                         _mean_replicates(design, uprep))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (uhat / np.sqrt(np.diag(VU)).reshape(D, K2) - qlimit).ravel()
+
+        f_lo, f_hi = score(ends[0].ravel()), score(ends[1].ravel())
+        with np.errstate(invalid="ignore"):
+            bad = np.isnan(f_lo) | np.isnan(f_hi) | (f_lo * f_hi > 0)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            dk, ck = divmod(k, K2)
+            where = f" in domain {prep.domain_names()[dk]}" if prep.by else ""
+            raise EstimationError(
+                f"quantile: the score interval of {prep.labels[col_var[ck]]}"
+                f"[{col_p[ck]:g}]{where} cannot be found: the score test does not change "
+                f"sign between min + IQR/100 and max - IQR/100 (R's uniroot stops here "
+                f"too); use interval_type='mean' or 'beta'")
+        tol = np.repeat(1.0 / (100.0 * np.sqrt(rows)), K2)
+        roots, _ = brent_roots(score, ends[0].ravel(), ends[1].ravel(), f_lo, f_hi, tol)
+        below = np.where(inside[:, None], prep.Y[:, col_var] <= roots.reshape(D, K2)[dom0],
+                         False)
+        share = np.stack([bincount(prep.dom[inside], weights=below[inside, c].astype(float),
+                                   minlength=D) for c in range(K2)], axis=1) / rows[:, None]
+        lookup = np.empty((D, K2))
+        for j, rule in enumerate(rules):  # over variables
+            cols = col_var == j
+            lookup[:, cols] = rule.lookup(share[:, cols])
+        lo95, hi95 = lookup[:, 0::2], lookup[:, 1::2]
+        interval = FixedInterval(lo95.ravel(), hi95.ravel(), level, "score",
+                                 np.repeat(dfs, prep.q * P))
+    else:
+        interval = _Woodruff(fhat, seF, rules, P, interval_type, n_rows, n_obs)
+        lo95, hi95 = interval.bounds(level, dfs)
     t95 = t_quantile(level, dfs).reshape(D, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         slope_inv = np.where(seF > 0, (hi95 - lo95) / (2 * t95 * seF), 0.0)
@@ -1007,7 +1103,7 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         return est.ravel() - (F_reps(W) - fhat.ravel()) * slope
 
     return _finish(design, prep, est, z, "quantile", reps, labels=labels, deff=False,
-                   interval=woodruff, level=level, df=dfs,
+                   interval=interval, level=level, df=dfs,
                    method=None if (qrule, interval_type) == ("math", "mean")
                    else f"{qrule}, {interval_type}")
 
@@ -1196,12 +1292,13 @@ class _QuantileRule:
                 wlow = v - self.cumw[pos] / W
                 wup = self.cumw[nxt] / W - v
                 qlow, qup = self.x[pos], self.x[nxt]
+                # exactly zero, as R: C_i / W can round above p where C_i <= p W
                 if self.rule == "hf1":
-                    value = np.where(wlow <= 0, qlow, qup)
+                    value = np.where(wlow == 0, qlow, qup)
                 elif self.rule == "hf2":
-                    value = np.where(wlow <= 0, (qlow + qup) / 2, qup)
+                    value = np.where(wlow == 0, (qlow + qup) / 2, qup)
                 elif self.rule == "hf3":
-                    value = np.where((wlow <= 0) & (n_le % 2 == 0), qlow, qup)
+                    value = np.where((wlow == 0) & (n_le % 2 == 0), qlow, qup)
                 else:  # hf4
                     gamma = wlow / (wup + wlow)
                     value = np.where(wup + wlow > 0, qlow * (1 - gamma) + qup * gamma, qlow)

@@ -37,8 +37,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special, stats
 
-__all__ = ["PROPORTION_METHODS", "proportion_interval", "t_pvalue", "t_quantile",
-           "wald_interval"]
+__all__ = ["PROPORTION_METHODS", "FixedInterval", "brent_roots", "proportion_interval",
+           "t_pvalue", "t_quantile", "wald_interval"]
 
 PROPORTION_METHODS = ("logit", "likelihood", "asin", "beta", "mean", "xlogit", "wilson")
 
@@ -306,3 +306,166 @@ def _likelihood_interval(p: np.ndarray, var: np.ndarray, t: np.ndarray, n_obs: n
 
 
 IntervalFn = Callable[[float, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def brent_roots(f: Callable[[np.ndarray], np.ndarray], lower: np.ndarray, upper: np.ndarray,
+                f_lower: np.ndarray, f_upper: np.ndarray, tol: np.ndarray, *,
+                maxiter: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Roots of many functions at once by Brent's method, step for step as R's ``uniroot``.
+
+    Each problem :math:`i` starts from the bracket ``[lower[i], upper[i]]``
+    with the function values ``f_lower[i]``, ``f_upper[i]`` of opposite sign
+    (R's ``uniroot`` computes them and stops when they are not) and stops
+    when the bracket is narrower than :math:`2(2\\epsilon|b| + tol_i/2)` or
+    the function is 0 at the best point :math:`b`, which is returned: the
+    point of the final bracket with the smaller :math:`|f|`. Each step is an
+    inverse quadratic (or secant) interpolation when it falls well inside the
+    bracket, else a bisection (Brent 1973, the algorithm of R's C function
+    ``R_zeroin2``); infinite values of ``f`` count as the largest finite
+    number of their sign, as in R.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x)`` for an array ``x`` of one point per problem, giving one value
+        per problem (called with every problem's current point; the values
+        of problems already solved are ignored).
+    lower, upper, f_lower, f_upper : arrays
+        The brackets and the function values at their ends.
+    tol : array
+        R's ``tol`` of each problem.
+    maxiter : int, default 1000
+        R's ``maxiter``.
+
+    Returns
+    -------
+    tuple of arrays
+        The roots, and the number of function evaluations each took (-1 where
+        ``maxiter`` was reached without convergence).
+
+    References
+    ----------
+    .. [1] Brent, R. P. (1973). *Algorithms for Minimization without
+       Derivatives*. Prentice-Hall, ch. 4.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from innobaro.intervals import brent_roots
+    >>> f = lambda x: x ** 2 - np.array([2.0, 3.0])
+    >>> lo, hi = np.zeros(2), np.full(2, 2.0)
+    >>> roots, _ = brent_roots(f, lo, hi, f(lo), f(hi), np.full(2, 1e-10))
+    >>> roots.round(8).tolist()
+    [1.41421356, 1.73205081]
+    """
+    eps = np.finfo(float).eps
+    big = np.finfo(float).max
+    a = np.array(lower, dtype=float)
+    b = np.array(upper, dtype=float)
+    fa = np.array(f_lower, dtype=float)
+    fb = np.array(f_upper, dtype=float)
+    tol = np.broadcast_to(np.asarray(tol, dtype=float), a.shape)
+    c, fc = a.copy(), fa.copy()
+    root = np.full(a.shape, np.nan)
+    evals = np.zeros(a.shape, dtype=np.int64)
+    done = fa == 0
+    root[done] = a[done]
+    at_b = ~done & (fb == 0)
+    root[at_b] = b[at_b]
+    done |= at_b
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(maxiter + 1):  # over iterations, all problems at once
+            act = ~done
+            if not act.any():
+                break
+            prev = b - a
+            swap = act & (np.abs(fc) < np.abs(fb))
+            a = np.where(swap, b, a)
+            fa = np.where(swap, fb, fa)
+            b = np.where(swap, c, b)
+            fb = np.where(swap, fc, fb)
+            c = np.where(swap, a, c)
+            fc = np.where(swap, fa, fc)
+            tol_act = 2 * eps * np.abs(b) + tol / 2
+            step = (c - b) / 2
+            conv = act & ((np.abs(step) <= tol_act) | (fb == 0))
+            root[conv] = b[conv]
+            done |= conv
+            act &= ~conv
+            if not act.any():
+                break
+            cb = c - b
+            secant = a == c
+            t1s = fb / fa
+            q_ = fa / fc
+            t1 = fb / fc
+            t2 = fb / fa
+            p = np.where(secant, cb * t1s, t2 * (cb * q_ * (q_ - t1) - (b - a) * (t1 - 1.0)))
+            q = np.where(secant, 1.0 - t1s, (q_ - 1.0) * (t1 - 1.0) * (t2 - 1.0))
+            q = np.where(p > 0, -q, q)
+            p = np.abs(p)
+            interp = (act & (np.abs(prev) >= tol_act) & (np.abs(fa) > np.abs(fb))
+                      & (p < 0.75 * cb * q - np.abs(tol_act * q) / 2)
+                      & (p < np.abs(prev * q / 2)))
+            step = np.where(interp, p / q, step)
+            step = np.where(np.abs(step) < tol_act, np.where(step > 0, tol_act, -tol_act),
+                            step)
+            a = np.where(act, b, a)
+            fa = np.where(act, fb, fa)
+            b = np.where(act, b + step, b)
+            value = np.asarray(f(b), dtype=float)
+            value = np.where(np.isposinf(value), big, np.where(np.isneginf(value), -big,
+                                                                value))
+            fb = np.where(act, value, fb)
+            evals += act
+            same = act & (((fb > 0) & (fc > 0)) | ((fb < 0) & (fc < 0)))
+            c = np.where(same, a, c)
+            fc = np.where(same, fa, fc)
+    failed = ~done
+    root[failed] = b[failed]
+    evals[failed] = -1
+    return root, evals
+
+
+class FixedInterval:
+    """Interval ends computed once, at one level and the design's degrees of freedom.
+
+    For intervals that come from root-finding at a given level (the score
+    interval of a quantile), which :meth:`~innobaro.Estimate.ci` can give
+    only at that level.
+
+    Parameters
+    ----------
+    lower, upper : arrays
+        The ends, one per entry.
+    level : float
+        The level they were computed at.
+    what : str
+        How to say in an error what the interval is and how to get another.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from innobaro.intervals import FixedInterval
+    >>> FixedInterval(np.array([1.0]), np.array([2.0]), 0.95, "score")(0.95, None)
+    (array([1.]), array([2.]))
+    """
+
+    def __init__(self, lower: np.ndarray, upper: np.ndarray, level: float, what: str,
+                 df: np.ndarray | None = None) -> None:
+        self.lower, self.upper, self.level, self.what = lower, upper, level, what
+        self.df = None if df is None else np.asarray(df, dtype=float)
+
+    def __call__(self, level: float, df: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The ends, when ``level`` (and ``df``) are those they were computed at."""
+        from .errors import EstimationError
+
+        if not np.isclose(level, self.level, rtol=0, atol=1e-12):
+            raise EstimationError(f"the {self.what} interval was computed at level "
+                                  f"{self.level:g}; estimate again with level={level:g} "
+                                  f"for another")
+        if df is not None and self.df is not None and not np.array_equal(
+                np.broadcast_to(np.asarray(df, dtype=float), self.df.shape), self.df):
+            raise EstimationError(f"the {self.what} interval was computed on the design's "
+                                  f"degrees of freedom; other df are not available")
+        return self.lower.copy(), self.upper.copy()

@@ -13,17 +13,21 @@ quantile(qrule=, interval_type=)       ``svyquantile(qrule=, interval.type=)``,
 
 The discrete rules (hf1-hf4) are compared with survey's rule wrapped to give
 the smallest value below its weight share (innobaro's documented difference).
-Then bad input.
+The score interval (survey's ffullerCI) is R's root for root: the same uniroot
+steps, read back at the same unweighted share. Then the score interval's
+level, the root-finder against scipy's brentq, and bad input.
 """
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from _harness import close, hypothesis_case_design, load
+from scipy import optimize, stats
 
 import innobaro as ib
 
@@ -55,6 +59,11 @@ def test_quantile_against_r(case: dict) -> None:
     close("df", df, np.repeat(res["df"], len(call["q"])), RTOL)
 
 
+def _api() -> ib.Design:
+    data = pd.read_csv(Path(__file__).parent / "reference" / "data" / "apistrat.csv")
+    return ib.Design(data, weights="pw", strata="stype", fpc="fpc")
+
+
 def _small() -> ib.Design:
     df = pd.DataFrame({"psu": range(10), "w": [1.0] * 10, "y": range(10)})
     return ib.Design(df, weights="w", psu="psu")
@@ -68,7 +77,45 @@ def test_unknown_rule_is_an_error(qrule: str) -> None:
 
 def test_unknown_interval_is_an_error() -> None:
     with pytest.raises(ib.EstimationError, match="interval_type"):
-        ib.quantile(_small(), "y", 0.5, interval_type="score")
+        ib.quantile(_small(), "y", 0.5, interval_type="Wald")
+
+
+def test_score_interval_needs_linearisation_design() -> None:
+    with pytest.raises(ib.EstimationError, match="linearisation"):
+        ib.quantile(_small().replicate("jk1"), "y", 0.5, interval_type="score")
+
+
+def test_score_interval_is_at_its_level_only() -> None:
+    est = ib.quantile(_api(), "api00", 0.5, interval_type="score")
+    assert est.ci().equals(est.ci(0.95))
+    with pytest.raises(ib.EstimationError, match=r"level=0\.9"):
+        est.ci(0.9)
+    with pytest.raises(ib.EstimationError, match="degrees of freedom"):
+        est.ci(df=float("inf"))
+    # the standard error is the interval's width over 2 t, as R's
+    t = stats.t.ppf(0.975, est.df)
+    lo, hi = est.ci().iloc[0]
+    assert est.se.iloc[0] == pytest.approx((hi - lo) / (2 * t), rel=1e-12)
+
+
+def test_score_interval_without_a_sign_change_is_named() -> None:
+    with pytest.raises(ib.EstimationError, match=r"api00\[0.01\].*score test"):
+        ib.quantile(_api(), "api00", 0.01, interval_type="score")
+
+
+def test_brent_roots_as_brentq() -> None:
+    from innobaro.intervals import brent_roots
+
+    c = np.array([0.5, 2.0, 7.0])
+    f = lambda x: np.cos(x) - x / c  # noqa: E731
+    lo, hi = np.zeros(3), np.full(3, 8.0)
+    hi = np.array([2.0, 2.0, 8.0])
+    roots, evals = brent_roots(f, lo, hi, f(lo), f(hi), np.full(3, 1e-12))
+    for k in range(3):
+        expected = optimize.brentq(lambda x, k=k: np.cos(x) - x / c[k], lo[k], hi[k],
+                                   xtol=1e-14)
+        assert roots[k] == pytest.approx(expected, abs=1e-11)
+    assert (evals > 0).all()
 
 
 def test_replicate_interval_needs_replicate_design() -> None:

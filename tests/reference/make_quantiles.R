@@ -10,8 +10,10 @@
 ##
 ## R functions covered: svyranktest (two and more groups), svyquantile (survey >= 4.1) with qrule "hf1"-"hf9",
 ## "school", "math", "shahvaish" and interval.type "mean", "beta", "xlogit",
-## "asin" (Woodruff) and, on replicate designs, "quantile" (repCI); domains as
-## svyby does them (the design subset to each domain).
+## "asin" (Woodruff), "score" (ffullerCI: uniroot on the score test, read back
+## at the unweighted share below each root) and, on replicate designs,
+## "quantile" (repCI); domains as svyby does them (the design subset to each
+## domain).
 ##
 ## The discrete rules (hf1-hf4; math = hf1, school = hf2) are wrapped by
 ## fix_low: for p below the smallest value's weight share they give the
@@ -162,6 +164,18 @@ for (r in c("math", "school", "hf3", "hf6", "shahvaish")) {
   case_q(paste0("apiclus1_jk1_by_schwide_", r, "_quantile_api00"), "apiclus1", S_CLUS1,
          "api00", qrule = r, interval_type = "quantile", replicate = "jk1", by = "sch.wide")
 }
+## the score interval (survey's ffullerCI: linearisation designs only)
+case_q("apistrat_hf1_score_api00", "apistrat", S_STRAT, "api00", interval_type = "score",
+       q = c(0.1, 0.25, 0.5, 0.75, 0.9))
+case_q("apiclus1_hf1_score_enroll", "apiclus1", S_CLUS1, "enroll", interval_type = "score")
+case_q("apiclus2_hf7_score_api00", "apiclus2", S_CLUS2, "api00", qrule = "hf7",
+       interval_type = "score", q = c(0.25, 0.5))
+case_q("apistrat_by_stype_school_score_api99", "apistrat", S_STRAT, "api99", qrule = "school",
+       interval_type = "score", by = "stype", q = c(0.25, 0.5, 0.75))
+case_q("apistrat_by_stype_hf5_score_growth", "apistrat", S_STRAT, "growth", qrule = "hf5",
+       interval_type = "score", by = "stype", q = c(0.5, 0.9))
+case_q("apiclus1_subset_E_hf3_score_level90", "apiclus1", S_CLUS1, "api00", qrule = "hf3",
+       interval_type = "score", subset = list(column = "stype", value = "E"), level = 0.9)
 case_q("apistrat_jkn_subset_E_hf8_beta_level90", "apistrat", S_STRAT, "api00",
        qrule = "hf8", interval_type = "beta", replicate = "jkn",
        subset = list(column = "stype", value = "E"), level = 0.9)
