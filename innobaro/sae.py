@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 METHODS = ("REML", "ML", "FH")
-TRANSFORMS = (None, "arcsine")
+TRANSFORMS = (None, "arcsine", "logit")
 #: the reliability rule of model-based estimates: coefficient of variation above
 #: which an estimate is reviewed, and above which it is suppressed
 CV_REVIEW, CV_SUPPRESS = 0.20, 0.30
@@ -417,7 +417,7 @@ def _fh_result(direct: np.ndarray, D: np.ndarray, X: np.ndarray, columns: list[s
     if method not in METHODS:
         raise InnobaroError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     if transform not in TRANSFORMS:
-        raise InnobaroError(f"transform must be None or 'arcsine', not {transform!r}")
+        raise InnobaroError(f"transform must be None, 'arcsine' or 'logit', not {transform!r}")
     if back not in ("naive", "corrected"):
         raise InnobaroError(f"back must be 'naive' or 'corrected', not {back!r}")
     if mse_method not in ("datta_lahiri", "prasad_rao"):
@@ -426,11 +426,16 @@ def _fh_result(direct: np.ndarray, D: np.ndarray, X: np.ndarray, columns: list[s
         raise EstimationError(f"negative sampling variances in areas {_names(index, D < 0)}")
     raw_direct, raw_var = direct.copy(), D.copy()
     has_direct = np.isfinite(direct)
+    if transform is not None and np.any(has_direct & ((direct < 0) | (direct > 1))):
+        out = has_direct & ((direct < 0) | (direct > 1))
+        raise EstimationError(f"transform={transform!r} needs shares in [0, 1]; areas "
+                              f"{_names(index, out)} are outside")
+    if transform == "logit":  # the delta method; a share of 0 or 1 has no logit
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inner = (direct > 0) & (direct < 1)
+            direct = np.where(inner, np.log(direct / (1 - direct)), np.nan)
+            D = np.where(inner, raw_var / (raw_direct * (1 - raw_direct)) ** 2, np.nan)
     if transform == "arcsine":
-        if np.any(has_direct & ((direct < 0) | (direct > 1))):
-            out = has_direct & ((direct < 0) | (direct > 1))
-            raise EstimationError(f"transform='arcsine' needs shares in [0, 1]; areas "
-                                  f"{_names(index, out)} are outside")
         if n is None:
             raise InnobaroError("transform='arcsine' needs n= (the sample size of every area)")
         direct, D = np.full(direct.shape, np.nan), np.full(direct.shape, np.nan)
@@ -439,7 +444,7 @@ def _fh_result(direct: np.ndarray, D: np.ndarray, X: np.ndarray, columns: list[s
     novar = has_direct & ~(np.isfinite(D) & (D > 0))
     if novar.any():
         hint = ""
-        if transform is None and np.any(novar & ((raw_direct == 0) | (raw_direct == 1))):
+        if transform != "arcsine" and np.any(novar & ((raw_direct == 0) | (raw_direct == 1))):
             hint = " (shares of 0 or 1: transform='arcsine' keeps them)"
         warn(f"zero or missing sampling variance in areas {_names(index, novar)}{hint}: "
              f"they get the synthetic estimate, as areas without sample", SmallAreaWarning)
@@ -479,14 +484,23 @@ def _fh_result(direct: np.ndarray, D: np.ndarray, X: np.ndarray, columns: list[s
     mse = g1 + g2 + 2 * g3 - bias * B ** 2
     synthetic_mse = A + np.einsum("ij,jk,ik->i", X, phi, X) - bias
     cols: dict[str, Any] = {"sampled": sampled, "direct": raw_direct, "direct_var": raw_var}
-    if transform == "arcsine":
-        bias_back = 0.5 * np.cos(2 * est) * (1 - np.exp(-2 * mse))
-        naive = np.sin(est) ** 2
+    if transform is not None:
+        if transform == "arcsine":
+            naive = np.sin(est) ** 2
+            bias_back = 0.5 * np.cos(2 * est) * (1 - np.exp(-2 * mse))
+            slope, syn_p = np.sin(2 * est), np.sin(synthetic) ** 2
+            syn_slope = np.sin(2 * synthetic)
+        else:  # logit: E expit(phi), phi ~ N(est, mse), by 40-point Gauss-Hermite
+            naive = 1 / (1 + np.exp(-est))
+            z, wq = np.polynomial.hermite_e.hermegauss(40)
+            grid = est[:, None] + np.sqrt(mse)[:, None] * z[None, :]
+            bias_back = (1 / (1 + np.exp(-grid))) @ wq / np.sqrt(2 * np.pi) - naive
+            slope, syn_p = naive * (1 - naive), 1 / (1 + np.exp(-synthetic))
+            syn_slope = syn_p * (1 - syn_p)
         cols.update(eblup_transformed=est, mse_transformed=mse, back_bias=bias_back)
         est_p = naive + bias_back if back == "corrected" else naive
-        mse_p = np.sin(2 * est) ** 2 * mse
-        syn_p = np.sin(synthetic) ** 2
-        syn_mse_p = np.sin(2 * synthetic) ** 2 * synthetic_mse
+        mse_p = slope ** 2 * mse
+        syn_mse_p = syn_slope ** 2 * synthetic_mse
         est, mse, synthetic, synthetic_mse = est_p, mse_p, syn_p, syn_mse_p
     rmse = np.sqrt(mse)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -544,18 +558,25 @@ def fay_herriot_fit(direct: Any, variance: Any, covariates: pd.DataFrame | None 
         (default) subtracts the bias of :math:`\\hat A` times
         :math:`\\partial g_1/\\partial A` for ML (Datta and Lahiri 2000) and FH
         (Datta, Rao and Smith 2005); the two agree for REML.
-    transform : {None, "arcsine"}
+    transform : {None, "arcsine", "logit"}
         ``"arcsine"`` for proportions near 0 or 1: the model is fitted to
         :math:`\\arcsin\\sqrt{\\hat p_i}` with variance :math:`1/(4\\tilde n_i)`,
         :math:`\\tilde n_i = n_i/\\mathrm{deff}_i`, and the EBLUP is
-        back-transformed by :math:`\\sin^2`.
+        back-transformed by :math:`\\sin^2`. ``"logit"``: fitted to
+        :math:`\\log(\\hat p_i/(1-\\hat p_i))` with the delta-method variance
+        :math:`D_i/(\\hat p_i(1-\\hat p_i))^2` and back-transformed by the
+        logistic function; a share of 0 or 1 has no logit and gets the
+        synthetic estimate (with a warning naming the area).
     n : Series, dict or array, optional
         Sample size of each area (needed by ``transform="arcsine"``).
     back : {"naive", "corrected"}
-        With the arcsine transform: :math:`\\sin^2\\tilde\\theta_i`, or its
-        expectation under :math:`N(\\tilde\\theta_i, \\mathrm{mse}_i)`,
-        :math:`\\tfrac12 - \\tfrac12\\cos(2\\tilde\\theta_i)e^{-2\\,\\mathrm{mse}_i}`.
-        The difference is the column ``back_bias``.
+        With a transform: the back-transformed EBLUP (:math:`\\sin^2\\tilde\\theta_i`,
+        :math:`1/(1+e^{-\\tilde\\theta_i})`), or its expectation under
+        :math:`N(\\tilde\\theta_i, \\mathrm{mse}_i)`:
+        :math:`\\tfrac12 - \\tfrac12\\cos(2\\tilde\\theta_i)e^{-2\\,\\mathrm{mse}_i}`
+        for the arcsine, a 40-point Gauss-Hermite quadrature for the logit.
+        The difference is the column ``back_bias``; the MSE on the share scale
+        is the delta method's.
     max_iter : int
         Iterations of the variance component's scoring.
     tol : float
@@ -1130,7 +1151,7 @@ def county_estimates(outcome: str = "innovated", *, design: SurveyDesign | None 
         :func:`innobaro.datasets.load_barometer_frame`).
     method : {"REML", "ML", "FH"}
         The variance component's estimator.
-    transform : {None, "arcsine"}
+    transform : {None, "arcsine", "logit"}
         As in :func:`fay_herriot_fit`.
     cv_review, cv_suppress : float
         The CV rule of the model-based estimates.

@@ -496,3 +496,31 @@ def test_pseudo_eblup_with_survey_weights() -> None:
     with pytest.raises(ib.InnobaroError, match="'w' must be positive"):
         ib.battese_harter_fuller(units.assign(w=-1.0), "y ~ x1 + x2", "area", MEANS,
                                  weights="w")
+
+
+def test_logit_transform() -> None:
+    from scipy import integrate
+
+    d = barometer_design()
+    r = ib.fay_herriot(d, "innovated", "county", transform="logit", back="corrected")
+    a = r.areas
+    est = ib.mean(d, "innovated", by="county")
+    p, v = est.estimate.droplevel(-1), est.se.droplevel(-1) ** 2
+    direct = ib.fay_herriot_fit(np.log(p / (1 - p)), v / (p * (1 - p)) ** 2)
+    np.testing.assert_allclose(a["eblup_transformed"], direct.eblup, rtol=1e-12)
+    naive = 1 / (1 + np.exp(-a["eblup_transformed"]))
+    np.testing.assert_allclose(a["eblup"] - a["back_bias"], naive, rtol=1e-14)
+    mu, s2 = float(a["eblup_transformed"].iloc[2]), float(a["mse_transformed"].iloc[2])
+    expect, _ = integrate.quad(lambda t: np.exp(-(t - mu) ** 2 / (2 * s2))
+                               / np.sqrt(2 * np.pi * s2) / (1 + np.exp(-t)),
+                               mu - 12 * np.sqrt(s2), mu + 12 * np.sqrt(s2), epsabs=1e-13)
+    assert float(a["eblup"].iloc[2]) == pytest.approx(expect, rel=1e-10)
+    np.testing.assert_allclose(a["mse"], (naive * (1 - naive)) ** 2 * a["mse_transformed"],
+                               rtol=1e-12)
+    shares = pd.Series([0.0, 0.3, 0.5, 0.6, 0.9, 0.8], index=list("abcdef"))
+    var = pd.Series([0.0, 0.01, 0.012, 0.011, 0.003, 0.01], index=shares.index)
+    with pytest.warns(sae.SmallAreaWarning, match=r"areas a \(shares of 0 or 1"):
+        edge = ib.fay_herriot_fit(shares, var, transform="logit")
+    assert edge.areas["sampled"].tolist() == [False] + [True] * 5
+    with pytest.raises(ib.EstimationError, match="areas b are outside"):
+        ib.fay_herriot_fit(shares.replace(0.3, 1.3), var, transform="logit")
