@@ -12,6 +12,13 @@ most 2x the pandas frame), of ``ib.mean`` with its standard error,
 of ``ib.mean(..., by=domain)``, and of one bare numpy pass (weighted PSU
 totals by ``np.bincount``), with their ratios; with R and the survey package
 installed, also R's ``svymean`` and ``svyby`` on the same data.
+
+``--descriptives`` times issue 17's descriptives instead (``ib.var``,
+``ib.ranktest``, ``ib.goodness_of_fit``, ``ib.standardize`` with a mean,
+``ib.quantile`` with each ``qrule`` and the score interval, ``ib.cdf``,
+``ib.histogram``, ``ib.boxplot_stats``), each beside a bare numpy pass that
+computes the same sums (the floor: the sorting, the weighted PSU totals of
+the statistic's influence columns), with the ratio; the target is 3x.
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ def make_data(rows: int, seed: int = 20261128) -> pd.DataFrame:
         "domain": np.char.add("d", domain.astype(str)),
         "w": w,
         "y": y,
+        "group": (y + rng.normal(0, 10, rows) > 53).astype(float),
+        "band": pd.Categorical.from_codes(rng.integers(0, 5, rows),
+                                          ["a", "b", "c", "d", "e"]),
     })
 
 
@@ -117,13 +127,98 @@ cat(t1, t2, "\\n")""")
     return None if out is None else (out[0], out[1])
 
 
+def descriptives(df: pd.DataFrame) -> None:
+    """Issue 17's descriptives beside the bare numpy floor of the same sums."""
+    d = ib.Design(df, weights="w", strata="stratum", psu="psu")
+    w = df["w"].to_numpy()
+    y = df["y"].to_numpy()
+    psu = df["psu"].to_numpy()
+    grp = df["group"].to_numpy()
+    band = df["band"].cat.codes.to_numpy()
+    dom = df["domain"].str[1:].astype(int).to_numpy()
+    n_psu = 2000
+
+    def totals(*cols: np.ndarray) -> list[np.ndarray]:  # weighted PSU totals
+        return [np.bincount(psu, weights=w * c, minlength=n_psu) for c in cols]
+
+    def floor_var() -> object:  # w, w y, w y^2 by PSU
+        return totals(np.ones_like(y), y, y * y)
+
+    def floor_rank() -> object:  # the ranks, then w and w rank by PSU for each group
+        r = np.empty(y.size)
+        r[np.argsort(y, kind="stable")] = np.arange(1, y.size + 1)
+        return totals(grp, grp * r, r)
+
+    def floor_gof() -> object:  # w by PSU and band
+        return np.bincount(psu * 5 + band, weights=w, minlength=n_psu * 5)
+
+    def floor_std() -> object:  # domain x band weight totals, then w and w y by PSU
+        np.bincount(dom * 5 + band, weights=w, minlength=100)
+        return totals(np.ones_like(y), y)
+
+    def floor_quantile() -> object:  # sort, cumulative weights, w [y <= q] by PSU
+        o = np.argsort(y, kind="stable")
+        c = np.cumsum(w[o])
+        q = y[o][np.searchsorted(c, 0.5 * c[-1])]
+        return totals(y <= q)
+
+    def floor_cdf() -> object:  # sort by domain then value, cumulative weights
+        o = np.lexsort((y, dom))
+        return np.cumsum(w[o])
+
+    def floor_hist() -> object:  # bin, then w by domain and bin
+        k = np.searchsorted(np.linspace(y.min(), y.max(), 21), y)
+        return np.bincount(dom * 22 + k, weights=w, minlength=20 * 22)
+
+    pop = {b: 1.0 for b in df["band"].cat.categories}
+    shares = {b: 0.2 for b in df["band"].cat.categories}
+    cases: list[tuple[str, object, object]] = [
+        ("ib.var(d, 'y')", lambda: ib.var(d, "y").se, floor_var),
+        ("ib.ranktest(d, 'y', 'group')", lambda: ib.ranktest(d, "y", "group").pvalue,
+         floor_rank),
+        ("ib.goodness_of_fit(d, 'band', p)", lambda: ib.goodness_of_fit(d, "band", shares),
+         floor_gof),
+        ("ib.mean(ib.standardize(...), by=)",
+         lambda: ib.mean(ib.standardize(d, "band", pop, over="domain"), "y",
+                         by="domain").se, floor_std),
+    ]
+    for rule in ("math", "school", "hf1", "hf2", "hf3", "hf4", "hf5", "hf6", "hf7", "hf8",
+                 "hf9", "shahvaish"):
+        cases.append((f"ib.quantile(d, 'y', 0.5, qrule={rule!r})",
+                      lambda rule=rule: ib.quantile(d, "y", 0.5, qrule=rule).se,
+                      floor_quantile))
+    cases += [
+        # the score interval re-estimates F and its SE at every step of R's uniroot
+        # (about 20 per end): it cannot be within 3x of one pass
+        ("ib.quantile(..., interval_type='score')",
+         lambda: ib.quantile(d, "y", 0.5, interval_type="score").se, floor_quantile),
+        ("ib.cdf(d, 'y', by='domain')", lambda: ib.cdf(d, "y", by="domain"), floor_cdf),
+        ("ib.histogram(d, 'y', bins=20, by=)",
+         lambda: ib.histogram(d, "y", bins=20, by="domain"), floor_hist),
+        ("ib.boxplot_stats(d, 'y', by='domain')",
+         lambda: ib.boxplot_stats(d, "y", by="domain"), floor_cdf),
+    ]
+    print(f"{'statistic':<44}{'innobaro':>10}{'numpy floor':>13}{'ratio':>8}  (target 3x)")
+    for name, fn, floor in cases:
+        t = best_of(fn, 3)
+        t_floor = best_of(floor, 3)
+        flag = "" if t <= 3 * t_floor else "  misses"
+        print(f"{name:<44}{1e3 * t:8.1f} ms{1e3 * t_floor:10.1f} ms{t / t_floor:7.1f}x{flag}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--no-r", action="store_true", help="skip the comparison with R")
     parser.add_argument("--replicates", type=int, default=200)
+    parser.add_argument("--descriptives", action="store_true",
+                        help="time issue 17's descriptives against their numpy floor")
     args = parser.parse_args()
     df = make_data(args.rows)
+    if args.descriptives:
+        print(f"rows: {args.rows:,}; 50 strata, 2,000 PSUs, 20 domains")
+        descriptives(df)
+        return
 
     w = df["w"].to_numpy()
     y = df["y"].to_numpy()
