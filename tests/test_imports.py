@@ -39,3 +39,9 @@ def test_old_module_path_still_imports() -> None:
     assert _run("from innobaro.hypotheses import contrast, chisq_test; "
                 "print(contrast.__module__, chisq_test.__module__)") == \
         "innobaro.contrasts innobaro.independence"
+
+
+def test_plot_module_imports_matplotlib_only_when_drawing() -> None:
+    loaded = _run("import sys, innobaro.plot\n"
+                  "print('matplotlib' in sys.modules, 'innobaro.plot' in sys.modules)")
+    assert loaded == "False True"
