@@ -834,40 +834,36 @@ def _profile(lam: np.ndarray, s: _Sums, N: int
 
 
 def _fit_lambda(s: _Sums, N: int) -> np.ndarray:
-    """The REML lambda of every response: a grid, then golden-section search, all
-    responses at once, over rho = lambda / (1 + lambda) in [0, 1)."""
+    """The REML lambda of every response: a grid over t = log(lambda) from -18 to 21,
+    golden-section search between the grid neighbours of the best point, all
+    responses at once, and lambda = 0 where the boundary is at least as good."""
     B = s.Sy.shape[0]
-    grid = np.linspace(0.0, 0.999, 64)
-    vals = np.stack([_profile(np.full(B, r / (1 - r)), s, N)[0] for r in grid])  # 64 points
+
+    def f(t: np.ndarray) -> np.ndarray:
+        return _profile(np.exp(t), s, N)[0]
+
+    grid = np.linspace(-18.0, 21.0, 64)
+    vals = np.stack([f(np.full(B, t)) for t in grid])  # the 64 grid points
     best = np.argmin(vals, axis=0)
-    lo = grid[np.maximum(best - 1, 0)]
-    hi = grid[np.minimum(best + 1, grid.size - 1)]
+    a = grid[np.maximum(best - 1, 0)]
+    b = grid[np.minimum(best + 1, grid.size - 1)]
     g = (np.sqrt(5) - 1) / 2
-    a, b = lo.copy(), hi.copy()
     x1, x2 = b - g * (b - a), a + g * (b - a)
-
-    def f(r: np.ndarray) -> np.ndarray:
-        return _profile(r / (1 - r), s, N)[0]
-
     f1, f2 = f(x1), f(x2)
-    for _ in range(90):  # golden-section iterations, every response at once
-        left = f1 < f2
+    for _ in range(80):  # golden-section iterations, every response at once
+        left = f1 < f2  # the minimum is in [a, x2]
         b = np.where(left, x2, b)
         a = np.where(left, a, x1)
-        x2n = np.where(left, x1, a + g * (b - a))
-        x1n = np.where(left, b - g * (b - a), x2)
-        f2n = np.where(left, f1, np.nan)
-        f1n = np.where(left, np.nan, f2)
-        newx = np.where(left, x1n, x2n)
-        fn = f(newx)
-        f1 = np.where(left, fn, f1n)
-        f2 = np.where(left, f2n, fn)
-        x1, x2 = x1n, x2n
-    rho = (a + b) / 2
-    # the boundary: lambda = 0 when it is at least as good
-    at0 = f(np.zeros(B)) <= f(rho)
-    rho = np.where(at0, 0.0, rho)
-    return rho / (1 - rho)
+        keep_x, keep_f = np.where(left, x1, x2), np.where(left, f1, f2)
+        new = np.where(left, b - g * (b - a), a + g * (b - a))
+        fn = f(new)
+        x1 = np.where(left, new, keep_x)
+        f1 = np.where(left, fn, keep_f)
+        x2 = np.where(left, keep_x, new)
+        f2 = np.where(left, keep_f, fn)
+    lam = np.exp((a + b) / 2)
+    at0 = f(np.full(B, -np.inf)) <= f(np.log(lam))
+    return np.where(at0, 0.0, lam)
 
 
 @dataclass(frozen=True, eq=False)
