@@ -61,6 +61,14 @@ def _label(key: Any) -> str:
     return str(key)
 
 
+def _domain_label(key: Any) -> str:
+    """A groupby key as a label: one value, or several joined (pandas < 2 gives
+    a scalar for one column, later versions a tuple of one)."""
+    if isinstance(key, tuple) and len(key) == 1:
+        key = key[0]
+    return _label(key)
+
+
 def cdf(design: SurveyDesign, y: str, *, by: Columns | None = None, ax: Any = None,
         **kwargs: Any) -> Any:
     """Draw weighted distribution functions (R's ``plot(svycdf(...))``).
@@ -107,7 +115,7 @@ def cdf(design: SurveyDesign, y: str, *, by: Columns | None = None, ax: Any = No
     by_cols = as_column_list(by, "by") if by is not None else []
     groups = data.groupby(by_cols, sort=False) if by_cols else [(None, data)]
     for key, part in groups:
-        label = None if key is None else _label(key[0] if len(by_cols) == 1 else key)
+        label = None if key is None else _domain_label(key)
         ax.step(part["value"].to_numpy(), part["cdf"].to_numpy(), where="post", label=label,
                 **kwargs)
     ax.set_xlabel(y)
@@ -179,8 +187,7 @@ def histogram(design: SurveyDesign, y: str, *, bins: str | int | Sequence[float]
     else:
         for key, part in data.groupby(by_cols, sort=False):
             edges = np.append(part["left"].to_numpy(), part["right"].to_numpy()[-1])
-            ax.stairs(part[height].to_numpy(), edges,
-                      label=_label(key[0] if len(by_cols) == 1 else key), **kwargs)
+            ax.stairs(part[height].to_numpy(), edges, label=_domain_label(key), **kwargs)
         ax.legend(title=", ".join(by_cols))
     ax.set_xlabel(y)
     ax.set_ylabel("density" if probability else "estimated count")
