@@ -32,9 +32,10 @@ from ._validate import (
 )
 from .errors import DesignError, InnobaroWarning, LonelyPSUError, MissingValueError
 
-__all__ = ["MAX_JOINT_ENTRIES", "Design", "DesignCache", "HartleyRao", "JointProbabilities",
-           "JointProbabilityError", "LonelyRule", "PPSError", "PPSInfo", "PPSSizeError",
-           "ReplicateDesign", "SurveyDesign", "HR", "ppsmat", "read_only", "stage_certain"]
+__all__ = ["HR", "MAX_JOINT_ENTRIES", "Design", "DesignCache", "HartleyRao",
+           "JointProbabilities", "JointProbabilityError", "LonelyRule", "PPSError", "PPSInfo",
+           "PPSSizeError", "ReplicateDesign", "SurveyDesign", "ppsmat", "read_only",
+           "stage_certain", "unit_fpc_factor"]
 
 LonelyRule = Literal["fail", "remove", "adjust", "average", "certainty"]
 _LONELY_RULES = ("fail", "remove", "adjust", "average", "certainty")
@@ -78,7 +79,7 @@ class HartleyRao:
     psum: float | dict[Any, float] | None = None
 
 
-def HR(psum: float | dict[Any, float] | None = None) -> HartleyRao:  # noqa: N802 (R's name)
+def HR(psum: float | dict[Any, float] | None = None) -> HartleyRao:
     """Hartley-Rao approximation for a ``pps`` design (R's ``HR``).
 
     The joint inclusion probability of units :math:`i \\neq j` of a stratum
@@ -118,8 +119,8 @@ def HR(psum: float | dict[Any, float] | None = None) -> HartleyRao:  # noqa: N80
     >>> import innobaro as ib
     >>> df = pd.DataFrame({"p": [0.2, 0.5, 0.3, 0.6], "y": [1.0, 4, 2, 5]})
     >>> d = ib.Design(df, fpc="p", pps=ib.HR(0.1))
-    >>> round(float(ib.total(d, "y").se[0]), 4)
-    4.5376
+    >>> round(float(ib.total(d, "y").se.iloc[0]), 4)
+    7.777
     """
     if psum is not None and not isinstance(psum, dict):
         value = float(psum)
@@ -196,11 +197,12 @@ def ppsmat(joint: Any, tolerance: float = 1e-4) -> JointProbabilities:
     >>> import numpy as np
     >>> import pandas as pd
     >>> import innobaro as ib
-    >>> joint = np.array([[0.5, 0.2, 0.3], [0.2, 0.6, 0.4], [0.3, 0.4, 0.9]])
+    >>> joint = np.array([[0.5, 0.27, 0.44], [0.27, 0.6, 0.53], [0.44, 0.53, 0.9]])
     >>> df = pd.DataFrame({"p": [0.5, 0.6, 0.9], "y": [1.0, 4, 2]})
-    >>> d = ib.Design(df, probs="p", pps=ib.ppsmat(joint))
-    >>> round(float(ib.total(d, "y").estimate[0]), 4)
-    10.8889
+    >>> d = ib.Design(df, probs="p", pps=ib.ppsmat(joint), variance="YG")
+    >>> est = ib.total(d, "y")
+    >>> round(float(est.estimate.iloc[0]), 4), round(float(est.se.iloc[0]), 4)
+    (10.8889, 1.6714)
     """
     shape = np.shape(joint)
     if len(shape) == 2 and shape[0] * shape[1] > MAX_JOINT_ENTRIES:
@@ -2202,9 +2204,9 @@ def _pps_info(data: pd.DataFrame, method: str, variance: str, spec: Any,
     """The design's :class:`PPSInfo` and each row's inclusion probability (product
     over the stages with probabilities), checking every input."""
     if method != "brewer" and len(stages) > 1:
-        raise PPSError(f"pps={'ib.HR()' if method == 'hr' else 'ib.ppsmat()' if method == 'ppsmat' else repr(method)} "
-                       f"is for one-stage designs (as in R); give one psu column, or use "
-                       f"pps='brewer' for a multistage design")
+        shown = {"hr": "ib.HR()", "ppsmat": "ib.ppsmat()"}.get(method, repr(method))
+        raise PPSError(f"pps={shown} is for one-stage designs (as in R); give one psu "
+                       f"column, or use pps='brewer' for a multistage design")
     if fpc_cols:
         sources = [(c, "fpc", numeric_column(data, c, "fpc")) for c in fpc_cols]
     elif probs is not None and len(stages) == 1:
@@ -2212,9 +2214,10 @@ def _pps_info(data: pd.DataFrame, method: str, variance: str, spec: Any,
     elif method == "ppsmat":
         sources = []
     else:
-        raise PPSError(f"a pps design needs the PSUs' inclusion probabilities: give fpc (one "
-                       f"column of sampling probabilities per stage, as R's svydesign) "
-                       f"{'or probs' if len(stages) == 1 else '(probs is not enough for a multistage design)'}")
+        raise PPSError("a pps design needs the PSUs' inclusion probabilities: give fpc (one "
+                       "column of sampling probabilities per stage, as R's svydesign) "
+                       + ("or probs" if len(stages) == 1 else
+                          "(probs is not enough for a multistage design)"))
     for name, what, values in sources:
         _check_prob(values, name, data, what)
     if method != "brewer" and fpc_cols and probs is not None:
@@ -2226,7 +2229,7 @@ def _pps_info(data: pd.DataFrame, method: str, variance: str, spec: Any,
                            f"probabilities at row {plain(data.index[i])} ({plain(pv[i])} and "
                            f"{plain(sources[0][2][i])}); give one of them")
     unit_prob = tuple(_unit_values(values, st.unit, st.unit_stratum.size, name, data, what)
-                      for (name, what, values), st in zip(sources, stages))
+                      for (name, what, values), st in zip(sources, stages, strict=False))
     row_prob = None
     if sources:
         row_prob = np.ones(len(data))

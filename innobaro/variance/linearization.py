@@ -21,6 +21,14 @@ first stage counts (the ultimate-cluster, with-replacement variance). A
 stratum with :math:`f_h = 1` contributes nothing at its stage. Lonely PSUs
 follow the design's ``lonely_psu`` rule (see :class:`~innobaro.Design`).
 
+Unequal-probability designs (``Design(pps=...)``): with Brewer's
+approximation the fpc factor is per unit, :math:`1 - \\pi_u` in place of
+:math:`1 - f_h`, and the stages below unit :math:`u` are multiplied by
+:math:`\\pi_u` in place of :math:`f_h` (R's ``svyrecvar`` with ``pps="brewer"``);
+the other methods are quadratic forms in the joint probabilities, computed by
+:func:`innobaro.variance.pps.joint_vcov` from the same (weighting-corrected)
+PSU totals.
+
 References: Wolter (2007), *Introduction to Variance Estimation*, ch. 2;
 Lumley (2010), *Complex Surveys*, sec. 2.2 and appendix; R package survey,
 ``svyrecvar``.
@@ -37,9 +45,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._linalg import bincount
-from ..design import CERTAINTY_TOL, Design, Stage
+from ..design import Design, Stage, stage_certain, unit_fpc_factor
 from ..errors import InnobaroWarning, LonelyPSUError
 from .calibration import project_influence
+from .pps import joint_vcov
 
 __all__ = ["Influence", "design_df", "linearized_vcov"]
 
@@ -107,20 +116,44 @@ def linearized_vcov(design: Design, infl: Influence) -> np.ndarray:
     steps = design.calibration_steps
     corrections = project_influence(steps, infl.values, infl.domain,
                                     infl.n_domains) if steps else []
-    multiplier: np.ndarray | None = None  # product of sampling fractions above, per stratum
+    pps = design.pps
+    if pps is not None and pps.joint:  # Overton, Hartley-Rao, joint probabilities
+        return joint_vcov(pps, stages[0], _dense(corrected_unit_totals(design, stages[0], 0,
+                                                                       infl, corrections)))
+    mult_h = np.ones(stages[0].n_strata)  # product of sampling fractions above, per stratum
     for k, st in enumerate(stages):
-        if k == 0:
-            mult_h = np.ones(st.n_strata)
+        unit_f = unit_fpc_factor(pps, k)  # Brewer: 1 - pi per unit; else None
+        vcov += _stage_vcov(design, st, k, infl, mult_h, corrections, unit_f)
+        # the strata of stage k + 1 are the units of stage k
+        if unit_f is None:
+            mult_h = (mult_h * st.sampling_fraction)[st.unit_stratum]
         else:
-            parent = stages[k - 1]
-            # the strata of stage k are the units of stage k-1
-            assert multiplier is not None
-            mult_h = (multiplier * parent.sampling_fraction)[parent.unit_stratum]
-        vcov += _stage_vcov(design, st, k, infl, mult_h, corrections)
-        multiplier = mult_h
-        if not np.any(mult_h * st.sampling_fraction):
+            assert pps is not None
+            mult_h = mult_h[st.unit_stratum] * pps.unit_prob[k]
+        if not np.any(mult_h):
             break
     return vcov
+
+
+def _dense(totals: sp.csr_matrix | np.ndarray) -> np.ndarray:
+    if sp.issparse(totals):
+        return cast(sp.csr_matrix, totals).toarray()
+    return cast(np.ndarray, totals)
+
+
+def corrected_unit_totals(design: Design, st: Stage, k: int, infl: Influence,
+                          corrections: list) -> sp.csr_matrix | np.ndarray:
+    """Totals of the influence values per (unit of stage ``k``, column), less the
+    weighting corrections (residuals of the weighting models)."""
+    totals = _unit_totals(st, infl)
+    if corrections:
+        totals = _dense(totals)
+        n_units = st.unit_stratum.size
+        for basis, coef in corrections:
+            unit_totals = design.cache.basis_totals(
+                basis, k, functools.partial(basis.unit_totals, st.unit, n_units))
+            totals = totals - unit_totals @ coef
+    return totals
 
 
 def _unit_totals(st: Stage, infl: Influence) -> sp.csr_matrix | np.ndarray:
@@ -150,21 +183,15 @@ def _unit_totals(st: Stage, infl: Influence) -> sp.csr_matrix | np.ndarray:
 
 
 def _stage_vcov(design: Design, st: Stage, k: int, infl: Influence,
-                mult_h: np.ndarray, corrections: list) -> np.ndarray:
+                mult_h: np.ndarray, corrections: list,
+                unit_f: np.ndarray | None = None) -> np.ndarray:
     rule = design.lonely_psu
     m = infl.n_columns
-    totals = _unit_totals(st, infl)
-    if corrections:
-        if sp.issparse(totals):
-            totals = cast(sp.csr_matrix, totals).toarray()
-        n_units = st.unit_stratum.size
-        for basis, coef in corrections:
-            unit_totals = design.cache.basis_totals(
-                basis, k, functools.partial(basis.unit_totals, st.unit, n_units))
-            totals = totals - unit_totals @ coef
+    totals = corrected_unit_totals(design, st, k, infl, corrections)
     nh = st.n_units
-    f = st.fpc_factor
-    certain = f < CERTAINTY_TOL
+    # the fpc factor: per stratum, or (Brewer) per unit and applied below
+    f = st.fpc_factor if unit_f is None else np.ones(st.n_strata)
+    certain = stage_certain(st, design.pps, k)
     lonely = (nh == 1) & ~certain
     if lonely.any() and rule == "fail":
         labels = design.strata_labels if k == 0 else []
@@ -180,6 +207,10 @@ def _stage_vcov(design: Design, st: Stage, k: int, infl: Influence,
     centre = sums / nh[:, None]
     col_factor = np.ones(m)
     extra = None
+    if unit_f is not None and lonely.any():
+        # a lonely unit's own factor, for the "adjust" rule below
+        scale_h = scale_h.copy()
+        scale_h[lonely] = scale_h[lonely] * unit_f[st.starts[lonely]]
     if lonely.any():
         if rule in ("remove", "certainty"):
             scale_h = np.where(lonely, 0.0, scale_h)
@@ -193,6 +224,9 @@ def _stage_vcov(design: Design, st: Stage, k: int, infl: Influence,
             scale_h = np.where(lonely, 0.0, scale_h)
             col_factor = _average_factor(design, st, k, infl, lonely, certain)
     unit_scale = scale_h[st.unit_stratum]
+    if unit_f is not None:
+        # lonely strata have the unit's factor in scale_h already
+        unit_scale = unit_scale * np.where(lonely[st.unit_stratum], 1.0, unit_f)
     vcov = _centred_crossprod(totals, centre, st.unit_stratum, unit_scale, m)
     if extra is not None:
         vcov += extra
