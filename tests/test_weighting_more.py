@@ -136,6 +136,17 @@ def test_per_unit_and_weight_bounds_hold_in_every_replicate() -> None:
     assert W[used].min() >= 12 - 1e-7 and W[used].max() <= 46 + 1e-7
 
 
+def test_bounds_from_columns_equal_bounds_from_arrays() -> None:
+    case = CASES["strat_lin_linear_unit_bounds"]
+    d = base_design(case, {"lo": np.array(case["lower"]), "hi": np.array(case["upper"])})
+    totals = {"Intercept": 6194.0, "stype[T.H]": 755.0, "stype[T.M]": 1018.0,
+              "api99": 3914069.0}
+    by_column = d.calibrate(totals, formula="~ stype + api99", bounds=("lo", "hi"))
+    np.testing.assert_allclose(by_column.weight_values, case["weights"], rtol=W_RTOL)
+    log = by_column.weights_summary().totals
+    np.testing.assert_allclose(log["achieved"], log["population"], rtol=1e-7)
+
+
 # ---------------------------------------------------------------- propensity
 def propensity_design(case: dict) -> ib.SurveyDesign:
     return base_design(case, {"resp": np.array(case["respondent"], dtype=int)})

@@ -17,11 +17,18 @@ raking sweeps its margins ten times, as R does.
   ``K = diag(1/\\sum_c w_0)`` (``e_c`` the cell indicator, ``w_0`` the
   weights before the step);
 - calibration (GREG): ``A = w X``, ``F = X/g``, ``K = (X^T W_0 X)^{-1}``;
+  with heteroscedastic variances ``sigma^2`` (R's ``calibrate(variance=)``,
+  linear distance) ``F = X/(g sigma^2)`` and ``K = (X^T W_0 Sigma^{-1} X)^{-1}``
+  (R keeps ``Sigma = I`` here for the bounded and non-linear distances); with
+  cluster-level calibration (``aggregate.stage``) ``X``, ``w_0`` and
+  ``sigma^2`` are their cluster means and ``A = g w_0 X``;
 - raking: one basis per margin with ``A = w_k e_l``, ``F = e_l / w_k``,
   ``K = diag(1/n_l)`` (``w_k`` the weights after margin k's last step,
   ``n_l`` the rows at level l), swept ten times;
 - weighting-class nonresponse adjustment: ``A = (w - w_0) e_c``,
   ``F = e_c``, ``K = diag(1/\\sum_c w)``.
+  The same basis serves propensity classes with the weighted response
+  rate; inverse-propensity weights have no basis (design weights).
 """
 
 from __future__ import annotations
