@@ -83,6 +83,10 @@ REASONS = {
     "complement CI width > 130%": "95% interval wider than 130% of the complement (1 - share)",
     "df < 8": "fewer than 8 design degrees of freedom",
     "0% or 100%": "a share of 0% or 100%",
+    # the CV rule of model-based (small-area) estimates, innobaro.sae
+    "CV > 30%": "coefficient of variation above 30% (model-based estimate)",
+    "CV > 20%": "coefficient of variation above 20% (model-based estimate)",
+    "no sample": "no sample in the area: a synthetic (regression) estimate",
 }
 
 #: the 95% interval width above which no estimate is shown, and the width up to
