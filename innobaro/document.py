@@ -83,6 +83,12 @@ TRANSLATIONS: dict[str, dict[str, str]] = {"nb": {
         "95 %-intervallet er bredere enn 130 % av komplementet (1 - andel)",
     "fewer than 8 design degrees of freedom": "færre enn 8 frihetsgrader i designet",
     "a share of 0% or 100%": "en andel på 0 % eller 100 %",
+    "coefficient of variation above 30% (model-based estimate)":
+        "variasjonskoeffisient over 30 % (modellbasert estimat)",
+    "coefficient of variation above 20% (model-based estimate)":
+        "variasjonskoeffisient over 20 % (modellbasert estimat)",
+    "no sample in the area: a synthetic (regression) estimate":
+        "ingen utvalg i området: et syntetisk (regresjons)estimat",
     "Percentages rounded to whole numbers.": "Prosenter avrundet til hele tall.",
     "Percentages rounded to one decimal.": "Prosenter avrundet til én desimal.",
     # the document's own headings
