@@ -4,17 +4,28 @@ Not part of the test run. Needs statsmodels (``pip install -e ".[compare]"``,
 or the test extra). Usage::
 
     python benchmarks/bench_models.py [--rows 1000000] [--no-r] [--replicate-fits 50]
+                                      [--categorical-only]
 
 Seeded data: ``rows`` rows, 50 strata, 2,000 PSUs, a binary outcome and ten
 model columns (five numeric covariates and a six-level factor). Prints the
 time of ``ib.logit`` with its design-based covariance, of statsmodels'
 unweighted ``GLM(...).fit()`` on the same matrix, and (with R) of
 ``svyglm``; target: within 2x of statsmodels, at least 10x faster than R.
+
+Then the ordinal and multinomial models (issue 16) on the same rows and
+design, with 8 slopes (the five covariates and a four-level factor ``h``):
+``ib.ologit`` of a six-category outcome, target within 3x of ``ib.logit``
+on the same predictors and at least 10x faster than R's ``svyolr`` (timed
+when R is present); ``ib.mlogit`` of a four-category outcome, target within
+4x of ``ib.logit``. The times are CPU seconds of this process
+(``time.process_time``, best of 3), which a shared machine disturbs less
+than wall time; R's svyolr time is its ``system.time`` user + system CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 import pandas as pd
@@ -54,7 +65,12 @@ def main() -> None:
                         help="also time the fit on a bootstrap design with R replicates "
                              "(on --replicate-rows rows; R's svyglm refits each replicate)")
     parser.add_argument("--replicate-rows", type=int, default=100_000)
+    parser.add_argument("--categorical-only", action="store_true",
+                        help="time only the ordinal and multinomial models")
     args = parser.parse_args()
+    if args.categorical_only:
+        categorical_models(args.rows, not args.no_r)
+        return
     df = make_data(args.rows)
     d = ib.Design(df, weights="w", strata="stratum", psu="psu")
 
@@ -83,6 +99,61 @@ cat(min(t))""")
 
     if args.replicate_fits:
         replicate_fits(args.replicate_rows, args.replicate_fits, not args.no_r)
+    categorical_models(args.rows, not args.no_r)
+
+
+CAT_RHS = "x1 + x2 + x3 + x4 + x5 + h"
+
+
+def add_categorical(df: pd.DataFrame, seed: int = 20261204) -> pd.DataFrame:
+    """The benchmark data with a four-level factor ``h`` and outcomes from
+    one latent logistic variable: ``yb`` binary, ``yo`` six ordered
+    categories (1-6), ``ym`` four unordered categories."""
+    rng = np.random.default_rng(seed)
+    rows = len(df)
+    h = rng.integers(0, 4, rows)
+    X = df[[f"x{i}" for i in range(1, 6)]].to_numpy()
+    latent = X @ np.array([0.3, -0.2, 0.1, 0.05, 0.4]) + 0.2 * h + rng.logistic(size=rows)
+    out = df.copy()
+    out["h"] = pd.Categorical(h)
+    out["yb"] = (latent > 0.3).astype(float)
+    out["yo"] = np.digitize(latent, [-1.5, -0.5, 0.3, 1.0, 2.0]) + 1
+    out["ym"] = pd.Categorical(np.digitize(latent + rng.normal(size=rows), [-1.0, 0.3, 1.5]))
+    return out
+
+
+def cpu_best_of(fn, repeat: int = 3) -> float:
+    """Best CPU time of ``repeat`` runs of ``fn`` (this process)."""
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def categorical_models(rows: int, with_r: bool) -> None:
+    """ologit (6 categories) and mlogit (4 categories) against logit, same predictors."""
+    df = add_categorical(make_data(rows))
+    d = ib.Design(df, weights="w", strata="stratum", psu="psu")
+    t_logit = cpu_best_of(lambda: ib.logit("yb ~ " + CAT_RHS, d).bse)
+    t_ologit = cpu_best_of(lambda: ib.ologit("yo ~ " + CAT_RHS, d).bse)
+    t_mlogit = cpu_best_of(lambda: ib.mlogit("ym ~ " + CAT_RHS, d).se)
+    print(f"\nordinal and multinomial models, {rows:,} rows, 8 slopes (CPU s, best of 3):")
+    print(f"ib.logit  (binary):           {t_logit:7.3f} s")
+    print(f"ib.ologit (6 categories):     {t_ologit:7.3f} s -> {t_ologit / t_logit:.1f}x logit "
+          f"(target <= 3)")
+    print(f"ib.mlogit (4 categories):     {t_mlogit:7.3f} s -> {t_mlogit / t_logit:.1f}x logit "
+          f"(target <= 4)")
+    if with_r:
+        out = run_r(df, """d$yo <- factor(d$yo, ordered = TRUE); d$h <- factor(d$h)
+des <- svydesign(ids=~psu, strata=~stratum, weights=~w, data=d)
+t <- system.time(svyolr(yo ~ x1+x2+x3+x4+x5+h, des))
+t <- t[["user.self"]] + t[["sys.self"]]
+cat(t)""")
+        if out is not None:
+            print(f"R svyolr (one run, CPU): {out[-1]:7.3f} s -> {out[-1] / t_ologit:.1f}x "
+                  f"innobaro's CPU time (target >= 10)")
 
 
 def replicate_fits(rows: int, replicates: int, with_r: bool) -> None:

@@ -74,7 +74,7 @@ def _state(X: np.ndarray, Y: np.ndarray, w: np.ndarray, theta: np.ndarray
            ) -> tuple[np.ndarray, float]:
     """Probabilities of the non-base categories (n, K-1) and the weighted
     log-likelihood at ``theta``, from one pass over the linear predictors."""
-    eta = X @ theta.T
+    eta = tall_dot(X, theta.T)
     m = np.maximum(eta.max(axis=1), 0.0)
     e = np.exp(eta - m[:, None])
     den = np.exp(-m) + e.sum(axis=1)
@@ -97,10 +97,21 @@ def _pair_weights(W: np.ndarray, P: np.ndarray) -> np.ndarray:
 def _hessian(X: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
     """sum_i w_i (diag(p_i) - p_i p_i') kron x_i x_i', category-major (q, q):
     every block (a, b) a weighted Gram matrix of X, all in one pass."""
-    p = X.shape[1]
+    n, p = X.shape
     k = P.shape[1]
     ia, ib = np.triu_indices(k)
-    B = weighted_gram(X, _pair_weights(w, P))  # (pairs, p, p), symmetric
+    npairs = ia.size
+    # every block at once: X' [X c_1, ..., X c_pairs] with the pair weights
+    # c, one matrix product per chunk of rows (the chunk's (rows, pairs * p)
+    # block stays small)
+    acc = np.zeros((p, npairs * p))
+    step = max(1, (1 << 18) // max(1, npairs * p))
+    for a in range(0, n, step):  # chunks of rows, to bound memory
+        Xc = X[a:a + step]
+        C = _pair_weights(w[a:a + step], P[a:a + step])  # (rows, pairs)
+        Z = (C[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], npairs * p)
+        acc += Xc.T @ Z
+    B = acc.reshape(p, npairs, p).transpose(1, 0, 2)  # (pairs, p, p)
     G = np.empty((k, p, k, p))
     G[ia, :, ib, :] = B
     G[ib, :, ia, :] = B
@@ -115,6 +126,7 @@ def _newton(X: np.ndarray, Y: np.ndarray, w: np.ndarray, theta0: np.ndarray, tol
     theta = theta0.copy()
     k, p = theta.shape
     P, ll = _state(X, Y, w, theta)
+    prev = np.inf
     for it in range(1, max_iter + 1):
         g = (X.T @ (w[:, None] * (Y - P))).T.reshape(-1)
         G = _hessian(X, w, P)
@@ -129,8 +141,12 @@ def _newton(X: np.ndarray, Y: np.ndarray, w: np.ndarray, theta0: np.ndarray, tol
             P_new, ll_new = _state(X, Y, w, theta + step)
             halvings += 1
         theta, P, ll = theta + step, P_new, ll_new
-        if np.all(np.abs(step) <= tol * (1 + np.abs(theta))):
+        # a step below tol, or below sqrt(tol)/10 while the steps shrink
+        # quadratically (Newton's method: the error left is about its square)
+        change = float(np.max(np.abs(step) / (1 + np.abs(theta))))
+        if change <= tol or (change < 0.1 * np.sqrt(tol) and change <= 10 * prev ** 2):
             return theta, it, True
+        prev = change
     return theta, max_iter, False
 
 
@@ -367,9 +383,14 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
                               f"iterations; rescale variables or raise max_iter")
     k, p = theta.shape
     A = np.linalg.pinv(_hessian(X, w, P))  # singular only after separation
-    S = ((w[:, None] * (Y - P))[:, :, None] * X[:, None, :]).reshape(rows.size, k * p)
+    # influence values w_i ((y_i - p_i) kron x_i)' A, without the (n, q)
+    # scores: the sum over categories c of w_i r_ic x_i' A[c-th block of rows]
+    R = w[:, None] * (Y - P)
+    zr = R[:, :1] * tall_dot(X, A[:p])
+    for c in range(1, k):  # over the non-base categories
+        zr += R[:, c:c + 1] * tall_dot(X, A[c * p:(c + 1) * p])
     z = np.zeros((design.n, k * p))
-    z[rows] = tall_dot(S, A)
+    z[rows] = zr
     domain = np.where(design.present, 0, -1).astype(np.int64)
     fit = _Fit(X, Y, rows, theta, tol, max_iter)
     est = theta.reshape(-1)

@@ -48,10 +48,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from scipy import special, stats
 
 from ._frames import as_frame
+from ._linalg import tall_dot
 from .design import SurveyDesign, read_only
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
@@ -135,17 +135,38 @@ class _Problem:
     """The rows of a fit: slopes' matrix X (n, p), outcome codes y in 0..K-1."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, K: int, link: str) -> None:
-        self.X, self.y, self.K, self.link = X, y, K, link
+        # the rows sorted by category once (stable), so that each category is
+        # one slice: sums over a category's rows are then a reduceat or one
+        # matrix product over a slice, not a gather. Weights come in the
+        # caller's row order and are sorted once per fit; scores go back.
+        self.order = np.argsort(y, kind="stable")
+        self.X = X[self.order]
+        self.y = y[self.order]
+        self.K, self.link = K, link
         self.p = X.shape[1]
         self.q = K - 1
-        n = y.size
-        # sums over the rows of each category: onehot.T @ values
-        self.onehot = sp.csr_matrix((np.ones(n), (np.arange(n), y)), shape=(n, K))
+        counts = np.bincount(y, minlength=K)
+        ends = np.cumsum(counts)
+        self._starts, self._ends = ends - counts, ends
+        self._nonempty = counts > 0
 
     def _by_category(self, values: np.ndarray) -> np.ndarray:
-        """Sums of values (n, ...) over the rows of each category: (K, ...)."""
+        """Sums of values (n, ...) in sorted row order over the rows of each
+        category: (K, ...)."""
         flat = values.reshape(values.shape[0], -1)
-        return np.asarray(self.onehot.T @ flat).reshape((self.K, *values.shape[1:]))
+        out = np.zeros((self.K, flat.shape[1]))
+        out[self._nonempty] = np.add.reduceat(flat, self._starts[self._nonempty], axis=0)
+        return out.reshape((self.K, *values.shape[1:]))
+
+    def _x_by_category(self, T: np.ndarray) -> np.ndarray:
+        """Sums over the rows of each category of x_i t_i' for the columns
+        of T (n, c) in sorted row order: (K, p, c), one matrix product per
+        category."""
+        out = np.zeros((self.K, self.p, T.shape[1]))
+        for k in np.flatnonzero(self._nonempty):  # over the categories: slices of rows
+            a, b = self._starts[k], self._ends[k]
+            out[k] = self.X[a:b].T @ T[a:b]
+        return out
 
     def bounds(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Upper and lower arguments (n, R) for parameters theta (R, m)."""
@@ -153,31 +174,83 @@ class _Problem:
         eta = self.X @ beta.T  # (n, R)
         z = np.concatenate([np.full((theta.shape[0], 1), -np.inf), zeta,
                             np.full((theta.shape[0], 1), np.inf)], axis=1)  # (R, K+1)
-        hi = z[:, self.y + 1].T - eta
-        lo = z[:, self.y].T - eta
+        # the rows are sorted by category: each category's bounds repeated
+        counts = self._ends - self._starts
+        hi = np.repeat(z[:, 1:].T, counts, axis=0) - eta
+        lo = np.repeat(z[:, :-1].T, counts, axis=0) - eta
         return hi, lo
 
-    def prob(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-        """P(Y = y): F(hi) - F(lo), from the upper tail where that is more accurate."""
-        upper = (hi + lo) > 0
-        with np.errstate(invalid="ignore"):
-            low = _cdf(self.link, hi) - _cdf(self.link, lo)
-            high = _sf(self.link, lo) - _sf(self.link, hi)
-        return np.where(upper, high, low)
-
-    def loglik(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
-        """Weighted log likelihood of each column of W (n, R) at theta (R, m)."""
+    def _state(self, theta: np.ndarray, W: np.ndarray) -> _State:
+        """One pass over the rows at parameters theta (R, m) for the weight
+        columns W (n, R, sorted rows): the bounds, P(Y = y), the link's values and the
+        weighted log likelihoods (-inf where the cutpoints are not ordered)."""
         hi, lo = self.bounds(theta)
-        pr = self.prob(hi, lo)
+        link = self.link
+        Fh, Sh = _cdf(link, hi), _sf(link, hi)
+        Fl, Sl = _cdf(link, lo), _sf(link, lo)
+        # F(hi) - F(lo), from the upper tail where that is more accurate
+        with np.errstate(invalid="ignore"):
+            pr = np.where((hi + lo) > 0, Sl - Sh, Fh - Fl)
         ordered = (np.diff(theta[:, self.p:], axis=1) > 0).all(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ll = np.where(W > 0, W * np.log(pr), 0.0).sum(axis=0)
-        return np.where(ordered & np.isfinite(ll), ll, -np.inf)
+        ll = np.where(ordered & np.isfinite(ll), ll, -np.inf)
+        return _State(hi, lo, pr, Fh, Sh, Fl, Sl, ll)
+
+    def loglik(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
+        """Weighted log likelihood of each column of W (n, R) at theta (R, m)."""
+        return self._state(theta, W[self.order]).ll
+
+    def influence(self, theta: np.ndarray, w: np.ndarray, Jinv: np.ndarray) -> np.ndarray:
+        """The rows' influence values w_i u_i' J^{-1} (n, m) at theta (m,) for
+        weights w (n,), both in the caller's row order, without the (n, m)
+        scores: -(w (A - B)) x_i' J^{-1}[slopes] + w A J^{-1}[zeta_c] - w B
+        J^{-1}[zeta_{c-1}]."""
+        p, q = self.p, self.q
+        ws = w[self.order][:, None]
+        st = self._state(theta[None, :], ws)
+        fh, _, fl, _ = self._densities(st)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = np.where(ws > 0, ws / st.pr, 0.0)
+        wA, wB = (fh * inv)[:, 0], (fl * inv)[:, 0]
+        # the cutpoints' rows of J^{-1}, with a row of zeros for zeta_0 and zeta_K
+        Jz = np.vstack([np.zeros((1, Jinv.shape[1])), Jinv[p:], np.zeros((1, Jinv.shape[1]))])
+        z = -tall_dot((wA - wB)[:, None] * self.X, Jinv[:p]) if p \
+            else np.zeros((wA.size, p + q))
+        for k in np.flatnonzero(self._nonempty):  # over the categories: slices of rows
+            a, b = self._starts[k], self._ends[k]
+            z[a:b] += wA[a:b, None] * Jz[k + 1] - wB[a:b, None] * Jz[k]
+        out = np.empty_like(z)
+        out[self.order] = z
+        return out
 
     def derivatives(self, theta: np.ndarray, W: np.ndarray, scores: bool = False
                     ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """:meth:`_derivatives` for weights W (n, R) in the caller's row
+        order, the per-row scores returned in that order."""
+        S, g, J = self._derivatives(theta, W[self.order], scores)
+        if S is not None:
+            out = np.empty_like(S)
+            out[:, self.order] = S
+            S = out
+        return S, g, J
+
+    def _densities(self, st: _State) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """f and f' at the upper and lower bounds; the logistic's from F and 1 - F."""
+        if self.link != "logit":
+            fh, dh = _pdf(self.link, st.hi)
+            fl, dl = _pdf(self.link, st.lo)
+            return fh, dh, fl, dl
+        fh = st.Fh * st.Sh  # 0 at -inf and inf, where F or 1 - F is 0
+        fl = st.Fl * st.Sl
+        return fh, fh * (st.Sh - st.Fh), fl, fl * (st.Sl - st.Fl)
+
+    def _derivatives(self, theta: np.ndarray, W: np.ndarray, scores: bool = False,
+                     st: _State | None = None
+                     ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         """Per-row scores (R, n, m) if ``scores``, total scores (R, m) and
-        informations (R, m, m).
+        informations (R, m, m), for weights W (n, R) in sorted row order;
+        ``st`` the :meth:`_state` at theta, if known.
 
         Row i of category c has the score u_i = (-(A - B) x_i, A e_c - B e_{c-1})
         with A = f(hi)/pi, B = f(lo)/pi, and the information
@@ -187,39 +260,45 @@ class _Problem:
         """
         p, q = self.p, self.q
         X = self.X
-        hi, lo = self.bounds(theta)
-        pr = self.prob(hi, lo)
-        fh, dh = _pdf(self.link, hi)
-        fl, dl = _pdf(self.link, lo)
-        A, B = fh / pr, fl / pr  # (n, R)
-        Dh, Dl = dh / pr, dl / pr
+        if st is None:
+            st = self._state(theta, W)
+        pr = st.pr
+        fh, dh, fl, dl = self._densities(st)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = np.where(W > 0, 1.0 / pr, 0.0)
+        A, B = fh * inv, fl * inv  # (n, R)
+        Dh, Dl = dh * inv, dl * inv
         AB = A - B
         R = theta.shape[0]
         m = p + q
         g = np.empty((R, m))
         J = np.empty((R, m, m))
         # slopes
-        g[:, :p] = -(X.T @ (W * AB)).T
+        WAB = W * AB
+        g[:, :p] = -(WAB.T @ X)
         C = W * (AB * AB - (Dh - Dl))
-        J[:, :p, :p] = np.matmul(X.T[None] * C.T[:, None, :], X)
+        if R == 1:
+            J[0, :p, :p] = X.T @ (X * C)
+        else:
+            J[:, :p, :p] = np.matmul(X.T[None] * C.T[:, None, :], X)
         # cutpoints: category k's rows reach zeta_k through hi, category k+1's through lo
-        sA = self._by_category(W * A)
-        sB = self._by_category(W * B)
+        WA, WB = W * A, W * B
+        sums = self._by_category(np.concatenate(
+            [WA, WB, WA * A - W * Dh, WB * B + W * Dl, WA * B], axis=1)).reshape(self.K, 5, R)
+        sA, sB, d1, d2, off = (sums[:, j] for j in range(5))
+        off = -off
         g[:, p:] = (sA[:q] - sB[1:]).T
-        d1 = self._by_category(W * (A * A - Dh))
-        d2 = self._by_category(W * (B * B + Dl))
-        off = -self._by_category(W * A * B)
         J[:, p:, p:] = 0.0
         k = np.arange(q)
         J[:, p + k, p + k] = (d1[:q] + d2[1:]).T
         if q > 1:
             J[:, p + k[:-1], p + k[1:]] = off[1:q].T
             J[:, p + k[1:], p + k[:-1]] = off[1:q].T
-        # slopes x cutpoints
-        T1 = W * (Dh - AB * A)
-        T2 = W * (AB * B - Dl)
-        G1 = self._by_category(X[:, :, None] * T1[:, None, :])  # (K, p, R)
-        G2 = self._by_category(X[:, :, None] * T2[:, None, :])
+        # slopes x cutpoints: sums over the rows of each category of x_i t_i
+        T1 = W * Dh - WAB * A
+        T2 = WAB * B - W * Dl
+        G = self._x_by_category(np.concatenate([T1, T2], axis=1))
+        G1, G2 = G[:, :, :R], G[:, :, R:]  # (K, p, R)
         cross = (G1[:q] + G2[1:]).transpose(2, 1, 0)  # (R, p, q)
         J[:, :p, p:] = cross
         J[:, p:, :p] = cross.transpose(0, 2, 1)
@@ -255,10 +334,22 @@ class _Problem:
     def newton(self, theta: np.ndarray, W: np.ndarray, tol: float, max_iter: int
                ) -> tuple[np.ndarray, np.ndarray, int]:
         """Maximise each column's likelihood from theta (R, m); returns the
-        estimates, whether each converged, and the iterations used."""
+        estimates, whether each converged, and the iterations used.
+
+        A column stops when its largest step relative to ``1 + |theta|`` is
+        below ``tol``, or below ``sqrt(tol)/10`` while the steps shrink
+        quadratically (Newton's method: the error left is about the square
+        of the step), or when no step along the Newton direction increases
+        the likelihood (at the maximum to rounding). The state of the rows
+        at the accepted parameters is kept for the next iteration, so each
+        iteration is one pass over the rows for the derivatives and one for
+        the likelihood of the step. W (n, R) is in the caller's row order."""
+        W = W[self.order]
         theta = theta.copy()
-        ll = self.loglik(theta, W)
+        st = self._state(theta, W)
+        ll = st.ll.copy()
         done = np.zeros(theta.shape[0], dtype=bool)
+        prev = np.full(theta.shape[0], np.inf)
         it = 0
         for it in range(1, max_iter + 1):  # Newton iterations (all columns at once)
             act = np.flatnonzero(~done)
@@ -266,26 +357,60 @@ class _Problem:
                 it -= 1
                 break
             th, Wa = theta[act], W[:, act]
-            _, g, J = self.derivatives(th, Wa)
+            _, g, J = self._derivatives(th, Wa, st=st)
             try:
                 step = np.linalg.solve(J, g[:, :, None])[:, :, 0]
             except np.linalg.LinAlgError:
                 step = np.stack([np.linalg.lstsq(Jr, gr, rcond=None)[0]
                                  for Jr, gr in zip(J, g, strict=True)])
             new = th + step
-            new_ll = self.loglik(new, Wa)
+            nst = self._state(new, Wa)
+            new_ll = nst.ll
             h = 1.0
             bad = ~(new_ll >= ll[act] - 1e-12 * np.abs(ll[act]))
             while bad.any() and h > 1e-10:  # step halving (a bounded number of times)
                 h /= 2
                 new[bad] = th[bad] + h * step[bad]
-                new_ll[bad] = self.loglik(new[bad], Wa[:, bad])
+                nst.replace(bad, self._state(new[bad], Wa[:, bad]))
+                new_ll = nst.ll
                 bad = ~(new_ll >= ll[act] - 1e-12 * np.abs(ll[act]))
             change = np.max(np.abs(new - th) / (1 + np.abs(th)), axis=1)
             theta[act] = np.where(bad[:, None], th, new)
             ll[act] = np.where(bad, ll[act], new_ll)
-            done[act] = (change < tol) | bad
+            quadratic = (change < 0.1 * np.sqrt(tol)) & (change <= 10 * prev[act] ** 2)
+            prev[act] = change
+            done[act] = (change < tol) | quadratic | bad
+            keep = ~done[act]  # the columns still iterating (bad ones are done)
+            st = nst.take(keep)
         return theta, done, it
+
+
+class _State:
+    """The rows' bounds, probabilities and link values at some parameters,
+    one column per weight column (n, R), and the log likelihoods (R,)."""
+
+    __slots__ = ("Fh", "Fl", "Sh", "Sl", "hi", "ll", "lo", "pr")
+
+    def __init__(self, hi: np.ndarray, lo: np.ndarray, pr: np.ndarray, Fh: np.ndarray,
+                 Sh: np.ndarray, Fl: np.ndarray, Sl: np.ndarray, ll: np.ndarray) -> None:
+        self.hi, self.lo, self.pr, self.ll = hi, lo, pr, ll
+        self.Fh, self.Sh, self.Fl, self.Sl = Fh, Sh, Fl, Sl
+
+    def take(self, cols: np.ndarray) -> _State:
+        """The state of some columns (a boolean mask over the columns)."""
+        if cols.all():
+            return self
+        return _State(self.hi[:, cols], self.lo[:, cols], self.pr[:, cols],
+                      self.Fh[:, cols], self.Sh[:, cols], self.Fl[:, cols], self.Sl[:, cols],
+                      self.ll[cols])
+
+    def replace(self, cols: np.ndarray, other: _State) -> None:
+        """Put ``other`` (one column per True entry of the mask ``cols``)
+        into the columns ``cols`` of this state."""
+        for name in ("hi", "lo", "pr", "Fh", "Sh", "Fl", "Sl"):
+            getattr(self, name)[:, cols] = getattr(other, name)
+        self.ll = self.ll.copy()
+        self.ll[cols] = other.ll
 
 
 # ----------------------------------------------------------------------------
@@ -437,7 +562,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
              f"its cutpoints, which is assumed (R's svyolr: 'an intercept is needed and "
              f"assumed')")
         slope_cols = list(range(len(cols)))
-    Xs = np.ascontiguousarray(X[:, slope_cols], dtype=float)
+    Xs = np.asarray(X[:, slope_cols], dtype=float)  # the fit sorts (copies) its rows
     slope_names = [cols[j] for j in slope_cols]
     if not np.isfinite(Xs).all():
         bad = [repr(slope_names[j]) for j in np.flatnonzero(~np.isfinite(Xs).all(axis=0))]
@@ -457,12 +582,21 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
     # start: no slopes, cutpoints at the weighted cumulative shares
     share = np.cumsum(np.bincount(y, weights=w, minlength=K))[:-1] / w.sum()
     theta0 = np.concatenate([np.zeros(Xs.shape[1]), _quantile(link, share)])[None, :]
+    if y.size > 100_000:
+        # a warm start from a systematic subsample (with every category) saves
+        # full-data iterations
+        sub = slice(None, None, y.size // 25_000)
+        if (np.bincount(y[sub], minlength=K) > 0).all():
+            t0, ok, _ = _Problem(Xs[sub], y[sub], K, link).newton(theta0, w[sub, None], 1e-6,
+                                                                   max_iter)
+            if ok[0] and np.isfinite(t0).all():
+                theta0 = t0
     theta, done, it = prob.newton(theta0, w[:, None], tol, max_iter)
     if not done[0] or not np.isfinite(theta).all():
         raise EstimationError(
             f"the ordinal model of {name!r} did not converge in {max_iter} iterations"
             f"{_separation(Xs, y, levels, slope_names)}; raise max_iter if none is")
-    S, _, J = prob.derivatives(theta, w[:, None], scores=True)
+    _, _, J = prob.derivatives(theta, w[:, None])
     loglik = float(prob.loglik(theta, w[:, None])[0])
     try:
         Jinv = np.linalg.inv(J[0])
@@ -475,8 +609,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
             f"sparse")
     m = Jinv.shape[0]
     z = np.zeros((design.n, m))
-    assert S is not None
-    z[rows] = (w[:, None] * S[0]) @ Jinv
+    z[rows] = prob.influence(theta[0], w, Jinv)
     domain = np.where(design.present, 0, -1).astype(np.int64)
     est = theta[0]
 
