@@ -216,6 +216,66 @@ class ImputationDesigns(Sequence[SurveyDesign]):
         return (f"ImputationDesigns: {len(self)} imputations of a {type(first).__name__} "
                 f"with {first.n} rows")
 
+    def replicate(self, method: str, *, replicates: int | None = None,
+                  seed: int | np.random.Generator | None = None, **options: Any
+                  ) -> ImputationDesigns:
+        """Replicate-weight designs, the same replicate weights in every imputation.
+
+        R's ``as.svrepdesign`` of imputation designs: the replicate weights
+        are made once (the design is the same in every imputation) and each
+        imputation gets them with its own data.
+
+        Parameters
+        ----------
+        method : str
+            A method of :meth:`innobaro.Design.replicate` (``"jk1"``,
+            ``"jkn"``, ``"brr"``, ``"fay"``, ``"bootstrap"``,
+            ``"subbootstrap"``), or ``"mrbbootstrap"``
+            (:func:`~innobaro.mrb_bootstrap`) or ``"sdr"``
+            (:func:`~innobaro.sdr_replicates`).
+        replicates : int, optional
+            Number of replicates (the method's default otherwise).
+        seed : int or numpy.random.Generator, optional
+            Seed of a random method, drawn from once for all imputations.
+        **options
+            Further arguments of the method (``rho``, ``mse``, ``sort``, ...).
+
+        Returns
+        -------
+        ImputationDesigns
+            Replicate designs with identical replicate weights.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> base = pd.DataFrame({"h": [1, 1, 2, 2, 2], "w": [1.0, 2, 1, 2, 1]})
+        >>> sets = [base.assign(y=[1.0, 2, 3, 4, v]) for v in (4.0, 5.0)]
+        >>> reps = ib.imputation_designs(sets, weights="w", strata="h").replicate(
+        ...     "bootstrap", replicates=20, seed=3)
+        >>> bool((reps[0].unmasked_replicate_weights == reps[1].unmasked_replicate_weights).all())
+        True
+        """
+        from .replicate_weights import mrb_bootstrap, sdr_replicates
+
+        first = self._designs[0]
+        if not isinstance(first, Design):
+            raise ImputationError("the imputation designs already have replicate weights")
+        # one integer seed for every imputation: the same draws from the same design
+        fixed = int(np.random.default_rng(seed).integers(2 ** 63 - 1))
+        out = []
+        for d in self._designs:
+            assert isinstance(d, Design)
+            if method == "mrbbootstrap":
+                out.append(mrb_bootstrap(d, replicates=50 if replicates is None else replicates,
+                                         seed=fixed, **options))
+            elif method in ("sdr", "successive-difference"):
+                out.append(sdr_replicates(d, replicates=80 if replicates is None else replicates,
+                                          **options))
+            else:
+                out.append(d.replicate(method, replicates=replicates, seed=fixed, **options))
+        return ImputationDesigns(out)
+
     def subset(self, mask: Any) -> ImputationDesigns:
         """The same domain in every imputation (R's ``subset`` of imputation designs).
 

@@ -53,8 +53,7 @@ def _run(case: dict) -> ib.MIEstimate:
                                         df_complete=case["df_complete"])
     designs: ImputationDesigns = ib.imputation_designs(_imputed(), **DESIGN)
     if case["replicate"]:
-        designs = ImputationDesigns([d.replicate(case["replicate"]["method"])
-                                     for d in designs])
+        designs = designs.replicate(case["replicate"]["method"])
     return ib.with_imputations(designs, action, df_complete=case["df_complete"])
 
 
@@ -142,6 +141,27 @@ def test_subset_and_replicate_designs() -> None:
     byg = ib.with_imputations(designs, lambda d: ib.mean(d, "y", by="g"))
     assert res.estimate.iloc[0] == pytest.approx(byg.estimate.iloc[0], rel=1e-12)
     assert "ImputationDesigns: 5 imputations" in repr(designs)
+
+
+@pytest.mark.parametrize("method, options", [("jkn", {}), ("bootstrap", {"replicates": 30}),
+                                             ("mrbbootstrap", {"replicates": 30}),
+                                             ("sdr", {"replicates": 16, "sort": "psu"})])
+def test_replicate_designs_share_their_weights(method: str, options: dict) -> None:
+    """As R's as.svrepdesign of imputation designs: one set of replicate weights."""
+    designs = ib.imputation_designs(_imputed(), **DESIGN)
+    if method == "sdr":
+        with pytest.warns(ib.InnobaroWarning, match="finite population corrections"):
+            reps = designs.replicate(method, seed=np.random.default_rng(4), **options)
+    else:
+        reps = designs.replicate(method, seed=np.random.default_rng(4), **options)
+    assert all(isinstance(d, ib.ReplicateDesign) for d in reps)
+    for d in reps[1:]:
+        np.testing.assert_array_equal(d.unmasked_replicate_weights,
+                                      reps[0].unmasked_replicate_weights)
+    res = ib.with_imputations(reps, lambda d: ib.mean(d, "y"))
+    assert res.n_imputations == 5 and np.isfinite(res.se.iloc[0])
+    with pytest.raises(ib.ImputationError, match="already have replicate weights"):
+        reps.replicate("jkn")
 
 
 def test_user_data_unchanged() -> None:
