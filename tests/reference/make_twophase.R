@@ -61,6 +61,7 @@ nwt$incc2 <- nwt$in_subcohort | nwt$rel == 1
 nwt$stage_f <- paste0("s", nwt$stage)
 nwt$unfav <- as.numeric(nwt$histol == 2)
 nwt$cell <- paste(nwt$rel, nwt$stage, nwt$instit, sep = ".")
+nwt$age_na <- ifelse(nwt$seqno %% 17 == 3, NA, nwt$age)  # missing in some rows
 write_data(nwt, "twophase_nwtco")
 
 set.seed(20261204)
@@ -250,11 +251,12 @@ design_of <- function(data, spec, calibration = NULL, domain = NULL) {
   des
 }
 
-stat_case <- function(id, data, spec, fn, y, calibration = NULL, domain = NULL) {
+stat_case <- function(id, data, spec, fn, y, calibration = NULL, domain = NULL,
+                      na_rm = FALSE) {
   des <- design_of(data, spec, calibration, domain)
-  est <- switch(fn, mean = svymean(reformulate(y), des),
-                total = svytotal(reformulate(y), des))
-  add_case(id, data, spec, list(fn = fn, y = I(y)),
+  est <- switch(fn, mean = svymean(reformulate(y), des, na.rm = na_rm),
+                total = svytotal(reformulate(y), des, na.rm = na_rm))
+  add_case(id, data, spec, list(fn = fn, y = I(y), na_rm = na_rm),
            list(estimate = num(coef(est)), se = num(SE(est)),
                 vcov = unname(as.matrix(vcov(est))), df = num(degf(des)),
                 phase1_var = num(diag(as.matrix(attr(vcov(est), "phases")$phase1))),
@@ -408,6 +410,8 @@ for (method in c("full", "approx")) {
   stat_case(paste0("nwt8_", m, "_total_age"), N, NW8, "total", "age")
   stat_case(paste0("nwt8_", m, "_total_rel"), N, NW8, "total", "rel")
   stat_case(paste0("nwtr_", m, "_mean_age"), N, NWR, "mean", "age")
+  stat_case(paste0("nwt8_", m, "_mean_age_na_rm"), N, NW8, "mean", "age_na", na_rm = TRUE)
+  stat_case(paste0("nwt8_", m, "_total_age_na_rm"), N, NW8, "total", "age_na", na_rm = TRUE)
   stat_case(paste0("nwts_", m, "_mean_age"), N, NWS, "mean", "age")
   stat_case(paste0("nwts_", m, "_total_unfav"), N, NWS, "total", "unfav")
   stat_case(paste0("nwt8_", m, "_subset_histol1_mean_age"), N, NW8, "mean", "age",
