@@ -1262,7 +1262,9 @@ class SurveyDesign:
         Returns
         -------
         WeightsSummary
-            Weight statistics per weighting step and the achieved totals.
+            Weight statistics per weighting step, the achieved totals, and
+            after nonresponse steps the response by cell and the classes
+            joined.
 
         Examples
         --------

@@ -1498,6 +1498,19 @@ class WeightsSummary:
 def weights_summary(design: SurveyDesign) -> WeightsSummary:
     """Weight statistics before and after each weighting step, and achieved totals.
 
+    Parameters
+    ----------
+    design : Design or ReplicateDesign
+        A design, weighted or not.
+
+    Returns
+    -------
+    WeightsSummary
+        The statistics of the weights after each step (``table``), each
+        step's targets beside the totals achieved (``totals``), the response
+        by cell of the nonresponse steps (``response``) and the classes they
+        joined (``collapsed``).
+
     Examples
     --------
     >>> import pandas as pd
