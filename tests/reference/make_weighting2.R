@@ -106,7 +106,6 @@ add <- function(case) {
 cal_case <- function(id, data, replicate, formula, population, calfun = "linear",
                      lower = -Inf, upper = Inf, bounds_const = FALSE, variance = NULL,
                      aggregate = NULL) {
-
   des <- make_design(data, replicate)
   df <- DATA[[data]]
   sigma2 <- if (is.null(variance)) NULL else df[[variance]]
