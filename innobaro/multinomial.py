@@ -312,7 +312,7 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
     rows = np.flatnonzero(within & kept)
     if rows.size == 0:
         raise EstimationError("no complete rows for the model")
-    X = np.ascontiguousarray(X, dtype=float)
+    X = np.asarray(X, dtype=float)  # patsy's column-major matrix: every product takes it
     if not np.isfinite(X).all():
         raise EstimationError("the model matrix has infinite values (e.g. the log of 0)")
     w = design.unmasked_weights[rows]
@@ -383,14 +383,14 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
                               f"iterations; rescale variables or raise max_iter")
     k, p = theta.shape
     A = np.linalg.pinv(_hessian(X, w, P))  # singular only after separation
-    # influence values w_i ((y_i - p_i) kron x_i)' A, without the (n, q)
-    # scores: the sum over categories c of w_i r_ic x_i' A[c-th block of rows]
-    R = w[:, None] * (Y - P)
-    zr = R[:, :1] * tall_dot(X, A[:p])
-    for c in range(1, k):  # over the non-base categories
-        zr += R[:, c:c + 1] * tall_dot(X, A[c * p:(c + 1) * p])
-    z = np.zeros((design.n, k * p))
-    z[rows] = zr
+    # influence values w_i ((y_i - p_i) kron x_i)' A
+    S = ((w[:, None] * (Y - P))[:, :, None] * X[:, None, :]).reshape(rows.size, k * p)
+    zr = tall_dot(S, A)
+    if rows.size == design.n:  # every row of the design in the fit: no scatter
+        z = zr
+    else:
+        z = np.zeros((design.n, k * p))
+        z[rows] = zr
     domain = np.where(design.present, 0, -1).astype(np.int64)
     fit = _Fit(X, Y, rows, theta, tol, max_iter)
     est = theta.reshape(-1)

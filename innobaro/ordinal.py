@@ -569,8 +569,11 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
         raise EstimationError(f"infinite values in {', '.join(bad)} among the rows of the fit")
     if Xs.shape[1]:
         # rank of [1, X] from its (scaled) cross-product, not an SVD of the rows
-        X1 = np.column_stack([np.ones(len(w)), Xs])
-        G = X1.T @ X1
+        ps = Xs.shape[1]
+        G = np.empty((ps + 1, ps + 1))
+        G[0, 0] = len(w)
+        G[0, 1:] = G[1:, 0] = Xs.sum(axis=0)
+        G[1:, 1:] = Xs.T @ Xs
         sd = np.sqrt(np.diag(G))
         sd[sd == 0] = 1.0
         ev = np.linalg.eigvalsh(G / np.outer(sd, sd))
@@ -608,8 +611,11 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
             f"maximum{_separation(Xs, y, levels, slope_names)}, or the categories are too "
             f"sparse")
     m = Jinv.shape[0]
-    z = np.zeros((design.n, m))
-    z[rows] = prob.influence(theta[0], w, Jinv)
+    z = prob.influence(theta[0], w, Jinv)
+    if rows.size != design.n:  # rows outside the fit have influence 0
+        z_all = np.zeros((design.n, m))
+        z_all[rows] = z
+        z = z_all
     domain = np.where(design.present, 0, -1).astype(np.int64)
     est = theta[0]
 
