@@ -138,6 +138,30 @@ def test_poststratify(case):
         close(mean.vcov, case["mean_vcov"])
 
 
+@pytest.mark.parametrize("case", params({"poststratify_total"}))
+def test_calibrate(case):
+    """R's calibrate(design, ~ 0 + factor, counts) as innobaro's calibrate."""
+    d = design(case["args"])
+    frame = d.data
+    if frame[case["column"]].dtype != object:
+        d = d.with_columns({case["column"]: frame[case["column"]].astype(str)})
+    totals = {f"{case['column']}[{level}]": count
+              for level, count in zip(case["levels"], case["population"], strict=True)}
+    cal = d.calibrate(totals, formula=f"~ 0 + {case['column']}")
+    est = ib.total(cal, case["y"])
+    close(est.estimate, case["estimate"])
+    close(est.vcov, case["vcov"])
+
+
+def test_pickle_keeps_the_joint_probabilities():
+    import pickle
+
+    d = design(next(c for c in CASES if c["design"] == "el_yg")["args"])
+    again = pickle.loads(pickle.dumps(d))
+    close(ib.total(again, ["Bush", "Kerry"]).vcov, ib.total(d, ["Bush", "Kerry"]).vcov,
+          rtol=0)
+
+
 # ------------------------------------------------------------------ identities
 def test_hr_psum_per_stratum_equals_estimated():
     """HR({stratum: mean sampled probability}) is R's HR() (the estimate it uses)."""
