@@ -201,14 +201,25 @@ class _Problem:
         """Weighted log likelihood of each column of W (n, R) at theta (R, m)."""
         return self._state(theta, W[self.order]).ll
 
-    def influence(self, theta: np.ndarray, w: np.ndarray, Jinv: np.ndarray) -> np.ndarray:
+    def at_fit(self, theta: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, _State]:
+        """The log likelihood, the information (m, m) and the rows' state at
+        theta (m,) for one weight column w (n,) in the caller's row order:
+        one pass over the rows for all three."""
+        ws = w[self.order][:, None]
+        st = self._state(theta[None, :], ws)
+        _, _, J = self._derivatives(theta[None, :], ws, st=st)
+        return float(st.ll[0]), J[0], st
+
+    def influence(self, theta: np.ndarray, w: np.ndarray, Jinv: np.ndarray,
+                  st: _State | None = None) -> np.ndarray:
         """The rows' influence values w_i u_i' J^{-1} (n, m) at theta (m,) for
         weights w (n,), both in the caller's row order, without the (n, m)
         scores: -(w (A - B)) x_i' J^{-1}[slopes] + w A J^{-1}[zeta_c] - w B
         J^{-1}[zeta_{c-1}]."""
         p, q = self.p, self.q
         ws = w[self.order][:, None]
-        st = self._state(theta[None, :], ws)
+        if st is None:
+            st = self._state(theta[None, :], ws)
         fh, _, fl, _ = self._densities(st)
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = np.where(ws > 0, ws / st.pr, 0.0)
@@ -588,7 +599,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
     if y.size > 100_000:
         # a warm start from a systematic subsample (with every category) saves
         # full-data iterations
-        sub = slice(None, None, y.size // 25_000)
+        sub = slice(None, None, y.size // min(100_000, max(25_000, y.size // 10)))
         if (np.bincount(y[sub], minlength=K) > 0).all():
             t0, ok, _ = _Problem(Xs[sub], y[sub], K, link).newton(theta0, w[sub, None], 1e-6,
                                                                    max_iter)
@@ -599,8 +610,8 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
         raise EstimationError(
             f"the ordinal model of {name!r} did not converge in {max_iter} iterations"
             f"{_separation(Xs, y, levels, slope_names)}; raise max_iter if none is")
-    _, _, J = prob.derivatives(theta, w[:, None])
-    loglik = float(prob.loglik(theta, w[:, None])[0])
+    loglik, J1, fit_state = prob.at_fit(theta[0], w)
+    J = J1[None]
     try:
         Jinv = np.linalg.inv(J[0])
     except np.linalg.LinAlgError:
@@ -611,7 +622,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
             f"maximum{_separation(Xs, y, levels, slope_names)}, or the categories are too "
             f"sparse")
     m = Jinv.shape[0]
-    z = prob.influence(theta[0], w, Jinv)
+    z = prob.influence(theta[0], w, Jinv, fit_state)
     if rows.size != design.n:  # rows outside the fit have influence 0
         z_all = np.zeros((design.n, m))
         z_all[rows] = z
