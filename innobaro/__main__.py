@@ -35,7 +35,8 @@ FORMATS = ("text", "markdown", "md", "html", "json", "xlsx")
 LONELY = ("fail", "remove", "adjust", "average", "certainty")
 DESIGN_FLAGS = ("weights", "probs", "strata", "psu", "fpc", "nest", "lonely_psu",
                 "replicate_weights", "replicate_method", "scale", "rscales", "rho", "mse")
-REPLICATE_METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap", "sdr", "other")
+REPLICATE_METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap", "mrbbootstrap", "sdr",
+                     "other")
 
 #: Python advice in library messages, and what to type on the command line instead
 _CLI_ADVICE = (

@@ -1629,7 +1629,8 @@ class Design(SurveyDesign):
 
     def replicate(self, method: str, *, replicates: int | None = None,
                   seed: int | np.random.Generator | None = None, rho: float | None = None,
-                  mse: bool = False, hadamard: np.ndarray | None = None) -> ReplicateDesign:
+                  mse: bool = False, hadamard: np.ndarray | None = None,
+                  sort: str | Sequence[str] | None = None) -> ReplicateDesign:
         """Replicate-weight version of this design, as R's ``as.svrepdesign``.
 
         Parameters
@@ -1639,10 +1640,15 @@ class Design(SurveyDesign):
             ``jkn``: stratified jackknife; ``brr``: balanced repeated
             replication (exactly two PSUs per stratum); ``fay``: BRR with
             Fay's coefficient ``rho``; ``bootstrap``: Rao-Wu-Yue rescaling
-            bootstrap (fpc honoured); ``subbootstrap``: the same without fpc.
-            See :mod:`innobaro.replicate_weights` for the formulas.
+            bootstrap (fpc honoured); ``subbootstrap``: the same without fpc;
+            ``mrbbootstrap``: Preston's multistage rescaled bootstrap (every
+            stage with an fpc resampled; R's ``mrbbootstrap``); ``sdr``:
+            successive-difference replication from the sort order ``sort``
+            (the ACS's method; the ACS takes ``mse=True``). See
+            :mod:`innobaro.replicate_weights` for the formulas.
         replicates : int, optional
-            Number of bootstrap replicates (default 50, as R).
+            Number of bootstrap replicates (default 50, as R), or of SDR
+            replicates (default 80, the ACS's).
         seed : int or numpy.random.Generator, optional
             Seed of the bootstrap; the same seed gives the same weights. The
             global random state is never used.
@@ -1653,6 +1659,9 @@ class Design(SurveyDesign):
         hadamard : array, optional
             The Hadamard matrix for ``brr``/``fay`` (two-valued, at least
             strata + 1 rows); by default chosen as R does.
+        sort : str or list of str, optional
+            For ``sdr``: the columns giving the order the sample was drawn in
+            (the data's order by default).
 
         Returns
         -------
@@ -1668,11 +1677,34 @@ class Design(SurveyDesign):
         >>> rd.n_replicates
         4
         """
-        from .replicate_weights import make_replicate_weights
+        from .replicate_weights import (
+            make_replicate_weights,
+            mrb_multipliers,
+            sdr_multipliers,
+        )
 
         if self._pps is not None:
             raise PPSError("replicate weights for a pps design are not available: innobaro's "
                            "replicate methods assume equal-probability sampling within strata")
+        if sort is not None and method != "sdr":
+            raise DesignError(f"sort= is for method='sdr' (the order of the sample); "
+                              f"method {method!r} does not use it")
+        if method in ("mrbbootstrap", "sdr"):  # row-level multipliers
+            count: Any = (50 if method == "mrbbootstrap" else 80) if replicates is None \
+                else replicates
+            weights = (mrb_multipliers(self, count, seed) if method == "mrbbootstrap"
+                       else sdr_multipliers(self, None if sort is None else
+                                            ([sort] if isinstance(sort, str) else list(sort)),
+                                            count))
+            np.multiply(weights, self._w[:, None], out=weights)
+            n_rep = weights.shape[1]
+            scale, rscales = (1.0 / (n_rep - 1), np.ones(n_rep)) if method == "mrbbootstrap" \
+                else (4.0 / n_rep, np.ones(n_rep))
+            return ReplicateDesign._from_arrays(self._data, self._w, weights, method=method,
+                                                scale=scale, rscales=rscales, rho=None,
+                                                mse=mse, present=self._present,
+                                                domain_label=self._domain_label,
+                                                shared=self._shared)
         mult, scale, rscales = make_replicate_weights(
             self, method, replicates=replicates, seed=seed, rho=rho, hadamard_matrix=hadamard)
         unit = self._stages[0].unit
@@ -1686,7 +1718,8 @@ class Design(SurveyDesign):
                                             shared=self._shared)
 
 
-_METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap", "other", "sdr")
+_METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap", "mrbbootstrap", "other",
+            "sdr")
 
 
 class ReplicateDesign(SurveyDesign):
@@ -1702,8 +1735,10 @@ class ReplicateDesign(SurveyDesign):
     replicate_weights : list of str
         Columns of replicate weights: full weights (``combined_weights=True``,
         the default) or multipliers of the full-sample weight.
-    method : {"jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap", "sdr", "other"}
-        The replication method; it sets R's default ``scale`` and ``rscales``
+    method : str
+        ``"jk1"``, ``"jkn"``, ``"brr"``, ``"fay"``, ``"bootstrap"``,
+        ``"subbootstrap"``, ``"mrbbootstrap"``, ``"sdr"`` or ``"other"``:
+        the replication method; it sets R's default ``scale`` and ``rscales``
         (``"sdr"`` is R's ``"successive-difference"``).
     scale : float, optional
         Overall multiplier of the variance. Defaults as R's ``svrepdesign``:
@@ -1838,7 +1873,8 @@ class ReplicateDesign(SurveyDesign):
     @property
     def method(self) -> str:
         """The replication method (``"jk1"``, ``"jkn"``, ``"brr"``, ``"fay"``,
-        ``"bootstrap"``, ``"subbootstrap"``, ``"sdr"`` or ``"other"``)."""
+        ``"bootstrap"``, ``"subbootstrap"``, ``"mrbbootstrap"``, ``"sdr"`` or
+        ``"other"``)."""
         return self._method
 
     @property
@@ -1921,6 +1957,7 @@ class ReplicateDesign(SurveyDesign):
         names = {"jk1": "unstratified jackknife (JK1)", "jkn": "stratified jackknife (JKn)",
                  "brr": "balanced repeated replication", "fay": f"Fay's BRR (rho={self.rho})",
                  "bootstrap": "bootstrap", "subbootstrap": "(n-1) bootstrap",
+                 "mrbbootstrap": "multistage rescaled bootstrap",
                  "sdr": "successive difference", "other": "replicate weights"}
         lines = [f"ReplicateDesign: {names[self.method]} with {self.n_replicates} replicates"
                  + (" and MSE variances" if self.mse else "")]
@@ -1946,7 +1983,7 @@ def _default_scales(method: str, n_rep: int, scale: float | None, rscales: np.nd
     elif method == "fay":
         assert rho is not None
         scale = 1.0 / (n_rep * (1 - rho) ** 2)
-    elif method in ("bootstrap", "subbootstrap") and scale is None:
+    elif method in ("bootstrap", "subbootstrap", "mrbbootstrap") and scale is None:
         scale = 1.0 / (n_rep - 1)
     elif method == "sdr":
         if scale is not None or rscales is not None:

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from .design import Design, ReplicateDesign
 
 __all__ = ["BUILD_METHODS", "hadamard", "hadamard_of_order", "make_replicate_weights",
-           "mrb_bootstrap", "mrb_multipliers", "sdr_factors", "sdr_replicates"]
+           "mrb_bootstrap", "mrb_multipliers", "sdr_factors", "sdr_multipliers",
+           "sdr_replicates"]
 
 BUILD_METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap")
 
@@ -477,8 +478,9 @@ def mrb_bootstrap(design: Design, *, replicates: int = 50,
     Returns
     -------
     ReplicateDesign
-        With ``method == "bootstrap"``, ``scale`` :math:`1/(R-1)` and the
-        same rows and domain as ``design``.
+        With ``method == "mrbbootstrap"``, ``scale`` :math:`1/(R-1)` and the
+        same rows and domain as ``design`` (the same as
+        ``design.replicate("mrbbootstrap", ...)``).
 
     References
     ----------
@@ -493,13 +495,9 @@ def mrb_bootstrap(design: Design, *, replicates: int = 50,
     ...                    "y": [1.0, 2, 3, 4, 5, 6, 7, 9]})
     >>> rd = ib.mrb_bootstrap(ib.Design(df, psu="psu", fpc="N"), replicates=200, seed=1)
     >>> rd.n_replicates, rd.method
-    (200, 'bootstrap')
+    (200, 'mrbbootstrap')
     """
-    mult = mrb_multipliers(design, replicates, seed)
-    full = mult * design.unmasked_weights[:, None]
-    # a replicate design with this design's rows and domain, then these weights
-    base = design.replicate("bootstrap", replicates=int(replicates), seed=0, mse=mse)
-    return base.with_weights(design.unmasked_weights, replicate_weights=full)
+    return design.replicate("mrbbootstrap", replicates=replicates, seed=seed, mse=mse)
 
 
 def hadamard_of_order(order: int) -> np.ndarray:
@@ -645,9 +643,9 @@ def sdr_replicates(design: Design, *, sort: str | list[str] | None = None,
     Returns
     -------
     ReplicateDesign
-        ``method == "sdr"``, ``scale`` :math:`4/R`. Its data are the design's
-        with the full-sample and replicate weights added as columns
-        ``_sdr_w``, ``_sdr_1``, ..., ``_sdr_R``.
+        ``method == "sdr"``, ``scale`` :math:`4/R`, with this design's data,
+        rows and domain (the same as ``design.replicate("sdr", sort=...,
+        mse=True)``).
 
     References
     ----------
@@ -668,8 +666,33 @@ def sdr_replicates(design: Design, *, sort: str | list[str] | None = None,
     >>> round(float(ib.mean(rd, "y").se.iloc[0] ** 2), 12)
     0.5625
     """
-    from .design import ReplicateDesign
+    return design.replicate("sdr", sort=sort, replicates=replicates, mse=mse)
 
+
+def sdr_multipliers(design: Design, sort: str | list[str] | None = None,
+                    replicates: int = 80) -> np.ndarray:
+    """Successive-difference factors of each row, one column per replicate.
+
+    The first-stage units in the order of ``sort`` (a unit's place is that of
+    its first row) get the rows of :func:`sdr_factors`; every row carries its
+    unit's. Used by :meth:`Design.replicate("sdr") <innobaro.Design.replicate>`
+    and :func:`sdr_replicates`.
+
+    Parameters
+    ----------
+    design : Design
+        A linearisation design.
+    sort : str or list of str, optional
+        Columns giving the sort order of the rows (stable sort); the data's
+        order by default.
+    replicates : int, default 80
+        Number of replicates (the order of the Hadamard matrix).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, R) factors, over all the design's rows.
+    """
     if design.has_fpc:
         warn("finite population corrections are not used by successive-difference "
              "replicates (as the ACS's)")
@@ -696,19 +719,4 @@ def sdr_replicates(design: Design, *, sort: str | list[str] | None = None,
     position = np.empty(n_units, dtype=np.int64)
     position[np.argsort(place, kind="stable")] = np.arange(n_units)
     F = sdr_factors(n_units, replicates)[position]
-    w = design.unmasked_weights
-    full = F[st.unit] * w[:, None]
-    data = design.data
-    frame = data if isinstance(data, pd.DataFrame) else data.to_pandas()
-    names = [f"_sdr_{r + 1}" for r in range(full.shape[1])]
-    taken = [c for c in ["_sdr_w", *names] if c in frame.columns]
-    if taken:
-        raise DesignError(f"the data already have column(s) {', '.join(taken[:3])}, which "
-                          f"sdr_replicates adds")
-    extra = pd.DataFrame(full, columns=names, index=frame.index)
-    extra.insert(0, "_sdr_w", w)
-    rd = ReplicateDesign(pd.concat([frame, extra], axis=1), weights="_sdr_w",
-                         replicate_weights=names, method="sdr", mse=mse)
-    if not design.present.all():
-        rd = rd.subset(design.present)
-    return rd
+    return F[st.unit]

@@ -22,6 +22,7 @@ Sampling*, ch. 9.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -674,12 +675,13 @@ class TwoPhaseDesign(Design):
 
     def replicate(self, method: str, *, replicates: int | None = None,
                   seed: int | np.random.Generator | None = None, rho: float | None = None,
-                  mse: bool = False, hadamard: np.ndarray | None = None) -> ReplicateDesign:
+                  mse: bool = False, hadamard: np.ndarray | None = None,
+                  sort: str | Sequence[str] | None = None) -> ReplicateDesign:
         """Not available: R's survey has no replicate weights for two-phase designs either.
 
         Parameters
         ----------
-        method, replicates, seed, rho, mse, hadamard
+        method, replicates, seed, rho, mse, hadamard, sort
             As :meth:`innobaro.Design.replicate`.
 
         Returns

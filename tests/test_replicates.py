@@ -313,10 +313,18 @@ def test_mrb_seeded_no_global_state_and_bad_input() -> None:
     for bad in (1, 0, 2.5):
         with pytest.raises(ib.DesignError, match="replicates must be an integer"):
             ib.mrb_bootstrap(d, replicates=bad)  # type: ignore[arg-type]
-    with pytest.raises(ib.DesignError, match=r"ib\.mrb_bootstrap"):
-        d.replicate("mrbbootstrap")
-    with pytest.raises(ib.DesignError, match=r"ib\.sdr_replicates"):
-        d.replicate("sdr")
+    # Design.replicate builds the same designs as the two functions
+    via = d.replicate("mrbbootstrap", replicates=30, seed=7)
+    assert via.method == "mrbbootstrap" and via.scale == pytest.approx(1 / 29)
+    np.testing.assert_array_equal(via.unmasked_replicate_weights, a)
+    sdr = d.replicate("sdr", sort="unit_id", replicates=8, mse=True)
+    np.testing.assert_array_equal(
+        sdr.unmasked_replicate_weights,
+        ib.sdr_replicates(d, sort="unit_id", replicates=8).unmasked_replicate_weights)
+    assert sdr.method == "sdr" and sdr.scale == pytest.approx(4 / 8)
+    assert list(sdr.data.columns) == list(d.data.columns)  # no columns added
+    with pytest.raises(ib.DesignError, match="sort= is for method='sdr'"):
+        d.replicate("jk1", sort="unit_id")
 
 
 def test_mrb_without_fpc_uses_first_stage_and_keeps_domain() -> None:
@@ -408,5 +416,7 @@ def test_sdr_bad_input() -> None:
                                     weights="w", psu="psu"), sort="y")
     with pytest.warns(ib.InnobaroWarning, match="finite population corrections are not used"):
         ib.sdr_replicates(ib.Design(df, weights="w", strata="h", psu="psu", fpc="N1"))
-    with pytest.raises(ib.DesignError, match="already have column"):
-        ib.sdr_replicates(ib.Design(df.assign(_sdr_3=1.0), weights="w", psu="psu"))
+    # a column named as the old helper columns is no obstacle: nothing is added
+    rd = ib.sdr_replicates(ib.Design(df.assign(_sdr_3=1.0), weights="w", psu="psu"),
+                           replicates=8)
+    assert list(rd.data.columns) == [*df.columns, "_sdr_3"]
