@@ -65,6 +65,8 @@ __all__ = ["LINKS", "OrdinalResult", "ologit"]
 LINKS = ("logit", "probit", "cloglog", "loglog")
 #: Largest (rows x refits x parameters^2) block of a batch of replicate refits.
 _BLOCK = 1 << 25
+#: Rows per block of a fit to one weight column (its temporaries stay in cache).
+_ROWS_PER_BLOCK = 1 << 15
 _R_METHOD = {"logit": "logistic", "probit": "probit", "cloglog": "cloglog",
              "loglog": "loglog"}
 
@@ -134,14 +136,16 @@ def _quantile(link: str, p: np.ndarray) -> np.ndarray:
 class _Problem:
     """The rows of a fit: slopes' matrix X (n, p), outcome codes y in 0..K-1."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, K: int, link: str) -> None:
+    def __init__(self, X: np.ndarray, y: np.ndarray, K: int, link: str,
+                 presorted: bool = False) -> None:
         # the rows sorted by category once (stable), so that each category is
         # one slice: sums over a category's rows are then a reduceat or one
         # matrix product over a slice, not a gather. Weights come in the
         # caller's row order and are sorted once per fit; scores go back.
-        self.order = np.argsort(y, kind="stable")
-        self.X = X[self.order]
-        self.y = y[self.order]
+        n = y.size
+        self.order = np.arange(n) if presorted else np.argsort(y, kind="stable")
+        self.X = X if presorted else X[self.order]
+        self.y = y if presorted else y[self.order]
         self.K, self.link = K, link
         self.p = X.shape[1]
         self.q = K - 1
@@ -149,6 +153,67 @@ class _Problem:
         ends = np.cumsum(counts)
         self._starts, self._ends = ends - counts, ends
         self._nonempty = counts > 0
+        # blocks of rows (views of the sorted rows) for fits to one weight
+        # column: each Newton iteration is then one pass over the rows whose
+        # temporaries stay in cache, as the GLMs' IRLS
+        self._blocks: list[tuple[int, int, _Problem]] = []
+        if not presorted and n > 2 * _ROWS_PER_BLOCK:
+            for a in range(0, n, _ROWS_PER_BLOCK):  # blocks of rows
+                b = min(n, a + _ROWS_PER_BLOCK)
+                self._blocks.append((a, b, _Problem(self.X[a:b], self.y[a:b], K, link,
+                                                   presorted=True)))
+
+    def _pass(self, theta: np.ndarray, w: np.ndarray
+              ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+        """The log likelihood, score total and information at theta (m,) for
+        one weight column w (n,, sorted rows), block by block; no
+        derivatives where the likelihood is not finite."""
+        m = theta.size
+        th = theta[None, :]
+        ll = 0.0
+        g = np.zeros(m)
+        J = np.zeros((m, m))
+        for a, b, blk in self._blocks:  # blocks of rows
+            wb = w[a:b, None]
+            st = blk._state(th, wb)
+            ll += float(st.ll[0])
+            if not np.isfinite(ll):
+                return -np.inf, None, None
+            _, gb, Jb = blk._derivatives(th, wb, st=st)
+            g += gb[0]
+            J += Jb[0]
+        return ll, g, J
+
+    def _newton1(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int
+                 ) -> tuple[np.ndarray, bool, int]:
+        """:meth:`newton` for one weight column w (n,, sorted rows), one
+        blocked pass over the rows per iteration (the derivatives at a step
+        are computed with its likelihood, and used when it is accepted)."""
+        ll, g, J = self._pass(theta, w)
+        if g is None or J is None:
+            return theta, False, 0
+        prev = np.inf
+        for it in range(1, max_iter + 1):  # Newton iterations
+            try:
+                step = np.linalg.solve(J, g)
+            except np.linalg.LinAlgError:
+                step = np.linalg.lstsq(J, g, rcond=None)[0]
+            h = 1.0
+            while True:  # step halving (a bounded number of times)
+                new = theta + h * step
+                ll_new, g_new, J_new = self._pass(new, w)
+                if ll_new >= ll - 1e-12 * abs(ll) and g_new is not None:
+                    break
+                h /= 2
+                if h <= 1e-10:  # no step increases the likelihood: at the maximum
+                    return theta, True, it
+            assert g_new is not None and J_new is not None
+            change = float(np.max(np.abs(new - theta) / (1 + np.abs(theta))))
+            theta, ll, g, J = new, ll_new, g_new, J_new
+            if change < tol or (change < 0.1 * np.sqrt(tol) and change <= 10 * prev ** 2):
+                return theta, True, it
+            prev = change
+        return theta, False, max_iter
 
     def _by_category(self, values: np.ndarray) -> np.ndarray:
         """Sums of values (n, ...) in sorted row order over the rows of each
@@ -203,10 +268,13 @@ class _Problem:
 
     def at_fit(self, theta: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, _State]:
         """The log likelihood, the information (m, m) and the rows' state at
-        theta (m,) for one weight column w (n,) in the caller's row order:
-        one pass over the rows for all three."""
+        theta (m,) for one weight column w (n,) in the caller's row order."""
         ws = w[self.order][:, None]
         st = self._state(theta[None, :], ws)
+        if self._blocks:
+            ll, _, J1 = self._pass(theta, ws[:, 0])
+            if J1 is not None:
+                return ll, J1, st
         _, _, J = self._derivatives(theta[None, :], ws, st=st)
         return float(st.ll[0]), J[0], st
 
@@ -356,6 +424,9 @@ class _Problem:
         iteration is one pass over the rows for the derivatives and one for
         the likelihood of the step. W (n, R) is in the caller's row order."""
         W = W[self.order]
+        if W.shape[1] == 1 and theta.shape[0] == 1 and self._blocks:
+            t, ok, it1 = self._newton1(theta[0].copy(), W[:, 0], tol, max_iter)
+            return t[None, :], np.array([ok]), it1
         theta = theta.copy()
         st = self._state(theta, W)
         ll = st.ll.copy()

@@ -195,6 +195,38 @@ def test_anova_two_categories_is_the_logit_anova(baro: ib.Design) -> None:
     assert o.df == g.df
 
 
+def test_blocked_fit_equals_the_unblocked_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fits of more than 65,536 rows run Newton block by block over the rows
+    # (the R cases are smaller): the same estimates, covariance and tests as
+    # the one-pass fit, and the same stopping
+    from innobaro import ordinal
+
+    rng = np.random.default_rng(16)
+    n = 80_000
+    x = rng.normal(size=(n, 2))
+    g = rng.integers(0, 3, n)
+    latent = x @ np.array([0.5, -0.3]) + 0.2 * g + rng.logistic(size=n)
+    psu = rng.integers(0, 400, n)
+    df = pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "g": g, "psu": psu,
+                       "stratum": psu // 20, "w": rng.uniform(1, 5, n),
+                       "y": np.digitize(latent, [-1.0, 0.0, 1.0, 2.0]) + 1})
+    d = ib.Design(df, weights="w", strata="stratum", psu="psu")
+    formula = "y ~ x1 + x2 + C(g)"
+    blocked = ib.ologit(formula, d)
+    small = ib.ologit("y ~ x1", d)
+    assert ordinal._Problem(blocked._X, blocked._y, 5, "logit")._blocks
+    monkeypatch.setattr(ordinal, "_ROWS_PER_BLOCK", 1 << 30)
+    whole = ib.ologit(formula, d)
+    assert not ordinal._Problem(whole._X, whole._y, 5, "logit")._blocks
+    np.testing.assert_allclose(blocked.params.to_numpy(), whole.params.to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(blocked.vcov.to_numpy(), whole.vcov.to_numpy(), rtol=1e-8)
+    assert blocked.loglik == pytest.approx(whole.loglik, rel=1e-12)
+    t1 = ib.anova(small, blocked)
+    t2 = ib.anova(ib.ologit("y ~ x1", d), whole)
+    assert t1.statistic == pytest.approx(t2.statistic, rel=1e-7)
+    np.testing.assert_allclose(t1.lambdas, t2.lambdas, rtol=1e-8)
+
+
 def test_replicate_case_records_svyolrs_own_variance_nearby() -> None:
     case = next(c for c in CASES if c["design"].get("replicate"))
     m = ib.ologit(case["formula"], _design(case), link=case["link"])
