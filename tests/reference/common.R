@@ -142,6 +142,26 @@ write_cases <- function(cases, name, script, t_start, extra = list()) {
 ## JSON form: one column -> string, several columns -> list (or keep an I() list).
 json_cols <- function(x) if (is.null(x) || inherits(x, "AsIs") || length(x) == 1) x else I(x)
 
+## A number vector as written to the JSON file: unnamed, and an array even at length 1.
+num <- function(v) I(unname(as.numeric(v)))
+
+## A design specification (dspec) in the JSON file's form.
+design_json <- function(spec) {
+  list(weights = spec$weights, probs = spec$probs, strata = json_cols(spec$strata),
+       psu = json_cols(spec$psu), fpc = json_cols(spec$fpc), nest = spec$nest,
+       lonely_psu = spec$lonely_psu)
+}
+
+## The design of a case: the svydesign of `df`, then replicate weights
+## (as.svrepdesign of type REP_TYPES[[replicate]]), then the domain (subset), the
+## order the Python tests follow.
+REP_TYPES <- c(jk1 = "JK1", jkn = "JKn")
+case_design <- function(df, spec, replicate = NULL, subset = NULL) {
+  des <- build_design(df, spec)
+  if (!is.null(replicate)) des <- as.svrepdesign(des, type = REP_TYPES[[replicate]])
+  subset_design(des, subset)
+}
+
 ## Build the svydesign object.
 ##  * two strata columns: R would use column k as the stratum of stage k, so the
 ##    combined stratum interaction(s1, s2) is built here instead;

@@ -43,28 +43,14 @@ pdf(NULL)  # svyhist and svyboxplot draw
 DATA <- lapply(c(apistrat = "apistrat", apiclus1 = "apiclus1", apiclus2 = "apiclus2"),
                read_data)
 
-design_json <- function(spec) {
-  list(weights = spec$weights, probs = spec$probs, strata = json_cols(spec$strata),
-       psu = json_cols(spec$psu), fpc = json_cols(spec$fpc), nest = spec$nest,
-       lonely_psu = spec$lonely_psu)
-}
-
 S_STRAT <- dspec(weights = "pw", strata = "stype", fpc = "fpc")
 S_CLUS1 <- dspec(weights = "pw", psu = "dnum", fpc = "fpc")
 S_CLUS2 <- dspec(weights = "pw", psu = c("dnum", "snum"), fpc = c("fpc1", "fpc2"))
 
-REP_TYPES <- c(jk1 = "JK1", jkn = "JKn")
 make_design <- function(data, spec, replicate = NULL, subset = NULL) {
-  des <- build_design(DATA[[data]], spec)
-  if (!is.null(replicate)) des <- as.svrepdesign(des, type = REP_TYPES[[replicate]])
-  if (!is.null(subset)) {
-    keep <- model.frame(des)[[subset$column]] == subset$value
-    des <- des[!is.na(keep) & keep, ]
-  }
-  des
+  case_design(DATA[[data]], spec, replicate, subset)
 }
 
-num <- function(v) I(unname(as.numeric(v)))
 CASES <- list()
 add <- function(case) {
   if (any(vapply(CASES, function(c) c$id == case$id, TRUE))) stop("duplicate id ", case$id)

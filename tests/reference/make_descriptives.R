@@ -37,12 +37,6 @@ t_start <- Sys.time()
 DATA <- lapply(c(apistrat = "apistrat", apiclus1 = "apiclus1", apiclus2 = "apiclus2",
                  synth_ms = "synth_ms"), read_data)
 
-design_json <- function(spec) {
-  list(weights = spec$weights, probs = spec$probs, strata = json_cols(spec$strata),
-       psu = json_cols(spec$psu), fpc = json_cols(spec$fpc), nest = spec$nest,
-       lonely_psu = spec$lonely_psu)
-}
-
 S_STRAT <- dspec(weights = "pw", strata = "stype", fpc = "fpc")
 S_CLUS1 <- dspec(weights = "pw", psu = "dnum", fpc = "fpc")
 S_CLUS2 <- dspec(weights = "pw", psu = c("dnum", "snum"), fpc = c("fpc1", "fpc2"))
@@ -52,18 +46,9 @@ S_MS <- dspec(weights = "w", strata = "stratum", psu = c("municipality", "unit")
 ## The design of a case: the design, then replicate weights (as.svrepdesign), then
 ## the domain (subset), the order the Python test follows (tests/_harness.py's
 ## hypothesis_case_design).
-REP_TYPES <- c(jk1 = "JK1", jkn = "JKn")
 make_design <- function(data, spec, replicate = NULL, subset = NULL) {
-  des <- build_design(DATA[[data]], spec)
-  if (!is.null(replicate)) des <- as.svrepdesign(des, type = REP_TYPES[[replicate]])
-  if (!is.null(subset)) {
-    keep <- model.frame(des)[[subset$column]] == subset$value
-    des <- des[!is.na(keep) & keep, ]
-  }
-  des
+  case_design(DATA[[data]], spec, replicate, subset)
 }
-
-num <- function(v) I(unname(as.numeric(v)))
 
 CASES <- list()
 add_case <- function(id, kind, data, spec, call, result, replicate = NULL, subset = NULL,

@@ -40,25 +40,12 @@ t_start <- Sys.time()
 DATA <- lapply(c(apistrat = "apistrat", apiclus1 = "apiclus1", apiclus2 = "apiclus2"),
                read_data)
 
-design_json <- function(spec) {
-  list(weights = spec$weights, probs = spec$probs, strata = json_cols(spec$strata),
-       psu = json_cols(spec$psu), fpc = json_cols(spec$fpc), nest = spec$nest,
-       lonely_psu = spec$lonely_psu)
-}
-
 S_STRAT <- dspec(weights = "pw", strata = "stype", fpc = "fpc")
 S_CLUS1 <- dspec(weights = "pw", psu = "dnum", fpc = "fpc")
 S_CLUS2 <- dspec(weights = "pw", psu = c("dnum", "snum"), fpc = c("fpc1", "fpc2"))
 
-REP_TYPES <- c(jk1 = "JK1", jkn = "JKn")
 make_design <- function(data, spec, replicate = NULL, subset = NULL) {
-  des <- build_design(DATA[[data]], spec)
-  if (!is.null(replicate)) des <- as.svrepdesign(des, type = REP_TYPES[[replicate]])
-  if (!is.null(subset)) {
-    keep <- model.frame(des)[[subset$column]] == subset$value
-    des <- des[!is.na(keep) & keep, ]
-  }
-  des
+  case_design(DATA[[data]], spec, replicate, subset)
 }
 
 ## survey's discrete rule with the smallest value below its weight share
@@ -75,8 +62,6 @@ RULES <- list(math = fix_low(survey:::qrule_hf1), school = fix_low(survey:::qrul
               hf3 = fix_low(survey:::qrule_hf3, collapse = TRUE), hf4 = fix_low(survey:::qrule_hf4),
               hf5 = survey:::qrule_hf5, hf6 = survey:::qrule_hf6, hf7 = survey:::qrule_hf7, hf8 = survey:::qrule_hf8,
               hf9 = survey:::qrule_hf9, shahvaish = survey:::qrule_shahvaish)
-
-num <- function(v) I(unname(as.numeric(v)))
 
 CASES <- list()
 ## survey 4.1.1's svyquantile.svyrep.design calls woodruffCI without its

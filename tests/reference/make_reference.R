@@ -152,12 +152,6 @@ DATA <- lapply(c(apistrat = "apistrat", apiclus1 = "apiclus1", apiclus2 = "apicl
 ## 2. Designs
 ## ---------------------------------------------------------------------------
 
-design_json <- function(spec) {
-  list(weights = spec$weights, probs = spec$probs, strata = json_cols(spec$strata),
-       psu = json_cols(spec$psu), fpc = json_cols(spec$fpc), nest = spec$nest,
-       lonely_psu = spec$lonely_psu)
-}
-
 with_lonely <- function(rule, expr) {
   old <- options(survey.lonely.psu = rule)
   on.exit(options(old))

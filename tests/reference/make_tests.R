@@ -51,12 +51,6 @@ derive_band <- function(df, derive) {
 ## Designs (the specification format of make_reference.R)
 ## ---------------------------------------------------------------------------
 
-design_json <- function(spec) {
-  list(weights = spec$weights, probs = spec$probs, strata = json_cols(spec$strata),
-       psu = json_cols(spec$psu), fpc = json_cols(spec$fpc), nest = spec$nest,
-       lonely_psu = spec$lonely_psu)
-}
-
 S_STRAT <- dspec(weights = "pw", strata = "stype", fpc = "fpc")
 S_CLUS1 <- dspec(weights = "pw", psu = "dnum", fpc = "fpc")
 S_CLUS2 <- dspec(weights = "pw", psu = c("dnum", "snum"), fpc = c("fpc1", "fpc2"))
@@ -65,20 +59,11 @@ S_MS <- dspec(weights = "w", strata = "stratum", psu = c("municipality", "unit")
 
 ## The design of a case: the design, then replicate weights (as.svrepdesign), then
 ## the domain (subset), the order the Python test follows.
-REP_TYPES <- c(jk1 = "JK1", jkn = "JKn")
 make_design <- function(data, spec, replicate = NULL, subset = NULL, derive = NULL) {
   df <- DATA[[data]]
   if (!is.null(derive)) df <- derive_band(df, derive)
-  des <- build_design(df, spec)
-  if (!is.null(replicate)) des <- as.svrepdesign(des, type = REP_TYPES[[replicate]])
-  if (!is.null(subset)) {
-    keep <- model.frame(des)[[subset$column]] == subset$value
-    des <- des[!is.na(keep) & keep, ]
-  }
-  des
+  case_design(df, spec, replicate, subset)
 }
-
-num <- function(v) I(unname(as.numeric(v)))
 
 check_close <- function(a, b, what, tol = 1e-9) {
   a <- as.numeric(a)

@@ -240,8 +240,6 @@ add_case <- function(id, data, spec, call, result, calibration = NULL, domain = 
   CASES[[id]] <<- list(id = id, data = data, design = spec, calibration = cal,
                        domain = domain, call = call, result = result)
 }
-num <- function(v) I(unname(as.numeric(v)))
-
 design_of <- function(data, spec, calibration = NULL, domain = NULL) {
   des <- calibrated(build_twophase(DATA[[data]], spec), calibration)
   if (!is.null(domain)) {
