@@ -182,6 +182,12 @@ def close(name: str, ours: np.ndarray, theirs: np.ndarray, rtol: float = RTOL,
                                err_msg=name)
 
 
+def close_to(actual, expected, rtol: float = RTOL) -> None:
+    """``actual`` equals ``expected`` to ``rtol`` relative, no absolute slack (a NaN fails)."""
+    np.testing.assert_allclose(np.asarray(actual, dtype=float),
+                               np.asarray(expected, dtype=float), rtol=rtol, atol=0)
+
+
 
 
 def compare(est: ib.Estimate, case: dict, rtol: float = RTOL) -> None:

@@ -11,13 +11,14 @@ check and the named errors of bad input.
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _harness import REF, load
+from _harness import _data as data
+from _harness import close_to as close
 
 import innobaro as ib
 from innobaro.design import (
@@ -28,14 +29,7 @@ from innobaro.design import (
     PPSSizeError,
 )
 
-REF = Path(__file__).parent / "reference"
-CASES = json.loads((REF / "pps.json").read_text())["cases"]
-RTOL = 1e-8
-
-
-@cache
-def data(name: str) -> pd.DataFrame:
-    return pd.read_csv(REF / "data" / f"{name}.csv")
+CASES = load("pps")["cases"]
 
 
 @cache
@@ -53,11 +47,6 @@ def design(args: dict) -> ib.Design:
     if isinstance(spec, dict):
         kw["pps"] = ib.HR(spec["HR"]) if "HR" in spec else ib.ppsmat(joint(spec["ppsmat"]))
     return ib.Design(frame, **kw)
-
-
-def close(actual, expected, rtol=RTOL):
-    np.testing.assert_allclose(np.asarray(actual, dtype=float),
-                               np.asarray(expected, dtype=float), rtol=rtol, atol=0)
 
 
 def params(stats):

@@ -10,26 +10,18 @@ Then the named errors of bad input.
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from _harness import RTOL, load
+from _harness import _data as data
+from _harness import close_to as close
 
 import innobaro as ib
 from innobaro.variance.linearization import Influence
 from innobaro.variance.twophase import twophase_phases
 
-REF = Path(__file__).parent / "reference"
-CASES = json.loads((REF / "twophase.json").read_text())["cases"]
-RTOL = 1e-8
-
-
-@cache
-def data(name: str) -> pd.DataFrame:
-    return pd.read_csv(REF / "data" / f"{name}.csv")
+CASES = load("twophase")["cases"]
 
 
 def design(case: dict) -> ib.TwoPhaseDesign:
@@ -43,11 +35,6 @@ def design(case: dict) -> ib.TwoPhaseDesign:
         dom = case["domain"]
         d = d.subset(d.data[dom["column"]] == dom["value"])
     return d
-
-
-def close(actual, expected, rtol=RTOL):
-    np.testing.assert_allclose(np.asarray(actual, dtype=float),
-                               np.asarray(expected, dtype=float), rtol=rtol, atol=0)
 
 
 def ids(fns):
