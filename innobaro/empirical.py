@@ -54,6 +54,11 @@ class _Domains:
         return pd.DataFrame({c: v[which] for c, v in zip(self.by, self.values, strict=True)},
                             index=pd.RangeIndex(len(which)))
 
+    def total(self, w: np.ndarray) -> np.ndarray:
+        """The sum of ``w`` over each domain's rows (missing values included)."""
+        inside = self.code >= 0
+        return bincount(self.code[inside], weights=w[inside], minlength=self.n)
+
     def index(self) -> pd.Index:
         if not self.by:
             return pd.Index(["all"], name="domain")
@@ -116,6 +121,19 @@ def _kept(design: SurveyDesign, x: np.ndarray, doms: _Domains, what: str, col: s
         warn(f"{what}: domain(s) {', '.join(names)} have no non-missing value of {col!r} "
              f"with positive weight; they are left out")
     return keep, has
+
+
+def _one_column(design: SurveyDesign, y: Any, by: Columns | None, what: str
+                ) -> tuple[_Domains, np.ndarray, np.ndarray, np.ndarray]:
+    """The checks and rows of the distribution of one column (histogram, boxplot):
+    the domains, the column's values, the rows kept and the domains that have any."""
+    _check_design(design, what)
+    if not isinstance(y, str):
+        raise EstimationError(f"{what}: y must be one column name, got {y!r}")
+    doms = _domains(design, by, what)
+    x = _numeric(design, y, what)
+    keep, has = _kept(design, x, doms, what, y)
+    return doms, x, keep, has
 
 
 def _sorted_shares(x: np.ndarray, d: np.ndarray, w: np.ndarray, n_domains: int
@@ -382,12 +400,7 @@ def histogram(design: SurveyDesign, y: str, *, bins: str | int | Sequence[float]
     1   1.0    2.0    0.416667  0.416667    5.0
     2   2.0    4.0    0.500000  0.250000    6.0
     """
-    _check_design(design, "histogram")
-    if not isinstance(y, str):
-        raise EstimationError(f"histogram: y must be one column name, got {y!r}")
-    doms = _domains(design, by, "histogram")
-    x = _numeric(design, y, "histogram")
-    keep, has = _kept(design, x, doms, "histogram", y)
+    doms, x, keep, has = _one_column(design, y, by, "histogram")
     inside = (doms.code >= 0) & ~np.isnan(x)
     b = _breaks(bins, x[inside], y)
     K = b.size - 1
@@ -401,8 +414,7 @@ def histogram(design: SurveyDesign, y: str, *, bins: str | int | Sequence[float]
     wk = w[keep]
     sums = bincount(d * K + k, weights=wk, minlength=doms.n * K).reshape(doms.n, K)
     denom = bincount(d, weights=wk, minlength=doms.n)
-    in_dom = doms.code >= 0
-    W = bincount(doms.code[in_dom], weights=w[in_dom], minlength=doms.n)
+    W = doms.total(w)
     which = np.flatnonzero(has)
     p = sums[which] / denom[which, None]
     frame = doms.frame(np.repeat(which, K))
@@ -471,12 +483,7 @@ def boxplot_stats(design: SurveyDesign, y: str, *, by: Columns | None = None,
     domain
     all             1.0  3.0     3.0  5.0           8.0  (40.0,)
     """
-    _check_design(design, "boxplot_stats")
-    if not isinstance(y, str):
-        raise EstimationError(f"boxplot_stats: y must be one column name, got {y!r}")
-    doms = _domains(design, by, "boxplot_stats")
-    x = _numeric(design, y, "boxplot_stats")
-    keep, has = _kept(design, x, doms, "boxplot_stats", y)
+    doms, x, keep, has = _one_column(design, y, by, "boxplot_stats")
     w = design.weight_values
     xs, ds, cumw, total, sc = _sorted_shares(x[keep], doms.code[keep], w[keep], doms.n)
     starts, counts = sc[:, 0], sc[:, 1]
@@ -495,11 +502,10 @@ def boxplot_stats(design: SurveyDesign, y: str, *, by: Columns | None = None,
     iqr = q[:, 3] - q[:, 1]
     low = np.maximum(q[:, 0], q[:, 1] - 1.5 * iqr)
     high = np.minimum(q[:, 4], q[:, 3] + 1.5 * iqr)
-    in_dom = doms.code >= 0
-    n_pop = bincount(doms.code[in_dom], weights=w[in_dom], minlength=doms.n)
+    n_pop = doms.total(w)
     which = np.flatnonzero(has)
     if all_outliers:
-        rows = in_dom & ~np.isnan(x)
+        rows = (doms.code >= 0) & ~np.isnan(x)
         cd = doms.code[rows]
         xv = x[rows]
         beyond = (xv < low[cd]) | (xv > high[cd])
