@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DesignError, EstimationError, MissingValueError
+from .errors import DesignError, EstimationError, InnobaroError, MissingValueError
 
 __all__ = [
     "as_column_list",
@@ -23,6 +23,7 @@ __all__ = [
     "factorize_columns",
     "numeric_column",
     "plain",
+    "values_by_label",
 ]
 
 
@@ -169,6 +170,20 @@ def check_binary(values: np.ndarray, name: str) -> None:
             f"proportion needs a binary (0/1 or boolean) variable; column {name!r} "
             f"has other values, e.g. {_plain(v[bad][0])}. Use mean() for a numeric "
             f"variable or pass a categorical column for the share of each level")
+
+
+def values_by_label(values: dict[Any, Any] | pd.Series, labels: Sequence[Any], missing: str
+                    ) -> np.ndarray:
+    """The value of every label in ``labels`` (float), from a dict or Series keyed by label.
+
+    Raises :class:`~innobaro.errors.InnobaroError` ``"<missing> [labels]"``
+    naming the labels that have no value.
+    """
+    s = pd.Series(values)
+    absent = [lab for lab in labels if lab not in s.index]
+    if absent:
+        raise InnobaroError(f"{missing} {absent}")
+    return s.reindex(labels).to_numpy(dtype=float)
 
 
 plain = _plain

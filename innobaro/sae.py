@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._validate import values_by_label
 from .errors import EstimationError, InnobaroError, InnobaroWarning, warn
 
 if TYPE_CHECKING:
@@ -272,11 +273,7 @@ class FayHerriotResult:
                                     "for a model fitted with fay_herriot_fit")
             W = self.shares.reindex(sampled).to_numpy(dtype=float)
         elif isinstance(shares, (pd.Series, dict)):
-            s = pd.Series(shares)
-            missing = [a for a in sampled if a not in s.index]
-            if missing:
-                raise InnobaroError(f"shares has no value for areas {missing}")
-            W = s.reindex(sampled).to_numpy(dtype=float)
+            W = values_by_label(shares, sampled, "shares has no value for areas")
         else:
             W = np.asarray(shares, dtype=float)
             if W.shape != (len(sampled),):

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._validate import values_by_label
 from .errors import InnobaroError, InnobaroWarning, warn
 
 __all__ = [
@@ -56,11 +57,7 @@ def _groups(strata: Any, N: int) -> tuple[np.ndarray, pd.Index]:
 
 def _per_stratum(n: Any, levels: pd.Index) -> np.ndarray:
     if isinstance(n, (dict, pd.Series)):
-        s = pd.Series(n)
-        missing = [lev for lev in levels if lev not in s.index]
-        if missing:
-            raise InnobaroError(f"n has no sample size for strata {missing}")
-        out = s.reindex(levels).to_numpy(dtype=float)
+        out = values_by_label(n, levels, "n has no sample size for strata")
     else:
         out = np.broadcast_to(np.asarray(n, dtype=float), (len(levels),)).copy()
     if np.any(out < 0) or np.any(out != np.round(out)):
