@@ -30,6 +30,19 @@ read_data <- function(name) {
   df
 }
 
+## The start of a script that reads tests/reference/data: stop unless run from the
+## repository root; survey's strict options (a lonely PSU is an error, no domain
+## or ultimate-cluster adjustment) and warnings as they happen. Returns the start
+## time, which write_cases reports.
+start_script <- function(script) {
+  if (!dir.exists(data_dir)) {
+    stop("run this script from the repository root: Rscript ", file.path(ref_dir, script))
+  }
+  options(warn = 1, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
+          survey.ultimate.cluster = FALSE)
+  Sys.time()
+}
+
 ## t and normal intervals estimate -/+ crit * se (NaN where df = 0, as R's confint)
 t_interval <- function(est, se, df, level) {
   crit <- suppressWarnings(qt(1 - (1 - level) / 2, df))

@@ -44,14 +44,9 @@ suppressPackageStartupMessages({
 
 source(file.path("tests", "reference", "common.R"))
 
-if (!dir.exists("tests/reference/data")) {
-  stop("run this script from the repository root: Rscript tests/reference/make_pps.R")
-}
 RNGkind("Mersenne-Twister", "Inversion", "Rejection")
 set.seed(17)
-options(warn = 1, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
-        survey.ultimate.cluster = FALSE)
-t_start <- Sys.time()
+t_start <- start_script("make_pps.R")
 
 ## survey 4.1's ppsvar computes the calibration residuals of the influence values
 ## (into a variable y) and then uses the values before calibration, so calibrate()

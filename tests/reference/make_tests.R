@@ -24,14 +24,8 @@ suppressPackageStartupMessages({
 
 source(file.path("tests", "reference", "common.R"))
 
-
-if (!dir.exists("tests/reference/data")) {
-  stop("run this script from the repository root: Rscript tests/reference/make_tests.R")
-}
 RNGkind("Mersenne-Twister", "Inversion", "Rejection")
-options(warn = 1, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
-        survey.ultimate.cluster = FALSE)
-t_start <- Sys.time()
+t_start <- start_script("make_tests.R")
 
 
 DATA <- lapply(c(apistrat = "apistrat", apiclus1 = "apiclus1", apiclus2 = "apiclus2",

@@ -44,13 +44,8 @@ suppressPackageStartupMessages({
 
 source(file.path("tests", "reference", "common.R"))
 
-if (!dir.exists("tests/reference/data")) {
-  stop("run this script from the repository root: Rscript tests/reference/make_twophase.R")
-}
 RNGkind("Mersenne-Twister", "Inversion", "Rejection")
-options(warn = 1, survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
-        survey.ultimate.cluster = FALSE)
-t_start <- Sys.time()
+t_start <- start_script("make_twophase.R")
 
 ## ---------------------------------------------------------------------- data
 data(nwtco, package = "survival")
