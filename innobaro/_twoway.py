@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._linalg import bincount
 from ._validate import as_column_list, check_columns
 from .design import SurveyDesign
 from .errors import DomainError, EstimationError, MissingValueError
@@ -55,9 +56,10 @@ def levels_of(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
 
 
 def categorical(codes: np.ndarray, k: int) -> pd.Categorical:
-    # pandas-stubs want an Index for categories; pandas takes any list-like
-    return pd.Categorical.from_codes(  # type: ignore[call-overload]
-        codes, categories=list(range(k)))
+    """A categorical of the levels ``0 .. k-1`` from codes known to lie in
+    ``-1 .. k-1`` (not checked again: a pass over the rows saved)."""
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(range(k)),
+                                     validate=False)
 
 
 def check_missing(design: SurveyDesign, columns: Sequence[str], na_rm: bool, what: str
@@ -159,11 +161,15 @@ def two_way(design: SurveyDesign, row: Any, col: Any, na_rm: bool, drop_empty: b
     c, col_levels = levels_of(design.data[col])
     # weighted margins over the rows analysed: a level without weight is an
     # empty row or column of the table
-    w = design.weights.to_numpy()
+    w = design.unmasked_weights
     ok = design.present & ~missing & (r >= 0) & (c >= 0)
+    nr, nc = len(row_levels), len(col_levels)
+    cell = r + nr * c
+    table = (bincount(cell, weights=w, minlength=nr * nc) if ok.all() else
+             bincount(cell[ok], weights=w[ok], minlength=nr * nc)).reshape(nc, nr)
     margins = []
-    for codes, levels, name in ((r, row_levels, row), (c, col_levels, col)):
-        wsum = np.bincount(codes[ok], weights=w[ok], minlength=len(levels))
+    for codes, levels, name, wsum in ((r, row_levels, row, table.sum(axis=0)),
+                                      (c, col_levels, col, table.sum(axis=1))):
         empty = wsum <= 0
         if empty.any():
             if not drop_empty:

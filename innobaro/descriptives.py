@@ -333,6 +333,17 @@ def _levels(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
     return codes.astype(np.int64), list(uniq)
 
 
+def _over_levels(design: SurveyDesign, name: str) -> tuple[np.ndarray, list[Any]]:
+    """Codes and levels of the ``over`` column: the design's cached level codes
+    (factorised once per design), except for a categorical column, whose
+    unused categories stay levels."""
+    col = design.data[name]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return _levels(col)
+    codes, values = design.level_codes([name])
+    return codes, list(values[0])
+
+
 def standardize(design: SurveyDesign, by: str, population: Any, *,
                 over: str | None = None,
                 excluding_missing: Columns | None = None) -> SurveyDesign:
@@ -411,7 +422,9 @@ def standardize(design: SurveyDesign, by: str, population: Any, *,
             design = design.subset(~miss)
     codes, levels = _levels(design.data[by])
     present = design.present
-    for name, cc in [(by, codes)] + [(c, _levels(design.data[c])[0]) for c in over_cols]:
+    over_levels = [_over_levels(design, c) for c in over_cols]
+    for name, cc in [(by, codes)] + [(c, lv[0]) for c, lv in zip(over_cols, over_levels,
+                                                                 strict=True)]:
         bad = (cc < 0) & present
         if bad.any():
             raise MissingValueError(f"standardize: {name!r} has {int(bad.sum())} missing "
@@ -419,8 +432,9 @@ def standardize(design: SurveyDesign, by: str, population: Any, *,
     shares = _population_shares(population, levels, by)
     w = design.unmasked_weights
     if over_cols:
-        ocodes, olevels = _levels(design.data[over_cols[0]])
-        free = bincount(ocodes[present], weights=w[present], minlength=len(olevels))
+        ocodes, olevels = over_levels[0]
+        free = (bincount(ocodes, weights=w, minlength=len(olevels)) if present.all() else
+                bincount(ocodes[present], weights=w[present], minlength=len(olevels)))
         totals = {(lev, olev): float(s * f) for olev, f in zip(olevels, free, strict=True)
                   for lev, s in zip(levels, shares, strict=True)}
         cells = [by, over_cols[0]]

@@ -27,6 +27,7 @@ from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueE
 from .intervals import PROPORTION_METHODS, proportion_interval, t_quantile
 from .results import Estimate
 from .variance import Influence, ReplicateFn, Working, degrees_of_freedom, vcov_of
+from .variance.linearization import LevelIndicators, LevelInfluence
 from .variance.small_sample import adjust as small_sample_adjust
 from .variance.small_sample import check_se
 
@@ -51,10 +52,13 @@ class _Prepared:
     by: list[str]
     domain_values: list[np.ndarray]  # per by column, the value of each domain
     label: str | None = None  # the design's domain (subset) label
+    # one categorical variable held as its level codes (Y is then (n, 0)):
+    # the level of each row, in 0..K-1 inside the domains
+    codes: np.ndarray | None = None
 
     @property
     def q(self) -> int:
-        return self.Y.shape[1]
+        return len(self.labels)
 
     def domain_names(self) -> list[str]:
         if not self.by:
@@ -160,16 +164,49 @@ def _response(design: SurveyDesign, columns: list[str], what: str
     return np.hstack(mats), labels, sources
 
 
+def _level_codes(design: SurveyDesign, name: str) -> tuple[np.ndarray, list[str]] | None:
+    """Level codes (-1 where missing) and labels of a categorical column, or
+    None for a numeric or boolean one (as :func:`_response` reads them)."""
+    col = design.data[name]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        levels = list(col.cat.categories)
+        codes = col.cat.codes.to_numpy()  # int8 or int16 for few levels: not widened
+    elif pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        return None
+    else:
+        codes, uniq = pd.factorize(col, sort=True)
+        levels = list(uniq)
+    if not levels:
+        raise EstimationError(f"column {name!r} has no non-missing values")
+    return codes, [f"{name}[{lev}]" for lev in levels]
+
+
 def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm: bool,
-             what: str) -> _Prepared:
+             what: str, levels: bool = False,
+             given: tuple[np.ndarray, list[str]] | None = None) -> _Prepared:
+    """The response and domains. With ``levels``, one categorical variable on a
+    linearisation design is held as its level codes (``prep.codes``), not as
+    the dense matrix of its level indicators; ``given`` are such codes (-1
+    where missing) and labels, of a variable named ``columns[0]`` that is not
+    a column of the data."""
     if not isinstance(design, SurveyDesign):
         raise TypeError(f"design must be an innobaro Design or ReplicateDesign, not "
                         f"{type(design).__name__}")
     if not columns:
         raise EstimationError(f"{what}: no variable given")
-    Y, labels, sources = _response(design, columns, what)
+    level_codes = given
+    if levels and len(columns) == 1 and not isinstance(design, ReplicateDesign):
+        check_columns(design.data, columns, what)
+        level_codes = _level_codes(design, columns[0])
+    if level_codes is not None:
+        codes_y, labels = level_codes
+        sources = [columns[0]]
+        Y = np.empty((design.n, 0))
+        nan = (codes_y < 0)[:, None]
+    else:
+        Y, labels, sources = _response(design, columns, what)
+        nan = np.isnan(Y)
     present = present_df = design.present
-    nan = np.isnan(Y)
     has_missing = bool(nan.any())
     missing = nan & present[:, None] if has_missing else nan
     if has_missing and missing.any():
@@ -200,10 +237,12 @@ def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm
     else:
         w = np.where(inside, w_all, 0.0)
         Y = np.where(inside[:, None], Y, 0.0)
-    if has_missing:
+    if has_missing and level_codes is None:
         Y[np.isnan(Y)] = 0.0
     prep = _Prepared(Y=Y, labels=labels, w=w, dom=codes, n_domains=n_domains, by=by_cols,
-                     domain_values=values, dom_df=codes_df, label=design.domain_label)
+                     domain_values=values, dom_df=codes_df, label=design.domain_label,
+                     codes=None if level_codes is None else
+                     level_codes[0] if w is w_all else np.where(inside, level_codes[0], 0))
     if own_rows:
         prep.n_obs = design.cache.domain_counts(
             tuple(by_cols), lambda: prep.count(positive_weight=True))
@@ -241,13 +280,17 @@ def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
             raise MissingValueError(f"{what}: by column {', '.join(map(repr, bad))} has "
                                     f"{int(nan_by.sum())} missing value(s) in the domain; "
                                     f"leave them out with design.subset(...)")
-        codes_df = np.where(present_df, all_codes, -1)
-        codes = np.where(present, all_codes, -1)
+        codes_df = all_codes if present_df.all() else np.where(present_df, all_codes, -1)
+        codes = codes_df if present is present_df else np.where(present, all_codes, -1)
         # keep the domains with at least one row of positive weight (as R's svyby)
         n_levels = len(values[0])
         inside = codes >= 0
-        has_weight = bincount(codes[inside], weights=(w_all[inside] > 0).astype(float),
-                                 minlength=n_levels) > 0
+        if inside.all():
+            has_weight = bincount(codes, weights=(w_all > 0).astype(float),
+                                  minlength=n_levels) > 0
+        else:
+            has_weight = bincount(codes[inside], weights=(w_all[inside] > 0).astype(float),
+                                  minlength=n_levels) > 0
         if not has_weight.any():
             raise DomainError(f"{what}: every row of the domains has weight zero")
         if not has_weight.all() and present is not present_df:
@@ -325,13 +368,25 @@ def _srs_variances(prep: _Prepared, z: np.ndarray, mean_type: bool
     return wor.ravel(), wr.ravel()
 
 
-def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray, z: np.ndarray,
-            statistic: str, replicates: ReplicateFn, *, labels: list[str] | None = None,
+def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray,
+            z: np.ndarray | LevelIndicators, statistic: str, replicates: ReplicateFn, *,
+            labels: list[str] | None = None,
             deff: bool = True, mean_type: bool = False, interval=None, level: float = 0.95,
             method: str | None = None, notes: tuple[str, ...] = (),
             df: np.ndarray | None = None, se: str = "linearized",
             working: Working | None = None) -> Estimate:
-    col_scale = _variance_scale(est.reshape(-1, z.shape[1]), z)
+    if isinstance(z, LevelIndicators):
+        # a bound of the influence values (|1[.] - p| <= 1 + |p|) decides whether
+        # they need scaling; if so, they are scaled as a dense matrix
+        bound = np.abs(z.scale).max(initial=0.0) * (
+            1.0 + (0.0 if z.centre is None else np.abs(z.centre).max(initial=0.0)))
+        if _variance_scale(est.reshape(-1, z.n_levels), np.full((1, z.n_levels), bound)) \
+                is not None:
+            z = z.dense(prep.dom)
+    if isinstance(z, LevelIndicators):
+        col_scale = None
+    else:
+        col_scale = _variance_scale(est.reshape(-1, z.shape[1]), z)
     scale = None
     if col_scale is not None:  # values near the float range: sums of squares of scaled values
         z = z / col_scale
@@ -343,7 +398,9 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray, z: np.ndarra
         if working is not None:  # the influence values are linear in the residuals
             working = Working(U=working.U, UW=working.UW, resid=working.resid / col_scale,
                               block=working.block, n_blocks=working.n_blocks)
-    infl = Influence(values=z, domain=prep.dom, n_domains=prep.n_domains)
+    infl = (LevelInfluence(z, prep.dom, prep.n_domains, all_in=prep.all_in)
+            if isinstance(z, LevelIndicators)
+            else Influence(values=z, domain=prep.dom, n_domains=prep.n_domains))
     bm = se != "linearized" and working is not None
     V = vcov_of(design, est.ravel() if scale is None else est.ravel() / scale, infl,
                 replicates, se=se if bm else "linearized", working=working)
@@ -358,7 +415,7 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray, z: np.ndarra
         df = degrees_of_freedom(design, prep.dom_df, prep.n_domains,
                                 key=("by", tuple(prep.by), prep.n_domains,
                                      tuple(len(v) for v in prep.domain_values)))
-    srs = (lambda: _srs_variances(prep, z, mean_type)) if deff else None
+    srs = (lambda: _srs_variances(prep, infl.values, mean_type)) if deff else None
     if entry_df is None:
         assert df is not None
         entry_df = np.repeat(df, q)
@@ -373,11 +430,20 @@ def _variance_scale(est: np.ndarray, z: np.ndarray) -> np.ndarray | None:
     influence values or estimates are so large (or small) that their squares
     would overflow (or underflow); None otherwise. Dividing by a power of two
     is exact, so the result is the same as unscaled."""
-    with np.errstate(invalid="ignore"):
-        big = np.nanmax(np.abs(np.vstack([z, est])), axis=0, initial=0.0)
+    big = np.maximum(_abs_max(z), _abs_max(est))
     if not ((big > 1e100) | ((big < 1e-100) & (big > 0))).any():
         return None
     return np.where(big > 0, np.exp2(np.round(np.log2(np.where(big > 0, big, 1.0)))), 1.0)
+
+
+def _abs_max(a: np.ndarray) -> np.ndarray:
+    """Largest absolute value of each column (zero for none; NaN left out),
+    from the column maxima and minima: no copy of ``a``."""
+    big = np.maximum(a.max(axis=0, initial=0.0), -a.min(axis=0, initial=0.0))
+    if np.isnan(big).any():
+        with np.errstate(invalid="ignore"):
+            big = np.nanmax(np.abs(a), axis=0, initial=0.0)
+    return big
 
 
 def _rep_totals(prep: _Prepared, A: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -466,6 +532,49 @@ def _mean_working(prep: _Prepared, est: np.ndarray) -> Working:
                     prep.Y - prep.spread(est))
 
 
+def _level_influence(prep: _Prepared, centred: bool) -> tuple[np.ndarray, LevelIndicators]:
+    """Counts (``centred=False``: a total) or shares (a mean) of the levels of
+    one categorical variable held as codes, by domain ((D, K)), and their
+    influence values: ``w_i 1[y_i = k]`` for the counts, ``w_i (1[y_i = k] -
+    p_dk) / N_d`` for the shares, from one bincount over (domain, level)."""
+    assert prep.codes is not None
+    K, D = prep.q, prep.n_domains
+    if prep.all_in:
+        dom, code, w = prep.dom, prep.codes, prep.w
+    else:
+        keep = prep.dom >= 0
+        dom, code, w = prep.dom[keep], prep.codes[keep], prep.w[keep]
+    key = code if D == 1 else dom * K + code
+    counts = bincount(key, weights=w, minlength=D * K).reshape(D, K)
+    if not centred:
+        return counts, LevelIndicators(prep.codes, prep.w, None, K)
+    size = prep.domain_sum(prep.w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = counts / size[:, None]
+        inv = np.where(size > 0, 1.0 / size, 0.0)
+    return shares, LevelIndicators(prep.codes, prep.w * prep.spread(inv), shares, K)
+
+
+def level_shares(design: SurveyDesign, codes: np.ndarray, labels: list[str], *,
+                 na_rm: bool, what: str) -> Estimate:
+    """:func:`mean` of a categorical variable given as level codes (-1 where
+    missing) rather than a column, on a linearisation design: the shares of
+    the levels, without a copy of the design with the column added (the
+    design's cached domains and degrees of freedom are used). Internal: the
+    tests of :mod:`innobaro.independence` call it with the cells of a table."""
+    if isinstance(design, ReplicateDesign):
+        raise TypeError("level_shares: a linearisation design only")
+    prep = _prepare(design, [what], None, na_rm, what, given=(codes, labels))
+    shares, indicators = _level_influence(prep, centred=True)
+    return _finish(design, prep, shares, indicators, "mean", _no_replicates, mean_type=True)
+
+
+def _no_replicates(W: np.ndarray) -> np.ndarray:
+    """The replicate function of an estimate held as level codes, which only
+    linearisation designs use."""
+    raise AssertionError("level codes are used on linearisation designs only")
+
+
 def _mean_influence(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
     est, size = _domain_means(prep)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -546,7 +655,12 @@ def mean(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     ([3.9444], [0.7285])
     """
     se = _check_se_design(design, se, "mean")
-    prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "mean")
+    prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "mean",
+                    levels=se == "linearized")
+    if prep.codes is not None:  # the shares of one categorical variable
+        shares, indicators = _level_influence(prep, centred=True)
+        return _finish(design, prep, shares, indicators, "mean", _no_replicates,
+                       mean_type=True)
     est, z = _mean_influence(prep)
     return _finish(design, prep, est, z, "mean", _mean_replicates(design, prep), mean_type=True,
                    se=se, working=None if se == "linearized" else _mean_working(prep, est))
@@ -594,7 +708,10 @@ def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     [50.0]
     """
     _check_se_design(design, se, "total")
-    prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "total")
+    prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "total", levels=True)
+    if prep.codes is not None:  # the counts of one categorical variable
+        counts, indicators = _level_influence(prep, centred=False)
+        return _finish(design, prep, counts, indicators, "total", _no_replicates)
     z = prep.w[:, None] * prep.Y
     est = prep.domain_sum(z)
 
@@ -622,9 +739,10 @@ def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
         Standard errors and degrees of freedom, R's ``svyglm(std.errors=)``
         values: R's linearisation, or Bell-McCaffrey bias-reduced
         linearisation (CR2) of the ratio as the regression of the numerator on the denominator with
-        weights :math:`w_i / x_i`, with Satterthwaite degrees of freedom
-        under independence (``"bell-mccaffrey"``) or an exchangeable
-        correlation within PSUs (``"bell-mccaffrey-2"``). Linearisation
+        weights :math:`w_i / x_i` and working variance :math:`x_i` (the ratio model; 1 when a
+        denominator is not positive), with Satterthwaite degrees of freedom under that model
+        (``"bell-mccaffrey"``) or with an exchangeable correlation within PSUs
+        (``"bell-mccaffrey-2"``). Linearisation
         designs only. See :mod:`innobaro.variance.small_sample` and the
         guide's coverage study.
 
@@ -676,11 +794,17 @@ def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
             return (T[:, :, num_i] / T[:, :, den_j]).reshape(W.shape[1], -1)
 
     working = None
-    if se != "linearized":  # y on x with weights w / x: U = x, W U = w
-        inside = (prep.dom >= 0)[:, None]
-        working = _working(prep, np.where(inside, prep.Y[:, den_j], 0.0),
-                           np.where(inside, prep.w[:, None], 0.0),
-                           prep.Y[:, num_i] - prep.spread(est) * prep.Y[:, den_j])
+    if se != "linearized":
+        # y on x with weights w / x (U = x, W U = w) under the ratio model's working
+        # variance x (when every denominator is positive): rescaled by sqrt(x),
+        # U = sqrt(x), W U = w sqrt(x), e = (y - R x) / sqrt(x)
+        inside = (prep.dom >= 0) & (prep.w > 0)
+        x = prep.Y[:, den_j]
+        positive = np.all((x > 0) | ~inside[:, None], axis=0)
+        root = np.sqrt(np.where(positive & inside[:, None], x, 1.0))
+        working = _working(prep, np.where(inside[:, None], x / root, 0.0),
+                           np.where(inside[:, None], prep.w[:, None] * root, 0.0),
+                           (prep.Y[:, num_i] - prep.spread(est) * x) / root)
     return _finish(design, prep, est, z, "ratio", reps, labels=labels, se=se,
                    working=working)
 

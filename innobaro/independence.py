@@ -46,7 +46,7 @@ from .design import ReplicateDesign, SurveyDesign
 from .distributions import exact_tail as _exact_tail
 from .distributions import saddlepoint_tail as _saddlepoint_tail
 from .errors import EstimationError
-from .estimators import mean, total
+from .estimators import level_shares, mean, total
 from .results import TestResult
 from .variance import combined_df
 
@@ -195,10 +195,9 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
     data_name = f"{tw.row} by {tw.col}"
     cell_name, row_name, col_name, one_name = internal_names(design, "cell", "row", "col",
                                                               "one")
-    cells = categorical(tw.cell(), K)
-
     if statistic in ("Wald", "adjWald"):
-        ext = design.with_columns({cell_name: cells, row_name: categorical(tw.r, nr),
+        ext = design.with_columns({cell_name: categorical(tw.cell(), K),
+                                   row_name: categorical(tw.r, nr),
                                    col_name: categorical(tw.c, nc),
                                    one_name: np.ones(design.n)})
         tot = total(ext, [cell_name, row_name, col_name, one_name], na_rm=has_missing)
@@ -240,8 +239,12 @@ def chisq_test(design: SurveyDesign, row: str, col: str, *, statistic: Statistic
                           expected=expected,
                           details={"wald": W, "nu": nu, "n": n_rows})
 
-    ext = design.with_columns({cell_name: cells})
-    shares = mean(ext, cell_name, na_rm=has_missing)
+    if isinstance(design, ReplicateDesign):
+        ext = design.with_columns({cell_name: categorical(tw.cell(), K)})
+        shares = mean(ext, cell_name, na_rm=has_missing)
+    else:  # the cells as codes: no copy of the design, its cached domains and df
+        shares = level_shares(design, tw.cell(), [str(k) for k in range(K)],
+                              na_rm=has_missing, what="chisq_test")
     nu = combined_df(shares.df_values)
     p_hat = shares.estimate.to_numpy()
     V = shares.vcov.to_numpy()
@@ -401,15 +404,23 @@ def goodness_of_fit(design: SurveyDesign, y: str, p: Any, *, na_rm: bool = False
     y = column_name(y, "y")
     check_columns(design.data, [y], "goodness_of_fit")
     missing = check_missing(design, [y], na_rm, "goodness_of_fit")
-    codes, levels = levels_of(design.data[y])
+    column = design.data[y]
+    categorical_y = isinstance(column.dtype, pd.CategoricalDtype)
+    if categorical_y:  # its categories are the levels (total() reads the codes)
+        codes, levels = np.empty(0, dtype=np.int64), list(column.cat.categories)
+    else:
+        codes, levels = levels_of(column)
     K = len(levels)
     if K < 2:
         raise EstimationError(f"goodness_of_fit: {y!r} has {K} level(s); a test of shares "
                               f"needs at least two")
     shares = _null_shares(p, levels, y)
-    (name,) = internal_names(design, "level")
-    ext = design.with_columns({name: categorical(codes, K)})
-    tot = total(ext, name, na_rm=bool(missing.any()))
+    if categorical_y:  # total() reads a categorical column's levels as levels_of does
+        tot = total(design, y, na_rm=bool(missing.any()))
+    else:
+        (name,) = internal_names(design, "level")
+        ext = design.with_columns({name: categorical(codes, K)})
+        tot = total(ext, name, na_rm=bool(missing.any()))
     T = tot.estimate.to_numpy()
     V = tot.vcov.to_numpy()
     if not np.isfinite(V).all() or not (V != 0).any():

@@ -50,10 +50,13 @@ from ..errors import InnobaroWarning, LonelyPSUError
 from .calibration import project_influence
 from .pps import joint_vcov
 
-__all__ = ["Influence", "design_df", "linearized_vcov"]
+__all__ = ["Influence", "LevelIndicators", "LevelInfluence", "design_df", "linearized_vcov"]
 
 #: Largest dense (units x columns) block held in memory at once.
 _DENSE_LIMIT = 1 << 22
+
+#: Largest (units x columns x columns) cross product done without BLAS.
+_SMALL_PRODUCT = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,13 @@ class Influence:
     n_domains: int
 
     @property
+    def n_variables(self) -> int:
+        """Number of variables ``q`` (columns per domain)."""
+        return int(self.values.shape[1])
+
+    @property
     def n_columns(self) -> int:
-        return self.n_domains * self.values.shape[1]
+        return self.n_domains * self.n_variables
 
     @property
     def all_in(self) -> bool:
@@ -94,6 +102,82 @@ class Influence:
             value = bool((self.domain >= 0).all())
             object.__setattr__(self, "_all_in", value)
             return value
+
+
+@dataclass(frozen=True)
+class LevelIndicators:
+    """Influence values of the ``K`` level indicators of one categorical
+    variable, held compactly: row ``i`` has
+
+    .. math:: z_{ik} = s_i\\,(1[c_i = k] - p_{d(i) k}),
+
+    with :math:`c_i` its level, :math:`s_i` its scale (``w_i / \\hat N_d`` for
+    the shares of a mean, ``w_i`` for the counts of a total, zero outside the
+    domains) and :math:`p_{dk}` the centre of its domain (the shares; none for
+    a total). Its PSU totals are one ``bincount`` over (unit, domain, level)
+    less the centres times the units' totals of the scale, so no dense
+    n-by-K matrix is needed.
+
+    Attributes
+    ----------
+    code : (n,) integer
+        Level of each row, in ``0 .. K-1`` (any level where ``scale`` is zero).
+    scale : (n,) float64
+    centre : (D, K) float64 or None
+    n_levels : int
+    """
+
+    code: np.ndarray
+    scale: np.ndarray
+    centre: np.ndarray | None
+    n_levels: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.code.size), self.n_levels)
+
+    def dense(self, domain: np.ndarray) -> np.ndarray:
+        """The (n, K) influence values (``domain``: each row's domain, -1 outside)."""
+        K = self.n_levels
+        z = np.zeros((self.code.size, K))
+        z[np.arange(self.code.size), self.code] = 1.0
+        if self.centre is not None:
+            z -= self.centre[np.maximum(domain, 0)]
+        z *= self.scale[:, None]
+        z[domain < 0] = 0.0
+        return z
+
+
+class LevelInfluence(Influence):
+    """An :class:`Influence` of level indicators held as :class:`LevelIndicators`.
+
+    The variance engine sums it per unit without the dense (n, K) matrix;
+    ``values`` builds that matrix on first use (weighting corrections,
+    two-phase designs, small-sample adjustments read it).
+    """
+
+    levels: LevelIndicators
+
+    def __init__(self, levels: LevelIndicators, domain: np.ndarray, n_domains: int, *,
+                 all_in: bool | None = None) -> None:
+        object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "domain", domain)
+        object.__setattr__(self, "n_domains", n_domains)
+        if all_in is not None:  # known to the caller: no pass over the rows
+            object.__setattr__(self, "_all_in", all_in)
+
+    @property  # type: ignore[override]
+    def values(self) -> np.ndarray:
+        try:
+            return self._values  # type: ignore[attr-defined,no-any-return]
+        except AttributeError:
+            value = self.levels.dense(self.domain)
+            object.__setattr__(self, "_values", value)
+            return value
+
+    @property
+    def n_variables(self) -> int:
+        return self.levels.n_levels
 
 
 def linearized_vcov(design: Design, infl: Influence) -> np.ndarray:
@@ -152,16 +236,25 @@ def corrected_unit_totals(design: Design, st: Stage, k: int, infl: Influence,
         for basis, coef in corrections:
             unit_totals = design.cache.basis_totals(
                 basis, k, functools.partial(basis.unit_totals, st.unit, n_units))
-            totals = totals - unit_totals @ coef
+            totals = totals - _product(unit_totals, coef)
     return totals
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b``; a small product by numpy's own loop (see :func:`_centred_crossprod`)."""
+    if sp.issparse(a) or sp.issparse(b) or a.shape[0] * a.shape[1] * b.shape[1] > _SMALL_PRODUCT:
+        return cast(np.ndarray, a @ b)
+    return np.einsum("uk,km->um", a, b)
 
 
 def _unit_totals(st: Stage, infl: Influence) -> sp.csr_matrix | np.ndarray:
     """Totals of the influence values per (unit, column): dense when small."""
-    z = infl.values
-    q = z.shape[1]
     dom = infl.domain
     n_units = st.unit_stratum.size
+    if isinstance(infl, LevelInfluence) and n_units * infl.n_columns <= _DENSE_LIMIT:
+        return _level_unit_totals(st, infl)
+    z = infl.values
+    q = z.shape[1]
     keep: slice | np.ndarray
     if infl.all_in:
         keep = slice(None)
@@ -180,6 +273,25 @@ def _unit_totals(st: Stage, infl: Influence) -> sp.csr_matrix | np.ndarray:
     rows = np.repeat(st.unit[keep], q)
     cols = (dom[keep][:, None] * q + np.arange(q)).ravel()
     return sp.csr_matrix((zk.ravel(), (rows, cols)), shape=(n_units, infl.n_columns))
+
+
+def _level_unit_totals(st: Stage, infl: LevelInfluence) -> np.ndarray:
+    """Unit totals of level indicators: one bincount over (unit, domain, level)
+    of the scale, less the centres times its sums over the levels."""
+    lv = infl.levels
+    K, D = lv.n_levels, infl.n_domains
+    n_units = st.unit_stratum.size
+    if infl.all_in:
+        unit, dom, code, s = st.unit, infl.domain, lv.code, lv.scale
+    else:
+        keep = infl.domain >= 0
+        unit, dom, code, s = st.unit[keep], infl.domain[keep], lv.code[keep], lv.scale[keep]
+    key = unit if D == 1 else unit * D + dom
+    out = bincount(key * K + code, weights=s, minlength=n_units * D * K).reshape(n_units, D * K)
+    if lv.centre is not None:  # every row has one level: the unit's total of s is the sum
+        per_unit = out.reshape(n_units, D, K).sum(axis=2)
+        out -= np.repeat(per_unit, K, axis=1) * lv.centre.ravel()
+    return out
 
 
 def _stage_vcov(design: Design, st: Stage, k: int, infl: Influence,
@@ -263,7 +375,13 @@ def _centred_crossprod(totals: sp.csr_matrix | np.ndarray, centre: np.ndarray,
         if sp.issparse(block):
             block = cast(sp.csr_matrix, block).toarray()
         dev = block - centre[unit_stratum[a:b]]
-        out += (dev * unit_scale[a:b, None]).T @ dev
+        scaled = dev * unit_scale[a:b, None]
+        if (b - a) * m * m <= _SMALL_PRODUCT:
+            # a small product: numpy's own loop, as a multi-threaded BLAS call
+            # waits for its threads to wake (tens of ms on a loaded machine)
+            out += np.einsum("ui,uj->ij", scaled, dev)
+        else:
+            out += scaled.T @ dev
     return out
 
 
@@ -291,7 +409,7 @@ def _adjust_lonely(design: Design, st: Stage, infl: Influence, totals: sp.csr_ma
     (R's ``subset`` leaves the other strata out of the design, so a lonely
     stratum that the domain does not reach contributes nothing).
     """
-    q = infl.values.shape[1]
+    q = infl.n_variables
     present = _present_strata(st, infl, bool(design.calibration_steps))  # (H, D)
     n_psu = np.repeat((present * st.n_units[:, None]).sum(axis=0), q).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -308,7 +426,7 @@ def _adjust_lonely(design: Design, st: Stage, infl: Influence, totals: sp.csr_ma
 def _average_factor(design: Design, st: Stage, k: int, infl: Influence,
                     lonely: np.ndarray, certain: np.ndarray) -> np.ndarray:
     """Per-column factor (strata reached) / (strata reached with 2+ PSUs)."""
-    q = infl.values.shape[1]
+    q = infl.n_variables
     present = _present_strata(st, infl, bool(design.calibration_steps))  # (H, D)
     if k == 0:
         n_strat = present.sum(axis=0)
@@ -342,19 +460,25 @@ def design_df(design: Design, infl: Influence) -> np.ndarray:
     w = design.unmasked_weights
     keep = (infl.domain >= 0) & (w != 0)
     d = infl.n_domains
-    dom = infl.domain[keep]
-    unit = st.unit[keep]
     n_units = st.unit_stratum.size
-    psu_count = _distinct_pairs(unit, dom, n_units, d)
-    strat_count = _distinct_pairs(st.unit_stratum[unit], dom, st.n_strata, d)
+    if keep.all():
+        unit, dom = st.unit, infl.domain
+    else:
+        unit, dom = st.unit[keep], infl.domain[keep]
+    # the distinct (PSU, domain) pairs, then the distinct (stratum, domain)
+    # pairs among them: one pass over the rows
+    pairs = _distinct(unit if d == 1 else unit * d + dom, n_units * d)
+    unit_of, dom_of = np.divmod(pairs, d)
+    strata = _distinct(st.unit_stratum[unit_of] * d + dom_of, st.n_strata * d)
+    psu_count = bincount(dom_of, minlength=d)
+    strat_count = bincount(strata % d, minlength=d)
     return (psu_count - strat_count).astype(float)
 
 
-def _distinct_pairs(a: np.ndarray, dom: np.ndarray, na: int, d: int) -> np.ndarray:
-    """Number of distinct values of ``a`` within each domain."""
-    if na * d <= _DENSE_LIMIT * 4:
-        hit = np.zeros(na * d, dtype=bool)
-        hit[a * d + dom] = True
-        return hit.reshape(na, d).sum(axis=0)
-    uniq = np.unique(a.astype(np.int64) * d + dom)
-    return bincount(uniq % d, minlength=d)
+def _distinct(keys: np.ndarray, size: int) -> np.ndarray:
+    """The distinct values of ``keys`` (in ``0 .. size-1``), sorted."""
+    if size <= _DENSE_LIMIT * 4:
+        hit = np.zeros(size, dtype=bool)
+        hit[keys] = True
+        return np.flatnonzero(hit)
+    return np.unique(keys.astype(np.int64))
