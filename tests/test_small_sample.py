@@ -113,10 +113,17 @@ def test_estimators_agree_with_clubsandwich_cr2(name: str) -> None:
     w = df[case["design"]["weights"]].to_numpy()
     n = len(df)
     if case["what"] == "ratio":
+        # clubSandwich's lm(y ~ 0 + x, weights = w / x): working variance 1
         est = ib.ratio(design, y, "x", se="bell-mccaffrey")
         x = df["x"].to_numpy()
         r = float(est.estimate.iloc[0])
         U, UW, e, block, B = x, w, df[y].to_numpy() - r * x, np.zeros(n, int), 1
+        # ib.ratio's working variance is x (the ratio model): the same regression
+        # rescaled by sqrt(x)
+        ratio_working = Working(U=np.sqrt(x).reshape(n, 1, 1), UW=(w * np.sqrt(x)).reshape(n, 1, 1),
+                                resid=(e / np.sqrt(x)).reshape(n, 1), block=block, n_blocks=1)
+        ratio_adj = adjust(design, ratio_working, "bell-mccaffrey")
+        np.testing.assert_allclose(est.df_values, ratio_adj.df.ravel(), rtol=1e-12)
     elif case["what"] == "mean":
         est = ib.mean(design, y, se="bell-mccaffrey")
         U, UW, e = np.ones(n), w, df[y].to_numpy() - float(est.estimate.iloc[0])
@@ -127,15 +134,16 @@ def test_estimators_agree_with_clubsandwich_cr2(name: str) -> None:
         codes, levels = pd.factorize(df[by], sort=True)
         U, UW, block, B = np.ones(n), w, codes, len(levels)
         e = df[y].to_numpy() - est.estimate.to_numpy()[codes]
-    # the public estimator's degrees of freedom are clubSandwich's
-    _check(est.df_values, np.atleast_1d(case["df"]))
+    if case["what"] != "ratio":  # the public estimator's degrees of freedom are clubSandwich's
+        _check(est.df_values, np.atleast_1d(case["df"]))
     working = Working(U=U.reshape(n, 1, 1), UW=UW.reshape(n, 1, 1), resid=e.reshape(n, 1),
                       block=block, n_blocks=B)
     adj = adjust(design, working, "bell-mccaffrey")
     _check(cr2_vcov(adj), np.asarray(case["vcov"], float).reshape(B, B))
     # and its variance is the design's linearisation of the adjusted influence
     # values (one stratum, no fpc: n/(n-1) times their centred sum of squares)
-    tot = pd.DataFrame(adj.values).groupby(
+    used = ratio_adj if case["what"] == "ratio" else adj
+    tot = pd.DataFrame(used.values).groupby(
         (df[case["design"]["psu"]].astype(str) + "|" + pd.Series(block).astype(str)).to_numpy()
     ).sum()
     if B == 1:
