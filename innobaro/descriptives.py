@@ -62,7 +62,7 @@ def _numeric_matrix(design: SurveyDesign, cols: list[str], what: str) -> np.ndar
                                   f"value(s); recode them, or set them missing and pass "
                                   f"na_rm=True")
         mats.append(values)
-    return np.column_stack(mats)
+    return mats[0][:, None] if len(mats) == 1 else np.column_stack(mats)
 
 
 def _domain_codes(design: SurveyDesign, by_cols: list[str], rows: np.ndarray, what: str
@@ -72,8 +72,9 @@ def _domain_codes(design: SurveyDesign, by_cols: list[str], rows: np.ndarray, wh
     present = design.present
     w = design.unmasked_weights
     if not by_cols:
-        dom = np.where(rows, 0, -1).astype(np.int64)
-        dom_df = np.where(present, 0, -1).astype(np.int64)
+        dom = np.where(rows, 0, -1).astype(np.int64, copy=False)
+        dom_df = dom if present is rows else np.where(present, 0, -1).astype(np.int64,
+                                                                             copy=False)
         if not (rows & (w > 0)).any():
             raise DomainError(f"{what}: the domain has no rows with positive weight")
         return dom, dom_df, [], 1
@@ -202,7 +203,7 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     X = _numeric_matrix(design, cols, "var")
     present = design.present
     missing = np.isnan(X) & present[:, None]
-    rows = present.copy()
+    rows = present
     if missing.any():
         if not na_rm:
             listed = ", ".join(f"{cols[j]!r} ({int(missing[:, j].sum())} missing)"
@@ -210,7 +211,7 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
             raise MissingValueError(f"var: {listed}; pass na_rm=True to estimate from the "
                                     f"complete rows (they stay in the design with weight "
                                     f"zero)")
-        rows &= ~missing.any(axis=1)
+        rows = present & ~missing.any(axis=1)
     by_cols = as_column_list(by, "by")
     dom, dom_df, values, D = _domain_codes(design, by_cols, rows, "var")
     inside = dom >= 0
@@ -221,18 +222,21 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         w = np.where(inside, design.unmasked_weights, 0.0)
         X = np.where(inside[:, None], X, 0.0)
     p = len(cols)
-    d = np.maximum(dom, 0)
+    d = np.maximum(dom, 0) if D > 1 or not all_in else dom
     dom_in = dom if all_in else dom[inside]
 
     def domain_sums(A: np.ndarray) -> np.ndarray:
         """Weighted domain sums of the columns of A: (D, k), one pass per column."""
-        if D == 1 and all_in:
-            return (w @ A)[None, :]
+        if D == 1 and all_in:  # numpy's own loop (BLAS waits for its threads), column
+            # by column, so that a column's sum does not depend on the others
+            return np.array([[np.einsum("i,i->", w, np.ascontiguousarray(A[:, j]))
+                              for j in range(A.shape[1])]])  # over columns
         return np.stack([bincount(dom_in, weights=(w * A[:, j]) if all_in
                                   else (w * A[:, j])[inside], minlength=D)
                          for j in range(A.shape[1])], axis=1)  # over columns
 
-    N = bincount(dom_in, weights=w if all_in else w[inside], minlength=D)
+    N = (np.array([w.sum()]) if D == 1 and all_in else
+         bincount(dom_in, weights=w if all_in else w[inside], minlength=D))
     xbar = domain_sums(X) / N[:, None]
     dev = X - (xbar if D == 1 else xbar[d])
     if not all_in:
@@ -258,15 +262,14 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         a_idx = np.tile(np.arange(p), p)
         b_idx = np.repeat(np.arange(p), p)
     K = a_idx.size
-    prods = dev[:, a_idx] * dev[:, b_idx]  # (n, K), zero outside the domains
+    # (n, K), zero outside the domains
+    prods = dev * dev if statistic == "variance" else dev[:, a_idx] * dev[:, b_idx]
     with np.errstate(invalid="ignore"):
         u = prods * (fac[0] if D == 1 else fac[d][:, None])
     C = domain_sums(u) / N[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        if D == 1:
-            z = (w / N[0])[:, None] * (u - C)
-        else:
-            z = (w / N[d])[:, None] * (u - C[d])
+        z = u - (C if D == 1 else C[d])
+        z *= (w / N[0] if D == 1 else w / N[d])[:, None]
         if not all_in:
             z[~inside] = 0.0
 

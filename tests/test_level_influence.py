@@ -58,6 +58,9 @@ def _designs(df: pd.DataFrame) -> dict[str, ib.Design]:
         "brewer": ib.Design(df.assign(stratum=df["stratum"].clip(upper=4)),
                             strata="stratum", psu="psu", fpc="prob", pps="brewer",
                             lonely_psu="adjust"),
+        "hartley-rao": ib.Design(df.assign(stratum=df["stratum"].clip(upper=4)),
+                                 strata="stratum", psu="psu", fpc="prob", pps=ib.HR(),
+                                 variance="YG"),
     }
     out["subset"] = out["adjust"].subset(df["region"] != "east")
     out["poststratified"] = out["adjust"].poststratify(
@@ -65,7 +68,8 @@ def _designs(df: pd.DataFrame) -> dict[str, ib.Design]:
     return out
 
 
-@pytest.mark.parametrize("kind", ["adjust", "average", "brewer", "subset", "poststratified"])
+@pytest.mark.parametrize("kind", ["adjust", "average", "brewer", "hartley-rao", "subset",
+                                  "poststratified"])
 @pytest.mark.parametrize("col", ["level", "grade"])
 @pytest.mark.parametrize("by", [None, "region"])
 @pytest.mark.parametrize("estimator", [ib.mean, ib.total])
