@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._linalg import bincount
+
 __all__ = ["Basis", "CalibrationStep", "project_influence"]
 
 
@@ -74,23 +76,35 @@ class Basis:
         """``F^T z`` for domain-split influence values -> (p, D * q)."""
         q = z.shape[1]
         keep = domain >= 0
-        d = domain[keep]
-        zk = z[keep]
+        every = bool(keep.all())  # no copies of the rows when every row is in a domain
+        d = domain if every else domain[keep]
+        zk = z if every else z[keep]
         out = np.empty((self.p, n_domains, q))
         if self.codes is not None:
-            key = self.codes[keep] * n_domains + d
-            fv = self.f_values[keep]
+            codes = self.codes if every else self.codes[keep]
+            key = codes if n_domains == 1 else codes * n_domains + d
+            fv = self.f_values if every else self.f_values[keep]
             for j in range(q):  # over variables
-                out[:, :, j] = np.bincount(key, weights=fv * zk[:, j],
-                                           minlength=self.p * n_domains
-                                           ).reshape(self.p, n_domains)
+                out[:, :, j] = bincount(key, weights=fv * zk[:, j],
+                                        minlength=self.p * n_domains
+                                        ).reshape(self.p, n_domains)
         else:
             x, scale = self._dense()
-            fv = self.f_values[keep]
+            if n_domains == 1:
+                # one product with the (n, q) weighted influence values; rows
+                # outside every domain get weight zero (no copy of x)
+                fz = self.f_values[:, None] * z
+                if not every:
+                    fz[~keep] = 0.0
+                return (x.T @ fz) / scale[:, None]
+            fv = self.f_values if every else self.f_values[keep]
+            key = (d[:, None] * q + np.arange(q)).ravel()
+            fz = (fv[:, None] * zk).ravel()
             for a in range(self.p):  # over auxiliary variables
-                fa = fv * x[keep, a] / scale[a]
-                for j in range(q):  # over variables
-                    out[a, :, j] = np.bincount(d, weights=fa * zk[:, j], minlength=n_domains)
+                xa = x[:, a] if every else x[keep, a]
+                xa = np.repeat(xa, q) if q > 1 else xa
+                out[a] = np.bincount(key, weights=fz * xa, minlength=n_domains * q
+                                     ).reshape(n_domains, q) / scale[a]
         return out.reshape(self.p, n_domains * q)
 
     def f_t_basis(self, other: Basis) -> np.ndarray:
@@ -118,11 +132,11 @@ class Basis:
         """Totals of the columns of ``A`` per sampling unit -> (U, p)."""
         if self.codes is not None:
             key = unit * self.p + self.codes
-            return np.bincount(key, weights=self.a_values,
-                               minlength=n_units * self.p).reshape(n_units, self.p)
-        return np.stack([np.bincount(unit, weights=self._col(j, self.a_values),
-                                     minlength=n_units)
-                         for j in range(self.p)], axis=1)  # over auxiliary variables
+            return bincount(key, weights=self.a_values,
+                            minlength=n_units * self.p).reshape(n_units, self.p)
+        x, scale = self._dense()
+        return np.stack([bincount(unit, weights=self.a_values * x[:, j], minlength=n_units)
+                         for j in range(self.p)], axis=1) / scale  # over auxiliary variables
 
 
 @dataclass(frozen=True)
