@@ -92,6 +92,7 @@ class TwoWay:
     col_levels: list[Any]
     missing: np.ndarray  # (n,) rows of the domain with a missing row or col value
     dropped: np.ndarray  # (n,) rows of a level left out for having no weight
+    cells: np.ndarray | None = None  # (n,) the cell codes, when two_way has them
 
     @property
     def nr(self) -> int:
@@ -103,6 +104,8 @@ class TwoWay:
 
     def cell(self) -> np.ndarray:
         """Cell code, row level fastest (R's ``interaction(row, col)``); -1 if missing."""
+        if self.cells is not None:
+            return self.cells
         return np.where((self.r >= 0) & (self.c >= 0), self.r + self.nr * self.c, -1)
 
     def frame(self, values: np.ndarray) -> pd.DataFrame:
@@ -165,7 +168,8 @@ def two_way(design: SurveyDesign, row: Any, col: Any, na_rm: bool, drop_empty: b
     ok = design.present & ~missing & (r >= 0) & (c >= 0)
     nr, nc = len(row_levels), len(col_levels)
     cell = r + nr * c
-    table = (bincount(cell, weights=w, minlength=nr * nc) if ok.all() else
+    every = bool(ok.all())
+    table = (bincount(cell, weights=w, minlength=nr * nc) if every else
              bincount(cell[ok], weights=w[ok], minlength=nr * nc)).reshape(nc, nr)
     margins = []
     for codes, levels, name, wsum in ((r, row_levels, row, table.sum(axis=0)),
@@ -196,5 +200,8 @@ def two_way(design: SurveyDesign, row: Any, col: Any, na_rm: bool, drop_empty: b
                               f"test of independence needs at least two")
     # the rows of a dropped level (all of weight zero) leave the table as rows
     # with a missing value do, and leave the design as R's subset() would
+    # every row has both values and no level was left out: the cells are those above
+    known = every and len(row_levels) == nr and len(col_levels) == nc
     return TwoWay(row=row, col=col, r=r, c=c, row_levels=row_levels,
-                   col_levels=col_levels, missing=missing | left_out, dropped=left_out)
+                   col_levels=col_levels, missing=missing | left_out, dropped=left_out,
+                   cells=cell if known else None)
