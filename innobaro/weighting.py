@@ -413,8 +413,11 @@ def _calibration_matrix(design: SurveyDesign, totals: Any, formula: str | None
         if not kept[present].all():
             raise MissingValueError(f"calibrate: the variables of {formula!r} have missing "
                                     f"values in {int((~kept[present]).sum())} row(s)")
-        full = np.zeros((len(data), X.shape[1]))
-        full[kept] = X
+        if kept.all():  # the model matrix itself (new on every call): no copy
+            full = np.require(X, dtype=float, requirements=["F", "W"])
+        else:
+            full = np.zeros((len(data), X.shape[1]), order="F")
+            full[kept] = X
         names = spec.column_names
     else:
         # each column written once, straight into the matrix (no per-column copies)
