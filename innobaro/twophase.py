@@ -534,6 +534,57 @@ class TwoPhaseDesign(Design):
             new, calibration=CalibrationStep(bases=(basis,), kind="response propensity"))
         return out
 
+    def with_weights(self, weights: Any, replicate_weights: Any = None, *,
+                     calibration: Any = None, weighting_log: tuple[Any, ...] | None = None
+                     ) -> TwoPhaseDesign:
+        """New phase-2 weights: only from :meth:`calibrate` and :meth:`estimate_weights`.
+
+        Every weighting function of :mod:`innobaro.weighting` sets a design's
+        weights through this one method. A two-phase design's variance knows
+        only calibration of phase 2 (and its special case, estimated
+        response propensities), so any other re-weighting (post-stratification,
+        raking, trimming, a nonresponse adjustment, weights given by hand, or a
+        weighting function added later) is refused here, whichever way it is
+        called.
+
+        Parameters
+        ----------
+        weights, replicate_weights, calibration, weighting_log
+            As :meth:`innobaro.Design.with_weights`.
+
+        Returns
+        -------
+        TwoPhaseDesign
+            With the calibrated weights.
+
+        Raises
+        ------
+        UnsupportedDesignError
+            For any re-weighting but calibration of phase 2.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import innobaro as ib
+        >>> df = pd.DataFrame({"g": list("aabb"), "in2": [True, False, True, True]})
+        >>> d = ib.TwoPhaseDesign(df, phase2={"strata": "g"}, subset="in2")
+        >>> try:
+        ...     ib.weighting.trim_weights(d, upper=1.5)
+        ... except ib.UnsupportedDesignError:
+        ...     print("not for two-phase designs")
+        not for two-phase designs
+        """
+        kind = str(getattr(calibration, "kind", ""))
+        if replicate_weights is not None or not (kind.startswith("calibrate")
+                                                 or kind == "response propensity"):
+            raise UnsupportedDesignError(
+                "re-weighting a two-phase design other than by calibrating phase 2 is not "
+                "available (nor in R's survey package): its variance would not know the "
+                "step; use calibrate(...) (post-stratification is calibrate(formula="
+                "'~ C(by)')) or estimate_weights(formula)")
+        return super().with_weights(weights, calibration=calibration,
+                                    weighting_log=weighting_log)
+
     def poststratify(self, by: Any, totals: Any, *args: Any, **kwargs: Any
                      ) -> TwoPhaseDesign:
         """Not available: post-stratify phase 2 with :meth:`calibrate` on ``C(by)``.

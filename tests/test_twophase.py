@@ -384,3 +384,21 @@ def test_lonely_phase2_stratum_approx():
     removed = ib.TwoPhaseDesign(df, phase2={"strata": "g"}, subset="in2", method="approx",
                                 lonely_psu="remove")
     assert np.isfinite(ib.mean(removed, "x").se.iloc[0])
+
+
+def test_weighting_functions_cannot_bypass_the_two_phase_guard() -> None:
+    """innobaro.weighting's functions called on a two-phase design (not through
+    its methods) and weights given by hand are refused by the one method that
+    sets weights; calibration of phase 2 still goes through."""
+    df = pd.DataFrame({"g": list("aabbab"), "x": [1.0, 2, 3, 4, 5, 6],
+                       "in2": [True, False, True, True, True, False]})
+    d = ib.TwoPhaseDesign(df, phase2={"strata": "g"}, subset="in2")
+    with pytest.raises(ib.UnsupportedDesignError, match="other than by calibrating"):
+        ib.weighting.trim_weights(d, upper=1.5)
+    with pytest.raises(ib.UnsupportedDesignError, match="other than by calibrating"):
+        ib.weighting.poststratify(d, "g", {"a": 3.0, "b": 3.0})
+    with pytest.raises(ib.UnsupportedDesignError, match="other than by calibrating"):
+        ib.weighting.rake(d, {"g": {"a": 3.0, "b": 3.0}})
+    with pytest.raises(ib.UnsupportedDesignError, match="other than by calibrating"):
+        d.with_weights(np.ones(d.n))
+    assert isinstance(d.calibrate(formula="~ x"), ib.TwoPhaseDesign)
