@@ -129,8 +129,8 @@ class Recorder:
                 recorder.record(actual, self._expected, self._rel, self._abs)
                 return self._inner == actual
 
-            def __ne__(self, actual):
-                return not self == actual
+            def __ne__(self, actual):  # a test that two numbers differ: not recorded
+                return not self._inner == actual
 
             def __repr__(self) -> str:
                 return repr(self._inner)

@@ -792,7 +792,8 @@ def render_recorded(files: dict[str, list[Path]], records: dict[str, list]) -> l
     for name, modules in files.items():
         meta = json.loads((REF / f"{name}.json").read_text(encoding="utf-8"))
         recs = [r for r in records.get(name, []) if r.comparisons or r.outcome != "passed"]
-        made = meta.get("generated_by", "?") if isinstance(meta, dict) else "?"
+        made = (meta.get("generated_by") or meta.get("script") or "?") \
+            if isinstance(meta, dict) else "?"
         if not modules:
             lines.append(f"| `{name}.json` | `{made}` | **no test module reads it** | | | | |")
             continue
@@ -803,7 +804,7 @@ def render_recorded(files: dict[str, list[Path]], records: dict[str, list]) -> l
                      f"`{made}` | {len(recs)} | {sum(r.comparisons for r in recs)} | "
                      f"{_fmt(worst)} | {rtol:g} | {passed} of {len(recs)} |")
         versions = ", ".join(
-            (v.replace("R version ", "R ") if k == "R_version" else f"{k[:-8]} {v}")
+            (v.replace("R version ", "R ") if k.lower() == "r_version" else f"{k[:-8]} {v}")
             for k, v in meta.items() if k.endswith("_version") and isinstance(v, str))
         details += ["", f"(validation-{name.replace('_', '-')})=",
                     f"### `{name}.json`", "",

@@ -310,3 +310,20 @@ def test_validation_page_finds_every_first_file_case_within_the_tests_tolerance(
     finally:
         sys.path.remove(str(DOCS))
     assert not bad, f"the validation page reports these cases outside tolerance: {bad[:5]}"
+
+
+def test_recorder_leaves_inequality_checks_out() -> None:
+    """``x != pytest.approx(y)`` asserts that two numbers differ: the page must not
+    show it as a large difference."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_recorder", DOCS / "recorder.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules.setdefault("_recorder", module)
+    spec.loader.exec_module(module)
+    rec = module.Recorder()
+    rec.current = module.ItemRecord("tests/test_x.py::test_z")
+    with rec.patched():
+        assert 1.0 != pytest.approx(2.0, rel=1e-6)
+    assert rec.current.comparisons == 0 and rec.current.rel == 0.0
