@@ -159,9 +159,15 @@ def descriptives(df: pd.DataFrame, only: list[str] | None = None) -> None:
     def floor_gof() -> object:  # w by PSU and band
         return np.bincount(psu * 5 + band, weights=w, minlength=n_psu * 5)
 
-    def floor_std() -> object:  # domain x band weight totals, then w and w y by PSU
-        np.bincount(dom * 5 + band, weights=w, minlength=100)
-        return totals(np.ones_like(y), y)
+    def floor_std() -> object:
+        # domain x band weight totals (the standardised weights), then w and w y by
+        # PSU x domain x band: a domain mean needs its PSU totals, and the
+        # post-stratification its residuals within each band
+        cells = np.bincount(dom * 5 + band, weights=w, minlength=100)
+        ws = w * (0.2 / cells[dom * 5 + band])
+        key = (psu * 20 + dom) * 5 + band
+        return [np.bincount(key, weights=ws, minlength=n_psu * 100),
+                np.bincount(key, weights=ws * y, minlength=n_psu * 100)]
 
     def floor_chisq() -> object:  # w by PSU and cell, then the 20 x 20 covariance
         t = np.bincount(psu * 20 + band * 4 + size, weights=w,
