@@ -57,9 +57,13 @@ def levels_of(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
 
 def categorical(codes: np.ndarray, k: int) -> pd.Categorical:
     """A categorical of the levels ``0 .. k-1`` from codes known to lie in
-    ``-1 .. k-1`` (not checked again: a pass over the rows saved)."""
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(range(k)),
-                                     validate=False)
+    ``-1 .. k-1`` (not checked again where pandas allows it, >= 2.1: a pass over
+    the rows saved)."""
+    dtype = pd.CategoricalDtype(range(k))
+    try:
+        return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+    except TypeError:  # pandas < 2.1 has no validate= and always checks
+        return pd.Categorical.from_codes(codes, dtype=dtype)
 
 
 def check_missing(design: SurveyDesign, columns: Sequence[str], na_rm: bool, what: str

@@ -61,6 +61,11 @@ def _label(key: Any) -> str:
     return str(key)
 
 
+def _grouper(by_cols: list[str]) -> str | list[str]:
+    """One column by its name (a list of one warns in pandas 1.5 when iterated)."""
+    return by_cols[0] if len(by_cols) == 1 else by_cols
+
+
 def _domain_label(key: Any) -> str:
     """A groupby key as a label: one value, or several joined (pandas < 2 gives
     a scalar for one column, later versions a tuple of one)."""
@@ -113,7 +118,7 @@ def cdf(design: SurveyDesign, y: str, *, by: Columns | None = None, ax: Any = No
     data = _dist.cdf(design, y, by=by)
     ax = _axes(ax)
     by_cols = as_column_list(by, "by") if by is not None else []
-    groups = data.groupby(by_cols, sort=False) if by_cols else [(None, data)]
+    groups = data.groupby(_grouper(by_cols), sort=False) if by_cols else [(None, data)]
     for key, part in groups:
         label = None if key is None else _domain_label(key)
         ax.step(part["value"].to_numpy(), part["cdf"].to_numpy(), where="post", label=label,
@@ -185,7 +190,7 @@ def histogram(design: SurveyDesign, y: str, *, bins: str | int | Sequence[float]
         ax.bar(data["left"].to_numpy(), data[height].to_numpy(),
                width=(data["right"] - data["left"]).to_numpy(), align="edge", **kwargs)
     else:
-        for key, part in data.groupby(by_cols, sort=False):
+        for key, part in data.groupby(_grouper(by_cols), sort=False):
             edges = np.append(part["left"].to_numpy(), part["right"].to_numpy()[-1])
             ax.stairs(part[height].to_numpy(), edges, label=_domain_label(key), **kwargs)
         ax.legend(title=", ".join(by_cols))
