@@ -19,6 +19,7 @@ __all__ = [
     "InnobaroWarning",
     "LonelyPSUError",
     "MissingValueError",
+    "UnsupportedDesignError",
     "warn",
 ]
 
@@ -45,6 +46,10 @@ class DomainError(InnobaroError):
 
 class EstimationError(InnobaroError):
     """The estimator cannot be computed for this variable (wrong type, no variation...)."""
+
+
+class UnsupportedDesignError(InnobaroError, NotImplementedError):
+    """The design asks for something innobaro (like R's survey package) does not do."""
 
 
 class InnobaroWarning(UserWarning):

@@ -32,7 +32,7 @@ import pandas as pd
 from ._frames import FrameView, as_frame
 from ._validate import as_column_list, check_columns, compact_codes, factorize_columns, plain
 from .design import Design, LonelyRule, ReplicateDesign, read_only
-from .errors import DesignError, InnobaroError, MissingValueError
+from .errors import DesignError, MissingValueError, UnsupportedDesignError
 
 __all__ = ["TwoPhaseDesign", "TwoPhaseError", "TwoPhaseStructure", "UnsupportedDesignError"]
 
@@ -43,10 +43,6 @@ _PHASE2_KEYS = ("psu", "strata", "probs", "fpc")
 
 class TwoPhaseError(DesignError):
     """A two-phase design is inconsistent (phase-2 indicator, strata, probabilities)."""
-
-
-class UnsupportedDesignError(InnobaroError, NotImplementedError):
-    """The design asks for something innobaro (like R's survey package) does not do."""
 
 
 @dataclass(frozen=True)
@@ -361,7 +357,7 @@ class TwoPhaseDesign(Design):
     # ---------------------------------------------------------------- weighting
     def calibrate(self, totals: Any = None, *, formula: str | None = None,  # type: ignore[override]
                   method: str = "linear", bounds: tuple[float, float] | None = None,
-                  max_iter: int = 50, tol: float = 1e-7, phase: int = 2
+                  max_iter: int = 50, tol: float = 1e-7, phase: int = 2, **options: Any
                   ) -> TwoPhaseDesign:
         """Calibrate the phase-2 weights to phase-1 totals (R's ``calibrate(phase = 2)``).
 
@@ -391,6 +387,11 @@ class TwoPhaseDesign(Design):
             Convergence tolerance.
         phase : int, default 2
             Only phase 2 can be calibrated.
+        **options
+            The other options of :func:`innobaro.weighting.calibrate`
+            (``variance=``, per-unit bounds, ``bounds_const=``, ``aggregate_*``,
+            ``"sinh"``): not available for a two-phase design, an
+            :class:`UnsupportedDesignError` naming them.
 
         Returns
         -------
@@ -412,6 +413,12 @@ class TwoPhaseDesign(Design):
         >>> round(float(ib.total(d.calibrate(formula="~ x"), "x").estimate.iloc[0]), 6)
         36.0
         """
+        if options:
+            raise UnsupportedDesignError(
+                f"calibrate: {', '.join(f'{k}=' for k in options)} "
+                f"{'is' if len(options) == 1 else 'are'} not available for a two-phase design "
+                f"(the phase-2 variance after calibration is checked against R for the "
+                f"linear, raking and logit distances with bounds only)")
         if phase == 1:
             raise UnsupportedDesignError("calibration of phase 1 is not available (nor in R's "
                                          "survey 4.1 for method='approx'); calibrate phase 2")

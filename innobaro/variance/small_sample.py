@@ -57,8 +57,7 @@ from typing import Any
 import numpy as np
 
 from ..design import Design
-from ..errors import EstimationError
-from ..twophase import UnsupportedDesignError
+from ..errors import EstimationError, UnsupportedDesignError
 
 __all__ = ["SE_METHODS", "Adjusted", "Working", "adjust", "check_se", "cr2_vcov",
            "glm_working", "small_sample_influence"]
