@@ -402,3 +402,15 @@ def test_weighting_functions_cannot_bypass_the_two_phase_guard() -> None:
     with pytest.raises(ib.UnsupportedDesignError, match="other than by calibrating"):
         d.with_weights(np.ones(d.n))
     assert isinstance(d.calibrate(formula="~ x"), ib.TwoPhaseDesign)
+
+
+def test_calibrate_options_beyond_r_are_named_errors() -> None:
+    """The calibration options of innobaro.weighting.calibrate that the two-phase
+    variance is not checked for are refused by name, not with a TypeError."""
+    df = pd.DataFrame({"g": list("aabbab"), "x": [1.0, 2, 3, 4, 5, 6],
+                       "in2": [True, False, True, True, True, False]})
+    d = ib.TwoPhaseDesign(df, phase2={"strata": "g"}, subset="in2")
+    with pytest.raises(ib.UnsupportedDesignError, match="variance=, aggregate_index= are not"):
+        d.calibrate(formula="~ x", variance="x", aggregate_index="g")
+    with pytest.raises(ib.UnsupportedDesignError, match="bounds_const= is not"):
+        d.calibrate(formula="~ x", bounds_const=True)
