@@ -35,7 +35,7 @@ References
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -1846,6 +1846,32 @@ def working_lrt(names: list[str], chisq: float, V0: np.ndarray, V: np.ndarray,
     k = int(lam.size)
     return TermTest(names, float(chisq), k, ddf, float(pfsum(chisq, lam, ddf)), "lrt",
                     lambdas=lam)
+
+
+def likelihood_anova(big: Any, small: Any, added: list[str], key: str, tkey: str,
+                     index: Callable[[list[str]], tuple[list[str], np.ndarray]],
+                     inverse_information: Callable[[], np.ndarray], vcov: np.ndarray,
+                     weight_mean: float) -> TermTest:
+    """The anova of two nested likelihood models (ordinal, multinomial), once the
+    bigger model ``big`` and its ``added`` terms are known.
+
+    ``key`` ``"wald"``: ``big``'s Wald test of the added terms; ``"lrt"``:
+    :func:`working_lrt` of the deviance difference with the weights scaled to
+    mean 1 (``weight_mean``), ``V0`` the added coefficients' block of
+    ``inverse_information()`` on that scale and ``V`` theirs of ``vcov``.
+    ``tkey`` ``"chisq"`` refers the statistic to a chi-square, ``"f"`` to the
+    bigger model's residual degrees of freedom. ``index`` maps terms to the
+    coefficients' names and positions.
+    """
+    ddf = np.inf if tkey == "chisq" else big.df_resid
+    if key == "wald":
+        out: TermTest = big.wald_test(added, method="chisq" if tkey == "chisq" else "F",
+                                      df=ddf)
+        return out
+    names, idx = index(added)
+    V0 = inverse_information()[np.ix_(idx, idx)] * weight_mean
+    chisq = 2.0 * (big.loglik - small.loglik) / weight_mean
+    return working_lrt(names, chisq, V0, vcov[np.ix_(idx, idx)], ddf if ddf > 0 else np.inf)
 
 
 def _terms(m: GLMResult) -> list[str]:

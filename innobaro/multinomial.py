@@ -50,7 +50,14 @@ from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
 from .intervals import t_quantile
 from .margins import Margins
-from .models import TermTest, anova_options, nested_terms, same_rows, wald_term_test, working_lrt
+from .models import (
+    TermTest,
+    anova_options,
+    likelihood_anova,
+    nested_terms,
+    same_rows,
+    wald_term_test,
+)
 from .results import Estimate
 from .variance import Influence, residual_df, vcov_of
 
@@ -656,17 +663,14 @@ class MLogitResult(Estimate):
         which, added = nested_terms(_model_terms(self), _model_terms(other),
                                     "multinomial models")
         big, small = (self, other) if which == 0 else (other, self)
-        ddf = np.inf if tkey == "chisq" else big.df_resid
-        if key == "wald":
-            return big.wald_test(added, method="chisq" if tkey == "chisq" else "F", df=ddf)
-        names, idx = big._coefficient_index(added)
         fit = big._fit
-        scale = float(big._w.mean())
-        P, _ = _state(fit.X, fit.Y, big._w, fit.theta)
-        V0 = np.linalg.pinv(_hessian(fit.X, big._w, P))[np.ix_(idx, idx)] * scale
-        chisq = 2.0 * (big.loglik - small.loglik) / scale
-        return working_lrt(names, chisq, V0, big.vcov.to_numpy()[np.ix_(idx, idx)],
-                           ddf if ddf > 0 else np.inf)
+
+        def inverse_information() -> np.ndarray:
+            P, _ = _state(fit.X, fit.Y, big._w, fit.theta)
+            return np.linalg.pinv(_hessian(fit.X, big._w, P))
+
+        return likelihood_anova(big, small, added, key, tkey, big._coefficient_index,
+                                inverse_information, big.vcov.to_numpy(), float(big._w.mean()))
 
     # ------------------------------------------------------------------ prediction
     def _probabilities(self, X: np.ndarray, theta: np.ndarray) -> np.ndarray:

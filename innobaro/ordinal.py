@@ -55,7 +55,14 @@ from ._linalg import tall_dot
 from .design import SurveyDesign, read_only
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
-from .models import TermTest, anova_options, nested_terms, same_rows, wald_term_test, working_lrt
+from .models import (
+    TermTest,
+    anova_options,
+    likelihood_anova,
+    nested_terms,
+    same_rows,
+    wald_term_test,
+)
 from .results import Estimate
 from .variance import Influence, model_df, vcov_of
 
@@ -1024,15 +1031,8 @@ class OrdinalResult(Estimate):
                                   f"{other.link}")
         which, added = nested_terms(_model_terms(self), _model_terms(other), "ordinal models")
         big, small = (self, other) if which == 0 else (other, self)
-        ddf = np.inf if tkey == "chisq" else big.df_resid
-        if key == "wald":
-            return big.wald_test(added, method="chisq" if tkey == "chisq" else "F", df=ddf)
-        names, idx = big._term_index(added)
-        scale = float(big._w.mean())
-        V0 = np.linalg.inv(big._J)[np.ix_(idx, idx)] * scale
-        chisq = 2.0 * (big.loglik - small.loglik) / scale
-        return working_lrt(names, chisq, V0, big._V[np.ix_(idx, idx)],
-                           ddf if ddf > 0 else np.inf)
+        return likelihood_anova(big, small, added, key, tkey, big._term_index,
+                                lambda: np.linalg.inv(big._J), big._V, float(big._w.mean()))
 
     # ------------------------------------------------------------------ prediction
     def _matrix(self, data: pd.DataFrame) -> np.ndarray:
