@@ -1697,11 +1697,9 @@ class Design(SurveyDesign):
                                             ([sort] if isinstance(sort, str) else list(sort)),
                                             count))
             np.multiply(weights, self._w[:, None], out=weights)
-            n_rep = weights.shape[1]
-            scale, rscales = (1.0 / (n_rep - 1), np.ones(n_rep)) if method == "mrbbootstrap" \
-                else (4.0 / n_rep, np.ones(n_rep))
+            # scale and rscales: the method's defaults (_default_scales), 1/(R-1) and 4/R
             return ReplicateDesign._from_arrays(self._data, self._w, weights, method=method,
-                                                scale=scale, rscales=rscales, rho=None,
+                                                scale=None, rscales=None, rho=None,
                                                 mse=mse, present=self._present,
                                                 domain_label=self._domain_label,
                                                 shared=self._shared)
@@ -1825,7 +1823,8 @@ class ReplicateDesign(SurveyDesign):
 
     @classmethod
     def _from_arrays(cls, data: pd.DataFrame, w: np.ndarray, full: np.ndarray, *,
-                     method: str, scale: float, rscales: np.ndarray, rho: float | None,
+                     method: str, scale: float | None, rscales: np.ndarray | None,
+                     rho: float | None,
                      mse: bool, present: np.ndarray, domain_label: str | None,
                      shared: DesignCache) -> ReplicateDesign:
         new = object.__new__(cls)
