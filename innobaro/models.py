@@ -110,6 +110,9 @@ def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
         working regression (CR2) and give Satterthwaite degrees of freedom,
         the smallest of which is the residual df (R's ``degf=TRUE``); see
         :mod:`innobaro.variance.small_sample`. Linearisation designs only.
+        The result's ``influence`` holds the adjusted values, so predictions,
+        predictive margins, marginal effects, contrasts and term tests built
+        on the model carry the correction, with the residual df.
 
     Returns
     -------
@@ -414,10 +417,15 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
     def refit(W: np.ndarray) -> np.ndarray:
         return fit.refit(W)[:, keep]
 
+    infl = Influence(values=z, domain=domain, n_domains=1)
     working = None if se == "linearized" else small_sample.glm_working(
         X, y, w, fam, beta, off, rows, design.n)
-    V = vcov_of(design, beta, Influence(values=z, domain=domain, n_domains=1), refit,
-                se=se, working=working)
+    if working is not None:
+        # the adjusted influence values are the model's: predictions, margins,
+        # contrasts and term tests built on them carry the correction
+        infl = small_sample.small_sample_influence(design, infl, working, se)
+        z = infl.values
+    V = vcov_of(design, beta, infl, refit)
     df_resid = residual_df(design, kept, X.shape[1]) if working is None else \
         float(small_sample.adjust(design, working, se).df.min())  # type: ignore[arg-type]
     return GLMResult(formula=formula, spec=spec, fit=fit, design=design, X=X_full, vcov=V,

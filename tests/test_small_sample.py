@@ -419,3 +419,51 @@ def test_user_data_unchanged() -> None:
     ib.mean(design, "y", by="d", se="bell-mccaffrey-2")
     ib.glm("y ~ x", design, se="bell-mccaffrey")
     pd.testing.assert_frame_equal(df, before)
+
+
+# --------------------------------------------------------------------------
+# a corrected model's influence values carry the correction to what is built
+# on them: predictive margins, contrasts, term tests
+# --------------------------------------------------------------------------
+def _logit_case(seed: int) -> tuple[pd.DataFrame, ib.Design]:
+    df, _ = _random_design(seed, n_clusters=14)
+    df = df.assign(b=(df.y > df.y.median()).astype(int))
+    return df, ib.Design(df, psu="cl", weights="w", strata="stratum")
+
+
+@pytest.mark.parametrize("se", ["bell-mccaffrey", "bell-mccaffrey-2"])
+def test_model_influence_is_the_adjusted_one_and_margins_use_it(se: str) -> None:
+    df, design = _logit_case(11)
+    fit = ib.glm("b ~ x + C(d)", design, family="binomial", se=se)
+    X = patsy.dmatrix("x + C(d)", df, return_type="matrix")
+    beta = fit.params.to_numpy()
+    working = glm_working(np.asarray(X), df.b.to_numpy(float), df.w.to_numpy(),
+                          make_family("binomial"), beta, None, np.arange(len(df)), len(df))
+    adjusted = adjust(design, working, se).values
+    np.testing.assert_allclose(fit.influence, adjusted, rtol=1e-10, atol=1e-14)
+    # the design's linearisation variance of these values is the model's covariance
+    z = pd.DataFrame(fit.influence, columns=["z0", "z1", "z2"])
+    zdesign = ib.Design(df.assign(one=1.0, **z), psu="cl", weights="one", strata="stratum")
+    totals = ib.total(zdesign, ["z0", "z1", "z2"])
+    np.testing.assert_allclose(totals.vcov.to_numpy(), fit.vcov.to_numpy(), rtol=1e-9)
+    # predictive margins of d: average prediction with d set to each level,
+    # influence = w (mu - m)/W + z_beta' g, g = sum w mu(1-mu) x / W
+    m = fit.margins("d")
+    w = df.w.to_numpy()
+    sd = []
+    for level in (0, 1):
+        Xk = np.asarray(X).copy()
+        Xk[:, X.design_info.column_names.index("C(d)[T.1]")] = level
+        mu = 1 / (1 + np.exp(-Xk @ beta))
+        est = (w * mu).sum() / w.sum()
+        g = (w * mu * (1 - mu))[:, None] * Xk
+        zk = w * (mu - est) / w.sum() + fit.influence @ (g.sum(axis=0) / w.sum())
+        zdesign = ib.Design(df.assign(one=1.0, zk=zk), psu="cl", weights="one",
+                            strata="stratum")
+        sd.append(float(ib.total(zdesign, "zk").se.iloc[0]))
+        assert float(m.estimate.iloc[level]) == pytest.approx(est, rel=1e-10)
+    np.testing.assert_allclose(m.se.to_numpy(), sd, rtol=1e-8)
+    assert m.df == fit.df_resid
+    # and they are not the linearised ones
+    lin = ib.glm("b ~ x + C(d)", design, family="binomial").margins("d")
+    assert not np.allclose(lin.se.to_numpy(), m.se.to_numpy(), rtol=1e-6)
