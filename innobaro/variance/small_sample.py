@@ -168,6 +168,24 @@ def _sum_by(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return out.reshape((size, *values.shape[1:]))
 
 
+def _block_gram(Y: np.ndarray, block: np.ndarray, B: int) -> np.ndarray:
+    """Per block, the Gram matrices of ``Y`` (K, ...shape, r) over its rows.
+
+    ``sum_{k in b} Y_k Y_k'`` -> (B, ...shape, r, r). With few blocks (a
+    model, a few domains) as batched products of the rows masked to each
+    block, which never holds the (K, ..., r, r) outer products; with many
+    small blocks by summing those outer products.
+    """
+    K, r = Y.shape[0], Y.shape[-1]
+    if B < r:
+        Yt = np.moveaxis(Y, 0, -2)  # (..., K, r)
+        onehot = (block[None, :] == np.arange(B)[:, None]).astype(Y.dtype)  # (B, K)
+        shape = (B,) + (1,) * (Yt.ndim - 2) + (K, 1)
+        masked = Yt[None] * onehot.reshape(shape)  # (B, ..., K, r)
+        return np.swapaxes(masked, -1, -2) @ Yt[None]
+    return _sum_by(block, Y[..., :, None] * Y[..., None, :], B)
+
+
 def _sym_fun(mats: np.ndarray, fun: Any) -> np.ndarray:
     """``fun`` of the eigenvalues of a batch of symmetric matrices (..., r, r)."""
     vals, vecs = np.linalg.eigh(mats)
@@ -320,7 +338,7 @@ def _df(wk: Working, se: str, M: np.ndarray, N: np.ndarray, L: np.ndarray, Kg: n
             np.concatenate([-rb * M, Zb, Zb], axis=-1)], axis=-2)  # (B, c, 3p, 3p)
     yCy = np.einsum("kcja,kcab,kcjb->kcj", Y, Cb[cblock], Y)
     tr = _sum_by(cblock, diag + yCy, B)  # (B, c, j)
-    YY = _sum_by(cblock, Y[..., :, None] * Y[..., None, :], B)  # (B, c, j, r, r)
+    YY = _block_gram(Y, cblock, B)  # (B, c, j, r, r)
     CY = Cb[:, :, None] @ YY
     tr2 = (_sum_by(cblock, diag * diag + 2 * diag * yCy, B)
            + np.einsum("bcjxy,bcjyx->bcj", CY, CY))
