@@ -467,3 +467,31 @@ def test_model_influence_is_the_adjusted_one_and_margins_use_it(se: str) -> None
     # and they are not the linearised ones
     lin = ib.glm("b ~ x + C(d)", design, family="binomial").margins("d")
     assert not np.allclose(lin.se.to_numpy(), m.se.to_numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("se", ["bell-mccaffrey", "bell-mccaffrey-2"])
+@pytest.mark.parametrize("sizes", [(1, 8), (1, 2), (3, 12)])
+def test_row_space_and_p_space_give_the_same_adjustment(se: str, sizes: tuple,
+                                                        monkeypatch) -> None:
+    """A_g formed in the cluster's rows (small clusters) = in the 2p-space of L_g."""
+    from innobaro.variance import small_sample
+
+    rng = np.random.default_rng(sum(sizes))
+    cl = np.repeat(np.arange(30), rng.integers(*sizes, 30))
+    n = cl.size
+    df = pd.DataFrame({"cl": cl, "stratum": cl % 3, "w": rng.uniform(1, 5, n),
+                       "x": rng.normal(size=n), "d": rng.integers(0, 2, n)})
+    df["y"] = (df.x + rng.normal(size=30)[cl] + rng.normal(size=n) > 0).astype(int)
+    design = ib.Design(df, psu="cl", weights="w", strata="stratum")
+
+    def run():
+        fit = ib.glm("y ~ x + C(d)", design, family="binomial", se=se)
+        est = ib.mean(design, "x", by="d", se=se)
+        return fit.vcov.to_numpy(), fit.df_resid, est.vcov.to_numpy(), est.df_values
+
+    monkeypatch.setattr(small_sample, "_row_space_limit", lambda p: 10**9)
+    rows = run()
+    monkeypatch.setattr(small_sample, "_row_space_limit", lambda p: 0)
+    p_space = run()
+    for got, want in zip(rows, p_space, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9)

@@ -177,6 +177,9 @@ def _block_gram(Y: np.ndarray, block: np.ndarray, B: int) -> np.ndarray:
     small blocks by summing those outer products.
     """
     K, r = Y.shape[0], Y.shape[-1]
+    if B == 1:
+        Yt = np.moveaxis(Y, 0, -2)  # (..., K, r)
+        return (np.swapaxes(Yt, -1, -2) @ Yt)[None]
     if B < r:
         Yt = np.moveaxis(Y, 0, -2)  # (..., K, r)
         onehot = (block[None, :] == np.arange(B)[:, None]).astype(Y.dtype)  # (B, K)
@@ -254,6 +257,36 @@ def _adjust(design: Design, wk: Working, se: str) -> Adjusted:
     C = np.concatenate([np.concatenate([N, -M], axis=-1),
                         np.concatenate([-M, Z], axis=-1)], axis=-2)  # (B, c, 2p, 2p)
 
+    sizes = np.bincount(cluster[inside], minlength=K)
+    if sizes.max(initial=0) <= _row_space_limit(p):
+        e_adj, a = _row_space(U, UW, e, M, C, cluster, cblock, K, inside, wk.block)
+    else:
+        e_adj, a = _p_space(U, UW, e, M, C, cluster, cblock, K, inside, wk.block)
+
+    # influence values: z_i = e_i UW_i' M_b, in column (b, k, j)
+    Mb = M[np.maximum(wk.block, 0)]  # (n, c, p, p)
+
+    def influence(res: np.ndarray) -> np.ndarray:
+        zi = np.einsum("icp,icpj->icj", UW * res[:, :, None], Mb)
+        return np.where(inside[:, None, None], zi, 0.0).reshape(n, c * p)
+
+    df = _df(wk, se, M, N, a, cluster, cblock, K, e_adj)
+    return Adjusted(values=influence(e_adj), resid=e_adj, df=df, raw=influence(e),
+                    cluster=cluster, cluster_block=cblock, n_blocks=B, psu=unit)
+
+
+def _row_space_limit(p: int) -> int:
+    """Largest cluster (rows) for which :math:`A_g` is formed in the cluster's
+    rows rather than in the 2p-space of :math:`L_g`: the smaller space."""
+    return 2 * p
+
+
+def _p_space(U: np.ndarray, UW: np.ndarray, e: np.ndarray, M: np.ndarray, C: np.ndarray,
+             cluster: np.ndarray, cblock: np.ndarray, K: int, inside: np.ndarray,
+             block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Adjusted residuals and ``a = A_g UW_g M`` in the 2p-space of ``L_g``
+    (for clusters larger than 2p rows)."""
+    p = U.shape[2]
     # per cluster: Gram of L = [U, UW] and L'e; the columns of L are scaled to
     # unit mean square (and C accordingly), which leaves A_g as it is and keeps
     # the Gram matrices well conditioned
@@ -273,34 +306,55 @@ def _adjust(design: Design, wk: Working, se: str) -> Adjusted:
     cl = np.maximum(cluster, 0)
     Pu = np.einsum("kcab,kcb->kca", P, ug)
     e_adj = e + np.where(inside[:, None], np.einsum("ica,ica->ic", L, Pu[cl]), 0.0)
-
-    # influence values: z_i = e_i UW_i' M_b, in column (b, k, j)
-    Mb = M[np.maximum(wk.block, 0)]  # (n, c, p, p)
-
-    def influence(res: np.ndarray) -> np.ndarray:
-        zi = np.einsum("icp,icpj->icj", UW * res[:, :, None], Mb)
-        return np.where(inside[:, None, None], zi, 0.0).reshape(n, c * p)
-
-    df = _df(wk, se, M, N, L, Kg, P, sc, cluster, cblock, K, e_adj)
-    return Adjusted(values=influence(e_adj), resid=e_adj, df=df, raw=influence(e),
-                    cluster=cluster, cluster_block=cblock, n_blocks=B, psu=unit)
-
-
-def _df(wk: Working, se: str, M: np.ndarray, N: np.ndarray, L: np.ndarray, Kg: np.ndarray,
-        P: np.ndarray, sc: np.ndarray, cluster: np.ndarray, cblock: np.ndarray, K: int,
-        e_adj: np.ndarray) -> np.ndarray:
-    """Satterthwaite degrees of freedom of every coefficient, (B, c, p)."""
-    U, UW = wk.U, wk.UW
-    n, p = U.shape[0], U.shape[2]
-    B = wk.n_blocks
-    inside = wk.block >= 0
-    cl = np.maximum(cluster, 0)
-    Mb = M[np.maximum(wk.block, 0)]  # (n, c, p, p)
     # a_i(j) = UW_i' M e_j + L_i' P_g K_g[:, p:] M e_j, for every coefficient j
     # (L is scaled by sc: L_s' UW = K_s[:, p:] times the scale of the UW columns)
+    Mb = M[np.maximum(block, 0)]  # (n, c, p, p)
     V = P @ (Kg[..., :, p:] * sc[None, :, None, p:]) @ M[cblock]  # (K, c, 2p, p)
     a = np.einsum("icp,icpj->icj", UW, Mb) + np.einsum("ica,icaj->icj", L, V[cl])
     a = np.where(inside[:, None, None], a, 0.0)  # (n, c, p_j)
+    return e_adj, a
+
+
+def _row_space(U: np.ndarray, UW: np.ndarray, e: np.ndarray, M: np.ndarray, C: np.ndarray,
+               cluster: np.ndarray, cblock: np.ndarray, K: int, inside: np.ndarray,
+               block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Adjusted residuals and ``a = A_g UW_g M`` from ``A_g = (I + L_g C L_g')^{-1/2}``
+    formed in each cluster's rows (clusters of at most 2p rows, padded to the
+    largest: a padded row is an identity row and stays apart), e.g. one row
+    per PSU in an unclustered design."""
+    n, c, p = U.shape
+    rows = np.flatnonzero(inside)
+    order = rows[np.argsort(cluster[rows], kind="stable")]
+    cl = cluster[order]
+    sizes = np.bincount(cl, minlength=K)
+    starts = np.cumsum(sizes) - sizes
+    pos = np.arange(order.size) - starts[cl]
+    m = int(sizes.max())
+    L = np.zeros((K, m, c, 2 * p))
+    L[cl, pos] = np.concatenate([U[order], UW[order]], axis=-1)
+    L = L.transpose(0, 2, 1, 3)  # (K, c, m, 2p)
+    G = np.eye(m) + L @ C[cblock] @ np.swapaxes(L, -1, -2)  # (K, c, m, m)
+    A = _sym_fun(G, _pinv_sqrt)
+    epad = np.zeros((K, m, c))
+    epad[cl, pos] = e[order]
+    Upad = np.zeros((K, m, c, p))
+    Upad[cl, pos] = UW[order]
+    UM = Upad.transpose(0, 2, 1, 3) @ M[cblock]  # (K, c, m, p)
+    e_adj = np.zeros_like(e)
+    e_adj[order] = np.einsum("kcab,kbc->kac", A, epad)[cl, pos]
+    a = np.zeros((n, c, p))
+    a[order] = np.swapaxes(A @ UM, 1, 2)[cl, pos]  # (K, m, c, p) -> rows
+    return e_adj, a
+
+
+def _df(wk: Working, se: str, M: np.ndarray, N: np.ndarray, a: np.ndarray,
+        cluster: np.ndarray, cblock: np.ndarray, K: int, e_adj: np.ndarray) -> np.ndarray:
+    """Satterthwaite degrees of freedom of every coefficient, (B, c, p), from
+    ``a_i(j)``, row ``i``'s part of :math:`a_g = A_g \\tilde U_g M e_j`."""
+    U, UW = wk.U, wk.UW
+    n = U.shape[0]
+    B = wk.n_blocks
+    inside = wk.block >= 0
     d = _sum_by(cluster, a * a, K)  # (K, c, j)
     s = _sum_by(cluster, U[:, :, None, :] * a[:, :, :, None], K)  # (K, c, j, p)
     t = _sum_by(cluster, UW[:, :, None, :] * a[:, :, :, None], K)
@@ -336,7 +390,9 @@ def _df(wk: Working, se: str, M: np.ndarray, N: np.ndarray, L: np.ndarray, Kg: n
             np.concatenate([sb * N + rb * MOM, -sb * M, -rb * M], axis=-1),
             np.concatenate([-sb * M, Zb, Zb], axis=-1),
             np.concatenate([-rb * M, Zb, Zb], axis=-1)], axis=-2)  # (B, c, 3p, 3p)
-    yCy = np.einsum("kcja,kcab,kcjb->kcj", Y, Cb[cblock], Y)
+    # Y_kj' C_b Y_kj: one C for every cluster when there is one block (a model)
+    Ck = Cb[:1] if B == 1 else Cb[cblock]  # (K or 1, c, r, r)
+    yCy = np.einsum("kcja,kcja->kcj", Y @ Ck, Y)
     tr = _sum_by(cblock, diag + yCy, B)  # (B, c, j)
     YY = _block_gram(Y, cblock, B)  # (B, c, j, r, r)
     CY = Cb[:, :, None] @ YY
