@@ -109,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
     design.add_argument("--lonely-psu", dest="lonely_psu", default="fail", choices=LONELY,
                         help="what a stratum with a single PSU contributes to the variance "
                              "(R's survey.lonely.psu; default: fail)")
+    design.add_argument("--se", choices=("bell-mccaffrey-2", "bell-mccaffrey", "linearized"),
+                        help="standard errors on a linearisation design (default: "
+                             "bell-mccaffrey-2, the small-sample correction innobaro's "
+                             "coverage study recommends; linearized gives R's numbers)")
     rep = r.add_argument_group("replicate weights (instead of strata and clusters)")
     rep.add_argument("--replicate-weights", dest="replicate_weights", nargs="+",
                      metavar="COL",
@@ -228,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        if getattr(args, k) not in (None, False, [])}}
             report = survey_report(design, args.outcome, args.by,
                                    outcome_level=args.outcome_level,
-                                   by_missing=args.by_missing, source=source)
+                                   by_missing=args.by_missing, source=source, se=args.se)
         else:
             report = barometer_report()
         if fmt == "xlsx":

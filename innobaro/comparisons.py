@@ -23,6 +23,8 @@ from .errors import DomainError, EstimationError
 from .estimators import mean
 from .intervals import t_quantile
 from .results import Estimate, as_estimate
+from .variance import combined_df
+from .variance.small_sample import check_se
 
 __all__ = ["COMPARE_COLUMNS", "compare", "compare_surveys"]
 
@@ -48,7 +50,7 @@ def _adjust(p: np.ndarray, method: str | None) -> np.ndarray:
 def compare(design: SurveyDesign, y: str | Sequence[str], *, by: str | Sequence[str],
             method: Literal["pairwise", "reference"] = "pairwise", reference: Any = None,
             adjust: Literal["holm", "bonferroni"] | None = None, level: float = 0.95,
-            na_rm: bool = False) -> pd.DataFrame:
+            na_rm: bool = False, se: str = "linearized") -> pd.DataFrame:
     """Differences between domain means (or shares), with tests and intervals.
 
     Parameters
@@ -71,6 +73,11 @@ def compare(design: SurveyDesign, y: str | Sequence[str], *, by: str | Sequence[
     level : float, default 0.95
         Level of the (unadjusted) t intervals.
     na_rm : bool, default False
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        The domain means' standard errors (:func:`~innobaro.mean`'s ``se=``).
+        With a Bell-McCaffrey correction each difference is referred to the
+        smaller Satterthwaite degrees of freedom of its two domain means
+        (:func:`~innobaro.variance.combined_df`) instead of the design's.
 
     Returns
     -------
@@ -125,7 +132,7 @@ def compare(design: SurveyDesign, y: str | Sequence[str], *, by: str | Sequence[
     by_cols = as_column_list(by, "by")
     if not by_cols:
         raise EstimationError("compare: give the domains with by=")
-    est = mean(design, y, by=by_cols, na_rm=na_rm)
+    est = mean(design, y, by=by_cols, na_rm=na_rm, se=se)
     index = est.estimate.index
     assert isinstance(index, pd.MultiIndex)
     variables = list(dict.fromkeys(index.get_level_values(-1)))
@@ -149,14 +156,17 @@ def compare(design: SurveyDesign, y: str | Sequence[str], *, by: str | Sequence[
         raise DomainError("compare: there is a single domain; nothing to compare")
     G = np.vstack(rows_G)
     diff, V = linear_combination(est, G)
-    se = np.sqrt(np.diag(V))
-    df = float(design.df)
+    sd = np.sqrt(np.diag(V))
+    if est.df_values.size and check_se(se) != "linearized":
+        df = np.array([combined_df(est.df_values, g != 0) for g in G])
+    else:
+        df = np.full(G.shape[0], float(design.df))
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = diff / se
-    p = 2 * stats.t.sf(np.abs(t), df) if df > 0 else np.full(t.size, np.nan)
+        t = diff / sd
+        p = np.where(df > 0, 2 * stats.t.sf(np.abs(t), np.where(df > 0, df, 1.0)), np.nan)
     crit = t_quantile(level, df)
-    out = pd.DataFrame({"estimate": diff, "se": se, "lower": diff - crit * se,
-                        "upper": diff + crit * se, "statistic": t, "df": df, "pvalue": p,
+    out = pd.DataFrame({"estimate": diff, "se": sd, "lower": diff - crit * sd,
+                        "upper": diff + crit * sd, "statistic": t, "df": df, "pvalue": p,
                         "pvalue_adjusted": _adjust(p, adjust)},
                        index=pd.MultiIndex.from_arrays([var_labels, con_labels],
                                                        names=["variable", "contrast"]))

@@ -382,7 +382,7 @@ def flag_differences(estimate: Estimate, n: Any) -> pd.DataFrame:
 
 
 def flagged_shares(design: SurveyDesign, outcome: str, by: str | Sequence[str] | None = None,
-                   *, na_rm: bool = True) -> pd.DataFrame:
+                   *, na_rm: bool = True, se: str = "linearized") -> pd.DataFrame:
     """Shares of a binary outcome in every cell of one or more breakdowns, flagged.
 
     Parameters
@@ -396,6 +396,12 @@ def flagged_shares(design: SurveyDesign, outcome: str, by: str | Sequence[str] |
         whole design.
     na_rm : bool, default True
         Leave out rows where ``outcome`` is missing.
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        The standard errors (:func:`innobaro.proportion`'s ``se=``). With a
+        Bell-McCaffrey correction the interval, the effective sample size and
+        the degrees of freedom the flags use are the corrected ones (the
+        Satterthwaite df in place of the design df: a stricter reading of the
+        standard's df rule, which asks whether the variance estimate is stable).
 
     Returns
     -------
@@ -435,7 +441,8 @@ def flagged_shares(design: SurveyDesign, outcome: str, by: str | Sequence[str] |
     cols = [] if by is None else [by] if isinstance(by, str) else list(by)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InnobaroWarning)
-        est = proportion(design, outcome, by=cols or None, method="beta", na_rm=na_rm)
+        est = proportion(design, outcome, by=cols or None, method="beta", na_rm=na_rm,
+                         se=se)
     ci = est.ci(0.95)
     index = est.estimate.index
     keep = np.asarray(design.present) & (np.asarray(design.unmasked_weights) > 0)

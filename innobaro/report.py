@@ -26,8 +26,48 @@ from .document import Report, Section
 from .errors import EstimationError, InnobaroWarning
 from .flags import reliability
 
-__all__ = ["BarometerReport", "Report", "Section", "barometer_designs", "barometer_report",
-           "claims_ledger", "editions_design", "reliability", "survey_report"]
+__all__ = ["REPORT_SE", "BarometerReport", "Report", "Section", "barometer_designs",
+           "barometer_report", "claims_ledger", "editions_design", "reliability", "report_se",
+           "survey_report"]
+
+#: The standard errors the reports use on a linearisation design: Bell and
+#: McCaffrey's bias-reduced linearisation with Satterthwaite degrees of
+#: freedom under an exchangeable working correlation, which the coverage study
+#: (docs/guide/coverage.md) found to keep nominal 95% intervals at 95% on a
+#: barometer-like design where R's default linearisation covers 0.93-0.94.
+REPORT_SE = "bell-mccaffrey-2"
+
+
+def report_se(design: SurveyDesign) -> str:
+    """The ``se=`` the reports use on ``design``.
+
+    :data:`REPORT_SE` on a linearisation design; ``"linearized"`` where no
+    small-sample correction exists (replicate designs, whose replicate
+    variance is used as it is, and two-phase designs).
+
+    Parameters
+    ----------
+    design : Design or ReplicateDesign
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> from innobaro.report import report_se
+    >>> d = ib.Design(pd.DataFrame({"w": [1.0, 2.0, 3.0]}), weights="w")
+    >>> report_se(d), report_se(d.replicate("jk1"))
+    ('bell-mccaffrey-2', 'linearized')
+    """
+    from .design import Design
+    from .twophase import TwoPhaseDesign
+
+    plain = isinstance(design, Design) and not isinstance(design, TwoPhaseDesign)
+    return REPORT_SE if plain else "linearized"
+
 
 BREAKDOWNS = {
     "sector": "Sector",
@@ -66,9 +106,10 @@ INITIATORS = {
 # building blocks
 # ----------------------------------------------------------------------------
 def share_table(design: SurveyDesign, outcome: str, by: str | None = None, *,
-                na_rm: bool = True) -> pd.DataFrame:
+                na_rm: bool = True, se: str | None = None) -> pd.DataFrame:
     """Shares of a binary outcome with Korn-Graubard intervals and NCHS flags
-    with their reasons (:func:`innobaro.flags.flagged_shares`).
+    with their reasons (:func:`innobaro.flags.flagged_shares`), with the
+    report's standard errors (``se=None``: :func:`report_se`).
 
     Examples
     --------
@@ -79,7 +120,8 @@ def share_table(design: SurveyDesign, outcome: str, by: str | None = None, *,
     """
     from .flags import flagged_shares
 
-    return flagged_shares(design, outcome, by, na_rm=na_rm)
+    return flagged_shares(design, outcome, by, na_rm=na_rm,
+                          se=report_se(design) if se is None else se)
 
 
 def independence_tests(design: SurveyDesign, outcome: str, breakdowns: Sequence[str]
@@ -193,7 +235,7 @@ def _fit(formula: str, design: SurveyDesign) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InnobaroWarning)
-        return glm(formula, design, family="binomial")
+        return glm(formula, design, family="binomial", se=report_se(design))
 
 
 def _medium_contrast(levels: Sequence[Any], medium: Sequence[Any]) -> dict[Any, float]:
@@ -232,16 +274,17 @@ def _claim_numbers(design: SurveyDesign) -> dict[str, dict[str, Any]]:
     by_sector = _fit(SECTOR_MODEL, design)
     innovators = design.subset(data["innovated"] == 1)
     out: dict[str, dict[str, Any]] = {}
-    overall = proportion(design, "innovated", method="mean")
+    se = report_se(design)
+    overall = proportion(design, "innovated", method="beta", se=se)
     out["three_in_four"] = {"bivariate": _entry(overall, 0.75)}
-    sector = proportion(design, "innovated", by="sector", method="mean")
+    sector = proportion(design, "innovated", by="sector", method="beta", se=se)
     out["education_80"] = {"bivariate": _entry(sector, 0.80, ("education", "innovated"))}
     out["health_70"] = {"bivariate": _entry(sector, 0.70, ("health_care", "innovated"))}
     difference = {"education": 1.0, "health_care": -1.0}
     out["education_above_health"] = {
         "bivariate": _entry(contrast(sector, difference)),
         "adjusted": _entry(contrast(by_sector.margins("sector"), difference))}
-    employees = proportion(innovators, "initiator_employees", method="mean")
+    employees = proportion(innovators, "initiator_employees", method="beta", se=se)
     out["employees_88"] = {"bivariate": _entry(employees, 0.88)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InnobaroWarning)
@@ -251,7 +294,7 @@ def _claim_numbers(design: SurveyDesign) -> dict[str, dict[str, Any]]:
         "adjusted": {"p_value": float(model.wald_test("C(region)").pvalue)}}
     for claim, var, medium in (("medium_size", "municipality_size", MEDIUM_SIZE),
                                ("medium_centrality", "centrality", MEDIUM_CENTRALITY)):
-        shares = proportion(design, "innovated", by=var, method="mean")
+        shares = proportion(design, "innovated", by=var, method="beta", se=se)
         levels = [k[0] for k in shares.estimate.index]
         margins = model.margins(var)
         out[claim] = {
@@ -265,7 +308,7 @@ def _claim_numbers(design: SurveyDesign) -> dict[str, dict[str, Any]]:
                       "adjusted": _odds_ratio(model, var)}
     for item, share in DANISH.items():
         out[f"denmark_{item}"] = {"bivariate": _entry(
-            proportion(innovators, item, method="mean"), share)}
+            proportion(innovators, item, method="beta", se=se), share)}
     out["_models"] = {"claims": model, "sector": by_sector}
     return out
 
@@ -546,7 +589,8 @@ def barometer_report() -> Report:
 
     sections.append(Section.pivot(
         "Units that innovated, by county and sector", flagged_shares(
-            design, "innovated", ["county", "sector"]), key="county_sector",
+            design, "innovated", ["county", "sector"], se=report_se(design)),
+        key="county_sector",
         notes=["County (fylke) by sector: the cells where the NCHS standard matters. "
                "Suppressed cells are blank, with the reason in a footnote; the JSON keeps "
                "every number with its flag."]))
@@ -611,7 +655,10 @@ def barometer_report() -> Report:
         f"{_span(fractions['sampled'])}; the respondents are {_span(fractions['responding'])} "
         f"of the units, the fraction the finite population correction uses); design "
         f"weights post-stratified to the frame's unit counts by unit "
-        f"type x region, the post-stratification carried into the variance (linearisation); "
+        f"type x region, the post-stratification carried into the variance (linearisation "
+        f"with Bell and McCaffrey's small-sample correction and Satterthwaite degrees of "
+        f"freedom, se={REPORT_SE!r}, the method innobaro's coverage study recommends for "
+        f"designs like this one); "
         f"Kish effective sample size {summary['n_eff'].iloc[-1]:.0f} (design effect of "
         f"weighting {summary['deff_w'].iloc[-1]:.2f}); design degrees of freedom "
         f"{design.df:g}. A sensitivity analysis treats municipalities within unit types as "
@@ -624,7 +671,8 @@ def barometer_report() -> Report:
                 "design": {**_design_metadata(designs["report"]),
                            "weights": "design_weight post-stratified to unit_type x region",
                            "strata": "stratum", "fpc": "stratum_units",
-                           "variance": "linearisation with the post-stratification"},
+                           "variance": "linearisation with the post-stratification",
+                           "se": REPORT_SE},
                 "outcome": {"column": "innovated", "event": "1"},
                 "model": CLAIMS_MODEL, "published_model": MODEL,
                 "rows": {"in_data": len(data), "in_design": int(design.n)},
@@ -645,7 +693,7 @@ def _county_model_section(design: SurveyDesign) -> Section:
     """
     from .sae import CV_REVIEW, CV_SUPPRESS, county_estimates
 
-    est = county_estimates("innovated", design=design)
+    est = county_estimates("innovated", design=design, se=report_se(design))
     table = pd.DataFrame({"n": est["n"], "direct": est["direct"],
                           "direct_se": est["direct_se"], "model": est["eblup"],
                           "model_rmse": est["eblup_rmse"], "model_cv": est["eblup_cv"],
@@ -697,8 +745,14 @@ def _barometer_methods(design: SurveyDesign, fractions: pd.DataFrame) -> dict[st
                      "by unit type x region (the published weighting of the 2018 edition).",
         "variance": "Linearisation (Taylor series) with the post-stratification carried "
                     "into the variance (residuals within the post-strata; Lumley 2010, "
-                    "sec. 7.4); Korn-Graubard intervals for shares, Wald t intervals and "
-                    "tests for differences, contrasts and model coefficients; "
+                    "sec. 7.4), with Bell and McCaffrey's small-sample correction "
+                    "(bias-reduced linearisation, Satterthwaite degrees of freedom under "
+                    "an exchangeable working correlation; innobaro's "
+                    "se='bell-mccaffrey-2'), which innobaro's coverage study recommends "
+                    "for a barometer-like design: R's default linearisation covered 0.94 "
+                    "there, the corrected intervals 0.95. Korn-Graubard intervals for "
+                    "shares, Wald t intervals and tests for differences, contrasts, "
+                    "margins and model coefficients; Rao-Scott F tests of independence; "
                     "municipalities within unit types as clusters as a sensitivity analysis.",
         "fpc": f"Finite population correction from the strata's unit counts: the "
                f"respondents are {_span(fractions['responding'])} of each stratum's units "
@@ -886,8 +940,9 @@ def _editions_section() -> Section:
         part = stacked if mask is None else stacked.subset(mask)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InnobaroWarning)
-            diff = compare(part, "innovated", by="edition").iloc[0]
-            shares = [proportion(part.subset(data["edition"] == e), "innovated")
+            se = report_se(part)
+            diff = compare(part, "innovated", by="edition", se=se).iloc[0]
+            shares = [proportion(part.subset(data["edition"] == e), "innovated", se=se)
                       for e in (2018, 2020)]
             independent = compare_surveys(shares[1], shares[0])
         rows.append({"units": name, "share_2018": float(shares[0].estimate.iloc[0]),
@@ -922,7 +977,7 @@ def _initiators_section(innovators: SurveyDesign) -> Section:
     table = pd.concat([share_table(innovators, item).rename(index={"all": INITIATORS[item]})
                        for item in items])
     table.index.name = "who started or carried it"
-    joint = mean(innovators, items, na_rm=True)
+    joint = mean(innovators, items, na_rm=True, se=report_se(innovators))
     top = items[int(np.argmax(joint.estimate.to_numpy()))]
     differences = contrast(joint, {f"{i} - {top}": {i: 1.0, top: -1.0}
                                    for i in items if i != top})
@@ -1098,18 +1153,30 @@ class _TermLabels:
         return f"{self.name(var)}: {level}" + (f" (vs {ref})" if ref else "")
 
 
+def _se_words(se: str) -> str:
+    """How the report's standard errors were computed, in words."""
+    if se == "linearized":
+        return "design-based standard errors"
+    return ("design-based standard errors with Bell and McCaffrey's small-sample "
+            "correction (Satterthwaite degrees of freedom)")
+
+
 def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[str],
                     title: str = "What predicts innovation? Survey logistic model "
                                  "(odds ratios)", *, names: dict[str, str] | None = None,
-                    shown: str | None = None, key_prefix: str = "") -> list[Section]:
+                    shown: str | None = None, key_prefix: str = "",
+                    se: str | None = None) -> list[Section]:
     """The model's sections; ``names`` maps the variables of ``formula`` (aliases)
     to the names to show, and ``shown`` is the formula as the reader should see it."""
     from .models import glm
 
+    se = report_se(design) if se is None else se
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InnobaroWarning)
-        model = glm(formula, design, family="binomial")
-    if not model.df_resid > 0:
+        model = glm(formula, design, family="binomial", se=se)
+    # the design's residual df (R's svyglm) decides whether the model can be
+    # tested at all; Satterthwaite df do not count the coefficients
+    if not (model.df_resid > 0 and design.df + 1 - model.rank > 0):
         raise EstimationError(f"the model has {model.rank} coefficients and the design "
                               f"{design.df:g} degrees of freedom, which leaves none for "
                               f"intervals and tests; use fewer breakdowns")
@@ -1120,10 +1187,11 @@ def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[st
     ors.index = pd.Index([label(str(i)) for i in ors.index], name="term")
     dropped = f" {model.n_dropped} rows with a missing value were left out." \
         if model.n_dropped else ""
+    words = _se_words(se)
     notes = [f"Model: {shown or formula}, fitted on {model.nobs} rows.{dropped} "
-             f"Design-based standard errors; t intervals on {model.df_resid:g} residual "
-             f"degrees of freedom. A categorical variable's odds ratios compare each level "
-             f"with the reference level named in brackets."]
+             f"{words[:1].upper()}{words[1:]}; t intervals on {model.df_resid:.4g} "
+             f"residual degrees of freedom. A categorical variable's odds ratios compare "
+             f"each level with the reference level named in brackets."]
     aliased = model.aliased.to_numpy()
     if aliased.any():
         names_ = [label(c) for c, a in zip(model.spec.column_names, aliased, strict=True) if a]
@@ -1269,7 +1337,7 @@ EFFECTIVE_N_NOTE = (
 
 def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = (), *,
                   outcome_level: Any = None, by_missing: str = "row",
-                  source: dict[str, Any] | None = None) -> Report:
+                  source: dict[str, Any] | None = None, se: str | None = None) -> Report:
     """The same kind of report for any survey with a binary outcome.
 
     Shares of ``outcome`` overall and by each ``by`` column with
@@ -1297,6 +1365,12 @@ def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = (), *,
     source : dict, optional
         What the data came from (file, format, how it was read); goes into
         the report's metadata and preamble.
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, optional
+        The standard errors of the shares and the model. By default
+        :func:`report_se`: the Bell-McCaffrey correction the coverage study
+        recommends (``"bell-mccaffrey-2"``) on a linearisation design, the
+        design's own variance on a replicate design. ``"linearized"`` gives
+        R's numbers.
 
     Returns
     -------
@@ -1336,9 +1410,10 @@ def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = (), *,
     safe = design.with_columns(columns)
     shown_outcome = outcome if outcome_level is None else f"{outcome} = {outcome_level}"
     missing_y = int((np.isnan(y) & sampled).sum())
+    se = report_se(design) if se is None else se
 
     sections = [Section(f"Share with {shown_outcome} (all units)",
-                        share_table(safe, "_ib_outcome"), key="share:overall")]
+                        share_table(safe, "_ib_outcome", se=se), key="share:overall")]
     tests = []
     for c in by:  # over the breakdowns
         part = safe
@@ -1349,7 +1424,7 @@ def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = (), *,
         elif missing_by[c]:
             notes.append(f"{missing_by[c]} rows with no value of {c} are the row "
                          f"{MISSING_LABEL}.")
-        table = share_table(part, "_ib_outcome", alias[c])
+        table = share_table(part, "_ib_outcome", alias[c], se=se)
         table.index.name = c
         sections.append(Section(f"Share with {shown_outcome}, by {c}", table, notes,
                                 key=f"share:{c}"))
@@ -1367,7 +1442,7 @@ def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = (), *,
         title = f"Survey logistic model of {shown_outcome} (odds ratios)"
         try:
             sections += _model_sections(model_design, formula, [], title, names=names,
-                                        shown=f"{shown_outcome} ~ {' + '.join(by)}")
+                                        shown=f"{shown_outcome} ~ {' + '.join(by)}", se=se)
         except Exception as exc:  # the model is optional in a user's report
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             for c, a in alias.items():
@@ -1382,7 +1457,7 @@ def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = (), *,
     metadata = {**_package_metadata(), "source": source, "design": _design_metadata(
         design), "outcome": {"column": outcome, "event": None if outcome_level is None
                              else str(outcome_level)},
-        "by": by, "by_missing": by_missing, "rows": rows}
+        "by": by, "by_missing": by_missing, "rows": rows, "se": se}
     summary = design.weights_summary().table
     preamble = []
     source = source or {}
@@ -1404,6 +1479,7 @@ def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = (), *,
         f"Outcome: share with {shown_outcome}"
         + (f"; {missing_y} rows with no value of {outcome} are left out of every table."
            if missing_y else "."),
+        f"Standard errors: {_se_words(se)} (se={se!r}).",
         FLAGS_NOTE,
         EFFECTIVE_N_NOTE,
     ]

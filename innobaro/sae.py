@@ -646,7 +646,8 @@ def fay_herriot(design: SurveyDesign, y: str, area: str | Sequence[str], *,
                 covariates: pd.DataFrame | None = None, formula: str | None = None,
                 method: str = "REML", mse: str = "datta_lahiri",
                 transform: str | None = None, back: str = "naive", na_rm: bool = False,
-                max_iter: int = 100, tol: float = 1e-10) -> FayHerriotResult:
+                max_iter: int = 100, tol: float = 1e-10,
+                se: str = "linearized") -> FayHerriotResult:
     """Fay-Herriot small-area estimates from a survey design, in one call.
 
     Parameters
@@ -665,6 +666,10 @@ def fay_herriot(design: SurveyDesign, y: str, area: str | Sequence[str], *,
         As in :func:`fay_herriot_fit`.
     na_rm : bool
         Leave out rows where ``y`` is missing.
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        The direct estimates' variances (:func:`innobaro.mean`'s ``se=``):
+        the Bell-McCaffrey variants give the sampling variances the model
+        takes as known their small-sample correction.
 
     Returns
     -------
@@ -696,7 +701,7 @@ def fay_herriot(design: SurveyDesign, y: str, area: str | Sequence[str], *,
     from .estimators import mean
 
     cols = [area] if isinstance(area, str) else list(area)
-    est = mean(design, y, by=cols, na_rm=na_rm)
+    est = mean(design, y, by=cols, na_rm=na_rm, se=se)
     direct = est.estimate.droplevel(-1)
     var = est.se.droplevel(-1) ** 2
     national = float(mean(design, y, na_rm=na_rm).estimate.iloc[0])
@@ -1128,7 +1133,8 @@ def battese_harter_fuller(data: pd.DataFrame, formula: str, area: str, means: pd
 def county_estimates(outcome: str = "innovated", *, design: SurveyDesign | None = None,
                      frame: pd.DataFrame | None = None, method: str = "REML",
                      transform: str | None = None, cv_review: float = CV_REVIEW,
-                     cv_suppress: float = CV_SUPPRESS) -> pd.DataFrame:
+                     cv_suppress: float = CV_SUPPRESS,
+                     se: str = "linearized") -> pd.DataFrame:
     """County x sector shares of the barometer: direct and Fay-Herriot side by side.
 
     Parameters
@@ -1148,6 +1154,9 @@ def county_estimates(outcome: str = "innovated", *, design: SurveyDesign | None 
         As in :func:`fay_herriot_fit`.
     cv_review, cv_suppress : float
         The CV rule of the model-based estimates.
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        The direct shares' standard errors, in the table and as the model's
+        sampling variances (:func:`fay_herriot`, :func:`innobaro.flags.flagged_shares`).
 
     Returns
     -------
@@ -1189,10 +1198,10 @@ def county_estimates(outcome: str = "innovated", *, design: SurveyDesign | None 
     cov = frame.groupby(cols, observed=True)[["centrality", "free_income"]].mean()
     fit = fay_herriot(design, outcome, cols, covariates=cov,
                       formula="~ C(sector) + centrality + free_income", method=method,
-                      transform=transform)
+                      transform=transform, se=se)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InnobaroWarning)
-        direct = flagged_shares(design, outcome, cols)
+        direct = flagged_shares(design, outcome, cols, se=se)
     direct.index = direct.index.set_names(cols)
     d = direct.reindex(fit.areas.index)
     rel = fit.reliability(cv_review=cv_review, cv_suppress=cv_suppress)

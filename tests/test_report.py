@@ -19,6 +19,7 @@ from innobaro.datasets import barometer_design, load_barometer
 from innobaro.report import (
     CLAIMS_MODEL,
     MODEL,
+    REPORT_SE,
     barometer_designs,
     barometer_report,
     reliability,
@@ -38,8 +39,11 @@ def report():
 def test_report_numbers_equal_the_library_calls() -> None:
     d = barometer_designs()["report"]
     shares = report().section("share:sector").table
-    est = ib.proportion(d, "innovated", by="sector", method="beta")
+    # the report's standard errors are the ones the coverage study recommends
+    assert REPORT_SE == "bell-mccaffrey-2"
+    est = ib.proportion(d, "innovated", by="sector", method="beta", se=REPORT_SE)
     np.testing.assert_allclose(shares["share"], est.estimate, rtol=1e-14)
+    np.testing.assert_allclose(shares["df"], est.df_values, rtol=1e-14)
     np.testing.assert_allclose(shares["lower"], est.ci()["lower"], rtol=1e-14)
     np.testing.assert_allclose(shares["se"], est.se, rtol=1e-14)
     with warnings.catch_warnings():
@@ -48,16 +52,19 @@ def test_report_numbers_equal_the_library_calls() -> None:
     assert report().section("tests").table.loc["sector", "F"] == pytest.approx(t.statistic,
                                                                                rel=1e-14)
     ors = report().section("odds_ratios").table
-    m = ib.logit(CLAIMS_MODEL, d)
+    m = ib.logit(CLAIMS_MODEL, d, se=REPORT_SE)
     np.testing.assert_allclose(ors["odds_ratio"], m.odds_ratios()["odds_ratio"].iloc[1:],
                                rtol=1e-12)
+    np.testing.assert_allclose(ors["upper"], m.odds_ratios()["upper"].iloc[1:], rtol=1e-10)
     margins = report().section("margins:centrality").table
     np.testing.assert_allclose(margins["estimate"], m.margins("centrality").table["estimate"],
                                rtol=1e-12)
+    np.testing.assert_allclose(margins["se"], m.margins("centrality").table["se"],
+                               rtol=1e-10)
     published = report().section("published_odds_ratios").table
-    np.testing.assert_allclose(published["odds_ratio"],
-                               ib.logit(MODEL, d).odds_ratios()["odds_ratio"].iloc[1:],
-                               rtol=1e-12)
+    np.testing.assert_allclose(published["upper"],
+                               ib.logit(MODEL, d, se=REPORT_SE).odds_ratios()["upper"].iloc[1:],
+                               rtol=1e-10)
 
 
 def test_the_report_design_carries_fpc_and_poststratification() -> None:
@@ -66,7 +73,7 @@ def test_the_report_design_carries_fpc_and_poststratification() -> None:
     np.testing.assert_allclose(designs["report"].weight_values, data["final_weight"],
                                rtol=1e-6)  # the published weights, to their printed digits
     assert designs["report"].has_fpc and not designs["published"].has_fpc
-    se = {k: ib.proportion(d, "innovated", method="mean").se.iloc[0]
+    se = {k: ib.proportion(d, "innovated", method="beta", se=REPORT_SE).se.iloc[0]
           for k, d in designs.items()}
     assert se["report"] < se["published"]  # the fpc and the post-stratification
     table = report().section("sensitivity").table
@@ -80,13 +87,14 @@ def test_the_claims_ledger_comes_from_the_library() -> None:
     d = barometer_designs()["report"]
     ledger = report().section("claims").table
     assert list(ledger["verdict"].unique()) and set(ledger["verdict"]) <= set(VERDICTS)
-    overall = ib.proportion(d, "innovated", method="mean")
+    overall = ib.proportion(d, "innovated", method="beta", se=REPORT_SE)
     row = ledger.iloc[0]
     assert row["estimate"] == pytest.approx(overall.estimate.iloc[0], rel=1e-14)
+    assert row["lower"] == pytest.approx(overall.ci()["lower"].iloc[0], rel=1e-12)
     assert row["p_value"] == pytest.approx(overall.test(0.75)["pvalue"].iloc[0], rel=1e-12)
     assert row["verdict"] == verdict("level", row["estimate"], 0.75, row["p_value"])
     # medium-sized: a 1-df contrast of predictive margins, medium against the rest
-    m = ib.logit(CLAIMS_MODEL, d)
+    m = ib.logit(CLAIMS_MODEL, d, se=REPORT_SE)
     margins = m.margins("municipality_size")
     weights = {"10000-19999": 0.5, "20000-49999": 0.5, "0-4999": -1 / 3,
                "5000-9999": -1 / 3, "50000+": -1 / 3}
@@ -392,11 +400,17 @@ def test_every_design_argument_has_a_flag(tmp_path: Path, capsys) -> None:
                     "--fpc", "N1", "N2", "--nest"], capsys)
     d = ib.Design(df, weights="w", strata="type", psu=["kommune", "enhet"], fpc=["N1", "N2"],
                   nest=True)
-    est = ib.proportion(d, "y", by="g", method="beta")
+    est = ib.proportion(d, "y", by="g", method="beta", se="bell-mccaffrey-2")
     rows = table(out, "share:g")
     np.testing.assert_allclose([r["share"] for r in rows], est.estimate, rtol=1e-12)
     np.testing.assert_allclose([r["se"] for r in rows], est.se, rtol=1e-12)
     assert out["metadata"]["design"]["description"] == repr(d).splitlines()
+    assert out["metadata"]["se"] == "bell-mccaffrey-2"
+    # --se linearized: R's numbers
+    out = run_json([*base, "--strata", "type", "--psu", "kommune", "enhet",
+                    "--fpc", "N1", "N2", "--nest", "--se", "linearized"], capsys)
+    est = ib.proportion(d, "y", by="g", method="beta")
+    np.testing.assert_allclose([r["se"] for r in table(out, "share:g")], est.se, rtol=1e-12)
 
 
 def test_lonely_psu_advice_is_a_flag(tmp_path: Path, capsys) -> None:
@@ -411,7 +425,7 @@ def test_lonely_psu_advice_is_a_flag(tmp_path: Path, capsys) -> None:
     assert "--lonely-psu" in err and "lonely_psu=" not in err
     out = run_json([*base, "--lonely-psu", "adjust"], capsys)
     d = ib.Design(df, weights="w", strata="h", psu="psu", lonely_psu="adjust")
-    se = ib.proportion(d, "outcome", method="beta").se.iloc[0]
+    se = ib.proportion(d, "outcome", method="beta", se="bell-mccaffrey-2").se.iloc[0]
     assert table(out, "share:overall")[0]["se"] == pytest.approx(se, rel=1e-12)
 
 
@@ -632,7 +646,7 @@ def test_initiators_are_a_multiple_response_table() -> None:
 def test_county_table_margins_and_effects_carry_flags() -> None:
     county = report().section("county_sector")
     d = barometer_designs()["report"]
-    long = ib.flags.flagged_shares(d, "innovated", ["county", "sector"])
+    long = ib.flags.flagged_shares(d, "innovated", ["county", "sector"], se=REPORT_SE)
     assert county.table.shape == (long.index.get_level_values(0).nunique(), 2)
     suppressed = int((long["flag"] == "suppress").sum())
     assert suppressed > 0
@@ -660,14 +674,14 @@ def test_editions_compared_on_a_common_scope_with_the_overlap() -> None:
 
     table = report().section("editions").table
     stacked = editions_design()
-    diff = ib.compare(stacked, "innovated", by="edition").iloc[0]
+    diff = ib.compare(stacked, "innovated", by="edition", se=REPORT_SE).iloc[0]
     row = table.loc["all units"]
     assert row["difference"] == pytest.approx(diff["estimate"], rel=1e-12)
     assert row["se"] == pytest.approx(diff["se"], rel=1e-12)
     data = stacked.data
     independent = ib.compare_surveys(
-        ib.proportion(stacked.subset(data["edition"] == 2020), "innovated"),
-        ib.proportion(stacked.subset(data["edition"] == 2018), "innovated"))
+        ib.proportion(stacked.subset(data["edition"] == 2020), "innovated", se=REPORT_SE),
+        ib.proportion(stacked.subset(data["edition"] == 2018), "innovated", se=REPORT_SE))
     assert row["se_independent"] == pytest.approx(independent.se.iloc[0], rel=1e-12)
     assert row["se"] < row["se_independent"]  # the shared units' positive covariance
     assert set(data["unit_type"].unique()) == set(load_barometer()["unit_type"].unique())
@@ -681,12 +695,12 @@ def test_county_table_sets_direct_beside_model_based_shares() -> None:
 
     section = report().section("county_model")
     d = barometer_designs()["report"]
-    est = county_estimates("innovated", design=d)
+    est = county_estimates("innovated", design=d, se=REPORT_SE)
     t = section.table
     assert list(t.index) == list(est.index) and len(t) == 38
     np.testing.assert_array_equal(t["model"].to_numpy(), est["eblup"].to_numpy())
     np.testing.assert_array_equal(t["direct"].to_numpy(), est["direct"].to_numpy())
-    long = ib.flags.flagged_shares(d, "innovated", ["county", "sector"])
+    long = ib.flags.flagged_shares(d, "innovated", ["county", "sector"], se=REPORT_SE)
     assert (section.flags["direct"].to_numpy() == long["flag"].to_numpy()).all()
     # the model borrows strength: never less precise than the direct share
     assert (t["model_rmse"] <= t["direct_se"] * (1 + 1e-12)).all()

@@ -495,3 +495,30 @@ def test_row_space_and_p_space_give_the_same_adjustment(se: str, sizes: tuple,
     p_space = run()
     for got, want in zip(rows, p_space, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+@pytest.mark.parametrize("se", ["bell-mccaffrey", "bell-mccaffrey-2"])
+def test_comparisons_flags_and_fay_herriot_take_the_corrected_variance(se: str) -> None:
+    """compare, flagged_shares and fay_herriot pass se= to the domain estimates:
+    a difference is referred to the smaller Satterthwaite df of its two means."""
+    from innobaro.flags import flagged_shares
+
+    _, design = _logit_case(5)
+    est = ib.mean(design, "b", by="d", se=se)
+    out = ib.compare(design, "b", by="d", se=se).iloc[0]
+    c = ib.contrast(est, {(1, "b"): 1.0, (0, "b"): -1.0})
+    assert out["estimate"] == pytest.approx(c.estimate.iloc[0], rel=1e-12)
+    assert out["se"] == pytest.approx(c.se.iloc[0], rel=1e-12)
+    assert out["df"] == pytest.approx(min(est.df_values), rel=1e-12)
+    assert out["lower"] == pytest.approx(c.ci()["lower"].iloc[0], rel=1e-12)
+    lin = ib.compare(design, "b", by="d").iloc[0]
+    assert lin["df"] == design.df
+    shares = flagged_shares(design, "b", "d", se=se)
+    prop = ib.proportion(design, "b", by="d", method="beta", se=se)
+    np.testing.assert_allclose(shares["se"], prop.se, rtol=1e-12)
+    np.testing.assert_allclose(shares["df"], prop.df_values, rtol=1e-12)
+    np.testing.assert_allclose(shares["lower"], prop.ci()["lower"], rtol=1e-12)
+    fh = ib.fay_herriot(design, "y", ["stratum", "d"], se=se, formula="~ 1")
+    direct = ib.mean(design, "y", by=["stratum", "d"], se=se)
+    np.testing.assert_allclose(fh.areas["direct_var"].to_numpy(),
+                               direct.se.to_numpy() ** 2, rtol=1e-12)
