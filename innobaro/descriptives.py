@@ -30,10 +30,9 @@ from ._linalg import bincount
 from ._validate import as_column_list, check_columns
 from .design import Design, ReplicateDesign, SurveyDesign
 from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueError
-from .estimators import check_se_design
+from .estimators import check_se_design, satterthwaite_df
 from .results import Estimate
 from .variance import Influence, Working, degrees_of_freedom, vcov_of
-from .variance.small_sample import adjust as small_sample_adjust
 
 __all__ = ["VAR_STATISTICS", "design_effects", "standardize", "var"]
 
@@ -337,10 +336,7 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
                 replicates, se=se, working=working)
     notes: tuple[str, ...] = ()
     if working is not None:  # Satterthwaite degrees of freedom of every entry
-        entry_df = small_sample_adjust(design, working, se).df.ravel()  # type: ignore[arg-type]
-        if np.isnan(entry_df).any():  # a correlation's diagonal: no residuals
-            entry_df = np.where(np.isnan(entry_df), small_sample_adjust(
-                design, working, "bell-mccaffrey").df.ravel(), entry_df)  # type: ignore[arg-type]
+        entry_df = satterthwaite_df(design, working, se)
         notes = (f"se={se!r}: Bell-McCaffrey bias-reduced linearisation (CR2) with "
                  f"Satterthwaite degrees of freedom",)
     else:

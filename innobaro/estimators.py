@@ -408,8 +408,7 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray,
     if bm:  # Satterthwaite degrees of freedom of each entry (domain-major)
         assert working is not None
         if entry_df is None:
-            entry_df = small_sample_adjust(
-                design, working, se).df.ravel()  # type: ignore[arg-type]
+            entry_df = satterthwaite_df(design, working, se)
         notes = (*notes, f"se={se!r}: Bell-McCaffrey bias-reduced linearisation (CR2) "
                          f"with Satterthwaite degrees of freedom")
     elif df is None:  # each domain's, before leaving out missing values (R's degf)
@@ -528,6 +527,35 @@ def check_se_design(design: SurveyDesign, se: str, what: str) -> str:
             f"replicate design's variance has no such correction (R's svyglm for "
             f"replicate designs has no std.errors=). Use se='linearized'")
     return se
+
+
+def satterthwaite_df(design: SurveyDesign, working: Working, se: str) -> np.ndarray:
+    """Satterthwaite degrees of freedom of every coefficient of ``working``, flat.
+
+    Those of :func:`innobaro.variance.small_sample.adjust`; where a
+    regression's residuals are all zero (a proportion or distribution
+    function of 0 or 1, a correlation's diagonal), the exchangeable working
+    model of ``"bell-mccaffrey-2"`` has no variance to estimate its
+    correlation from and gives 0/0: those take the independence model's
+    degrees of freedom, which depend on the design and regressors only.
+
+    Parameters
+    ----------
+    design : Design
+    working : Working
+    se : {"bell-mccaffrey", "bell-mccaffrey-2"}
+
+    Returns
+    -------
+    numpy.ndarray
+        :math:`\\nu_j = (\\operatorname{tr} B)^2 / \\operatorname{tr}(B^2)` of
+        Bell and McCaffrey (2002), one per coefficient (block-major).
+    """
+    df = small_sample_adjust(design, working, se).df.ravel()  # type: ignore[arg-type]
+    if se == "bell-mccaffrey-2" and np.isnan(df).any():
+        df = np.where(np.isnan(df), small_sample_adjust(
+            design, working, "bell-mccaffrey").df.ravel(), df)  # type: ignore[arg-type]
+    return np.asarray(df)
 
 
 def _working(prep: _Prepared, regressor: np.ndarray, weighted: np.ndarray,
@@ -1174,7 +1202,7 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
     seF = np.sqrt(np.diag(VF)).reshape(D, prep.q * P)
     dfe = (np.repeat(np.asarray(dfs, dtype=float).reshape(D, 1), prep.q * P, axis=1)
            if fworking is None else
-           small_sample_adjust(design, fworking, se).df.reshape(D, prep.q * P))  # type: ignore[arg-type]
+           satterthwaite_df(design, fworking, se).reshape(D, prep.q * P))
     n_rows = _design_rows(design, prep)
     n_obs = prep.count(positive_weight=True)
     interval: Any

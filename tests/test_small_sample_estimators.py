@@ -327,3 +327,18 @@ def test_user_data_unchanged() -> None:
     ib.ttest(design, "y", "ga", se="bell-mccaffrey-2")
     ib.ranktest(design, "y", "dom", se="bell-mccaffrey-2")
     pd.testing.assert_frame_equal(df, before)
+
+
+def test_exchangeable_df_where_a_distribution_function_is_zero_or_one() -> None:
+    """At q = 1 the indicator's residuals are all zero: the exchangeable model has
+    nothing to estimate its correlation from, and the independence model's
+    degrees of freedom (which depend on the design only) are used."""
+    _, design = _varsize()
+    bm2 = ib.quantile(design, "y", [0.0, 0.5, 1.0], interval_type="beta",
+                      se="bell-mccaffrey-2")
+    bm = ib.quantile(design, "y", [0.0, 0.5, 1.0], interval_type="beta",
+                     se="bell-mccaffrey")
+    assert np.isfinite(bm2.df_values).all()
+    assert bm2.df_values[2] == bm.df_values[2]
+    assert bm2.df_values[1] != bm.df_values[1]
+    assert np.isfinite(bm2.ci().to_numpy()).all()
