@@ -30,8 +30,9 @@ from ._linalg import bincount
 from ._validate import as_column_list, check_columns
 from .design import Design, ReplicateDesign, SurveyDesign
 from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueError
+from .estimators import check_se_design, satterthwaite_df
 from .results import Estimate
-from .variance import Influence, degrees_of_freedom, vcov_of
+from .variance import Influence, Working, degrees_of_freedom, vcov_of
 
 __all__ = ["VAR_STATISTICS", "design_effects", "standardize", "var"]
 
@@ -120,7 +121,8 @@ def _domain_totals(dom: np.ndarray, D: int, A: np.ndarray, W: np.ndarray) -> np.
 
 
 def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
-        statistic: VarStatistic = "variance", na_rm: bool = False) -> Estimate:
+        statistic: VarStatistic = "variance", na_rm: bool = False,
+        se: str = "linearized") -> Estimate:
     """Population variances, covariance or correlation matrix, with design-based SEs.
 
     Parameters
@@ -137,6 +139,18 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         ``"correlation"``: the correlation matrix.
     na_rm : bool, default False
         Leave out rows with a missing value in any ``y`` (complete cases, as R).
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        Standard errors and degrees of freedom, R's ``svyglm(std.errors=)``
+        values: R's linearisation, or Bell-McCaffrey bias-reduced
+        linearisation (CR2) of each entry as the weighted regression of its
+        centred products :math:`u_{iab}` (below, the means held fixed) on the
+        domain's indicator, with Satterthwaite degrees of freedom under
+        independence (``"bell-mccaffrey"``) or an exchangeable correlation
+        within PSUs (``"bell-mccaffrey-2"``); a correlation's residuals are
+        its delta-method combination of the three regressions' (they share
+        the regressor, so the adjustment is the same linear map).
+        Linearisation designs only. See
+        :mod:`innobaro.variance.small_sample`.
 
     Returns
     -------
@@ -192,6 +206,7 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     y         0.762  1.000
     """
     _check_design(design, "var")
+    se = check_se_design(design, se, "var")
     if statistic not in VAR_STATISTICS:
         raise EstimationError(f"var: statistic must be one of {', '.join(VAR_STATISTICS)}; "
                               f"got {statistic!r}")
@@ -305,12 +320,31 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         def replicates(W: np.ndarray) -> np.ndarray:
             return cov_reps(W).reshape(W.shape[1], -1)
 
+    working = None
+    if se != "linearized":
+        # each entry is the mean of its products: the regression of u on the
+        # domain's indicator, residuals z N / w (the correlation's combination)
+        block = np.where(inside & (w > 0), dom, -1)
+        ind = (block >= 0).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            resid = np.where((block >= 0)[:, None],
+                             z * (N[0] / w if D == 1 else N[d] / w)[:, None], 0.0)
+        working = Working(U=np.broadcast_to(ind[:, None, None], (design.n, K, 1)),
+                          UW=np.broadcast_to((w * ind)[:, None, None], (design.n, K, 1)),
+                          resid=resid, block=block, n_blocks=D)
     V = vcov_of(design, est.ravel(), Influence(values=z, domain=dom, n_domains=D),
-                replicates)
-    # the domains' degrees of freedom depend on the by columns only (cached on the
-    # design) unless rows with missing values emptied a domain
-    df = degrees_of_freedom(design, dom_df, D, key=("var by", tuple(by_cols), D)
-                            if not missing.any() else None)
+                replicates, se=se, working=working)
+    notes: tuple[str, ...] = ()
+    if working is not None:  # Satterthwaite degrees of freedom of every entry
+        entry_df = satterthwaite_df(design, working, se)
+        notes = (f"se={se!r}: Bell-McCaffrey bias-reduced linearisation (CR2) with "
+                 f"Satterthwaite degrees of freedom",)
+    else:
+        # the domains' degrees of freedom depend on the by columns only (cached on
+        # the design) unless rows with missing values emptied a domain
+        df = degrees_of_freedom(design, dom_df, D, key=("var by", tuple(by_cols), D)
+                                if not missing.any() else None)
+        entry_df = np.repeat(df, K)
     col_names = np.asarray(cols, dtype=object)
     if statistic == "variance":
         arrays = [np.tile(col_names, D)]
@@ -323,7 +357,7 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         level_names = [*by_cols, *level_names]
     index = (pd.Index(arrays[0], name="variable") if len(arrays) == 1
              else pd.MultiIndex.from_arrays(arrays, names=level_names))
-    return Estimate(est.ravel(), V, index, df=np.repeat(df, K), kind=statistic)
+    return Estimate(est.ravel(), V, index, df=entry_df, kind=statistic, notes=notes)
 
 
 # ---------------------------------------------------------------------------

@@ -374,7 +374,7 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray,
             deff: bool = True, mean_type: bool = False, interval=None, level: float = 0.95,
             method: str | None = None, notes: tuple[str, ...] = (),
             df: np.ndarray | None = None, se: str = "linearized",
-            working: Working | None = None) -> Estimate:
+            working: Working | None = None, entry_df: np.ndarray | None = None) -> Estimate:
     if isinstance(z, LevelIndicators):
         # a bound of the influence values (|1[.] - p| <= 1 + |p|) decides whether
         # they need scaling; if so, they are scaled as a dense matrix
@@ -405,10 +405,10 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray,
     V = vcov_of(design, est.ravel() if scale is None else est.ravel() / scale, infl,
                 replicates, se=se if bm else "linearized", working=working)
     q = z.shape[1]
-    entry_df = None
     if bm:  # Satterthwaite degrees of freedom of each entry (domain-major)
         assert working is not None
-        entry_df = small_sample_adjust(design, working, se).df.ravel()  # type: ignore[arg-type]
+        if entry_df is None:
+            entry_df = satterthwaite_df(design, working, se)
         notes = (*notes, f"se={se!r}: Bell-McCaffrey bias-reduced linearisation (CR2) "
                          f"with Satterthwaite degrees of freedom")
     elif df is None:  # each domain's, before leaving out missing values (R's degf)
@@ -501,8 +501,25 @@ def _domain_means(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
     return both[:, :-1] / size[:, None], size
 
 
-def _check_se_design(design: SurveyDesign, se: str, what: str) -> str:
-    """Validate ``se=``; the Bell-McCaffrey variants need a linearisation design."""
+def check_se_design(design: SurveyDesign, se: str, what: str) -> str:
+    """Validate ``se=``; the Bell-McCaffrey variants need a linearisation design.
+
+    Every estimator, test and model with ``se=`` checks it here, so that a
+    replicate design gets the same error from each.
+
+    Parameters
+    ----------
+    design : Design or ReplicateDesign
+    se : str
+        ``"linearized"``, ``"bell-mccaffrey"`` or ``"bell-mccaffrey-2"``.
+    what : str
+        The function's name, for the error.
+
+    Returns
+    -------
+    str
+        The lower-case name (:func:`innobaro.variance.small_sample.check_se`).
+    """
     se = check_se(se)
     if se != "linearized" and isinstance(design, ReplicateDesign):
         raise EstimationError(
@@ -510,6 +527,35 @@ def _check_se_design(design: SurveyDesign, se: str, what: str) -> str:
             f"replicate design's variance has no such correction (R's svyglm for "
             f"replicate designs has no std.errors=). Use se='linearized'")
     return se
+
+
+def satterthwaite_df(design: SurveyDesign, working: Working, se: str) -> np.ndarray:
+    """Satterthwaite degrees of freedom of every coefficient of ``working``, flat.
+
+    Those of :func:`innobaro.variance.small_sample.adjust`; where a
+    regression's residuals are all zero (a proportion or distribution
+    function of 0 or 1, a correlation's diagonal), the exchangeable working
+    model of ``"bell-mccaffrey-2"`` has no variance to estimate its
+    correlation from and gives 0/0: those take the independence model's
+    degrees of freedom, which depend on the design and regressors only.
+
+    Parameters
+    ----------
+    design : Design
+    working : Working
+    se : {"bell-mccaffrey", "bell-mccaffrey-2"}
+
+    Returns
+    -------
+    numpy.ndarray
+        :math:`\\nu_j = (\\operatorname{tr} B)^2 / \\operatorname{tr}(B^2)` of
+        Bell and McCaffrey (2002), one per coefficient (block-major).
+    """
+    df = small_sample_adjust(design, working, se).df.ravel()  # type: ignore[arg-type]
+    if se == "bell-mccaffrey-2" and np.isnan(df).any():
+        df = np.where(np.isnan(df), small_sample_adjust(
+            design, working, "bell-mccaffrey").df.ravel(), df)  # type: ignore[arg-type]
+    return np.asarray(df)
 
 
 def _working(prep: _Prepared, regressor: np.ndarray, weighted: np.ndarray,
@@ -654,7 +700,7 @@ def mean(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     >>> est.estimate.round(4).tolist(), est.se.round(4).tolist()
     ([3.9444], [0.7285])
     """
-    se = _check_se_design(design, se, "mean")
+    se = check_se_design(design, se, "mean")
     prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "mean",
                     levels=se == "linearized")
     if prep.codes is not None:  # the shares of one categorical variable
@@ -707,7 +753,7 @@ def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     >>> ib.total(ib.Design(df, weights="w", psu="psu"), "y").estimate.tolist()
     [50.0]
     """
-    _check_se_design(design, se, "total")
+    check_se_design(design, se, "total")
     prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "total", levels=True)
     if prep.codes is not None:  # the counts of one categorical variable
         counts, indicators = _level_influence(prep, centred=False)
@@ -772,7 +818,7 @@ def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
         if not pd.api.types.is_numeric_dtype(design.data[c]) or isinstance(
                 design.data[c].dtype, pd.CategoricalDtype):
             raise EstimationError(f"ratio: column {c!r} must be numeric")
-    se = _check_se_design(design, se, "ratio")
+    se = check_se_design(design, se, "ratio")
     prep = _prepare(design, nums + dens, by, na_rm, "ratio")
     nn = len(nums)
     sums = prep.domain_sum(prep.w[:, None] * prep.Y)  # (D, nn + nd)
@@ -877,7 +923,7 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
                               f"got {method!r}")
     cols = as_column_list(y, "y")
     _check_proportion_level(level, cols)
-    se = _check_se_design(design, se, "proportion")
+    se = check_se_design(design, se, "proportion")
     prep = _prepare(design, cols, by, na_rm, "proportion")
     for j, lab in enumerate(prep.labels):
         if lab in cols:
@@ -971,7 +1017,8 @@ QUANTILE_INTERVALS = ("mean", "beta", "xlogit", "asin", "score", "quantile")
 
 def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
              by: Columns | None = None, level: float = 0.95, na_rm: bool = False,
-             qrule: str = "math", interval_type: str = "mean") -> Estimate:
+             qrule: str = "math", interval_type: str = "mean",
+             se: str = "linearized") -> Estimate:
     """Population quantiles with Woodruff (or replicate) confidence intervals.
 
     Parameters
@@ -1000,6 +1047,21 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         ``ffullerCI``, below); or, on replicate designs only,
         ``"quantile"``: the quantile recomputed with every replicate's weights
         and a Wald interval from their variance.
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        Standard errors and degrees of freedom of the distribution function
+        at the quantile, R's ``svyglm(std.errors=)`` values: R's
+        linearisation, or Bell-McCaffrey bias-reduced linearisation (CR2) of
+        :math:`\\hat F(\\hat Q(p))` as the weighted regression of the indicator
+        :math:`[y_i \\le \\hat Q(p)]` on its domain's indicator, with
+        Satterthwaite degrees of freedom under independence
+        (``"bell-mccaffrey"``) or an exchangeable correlation within PSUs
+        (``"bell-mccaffrey-2"``). Every Woodruff ``interval_type`` (``"mean"``,
+        ``"beta"``, ``"xlogit"``, ``"asin"``) takes that variance and those
+        degrees of freedom, as :func:`proportion` of the indicator does; the
+        ``"score"`` interval takes the corrected variance of the score at
+        every :math:`\\theta` and the t quantile on the Satterthwaite degrees
+        of freedom at the estimate. Linearisation designs only (the
+        ``"quantile"`` type, which is for replicate designs, cannot take it).
 
     Returns
     -------
@@ -1102,6 +1164,7 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         raise EstimationError("quantile: interval_type='score' needs a linearisation design "
                               "(as R's svyquantile, which offers it for svydesign objects "
                               "only); use 'quantile', 'mean', 'beta', 'xlogit' or 'asin'")
+    se = check_se_design(design, se, "quantile")
     rule_name = _QRULE_ALIAS.get(qrule, qrule)
     cols = as_column_list(y, "y")
     for c in cols:
@@ -1132,8 +1195,14 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
     fhat, zF = _mean_influence(fprep)  # (D, qP), (n, qP)
     infl = Influence(values=zF, domain=prep.dom, n_domains=D)
     F_reps = _mean_replicates(design, fprep)
-    VF = vcov_of(design, fhat.ravel(), infl, F_reps)
+    # se=: F at the quantile is the mean of the indicator, a regression on the
+    # domain's indicator; its Satterthwaite degrees of freedom replace the design's
+    fworking = None if se == "linearized" else _mean_working(fprep, fhat)
+    VF = vcov_of(design, fhat.ravel(), infl, F_reps, se=se, working=fworking)
     seF = np.sqrt(np.diag(VF)).reshape(D, prep.q * P)
+    dfe = (np.repeat(np.asarray(dfs, dtype=float).reshape(D, 1), prep.q * P, axis=1)
+           if fworking is None else
+           satterthwaite_df(design, fworking, se).reshape(D, prep.q * P))
     n_rows = _design_rows(design, prep)
     n_obs = prep.count(positive_weight=True)
     interval: Any
@@ -1149,7 +1218,7 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         rows = bincount(prep.dom[inside], minlength=D).astype(float)
         col_var = np.repeat(np.arange(prep.q), P * 2)
         col_p = np.tile(np.repeat(probs, 2), prep.q)
-        t_dom = t_quantile(level, dfs).reshape(D, 1)
+        t_dom = t_quantile(level, np.repeat(dfe, 2, axis=1))  # (D, K2)
         qlimit = np.where(np.tile([True, False], prep.q * P)[None, :], t_dom, -t_dom)
         ends = np.empty((2, D, K2))
         for j in range(prep.q):  # over variables: unweighted min, max and IQR (type 7)
@@ -1183,7 +1252,8 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
             uhat, zU = _mean_influence(uprep)
             VU = vcov_of(design, uhat.ravel(), Influence(values=zU, domain=prep.dom,
                                                          n_domains=D),
-                         _mean_replicates(design, uprep))
+                         _mean_replicates(design, uprep), se=se,
+                         working=None if se == "linearized" else _mean_working(uprep, uhat))
             with np.errstate(divide="ignore", invalid="ignore"):
                 return (uhat / np.sqrt(np.diag(VU)).reshape(D, K2) - qlimit).ravel()
 
@@ -1210,15 +1280,19 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
             cols = col_var == j
             lookup[:, cols] = rule.lookup(share[:, cols])
         lo95, hi95 = lookup[:, 0::2], lookup[:, 1::2]
-        interval = FixedInterval(lo95.ravel(), hi95.ravel(), level, "score",
-                                 np.repeat(dfs, prep.q * P))
+        interval = FixedInterval(lo95.ravel(), hi95.ravel(), level, "score", dfe.ravel())
     else:
         interval = _Woodruff(fhat, seF, rules, P, interval_type, n_rows, n_obs)
-        lo95, hi95 = interval.bounds(level, dfs)
-    t95 = t_quantile(level, dfs).reshape(D, 1)
+        lo95, hi95 = interval.bounds(level, dfe)
+    t95 = t_quantile(level, dfe)
     with np.errstate(divide="ignore", invalid="ignore"):
         slope_inv = np.where(seF > 0, (hi95 - lo95) / (2 * t95 * seF), 0.0)
     z = -zF * prep.spread(slope_inv)
+    qworking = None
+    if fworking is not None:  # the quantile's influence is F's times -1/slope
+        qworking = Working(U=fworking.U, UW=fworking.UW,
+                           resid=fworking.resid * -prep.spread(slope_inv),
+                           block=fworking.block, n_blocks=fworking.n_blocks)
 
     slope = slope_inv.ravel()
 
@@ -1229,7 +1303,8 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
     return _finish(design, prep, est, z, "quantile", reps, labels=labels, deff=False,
                    interval=interval, level=level, df=dfs,
                    method=None if (qrule, interval_type) == ("math", "mean")
-                   else f"{qrule}, {interval_type}")
+                   else f"{qrule}, {interval_type}", se=se, working=qworking,
+                   entry_df=None if qworking is None else dfe.ravel())
 
 
 def _replicate_quantile(design: SurveyDesign, prep: _Prepared, rules: list[_QuantileRule],
@@ -1266,10 +1341,13 @@ class _Woodruff:
         self.method, self.n_rows, self.n_obs = method, n_rows, n_obs
 
     def bounds(self, level: float, df_dom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(D, q P) lower and upper ends for domain degrees of freedom ``df_dom``."""
+        """(D, q P) lower and upper ends for degrees of freedom ``df_dom``: one
+        per domain (D,), or one per entry (D, q P) (Satterthwaite's, with ``se=``)."""
         D = self.fhat.shape[0]
+        df_dom = np.broadcast_to(np.asarray(df_dom, dtype=float).reshape(D, -1),
+                                 self.fhat.shape)
         if self.method == "mean":
-            t = t_quantile(level, df_dom).reshape(D, 1)
+            t = t_quantile(level, df_dom)
             # an end beyond [0, 1] is the smallest or largest value: the interval
             # cannot reach past the data, and a CDF of 1 with a rounding-level SE
             # keeps its upper end (R's woodruffCI gives NaN for such an end; a
@@ -1281,8 +1359,7 @@ class _Woodruff:
             obs = np.ones(D) if self.n_obs is None else self.n_obs
             p_lo, p_hi = proportion_interval(
                 self.method, self.fhat, self.seF ** 2, level,
-                np.broadcast_to(np.asarray(df_dom, dtype=float).reshape(D, 1),
-                                self.fhat.shape),
+                df_dom,
                 n_rows=np.asarray(rows, dtype=float).reshape(D, 1),
                 n_obs=np.asarray(obs, dtype=float).reshape(D, 1))
         lo = np.empty_like(p_lo)
@@ -1294,7 +1371,7 @@ class _Woodruff:
         return lo, hi
 
     def __call__(self, level: float, df_entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = self.bounds(level, df_entries.reshape(self.fhat.shape[0], -1)[:, 0])
+        lo, hi = self.bounds(level, df_entries.reshape(self.fhat.shape))
         return lo.ravel(), hi.ravel()
 
 

@@ -335,19 +335,21 @@ def _offset_values(exprs: list[str], offset: Any, data: pd.DataFrame
 
 def fit_matrix(design: SurveyDesign, y: np.ndarray, X: np.ndarray, kept: np.ndarray,
                names: list[str], *, label: str, family: str = "gaussian",
-               tol: float = 1e-12, max_iter: int = 100) -> GLMResult:
+               tol: float = 1e-12, max_iter: int = 100,
+               se: str = "linearized") -> GLMResult:
     """:func:`glm` on a model matrix built by the caller (for tests that are
     regressions, such as :func:`~innobaro.ttest`).
 
     ``y`` and ``X`` hold the rows of the design that are in it with positive
     weight and in ``kept`` (a mask over all rows), in order; ``names`` name
-    the columns.
+    the columns; ``se`` is :func:`glm`'s.
     """
     spec = ModelSpec(formula=label, column_names=list(names),
                      term_columns={n: slice(j, j + 1) for j, n in enumerate(names)},
                      _design_info=None, _response_info=None)
     return _fit(label, spec, design, np.asarray(y, dtype=float),
-                np.asfortranarray(X, dtype=float), kept, Family(family), tol, max_iter)
+                np.asfortranarray(X, dtype=float), kept, Family(family), tol, max_iter,
+                se=small_sample.check_se(se))
 
 
 def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: np.ndarray,

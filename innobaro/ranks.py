@@ -13,8 +13,10 @@ from scipy import stats
 from ._twoway import check_design, numeric_by_group
 from .design import SurveyDesign
 from .errors import DomainError, EstimationError
+from .estimators import check_se_design
 from .results import TestResult
-from .variance import Influence, degrees_of_freedom, vcov_of
+from .variance import Influence, Working, degrees_of_freedom, vcov_of
+from .variance.small_sample import adjust as small_sample_adjust
 
 __all__ = ["RANK_TESTS", "ranktest"]
 
@@ -23,7 +25,7 @@ RANK_TESTS = ("wilcoxon", "vanderWaerden", "median", "KruskalWallis")
 
 
 def ranktest(design: SurveyDesign, y: str, group: str, *, test: str = "wilcoxon",
-             na_rm: bool = False) -> TestResult:
+             na_rm: bool = False, se: str = "linearized") -> TestResult:
     """Design-based rank test of ``y`` across the levels of ``group``.
 
     Parameters
@@ -41,6 +43,20 @@ def ranktest(design: SurveyDesign, y: str, group: str, *, test: str = "wilcoxon"
     na_rm : bool, default False
         Leave out rows with a missing ``y`` or ``group`` (they stay in the
         design with weight zero).
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        Standard errors and degrees of freedom, R's ``svyglm(std.errors=)``
+        values (R's ``svyranktest`` has no such argument). With the
+        Bell-McCaffrey variants the weighted regression of the scores on the
+        group indicators (below; R's ``svyranktest`` fits it with
+        ``svyglm``) gets bias-reduced linearisation (CR2), the scores held
+        fixed, and the statistic is referred to Satterthwaite degrees of
+        freedom (clubSandwich's ``coef_test``) under independence
+        (``"bell-mccaffrey"``) or an exchangeable correlation within PSUs
+        (``"bell-mccaffrey-2"``): two groups, the t statistic on the
+        difference's own degrees of freedom; more, the F statistic on
+        ``(k - 1, nu)`` with :math:`\\nu` the smallest of the differences'
+        degrees of freedom (as innobaro combines degrees of freedom
+        elsewhere). Linearisation designs only.
 
     Returns
     -------
@@ -91,6 +107,7 @@ def ranktest(design: SurveyDesign, y: str, group: str, *, test: str = "wilcoxon"
     ('t', (1.0, 8.0))
     """
     check_design(design, "ranktest")
+    se_method = check_se_design(design, se, "ranktest")
     if test not in RANK_TESTS:
         raise EstimationError(f"ranktest: test must be one of {', '.join(RANK_TESTS)}; "
                               f"got {test!r}")
@@ -145,21 +162,38 @@ def ranktest(design: SurveyDesign, y: str, group: str, *, test: str = "wilcoxon"
     def reps(W: np.ndarray) -> np.ndarray:
         return beta[None, :] + W.T @ u  # the full-sample total of u is zero
 
-    V = np.atleast_2d(vcov_of(d, beta, infl, reps))
+    sat_df = None
+    if se_method == "linearized":
+        V = np.atleast_2d(vcov_of(d, beta, infl, reps))
+    else:
+        # the regression of the scores on [1, group indicators] (R's svyglm in
+        # svyranktest): its coefficients past the intercept are beta
+        Xg = np.zeros((d.n, 1, k))
+        Xg[rows, 0, 0] = 1.0
+        Xg[rows, 0, 1:] = g[:, None] == np.arange(1, k)[None, :]
+        resid = np.zeros((d.n, 1))
+        resid[rows, 0] = score - means[g]
+        block = np.where(rows & (w_all > 0), 0, -1)
+        working = Working(U=Xg, UW=Xg * np.where(rows, w_all, 0.0)[:, None, None],
+                          resid=np.where(block[:, None] >= 0, resid, 0.0), block=block,
+                          n_blocks=1)
+        V = np.atleast_2d(vcov_of(d, np.r_[means[0], beta], infl, reps, se=se_method,
+                                  working=working))[1:, 1:]
+        sat_df = small_sample_adjust(d, working, se_method).df.ravel()[1:]  # type: ignore[arg-type]
     df = float(degrees_of_freedom(d, dom, 1)[0])
     lv = [levels[i] for i in seen]
     title = f"Design-based {test} test"
     if k == 2:
-        se = math.sqrt(V[0, 0]) if V[0, 0] >= 0 else math.nan
+        se_value = math.sqrt(V[0, 0]) if V[0, 0] >= 0 else math.nan
         est = float(beta[0])
-        t = est / se if se > 0 else (math.nan if math.isnan(se) or est == 0
-                                     else math.copysign(math.inf, est))
-        ddf = df - 1
+        t = est / se_value if se_value > 0 else (math.nan if math.isnan(se_value) or est == 0
+                                                 else math.copysign(math.inf, est))
+        ddf = df - 1 if sat_df is None else float(sat_df[0])
         p = float(2 * stats.t.sf(abs(t), ddf)) if ddf > 0 else math.nan
         return TestResult(statistic=t, df=(1.0, ddf), pvalue=p, method="t", title=title,
                           statistic_name="t",
                           data=f"{y} by {group} ({lv[1]!r} minus {lv[0]!r})",
-                          estimate=est, se=se,
+                          estimate=est, se=se_value,
                           details={"mean_scores": pd.Series(means, index=pd.Index(
                               lv, name=group), name=y)})
     ndf = float(k - 1)
@@ -167,7 +201,7 @@ def ranktest(design: SurveyDesign, y: str, group: str, *, test: str = "wilcoxon"
         chisq = float(beta @ np.linalg.solve(V, beta))
     except np.linalg.LinAlgError:
         chisq = math.nan
-    ddf = df - ndf
+    ddf = df - ndf if sat_df is None else float(sat_df.min())
     F = chisq / ndf
     p = float(stats.f.sf(F, ndf, ddf)) if ddf > 0 else math.nan
     return TestResult(statistic=F, df=(ndf, ddf), pvalue=p, method="F", title=title,

@@ -21,15 +21,17 @@ from ._twoway import (
 from ._validate import check_columns
 from .design import SurveyDesign
 from .errors import DomainError, EstimationError
-from .estimators import mean
-from .models import fit_matrix
+from .estimators import check_se_design, mean
+from .models import fit_matrix, make_family
 from .results import TestResult
+from .variance import small_sample
 
 __all__ = ["ttest"]
 
 
 def ttest(design: SurveyDesign, y: str, group: str | None = None, *, mu: float = 0.0,
-          paired: str | None = None, na_rm: bool = False, level: float = 0.95) -> TestResult:
+          paired: str | None = None, na_rm: bool = False, level: float = 0.95,
+          se: str = "linearized") -> TestResult:
     """Design-based t-test: two groups, one sample against a value, or paired.
 
     Parameters
@@ -52,6 +54,16 @@ def ttest(design: SurveyDesign, y: str, group: str | None = None, *, mu: float =
         Leave out rows with a missing ``y``, ``group`` or ``paired``.
     level : float, default 0.95
         Level of the interval of ``TestResult.ci()``.
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        Standard error and degrees of freedom, R's ``svyglm(std.errors=)``
+        values (R's ``svyttest`` has no such argument: innobaro goes beyond
+        it). With the Bell-McCaffrey variants the regression behind the test
+        (below) gets bias-reduced linearisation (CR2), and the t statistic is
+        referred to the Satterthwaite degrees of freedom of the tested
+        coefficient (clubSandwich's ``coef_test``), under independence
+        (``"bell-mccaffrey"``) or an exchangeable correlation within PSUs
+        (``"bell-mccaffrey-2"``), instead of :math:`\\nu - 1`. Linearisation
+        designs only. See :mod:`innobaro.variance.small_sample`.
 
     Returns
     -------
@@ -112,8 +124,9 @@ def ttest(design: SurveyDesign, y: str, group: str | None = None, *, mu: float =
     ('Design-based one-sample t-test', 1.4552, (1.0, 8.0))
     """
     check_design(design, "ttest")
+    se_method = check_se_design(design, se, "ttest")
     if group is None:
-        return _one_sample(design, y, mu, paired, na_rm, level)
+        return _one_sample(design, y, mu, paired, na_rm, level, se_method)
     if paired is not None:
         raise EstimationError("ttest: give either group (two groups) or paired (paired "
                               "measurements), not both")
@@ -140,23 +153,31 @@ def ttest(design: SurveyDesign, y: str, group: str | None = None, *, mu: float =
     if not (x == 1).any() or not (x == 0).any():
         raise DomainError(f"ttest: a level of {group!r} has no rows with positive weight")
     lv = [levels[i] for i in seen]
-    m = fit_matrix(design, yv, np.column_stack([np.ones_like(x), x]), kept,
-                   ["Intercept", "group"], label=f"{y} ~ {group}")
+    X = np.column_stack([np.ones_like(x), x])
+    m = fit_matrix(design, yv, X, kept, ["Intercept", "group"], label=f"{y} ~ {group}",
+                   se=se_method)
     diff = float(m.params.iloc[1])
-    se = float(m.bse.iloc[1])
+    se_value = float(m.bse.iloc[1])
     df = m.df_resid
-    if math.isnan(se):  # no variance estimate (R: NaN)
+    if se_method != "linearized":  # the group coefficient's Satterthwaite df
+        working = small_sample.glm_working(
+            X, yv, design.unmasked_weights[fit_rows], make_family("gaussian"),
+            m.params.to_numpy(), None, np.flatnonzero(fit_rows), design.n)
+        df = float(small_sample.adjust(design, working,  # type: ignore[arg-type]
+                                       se_method).df.ravel()[1])
+    if math.isnan(se_value):  # no variance estimate (R: NaN)
         t = math.nan
     else:
-        t = diff / se if se > 0 else math.copysign(math.inf, diff)
+        t = diff / se_value if se_value > 0 else math.copysign(math.inf, diff)
     p = float(2 * stats.t.sf(abs(t), df)) if df > 0 else math.nan
     b0 = float(m.params.iloc[0])
     return TestResult(statistic=t, df=(1.0, df), pvalue=p, method="t",
                       title="Design-based t-test", statistic_name="t",
                       data=f"{y} by {group} ({lv[1]!r} minus {lv[0]!r})",
-                      estimate=diff, se=se, level=level,
+                      estimate=diff, se=se_value, level=level,
                       details={"means": pd.Series([b0, b0 + diff],
-                                                  index=pd.Index(lv, name=group), name=y)})
+                                                  index=pd.Index(lv, name=group), name=y),
+                               "se_method": se_method})
 
 
 def _numeric(design: SurveyDesign, name: str, what: str) -> np.ndarray:
@@ -168,7 +189,7 @@ def _numeric(design: SurveyDesign, name: str, what: str) -> np.ndarray:
 
 
 def _one_sample(design: SurveyDesign, y: str, mu: float, paired: str | None, na_rm: bool,
-                level: float) -> TestResult:
+                level: float, se_method: str) -> TestResult:
     """One-sample and paired t-tests: the mean of ``y - mu`` (or of
     ``y - paired - mu``) against zero, R's ``svyttest(I(...) ~ 0)``."""
     y = column_name(y, "y")
@@ -188,14 +209,17 @@ def _one_sample(design: SurveyDesign, y: str, mu: float, paired: str | None, na_
     missing = check_missing(design, cols, na_rm, "ttest")
     (name,) = internal_names(design, "difference")
     ext = design.with_columns({name: values - mu})
-    est = mean(ext, name, na_rm=bool(missing.any()))
+    est = mean(ext, name, na_rm=bool(missing.any()), se=se_method)
     diff = float(est.estimate.iloc[0])
-    se = float(est.se.iloc[0])
-    df = design.df - 1  # R: degf(design) - 1, the residual df of svyglm(y ~ 1)
-    if math.isnan(se):
+    se_value = float(est.se.iloc[0])
+    # R: degf(design) - 1, the residual df of svyglm(y ~ 1); with se=, the
+    # mean's (the intercept's) Satterthwaite df
+    df = design.df - 1 if se_method == "linearized" else float(est.df_values[0])
+    if math.isnan(se_value):
         t = math.nan
     else:
-        t = diff / se if se > 0 else math.copysign(math.inf, diff) if diff else math.nan
+        t = (diff / se_value if se_value > 0 else
+             math.copysign(math.inf, diff) if diff else math.nan)
     p = float(2 * stats.t.sf(abs(t), df)) if df > 0 and not math.isnan(t) else math.nan
     if paired is None:
         title, data = "Design-based one-sample t-test", f"{y} (mean against {mu:g})"
@@ -203,5 +227,5 @@ def _one_sample(design: SurveyDesign, y: str, mu: float, paired: str | None, na_
         title = "Design-based paired t-test"
         data = f"{y} minus {cols[1]}" + (f" (mean against {mu:g})" if mu else "")
     return TestResult(statistic=t, df=(1.0, df), pvalue=p, method="t", title=title,
-                      statistic_name="t", data=data, estimate=diff, se=se, level=level,
-                      details={"mean": diff + mu, "mu": mu})
+                      statistic_name="t", data=data, estimate=diff, se=se_value, level=level,
+                      details={"mean": diff + mu, "mu": mu, "se_method": se_method})
