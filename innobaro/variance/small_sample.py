@@ -211,11 +211,17 @@ def _outer_by(key: np.ndarray, A: np.ndarray, Bm: np.ndarray, size: int) -> np.n
     step = max(1, _CHUNK // per_row)
     if step >= n:
         return _sum_by(key, A[..., :, None] * Bm[..., None, :], size)
-    out = np.zeros(shape)
-    for a in range(0, n, step):  # chunks of rows, to bound memory
-        c = slice(a, a + step)
-        out += _sum_by(key[c], A[c][..., :, None] * Bm[c][..., None, :], size)
-    return out
+    # the rows sorted by key once; each chunk of them is then reduced in place
+    idx = np.flatnonzero(key >= 0)
+    order = idx[np.argsort(key[idx], kind="stable")]
+    keys = key[order]
+    out = np.zeros((size, per_row))
+    for a in range(0, order.size, step):  # chunks of rows, to bound memory
+        rows, k = order[a:a + step], keys[a:a + step]
+        prod = (A[rows][..., :, None] * Bm[rows][..., None, :]).reshape(rows.size, per_row)
+        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        out[k[starts]] += np.add.reduceat(prod, starts, axis=0)
+    return out.reshape(shape)
 
 
 def _rowwise(X: np.ndarray, mats: np.ndarray, idx: np.ndarray) -> np.ndarray:
