@@ -59,7 +59,7 @@ from .models import (
     wald_term_test,
 )
 from .results import Estimate
-from .variance import Influence, residual_df, vcov_of
+from .variance import Influence, residual_df, small_sample, vcov_of
 
 __all__ = ["MLogitResult", "mlogit"]
 
@@ -229,7 +229,7 @@ def _levels(values: pd.Series, name: str) -> list[Any]:
 
 
 def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float = 1e-10,
-           max_iter: int = 100) -> MLogitResult:
+           max_iter: int = 100, se: str = "linearized") -> MLogitResult:
     """Survey-weighted multinomial (baseline-category) logistic regression.
 
     Fits :math:`\\log(p_k / p_b) = x^\\top\\beta_k` for every category
@@ -256,6 +256,20 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
         ``tol * (1 + |beta|)``.
     max_iter : int, default 100
         Newton iterations at most.
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        As :func:`~innobaro.glm`'s (R's ``svyglm(std.errors=)``, which R
+        has for no multinomial model): the Bell-McCaffrey variants adjust
+        each PSU's working residuals by its leverage in the model's working
+        regression (CR2; a row has one pseudo-row per non-base category,
+        its linear predictors whitened by its information
+        :math:`w_i(\\mathrm{diag}(p_i) - p_i p_i^\\top)`, so the result does
+        not depend on the base category) and give Satterthwaite degrees of
+        freedom, the smallest of which is :attr:`~MLogitResult.df_resid`;
+        the adjusted influence values are :attr:`~MLogitResult.influence`,
+        so margins and tests use them. With two categories this is
+        :func:`~innobaro.logit`'s. See
+        :func:`innobaro.variance.small_sample.multivariate_working`.
+        Linearisation designs only.
 
     Returns
     -------
@@ -279,7 +293,9 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
     -----
     Residual degrees of freedom, for t intervals and F tests, are the design
     degrees of freedom + 1 minus the number of coefficients (all categories
-    together), the rule of R's ``svyglm`` and ``svyolr``.
+    together), the rule of R's ``svyglm`` and ``svyolr``; with
+    ``se="bell-mccaffrey"`` the smallest Satterthwaite degrees of freedom of
+    the coefficients.
 
     References
     ----------
@@ -297,6 +313,7 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
     """
     if not isinstance(design, SurveyDesign):
         raise TypeError(f"design must be an innobaro design, not {type(design).__name__}")
+    se = small_sample.check_se(se)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
             or max_iter < 1:
         raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
@@ -402,11 +419,33 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
     domain = np.where(design.present, 0, -1).astype(np.int64)
     fit = _Fit(X, Y, rows, theta, tol, max_iter)
     est = theta.reshape(-1)
-    V = vcov_of(design, est, Influence(values=z, domain=domain, n_domains=1), fit.refit)
+    working = None if se == "linearized" else _working(X, Y, w, P, rows, design.n)
+    V = vcov_of(design, est, Influence(values=z, domain=domain, n_domains=1), fit.refit,
+                se=se, working=working)
     df_resid = residual_df(design, kept, k * p)
+    if working is not None:  # the adjusted influence values, Satterthwaite df
+        adj = small_sample.adjust(design, working, se)  # type: ignore[arg-type]
+        z, df_resid = adj.values, float(adj.df.min())
     return MLogitResult(formula=formula, outcome=outcome, spec=spec, design=design, base=base,
                         categories=others, fit=fit, w=w, vcov=V, influence=z, df_resid=df_resid,
                         iterations=it, converged=converged, loglik=loglik)
+
+
+def _working(X: np.ndarray, Y: np.ndarray, w: np.ndarray, P: np.ndarray, rows: np.ndarray,
+             n: int) -> small_sample.Working:
+    """The working regression of the fit for ``se="bell-mccaffrey"``: row i
+    has one linear predictor per non-base category k, with derivative
+    e_k kron x_i (the coefficients category-major), weighted information
+    w_i (diag(p_i) - p_i p_i') and weighted score w_i (y_i - p_i)."""
+    m, k = P.shape
+    p = X.shape[1]
+    U = np.zeros((m, k, k, p))
+    idx = np.arange(k)
+    U[:, idx, idx, :] = X[:, None, :]
+    W = w[:, None, None] * (P[:, :, None] * (np.eye(k) - P[:, None, :]))
+    score = w[:, None] * (Y - P)
+    return small_sample.multivariate_working(U.reshape(m, k, k * p), W, score,
+                                             np.ones((m, k), dtype=bool), rows, n)
 
 
 class MLogitResult(Estimate):

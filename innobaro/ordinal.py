@@ -64,7 +64,7 @@ from .models import (
     wald_term_test,
 )
 from .results import Estimate
-from .variance import Influence, model_df, vcov_of
+from .variance import Influence, model_df, small_sample, vcov_of
 
 __all__ = ["LINKS", "OrdinalResult", "ologit"]
 
@@ -547,7 +547,7 @@ def _split(formula: str) -> tuple[str, str]:
 
 
 def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: float = 1e-12,
-           max_iter: int = 100) -> OrdinalResult:
+           max_iter: int = 100, se: str = "linearized") -> OrdinalResult:
     """Fit a survey-weighted ordinal regression (cumulative link model).
 
     R's ``svyolr``; Stata's ``svy: ologit`` (and ``svy: oprobit`` with
@@ -570,6 +570,20 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
     tol : float, default 1e-12
         Convergence: largest Newton step relative to ``1 + |theta|``.
     max_iter : int, default 100
+    se : {"linearized", "bell-mccaffrey", "bell-mccaffrey-2"}, default "linearized"
+        As :func:`~innobaro.glm`'s (R's ``svyglm(std.errors=)``, which
+        ``svyolr`` lacks): the Bell-McCaffrey variants adjust each PSU's
+        working residuals by its leverage in the model's working regression
+        (CR2; a row has one pseudo-row per linear predictor its likelihood
+        depends on, :math:`\\zeta_{y_i} - x_i^\\top\\beta` and
+        :math:`\\zeta_{y_i - 1} - x_i^\\top\\beta`, whitened by its
+        information) and give Satterthwaite degrees of freedom, the smallest
+        of which is :attr:`~OrdinalResult.df_resid`; the adjusted influence
+        values are :attr:`~OrdinalResult.influence`, so margins and tests
+        use them. With two categories this is :func:`~innobaro.logit`'s
+        (the cutpoint is minus the intercept). See
+        :func:`innobaro.variance.small_sample.multivariate_working`.
+        Linearisation designs only.
 
     Returns
     -------
@@ -587,8 +601,9 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
     replicate weight. Rows with a missing value in the outcome or a term are
     left out of the fit but stay in the design. Degrees of freedom of t
     intervals and tests: the design's minus the number of slopes (R's
-    ``svyolr``). A category without rows in the fit is dropped with a
-    warning that names it.
+    ``svyolr``), or with ``se="bell-mccaffrey"`` the smallest
+    Satterthwaite degrees of freedom of the coefficients. A category
+    without rows in the fit is dropped with a warning that names it.
 
     Examples
     --------
@@ -601,6 +616,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
     """
     if link not in LINKS:
         raise EstimationError(f"link must be one of {', '.join(LINKS)}; got {link!r}")
+    se = small_sample.check_se(se)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
             or max_iter < 1:
         raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
@@ -711,10 +727,15 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
     def refit(W: np.ndarray) -> np.ndarray:
         return prob.refit(est, np.asarray(W, dtype=float)[rows], tol, max_iter)
 
-    V = vcov_of(design, est, Influence(values=z, domain=domain, n_domains=1), refit)
+    working = None if se == "linearized" else _working(Xs, y, w, est, link, K, rows, design.n)
+    V = vcov_of(design, est, Influence(values=z, domain=domain, n_domains=1), refit,
+                se=se, working=working)
     q = K - 1
     cut_names = [f"{levels[k]}|{levels[k + 1]}" for k in range(q)]
     df_resid = model_df(design, kept) - Xs.shape[1]
+    if working is not None:  # the adjusted influence values, Satterthwaite df
+        adj = small_sample.adjust(design, working, se)  # type: ignore[arg-type]
+        z, df_resid = adj.values, float(adj.df.min())
     return OrdinalResult(formula=formula, outcome=name, link=link, levels=levels, spec=spec,
                          slope_names=slope_names, slope_cols=slope_cols,
                          cut_names=cut_names, theta=est, vcov=V, df_resid=df_resid,
@@ -1303,6 +1324,36 @@ class OrdinalResult(Estimate):
                 f"{_R_METHOD[self.link]!r}): {self.formula}\n"
                 f"{self.nobs} rows, categories {self.levels}, df = {self.df_resid:g}\n"
                 + self.summary().to_string(float_format=lambda v: f"{v:.6g}"))
+
+
+def _working(X: np.ndarray, y: np.ndarray, w: np.ndarray, theta: np.ndarray, link: str,
+             K: int, rows: np.ndarray, n: int) -> small_sample.Working:
+    """The working regression of the fit for ``se="bell-mccaffrey"``: row i
+    (category c) has the linear predictors zeta_c - x_i'beta and
+    zeta_{c-1} - x_i'beta (those of its likelihood), with derivatives
+    (-x_i, e_c) and (-x_i, e_{c-1}), the weighted score w (A, -B) and
+    information w [[A^2 - f'(hi)/pi, -AB], [-AB, B^2 + f'(lo)/pi]] (the
+    blocks of the information J the fit inverts)."""
+    p, q = X.shape[1], K - 1
+    zeta = np.concatenate([[-np.inf], theta[p:], [np.inf]])
+    eta = X @ theta[:p]
+    hi, lo = zeta[y + 1] - eta, zeta[y] - eta
+    with np.errstate(invalid="ignore"):
+        pr = np.where(hi + lo > 0, _sf(link, lo) - _sf(link, hi), _cdf(link, hi) - _cdf(link, lo))
+    fh, dh = _pdf(link, hi)
+    fl, dl = _pdf(link, lo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        A, B, Dh, Dl = fh / pr, fl / pr, dh / pr, dl / pr
+    m = y.size
+    U = np.zeros((m, 2, p + q))
+    U[:, :, :p] = -X[:, None, :]
+    up, down = y < q, y > 0
+    U[np.flatnonzero(up), 0, p + y[up]] = 1.0
+    U[np.flatnonzero(down), 1, p + y[down] - 1] = 1.0
+    W = w[:, None, None] * np.stack([np.stack([A * A - Dh, -A * B], axis=-1),
+                                     np.stack([-A * B, B * B + Dl], axis=-1)], axis=-2)
+    score = w[:, None] * np.column_stack([A, -B])
+    return small_sample.multivariate_working(U, W, score, np.column_stack([up, down]), rows, n)
 
 
 def _separation(X: np.ndarray, y: np.ndarray, levels: list[Any], names: list[str]) -> str:

@@ -484,10 +484,17 @@ def test_row_space_and_p_space_give_the_same_adjustment(se: str, sizes: tuple,
     df["y"] = (df.x + rng.normal(size=30)[cl] + rng.normal(size=n) > 0).astype(int)
     design = ib.Design(df, psu="cl", weights="w", strata="stratum")
 
+    df["k"] = np.digitize(df.x + rng.normal(size=n), [-0.5, 0.5])
+    design = ib.Design(df, psu="cl", weights="w", strata="stratum")
+
     def run():
         fit = ib.glm("y ~ x + C(d)", design, family="binomial", se=se)
         est = ib.mean(design, "x", by="d", se=se)
-        return fit.vcov.to_numpy(), fit.df_resid, est.vcov.to_numpy(), est.df_values
+        ordinal = ib.ologit("k ~ x + C(d)", design, se=se)
+        multi = ib.mlogit("k ~ x", design, se=se)
+        return (fit.vcov.to_numpy(), fit.df_resid, est.vcov.to_numpy(), est.df_values,
+                ordinal.vcov.to_numpy(), ordinal.df_resid, multi.vcov.to_numpy(),
+                multi.df_resid)
 
     monkeypatch.setattr(small_sample, "_row_space_limit", lambda p: 10**9)
     rows = run()

@@ -41,6 +41,17 @@ within clusters estimated from the adjusted residuals
 (``"bell-mccaffrey-2"``). :math:`B` is a diagonal plus a low-rank matrix in
 the same :math:`p`-space, so its traces need no cluster-by-cluster matrix.
 
+Multivariate models (:func:`~innobaro.ologit`, :func:`~innobaro.mlogit`)
+hand over several *pseudo-rows* per row, one per linear predictor the
+row's likelihood depends on (:func:`multivariate_working`): the row's
+derivatives :math:`U_i` of those linear predictors whitened by its
+weighted information :math:`W_i`, with the scalar weight
+:math:`c_i = (\\det W_i)^{1/r_i}`, so that the regression's information
+and influence values are the model's. ``Working.row`` names each
+pseudo-row's row: a cluster is the pseudo-rows of a PSU's rows, and the
+adjusted influence values are summed back to the rows. With one
+pseudo-row per row this is the regression above.
+
 References: Bell, R. M. and McCaffrey, D. F. (2002). Bias reduction in
 standard errors for linear regression with multi-stage samples. *Survey
 Methodology* 28, 169-181. Pustejovsky, J. E. and Tipton, E. (2018).
@@ -60,7 +71,7 @@ from ..design import Design
 from ..errors import EstimationError, UnsupportedDesignError
 
 __all__ = ["SE_METHODS", "Adjusted", "Working", "adjust", "check_se", "cr2_vcov",
-           "glm_working", "small_sample_influence"]
+           "glm_working", "multivariate_working", "small_sample_influence"]
 
 #: The values of ``se=``: R's ``std.errors=`` of ``svyglm``, in lower case.
 SE_METHODS = ("linearized", "bell-mccaffrey", "bell-mccaffrey-2")
@@ -96,7 +107,8 @@ class Working:
     """The working regressions behind an estimator's influence values.
 
     ``c`` regressions share the rows and clusters; regression ``k`` has
-    ``p`` regressors. Rows outside every domain have ``block = -1``.
+    ``p`` regressors. Rows outside every domain have ``block = -1``. The
+    ``n`` rows are the design's rows, or pseudo-rows of them (``row``).
 
     Attributes
     ----------
@@ -111,6 +123,14 @@ class Working:
         The regression (domain) of each row: domains are separate
         regressions (their indicators are orthogonal), -1 outside.
     n_blocks : int
+    row : (n,) int, optional
+        The design row of each pseudo-row (a multivariate model's linear
+        predictors): pseudo-rows are clustered by their row's first-stage
+        unit and their influence values summed to the row. The
+        pseudo-rows of a row share its block (or are -1). By default each
+        row is its own (``n`` is the design's number of rows).
+    n_rows : int, default 0
+        The design's number of rows when ``row`` is given.
     """
 
     U: np.ndarray
@@ -118,6 +138,8 @@ class Working:
     resid: np.ndarray
     block: np.ndarray
     n_blocks: int
+    row: np.ndarray | None = None
+    n_rows: int = 0
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -129,20 +151,24 @@ class Adjusted:
     ----------
     values : (n, c * p) float
         Influence values of the coefficients of each row's block (domain),
-        column ``k * p + j`` (zero outside every block).
+        column ``k * p + j`` (zero outside every block), for each row of the
+        design (summed over its pseudo-rows).
     resid : (n, c) float
-        Adjusted residuals :math:`A_g e_g`.
+        Adjusted residuals :math:`A_g e_g` (of each pseudo-row).
     df : (B, c, p) float
         Satterthwaite degrees of freedom of each coefficient.
     raw : (n, c * p) float
-        Unadjusted influence values (for :func:`cr2_vcov` checks).
+        Unadjusted influence values (for :func:`cr2_vcov` checks), by row.
     cluster : (n,) int
-        Cluster (first-stage unit within block) of each row, -1 outside.
+        Cluster (first-stage unit within block) of each pseudo-row, -1 outside.
     cluster_block : (K,) int
         Block of each cluster.
     n_blocks : int
     psu : (n,) int
-        First-stage unit of each row (a cluster is a PSU's rows in one block).
+        First-stage unit of each pseudo-row (a cluster is a PSU's rows in one
+        block).
+    row : (n,) int
+        The design row of each pseudo-row.
     """
 
     values: np.ndarray
@@ -153,6 +179,11 @@ class Adjusted:
     cluster_block: np.ndarray
     n_blocks: int
     psu: np.ndarray
+    row: np.ndarray
+
+
+#: Numbers in one chunk of a sum of outer products over rows (32 MB).
+_CHUNK = 1 << 22
 
 
 def _sum_by(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
@@ -166,6 +197,43 @@ def _sum_by(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
         starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
         out[k[starts]] = np.add.reduceat(flat[keep][order], starts, axis=0)
     return out.reshape((size, *values.shape[1:]))
+
+
+def _outer_by(key: np.ndarray, A: np.ndarray, Bm: np.ndarray, size: int) -> np.ndarray:
+    """Sums of the outer products ``A_i B_i'`` (last axes) over rows with equal
+    ``key``: A (n, ..., a), Bm (n, ..., b) -> (size, ..., a, b), in chunks of
+    rows so that the rows' products stay within :data:`_CHUNK` numbers."""
+    n = A.shape[0]
+    shape = (size, *A.shape[1:], Bm.shape[-1])
+    per_row = max(1, int(np.prod(shape[1:])))
+    if size == 1 and bool((key == 0).all()):  # one group: a batched product
+        return np.asarray(np.moveaxis(A, 0, -1) @ np.moveaxis(Bm, 0, -2))[None]
+    step = max(1, _CHUNK // per_row)
+    if step >= n:
+        return _sum_by(key, A[..., :, None] * Bm[..., None, :], size)
+    # the rows sorted by key once; each chunk of them is then reduced in place
+    idx = np.flatnonzero(key >= 0)
+    order = idx[np.argsort(key[idx], kind="stable")]
+    keys = key[order]
+    out = np.zeros((size, per_row))
+    for a in range(0, order.size, step):  # chunks of rows, to bound memory
+        rows, k = order[a:a + step], keys[a:a + step]
+        prod = (A[rows][..., :, None] * Bm[rows][..., None, :]).reshape(rows.size, per_row)
+        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        out[k[starts]] += np.add.reduceat(prod, starts, axis=0)
+    return out.reshape(shape)
+
+
+def _rowwise(X: np.ndarray, mats: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``X_i' mats[idx_i]`` for every row: X (n, c, a), mats (G, c, a, b),
+    idx (n,) -> (n, c, b), in chunks of rows (no (n, c, a, b) gather)."""
+    n = X.shape[0]
+    out = np.empty((n, X.shape[1], mats.shape[-1]))
+    step = max(1, _CHUNK // max(1, int(np.prod(mats.shape[1:]))))
+    for a in range(0, n, step):  # chunks of rows, to bound memory
+        c = slice(a, a + step)
+        out[c] = np.einsum("ica,icab->icb", X[c], mats[idx[c]])
+    return out
 
 
 def _block_gram(Y: np.ndarray, block: np.ndarray, B: int) -> np.ndarray:
@@ -186,15 +254,22 @@ def _block_gram(Y: np.ndarray, block: np.ndarray, B: int) -> np.ndarray:
         shape = (B,) + (1,) * (Yt.ndim - 2) + (K, 1)
         masked = Yt[None] * onehot.reshape(shape)  # (B, ..., K, r)
         return np.swapaxes(masked, -1, -2) @ Yt[None]
-    return _sum_by(block, Y[..., :, None] * Y[..., None, :], B)
+    return _outer_by(block, Y, Y, B)
 
 
 def _sym_fun(mats: np.ndarray, fun: Any) -> np.ndarray:
     """``fun`` of the eigenvalues of a batch of symmetric matrices (..., r, r)."""
+    return _sym_funs(mats, fun)[0]
+
+
+def _sym_funs(mats: np.ndarray, *funs: Any) -> list[np.ndarray]:
+    """Each of ``funs`` of the eigenvalues of a batch of symmetric matrices
+    (..., r, r), from one eigendecomposition."""
     vals, vecs = np.linalg.eigh(mats)
     scale = np.abs(vals).max(axis=-1, keepdims=True)
-    f = fun(vals, np.abs(vals) <= _EIG_TOL * scale)
-    return (vecs * f[..., None, :]) @ np.swapaxes(vecs, -1, -2)
+    zero = np.abs(vals) <= _EIG_TOL * scale
+    vt = np.swapaxes(vecs, -1, -2)
+    return [(vecs * fun(vals, zero)[..., None, :]) @ vt for fun in funs]
 
 
 def _pinv_sqrt(vals: np.ndarray, zero: np.ndarray) -> np.ndarray:
@@ -234,8 +309,10 @@ def _adjust(design: Design, wk: Working, se: str) -> Adjusted:
     n, c, p = U.shape
     B = wk.n_blocks
     inside = wk.block >= 0
-    # clusters: first-stage units within blocks
-    unit = design.stages[0].unit
+    # clusters: first-stage units within blocks (of each pseudo-row's row)
+    row = np.arange(n) if wk.row is None else np.asarray(wk.row, dtype=np.int64)
+    n_rows = n if wk.row is None else wk.n_rows
+    unit = design.stages[0].unit[row]
     pair = np.where(inside, unit.astype(np.int64) * B + wk.block, -1)
     uniq, inv = np.unique(pair[inside], return_inverse=True)
     cluster = np.full(n, -1, dtype=np.int64)
@@ -245,8 +322,8 @@ def _adjust(design: Design, wk: Working, se: str) -> Adjusted:
     bkey = np.where(inside, wk.block, -1)
 
     # per block and regression: bread M and N = M UW'UW M
-    XtWX = _sum_by(bkey, UW[:, :, :, None] * U[:, :, None, :], B)  # (B, c, p, p)
-    XW2 = _sum_by(bkey, UW[:, :, :, None] * UW[:, :, None, :], B)
+    XtWX = _outer_by(bkey, UW, U, B)  # (B, c, p, p)
+    XW2 = _outer_by(bkey, UW, UW, B)
     try:
         M = np.linalg.inv(XtWX)
     except np.linalg.LinAlgError as exc:
@@ -263,16 +340,18 @@ def _adjust(design: Design, wk: Working, se: str) -> Adjusted:
     else:
         e_adj, a = _p_space(U, UW, e, M, C, cluster, cblock, K, inside, wk.block)
 
-    # influence values: z_i = e_i UW_i' M_b, in column (b, k, j)
-    Mb = M[np.maximum(wk.block, 0)]  # (n, c, p, p)
+    # influence values: z_i = e_i UW_i' M_b, in column (b, k, j), summed
+    # over each row's pseudo-rows
+    bi = np.maximum(wk.block, 0)
 
     def influence(res: np.ndarray) -> np.ndarray:
-        zi = np.einsum("icp,icpj->icj", UW * res[:, :, None], Mb)
-        return np.where(inside[:, None, None], zi, 0.0).reshape(n, c * p)
+        zi = _rowwise(UW * res[:, :, None], M, bi)
+        zi = np.where(inside[:, None, None], zi, 0.0).reshape(n, c * p)
+        return zi if wk.row is None else _sum_by(row, zi, n_rows)
 
     df = _df(wk, se, M, N, a, cluster, cblock, K, e_adj)
     return Adjusted(values=influence(e_adj), resid=e_adj, df=df, raw=influence(e),
-                    cluster=cluster, cluster_block=cblock, n_blocks=B, psu=unit)
+                    cluster=cluster, cluster_block=cblock, n_blocks=B, psu=unit, row=row)
 
 
 def _row_space_limit(p: int) -> int:
@@ -295,10 +374,9 @@ def _p_space(U: np.ndarray, UW: np.ndarray, e: np.ndarray, M: np.ndarray, C: np.
     sc = np.where(sc > 0, sc, 1.0)  # (c, 2p)
     L = L / sc
     C = C * sc[None, :, :, None] * sc[None, :, None, :]
-    Kg = _sum_by(cluster, L[:, :, :, None] * L[:, :, None, :], K)  # (K, c, 2p, 2p)
+    Kg = _outer_by(cluster, L, L, K)  # (K, c, 2p, 2p)
     ug = _sum_by(cluster, L * e[:, :, None], K)  # (K, c, 2p)
-    Kh = _sym_fun(Kg, _sqrt)
-    Kih = _sym_fun(Kg, _pinv_sqrt)
+    Kh, Kih = _sym_funs(Kg, _sqrt, _pinv_sqrt)
     Cg = C[cblock]
     S = np.eye(2 * p) + Kh @ Cg @ Kh
     Sih = _sym_fun(S, _pinv_sqrt)
@@ -308,9 +386,8 @@ def _p_space(U: np.ndarray, UW: np.ndarray, e: np.ndarray, M: np.ndarray, C: np.
     e_adj = e + np.where(inside[:, None], np.einsum("ica,ica->ic", L, Pu[cl]), 0.0)
     # a_i(j) = UW_i' M e_j + L_i' P_g K_g[:, p:] M e_j, for every coefficient j
     # (L is scaled by sc: L_s' UW = K_s[:, p:] times the scale of the UW columns)
-    Mb = M[np.maximum(block, 0)]  # (n, c, p, p)
     V = P @ (Kg[..., :, p:] * sc[None, :, None, p:]) @ M[cblock]  # (K, c, 2p, p)
-    a = np.einsum("icp,icpj->icj", UW, Mb) + np.einsum("ica,icaj->icj", L, V[cl])
+    a = _rowwise(UW, M, np.maximum(block, 0)) + _rowwise(L, V, cl)
     a = np.where(inside[:, None, None], a, 0.0)  # (n, c, p_j)
     return e_adj, a
 
@@ -356,8 +433,8 @@ def _df(wk: Working, se: str, M: np.ndarray, N: np.ndarray, a: np.ndarray,
     B = wk.n_blocks
     inside = wk.block >= 0
     d = _sum_by(cluster, a * a, K)  # (K, c, j)
-    s = _sum_by(cluster, U[:, :, None, :] * a[:, :, :, None], K)  # (K, c, j, p)
-    t = _sum_by(cluster, UW[:, :, None, :] * a[:, :, :, None], K)
+    s = _outer_by(cluster, a, U, K)  # (K, c, j, p)
+    t = _outer_by(cluster, a, UW, K)
     if se == "bell-mccaffrey":
         diag = d
         Y = np.concatenate([s, t], axis=-1)  # (K, c, j, 2p)
@@ -379,7 +456,7 @@ def _df(wk: Working, se: str, M: np.ndarray, N: np.ndarray, a: np.ndarray,
         sk, rk = (sigma2 - rho)[cblock], rho[cblock]  # (K, c)
         alpha = _sum_by(cluster, a, K)  # (K, c, j): 1'a_g
         omega = _sum_by(cluster, UW, K)  # (K, c, p): UW_g'1
-        Osum = _sum_by(cblock, omega[:, :, :, None] * omega[:, :, None, :], B)
+        Osum = _outer_by(cblock, omega, omega, B)
         MOM = M @ Osum @ M
         diag = sk[:, :, None] * d + rk[:, :, None] * alpha * alpha
         Y = np.concatenate([s, t, alpha[..., None] * omega[:, :, None, :]], axis=-1)
@@ -423,7 +500,9 @@ def cr2_vcov(adjusted: Adjusted) -> np.ndarray:
     inside = adjusted.cluster >= 0
     block = adjusted.cluster_block[np.maximum(adjusted.cluster, 0)]
     n_units = int(adjusted.psu.max()) + 1
-    key = np.where(inside, adjusted.psu.astype(np.int64) * B + block, -1)
+    # the key (PSU, block) of each row: its pseudo-rows share them
+    key = np.full(adjusted.values.shape[0], -1, dtype=np.int64)
+    key[adjusted.row[inside]] = adjusted.psu[inside].astype(np.int64) * B + block[inside]
     tot = _sum_by(key, adjusted.values, n_units * B).reshape(n_units, -1)  # (PSU, B m)
     return np.asarray(tot.T @ tot)
 
@@ -506,3 +585,88 @@ def glm_working(X: np.ndarray, y: np.ndarray, w: np.ndarray, family: Any, beta: 
     resid[rows, 0] = e
     block[rows] = np.where(ww > 0, 0, -1)
     return Working(U=U, UW=UW, resid=resid, block=block, n_blocks=1)
+
+
+def multivariate_working(U: np.ndarray, W: np.ndarray, score: np.ndarray, used: np.ndarray,
+                         rows: np.ndarray, n: int) -> Working:
+    """The working regression of a model with several linear predictors per row.
+
+    Row :math:`i` of the fit has :math:`r_i` linear predictors (those its
+    likelihood depends on, ``used``), with derivatives :math:`U_i` in the
+    coefficients, weighted information :math:`W_i` (the negative Hessian
+    of the row's weighted log likelihood in them) and weighted score
+    :math:`s_i`. Its pseudo-rows are the rows of
+
+    .. math::
+
+        U_i^* = c_i^{-1/2} W_i^{1/2} U_i,\\quad
+        \\tilde U_i^* = c_i U_i^*,\\quad
+        e_i^* = c_i^{-1/2} W_i^{-1/2} s_i,\\qquad
+        c_i = (\\det W_i)^{1/r_i},
+
+    a weighted regression with the scalar weight :math:`c_i` (a GLM's
+    working weight when :math:`r_i = 1`), so that
+    :math:`\\sum_i \\tilde U_i^{*\\top} U_i^* = \\sum_i U_i^\\top W_i U_i` is
+    the model's information and :math:`e_i^{*\\top} \\tilde U_i^* M =
+    s_i^\\top U_i M` its influence values (:math:`M` the inverse
+    information). CR2 with the working model :math:`\\operatorname{Var}(e^*)
+    = I` is CR2 of the residuals :math:`e_i = W_i^{-1} s_i` with the
+    working model :math:`\\operatorname{Var}(e_i) = c_i W_i^{-1}`: the
+    model's covariance of the working residuals scaled as a GLM's, which
+    does not depend on how the linear predictors are parametrised (e.g. a
+    multinomial model's base category). A row whose :math:`W_i` is not
+    positive definite (fitted probabilities of 0 or 1) is left out, as a
+    GLM's row with working weight 0.
+
+    Parameters
+    ----------
+    U : (m, r, q) array
+        Derivatives of each fitted row's linear predictors in the ``q``
+        coefficients.
+    W : (m, r, r) array
+        Weighted information of each row's linear predictors.
+    score : (m, r) array
+        Weighted score of each row in its linear predictors.
+    used : (m, r) bool array
+        The linear predictors each row's likelihood depends on (at least one).
+    rows : (m,) int array
+        The fitted rows among the design's ``n`` rows.
+    n : int
+
+    Returns
+    -------
+    Working
+        One regression (``c = 1``) of the pseudo-rows of the used linear
+        predictors, ``row`` naming their design rows.
+    """
+    m, r, q = U.shape
+    both = used[:, :, None] & used[:, None, :]
+    r_i = used.sum(axis=1)
+    # each row's information scaled to unit mean diagonal, the unused linear
+    # predictors decoupled with diagonal 1
+    diag = np.where(used, np.diagonal(W, axis1=1, axis2=2), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = diag.sum(axis=1) / r_i
+    ok = np.isfinite(t) & (t > 0) & np.isfinite(np.where(both, W, 0.0)).all(axis=(1, 2))
+    t = np.where(ok, t, 1.0)
+    Wn = np.where(both, W, 0.0) / t[:, None, None]
+    Wn[:, np.arange(r), np.arange(r)] += ~used
+    Wn[~ok] = np.eye(r)
+    vals, vecs = np.linalg.eigh(Wn)
+    ok &= vals.min(axis=1) > _EIG_TOL * vals.max(axis=1)
+    vals = np.where(ok[:, None], vals, 1.0)
+    # c_i = det(W_i)^(1/r_i); W_i^(1/2) = t^(1/2) Wn^(1/2) on the used block
+    c = t * np.exp(np.log(vals).sum(axis=1) / r_i)
+    root = (vecs * np.sqrt(vals)[:, None, :]) @ np.swapaxes(vecs, 1, 2)
+    iroot = (vecs / np.sqrt(vals)[:, None, :]) @ np.swapaxes(vecs, 1, 2)
+    f = np.sqrt(t / c)  # W^(1/2) / sqrt(c) = sqrt(t / c) Wn^(1/2)
+    Us = f[:, None, None] * (root @ U)
+    es = (iroot @ np.where(used, score, 0.0)[:, :, None])[:, :, 0] / np.sqrt(t * c)[:, None]
+    keep = used.ravel()
+    row = np.repeat(np.asarray(rows, dtype=np.int64), r)[keep]
+    block = np.repeat(np.where(ok, 0, -1), r)[keep].astype(np.int64)
+    Us = Us.reshape(m * r, 1, q)[keep]
+    UWs = Us * np.repeat(c, r)[keep][:, None, None]
+    resid = np.where(block >= 0, es.ravel()[keep], 0.0)
+    return Working(U=Us, UW=UWs, resid=resid[:, None], block=block, n_blocks=1, row=row,
+                   n_rows=n)
