@@ -225,12 +225,20 @@ def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm
     # the design's domains are cached on it; after leaving out missing values
     # they are this call's own
     own_rows = present is design.present
+    # the rows of positive weight in each domain, counted on the way (the
+    # domains with none are left out)
+    positive: list[np.ndarray] = []
+
+    def domains() -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
+        codes, codes_df, values, n_domains, counts = _domains(design, by_cols, present,
+                                                              present_df, what)
+        positive.append(counts)
+        return codes, codes_df, values, n_domains
+
     if own_rows:
-        codes, codes_df, values, n_domains = design.cache.domains(
-            tuple(by_cols), lambda: _domains(design, by_cols, present, present_df, what))
+        codes, codes_df, values, n_domains = design.cache.domains(tuple(by_cols), domains)
     else:
-        codes, codes_df, values, n_domains = _domains(design, by_cols, present, present_df,
-                                                      what)
+        codes, codes_df, values, n_domains = domains()
     inside = codes >= 0
     if inside.all():
         w = w_all
@@ -245,9 +253,10 @@ def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm
                      level_codes[0] if w is w_all else np.where(inside, level_codes[0], 0))
     if own_rows:
         prep.n_obs = design.cache.domain_counts(
-            tuple(by_cols), lambda: prep.count(positive_weight=True))
+            tuple(by_cols),
+            lambda: positive[0] if positive else prep.count(positive_weight=True))
     else:
-        prep.n_obs = prep.count(positive_weight=True)
+        prep.n_obs = positive[0]
     _warn_small_domains(prep, what)
     return prep
 
@@ -267,14 +276,16 @@ def _design_rows(design: SurveyDesign, prep: _Prepared) -> np.ndarray:
 
 def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
              present_df: np.ndarray, what: str
-             ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
+             ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int, np.ndarray]:
     """Domain code of each row (-1 outside), before and after leaving out missing
-    values, the by-values of each domain, and the number of domains."""
+    values, the by-values of each domain, the number of domains, and the rows
+    of positive weight in each domain."""
     w_all = design.unmasked_weights
     if by_cols:
         check_columns(design.data, by_cols, "by")
         all_codes, values = design.level_codes(by_cols)
-        nan_by = (all_codes < 0) & present_df
+        nan_by = ((all_codes < 0) & present_df if all_codes.min(initial=0) < 0
+                  else np.zeros(1, dtype=bool))
         if nan_by.any():
             bad = [c for c in by_cols if design.data[c].isna().to_numpy()[present_df].any()]
             raise MissingValueError(f"{what}: by column {', '.join(map(repr, bad))} has "
@@ -285,12 +296,14 @@ def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
         # keep the domains with at least one row of positive weight (as R's svyby)
         n_levels = len(values[0])
         inside = codes >= 0
-        if inside.all():
-            has_weight = bincount(codes, weights=(w_all > 0).astype(float),
-                                  minlength=n_levels) > 0
+        if inside.all() and w_all.min(initial=1.0) > 0:
+            positive = bincount(codes, minlength=n_levels).astype(float)
+        elif inside.all():
+            positive = bincount(codes, weights=(w_all > 0).astype(float), minlength=n_levels)
         else:
-            has_weight = bincount(codes[inside], weights=(w_all[inside] > 0).astype(float),
-                                  minlength=n_levels) > 0
+            positive = bincount(codes[inside], weights=(w_all[inside] > 0).astype(float),
+                                minlength=n_levels)
+        has_weight = positive > 0
         if not has_weight.any():
             raise DomainError(f"{what}: every row of the domains has weight zero")
         if not has_weight.all() and present is not present_df:
@@ -313,14 +326,17 @@ def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
             codes_df = np.where(codes_df >= 0, remap[np.maximum(codes_df, 0)], -1)
             values = [v[has_weight] for v in values]
         n_domains = int(has_weight.sum())
+        positive = positive[has_weight]
     else:
         codes = np.where(present, 0, -1).astype(np.int64)
         codes_df = codes if present_df is present else np.where(present_df, 0, -1)
         values = []
         n_domains = 1
-        if not (present & (w_all > 0)).any():
+        n_positive = int(np.count_nonzero(present & (w_all > 0)))
+        if not n_positive:
             raise DomainError(f"{what}: the domain has no rows with positive weight")
-    return codes, codes_df, values, n_domains
+        positive = np.array([float(n_positive)])
+    return codes, codes_df, values, n_domains, positive
 
 
 def _warn_small_domains(prep: _Prepared, what: str) -> None:
@@ -484,7 +500,8 @@ def _mean_replicates(design: SurveyDesign, prep: _Prepared) -> ReplicateFn:
     return reps
 
 
-def _domain_means(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
+def _domain_means(prep: _Prepared, scratch: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     # the weights and the weighted values are summed the same way, so that the
     # mean of a constant is exactly that constant whatever the row order
     if prep.n_domains == 1 and prep.all_in:
@@ -496,7 +513,11 @@ def _domain_means(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
         both = np.empty((prep.n_domains, prep.q + 1))
         both[:, -1] = prep.domain_sum(prep.w)
         for j in range(prep.q):  # over variables
-            both[:, j] = prep.domain_sum(prep.w * prep.Y[:, j])
+            # the products in the caller's scratch column (n,), if given: one
+            # array fewer to allocate (and fault in) per variable
+            wy = np.multiply(prep.w, prep.Y[:, j],
+                             out=None if scratch is None else scratch[:, j])
+            both[:, j] = prep.domain_sum(wy)
     size = both[:, -1]
     return both[:, :-1] / size[:, None], size
 
@@ -576,19 +597,21 @@ def _no_replicates(W: np.ndarray) -> np.ndarray:
 
 
 def _mean_influence(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
-    est, size = _domain_means(prep)
+    one = prep.n_domains == 1 and prep.all_in
+    z = None if one else np.empty_like(prep.Y)
+    est, size = _domain_means(prep, z)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(size > 0, 1.0 / size, 0.0)
-    if prep.n_domains == 1 and prep.all_in:
-        z = (prep.w * inv[0])[:, None] * (prep.Y - est[0])
-        return est, z
-    # each row's domain values, by 1-d gathers (fast): 1/N_d and ybar_d / N_d
+    if z is None:
+        return est, (prep.w * inv[0])[:, None] * (prep.Y - est[0])
+    # each row's domain values, by 1-d gathers (fast): 1/N_d and ybar_d, into z
+    # (which held the products w y)
     d = prep.dom if prep.all_in else np.maximum(prep.dom, 0)
-    a = inv[d]
+    a = np.take(inv, d)
     a *= prep.w
-    z = np.empty_like(prep.Y)
     for j in range(prep.q):  # over variables
-        np.subtract(prep.Y[:, j], est[:, j][d], out=z[:, j])
+        np.take(est[:, j], d, out=z[:, j], mode="clip")  # d is in range: unbuffered
+        np.subtract(prep.Y[:, j], z[:, j], out=z[:, j])
         np.multiply(z[:, j], a, out=z[:, j])
     if not prep.all_in:
         z[prep.dom < 0] = 0.0
