@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from ._linalg import bincount
 from ._validate import as_column_list, check_binary, check_columns
-from .design import ReplicateDesign, SurveyDesign
+from .design import Design, ReplicateDesign, SurveyDesign
 from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueError
 from .intervals import PROPORTION_METHODS, proportion_interval, t_quantile
 from .results import Estimate
@@ -1133,7 +1133,9 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
                 design.data[c].dtype, pd.CategoricalDtype):
             raise EstimationError(f"quantile: column {c!r} must be numeric")
     prep = _prepare(design, cols, by, na_rm, "quantile")
-    rules = [_QuantileRule(prep, j, rule_name) for j in range(prep.q)]
+    # each variable's domain rows sorted once: by the rules, and by the score interval
+    sorted_rows = [_domain_rows_sorted(prep, j) for j in range(prep.q)]
+    rules = [_QuantileRule(prep, j, rule_name, sorted_rows[j]) for j in range(prep.q)]
     P = probs.size
     D = prep.n_domains
     qhat = np.stack([r.lookup(np.broadcast_to(probs, (D, P))) for r in rules], axis=2)
@@ -1176,9 +1178,7 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         qlimit = np.where(np.tile([True, False], prep.q * P)[None, :], t_dom, -t_dom)
         ends = np.empty((2, D, K2))
         for j in range(prep.q):  # over variables: unweighted min, max and IQR (type 7)
-            x, d = prep.Y[inside, j], prep.dom[inside]
-            order = np.lexsort((x, d))
-            xs = x[order]
+            xs = prep.Y[sorted_rows[j], j]
             start = np.cumsum(rows) - rows
             last = np.maximum(start + rows - 1, 0).astype(np.int64)
 
@@ -1196,7 +1196,18 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
             ends[0][:, cols] = (xs[start.astype(np.int64)] + iqr / 100)[:, None]
             ends[1][:, cols] = (xs[last] - iqr / 100)[:, None]
 
+        # every variable's sorted domain values, one block per variable, and each
+        # (domain, column)'s segment of them
+        xs_blocks = np.concatenate([prep.Y[r, j] for j, r in enumerate(sorted_rows)])
+        first = ((np.cumsum(rows) - rows)[:, None]
+                 + col_var[None, :] * sorted_rows[0].size).ravel().astype(np.int64)
+        length = np.repeat(rows, K2).astype(np.int64)
+        fast = _PSUScore.build(design, prep, sorted_rows, xs_blocks, first, length, col_p,
+                               qlimit)
+
         def score(theta: np.ndarray) -> np.ndarray:
+            if fast is not None:
+                return fast(theta)
             th = theta.reshape(D, K2)[dom0]  # (n, K2)
             U = (prep.Y[:, col_var] > th) - (1.0 - col_p)
             U[~inside] = 0.0
@@ -1224,10 +1235,8 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
                 f"too); use interval_type='mean' or 'beta'")
         tol = np.repeat(1.0 / (100.0 * np.sqrt(rows)), K2)
         roots, _ = brent_roots(score, ends[0].ravel(), ends[1].ravel(), f_lo, f_hi, tol)
-        below = np.where(inside[:, None], prep.Y[:, col_var] <= roots.reshape(D, K2)[dom0],
-                         False)
-        share = np.stack([bincount(prep.dom[inside], weights=below[inside, c].astype(float),
-                                   minlength=D) for c in range(K2)], axis=1) / rows[:, None]
+        # the unweighted share of the domain's values at or below each root
+        share = sorted_count_le(xs_blocks, first, length, roots).reshape(D, K2) / rows[:, None]
         lookup = np.empty((D, K2))
         for j, rule in enumerate(rules):  # over variables
             cols = col_var == j
@@ -1277,6 +1286,160 @@ def _replicate_quantile(design: SurveyDesign, prep: _Prepared, rules: list[_Quan
                    level=level, df=dfs, method=f"{qrule}, quantile")
 
 
+def sorted_count_le(x: np.ndarray, first: np.ndarray, length: np.ndarray,
+                    theta: np.ndarray) -> np.ndarray:
+    """How many values of each sorted segment are at or below a threshold.
+
+    Parameters
+    ----------
+    x : (N,) array
+        Segments of values, each increasing.
+    first, length : (k,) int arrays
+        Where each segment starts in ``x``, and its length.
+    theta : (k,) array
+        One threshold per segment.
+
+    Returns
+    -------
+    (k,) int64 array
+        :math:`\\#\\{i : x_{first + i} \\le \\theta,\\ 0 \\le i < length\\}`, by a
+        binary search of every segment at once.
+    """
+    lo = np.zeros(theta.size, dtype=np.int64)
+    hi = np.array(length, dtype=np.int64)
+    last = np.maximum(hi - 1, 0)
+    for _ in range(int(hi.max(initial=0)).bit_length() + 1):  # halvings of the segments
+        act = lo < hi
+        if not act.any():
+            break
+        mid = (lo + hi) // 2
+        le = x[first + np.minimum(mid, last)] <= theta
+        lo = np.where(act & le, mid + 1, lo)
+        hi = np.where(act & ~le, mid, hi)
+    return lo
+
+
+#: Largest (PSU x domain) count whose pairs are found by a dense table.
+_DENSE_PAIRS = 1 << 24
+
+
+class _PSUScore:
+    """The score test of the ``"score"`` interval, :math:`(p - \\hat F(\\theta)) /
+    \\widehat{se}(\\hat F(\\theta)) - t`, at one :math:`\\theta` per (domain,
+    column), from (PSU, domain) totals kept up to date between calls.
+
+    The test depends on the rows only through :math:`A_{ud} = \\sum w_i
+    1[y_i \\le \\theta]` and :math:`B_{ud} = \\sum w_i` over the rows of PSU
+    :math:`u` in domain :math:`d`: :math:`\\hat F = \\sum_u A_{ud} / \\sum_u
+    B_{ud}` and the influence total of the pair is :math:`(\\hat F B_{ud} -
+    A_{ud}) / \\sum_u B_{ud}`. With each domain's rows sorted by value once,
+    the rows whose indicator changes between two calls are a contiguous slice
+    of that order, so a call costs the rows between the two points plus the
+    pairs, not a pass over the data. Its variance is the variance engine's, on
+    a design of one row per pair with the design's strata, PSUs, population
+    sizes and lonely-PSU rule (the same unit totals, hence the same variance).
+    Built only where the variance depends on the first-stage PSU totals alone:
+    one stage in the variance, no weighting model, no unequal-probability
+    sampling; elsewhere :meth:`build` returns None.
+    """
+
+    def __init__(self, design: Design, prep: _Prepared, sorted_rows: list[np.ndarray],
+                 xs_blocks: np.ndarray, first: np.ndarray, length: np.ndarray,
+                 col_p: np.ndarray, qlimit: np.ndarray) -> None:
+        st = design.active_stages[0]
+        D, K2 = prep.n_domains, col_p.size
+        self.D, self.K2, self.col_p, self.qlimit = D, K2, col_p, qlimit
+        rows = np.flatnonzero(prep.dom >= 0)
+        dom, unit, w = prep.dom[rows], st.unit[rows], prep.w[rows]
+        n_units = st.unit_stratum.size
+        key = unit * D + dom  # the (PSU, domain) pair of each row
+        if n_units * D <= _DENSE_PAIRS:
+            hit = np.zeros(n_units * D, dtype=bool)
+            hit[key] = True
+            pair_keys = np.flatnonzero(hit)
+            pair = (np.cumsum(hit) - 1)[key]
+        else:
+            pair_keys, pair = np.unique(key, return_inverse=True)
+        n_pairs = pair_keys.size
+        pair_unit, self.pair_dom = np.divmod(pair_keys, D)
+        self.B = bincount(pair, weights=w, minlength=n_pairs)
+        self.size = bincount(self.pair_dom, weights=self.B, minlength=D)
+        # each variable's rows sorted by (domain, value), one block per variable;
+        # each problem's (domain-major: d, column) segment of them
+        pair_of_row = np.empty(prep.dom.size, dtype=np.int64)
+        pair_of_row[rows] = pair
+        self.x, self.first, self.length = xs_blocks, first, length
+        self.pair = np.concatenate([pair_of_row[r] for r in sorted_rows])
+        self.w = np.concatenate([prep.w[r] for r in sorted_rows])
+        self.at = np.zeros(D * K2, dtype=np.int64)  # rows at or below the current point
+        self.A = np.zeros(n_pairs * K2)  # (pair, column) totals of w 1[y <= theta]
+        # the design of the pairs (and of the PSUs without any, outside the domains)
+        alone = np.ones(n_units, dtype=bool)
+        alone[pair_unit] = False
+        units = np.concatenate([pair_unit, np.flatnonzero(alone)])
+        self.row_dom = np.concatenate([self.pair_dom, np.full(int(alone.sum()), -1)])
+        frame = {"h": st.unit_stratum[units], "u": units, "w": np.ones(units.size)}
+        fpc = None
+        if np.isfinite(st.popsize).all():
+            frame["N"] = st.popsize[st.unit_stratum[units]]
+            fpc = "N"
+        self.pairs_design = Design(pd.DataFrame(frame), weights="w", strata="h", psu="u",
+                                   fpc=fpc, lonely_psu=design.lonely_psu)
+
+    @classmethod
+    def build(cls, design: SurveyDesign, prep: _Prepared, sorted_rows: list[np.ndarray],
+              xs_blocks: np.ndarray, first: np.ndarray, length: np.ndarray,
+              col_p: np.ndarray, qlimit: np.ndarray) -> _PSUScore | None:
+        """The evaluator, or None where the variance needs more than PSU totals."""
+        if type(design) is not Design or design.calibration_steps or design.pps is not None \
+                or len(design.active_stages) != 1:
+            return None
+        popsize = design.active_stages[0].popsize
+        if not (np.isfinite(popsize).all() or np.isinf(popsize).all()):
+            return None
+        return cls(design, prep, sorted_rows, xs_blocks, first, length, col_p, qlimit)
+
+    def __call__(self, theta: np.ndarray) -> np.ndarray:
+        D, K2 = self.D, self.K2
+        new = sorted_count_le(self.x, self.first, self.length, np.asarray(theta, dtype=float))
+        # each problem from where fewest rows change: its current point, nothing
+        # (no row at or below) or everything (every row)
+        step = np.abs(new - self.at)
+        from_none = (new < step) & (new <= self.length - new)
+        from_all = ~from_none & (self.length - new < step)
+        A = self.A.reshape(-1, K2)
+        if from_none.any() or from_all.any():
+            none_p = from_none.reshape(D, K2)[self.pair_dom]  # (pairs, K2)
+            all_p = from_all.reshape(D, K2)[self.pair_dom]
+            A[none_p] = 0.0
+            A[all_p] = np.broadcast_to(self.B[:, None], A.shape)[all_p]
+            self.at = np.where(from_none, 0, np.where(from_all, self.length, self.at))
+        a, b = np.minimum(self.at, new), np.maximum(self.at, new)
+        n_moved = b - a
+        total = int(n_moved.sum())
+        if total:  # the rows between the old and the new point, added or taken out
+            problem = np.repeat(np.arange(D * K2), n_moved)
+            offset = np.arange(total) - np.repeat(np.cumsum(n_moved) - n_moved, n_moved)
+            pos = (self.first + a)[problem] + offset
+            sign = np.where(new > self.at, 1.0, -1.0)[problem]
+            self.A += bincount(self.pair[pos] * K2 + problem % K2,
+                               weights=self.w[pos] * sign, minlength=self.A.size)
+        self.at = new
+        keys = (self.pair_dom[:, None] * K2 + np.arange(K2)).ravel()
+        F = bincount(keys, weights=self.A, minlength=D * K2).reshape(D, K2) / self.size[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / self.size[self.pair_dom]
+        z = (F[self.pair_dom] * self.B[:, None] - A) * inv[:, None]
+        values = np.zeros((self.row_dom.size, K2))
+        values[:z.shape[0]] = z
+        uhat = self.col_p[None, :] - F
+        V = vcov_of(self.pairs_design, uhat.ravel(),
+                    Influence(values=values, domain=self.row_dom, n_domains=D),
+                    _no_replicates)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (uhat / np.sqrt(np.diag(V)).reshape(D, K2) - self.qlimit).ravel()
+
+
 class _Woodruff:
     """Woodruff intervals of quantiles: an interval for the estimated CDF (by
     ``method``, as R's ``svyciprop``), read back through each variable's
@@ -1324,16 +1487,68 @@ class _Woodruff:
 _DISCRETE_RULES = ("hf1", "hf2", "hf3", "hf4")
 
 
+def domain_value_order(x: np.ndarray, d: np.ndarray, n_domains: int) -> np.ndarray:
+    """``np.lexsort((x, d))``: the order by domain, then value, ties in row order.
+
+    Parameters
+    ----------
+    x : (n,) float array
+        The values (no NaN).
+    d : (n,) int array
+        The domain of each value, in ``0 .. n_domains - 1``.
+    n_domains : int
+
+    Returns
+    -------
+    (n,) int64 array
+        The permutation.
+
+    Notes
+    -----
+    numpy's stable sort of floats is a merge sort, several times slower than
+    its introsort: the values are sorted by the introsort, the domains by a
+    stable sort of their codes (a radix sort for small codes), and only runs
+    of equal (domain, value) pairs are put back in row order.
+    """
+    order = np.argsort(x)
+    if n_domains > 1:
+        small = np.int16 if n_domains <= np.iinfo(np.int16).max else np.int64
+        order = order[np.argsort(d[order].astype(small), kind="stable")]
+    xs = x[order]
+    tie = xs[1:] == xs[:-1]
+    if n_domains > 1:
+        ds = d[order]
+        tie &= ds[1:] == ds[:-1]
+    if tie.any():  # the rows of each run of ties in row order, as a stable sort
+        in_run = np.zeros(x.size, dtype=bool)
+        in_run[1:] = tie
+        in_run[:-1] |= tie
+        at = np.flatnonzero(in_run)
+        run = np.cumsum(~np.concatenate([[False], tie]))[at]
+        order[at] = order[at][np.lexsort((order[at], run))]
+    return order
+
+
+def _domain_rows_sorted(prep: _Prepared, j: int) -> np.ndarray:
+    """The rows of the domains, sorted by domain and then by variable ``j``."""
+    rows = np.flatnonzero(prep.dom >= 0)
+    return rows[domain_value_order(prep.Y[rows, j], prep.dom[rows], prep.n_domains)]
+
+
 class _QuantileRule:
     """One of R's quantile rules (``R/qrule.R``) for one variable, vectorised
     over domains and probabilities."""
 
-    def __init__(self, prep: _Prepared | None, j: int = 0, rule: str = "hf1") -> None:
+    def __init__(self, prep: _Prepared | None, j: int = 0, rule: str = "hf1",
+                 rows: np.ndarray | None = None) -> None:
         self.rule = rule
         if prep is None:
             return
-        keep = (prep.dom >= 0) & (prep.w > 0)
-        self._setup(prep.Y[keep, j], prep.dom[keep], prep.w[keep], prep.n_domains)
+        if rows is None:  # the domains' rows sorted by (domain, value)
+            rows = _domain_rows_sorted(prep, j)
+        rows = rows[prep.w[rows] > 0]
+        self._setup(prep.Y[rows, j], prep.dom[rows], prep.w[rows], prep.n_domains,
+                    presorted=True)
 
     @classmethod
     def from_arrays(cls, x: np.ndarray, d: np.ndarray, w: np.ndarray, n_domains: int,
@@ -1342,9 +1557,11 @@ class _QuantileRule:
         self._setup(x, d, w, n_domains)
         return self
 
-    def _setup(self, x: np.ndarray, d: np.ndarray, w: np.ndarray, n_domains: int) -> None:
-        order = np.lexsort((x, d))  # by domain, then value; stable for ties
-        x, d, w = x[order], d[order], w[order]
+    def _setup(self, x: np.ndarray, d: np.ndarray, w: np.ndarray, n_domains: int,
+               presorted: bool = False) -> None:
+        if not presorted:  # by domain, then value; stable for ties
+            order = domain_value_order(x, d, n_domains)
+            x, d, w = x[order], d[order], w[order]
         if self.rule == "hf3" and x.size:  # distinct values with their summed weights
             new = np.ones(x.size, bool)
             new[1:] = (x[1:] != x[:-1]) | (d[1:] != d[:-1])
