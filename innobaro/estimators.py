@@ -137,7 +137,9 @@ def _response(design: SurveyDesign, columns: list[str], what: str
                 pd.api.types.is_numeric_dtype(col)
                 and not isinstance(col.dtype, pd.CategoricalDtype)):
             values = col.to_numpy(dtype=np.float64, na_value=np.nan)
-            inf = np.isinf(values) & design.present
+            inf = np.isinf(values)
+            if inf.any():
+                inf &= design.present
             if inf.any():
                 raise EstimationError(
                     f"{what}: column {name!r} has {int(inf.sum())} infinite value(s) (first "

@@ -258,7 +258,7 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
     every = bool(inside.all())  # every row in a cell: no masks over the rows
     cell = codes if every else np.maximum(codes, 0)
     if W.shape[1] == 1:
-        row_factor = factor[:, 0][cell]
+        row_factor = np.take(factor[:, 0], cell)
         if not every:
             row_factor[~inside] = 1.0
         Wnew = np.multiply(W[:, 0], row_factor, out=row_factor)[:, None]
@@ -271,7 +271,7 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
         # where the new weight is not positive or the row is in no cell)
         with np.errstate(divide="ignore"):
             inv = np.where(factor[:, 0] > 0, 1.0 / factor[:, 0], 0.0)
-        fval = inv[cell]
+        fval = np.take(inv, cell)
         positive = w1 > 0
         if not positive.all():
             fval[~positive] = 0.0
