@@ -297,12 +297,13 @@ def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
         codes = codes_df if present is present_df else np.where(present, all_codes, -1)
         # keep the domains with at least one row of positive weight (as R's svyby)
         n_levels = len(values[0])
-        inside = codes >= 0
-        if inside.all() and w_all.min(initial=1.0) > 0:
+        every = codes.min(initial=0) >= 0  # every row in a domain: no mask
+        if every and w_all.min(initial=1.0) > 0:
             positive = bincount(codes, minlength=n_levels).astype(float)
-        elif inside.all():
+        elif every:
             positive = bincount(codes, weights=(w_all > 0).astype(float), minlength=n_levels)
         else:
+            inside = codes >= 0
             positive = bincount(codes[inside], weights=(w_all[inside] > 0).astype(float),
                                 minlength=n_levels)
         has_weight = positive > 0

@@ -272,9 +272,8 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
         with np.errstate(divide="ignore"):
             inv = np.where(factor[:, 0] > 0, 1.0 / factor[:, 0], 0.0)
         fval = np.take(inv, cell)
-        positive = w1 > 0
-        if not positive.all():
-            fval[~positive] = 0.0
+        if not w1.min(initial=1.0) > 0:
+            fval[~(w1 > 0)] = 0.0
         a_values = w1
         if not every:
             fval[~inside] = 0.0
