@@ -235,8 +235,8 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
     W = _weights_matrix(design)
     S = _cell_totals(codes, W, n_cells)
     sampled = S[:, 0] > 0
-    _check_replicate_cells(S, [_cell_label(values, i) for i in range(n_cells)],
-                           "poststratify")
+    labels = [_cell_label(values, i) for i in range(n_cells)]
+    _check_replicate_cells(S, labels, "poststratify")
     missing = sampled & np.isnan(pop)
     if missing.any():
         raise DesignError("poststratify: no population count for sample cell(s) "
@@ -287,8 +287,8 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
     # total is S_c f_c (rather than a second pass over the rows)
     achieved = S[:, 0] * factor[:, 0]
     entry = _LogEntry("poststratify", Wnew[:, 0],  # Wnew is new: no copy
-                      {_cell_label(values, i): float(pop[i]) for i in np.flatnonzero(sampled)},
-                      {_cell_label(values, i): float(achieved[i])
+                      {labels[i]: float(pop[i]) for i in np.flatnonzero(sampled)},
+                      {labels[i]: float(achieved[i])
                        for i in np.flatnonzero(sampled)})
     return _new_design(design, Wnew, step, entry)
 
