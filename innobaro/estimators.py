@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -1173,7 +1173,6 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         # is read back through the rule at the unweighted share of values <= it
         K2 = prep.q * P * 2  # columns: variable, probability, (lower, upper)
         inside = prep.dom >= 0
-        dom0 = np.maximum(prep.dom, 0)
         rows = bincount(prep.dom[inside], minlength=D).astype(float)
         col_var = np.repeat(np.arange(prep.q), P * 2)
         col_p = np.tile(np.repeat(probs, 2), prep.q)
@@ -1205,25 +1204,12 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         first = ((np.cumsum(rows) - rows)[:, None]
                  + col_var[None, :] * sorted_rows[0].size).ravel().astype(np.int64)
         length = np.repeat(rows, K2).astype(np.int64)
-        fast = _PSUScore.build(design, prep, sorted_rows, xs_blocks, first, length, col_p,
-                               qlimit)
-
-        def score(theta: np.ndarray) -> np.ndarray:
-            if fast is not None:
-                return fast(theta)
-            th = theta.reshape(D, K2)[dom0]  # (n, K2)
-            U = (prep.Y[:, col_var] > th) - (1.0 - col_p)
-            U[~inside] = 0.0
-            uprep = _Prepared(Y=U, labels=[""] * K2, w=prep.w, dom=prep.dom, n_domains=D,
-                              by=prep.by, domain_values=prep.domain_values,
-                              dom_df=prep.dom_df)
-            uhat, zU = _mean_influence(uprep)
-            VU = vcov_of(design, uhat.ravel(), Influence(values=zU, domain=prep.dom,
-                                                         n_domains=D),
-                         _mean_replicates(design, uprep))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return (uhat / np.sqrt(np.diag(VU)).reshape(D, K2) - qlimit).ravel()
-
+        # the test from (PSU, domain) totals where the variance needs no more, else
+        # by a pass over the rows
+        score: Callable[[np.ndarray], np.ndarray] = (
+            _PSUScore.build(design, prep, sorted_rows, xs_blocks, first, length, col_p,
+                            qlimit)
+            or _RowScore(design, prep, col_var, col_p, qlimit))
         f_lo, f_hi = score(ends[0].ravel()), score(ends[1].ravel())
         with np.errstate(invalid="ignore"):
             bad = np.isnan(f_lo) | np.isnan(f_hi) | (f_lo * f_hi > 0)
@@ -1289,6 +1275,31 @@ def _replicate_quantile(design: SurveyDesign, prep: _Prepared, rules: list[_Quan
                    level=level, df=dfs, method=f"{qrule}, quantile")
 
 
+class _RowScore:
+    """The score test of the ``"score"`` interval (see :class:`_PSUScore`) by a pass
+    over the rows at every point: the mean of :math:`1[y > \\theta] - (1 - p)`
+    in each domain and its variance from the design, whatever the design."""
+
+    def __init__(self, design: SurveyDesign, prep: _Prepared, col_var: np.ndarray,
+                 col_p: np.ndarray, qlimit: np.ndarray) -> None:
+        self.design, self.prep = design, prep
+        self.col_var, self.col_p, self.qlimit = col_var, col_p, qlimit
+
+    def __call__(self, theta: np.ndarray) -> np.ndarray:
+        prep, design = self.prep, self.design
+        D, K2 = prep.n_domains, self.col_p.size
+        th = theta.reshape(D, K2)[np.maximum(prep.dom, 0)]  # (n, K2)
+        U = (prep.Y[:, self.col_var] > th) - (1.0 - self.col_p)
+        U[prep.dom < 0] = 0.0
+        uprep = _Prepared(Y=U, labels=[""] * K2, w=prep.w, dom=prep.dom, n_domains=D,
+                          by=prep.by, domain_values=prep.domain_values, dom_df=prep.dom_df)
+        uhat, zU = _mean_influence(uprep)
+        VU = vcov_of(design, uhat.ravel(), Influence(values=zU, domain=prep.dom, n_domains=D),
+                     _mean_replicates(design, uprep))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (uhat / np.sqrt(np.diag(VU)).reshape(D, K2) - self.qlimit).ravel()
+
+
 def sorted_count_le(x: np.ndarray, first: np.ndarray, length: np.ndarray,
                     theta: np.ndarray) -> np.ndarray:
     """How many values of each sorted segment are at or below a threshold.
@@ -1343,7 +1354,10 @@ class _PSUScore:
     sizes and lonely-PSU rule (the same unit totals, hence the same variance).
     Built only where the variance depends on the first-stage PSU totals alone:
     one stage in the variance, no weighting model, no unequal-probability
-    sampling; elsewhere :meth:`build` returns None.
+    sampling; elsewhere :meth:`build` returns None and :class:`_RowScore` makes
+    the pass over the rows. It is the plain linearisation variance: a variance
+    computed otherwise (a small-sample correction of the rows' residuals) takes
+    the pass over the rows.
     """
 
     def __init__(self, design: Design, prep: _Prepared, sorted_rows: list[np.ndarray],
