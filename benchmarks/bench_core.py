@@ -214,7 +214,9 @@ def descriptives(df: pd.DataFrame, only: list[str] | None = None) -> None:
                       floor_quantile))
     cases += [
         # the score interval re-estimates F and its SE at every step of R's uniroot
-        # (about 20 per end): it cannot be within 3x of one pass
+        # (about 20 steps for both ends together): from (PSU, domain) totals updated
+        # by the rows between successive points, each step costs those rows and the
+        # pairs; its floor is the quantile's: the sort and one CDF evaluation's sums
         ("ib.quantile(..., interval_type='score')",
          lambda: ib.quantile(d, "y", 0.5, interval_type="score").se, floor_quantile),
         ("ib.cdf(d, 'y', by='domain')", lambda: ib.cdf(d, "y", by="domain"), floor_cdf),

@@ -365,9 +365,10 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
 # ---------------------------------------------------------------------------
 def _levels(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.cat.codes.to_numpy().astype(np.int64), list(series.cat.categories)
+        # int8 or int16 for few levels: read, not widened
+        return series.cat.codes.to_numpy(), list(series.cat.categories)
     codes, uniq = pd.factorize(series, sort=True)
-    return codes.astype(np.int64), list(uniq)
+    return codes, list(uniq)
 
 
 def _over_levels(design: SurveyDesign, name: str) -> tuple[np.ndarray, list[Any]]:
@@ -462,6 +463,8 @@ def standardize(design: SurveyDesign, by: str, population: Any, *,
     over_levels = [_over_levels(design, c) for c in over_cols]
     for name, cc in [(by, codes)] + [(c, lv[0]) for c, lv in zip(over_cols, over_levels,
                                                                  strict=True)]:
+        if cc.min(initial=0) >= 0:
+            continue
         bad = (cc < 0) & present
         if bad.any():
             raise MissingValueError(f"standardize: {name!r} has {int(bad.sum())} missing "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from ._linalg import bincount
 from ._validate import as_column_list, check_binary, check_columns
-from .design import ReplicateDesign, SurveyDesign
+from .design import Design, ReplicateDesign, SurveyDesign
 from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueError
 from .intervals import PROPORTION_METHODS, proportion_interval, t_quantile
 from .results import Estimate
@@ -137,7 +137,9 @@ def _response(design: SurveyDesign, columns: list[str], what: str
                 pd.api.types.is_numeric_dtype(col)
                 and not isinstance(col.dtype, pd.CategoricalDtype)):
             values = col.to_numpy(dtype=np.float64, na_value=np.nan)
-            inf = np.isinf(values) & design.present
+            inf = np.isinf(values)
+            if inf.any():
+                inf &= design.present
             if inf.any():
                 raise EstimationError(
                     f"{what}: column {name!r} has {int(inf.sum())} infinite value(s) (first "
@@ -225,12 +227,20 @@ def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm
     # the design's domains are cached on it; after leaving out missing values
     # they are this call's own
     own_rows = present is design.present
+    # the rows of positive weight in each domain, counted on the way (the
+    # domains with none are left out)
+    positive: list[np.ndarray] = []
+
+    def domains() -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
+        codes, codes_df, values, n_domains, counts = _domains(design, by_cols, present,
+                                                              present_df, what)
+        positive.append(counts)
+        return codes, codes_df, values, n_domains
+
     if own_rows:
-        codes, codes_df, values, n_domains = design.cache.domains(
-            tuple(by_cols), lambda: _domains(design, by_cols, present, present_df, what))
+        codes, codes_df, values, n_domains = design.cache.domains(tuple(by_cols), domains)
     else:
-        codes, codes_df, values, n_domains = _domains(design, by_cols, present, present_df,
-                                                      what)
+        codes, codes_df, values, n_domains = domains()
     inside = codes >= 0
     if inside.all():
         w = w_all
@@ -245,9 +255,10 @@ def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm
                      level_codes[0] if w is w_all else np.where(inside, level_codes[0], 0))
     if own_rows:
         prep.n_obs = design.cache.domain_counts(
-            tuple(by_cols), lambda: prep.count(positive_weight=True))
+            tuple(by_cols),
+            lambda: positive[0] if positive else prep.count(positive_weight=True))
     else:
-        prep.n_obs = prep.count(positive_weight=True)
+        prep.n_obs = positive[0]
     _warn_small_domains(prep, what)
     return prep
 
@@ -267,14 +278,16 @@ def _design_rows(design: SurveyDesign, prep: _Prepared) -> np.ndarray:
 
 def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
              present_df: np.ndarray, what: str
-             ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
+             ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int, np.ndarray]:
     """Domain code of each row (-1 outside), before and after leaving out missing
-    values, the by-values of each domain, and the number of domains."""
+    values, the by-values of each domain, the number of domains, and the rows
+    of positive weight in each domain."""
     w_all = design.unmasked_weights
     if by_cols:
         check_columns(design.data, by_cols, "by")
         all_codes, values = design.level_codes(by_cols)
-        nan_by = (all_codes < 0) & present_df
+        nan_by = ((all_codes < 0) & present_df if all_codes.min(initial=0) < 0
+                  else np.zeros(1, dtype=bool))
         if nan_by.any():
             bad = [c for c in by_cols if design.data[c].isna().to_numpy()[present_df].any()]
             raise MissingValueError(f"{what}: by column {', '.join(map(repr, bad))} has "
@@ -284,13 +297,16 @@ def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
         codes = codes_df if present is present_df else np.where(present, all_codes, -1)
         # keep the domains with at least one row of positive weight (as R's svyby)
         n_levels = len(values[0])
-        inside = codes >= 0
-        if inside.all():
-            has_weight = bincount(codes, weights=(w_all > 0).astype(float),
-                                  minlength=n_levels) > 0
+        every = codes.min(initial=0) >= 0  # every row in a domain: no mask
+        if every and w_all.min(initial=1.0) > 0:
+            positive = bincount(codes, minlength=n_levels).astype(float)
+        elif every:
+            positive = bincount(codes, weights=(w_all > 0).astype(float), minlength=n_levels)
         else:
-            has_weight = bincount(codes[inside], weights=(w_all[inside] > 0).astype(float),
-                                  minlength=n_levels) > 0
+            inside = codes >= 0
+            positive = bincount(codes[inside], weights=(w_all[inside] > 0).astype(float),
+                                minlength=n_levels)
+        has_weight = positive > 0
         if not has_weight.any():
             raise DomainError(f"{what}: every row of the domains has weight zero")
         if not has_weight.all() and present is not present_df:
@@ -313,14 +329,17 @@ def _domains(design: SurveyDesign, by_cols: list[str], present: np.ndarray,
             codes_df = np.where(codes_df >= 0, remap[np.maximum(codes_df, 0)], -1)
             values = [v[has_weight] for v in values]
         n_domains = int(has_weight.sum())
+        positive = positive[has_weight]
     else:
         codes = np.where(present, 0, -1).astype(np.int64)
         codes_df = codes if present_df is present else np.where(present_df, 0, -1)
         values = []
         n_domains = 1
-        if not (present & (w_all > 0)).any():
+        n_positive = int(np.count_nonzero(present & (w_all > 0)))
+        if not n_positive:
             raise DomainError(f"{what}: the domain has no rows with positive weight")
-    return codes, codes_df, values, n_domains
+        positive = np.array([float(n_positive)])
+    return codes, codes_df, values, n_domains, positive
 
 
 def _warn_small_domains(prep: _Prepared, what: str) -> None:
@@ -484,7 +503,8 @@ def _mean_replicates(design: SurveyDesign, prep: _Prepared) -> ReplicateFn:
     return reps
 
 
-def _domain_means(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
+def _domain_means(prep: _Prepared, scratch: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     # the weights and the weighted values are summed the same way, so that the
     # mean of a constant is exactly that constant whatever the row order
     if prep.n_domains == 1 and prep.all_in:
@@ -496,7 +516,11 @@ def _domain_means(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
         both = np.empty((prep.n_domains, prep.q + 1))
         both[:, -1] = prep.domain_sum(prep.w)
         for j in range(prep.q):  # over variables
-            both[:, j] = prep.domain_sum(prep.w * prep.Y[:, j])
+            # the products in the caller's scratch column (n,), if given: one
+            # array fewer to allocate (and fault in) per variable
+            wy = np.multiply(prep.w, prep.Y[:, j],
+                             out=None if scratch is None else scratch[:, j])
+            both[:, j] = prep.domain_sum(wy)
     size = both[:, -1]
     return both[:, :-1] / size[:, None], size
 
@@ -622,19 +646,21 @@ def _no_replicates(W: np.ndarray) -> np.ndarray:
 
 
 def _mean_influence(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
-    est, size = _domain_means(prep)
+    one = prep.n_domains == 1 and prep.all_in
+    z = None if one else np.empty_like(prep.Y)
+    est, size = _domain_means(prep, z)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(size > 0, 1.0 / size, 0.0)
-    if prep.n_domains == 1 and prep.all_in:
-        z = (prep.w * inv[0])[:, None] * (prep.Y - est[0])
-        return est, z
-    # each row's domain values, by 1-d gathers (fast): 1/N_d and ybar_d / N_d
+    if z is None:
+        return est, (prep.w * inv[0])[:, None] * (prep.Y - est[0])
+    # each row's domain values, by 1-d gathers (fast): 1/N_d and ybar_d, into z
+    # (which held the products w y)
     d = prep.dom if prep.all_in else np.maximum(prep.dom, 0)
-    a = inv[d]
+    a = np.take(inv, d)
     a *= prep.w
-    z = np.empty_like(prep.Y)
     for j in range(prep.q):  # over variables
-        np.subtract(prep.Y[:, j], est[:, j][d], out=z[:, j])
+        np.take(est[:, j], d, out=z[:, j], mode="clip")  # d is in range: unbuffered
+        np.subtract(prep.Y[:, j], z[:, j], out=z[:, j])
         np.multiply(z[:, j], a, out=z[:, j])
     if not prep.all_in:
         z[prep.dom < 0] = 0.0
@@ -1173,7 +1199,9 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
                 design.data[c].dtype, pd.CategoricalDtype):
             raise EstimationError(f"quantile: column {c!r} must be numeric")
     prep = _prepare(design, cols, by, na_rm, "quantile")
-    rules = [_QuantileRule(prep, j, rule_name) for j in range(prep.q)]
+    # each variable's domain rows sorted once: by the rules, and by the score interval
+    sorted_rows = [_domain_rows_sorted(prep, j) for j in range(prep.q)]
+    rules = [_QuantileRule(prep, j, rule_name, sorted_rows[j]) for j in range(prep.q)]
     P = probs.size
     D = prep.n_domains
     qhat = np.stack([r.lookup(np.broadcast_to(probs, (D, P))) for r in rules], axis=2)
@@ -1214,7 +1242,6 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         # is read back through the rule at the unweighted share of values <= it
         K2 = prep.q * P * 2  # columns: variable, probability, (lower, upper)
         inside = prep.dom >= 0
-        dom0 = np.maximum(prep.dom, 0)
         rows = bincount(prep.dom[inside], minlength=D).astype(float)
         col_var = np.repeat(np.arange(prep.q), P * 2)
         col_p = np.tile(np.repeat(probs, 2), prep.q)
@@ -1222,9 +1249,7 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
         qlimit = np.where(np.tile([True, False], prep.q * P)[None, :], t_dom, -t_dom)
         ends = np.empty((2, D, K2))
         for j in range(prep.q):  # over variables: unweighted min, max and IQR (type 7)
-            x, d = prep.Y[inside, j], prep.dom[inside]
-            order = np.lexsort((x, d))
-            xs = x[order]
+            xs = prep.Y[sorted_rows[j], j]
             start = np.cumsum(rows) - rows
             last = np.maximum(start + rows - 1, 0).astype(np.int64)
 
@@ -1242,21 +1267,18 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
             ends[0][:, cols] = (xs[start.astype(np.int64)] + iqr / 100)[:, None]
             ends[1][:, cols] = (xs[last] - iqr / 100)[:, None]
 
-        def score(theta: np.ndarray) -> np.ndarray:
-            th = theta.reshape(D, K2)[dom0]  # (n, K2)
-            U = (prep.Y[:, col_var] > th) - (1.0 - col_p)
-            U[~inside] = 0.0
-            uprep = _Prepared(Y=U, labels=[""] * K2, w=prep.w, dom=prep.dom, n_domains=D,
-                              by=prep.by, domain_values=prep.domain_values,
-                              dom_df=prep.dom_df)
-            uhat, zU = _mean_influence(uprep)
-            VU = vcov_of(design, uhat.ravel(), Influence(values=zU, domain=prep.dom,
-                                                         n_domains=D),
-                         _mean_replicates(design, uprep), se=se,
-                         working=None if se == "linearized" else _mean_working(uprep, uhat))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return (uhat / np.sqrt(np.diag(VU)).reshape(D, K2) - qlimit).ravel()
-
+        # every variable's sorted domain values, one block per variable, and each
+        # (domain, column)'s segment of them
+        xs_blocks = np.concatenate([prep.Y[r, j] for j, r in enumerate(sorted_rows)])
+        first = ((np.cumsum(rows) - rows)[:, None]
+                 + col_var[None, :] * sorted_rows[0].size).ravel().astype(np.int64)
+        length = np.repeat(rows, K2).astype(np.int64)
+        # the test from (PSU, domain) totals where the variance needs no more, else
+        # by a pass over the rows
+        score: Callable[[np.ndarray], np.ndarray] = (
+            (_PSUScore.build(design, prep, sorted_rows, xs_blocks, first, length, col_p,
+                             qlimit) if se == "linearized" else None)
+            or _RowScore(design, prep, col_var, col_p, qlimit, se))
         f_lo, f_hi = score(ends[0].ravel()), score(ends[1].ravel())
         with np.errstate(invalid="ignore"):
             bad = np.isnan(f_lo) | np.isnan(f_hi) | (f_lo * f_hi > 0)
@@ -1271,10 +1293,8 @@ def quantile(design: SurveyDesign, y: Columns, q: float | Sequence[float], *,
                 f"too); use interval_type='mean' or 'beta'")
         tol = np.repeat(1.0 / (100.0 * np.sqrt(rows)), K2)
         roots, _ = brent_roots(score, ends[0].ravel(), ends[1].ravel(), f_lo, f_hi, tol)
-        below = np.where(inside[:, None], prep.Y[:, col_var] <= roots.reshape(D, K2)[dom0],
-                         False)
-        share = np.stack([bincount(prep.dom[inside], weights=below[inside, c].astype(float),
-                                   minlength=D) for c in range(K2)], axis=1) / rows[:, None]
+        # the unweighted share of the domain's values at or below each root
+        share = sorted_count_le(xs_blocks, first, length, roots).reshape(D, K2) / rows[:, None]
         lookup = np.empty((D, K2))
         for j, rule in enumerate(rules):  # over variables
             cols = col_var == j
@@ -1329,6 +1349,190 @@ def _replicate_quantile(design: SurveyDesign, prep: _Prepared, rules: list[_Quan
                    level=level, df=dfs, method=f"{qrule}, quantile")
 
 
+class _RowScore:
+    """The score test of the ``"score"`` interval (see :class:`_PSUScore`) by a pass
+    over the rows at every point: the mean of :math:`1[y > \\theta] - (1 - p)`
+    in each domain and its variance from the design, whatever the design."""
+
+    def __init__(self, design: SurveyDesign, prep: _Prepared, col_var: np.ndarray,
+                 col_p: np.ndarray, qlimit: np.ndarray, se: str = "linearized") -> None:
+        self.design, self.prep, self.se = design, prep, se
+        self.col_var, self.col_p, self.qlimit = col_var, col_p, qlimit
+
+    def __call__(self, theta: np.ndarray) -> np.ndarray:
+        prep, design = self.prep, self.design
+        D, K2 = prep.n_domains, self.col_p.size
+        th = theta.reshape(D, K2)[np.maximum(prep.dom, 0)]  # (n, K2)
+        U = (prep.Y[:, self.col_var] > th) - (1.0 - self.col_p)
+        U[prep.dom < 0] = 0.0
+        uprep = _Prepared(Y=U, labels=[""] * K2, w=prep.w, dom=prep.dom, n_domains=D,
+                          by=prep.by, domain_values=prep.domain_values, dom_df=prep.dom_df)
+        uhat, zU = _mean_influence(uprep)
+        se = self.se
+        VU = vcov_of(design, uhat.ravel(), Influence(values=zU, domain=prep.dom, n_domains=D),
+                     _mean_replicates(design, uprep), se=se,
+                     working=None if se == "linearized" else _mean_working(uprep, uhat))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (uhat / np.sqrt(np.diag(VU)).reshape(D, K2) - self.qlimit).ravel()
+
+
+def sorted_count_le(x: np.ndarray, first: np.ndarray, length: np.ndarray,
+                    theta: np.ndarray) -> np.ndarray:
+    """How many values of each sorted segment are at or below a threshold.
+
+    Parameters
+    ----------
+    x : (N,) array
+        Segments of values, each increasing.
+    first, length : (k,) int arrays
+        Where each segment starts in ``x``, and its length.
+    theta : (k,) array
+        One threshold per segment.
+
+    Returns
+    -------
+    (k,) int64 array
+        :math:`\\#\\{i : x_{first + i} \\le \\theta,\\ 0 \\le i < length\\}`, by a
+        binary search of every segment at once.
+    """
+    lo = np.zeros(theta.size, dtype=np.int64)
+    hi = np.array(length, dtype=np.int64)
+    last = np.maximum(hi - 1, 0)
+    for _ in range(int(hi.max(initial=0)).bit_length() + 1):  # halvings of the segments
+        act = lo < hi
+        if not act.any():
+            break
+        mid = (lo + hi) // 2
+        le = x[first + np.minimum(mid, last)] <= theta
+        lo = np.where(act & le, mid + 1, lo)
+        hi = np.where(act & ~le, mid, hi)
+    return lo
+
+
+#: Largest (PSU x domain) count whose pairs are found by a dense table.
+_DENSE_PAIRS = 1 << 24
+
+
+class _PSUScore:
+    """The score test of the ``"score"`` interval, :math:`(p - \\hat F(\\theta)) /
+    \\widehat{se}(\\hat F(\\theta)) - t`, at one :math:`\\theta` per (domain,
+    column), from (PSU, domain) totals kept up to date between calls.
+
+    The test depends on the rows only through :math:`A_{ud} = \\sum w_i
+    1[y_i \\le \\theta]` and :math:`B_{ud} = \\sum w_i` over the rows of PSU
+    :math:`u` in domain :math:`d`: :math:`\\hat F = \\sum_u A_{ud} / \\sum_u
+    B_{ud}` and the influence total of the pair is :math:`(\\hat F B_{ud} -
+    A_{ud}) / \\sum_u B_{ud}`. With each domain's rows sorted by value once,
+    the rows whose indicator changes between two calls are a contiguous slice
+    of that order, so a call costs the rows between the two points plus the
+    pairs, not a pass over the data. Its variance is the variance engine's, on
+    a design of one row per pair with the design's strata, PSUs, population
+    sizes and lonely-PSU rule (the same unit totals, hence the same variance).
+    Built only where the variance depends on the first-stage PSU totals alone:
+    one stage in the variance, no weighting model, no unequal-probability
+    sampling; elsewhere :meth:`build` returns None and :class:`_RowScore` makes
+    the pass over the rows. It is the plain linearisation variance: a variance
+    computed otherwise (a small-sample correction of the rows' residuals) takes
+    the pass over the rows.
+    """
+
+    def __init__(self, design: Design, prep: _Prepared, sorted_rows: list[np.ndarray],
+                 xs_blocks: np.ndarray, first: np.ndarray, length: np.ndarray,
+                 col_p: np.ndarray, qlimit: np.ndarray) -> None:
+        st = design.active_stages[0]
+        D, K2 = prep.n_domains, col_p.size
+        self.D, self.K2, self.col_p, self.qlimit = D, K2, col_p, qlimit
+        rows = np.flatnonzero(prep.dom >= 0)
+        dom, unit, w = prep.dom[rows], st.unit[rows], prep.w[rows]
+        n_units = st.unit_stratum.size
+        key = unit * D + dom  # the (PSU, domain) pair of each row
+        if n_units * D <= _DENSE_PAIRS:
+            hit = np.zeros(n_units * D, dtype=bool)
+            hit[key] = True
+            pair_keys = np.flatnonzero(hit)
+            pair = (np.cumsum(hit) - 1)[key]
+        else:
+            pair_keys, pair = np.unique(key, return_inverse=True)
+        n_pairs = pair_keys.size
+        pair_unit, self.pair_dom = np.divmod(pair_keys, D)
+        self.B = bincount(pair, weights=w, minlength=n_pairs)
+        self.size = bincount(self.pair_dom, weights=self.B, minlength=D)
+        # each variable's rows sorted by (domain, value), one block per variable;
+        # each problem's (domain-major: d, column) segment of them
+        pair_of_row = np.empty(prep.dom.size, dtype=np.int64)
+        pair_of_row[rows] = pair
+        self.x, self.first, self.length = xs_blocks, first, length
+        self.pair = np.concatenate([pair_of_row[r] for r in sorted_rows])
+        self.w = np.concatenate([prep.w[r] for r in sorted_rows])
+        self.at = np.zeros(D * K2, dtype=np.int64)  # rows at or below the current point
+        self.A = np.zeros(n_pairs * K2)  # (pair, column) totals of w 1[y <= theta]
+        # the design of the pairs (and of the PSUs without any, outside the domains)
+        alone = np.ones(n_units, dtype=bool)
+        alone[pair_unit] = False
+        units = np.concatenate([pair_unit, np.flatnonzero(alone)])
+        self.row_dom = np.concatenate([self.pair_dom, np.full(int(alone.sum()), -1)])
+        frame = {"h": st.unit_stratum[units], "u": units, "w": np.ones(units.size)}
+        fpc = None
+        if np.isfinite(st.popsize).all():
+            frame["N"] = st.popsize[st.unit_stratum[units]]
+            fpc = "N"
+        self.pairs_design = Design(pd.DataFrame(frame), weights="w", strata="h", psu="u",
+                                   fpc=fpc, lonely_psu=design.lonely_psu)
+
+    @classmethod
+    def build(cls, design: SurveyDesign, prep: _Prepared, sorted_rows: list[np.ndarray],
+              xs_blocks: np.ndarray, first: np.ndarray, length: np.ndarray,
+              col_p: np.ndarray, qlimit: np.ndarray) -> _PSUScore | None:
+        """The evaluator, or None where the variance needs more than PSU totals."""
+        if type(design) is not Design or design.calibration_steps or design.pps is not None \
+                or len(design.active_stages) != 1:
+            return None
+        popsize = design.active_stages[0].popsize
+        if not (np.isfinite(popsize).all() or np.isinf(popsize).all()):
+            return None
+        return cls(design, prep, sorted_rows, xs_blocks, first, length, col_p, qlimit)
+
+    def __call__(self, theta: np.ndarray) -> np.ndarray:
+        D, K2 = self.D, self.K2
+        new = sorted_count_le(self.x, self.first, self.length, np.asarray(theta, dtype=float))
+        # each problem from where fewest rows change: its current point, nothing
+        # (no row at or below) or everything (every row)
+        step = np.abs(new - self.at)
+        from_none = (new < step) & (new <= self.length - new)
+        from_all = ~from_none & (self.length - new < step)
+        A = self.A.reshape(-1, K2)
+        if from_none.any() or from_all.any():
+            none_p = from_none.reshape(D, K2)[self.pair_dom]  # (pairs, K2)
+            all_p = from_all.reshape(D, K2)[self.pair_dom]
+            A[none_p] = 0.0
+            A[all_p] = np.broadcast_to(self.B[:, None], A.shape)[all_p]
+            self.at = np.where(from_none, 0, np.where(from_all, self.length, self.at))
+        a, b = np.minimum(self.at, new), np.maximum(self.at, new)
+        n_moved = b - a
+        total = int(n_moved.sum())
+        if total:  # the rows between the old and the new point, added or taken out
+            problem = np.repeat(np.arange(D * K2), n_moved)
+            offset = np.arange(total) - np.repeat(np.cumsum(n_moved) - n_moved, n_moved)
+            pos = (self.first + a)[problem] + offset
+            sign = np.where(new > self.at, 1.0, -1.0)[problem]
+            self.A += bincount(self.pair[pos] * K2 + problem % K2,
+                               weights=self.w[pos] * sign, minlength=self.A.size)
+        self.at = new
+        keys = (self.pair_dom[:, None] * K2 + np.arange(K2)).ravel()
+        F = bincount(keys, weights=self.A, minlength=D * K2).reshape(D, K2) / self.size[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / self.size[self.pair_dom]
+        z = (F[self.pair_dom] * self.B[:, None] - A) * inv[:, None]
+        values = np.zeros((self.row_dom.size, K2))
+        values[:z.shape[0]] = z
+        uhat = self.col_p[None, :] - F
+        V = vcov_of(self.pairs_design, uhat.ravel(),
+                    Influence(values=values, domain=self.row_dom, n_domains=D),
+                    _no_replicates)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (uhat / np.sqrt(np.diag(V)).reshape(D, K2) - self.qlimit).ravel()
+
+
 class _Woodruff:
     """Woodruff intervals of quantiles: an interval for the estimated CDF (by
     ``method``, as R's ``svyciprop``), read back through each variable's
@@ -1378,16 +1582,68 @@ class _Woodruff:
 _DISCRETE_RULES = ("hf1", "hf2", "hf3", "hf4")
 
 
+def domain_value_order(x: np.ndarray, d: np.ndarray, n_domains: int) -> np.ndarray:
+    """``np.lexsort((x, d))``: the order by domain, then value, ties in row order.
+
+    Parameters
+    ----------
+    x : (n,) float array
+        The values (no NaN).
+    d : (n,) int array
+        The domain of each value, in ``0 .. n_domains - 1``.
+    n_domains : int
+
+    Returns
+    -------
+    (n,) int64 array
+        The permutation.
+
+    Notes
+    -----
+    numpy's stable sort of floats is a merge sort, several times slower than
+    its introsort: the values are sorted by the introsort, the domains by a
+    stable sort of their codes (a radix sort for small codes), and only runs
+    of equal (domain, value) pairs are put back in row order.
+    """
+    order = np.argsort(x)
+    if n_domains > 1:
+        small = np.int16 if n_domains <= np.iinfo(np.int16).max else np.int64
+        order = order[np.argsort(d[order].astype(small), kind="stable")]
+    xs = x[order]
+    tie = xs[1:] == xs[:-1]
+    if n_domains > 1:
+        ds = d[order]
+        tie &= ds[1:] == ds[:-1]
+    if tie.any():  # the rows of each run of ties in row order, as a stable sort
+        in_run = np.zeros(x.size, dtype=bool)
+        in_run[1:] = tie
+        in_run[:-1] |= tie
+        at = np.flatnonzero(in_run)
+        run = np.cumsum(~np.concatenate([[False], tie]))[at]
+        order[at] = order[at][np.lexsort((order[at], run))]
+    return order
+
+
+def _domain_rows_sorted(prep: _Prepared, j: int) -> np.ndarray:
+    """The rows of the domains, sorted by domain and then by variable ``j``."""
+    rows = np.flatnonzero(prep.dom >= 0)
+    return rows[domain_value_order(prep.Y[rows, j], prep.dom[rows], prep.n_domains)]
+
+
 class _QuantileRule:
     """One of R's quantile rules (``R/qrule.R``) for one variable, vectorised
     over domains and probabilities."""
 
-    def __init__(self, prep: _Prepared | None, j: int = 0, rule: str = "hf1") -> None:
+    def __init__(self, prep: _Prepared | None, j: int = 0, rule: str = "hf1",
+                 rows: np.ndarray | None = None) -> None:
         self.rule = rule
         if prep is None:
             return
-        keep = (prep.dom >= 0) & (prep.w > 0)
-        self._setup(prep.Y[keep, j], prep.dom[keep], prep.w[keep], prep.n_domains)
+        if rows is None:  # the domains' rows sorted by (domain, value)
+            rows = _domain_rows_sorted(prep, j)
+        rows = rows[prep.w[rows] > 0]
+        self._setup(prep.Y[rows, j], prep.dom[rows], prep.w[rows], prep.n_domains,
+                    presorted=True)
 
     @classmethod
     def from_arrays(cls, x: np.ndarray, d: np.ndarray, w: np.ndarray, n_domains: int,
@@ -1396,9 +1652,11 @@ class _QuantileRule:
         self._setup(x, d, w, n_domains)
         return self
 
-    def _setup(self, x: np.ndarray, d: np.ndarray, w: np.ndarray, n_domains: int) -> None:
-        order = np.lexsort((x, d))  # by domain, then value; stable for ties
-        x, d, w = x[order], d[order], w[order]
+    def _setup(self, x: np.ndarray, d: np.ndarray, w: np.ndarray, n_domains: int,
+               presorted: bool = False) -> None:
+        if not presorted:  # by domain, then value; stable for ties
+            order = domain_value_order(x, d, n_domains)
+            x, d, w = x[order], d[order], w[order]
         if self.rule == "hf3" and x.size:  # distinct values with their summed weights
             new = np.ones(x.size, bool)
             new[1:] = (x[1:] != x[:-1]) | (d[1:] != d[:-1])

@@ -77,7 +77,8 @@ def _new_design(design: SurveyDesign, Wnew: np.ndarray, step: CalibrationStep | 
                 entry: _LogEntry) -> Any:
     """The weighted design: new weights (and replicate weights) for the rows
     present, the weighting model for linearisation variances, and the log."""
-    log = design.weighting_log or (_LogEntry("design", design.weight_values.copy()),)
+    # the design's weights are read-only and never change: no copy
+    log = design.weighting_log or (_LogEntry("design", design.weight_values),)
     replicate = isinstance(design, ReplicateDesign)
     return design.with_weights(Wnew[:, 0], Wnew[:, 1:] if replicate else None,
                                calibration=None if replicate else step,
@@ -234,8 +235,8 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
     W = _weights_matrix(design)
     S = _cell_totals(codes, W, n_cells)
     sampled = S[:, 0] > 0
-    _check_replicate_cells(S, [_cell_label(values, i) for i in range(n_cells)],
-                           "poststratify")
+    labels = [_cell_label(values, i) for i in range(n_cells)]
+    _check_replicate_cells(S, labels, "poststratify")
     missing = sampled & np.isnan(pop)
     if missing.any():
         raise DesignError("poststratify: no population count for sample cell(s) "
@@ -257,10 +258,10 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
     every = bool(inside.all())  # every row in a cell: no masks over the rows
     cell = codes if every else np.maximum(codes, 0)
     if W.shape[1] == 1:
-        row_factor = factor[:, 0][cell]
+        row_factor = np.take(factor[:, 0], cell)
         if not every:
             row_factor[~inside] = 1.0
-        Wnew = W * row_factor[:, None]
+        Wnew = np.multiply(W[:, 0], row_factor, out=row_factor)[:, None]
     else:
         Wnew = W * np.where(inside[:, None], factor[cell], 1.0)
     step = None
@@ -270,7 +271,9 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
         # where the new weight is not positive or the row is in no cell)
         with np.errstate(divide="ignore"):
             inv = np.where(factor[:, 0] > 0, 1.0 / factor[:, 0], 0.0)
-        fval = np.where(w1 > 0, inv[cell], 0.0)
+        fval = np.take(inv, cell)
+        if not w1.min(initial=1.0) > 0:
+            fval[~(w1 > 0)] = 0.0
         a_values = w1
         if not every:
             fval[~inside] = 0.0
@@ -280,10 +283,12 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
             K = np.diag(np.where(S[:, 0] > 0, 1.0 / S[:, 0], 0.0))
         basis = Basis(K=K, codes=cell, a_values=a_values, f_values=fval)
         step = CalibrationStep(bases=(basis,), kind="poststratify")
-    achieved = _cell_totals(codes, Wnew[:, :1], n_cells)[:, 0]
+    # each cell's total of the new weights: its rows share one factor, so the
+    # total is S_c f_c (rather than a second pass over the rows)
+    achieved = S[:, 0] * factor[:, 0]
     entry = _LogEntry("poststratify", Wnew[:, 0],  # Wnew is new: no copy
-                      {_cell_label(values, i): float(pop[i]) for i in np.flatnonzero(sampled)},
-                      {_cell_label(values, i): float(achieved[i])
+                      {labels[i]: float(pop[i]) for i in np.flatnonzero(sampled)},
+                      {labels[i]: float(achieved[i])
                        for i in np.flatnonzero(sampled)})
     return _new_design(design, Wnew, step, entry)
 

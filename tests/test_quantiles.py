@@ -103,6 +103,69 @@ def test_score_interval_without_a_sign_change_is_named() -> None:
         ib.quantile(_api(), "api00", 0.01, interval_type="score")
 
 
+def _score_design(rng: np.random.Generator, lonely: str, fpc: bool) -> ib.Design:
+    # strata of 1 to 5 PSUs (a lonely one), integer values (ties), some zero weights
+    sizes = [1, 6, 4, 8, 5]
+    rows = []
+    for h, k in enumerate(sizes):
+        for u in range(k):
+            m = int(rng.integers(10, 30))
+            rows.append(pd.DataFrame({"h": h, "u": f"{h}-{u}", "N": 3 * k + 1,
+                                      "y": rng.integers(0, 60, m).astype(float),
+                                      "x": rng.normal(size=m),
+                                      "g": rng.choice(["a", "b", "c"], m),
+                                      "w": rng.choice([0.0, 1.0, 2.5, 4.0], m,
+                                                      p=[0.05, 0.35, 0.3, 0.3])}))
+    df = pd.concat(rows, ignore_index=True)
+    return ib.Design(df, weights="w", strata="h", psu="u", fpc="N" if fpc else None,
+                     lonely_psu=lonely)
+
+
+@pytest.mark.parametrize("lonely", ["adjust", "average", "remove", "certainty"])
+@pytest.mark.parametrize("fpc", [False, True])
+def test_score_interval_from_psu_totals_equals_the_row_pass(
+        lonely: str, fpc: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The score test from (PSU, domain) totals updated between Brent's steps
+    gives the interval of the pass over every row at every step."""
+    from innobaro import estimators
+
+    rng = np.random.default_rng(17 + 2 * len(lonely) + fpc)
+    d = _score_design(rng, lonely, fpc)
+    calls = []
+    fast_call = estimators._PSUScore.__call__
+
+    def counted(self: object, theta: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return fast_call(self, theta)
+
+    def interval(design: ib.Design, **kw: object) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ib.InnobaroWarning)
+            est = ib.quantile(design, ["y", "x"], [0.3, 0.5, 0.8], interval_type="score",
+                              **kw)  # type: ignore[arg-type]
+        return np.column_stack([est.estimate, est.ci()])
+
+    cases = [(d, {}), (d, {"by": "g"}), (d.subset(d.data["g"] != "c"), {"qrule": "hf7"})]
+    monkeypatch.setattr(estimators._PSUScore, "__call__", counted)
+    fast = [interval(des, **kw) for des, kw in cases]
+    assert calls  # the totals were used
+    monkeypatch.setattr(estimators._PSUScore, "build", classmethod(lambda cls, *a: None))
+    rows = [interval(des, **kw) for des, kw in cases]
+    for a, b in zip(fast, rows, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+
+
+def test_domain_value_order_is_lexsort() -> None:
+    from innobaro.estimators import domain_value_order
+
+    rng = np.random.default_rng(5)
+    for n_domains, values in [(1, 4), (1, 10**6), (3, 5), (40, 3), (7, 10**6)]:
+        x = rng.integers(0, values, 500).astype(float)
+        d = rng.integers(0, n_domains, 500)
+        np.testing.assert_array_equal(domain_value_order(x, d, n_domains),
+                                      np.lexsort((x, d)))
+
+
 def test_brent_roots_as_brentq() -> None:
     from innobaro.intervals import brent_roots
 
