@@ -966,7 +966,7 @@ class SurveyDesign:
             raise DesignError(f"weights has shape {new_w.shape}; the design has {self.n} rows")
         present = self._present
         w = self._w.copy()
-        w[present] = new_w[present]
+        np.copyto(w, new_w, where=present)
         changes: dict[str, Any] = {"w": w}
         if replicate_weights is not None:
             if not isinstance(self, ReplicateDesign):
@@ -976,7 +976,7 @@ class SurveyDesign:
                 raise DesignError(f"replicate_weights has shape {rep_new.shape}; the design's "
                                   f"are {self._rep.shape}")
             rep = self._rep.copy()
-            rep[present] = rep_new[present]
+            np.copyto(rep, rep_new, where=present[:, None])
             changes["rep"] = rep
         if calibration is not None:
             if isinstance(self, ReplicateDesign):
