@@ -382,26 +382,53 @@ class DesignCache:
     (7.0, 7.0)
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_support")
 
-    def __init__(self) -> None:
+    #: the kinds of entry that depend only on the rows present, the data and
+    #: which rows have a positive, zero or negative weight (domain codes and
+    #: counts, degrees of freedom): designs reweighted on the same support
+    #: share them (:meth:`sharing_support`)
+    SUPPORT_KINDS = frozenset({"domains", "domain_counts", "domain_df", "model_df"})
+
+    def __init__(self, support: dict[tuple[str, Hashable], Any] | None = None) -> None:
         self._entries: dict[tuple[str, Hashable], Any] = {}
+        self._support: dict[tuple[str, Hashable], Any] = {} if support is None else support
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._support)
 
     def __getstate__(self) -> dict[tuple[str, Hashable], Any]:
         # entries keyed by an object's id mean nothing in another process
-        return {slot: v for slot, v in self._entries.items() if slot[0] != "basis_totals"}
+        return {slot: v for slot, v in {**self._entries, **self._support}.items()
+                if slot[0] != "basis_totals"}
 
     def __setstate__(self, state: dict[tuple[str, Hashable], Any]) -> None:
-        self._entries = {slot: _frozen(v, {}) for slot, v in state.items()}
+        entries = {slot: _frozen(v, {}) for slot, v in state.items()}
+        self._support = {k: v for k, v in entries.items() if k[0] in self.SUPPORT_KINDS}
+        self._entries = {k: v for k, v in entries.items() if k[0] not in self.SUPPORT_KINDS}
+
+    def _store(self, kind: str) -> dict[tuple[str, Hashable], Any]:
+        return self._support if kind in self.SUPPORT_KINDS else self._entries
 
     def _get(self, kind: str, key: Hashable, compute: Callable[[], Any]) -> Any:
         slot = (kind, key)
-        if slot not in self._entries:
-            self._entries[slot] = _frozen(compute(), {})
-        return self._entries[slot]
+        store = self._store(kind)
+        if slot not in store:
+            store[slot] = _frozen(compute(), {})
+        return store[slot]
+
+    def sharing_support(self) -> DesignCache:
+        """An empty cache that shares this one's support entries (both ways).
+
+        For a design reweighted so that every row's weight keeps its sign
+        (zero, positive or negative): its domains, domain counts and degrees
+        of freedom are this design's, and what either finds serves both.
+
+        Returns
+        -------
+        DesignCache
+        """
+        return DesignCache(support=self._support)
 
     # ------------------------------------------- shared by derived designs
     def level_codes(self, columns: tuple[str, ...],
@@ -475,7 +502,7 @@ class DesignCache:
         -------
         tuple or None
         """
-        cached = self._entries.get(("domains", by))
+        cached = self._support.get(("domains", by))
         if cached is None:
             return None
         codes, before, values, n_domains = cached
@@ -518,13 +545,13 @@ class DesignCache:
             One value per domain.
         """
         slot = ("domain_df", key)
-        cached = self._entries.get(slot)
+        cached = self._support.get(slot)
         if cached is not None and (cached[0] is domain or (
                 domain is not None and cached[0] is not None
                 and np.array_equal(cached[0], domain))):
             return cached[1]  # type: ignore[no-any-return]
         df = read_only(compute())
-        self._entries[slot] = (None if domain is None else read_only(domain), df)
+        self._support[slot] = (None if domain is None else read_only(domain), df)
         return df
 
     def model_df(self, rows: bytes | None, compute: Callable[[], float]) -> float:
@@ -916,8 +943,8 @@ class SurveyDesign:
         return self._derive(data=data, shared=self._shared.without_columns(list(cols)))
 
     def with_weights(self: _D, weights: Any, replicate_weights: Any = None, *,
-                     calibration: Any = None, weighting_log: tuple[Any, ...] | None = None
-                     ) -> _D:
+                     calibration: Any = None, weighting_log: tuple[Any, ...] | None = None,
+                     same_support: bool = False) -> _D:
         """The same design with new weights for the rows present (advanced).
 
         The entry point of :mod:`innobaro.weighting`, which computes the new
@@ -938,6 +965,13 @@ class SurveyDesign:
         weighting_log : tuple, optional
             The weighting steps so far, as :mod:`innobaro.weighting` records
             them for :meth:`weights_summary`; unchanged when not given.
+        same_support : bool, default False
+            The caller's promise that every new weight has the sign of the old
+            one (zero, positive or negative), as after multiplying by positive
+            factors: the new design then shares this one's domains, domain
+            counts and degrees of freedom instead of finding them again
+            (:meth:`DesignCache.sharing_support`). Ignored for replicate
+            designs, whose degrees of freedom depend on the replicate weights.
 
         Returns
         -------
@@ -987,7 +1021,10 @@ class SurveyDesign:
                 changes["rows_at_calibration"] = int(present.sum())
         if weighting_log is not None:
             changes["weighting_log"] = tuple(weighting_log)
-        return self._derive(**changes)
+        new = self._derive(**changes)
+        if same_support and not isinstance(self, ReplicateDesign):
+            new._cache = self._cache.sharing_support()
+        return new
 
     # ------------------------------------------------------------ weighting
     def poststratify(self: _D, by: str | Sequence[str], totals: Any, *,

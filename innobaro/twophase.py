@@ -542,8 +542,8 @@ class TwoPhaseDesign(Design):
         return out
 
     def with_weights(self, weights: Any, replicate_weights: Any = None, *,
-                     calibration: Any = None, weighting_log: tuple[Any, ...] | None = None
-                     ) -> TwoPhaseDesign:
+                     calibration: Any = None, weighting_log: tuple[Any, ...] | None = None,
+                     same_support: bool = False) -> TwoPhaseDesign:
         """New phase-2 weights: only from :meth:`calibrate` and :meth:`estimate_weights`.
 
         Every weighting function of :mod:`innobaro.weighting` sets a design's
@@ -556,7 +556,7 @@ class TwoPhaseDesign(Design):
 
         Parameters
         ----------
-        weights, replicate_weights, calibration, weighting_log
+        weights, replicate_weights, calibration, weighting_log, same_support
             As :meth:`innobaro.Design.with_weights`.
 
         Returns
@@ -590,7 +590,7 @@ class TwoPhaseDesign(Design):
                 "step; use calibrate(...) (post-stratification is calibrate(formula="
                 "'~ C(by)')) or estimate_weights(formula)")
         return super().with_weights(weights, calibration=calibration,
-                                    weighting_log=weighting_log)
+                                    weighting_log=weighting_log, same_support=same_support)
 
     def poststratify(self, by: Any, totals: Any, *args: Any, **kwargs: Any
                      ) -> TwoPhaseDesign:

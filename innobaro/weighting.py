@@ -74,15 +74,16 @@ def _weights_matrix(design: SurveyDesign) -> np.ndarray:
 
 
 def _new_design(design: SurveyDesign, Wnew: np.ndarray, step: CalibrationStep | None,
-                entry: _LogEntry) -> Any:
+                entry: _LogEntry, same_support: bool = False) -> Any:
     """The weighted design: new weights (and replicate weights) for the rows
-    present, the weighting model for linearisation variances, and the log."""
+    present, the weighting model for linearisation variances, and the log;
+    ``same_support``: every weight kept its sign (see ``with_weights``)."""
     # the design's weights are read-only and never change: no copy
     log = design.weighting_log or (_LogEntry("design", design.weight_values),)
     replicate = isinstance(design, ReplicateDesign)
     return design.with_weights(Wnew[:, 0], Wnew[:, 1:] if replicate else None,
                                calibration=None if replicate else step,
-                               weighting_log=(*log, entry))
+                               weighting_log=(*log, entry), same_support=same_support)
 
 
 def _cells(design: SurveyDesign, by: list[str], what: str
@@ -290,7 +291,9 @@ def poststratify(design: SurveyDesign, by: str | Sequence[str], totals: Any, *,
                       {labels[i]: float(pop[i]) for i in np.flatnonzero(sampled)},
                       {labels[i]: float(achieved[i])
                        for i in np.flatnonzero(sampled)})
-    return _new_design(design, Wnew, step, entry)
+    # every cell's weights summing to a positive total means every row in a cell
+    # was multiplied by a positive factor (and the rows in none keep theirs)
+    return _new_design(design, Wnew, step, entry, same_support=bool((S[:, 0] > 0).all()))
 
 
 # ----------------------------------------------------------------------------

@@ -81,7 +81,10 @@ def test_derived_designs_leave_the_original_alone(design: ib.Design) -> None:
                 design.calibrate({"Intercept": 60.0, "x": 300.0}),
                 design.trim_weights(upper=4.5)):
         assert type(new) is type(design) and new.cache is not design.cache
-        assert len(new.cache) == 0
+        # a post-stratified design (positive factors: every weight keeps its sign)
+        # shares the original's domains and degrees of freedom; the rest start empty
+        assert len(new.cache) == (cached if new.weighting_log[-1:] and
+                                  new.weighting_log[-1].step == "poststratify" else 0)
         ib.mean(new, "y", by="g")
     np.testing.assert_array_equal(design.weight_values, weights)
     assert design.present.all() and not design.calibration_steps
@@ -201,3 +204,28 @@ def test_an_unpickled_design_is_as_read_only(design: ib.Design) -> None:
         _not_writable(st.unit)
     again = ib.mean(pickle.loads(pickle.dumps(cal)), "y", by="g")
     np.testing.assert_array_equal(again.vcov, before.vcov)
+
+
+def test_a_reweighted_design_shares_only_what_its_weights_leave_unchanged() -> None:
+    """Post-stratification by positive factors keeps every weight's sign: the new
+    design shares the original's domains and degrees of freedom (both ways), and
+    every number equals a design built from scratch with the new weights."""
+    rng = np.random.default_rng(3)
+    n = 60
+    df = pd.DataFrame({"psu": rng.integers(0, 12, n), "h": rng.integers(0, 3, n),
+                       "g": rng.choice(["a", "b", "c"], n), "y": rng.normal(size=n),
+                       "w": rng.uniform(1, 3, n)})
+    df.loc[:4, "w"] = 0.0  # rows of zero weight stay zero
+    design = ib.Design(df, psu="psu", strata="h", weights="w", nest=True)
+    post = design.poststratify("g", {"a": 50.0, "b": 40.0, "c": 30.0})
+    first = ib.mean(post, "y", by="h")  # fills the shared entries
+    fresh = ib.Design(df.assign(w=post.weight_values), psu="psu", strata="h", weights="w",
+                      nest=True)
+    np.testing.assert_array_equal(first.df_values, ib.mean(fresh, "y", by="h").df_values)
+    np.testing.assert_array_equal(ib.mean(design, "y", by="h").df_values, first.df_values)
+    assert len(design.cache) > 0
+    # a cell whose weights are all zero gets factor 0: nothing is shared
+    df2 = df.assign(g=np.where(df.index < 5, "z", df.g))
+    d2 = ib.Design(df2, psu="psu", strata="h", weights="w", nest=True)
+    p2 = d2.poststratify("g", {"a": 50.0, "b": 40.0, "c": 30.0, "z": 1.0}, partial=True)
+    assert len(p2.cache) == 0
