@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from ._linalg import aliased_columns, column_qr, replicate_support, tall_dot, weighted_gram
+from ._linalg import (
+    aliased_columns,
+    column_qr,
+    gram_clear,
+    replicate_support,
+    tall_dot,
+    weighted_gram,
+)
 from .errors import EstimationError, warn
 
 __all__ = ["ALIAS_TOL", "FAMILIES", "LINKS", "QUASI_VARIANCES", "Family", "Fit", "aliased",
@@ -792,23 +799,9 @@ def aliased(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family,
     # relative residuals to about 1e-15, so a model whose every column keeps
     # more than 1e-8 of its norm squared (a residual above 1e-4 of the norm,
     # far from R's 1e-7) has no aliased column; otherwise the QR decides
-    if _screen_clear(weighted_gram(X, ww[:, None])[0]):
+    if gram_clear(weighted_gram(X, ww[:, None])[0]):
         return np.zeros(X.shape[1], dtype=bool)
     return aliased_columns(column_qr(X, np.sqrt(ww)), tol)
-
-
-def _screen_clear(G: np.ndarray, cut: float = 1e-8) -> bool:
-    """Whether every column of the Gram matrix ``G`` keeps a squared residual
-    above ``cut`` (relative to its squared norm) on the columns before it."""
-    d = np.sqrt(np.diag(G))
-    if not (d > 0).all():
-        return False
-    S = G / np.outer(d, d)
-    try:
-        L = np.linalg.cholesky(S)
-    except np.linalg.LinAlgError:
-        return False
-    return bool((np.diag(L) ** 2 > cut).all())
 
 
 @dataclass(frozen=True)

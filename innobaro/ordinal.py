@@ -51,7 +51,6 @@ import pandas as pd
 from scipy import special, stats
 
 from ._frames import as_frame
-from ._linalg import tall_dot
 from .design import SurveyDesign, read_only
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
@@ -150,7 +149,10 @@ class _Problem:
         # matrix product over a slice, not a gather. Weights come in the
         # caller's row order and are sorted once per fit; scores go back.
         n = y.size
-        self.order = np.arange(n) if presorted else np.argsort(y, kind="stable")
+        self._X0, self._y0 = X, y  # the caller's rows, for the influence values
+        # (a stable sort of small integers is a radix sort: one pass)
+        self.order = np.arange(n) if presorted else np.argsort(
+            y.astype(np.int16) if K < 1 << 15 else y, kind="stable")
         self.X = X if presorted else X[self.order]
         self.y = y if presorted else y[self.order]
         self.K, self.link = K, link
@@ -192,13 +194,15 @@ class _Problem:
         return ll, g, J
 
     def _newton1(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int
-                 ) -> tuple[np.ndarray, bool, int]:
+                 ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None]:
         """:meth:`newton` for one weight column w (n,, sorted rows), one
         blocked pass over the rows per iteration (the derivatives at a step
-        are computed with its likelihood, and used when it is accepted)."""
+        are computed with its likelihood, and used when it is accepted).
+        Returns the estimate, whether it converged, the iterations, and the
+        log likelihood and information at the estimate (None if not finite)."""
         ll, g, J = self._pass(theta, w)
         if g is None or J is None:
-            return theta, False, 0
+            return theta, False, 0, ll, None
         prev = np.inf
         for it in range(1, max_iter + 1):  # Newton iterations
             try:
@@ -213,14 +217,14 @@ class _Problem:
                     break
                 h /= 2
                 if h <= 1e-10:  # no step increases the likelihood: at the maximum
-                    return theta, True, it
+                    return theta, True, it, ll, J
             assert g_new is not None and J_new is not None
             change = float(np.max(np.abs(new - theta) / (1 + np.abs(theta))))
             theta, ll, g, J = new, ll_new, g_new, J_new
             if change < tol or (change < 0.1 * np.sqrt(tol) and change <= 10 * prev ** 2):
-                return theta, True, it
+                return theta, True, it, ll, J
             prev = change
-        return theta, False, max_iter
+        return theta, False, max_iter, ll, J
 
     def _by_category(self, values: np.ndarray) -> np.ndarray:
         """Sums of values (n, ...) in sorted row order over the rows of each
@@ -257,58 +261,81 @@ class _Problem:
         columns W (n, R, sorted rows): the bounds, P(Y = y), the link's values and the
         weighted log likelihoods (-inf where the cutpoints are not ordered)."""
         hi, lo = self.bounds(theta)
-        link = self.link
-        Fh, Sh = _cdf(link, hi), _sf(link, hi)
-        Fl, Sl = _cdf(link, lo), _sf(link, lo)
-        # F(hi) - F(lo), from the upper tail where that is more accurate
-        with np.errstate(invalid="ignore"):
-            pr = np.where((hi + lo) > 0, Sl - Sh, Fh - Fl)
+        st = self._link_values(hi, lo, np.zeros(theta.shape[0]))
         ordered = (np.diff(theta[:, self.p:], axis=1) > 0).all(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ll = np.where(W > 0, W * np.log(pr), 0.0).sum(axis=0)
-        ll = np.where(ordered & np.isfinite(ll), ll, -np.inf)
-        return _State(hi, lo, pr, Fh, Sh, Fl, Sl, ll)
+            ll = np.where(W > 0, W * np.log(st.pr), 0.0).sum(axis=0)
+        st.ll = np.where(ordered & np.isfinite(ll), ll, -np.inf)
+        return st
 
     def loglik(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
         """Weighted log likelihood of each column of W (n, R) at theta (R, m)."""
         return self._state(theta, W[self.order]).ll
 
-    def at_fit(self, theta: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, _State]:
-        """The log likelihood, the information (m, m) and the rows' state at
-        theta (m,) for one weight column w (n,) in the caller's row order."""
-        ws = w[self.order][:, None]
-        st = self._state(theta[None, :], ws)
+    def fit(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int
+            ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None]:
+        """Fit to one weight column w (n,) in the caller's row order from
+        theta (m,): the estimate, whether it converged, the iterations, and
+        the log likelihood and information (m, m) at the estimate, which
+        the blocked Newton iterations computed with its last step."""
+        ws = w[self.order]
         if self._blocks:
-            ll, _, J1 = self._pass(theta, ws[:, 0])
-            if J1 is not None:
-                return ll, J1, st
-        _, _, J = self._derivatives(theta[None, :], ws, st=st)
-        return float(st.ll[0]), J[0], st
+            return self._newton1(theta.copy(), ws, tol, max_iter)
+        t, ok, it = self.newton(theta[None, :], w[:, None], tol, max_iter)
+        st = self._state(t, ws[:, None])
+        _, _, J = self._derivatives(t, ws[:, None], st=st)
+        return t[0], bool(ok[0]), it, float(st.ll[0]), J[0]
 
-    def influence(self, theta: np.ndarray, w: np.ndarray, Jinv: np.ndarray,
-                  st: _State | None = None) -> np.ndarray:
-        """The rows' influence values w_i u_i' J^{-1} (n, m) at theta (m,) for
-        weights w (n,), both in the caller's row order, without the (n, m)
-        scores: -(w (A - B)) x_i' J^{-1}[slopes] + w A J^{-1}[zeta_c] - w B
-        J^{-1}[zeta_{c-1}]."""
+    def _link_values(self, hi: np.ndarray, lo: np.ndarray, ll: np.ndarray) -> _State:
+        """The link's values at the bounds hi, lo (n, R), and P(Y = y) =
+        F(hi) - F(lo), from the upper tail where that is more accurate."""
+        link = self.link
+        Fh, Sh = _cdf(link, hi), _sf(link, hi)
+        Fl, Sl = _cdf(link, lo), _sf(link, lo)
+        with np.errstate(invalid="ignore"):
+            pr = np.where((hi + lo) > 0, Sl - Sh, Fh - Fl)
+        return _State(hi, lo, pr, Fh, Sh, Fl, Sl, ll)
+
+    def influence(self, theta: np.ndarray, w: np.ndarray, Jinv: np.ndarray) -> np.ndarray:
+        """The rows' influence values w_i u_i' J^{-1} (n, m), column-major, at
+        theta (m,) for weights w (n,), both in the caller's row order:
+        with A = f(hi)/pi, B = f(lo)/pi, row i of category c has the score
+        u_i = (-(A - B) x_i, A e_c - B e_{c-1}). Computed in blocks of the
+        caller's rows (no reorder) as ``J^{-1}' (w_i u_i)`` on the transpose,
+        each block's product small enough for one BLAS thread."""
         p, q = self.p, self.q
-        ws = w[self.order][:, None]
-        if st is None:
-            st = self._state(theta[None, :], ws)
-        fh, _, fl, _ = self._densities(st)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = np.where(ws > 0, ws / st.pr, 0.0)
-        wA, wB = (fh * inv)[:, 0], (fl * inv)[:, 0]
-        # the cutpoints' rows of J^{-1}, with a row of zeros for zeta_0 and zeta_K
-        Jz = np.vstack([np.zeros((1, Jinv.shape[1])), Jinv[p:], np.zeros((1, Jinv.shape[1]))])
-        z = -tall_dot((wA - wB)[:, None] * self.X, Jinv[:p]) if p \
-            else np.zeros((wA.size, p + q))
-        for k in np.flatnonzero(self._nonempty):  # over the categories: slices of rows
-            a, b = self._starts[k], self._ends[k]
-            z[a:b] += wA[a:b, None] * Jz[k + 1] - wB[a:b, None] * Jz[k]
-        out = np.empty_like(z)
-        out[self.order] = z
-        return out
+        m = p + q
+        X, y = self._X0, self._y0
+        n = y.size
+        XT = X.T
+        zeta = np.concatenate([[-np.inf], theta[p:], [np.inf]])
+        JT = np.ascontiguousarray(Jinv.T)
+        zT = np.empty((m, n))
+        # the link's values in blocks of rows that stay in cache; the product
+        # in sub-blocks small enough for one BLAS thread
+        step = _ROWS_PER_BLOCK
+        sub = max(256, (1 << 18) // (m * m))
+        cuts = np.arange(q)[:, None]
+        buf = np.empty((m, min(n, step)))
+        for a in range(0, n, step):  # blocks of rows
+            b = min(n, a + step)
+            yb = y[a:b]
+            eta = theta[:p] @ XT[:, a:b] if p else np.zeros(b - a)
+            st = self._link_values((zeta[yb + 1] - eta)[:, None], (zeta[yb] - eta)[:, None],
+                                   np.zeros(1))
+            fh, _, fl, _ = self._densities(st)
+            ws = w[a:b, None]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inv = np.where(ws > 0, ws / st.pr, 0.0)
+            wA, wB = (fh * inv)[:, 0], (fl * inv)[:, 0]
+            S = buf[:, :b - a]  # the weighted scores w_i u_i of the block, transposed
+            np.multiply(XT[:, a:b], -(wA - wB), out=S[:p])
+            # zeta_c: + w A in category c's rows, - w B in category c+1's
+            S[p:] = np.where(yb == cuts, wA, 0.0) - np.where(yb == cuts + 1, wB, 0.0)
+            for c in range(a, b, sub):  # sub-blocks of rows
+                d = min(b, c + sub)
+                np.matmul(JT, S[:, c - a:d - a], out=zT[:, c:d])
+        return zT.T
 
     def derivatives(self, theta: np.ndarray, W: np.ndarray, scores: bool = False
                     ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
@@ -432,7 +459,7 @@ class _Problem:
         the likelihood of the step. W (n, R) is in the caller's row order."""
         W = W[self.order]
         if W.shape[1] == 1 and theta.shape[0] == 1 and self._blocks:
-            t, ok, it1 = self._newton1(theta[0].copy(), W[:, 0], tol, max_iter)
+            t, ok, it1, _, _ = self._newton1(theta[0].copy(), W[:, 0], tol, max_iter)
             return t[None, :], np.array([ok]), it1
         theta = theta.copy()
         st = self._state(theta, W)
@@ -683,30 +710,27 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
                                                                    max_iter)
             if ok[0] and np.isfinite(t0).all():
                 theta0 = t0
-    theta, done, it = prob.newton(theta0, w[:, None], tol, max_iter)
-    if not done[0] or not np.isfinite(theta).all():
+    est, converged, it, loglik, J = prob.fit(theta0[0], w, tol, max_iter)
+    if not converged or not np.isfinite(est).all() or J is None:
         raise EstimationError(
             f"the ordinal model of {name!r} did not converge in {max_iter} iterations"
             f"{_separation(Xs, y, levels, slope_names)}; raise max_iter if none is")
-    loglik, J1, fit_state = prob.at_fit(theta[0], w)
-    J = J1[None]
     try:
-        Jinv = np.linalg.inv(J[0])
+        Jinv = np.linalg.inv(J)
     except np.linalg.LinAlgError:
-        Jinv = np.full(J[0].shape, np.nan)
-    if not np.isfinite(Jinv).all() or np.linalg.cond(J[0]) > 1e14:
+        Jinv = np.full(J.shape, np.nan)
+    if not np.isfinite(Jinv).all() or np.linalg.cond(J) > 1e14:
         raise EstimationError(
             f"the ordinal model of {name!r} has a singular information matrix at its "
             f"maximum{_separation(Xs, y, levels, slope_names)}, or the categories are too "
             f"sparse")
     m = Jinv.shape[0]
-    z = prob.influence(theta[0], w, Jinv, fit_state)
+    z = prob.influence(est, w, Jinv)  # column-major
     if rows.size != design.n:  # rows outside the fit have influence 0
-        z_all = np.zeros((design.n, m))
+        z_all = np.zeros((m, design.n)).T
         z_all[rows] = z
         z = z_all
     domain = np.where(design.present, 0, -1).astype(np.int64)
-    est = theta[0]
 
     def refit(W: np.ndarray) -> np.ndarray:
         return prob.refit(est, np.asarray(W, dtype=float)[rows], tol, max_iter)
@@ -719,7 +743,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
                          slope_names=slope_names, slope_cols=slope_cols,
                          cut_names=cut_names, theta=est, vcov=V, df_resid=df_resid,
                          design=design, rows=rows, weights=w, X=Xs, y=y, influence=z,
-                         refit=refit, iterations=it, information=J[0], loglik=loglik)
+                         refit=refit, iterations=it, information=J, loglik=loglik)
 
 
 # ----------------------------------------------------------------------------
