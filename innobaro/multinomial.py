@@ -101,63 +101,72 @@ def _pair_weights(W: np.ndarray, P: np.ndarray) -> np.ndarray:
     return C
 
 
-def _block_rows(p: int) -> int:
-    """Rows per block of a pass over the rows: few enough (``p * p * rows``
-    below 2^18, at least 256) that the BLAS computes each block's Gram
-    matrix on one thread, as :func:`innobaro.weighting` does; the threaded
-    product of a tall block is no faster on two cores and waits for its
-    threads on a busy machine."""
-    return max(256, (1 << 18) // max(1, p * p))
+#: Rows per block of a pass over the rows: the block's temporaries stay in cache.
+_ROWS = 1 << 13
 
 
-def _add_hessian(B: np.ndarray, Xb: np.ndarray, wb: np.ndarray, P: np.ndarray,
-                 buf: np.ndarray, pairs: tuple[np.ndarray, np.ndarray]) -> None:
-    """Add one block of rows to the Hessian's blocks B (pairs, p, p) for the
-    pairs a <= b of categories: ``X' diag(w p_a (delta_ab - p_b)) X`` from
-    the block's transposed rows Xb (p, rows), weights wb (rows,) and
-    probabilities P (K-1, rows); ``pairs`` is ``np.triu_indices(K-1)``.
-    Each pair's weights have one sign (positive on the diagonal, negative
-    off it), so each is a symmetric rank-k update
-    of ``sqrt(|weight|) X``, its sign put back when the blocks are assembled
-    (:func:`_assemble`)."""
-    ia, ib = pairs
-    WP = wb * P
-    C = WP[ia] * P[ib]
-    diag = ia == ib
-    C[diag] = WP - C[diag]  # w p_a (1 - p_a)
-    np.sqrt(C, out=C)
-    Xs = buf[:, :Xb.shape[1]]
-    for j in range(ia.size):  # over pairs of categories, not rows
-        np.multiply(Xb, C[j], out=Xs)
-        B[j] += Xs @ Xs.T
+def _sub_rows(size: int) -> int:
+    """Rows per sub-block of a matrix product whose size (rows times the
+    product's other two dimensions) stays below 2^18 (at least 256 rows), so
+    that the BLAS computes it on one thread, as :func:`innobaro.weighting`'s
+    Gram matrices: the threaded product of a tall block is no faster on two
+    cores and waits for its threads on a busy machine."""
+    return max(256, (1 << 18) // max(1, size))
 
 
-def _assemble(B: np.ndarray, k: int) -> np.ndarray:
-    """The Hessian (k p, k p), category-major, from the blocks of
-    :func:`_add_hessian` (the off-diagonal blocks negated)."""
-    p = B.shape[1]
-    ia, ib = np.triu_indices(k)
-    S = np.where((ia == ib)[:, None, None], B, -B)
-    G = np.empty((k, p, k, p))
-    G[ia, :, ib, :] = S
-    G[ib, :, ia, :] = S
-    return G.reshape(k * p, k * p)
+class _Hessian:
+    """The Hessian's blocks ``X' diag(w p_a (delta_ab - p_b)) X`` for the
+    pairs a <= b of the K-1 categories, summed over blocks of rows: for each
+    row the products x_j x_l of its columns (j <= l, the upper triangle),
+    weighted by every pair's weight in one matrix product per sub-block."""
+
+    def __init__(self, p: int, k: int, rows: int) -> None:
+        self.p, self.k = p, k
+        self.pairs = np.triu_indices(k)
+        self.upper = np.triu_indices(p)
+        size = self.upper[0].size
+        self.T = np.zeros((size, self.pairs[0].size))
+        self.sub = _sub_rows(size * self.pairs[0].size)
+        self.Q = np.empty((size, min(rows, self.sub)))
+
+    def add(self, XT: np.ndarray, w: np.ndarray, P: np.ndarray) -> None:
+        """Add a block of rows: transposed model matrix XT (p, rows), weights
+        w (rows,), probabilities P (K-1, rows)."""
+        ia, ib = self.pairs
+        ui, uj = self.upper
+        WP = w * P
+        C = -WP[ia] * P[ib]  # (pairs, rows)
+        C[ia == ib] += WP
+        n = XT.shape[1]
+        for a in range(0, n, self.sub):  # sub-blocks of rows
+            b = min(n, a + self.sub)
+            Xs = XT[:, a:b]
+            Q = np.multiply(Xs[ui], Xs[uj], out=self.Q[:, :b - a])
+            self.T += Q @ C[:, a:b].T
+
+    def matrix(self) -> np.ndarray:
+        """The Hessian (k p, k p), category-major."""
+        p, k = self.p, self.k
+        ia, ib = self.pairs
+        ui, uj = self.upper
+        B = np.empty((ia.size, p, p))
+        B[:, ui, uj] = self.T.T
+        B[:, uj, ui] = self.T.T
+        G = np.empty((k, p, k, p))
+        G[ia, :, ib, :] = B
+        G[ib, :, ia, :] = B
+        return G.reshape(k * p, k * p)
 
 
 def _hessian(X: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
     """sum_i w_i (diag(p_i) - p_i p_i') kron x_i x_i', category-major (q, q),
     for X (n, p) and the probabilities P (n, K-1), in blocks of rows."""
     n, p = X.shape
-    k = P.shape[1]
+    H = _Hessian(p, P.shape[1], n)
     XT, PT = X.T, P.T
-    B = np.zeros((k * (k + 1) // 2, p, p))
-    step = _block_rows(p)
-    buf = np.empty((p, min(n, step)))
-    pairs = np.triu_indices(k)
-    for a in range(0, n, step):  # blocks of rows
-        _add_hessian(B, np.ascontiguousarray(XT[:, a:a + step]), w[a:a + step],
-                     PT[:, a:a + step], buf, pairs)
-    return _assemble(B, k)
+    for a in range(0, n, _ROWS):  # blocks of rows
+        H.add(XT[:, a:a + _ROWS], w[a:a + _ROWS], PT[:, a:a + _ROWS])
+    return H.matrix()
 
 
 class _Pass:
@@ -183,14 +192,12 @@ def _pass(XT: np.ndarray, YT: np.ndarray, w: np.ndarray, theta: np.ndarray,
     k = theta.shape[0]
     ll = 0.0
     g = np.zeros((k, p))
-    B = np.zeros((k * (k + 1) // 2, p, p)) if hessian else None
+    H = _Hessian(p, k, n) if hessian else None
     R = np.empty((k, n))
-    step = _block_rows(p)
+    step = _ROWS
     starts = range(0, n, step)
     # each block's smallest and largest probability of each category
     ext = np.empty((2, k + 1, len(starts)))
-    buf = np.empty((p, min(n, step)))
-    pairs = np.triu_indices(k)
     for j, a in enumerate(starts):  # blocks of rows
         b = min(n, a + step)
         Xb = XT[:, a:b]
@@ -209,9 +216,9 @@ def _pass(XT: np.ndarray, YT: np.ndarray, w: np.ndarray, theta: np.ndarray,
         ext[0, 0, j], ext[1, 0, j] = base.min(), base.max()
         P.min(axis=1, out=ext[0, 1:, j])
         P.max(axis=1, out=ext[1, 1:, j])
-        if B is not None:
-            _add_hessian(B, Xb, wb, P, buf, pairs)
-    return _Pass(ll, g, None if B is None else _assemble(B, k), R, ext[0].min(axis=1),
+        if H is not None:
+            H.add(Xb, wb, P)
+    return _Pass(ll, g, None if H is None else H.matrix(), R, ext[0].min(axis=1),
                  ext[1].max(axis=1))
 
 
@@ -267,15 +274,18 @@ def _influence(XT: np.ndarray, R: np.ndarray, A: np.ndarray, rows: np.ndarray, n
     q = k * p
     zT = np.zeros((q, n)) if m < n else np.empty((q, n))
     AT = np.ascontiguousarray(A.T)
-    step = max(256, (1 << 18) // (q * q))
-    buf = np.empty((k, p, min(m, step)))
-    for a in range(0, m, step):  # blocks of rows
-        b = min(m, a + step)
+    sub = _sub_rows(q * q)
+    buf = np.empty((k, p, min(m, _ROWS)))
+    for a in range(0, m, _ROWS):  # blocks of rows
+        b = min(m, a + _ROWS)
         S = np.multiply(R[:, None, a:b], XT[None, :, a:b], out=buf[:, :, :b - a])
-        if m == n:
-            np.matmul(AT, S.reshape(q, b - a), out=zT[:, a:b])
-        else:
-            zT[:, rows[a:b]] = AT @ S.reshape(q, b - a)
+        S = S.reshape(q, b - a)
+        for c in range(a, b, sub):  # sub-blocks of rows for the product
+            d = min(b, c + sub)
+            if m == n:
+                np.matmul(AT, S[:, c - a:d - a], out=zT[:, c:d])
+            else:
+                zT[:, rows[c:d]] = AT @ S[:, c - a:d - a]
     return zT.T
 
 
