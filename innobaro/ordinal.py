@@ -172,11 +172,13 @@ class _Problem:
                 self._blocks.append((a, b, _Problem(self.X[a:b], self.y[a:b], K, link,
                                                    presorted=True)))
 
-    def _pass(self, theta: np.ndarray, w: np.ndarray
+    def _pass(self, theta: np.ndarray, w: np.ndarray, states: list[_State] | None = None,
+              information: bool = True
               ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
-        """The log likelihood, score total and information at theta (m,) for
-        one weight column w (n,, sorted rows), block by block; no
-        derivatives where the likelihood is not finite."""
+        """The log likelihood, score total and information (zeros unless
+        ``information``) at theta (m,) for one weight column w (n,, sorted
+        rows), block by block; no derivatives where the likelihood is not
+        finite. The blocks' states are appended to ``states`` if given."""
         m = theta.size
         th = theta[None, :]
         ll = 0.0
@@ -185,24 +187,34 @@ class _Problem:
         for a, b, blk in self._blocks:  # blocks of rows
             wb = w[a:b, None]
             st = blk._state(th, wb)
+            if states is not None:
+                states.append(st)
             ll += float(st.ll[0])
             if not np.isfinite(ll):
                 return -np.inf, None, None
-            _, gb, Jb = blk._derivatives(th, wb, st=st)
+            _, gb, Jb = blk._derivatives(th, wb, st=st, information=information)
             g += gb[0]
             J += Jb[0]
         return ll, g, J
 
-    def _newton1(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int
-                 ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None]:
+    def _newton1(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int,
+                 J0: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None, list[_State]]:
         """:meth:`newton` for one weight column w (n,, sorted rows), one
         blocked pass over the rows per iteration (the derivatives at a step
         are computed with its likelihood, and used when it is accepted).
+        ``J0``, if given, is the information taken for the first step (a
+        subsample's, scaled), which saves the information at the start.
         Returns the estimate, whether it converged, the iterations, and the
-        log likelihood and information at the estimate (None if not finite)."""
-        ll, g, J = self._pass(theta, w)
+        log likelihood, information (None if not finite) and the blocks'
+        states at the estimate."""
+        states: list[_State] = []
+        ll, g, J = self._pass(theta, w, states, information=J0 is None)
+        last = states
         if g is None or J is None:
-            return theta, False, 0, ll, None
+            return theta, False, 0, ll, None, last
+        if J0 is not None:
+            J = J0
         prev = np.inf
         for it in range(1, max_iter + 1):  # Newton iterations
             try:
@@ -212,19 +224,20 @@ class _Problem:
             h = 1.0
             while True:  # step halving (a bounded number of times)
                 new = theta + h * step
-                ll_new, g_new, J_new = self._pass(new, w)
+                states = []
+                ll_new, g_new, J_new = self._pass(new, w, states)
                 if ll_new >= ll - 1e-12 * abs(ll) and g_new is not None:
                     break
                 h /= 2
                 if h <= 1e-10:  # no step increases the likelihood: at the maximum
-                    return theta, True, it, ll, J
+                    return theta, True, it, ll, J, last
             assert g_new is not None and J_new is not None
             change = float(np.max(np.abs(new - theta) / (1 + np.abs(theta))))
-            theta, ll, g, J = new, ll_new, g_new, J_new
+            theta, ll, g, J, last = new, ll_new, g_new, J_new, states
             if change < tol or (change < 0.1 * np.sqrt(tol) and change <= 10 * prev ** 2):
-                return theta, True, it, ll, J
+                return theta, True, it, ll, J, last
             prev = change
-        return theta, False, max_iter, ll, J
+        return theta, False, max_iter, ll, J, last
 
     def _by_category(self, values: np.ndarray) -> np.ndarray:
         """Sums of values (n, ...) in sorted row order over the rows of each
@@ -261,58 +274,66 @@ class _Problem:
         columns W (n, R, sorted rows): the bounds, P(Y = y), the link's values and the
         weighted log likelihoods (-inf where the cutpoints are not ordered)."""
         hi, lo = self.bounds(theta)
-        st = self._link_values(hi, lo, np.zeros(theta.shape[0]))
+        link = self.link
+        Fh, Sh = _cdf(link, hi), _sf(link, hi)
+        Fl, Sl = _cdf(link, lo), _sf(link, lo)
+        # F(hi) - F(lo), from the upper tail where that is more accurate
+        with np.errstate(invalid="ignore"):
+            pr = np.where((hi + lo) > 0, Sl - Sh, Fh - Fl)
         ordered = (np.diff(theta[:, self.p:], axis=1) > 0).all(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ll = np.where(W > 0, W * np.log(st.pr), 0.0).sum(axis=0)
-        st.ll = np.where(ordered & np.isfinite(ll), ll, -np.inf)
-        return st
+            ll = np.where(W > 0, W * np.log(pr), 0.0).sum(axis=0)
+        ll = np.where(ordered & np.isfinite(ll), ll, -np.inf)
+        return _State(hi, lo, pr, Fh, Sh, Fl, Sl, ll)
 
     def loglik(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
         """Weighted log likelihood of each column of W (n, R) at theta (R, m)."""
         return self._state(theta, W[self.order]).ll
 
-    def fit(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int
-            ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None]:
+    def fit(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int,
+            J0: np.ndarray | None = None
+            ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None, list[_State]]:
         """Fit to one weight column w (n,) in the caller's row order from
         theta (m,): the estimate, whether it converged, the iterations, and
-        the log likelihood and information (m, m) at the estimate, which
-        the blocked Newton iterations computed with its last step."""
+        the log likelihood, information (m, m) and the state of the rows
+        (of each block of rows, in sorted order) at the estimate, which the
+        blocked Newton iterations computed with its last step. ``J0``: the
+        information for the first step (:meth:`_newton1`), with blocks."""
         ws = w[self.order]
         if self._blocks:
-            return self._newton1(theta.copy(), ws, tol, max_iter)
+            return self._newton1(theta.copy(), ws, tol, max_iter, J0)
         t, ok, it = self.newton(theta[None, :], w[:, None], tol, max_iter)
         st = self._state(t, ws[:, None])
         _, _, J = self._derivatives(t, ws[:, None], st=st)
-        return t[0], bool(ok[0]), it, float(st.ll[0]), J[0]
+        return t[0], bool(ok[0]), it, float(st.ll[0]), J[0], [st]
 
-    def _link_values(self, hi: np.ndarray, lo: np.ndarray, ll: np.ndarray) -> _State:
-        """The link's values at the bounds hi, lo (n, R), and P(Y = y) =
-        F(hi) - F(lo), from the upper tail where that is more accurate."""
-        link = self.link
-        Fh, Sh = _cdf(link, hi), _sf(link, hi)
-        Fl, Sl = _cdf(link, lo), _sf(link, lo)
-        with np.errstate(invalid="ignore"):
-            pr = np.where((hi + lo) > 0, Sl - Sh, Fh - Fl)
-        return _State(hi, lo, pr, Fh, Sh, Fl, Sl, ll)
-
-    def influence(self, theta: np.ndarray, w: np.ndarray, Jinv: np.ndarray) -> np.ndarray:
-        """The rows' influence values w_i u_i' J^{-1} (n, m), column-major, at
-        theta (m,) for weights w (n,), both in the caller's row order:
-        with A = f(hi)/pi, B = f(lo)/pi, row i of category c has the score
-        u_i = (-(A - B) x_i, A e_c - B e_{c-1}). Computed in blocks of the
-        caller's rows (no reorder) as ``J^{-1}' (w_i u_i)`` on the transpose,
-        each block's product small enough for one BLAS thread."""
+    def influence(self, w: np.ndarray, Jinv: np.ndarray, states: list[_State]) -> np.ndarray:
+        """The rows' influence values w_i u_i' J^{-1} (n, m), column-major,
+        for weights w (n,) in the caller's row order and the states of the
+        rows at the estimate (:meth:`fit`): with A = f(hi)/pi, B = f(lo)/pi,
+        row i of category c has the score u_i = (-(A - B) x_i, A e_c - B
+        e_{c-1}). w A and w B are put back in the caller's order (two
+        vectors); the rest is computed in blocks of the caller's rows as
+        ``J^{-1}' (w_i u_i)`` on the transpose, each product small enough
+        for one BLAS thread."""
         p, q = self.p, self.q
         m = p + q
         X, y = self._X0, self._y0
         n = y.size
+        ws = w[self.order]
+        wAB = np.empty((2, n))
+        a = 0
+        for st in states:  # the blocks of sorted rows, in order
+            b = a + st.pr.shape[0]
+            fh, _, fl, _ = self._densities(st)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inv = np.where(ws[a:b, None] > 0, ws[a:b, None] / st.pr, 0.0)
+            wAB[0, self.order[a:b]] = (fh * inv)[:, 0]
+            wAB[1, self.order[a:b]] = (fl * inv)[:, 0]
+            a = b
         XT = X.T
-        zeta = np.concatenate([[-np.inf], theta[p:], [np.inf]])
         JT = np.ascontiguousarray(Jinv.T)
         zT = np.empty((m, n))
-        # the link's values in blocks of rows that stay in cache; the product
-        # in sub-blocks small enough for one BLAS thread
         step = _ROWS_PER_BLOCK
         sub = max(256, (1 << 18) // (m * m))
         cuts = np.arange(q)[:, None]
@@ -320,19 +341,12 @@ class _Problem:
         for a in range(0, n, step):  # blocks of rows
             b = min(n, a + step)
             yb = y[a:b]
-            eta = theta[:p] @ XT[:, a:b] if p else np.zeros(b - a)
-            st = self._link_values((zeta[yb + 1] - eta)[:, None], (zeta[yb] - eta)[:, None],
-                                   np.zeros(1))
-            fh, _, fl, _ = self._densities(st)
-            ws = w[a:b, None]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                inv = np.where(ws > 0, ws / st.pr, 0.0)
-            wA, wB = (fh * inv)[:, 0], (fl * inv)[:, 0]
+            wA, wB = wAB[0, a:b], wAB[1, a:b]
             S = buf[:, :b - a]  # the weighted scores w_i u_i of the block, transposed
             np.multiply(XT[:, a:b], -(wA - wB), out=S[:p])
             # zeta_c: + w A in category c's rows, - w B in category c+1's
             S[p:] = np.where(yb == cuts, wA, 0.0) - np.where(yb == cuts + 1, wB, 0.0)
-            for c in range(a, b, sub):  # sub-blocks of rows
+            for c in range(a, b, sub):  # sub-blocks of rows for the product
                 d = min(b, c + sub)
                 np.matmul(JT, S[:, c - a:d - a], out=zT[:, c:d])
         return zT.T
@@ -359,11 +373,11 @@ class _Problem:
         return fh, fh * (st.Sh - st.Fh), fl, fl * (st.Sl - st.Fl)
 
     def _derivatives(self, theta: np.ndarray, W: np.ndarray, scores: bool = False,
-                     st: _State | None = None
+                     st: _State | None = None, information: bool = True
                      ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         """Per-row scores (R, n, m) if ``scores``, total scores (R, m) and
-        informations (R, m, m), for weights W (n, R) in sorted row order;
-        ``st`` the :meth:`_state` at theta, if known.
+        informations (R, m, m; zeros unless ``information``), for weights W
+        (n, R) in sorted row order; ``st`` the :meth:`_state` at theta, if known.
 
         Row i of category c has the score u_i = (-(A - B) x_i, A e_c - B e_{c-1})
         with A = f(hi)/pi, B = f(lo)/pi, and the information
@@ -389,13 +403,17 @@ class _Problem:
         # slopes
         WAB = W * AB
         g[:, :p] = -(WAB.T @ X)
+        WA, WB = W * A, W * B
+        if not information and not scores:
+            sums = self._by_category(np.concatenate([WA, WB], axis=1)).reshape(self.K, 2, R)
+            g[:, p:] = (sums[:q, 0] - sums[1:, 1]).T
+            return None, g, np.zeros((R, m, m))
         C = W * (AB * AB - (Dh - Dl))
         if R == 1:
             J[0, :p, :p] = X.T @ (X * C)
         else:
             J[:, :p, :p] = np.matmul(X.T[None] * C.T[:, None, :], X)
         # cutpoints: category k's rows reach zeta_k through hi, category k+1's through lo
-        WA, WB = W * A, W * B
         sums = self._by_category(np.concatenate(
             [WA, WB, WA * A - W * Dh, WB * B + W * Dl, WA * B], axis=1)).reshape(self.K, 5, R)
         sA, sB, d1, d2, off = (sums[:, j] for j in range(5))
@@ -459,7 +477,7 @@ class _Problem:
         the likelihood of the step. W (n, R) is in the caller's row order."""
         W = W[self.order]
         if W.shape[1] == 1 and theta.shape[0] == 1 and self._blocks:
-            t, ok, it1, _, _ = self._newton1(theta[0].copy(), W[:, 0], tol, max_iter)
+            t, ok, it1, _, _, _ = self._newton1(theta[0].copy(), W[:, 0], tol, max_iter)
             return t[None, :], np.array([ok]), it1
         theta = theta.copy()
         st = self._state(theta, W)
@@ -701,16 +719,22 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
     # start: no slopes, cutpoints at the weighted cumulative shares
     share = np.cumsum(np.bincount(y, weights=w, minlength=K))[:-1] / w.sum()
     theta0 = np.concatenate([np.zeros(Xs.shape[1]), _quantile(link, share)])[None, :]
+    J0 = None
     if y.size > 100_000:
         # a warm start from a systematic subsample (with every category) saves
         # full-data iterations
         sub = slice(None, None, y.size // min(100_000, max(25_000, y.size // 10)))
         if (np.bincount(y[sub], minlength=K) > 0).all():
-            t0, ok, _ = _Problem(Xs[sub], y[sub], K, link).newton(theta0, w[sub, None], 1e-6,
-                                                                   max_iter)
-            if ok[0] and np.isfinite(t0).all():
-                theta0 = t0
-    est, converged, it, loglik, J = prob.fit(theta0[0], w, tol, max_iter)
+            t0, ok, _, _, Jsub, _ = _Problem(Xs[sub], y[sub], K, link).fit(
+                theta0[0], w[sub], 1e-6, max_iter)
+            if ok and np.isfinite(t0).all():
+                theta0 = t0[None, :]
+                if Jsub is not None and np.isfinite(Jsub).all():
+                    # its information, scaled to the sum of the weights, takes
+                    # the first full step (the error it leaves is of the order
+                    # of the Newton step's own): saves the information at the start
+                    J0 = Jsub * (w.sum() / w[sub].sum())
+    est, converged, it, loglik, J, states = prob.fit(theta0[0], w, tol, max_iter, J0)
     if not converged or not np.isfinite(est).all() or J is None:
         raise EstimationError(
             f"the ordinal model of {name!r} did not converge in {max_iter} iterations"
@@ -725,7 +749,8 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
             f"maximum{_separation(Xs, y, levels, slope_names)}, or the categories are too "
             f"sparse")
     m = Jinv.shape[0]
-    z = prob.influence(est, w, Jinv)  # column-major
+    z = prob.influence(w, Jinv, states)  # column-major
+    del states
     if rows.size != design.n:  # rows outside the fit have influence 0
         z_all = np.zeros((m, design.n)).T
         z_all[rows] = z
