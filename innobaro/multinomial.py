@@ -310,7 +310,7 @@ class _Fit:
         return out
 
     def _refit_block(self, W: np.ndarray) -> np.ndarray:
-        X, Y = self.X, self.Y
+        X, Y = self.X, np.ascontiguousarray(self.Y)  # row-major for the replicate arrays
         R = W.shape[1]
         k, p = self.theta.shape
         theta = np.broadcast_to(self.theta, (R, k, p)).copy()
