@@ -183,17 +183,19 @@ class _Pass:
 
 
 def _pass(XT: np.ndarray, YT: np.ndarray, w: np.ndarray, theta: np.ndarray,
-          hessian: bool = True) -> _Pass:
+          hessian: bool = True, R: np.ndarray | None = None) -> _Pass:
     """The likelihood, scores and (if ``hessian``) Hessian at ``theta``
     (K-1, p) in one pass over the rows, in blocks of rows whose temporaries
     stay in cache (as the GLMs' IRLS): ``XT`` (p, n) the transposed model
-    matrix (C-contiguous), ``YT`` (K-1, n) the non-base indicators."""
+    matrix (C-contiguous), ``YT`` (K-1, n) the non-base indicators; the
+    score residuals go to ``R`` (K-1, n) if given."""
     p, n = XT.shape
     k = theta.shape[0]
     ll = 0.0
     g = np.zeros((k, p))
     H = _Hessian(p, k, n) if hessian else None
-    R = np.empty((k, n))
+    if R is None:
+        R = np.empty((k, n))
     step = _ROWS
     starts = range(0, n, step)
     # each block's smallest and largest probability of each category
@@ -234,6 +236,9 @@ def _newton(XT: np.ndarray, YT: np.ndarray, w: np.ndarray, theta0: np.ndarray, t
     it converged and the pass at the coefficients (with the Hessian)."""
     theta = theta0.copy()
     k, p = theta.shape
+    # the score residuals of the accepted step and of the next trial: two
+    # buffers, not a new array per pass
+    spare = np.empty((k, XT.shape[1]))
     cur = _pass(XT, YT, w, theta, hessian=H0 is None)
     H = H0 if H0 is not None else cur.H
     assert H is not None
@@ -244,13 +249,13 @@ def _newton(XT: np.ndarray, YT: np.ndarray, w: np.ndarray, theta0: np.ndarray, t
             step = np.linalg.solve(H, g).reshape(k, p)
         except np.linalg.LinAlgError:
             step = (np.linalg.pinv(H) @ g).reshape(k, p)
-        new = _pass(XT, YT, w, theta + step)
+        new = _pass(XT, YT, w, theta + step, R=spare)
         halvings = 0
         while not new.ll >= cur.ll - 1e-12 * abs(cur.ll) and halvings < 30:
             step = step / 2
-            new = _pass(XT, YT, w, theta + step)
+            new = _pass(XT, YT, w, theta + step, R=spare)
             halvings += 1
-        theta, cur = theta + step, new
+        theta, cur, spare = theta + step, new, cur.R
         H = cur.H
         assert H is not None
         # a step below tol, or below sqrt(tol)/10 while the steps shrink

@@ -172,13 +172,13 @@ class _Problem:
                 self._blocks.append((a, b, _Problem(self.X[a:b], self.y[a:b], K, link,
                                                    presorted=True)))
 
-    def _pass(self, theta: np.ndarray, w: np.ndarray, states: list[_State] | None = None,
+    def _pass(self, theta: np.ndarray, w: np.ndarray, keep: np.ndarray | None = None,
               information: bool = True
               ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         """The log likelihood, score total and information (zeros unless
         ``information``) at theta (m,) for one weight column w (n,, sorted
         rows), block by block; no derivatives where the likelihood is not
-        finite. The blocks' states are appended to ``states`` if given."""
+        finite. The rows' w A and w B go to ``keep`` (2, n) if given."""
         m = theta.size
         th = theta[None, :]
         ll = 0.0
@@ -187,30 +187,29 @@ class _Problem:
         for a, b, blk in self._blocks:  # blocks of rows
             wb = w[a:b, None]
             st = blk._state(th, wb)
-            if states is not None:
-                states.append(st)
             ll += float(st.ll[0])
             if not np.isfinite(ll):
                 return -np.inf, None, None
-            _, gb, Jb = blk._derivatives(th, wb, st=st, information=information)
+            _, gb, Jb = blk._derivatives(th, wb, st=st, information=information,
+                                         keep=None if keep is None else keep[:, a:b])
             g += gb[0]
             J += Jb[0]
         return ll, g, J
 
     def _newton1(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int,
                  J0: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None, list[_State]]:
+                 ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None, np.ndarray]:
         """:meth:`newton` for one weight column w (n,, sorted rows), one
         blocked pass over the rows per iteration (the derivatives at a step
         are computed with its likelihood, and used when it is accepted).
         ``J0``, if given, is the information taken for the first step (a
         subsample's, scaled), which saves the information at the start.
         Returns the estimate, whether it converged, the iterations, and the
-        log likelihood, information (None if not finite) and the blocks'
-        states at the estimate."""
-        states: list[_State] = []
-        ll, g, J = self._pass(theta, w, states, information=J0 is None)
-        last = states
+        log likelihood, information (None if not finite) and the rows' w A
+        and w B (2, n; sorted rows) at the estimate."""
+        # two buffers for w A and w B: the accepted step's and the next trial's
+        last, trial = np.empty((2, w.size)), np.empty((2, w.size))
+        ll, g, J = self._pass(theta, w, last, information=J0 is None)
         if g is None or J is None:
             return theta, False, 0, ll, None, last
         if J0 is not None:
@@ -224,8 +223,7 @@ class _Problem:
             h = 1.0
             while True:  # step halving (a bounded number of times)
                 new = theta + h * step
-                states = []
-                ll_new, g_new, J_new = self._pass(new, w, states)
+                ll_new, g_new, J_new = self._pass(new, w, trial)
                 if ll_new >= ll - 1e-12 * abs(ll) and g_new is not None:
                     break
                 h /= 2
@@ -233,7 +231,8 @@ class _Problem:
                     return theta, True, it, ll, J, last
             assert g_new is not None and J_new is not None
             change = float(np.max(np.abs(new - theta) / (1 + np.abs(theta))))
-            theta, ll, g, J, last = new, ll_new, g_new, J_new, states
+            theta, ll, g, J = new, ll_new, g_new, J_new
+            last, trial = trial, last
             if change < tol or (change < 0.1 * np.sqrt(tol) and change <= 10 * prev ** 2):
                 return theta, True, it, ll, J, last
             prev = change
@@ -292,11 +291,11 @@ class _Problem:
 
     def fit(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int,
             J0: np.ndarray | None = None
-            ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None, list[_State]]:
+            ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None, np.ndarray]:
         """Fit to one weight column w (n,) in the caller's row order from
         theta (m,): the estimate, whether it converged, the iterations, and
-        the log likelihood, information (m, m) and the state of the rows
-        (of each block of rows, in sorted order) at the estimate, which the
+        the log likelihood, information (m, m) and the rows' w A and w B
+        (2, n; sorted rows, :meth:`_derivatives`) at the estimate, which the
         blocked Newton iterations computed with its last step. ``J0``: the
         information for the first step (:meth:`_newton1`), with blocks."""
         ws = w[self.order]
@@ -304,13 +303,14 @@ class _Problem:
             return self._newton1(theta.copy(), ws, tol, max_iter, J0)
         t, ok, it = self.newton(theta[None, :], w[:, None], tol, max_iter)
         st = self._state(t, ws[:, None])
-        _, _, J = self._derivatives(t, ws[:, None], st=st)
-        return t[0], bool(ok[0]), it, float(st.ll[0]), J[0], [st]
+        keep = np.empty((2, ws.size))
+        _, _, J = self._derivatives(t, ws[:, None], st=st, keep=keep)
+        return t[0], bool(ok[0]), it, float(st.ll[0]), J[0], keep
 
-    def influence(self, w: np.ndarray, Jinv: np.ndarray, states: list[_State]) -> np.ndarray:
-        """The rows' influence values w_i u_i' J^{-1} (n, m), column-major,
-        for weights w (n,) in the caller's row order and the states of the
-        rows at the estimate (:meth:`fit`): with A = f(hi)/pi, B = f(lo)/pi,
+    def influence(self, Jinv: np.ndarray, wAB: np.ndarray) -> np.ndarray:
+        """The rows' influence values w_i u_i' J^{-1} (n, m), column-major, in
+        the caller's row order, from the rows' w A and w B at the estimate
+        (2, n; sorted rows, :meth:`fit`): with A = f(hi)/pi, B = f(lo)/pi,
         row i of category c has the score u_i = (-(A - B) x_i, A e_c - B
         e_{c-1}). w A and w B are put back in the caller's order (two
         vectors); the rest is computed in blocks of the caller's rows as
@@ -320,17 +320,9 @@ class _Problem:
         m = p + q
         X, y = self._X0, self._y0
         n = y.size
-        ws = w[self.order]
+        wAB_sorted = wAB
         wAB = np.empty((2, n))
-        a = 0
-        for st in states:  # the blocks of sorted rows, in order
-            b = a + st.pr.shape[0]
-            fh, _, fl, _ = self._densities(st)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                inv = np.where(ws[a:b, None] > 0, ws[a:b, None] / st.pr, 0.0)
-            wAB[0, self.order[a:b]] = (fh * inv)[:, 0]
-            wAB[1, self.order[a:b]] = (fl * inv)[:, 0]
-            a = b
+        wAB[:, self.order] = wAB_sorted
         XT = X.T
         JT = np.ascontiguousarray(Jinv.T)
         zT = np.empty((m, n))
@@ -373,11 +365,13 @@ class _Problem:
         return fh, fh * (st.Sh - st.Fh), fl, fl * (st.Sl - st.Fl)
 
     def _derivatives(self, theta: np.ndarray, W: np.ndarray, scores: bool = False,
-                     st: _State | None = None, information: bool = True
+                     st: _State | None = None, information: bool = True,
+                     keep: np.ndarray | None = None
                      ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         """Per-row scores (R, n, m) if ``scores``, total scores (R, m) and
         informations (R, m, m; zeros unless ``information``), for weights W
-        (n, R) in sorted row order; ``st`` the :meth:`_state` at theta, if known.
+        (n, R) in sorted row order; ``st`` the :meth:`_state` at theta, if
+        known; the rows' w A and w B go to ``keep`` (2, n) if given (R = 1).
 
         Row i of category c has the score u_i = (-(A - B) x_i, A e_c - B e_{c-1})
         with A = f(hi)/pi, B = f(lo)/pi, and the information
@@ -404,6 +398,8 @@ class _Problem:
         WAB = W * AB
         g[:, :p] = -(WAB.T @ X)
         WA, WB = W * A, W * B
+        if keep is not None:
+            keep[0], keep[1] = WA[:, 0], WB[:, 0]
         if not information and not scores:
             sums = self._by_category(np.concatenate([WA, WB], axis=1)).reshape(self.K, 2, R)
             g[:, p:] = (sums[:q, 0] - sums[1:, 1]).T
@@ -734,7 +730,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
                     # the first full step (the error it leaves is of the order
                     # of the Newton step's own): saves the information at the start
                     J0 = Jsub * (w.sum() / w[sub].sum())
-    est, converged, it, loglik, J, states = prob.fit(theta0[0], w, tol, max_iter, J0)
+    est, converged, it, loglik, J, wAB = prob.fit(theta0[0], w, tol, max_iter, J0)
     if not converged or not np.isfinite(est).all() or J is None:
         raise EstimationError(
             f"the ordinal model of {name!r} did not converge in {max_iter} iterations"
@@ -749,8 +745,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
             f"maximum{_separation(Xs, y, levels, slope_names)}, or the categories are too "
             f"sparse")
     m = Jinv.shape[0]
-    z = prob.influence(w, Jinv, states)  # column-major
-    del states
+    z = prob.influence(Jinv, wAB)  # column-major
     if rows.size != design.n:  # rows outside the fit have influence 0
         z_all = np.zeros((m, design.n)).T
         z_all[rows] = z
