@@ -754,18 +754,25 @@ def solve(G: np.ndarray, b: np.ndarray) -> np.ndarray:
 def influence_rows(X: np.ndarray, A: np.ndarray, r: np.ndarray, rows: np.ndarray,
                     n: int) -> np.ndarray:
     """``z[rows[i]] = r_i x_i' A`` and zero elsewhere: (n, p), column-major,
-    computed in blocks of rows as ``A (X' diag(r))`` on the transpose."""
+    computed in blocks of rows as ``A (X' diag(r))`` on the transpose. The
+    products are taken in sub-blocks of at most ``2^18 / p^2`` rows (at
+    least 256), which the BLAS computes on one thread: a threaded product
+    of the whole block is no faster on two cores and, on a busy machine,
+    spends several times its CPU time waiting for its threads."""
     p = X.shape[1]
     zT = np.zeros((p, n)) if rows.size < n else np.empty((p, n))
     XT = X.T
     buf = np.empty((p, min(rows.size, _BLOCK)))
+    sub = max(256, (1 << 18) // max(1, p * p))
     for a in range(0, rows.size, _BLOCK):  # blocks of rows, each used once while in cache
         b = min(rows.size, a + _BLOCK)
         part = np.multiply(XT[:, a:b], r[a:b], out=buf[:, :b - a])
-        if rows.size == n:
-            np.matmul(A, part, out=zT[:, a:b])
-        else:
-            zT[:, rows[a:b]] = A @ part
+        for c in range(a, b, sub):  # sub-blocks of rows for the product
+            d = min(b, c + sub)
+            if rows.size == n:
+                np.matmul(A, part[:, c - a:d - a], out=zT[:, c:d])
+            else:
+                zT[:, rows[c:d]] = A @ part[:, c - a:d - a]
     return zT.T
 
 
