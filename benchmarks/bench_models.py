@@ -4,7 +4,7 @@ Not part of the test run. Needs statsmodels (``pip install -e ".[compare]"``,
 or the test extra). Usage::
 
     python benchmarks/bench_models.py [--rows 1000000] [--no-r] [--replicate-fits 50]
-                                      [--categorical-only]
+                                      [--categorical-only] [--repeat 3]
 
 Seeded data: ``rows`` rows, 50 strata, 2,000 PSUs, a binary outcome and ten
 model columns (five numeric covariates and a six-level factor). Prints the
@@ -18,13 +18,18 @@ design, with 8 slopes (the five covariates and a four-level factor ``h``):
 on the same predictors and at least 10x faster than R's ``svyolr`` (timed
 when R is present); ``ib.mlogit`` of a four-category outcome, target within
 4x of ``ib.logit``. The times are CPU seconds of this process
-(``time.process_time``, best of 3), which a shared machine disturbs less
-than wall time; R's svyolr time is its ``system.time`` user + system CPU.
+(``time.process_time``, best of ``--repeat`` runs, the three models in
+turn), which a shared machine disturbs less than wall time; R's svyolr time
+is its ``system.time`` user + system CPU. The BLAS threads
+(``OPENBLAS_NUM_THREADS``) and the load average are printed with them: a
+threaded BLAS counts its threads' waiting as CPU time, so compare both
+settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -67,9 +72,11 @@ def main() -> None:
     parser.add_argument("--replicate-rows", type=int, default=100_000)
     parser.add_argument("--categorical-only", action="store_true",
                         help="time only the ordinal and multinomial models")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each categorical model (the best is reported)")
     args = parser.parse_args()
     if args.categorical_only:
-        categorical_models(args.rows, not args.no_r)
+        categorical_models(args.rows, not args.no_r, args.repeat)
         return
     df = make_data(args.rows)
     d = ib.Design(df, weights="w", strata="stratum", psu="psu")
@@ -99,7 +106,7 @@ cat(min(t))""")
 
     if args.replicate_fits:
         replicate_fits(args.replicate_rows, args.replicate_fits, not args.no_r)
-    categorical_models(args.rows, not args.no_r)
+    categorical_models(args.rows, not args.no_r, args.repeat)
 
 
 CAT_RHS = "x1 + x2 + x3 + x4 + x5 + h"
@@ -122,24 +129,30 @@ def add_categorical(df: pd.DataFrame, seed: int = 20261204) -> pd.DataFrame:
     return out
 
 
-def cpu_best_of(fn, repeat: int = 3) -> float:
-    """Best CPU time of ``repeat`` runs of ``fn`` (this process)."""
-    best = np.inf
+def cpu_best_of(fns: dict, repeat: int = 3) -> dict:
+    """Best CPU time (this process) of ``repeat`` runs of each function of
+    ``fns``, run in turn, so that every one meets the same load."""
+    best = dict.fromkeys(fns, np.inf)
     for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
+        for name, fn in fns.items():
+            t0 = time.process_time()
+            fn()
+            best[name] = min(best[name], time.process_time() - t0)
     return best
 
 
-def categorical_models(rows: int, with_r: bool) -> None:
+def categorical_models(rows: int, with_r: bool, repeat: int = 3) -> None:
     """ologit (6 categories) and mlogit (4 categories) against logit, same predictors."""
     df = add_categorical(make_data(rows))
     d = ib.Design(df, weights="w", strata="stratum", psu="psu")
-    t_logit = cpu_best_of(lambda: ib.logit("yb ~ " + CAT_RHS, d).bse)
-    t_ologit = cpu_best_of(lambda: ib.ologit("yo ~ " + CAT_RHS, d).bse)
-    t_mlogit = cpu_best_of(lambda: ib.mlogit("ym ~ " + CAT_RHS, d).se)
-    print(f"\nordinal and multinomial models, {rows:,} rows, 8 slopes (CPU s, best of 3):")
+    t = cpu_best_of({"logit": lambda: ib.logit("yb ~ " + CAT_RHS, d).bse,
+                     "ologit": lambda: ib.ologit("yo ~ " + CAT_RHS, d).bse,
+                     "mlogit": lambda: ib.mlogit("ym ~ " + CAT_RHS, d).se}, repeat)
+    t_logit, t_ologit, t_mlogit = t["logit"], t["ologit"], t["mlogit"]
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nordinal and multinomial models, {rows:,} rows, 8 slopes (CPU s, best of "
+          f"{repeat}; OPENBLAS_NUM_THREADS={threads}; load average {load}):")
     print(f"ib.logit  (binary):           {t_logit:7.3f} s")
     print(f"ib.ologit (6 categories):     {t_ologit:7.3f} s -> {t_ologit / t_logit:.1f}x logit "
           f"(target <= 3)")

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from ._linalg import aliased_columns, column_qr, replicate_support, tall_dot, weighted_gram
+from ._linalg import (
+    aliased_columns,
+    column_qr,
+    gram_clear,
+    replicate_support,
+    tall_dot,
+    weighted_gram,
+)
 from .errors import EstimationError, warn
 
 __all__ = ["ALIAS_TOL", "FAMILIES", "LINKS", "QUASI_VARIANCES", "Family", "Fit", "aliased",
@@ -747,18 +754,25 @@ def solve(G: np.ndarray, b: np.ndarray) -> np.ndarray:
 def influence_rows(X: np.ndarray, A: np.ndarray, r: np.ndarray, rows: np.ndarray,
                     n: int) -> np.ndarray:
     """``z[rows[i]] = r_i x_i' A`` and zero elsewhere: (n, p), column-major,
-    computed in blocks of rows as ``A (X' diag(r))`` on the transpose."""
+    computed in blocks of rows as ``A (X' diag(r))`` on the transpose. The
+    products are taken in sub-blocks of at most ``2^18 / p^2`` rows (at
+    least 256), which the BLAS computes on one thread: a threaded product
+    of the whole block is no faster on two cores and, on a busy machine,
+    spends several times its CPU time waiting for its threads."""
     p = X.shape[1]
     zT = np.zeros((p, n)) if rows.size < n else np.empty((p, n))
     XT = X.T
     buf = np.empty((p, min(rows.size, _BLOCK)))
+    sub = max(256, (1 << 18) // max(1, p * p))
     for a in range(0, rows.size, _BLOCK):  # blocks of rows, each used once while in cache
         b = min(rows.size, a + _BLOCK)
         part = np.multiply(XT[:, a:b], r[a:b], out=buf[:, :b - a])
-        if rows.size == n:
-            np.matmul(A, part, out=zT[:, a:b])
-        else:
-            zT[:, rows[a:b]] = A @ part
+        for c in range(a, b, sub):  # sub-blocks of rows for the product
+            d = min(b, c + sub)
+            if rows.size == n:
+                np.matmul(A, part[:, c - a:d - a], out=zT[:, c:d])
+            else:
+                zT[:, rows[c:d]] = A @ part[:, c - a:d - a]
     return zT.T
 
 
@@ -792,23 +806,9 @@ def aliased(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family,
     # relative residuals to about 1e-15, so a model whose every column keeps
     # more than 1e-8 of its norm squared (a residual above 1e-4 of the norm,
     # far from R's 1e-7) has no aliased column; otherwise the QR decides
-    if _screen_clear(weighted_gram(X, ww[:, None])[0]):
+    if gram_clear(weighted_gram(X, ww[:, None])[0]):
         return np.zeros(X.shape[1], dtype=bool)
     return aliased_columns(column_qr(X, np.sqrt(ww)), tol)
-
-
-def _screen_clear(G: np.ndarray, cut: float = 1e-8) -> bool:
-    """Whether every column of the Gram matrix ``G`` keeps a squared residual
-    above ``cut`` (relative to its squared norm) on the columns before it."""
-    d = np.sqrt(np.diag(G))
-    if not (d > 0).all():
-        return False
-    S = G / np.outer(d, d)
-    try:
-        L = np.linalg.cholesky(S)
-    except np.linalg.LinAlgError:
-        return False
-    return bool((np.diag(L) ** 2 > cut).all())
 
 
 @dataclass(frozen=True)

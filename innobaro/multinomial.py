@@ -44,7 +44,7 @@ import pandas as pd
 from scipy import stats
 
 from ._frames import as_frame
-from ._linalg import aliased_columns, column_qr, tall_dot, weighted_gram
+from ._linalg import aliased_columns, column_qr, gram_clear, tall_dot, weighted_gram
 from .design import ReplicateDesign, SurveyDesign
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
@@ -101,60 +101,197 @@ def _pair_weights(W: np.ndarray, P: np.ndarray) -> np.ndarray:
     return C
 
 
+#: Rows per block of a pass over the rows: the block's temporaries stay in cache.
+_ROWS = 1 << 13
+
+
+def _sub_rows(size: int) -> int:
+    """Rows per sub-block of a matrix product whose size (rows times the
+    product's other two dimensions) stays below 2^18 (at least 256 rows), so
+    that the BLAS computes it on one thread, as :func:`innobaro.weighting`'s
+    Gram matrices: the threaded product of a tall block is no faster on two
+    cores and waits for its threads on a busy machine."""
+    return max(256, (1 << 18) // max(1, size))
+
+
+class _Hessian:
+    """The Hessian's blocks ``X' diag(w p_a (delta_ab - p_b)) X`` for the
+    pairs a <= b of the K-1 categories, summed over blocks of rows: for each
+    row the products x_j x_l of its columns (j <= l, the upper triangle),
+    weighted by every pair's weight in one matrix product per sub-block."""
+
+    def __init__(self, p: int, k: int, rows: int) -> None:
+        self.p, self.k = p, k
+        self.pairs = np.triu_indices(k)
+        self.upper = np.triu_indices(p)
+        size = self.upper[0].size
+        self.T = np.zeros((size, self.pairs[0].size))
+        self.sub = _sub_rows(size * self.pairs[0].size)
+        self.Q = np.empty((size, min(rows, self.sub)))
+
+    def add(self, XT: np.ndarray, w: np.ndarray, P: np.ndarray) -> None:
+        """Add a block of rows: transposed model matrix XT (p, rows), weights
+        w (rows,), probabilities P (K-1, rows)."""
+        ia, ib = self.pairs
+        ui, uj = self.upper
+        WP = w * P
+        C = -WP[ia] * P[ib]  # (pairs, rows)
+        C[ia == ib] += WP
+        n = XT.shape[1]
+        for a in range(0, n, self.sub):  # sub-blocks of rows
+            b = min(n, a + self.sub)
+            Xs = XT[:, a:b]
+            Q = np.multiply(Xs[ui], Xs[uj], out=self.Q[:, :b - a])
+            self.T += Q @ C[:, a:b].T
+
+    def matrix(self) -> np.ndarray:
+        """The Hessian (k p, k p), category-major."""
+        p, k = self.p, self.k
+        ia, ib = self.pairs
+        ui, uj = self.upper
+        B = np.empty((ia.size, p, p))
+        B[:, ui, uj] = self.T.T
+        B[:, uj, ui] = self.T.T
+        G = np.empty((k, p, k, p))
+        G[ia, :, ib, :] = B
+        G[ib, :, ia, :] = B
+        return G.reshape(k * p, k * p)
+
+
 def _hessian(X: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
-    """sum_i w_i (diag(p_i) - p_i p_i') kron x_i x_i', category-major (q, q):
-    every block (a, b) a weighted Gram matrix of X, all in one pass."""
+    """sum_i w_i (diag(p_i) - p_i p_i') kron x_i x_i', category-major (q, q),
+    for X (n, p) and the probabilities P (n, K-1), in blocks of rows."""
     n, p = X.shape
-    k = P.shape[1]
-    ia, ib = np.triu_indices(k)
-    npairs = ia.size
-    # every block at once: X' [X c_1, ..., X c_pairs] with the pair weights
-    # c, one matrix product per chunk of rows (the chunk's (rows, pairs * p)
-    # block stays small)
-    acc = np.zeros((p, npairs * p))
-    step = max(1, (1 << 18) // max(1, npairs * p))
-    for a in range(0, n, step):  # chunks of rows, to bound memory
-        Xc = X[a:a + step]
-        C = _pair_weights(w[a:a + step], P[a:a + step])  # (rows, pairs)
-        Z = (C[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], npairs * p)
-        acc += Xc.T @ Z
-    B = acc.reshape(p, npairs, p).transpose(1, 0, 2)  # (pairs, p, p)
-    G = np.empty((k, p, k, p))
-    G[ia, :, ib, :] = B
-    G[ib, :, ia, :] = B
-    return G.reshape(k * p, k * p)
+    H = _Hessian(p, P.shape[1], n)
+    XT, PT = X.T, P.T
+    for a in range(0, n, _ROWS):  # blocks of rows
+        H.add(XT[:, a:a + _ROWS], w[a:a + _ROWS], PT[:, a:a + _ROWS])
+    return H.matrix()
 
 
-def _newton(X: np.ndarray, Y: np.ndarray, w: np.ndarray, theta0: np.ndarray, tol: float,
-            max_iter: int) -> tuple[np.ndarray, int, bool]:
-    """Weighted ML by Newton's method with step halving; ``Y`` holds the
-    non-base indicators. Returns the coefficients (K-1, p), the iterations
-    and whether it converged."""
+class _Pass:
+    """One pass over the rows at some coefficients: the weighted log
+    likelihood, the score total g (K-1, p), the Hessian (q, q) or None, the
+    rows' score residuals ``w (y - p)`` (K-1, n) and each category's
+    smallest and largest fitted probability (K,, the base first)."""
+
+    __slots__ = ("H", "R", "g", "hi", "ll", "lo")
+
+    def __init__(self, ll: float, g: np.ndarray, H: np.ndarray | None, R: np.ndarray,
+                 lo: np.ndarray, hi: np.ndarray) -> None:
+        self.ll, self.g, self.H, self.R, self.lo, self.hi = ll, g, H, R, lo, hi
+
+
+def _pass(XT: np.ndarray, YT: np.ndarray, w: np.ndarray, theta: np.ndarray,
+          hessian: bool = True, R: np.ndarray | None = None) -> _Pass:
+    """The likelihood, scores and (if ``hessian``) Hessian at ``theta``
+    (K-1, p) in one pass over the rows, in blocks of rows whose temporaries
+    stay in cache (as the GLMs' IRLS): ``XT`` (p, n) the transposed model
+    matrix (C-contiguous), ``YT`` (K-1, n) the non-base indicators; the
+    score residuals go to ``R`` (K-1, n) if given."""
+    p, n = XT.shape
+    k = theta.shape[0]
+    ll = 0.0
+    g = np.zeros((k, p))
+    H = _Hessian(p, k, n) if hessian else None
+    if R is None:
+        R = np.empty((k, n))
+    step = _ROWS
+    starts = range(0, n, step)
+    # each block's smallest and largest probability of each category
+    ext = np.empty((2, k + 1, len(starts)))
+    for j, a in enumerate(starts):  # blocks of rows
+        b = min(n, a + step)
+        Xb = XT[:, a:b]
+        eta = theta @ Xb  # (K-1, rows)
+        m = np.maximum(eta.max(axis=0), 0.0)
+        e = np.exp(eta - m)
+        den = np.exp(-m) + e.sum(axis=0)
+        P = np.divide(e, den, out=e)
+        wb = w[a:b]
+        Yb = YT[:, a:b]
+        ll += float(wb @ ((Yb * eta).sum(axis=0) - m - np.log(den)))
+        r = np.subtract(Yb, P, out=R[:, a:b])
+        r *= wb
+        g += r @ Xb.T
+        base = 1.0 - P.sum(axis=0)
+        ext[0, 0, j], ext[1, 0, j] = base.min(), base.max()
+        P.min(axis=1, out=ext[0, 1:, j])
+        P.max(axis=1, out=ext[1, 1:, j])
+        if H is not None:
+            H.add(Xb, wb, P)
+    return _Pass(ll, g, None if H is None else H.matrix(), R, ext[0].min(axis=1),
+                 ext[1].max(axis=1))
+
+
+def _newton(XT: np.ndarray, YT: np.ndarray, w: np.ndarray, theta0: np.ndarray, tol: float,
+            max_iter: int, H0: np.ndarray | None = None
+            ) -> tuple[np.ndarray, int, bool, _Pass]:
+    """Weighted ML by Newton's method with step halving, one pass over the
+    rows per iteration (:func:`_pass`: the derivatives at a step are
+    computed with its likelihood, and used when it is accepted); ``YT``
+    holds the non-base indicators. ``H0``, if given, is the Hessian taken
+    for the first step (a subsample's, scaled), which saves the Hessian at
+    the start. Returns the coefficients (K-1, p), the iterations, whether
+    it converged and the pass at the coefficients (with the Hessian)."""
     theta = theta0.copy()
     k, p = theta.shape
-    P, ll = _state(X, Y, w, theta)
+    # the score residuals of the accepted step and of the next trial: two
+    # buffers, not a new array per pass
+    spare = np.empty((k, XT.shape[1]))
+    cur = _pass(XT, YT, w, theta, hessian=H0 is None)
+    H = H0 if H0 is not None else cur.H
+    assert H is not None
     prev = np.inf
     for it in range(1, max_iter + 1):
-        g = (X.T @ (w[:, None] * (Y - P))).T.reshape(-1)
-        G = _hessian(X, w, P)
+        g = cur.g.reshape(-1)
         try:
-            step = np.linalg.solve(G, g).reshape(k, p)
+            step = np.linalg.solve(H, g).reshape(k, p)
         except np.linalg.LinAlgError:
-            step = (np.linalg.pinv(G) @ g).reshape(k, p)
-        P_new, ll_new = _state(X, Y, w, theta + step)
+            step = (np.linalg.pinv(H) @ g).reshape(k, p)
+        new = _pass(XT, YT, w, theta + step, R=spare)
         halvings = 0
-        while not ll_new >= ll - 1e-12 * abs(ll) and halvings < 30:
+        while not new.ll >= cur.ll - 1e-12 * abs(cur.ll) and halvings < 30:
             step = step / 2
-            P_new, ll_new = _state(X, Y, w, theta + step)
+            new = _pass(XT, YT, w, theta + step, R=spare)
             halvings += 1
-        theta, P, ll = theta + step, P_new, ll_new
+        theta, cur, spare = theta + step, new, cur.R
+        H = cur.H
+        assert H is not None
         # a step below tol, or below sqrt(tol)/10 while the steps shrink
         # quadratically (Newton's method: the error left is about its square)
         change = float(np.max(np.abs(step) / (1 + np.abs(theta))))
         if change <= tol or (change < 0.1 * np.sqrt(tol) and change <= 10 * prev ** 2):
-            return theta, it, True
+            return theta, it, True, cur
         prev = change
-    return theta, max_iter, False
+    return theta, max_iter, False, cur
+
+
+def _influence(XT: np.ndarray, R: np.ndarray, A: np.ndarray, rows: np.ndarray, n: int
+               ) -> np.ndarray:
+    """Influence values ``z[rows[i]] = ((r_i kron x_i)' A`` and zero
+    elsewhere: (n, q), column-major, for the transposed model matrix XT
+    (p, m), the score residuals R (K-1, m) and A (q, q); in blocks of rows
+    as ``A' (r_i kron x_i)`` on the transpose, each block's product small
+    enough for one BLAS thread."""
+    p, m = XT.shape
+    k = R.shape[0]
+    q = k * p
+    zT = np.zeros((q, n)) if m < n else np.empty((q, n))
+    AT = np.ascontiguousarray(A.T)
+    sub = _sub_rows(q * q)
+    buf = np.empty((k, p, min(m, _ROWS)))
+    for a in range(0, m, _ROWS):  # blocks of rows
+        b = min(m, a + _ROWS)
+        S = np.multiply(R[:, None, a:b], XT[None, :, a:b], out=buf[:, :, :b - a])
+        S = S.reshape(q, b - a)
+        for c in range(a, b, sub):  # sub-blocks of rows for the product
+            d = min(b, c + sub)
+            if m == n:
+                np.matmul(AT, S[:, c - a:d - a], out=zT[:, c:d])
+            else:
+                zT[:, rows[c:d]] = AT @ S[:, c - a:d - a]
+    return zT.T
 
 
 class _Fit:
@@ -178,7 +315,7 @@ class _Fit:
         return out
 
     def _refit_block(self, W: np.ndarray) -> np.ndarray:
-        X, Y = self.X, self.Y
+        X, Y = self.X, np.ascontiguousarray(self.Y)  # row-major for the replicate arrays
         R = W.shape[1]
         k, p = self.theta.shape
         theta = np.broadcast_to(self.theta, (R, k, p)).copy()
@@ -367,34 +504,48 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
     lookup = np.array([others.index(lv) if lv in others else -1 for lv in levels],
                       dtype=np.int64)
     codes = lookup[level_codes]
-    Y = np.zeros((rows.size, len(others)))
+    # the non-base indicators, one row per category (a pass reads blocks of
+    # rows of every category); Y (n, K-1) is their transposed view
+    YT = np.zeros((len(others), rows.size))
     hit = codes >= 0
-    Y[np.flatnonzero(hit), codes[hit]] = 1.0
-    # linearly dependent columns cannot be estimated
-    alias = aliased_columns(column_qr(X, np.sqrt(w)), 1e-7)  # R's qr() rule
-    if alias.any():
-        bad = [spec.column_names[j] for j in np.flatnonzero(alias)]
-        raise EstimationError(f"model column(s) {', '.join(map(repr, bad))} are aliased (all "
-                              f"zero among the rows of the fit, or linear combinations of "
-                              f"other columns); drop them from the formula")
+    YT[codes[hit], np.flatnonzero(hit)] = 1.0
+    Y = YT.T
+    X = np.asfortranarray(X)
+    XT = X.T  # (p, n), C-contiguous: a pass reads blocks of its columns
+    # linearly dependent columns cannot be estimated: R's qr() rule, after a
+    # screen on the Gram matrix that clears a model far from aliasing
+    if not gram_clear(weighted_gram(X, w[:, None])[0]):
+        alias = aliased_columns(column_qr(X, np.sqrt(w)), 1e-7)
+        if alias.any():
+            bad = [spec.column_names[j] for j in np.flatnonzero(alias)]
+            raise EstimationError(f"model column(s) {', '.join(map(repr, bad))} are aliased "
+                                  f"(all zero among the rows of the fit, or linear "
+                                  f"combinations of other columns); drop them from the formula")
     theta0 = np.zeros((len(others), X.shape[1]))
     if "Intercept" in spec.column_names:  # start at the observed shares
-        share = (w @ Y) / w.sum()
+        share = (YT @ w) / w.sum()
         base_share = max(1.0 - share.sum(), 1e-12)
         theta0[:, spec.column_names.index("Intercept")] = np.log(
             np.maximum(share, 1e-12) / base_share)
+    H0 = None
     if rows.size > 100_000:
         # a warm start from a systematic subsample (a tenth, 25,000 to 100,000
-        # rows) saves full-data iterations
+        # rows) saves full-data iterations; its Hessian, scaled to the sum of
+        # the weights, takes the first full step (the error it leaves is of
+        # the order of the Newton step's own), which saves a Hessian
         sub = slice(None, None, rows.size // min(100_000, max(25_000, rows.size // 10)))
-        t0, _, ok = _newton(X[sub], Y[sub], w[sub], theta0, 1e-6, max_iter)
-        if ok and np.isfinite(t0).all():
+        t0, _, ok, at0 = _newton(np.ascontiguousarray(XT[:, sub]),
+                                 np.ascontiguousarray(YT[:, sub]), w[sub], theta0, 1e-6,
+                                 max_iter)
+        if ok and np.isfinite(t0).all() and at0.H is not None:
             theta0 = t0
-    theta, it, converged = _newton(X, Y, w, theta0, tol, max_iter)
-    P, loglik = _state(X, Y, w, theta)
-    Pall = np.column_stack([1.0 - P.sum(axis=1), P])  # base first
-    flagged = (Pall.min(axis=0) < 1e-10) | (Pall.max(axis=0) > 1 - 1e-10)
+            H0 = at0.H * (w.sum() / w[sub].sum())
+    theta, it, converged, last = _newton(XT, YT, w, theta0, tol, max_iter, H0)
+    loglik = last.ll
+    flagged = (last.lo < 1e-10) | (last.hi > 1 - 1e-10)
     if flagged.any():
+        P, _ = _state(X, Y, w, theta)
+        Pall = np.column_stack([1.0 - P.sum(axis=1), P])  # base first
         extreme = (Pall < 1e-10) | (Pall > 1 - 1e-10)
         cats = [base, *others]
         bad_cats = [cats[j] for j in np.flatnonzero(extreme.any(axis=0))]
@@ -407,15 +558,10 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
         raise EstimationError(f"the multinomial model did not converge in {max_iter} "
                               f"iterations; rescale variables or raise max_iter")
     k, p = theta.shape
-    A = np.linalg.pinv(_hessian(X, w, P))  # singular only after separation
-    # influence values w_i ((y_i - p_i) kron x_i)' A
-    S = ((w[:, None] * (Y - P))[:, :, None] * X[:, None, :]).reshape(rows.size, k * p)
-    zr = tall_dot(S, A)
-    if rows.size == design.n:  # every row of the design in the fit: no scatter
-        z = zr
-    else:
-        z = np.zeros((design.n, k * p))
-        z[rows] = zr
+    assert last.H is not None
+    A = np.linalg.pinv(last.H)  # singular only after separation
+    # influence values w_i ((y_i - p_i) kron x_i)' A, column-major
+    z = _influence(XT, last.R, A, rows, design.n)
     domain = np.where(design.present, 0, -1).astype(np.int64)
     fit = _Fit(X, Y, rows, theta, tol, max_iter)
     est = theta.reshape(-1)

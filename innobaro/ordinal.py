@@ -51,7 +51,6 @@ import pandas as pd
 from scipy import special, stats
 
 from ._frames import as_frame
-from ._linalg import tall_dot
 from .design import SurveyDesign, read_only
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
@@ -150,7 +149,10 @@ class _Problem:
         # matrix product over a slice, not a gather. Weights come in the
         # caller's row order and are sorted once per fit; scores go back.
         n = y.size
-        self.order = np.arange(n) if presorted else np.argsort(y, kind="stable")
+        self._X0, self._y0 = X, y  # the caller's rows, for the influence values
+        # (a stable sort of small integers is a radix sort: one pass)
+        self.order = np.arange(n) if presorted else np.argsort(
+            y.astype(np.int16) if K < 1 << 15 else y, kind="stable")
         self.X = X if presorted else X[self.order]
         self.y = y if presorted else y[self.order]
         self.K, self.link = K, link
@@ -170,11 +172,13 @@ class _Problem:
                 self._blocks.append((a, b, _Problem(self.X[a:b], self.y[a:b], K, link,
                                                    presorted=True)))
 
-    def _pass(self, theta: np.ndarray, w: np.ndarray
+    def _pass(self, theta: np.ndarray, w: np.ndarray, keep: np.ndarray | None = None,
+              information: bool = True
               ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
-        """The log likelihood, score total and information at theta (m,) for
-        one weight column w (n,, sorted rows), block by block; no
-        derivatives where the likelihood is not finite."""
+        """The log likelihood, score total and information (zeros unless
+        ``information``) at theta (m,) for one weight column w (n,, sorted
+        rows), block by block; no derivatives where the likelihood is not
+        finite. The rows' w A and w B go to ``keep`` (2, n) if given."""
         m = theta.size
         th = theta[None, :]
         ll = 0.0
@@ -186,19 +190,30 @@ class _Problem:
             ll += float(st.ll[0])
             if not np.isfinite(ll):
                 return -np.inf, None, None
-            _, gb, Jb = blk._derivatives(th, wb, st=st)
+            _, gb, Jb = blk._derivatives(th, wb, st=st, information=information,
+                                         keep=None if keep is None else keep[:, a:b])
             g += gb[0]
             J += Jb[0]
         return ll, g, J
 
-    def _newton1(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int
-                 ) -> tuple[np.ndarray, bool, int]:
+    def _newton1(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int,
+                 J0: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None, np.ndarray]:
         """:meth:`newton` for one weight column w (n,, sorted rows), one
         blocked pass over the rows per iteration (the derivatives at a step
-        are computed with its likelihood, and used when it is accepted)."""
-        ll, g, J = self._pass(theta, w)
+        are computed with its likelihood, and used when it is accepted).
+        ``J0``, if given, is the information taken for the first step (a
+        subsample's, scaled), which saves the information at the start.
+        Returns the estimate, whether it converged, the iterations, and the
+        log likelihood, information (None if not finite) and the rows' w A
+        and w B (2, n; sorted rows) at the estimate."""
+        # two buffers for w A and w B: the accepted step's and the next trial's
+        last, trial = np.empty((2, w.size)), np.empty((2, w.size))
+        ll, g, J = self._pass(theta, w, last, information=J0 is None)
         if g is None or J is None:
-            return theta, False, 0
+            return theta, False, 0, ll, None, last
+        if J0 is not None:
+            J = J0
         prev = np.inf
         for it in range(1, max_iter + 1):  # Newton iterations
             try:
@@ -208,19 +223,20 @@ class _Problem:
             h = 1.0
             while True:  # step halving (a bounded number of times)
                 new = theta + h * step
-                ll_new, g_new, J_new = self._pass(new, w)
+                ll_new, g_new, J_new = self._pass(new, w, trial)
                 if ll_new >= ll - 1e-12 * abs(ll) and g_new is not None:
                     break
                 h /= 2
                 if h <= 1e-10:  # no step increases the likelihood: at the maximum
-                    return theta, True, it
+                    return theta, True, it, ll, J, last
             assert g_new is not None and J_new is not None
             change = float(np.max(np.abs(new - theta) / (1 + np.abs(theta))))
             theta, ll, g, J = new, ll_new, g_new, J_new
+            last, trial = trial, last
             if change < tol or (change < 0.1 * np.sqrt(tol) and change <= 10 * prev ** 2):
-                return theta, True, it
+                return theta, True, it, ll, J, last
             prev = change
-        return theta, False, max_iter
+        return theta, False, max_iter, ll, J, last
 
     def _by_category(self, values: np.ndarray) -> np.ndarray:
         """Sums of values (n, ...) in sorted row order over the rows of each
@@ -273,42 +289,59 @@ class _Problem:
         """Weighted log likelihood of each column of W (n, R) at theta (R, m)."""
         return self._state(theta, W[self.order]).ll
 
-    def at_fit(self, theta: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, _State]:
-        """The log likelihood, the information (m, m) and the rows' state at
-        theta (m,) for one weight column w (n,) in the caller's row order."""
-        ws = w[self.order][:, None]
-        st = self._state(theta[None, :], ws)
+    def fit(self, theta: np.ndarray, w: np.ndarray, tol: float, max_iter: int,
+            J0: np.ndarray | None = None
+            ) -> tuple[np.ndarray, bool, int, float, np.ndarray | None, np.ndarray]:
+        """Fit to one weight column w (n,) in the caller's row order from
+        theta (m,): the estimate, whether it converged, the iterations, and
+        the log likelihood, information (m, m) and the rows' w A and w B
+        (2, n; sorted rows, :meth:`_derivatives`) at the estimate, which the
+        blocked Newton iterations computed with its last step. ``J0``: the
+        information for the first step (:meth:`_newton1`), with blocks."""
+        ws = w[self.order]
         if self._blocks:
-            ll, _, J1 = self._pass(theta, ws[:, 0])
-            if J1 is not None:
-                return ll, J1, st
-        _, _, J = self._derivatives(theta[None, :], ws, st=st)
-        return float(st.ll[0]), J[0], st
+            return self._newton1(theta.copy(), ws, tol, max_iter, J0)
+        t, ok, it = self.newton(theta[None, :], w[:, None], tol, max_iter)
+        st = self._state(t, ws[:, None])
+        keep = np.empty((2, ws.size))
+        _, _, J = self._derivatives(t, ws[:, None], st=st, keep=keep)
+        return t[0], bool(ok[0]), it, float(st.ll[0]), J[0], keep
 
-    def influence(self, theta: np.ndarray, w: np.ndarray, Jinv: np.ndarray,
-                  st: _State | None = None) -> np.ndarray:
-        """The rows' influence values w_i u_i' J^{-1} (n, m) at theta (m,) for
-        weights w (n,), both in the caller's row order, without the (n, m)
-        scores: -(w (A - B)) x_i' J^{-1}[slopes] + w A J^{-1}[zeta_c] - w B
-        J^{-1}[zeta_{c-1}]."""
+    def influence(self, Jinv: np.ndarray, wAB: np.ndarray) -> np.ndarray:
+        """The rows' influence values w_i u_i' J^{-1} (n, m), column-major, in
+        the caller's row order, from the rows' w A and w B at the estimate
+        (2, n; sorted rows, :meth:`fit`): with A = f(hi)/pi, B = f(lo)/pi,
+        row i of category c has the score u_i = (-(A - B) x_i, A e_c - B
+        e_{c-1}). w A and w B are put back in the caller's order (two
+        vectors); the rest is computed in blocks of the caller's rows as
+        ``J^{-1}' (w_i u_i)`` on the transpose, each product small enough
+        for one BLAS thread."""
         p, q = self.p, self.q
-        ws = w[self.order][:, None]
-        if st is None:
-            st = self._state(theta[None, :], ws)
-        fh, _, fl, _ = self._densities(st)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = np.where(ws > 0, ws / st.pr, 0.0)
-        wA, wB = (fh * inv)[:, 0], (fl * inv)[:, 0]
-        # the cutpoints' rows of J^{-1}, with a row of zeros for zeta_0 and zeta_K
-        Jz = np.vstack([np.zeros((1, Jinv.shape[1])), Jinv[p:], np.zeros((1, Jinv.shape[1]))])
-        z = -tall_dot((wA - wB)[:, None] * self.X, Jinv[:p]) if p \
-            else np.zeros((wA.size, p + q))
-        for k in np.flatnonzero(self._nonempty):  # over the categories: slices of rows
-            a, b = self._starts[k], self._ends[k]
-            z[a:b] += wA[a:b, None] * Jz[k + 1] - wB[a:b, None] * Jz[k]
-        out = np.empty_like(z)
-        out[self.order] = z
-        return out
+        m = p + q
+        X, y = self._X0, self._y0
+        n = y.size
+        wAB_sorted = wAB
+        wAB = np.empty((2, n))
+        wAB[:, self.order] = wAB_sorted
+        XT = X.T
+        JT = np.ascontiguousarray(Jinv.T)
+        zT = np.empty((m, n))
+        step = _ROWS_PER_BLOCK
+        sub = max(256, (1 << 18) // (m * m))
+        cuts = np.arange(q)[:, None]
+        buf = np.empty((m, min(n, step)))
+        for a in range(0, n, step):  # blocks of rows
+            b = min(n, a + step)
+            yb = y[a:b]
+            wA, wB = wAB[0, a:b], wAB[1, a:b]
+            S = buf[:, :b - a]  # the weighted scores w_i u_i of the block, transposed
+            np.multiply(XT[:, a:b], -(wA - wB), out=S[:p])
+            # zeta_c: + w A in category c's rows, - w B in category c+1's
+            S[p:] = np.where(yb == cuts, wA, 0.0) - np.where(yb == cuts + 1, wB, 0.0)
+            for c in range(a, b, sub):  # sub-blocks of rows for the product
+                d = min(b, c + sub)
+                np.matmul(JT, S[:, c - a:d - a], out=zT[:, c:d])
+        return zT.T
 
     def derivatives(self, theta: np.ndarray, W: np.ndarray, scores: bool = False
                     ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
@@ -332,11 +365,13 @@ class _Problem:
         return fh, fh * (st.Sh - st.Fh), fl, fl * (st.Sl - st.Fl)
 
     def _derivatives(self, theta: np.ndarray, W: np.ndarray, scores: bool = False,
-                     st: _State | None = None
+                     st: _State | None = None, information: bool = True,
+                     keep: np.ndarray | None = None
                      ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         """Per-row scores (R, n, m) if ``scores``, total scores (R, m) and
-        informations (R, m, m), for weights W (n, R) in sorted row order;
-        ``st`` the :meth:`_state` at theta, if known.
+        informations (R, m, m; zeros unless ``information``), for weights W
+        (n, R) in sorted row order; ``st`` the :meth:`_state` at theta, if
+        known; the rows' w A and w B go to ``keep`` (2, n) if given (R = 1).
 
         Row i of category c has the score u_i = (-(A - B) x_i, A e_c - B e_{c-1})
         with A = f(hi)/pi, B = f(lo)/pi, and the information
@@ -362,13 +397,19 @@ class _Problem:
         # slopes
         WAB = W * AB
         g[:, :p] = -(WAB.T @ X)
+        WA, WB = W * A, W * B
+        if keep is not None:
+            keep[0], keep[1] = WA[:, 0], WB[:, 0]
+        if not information and not scores:
+            sums = self._by_category(np.concatenate([WA, WB], axis=1)).reshape(self.K, 2, R)
+            g[:, p:] = (sums[:q, 0] - sums[1:, 1]).T
+            return None, g, np.zeros((R, m, m))
         C = W * (AB * AB - (Dh - Dl))
         if R == 1:
             J[0, :p, :p] = X.T @ (X * C)
         else:
             J[:, :p, :p] = np.matmul(X.T[None] * C.T[:, None, :], X)
         # cutpoints: category k's rows reach zeta_k through hi, category k+1's through lo
-        WA, WB = W * A, W * B
         sums = self._by_category(np.concatenate(
             [WA, WB, WA * A - W * Dh, WB * B + W * Dl, WA * B], axis=1)).reshape(self.K, 5, R)
         sA, sB, d1, d2, off = (sums[:, j] for j in range(5))
@@ -432,7 +473,7 @@ class _Problem:
         the likelihood of the step. W (n, R) is in the caller's row order."""
         W = W[self.order]
         if W.shape[1] == 1 and theta.shape[0] == 1 and self._blocks:
-            t, ok, it1 = self._newton1(theta[0].copy(), W[:, 0], tol, max_iter)
+            t, ok, it1, _, _, _ = self._newton1(theta[0].copy(), W[:, 0], tol, max_iter)
             return t[None, :], np.array([ok]), it1
         theta = theta.copy()
         st = self._state(theta, W)
@@ -690,39 +731,42 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
     # start: no slopes, cutpoints at the weighted cumulative shares
     share = np.cumsum(np.bincount(y, weights=w, minlength=K))[:-1] / w.sum()
     theta0 = np.concatenate([np.zeros(Xs.shape[1]), _quantile(link, share)])[None, :]
+    J0 = None
     if y.size > 100_000:
         # a warm start from a systematic subsample (with every category) saves
         # full-data iterations
         sub = slice(None, None, y.size // min(100_000, max(25_000, y.size // 10)))
         if (np.bincount(y[sub], minlength=K) > 0).all():
-            t0, ok, _ = _Problem(Xs[sub], y[sub], K, link).newton(theta0, w[sub, None], 1e-6,
-                                                                   max_iter)
-            if ok[0] and np.isfinite(t0).all():
-                theta0 = t0
-    theta, done, it = prob.newton(theta0, w[:, None], tol, max_iter)
-    if not done[0] or not np.isfinite(theta).all():
+            t0, ok, _, _, Jsub, _ = _Problem(Xs[sub], y[sub], K, link).fit(
+                theta0[0], w[sub], 1e-6, max_iter)
+            if ok and np.isfinite(t0).all():
+                theta0 = t0[None, :]
+                if Jsub is not None and np.isfinite(Jsub).all():
+                    # its information, scaled to the sum of the weights, takes
+                    # the first full step (the error it leaves is of the order
+                    # of the Newton step's own): saves the information at the start
+                    J0 = Jsub * (w.sum() / w[sub].sum())
+    est, converged, it, loglik, J, wAB = prob.fit(theta0[0], w, tol, max_iter, J0)
+    if not converged or not np.isfinite(est).all() or J is None:
         raise EstimationError(
             f"the ordinal model of {name!r} did not converge in {max_iter} iterations"
             f"{_separation(Xs, y, levels, slope_names)}; raise max_iter if none is")
-    loglik, J1, fit_state = prob.at_fit(theta[0], w)
-    J = J1[None]
     try:
-        Jinv = np.linalg.inv(J[0])
+        Jinv = np.linalg.inv(J)
     except np.linalg.LinAlgError:
-        Jinv = np.full(J[0].shape, np.nan)
-    if not np.isfinite(Jinv).all() or np.linalg.cond(J[0]) > 1e14:
+        Jinv = np.full(J.shape, np.nan)
+    if not np.isfinite(Jinv).all() or np.linalg.cond(J) > 1e14:
         raise EstimationError(
             f"the ordinal model of {name!r} has a singular information matrix at its "
             f"maximum{_separation(Xs, y, levels, slope_names)}, or the categories are too "
             f"sparse")
     m = Jinv.shape[0]
-    z = prob.influence(theta[0], w, Jinv, fit_state)
+    z = prob.influence(Jinv, wAB)  # column-major
     if rows.size != design.n:  # rows outside the fit have influence 0
-        z_all = np.zeros((design.n, m))
+        z_all = np.zeros((m, design.n)).T
         z_all[rows] = z
         z = z_all
     domain = np.where(design.present, 0, -1).astype(np.int64)
-    est = theta[0]
 
     def refit(W: np.ndarray) -> np.ndarray:
         return prob.refit(est, np.asarray(W, dtype=float)[rows], tol, max_iter)
@@ -740,7 +784,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
                          slope_names=slope_names, slope_cols=slope_cols,
                          cut_names=cut_names, theta=est, vcov=V, df_resid=df_resid,
                          design=design, rows=rows, weights=w, X=Xs, y=y, influence=z,
-                         refit=refit, iterations=it, information=J[0], loglik=loglik)
+                         refit=refit, iterations=it, information=J, loglik=loglik)
 
 
 # ----------------------------------------------------------------------------

@@ -234,3 +234,56 @@ def test_chisq_test_and_contract(design: ib.Design) -> None:
     v = m.vcov.to_numpy()
     i, k = m.estimate.index.get_loc(("no", "x")), m.estimate.index.get_loc(("yes", "x"))
     assert one.se.iloc[0] == pytest.approx(np.sqrt(v[i, i] + v[k, k] - 2 * v[i, k]), rel=1e-10)
+
+
+def _large_sample(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2))
+    g = rng.integers(0, 3, n)
+    latent = x @ np.array([0.5, -0.3]) + 0.2 * g + rng.logistic(size=n)
+    psu = rng.integers(0, 300, n)
+    return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "g": g, "psu": psu,
+                         "stratum": psu // 20, "w": rng.uniform(1, 5, n),
+                         "y": np.digitize(latent + rng.normal(size=n), [-1.0, 0.3, 1.5])})
+
+
+def test_large_fit_is_the_maximum_and_its_influence(monkeypatch: pytest.MonkeyPatch) -> None:
+    # more than 100,000 rows: a warm start from a subsample whose Hessian takes
+    # the first step, passes over blocks of rows, the influence values in
+    # blocks. The estimate is where the score vanishes, the influence values
+    # are w_i ((y_i - p_i) kron x_i)' H^-1 from the formula, and a fit in one
+    # block of rows agrees
+    from innobaro import multinomial
+
+    df = _large_sample(120_000, 7)
+    df.loc[df.index[:500], "w"] = 0.0  # rows outside the fit: zero influence
+    d = ib.Design(df, weights="w", strata="stratum", psu="psu")
+    m = ib.mlogit("y ~ x1 + x2 + C(g)", d)
+    rows = np.flatnonzero(df["w"].to_numpy() > 0)
+    names = list(m.params.columns)  # patsy's order of the columns
+    assert names == ["Intercept", "C(g)[T.1]", "C(g)[T.2]", "x1", "x2"]
+    X = np.column_stack([np.ones(rows.size),
+                         (df["g"].to_numpy()[rows, None] == np.array([1, 2])).astype(float),
+                         df[["x1", "x2"]].to_numpy()[rows]])
+    w = df["w"].to_numpy()[rows]
+    Y = (df["y"].to_numpy()[rows, None] == np.array([1, 2, 3])).astype(float)
+    theta = m.params.to_numpy()
+    eta = X @ theta.T
+    P = np.exp(eta) / (1 + np.exp(eta).sum(axis=1, keepdims=True))
+    R = w[:, None] * (Y - P)
+    score = (R.T @ X).ravel()
+    H = np.zeros((15, 15))
+    for a in range(3):
+        for b in range(3):
+            H[a * 5:a * 5 + 5, b * 5:b * 5 + 5] = X.T @ (
+                X * (w * P[:, a] * ((a == b) - P[:, b]))[:, None])
+    assert np.max(np.abs(score)) < 1e-9 * np.max(np.abs(X.T @ (w[:, None] * Y)))
+    S = (R[:, :, None] * X[:, None, :]).reshape(rows.size, 15)
+    z = np.zeros((len(df), 15))
+    z[rows] = S @ np.linalg.inv(H)
+    np.testing.assert_allclose(m.influence, z, rtol=1e-9, atol=1e-12 * np.abs(z).max())
+    monkeypatch.setattr(multinomial, "_ROWS", 1 << 30)
+    whole = ib.mlogit("y ~ x1 + x2 + C(g)", d)
+    np.testing.assert_allclose(whole.params.to_numpy(), theta, rtol=1e-10)
+    np.testing.assert_allclose(whole.vcov.to_numpy(), m.vcov.to_numpy(), rtol=1e-9)
+    assert whole.deviance == pytest.approx(m.deviance, rel=1e-12)
