@@ -565,7 +565,8 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
     domain = np.where(design.present, 0, -1).astype(np.int64)
     fit = _Fit(X, Y, rows, theta, tol, max_iter)
     est = theta.reshape(-1)
-    working = None if se == "linearized" else _working(X, Y, w, P, rows, design.n)
+    working = None if se == "linearized" else _working(X, Y, w, _state(X, Y, w, theta)[0],
+                                                         rows, design.n)
     V = vcov_of(design, est, Influence(values=z, domain=domain, n_domains=1), fit.refit,
                 se=se, working=working)
     df_resid = residual_df(design, kept, k * p)
