@@ -90,12 +90,16 @@ class DuckDBSource:
     ----------
     relation : duckdb.DuckDBPyRelation
         Re-read on every pass (it is lazy), so nothing is held in memory.
+    connection : duckdb.DuckDBPyConnection, optional
+        The relation's connection, kept open as long as the source (older
+        DuckDB closes a connection nobody refers to, and its relations with it).
     """
 
     engine = "duckdb"
 
-    def __init__(self, relation: Any) -> None:
+    def __init__(self, relation: Any, connection: Any = None) -> None:
         self.relation = relation
+        self.connection = connection
 
     def columns(self) -> list[str]:
         """The relation's column names."""
@@ -168,7 +172,7 @@ def parquet_source(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[st
     if not files:
         raise EngineError(f"no Parquet files at {', '.join(map(repr, names))}")
     check_schemas(con, files)
-    return DuckDBSource(con.read_parquet(files))
+    return DuckDBSource(con.read_parquet(files), con)
 
 
 def query_source(source: Any, *, connection: Any = None) -> DuckDBSource:
@@ -194,5 +198,5 @@ def query_source(source: Any, *, connection: Any = None) -> DuckDBSource:
     con = connection if connection is not None else duckdb  # the default connection
     text = source.strip()
     if text.split(None, 1)[0].upper() in ("SELECT", "WITH", "FROM", "VALUES", "("):
-        return DuckDBSource(con.sql(text))
-    return DuckDBSource(con.table(text))
+        return DuckDBSource(con.sql(text), con)
+    return DuckDBSource(con.table(text), con)
