@@ -181,6 +181,10 @@ class EngineDesign:
                               f"design was built ({self._n} rows with weight total "
                               f"{self._wsum:.10g}, now {n} rows with {wsum:.10g}); build "
                               f"the design again")
+        if not na_rm and not sums[COMPLETE].to_numpy(dtype=bool).all():
+            # count the missing values, for the error's message (a second pass)
+            check_rows(self._source.sums(replace(spec, count_missing=True)), replace(
+                spec, count_missing=True), what, na_rm=na_rm)
         check_rows(sums, spec, what, na_rm=na_rm)
         return sums
 
@@ -408,33 +412,36 @@ class EngineDesign:
     def _rebuild(self, result: Estimate, sums: pd.DataFrame, spec: SumsSpec,
                  by_cols: list[str], kind: str, entries: list[Any], *,
                  level: float = 0.95, method: str | None = None) -> Estimate:
-        """The cells' estimate with the row-level numbers: design effects and the
-        small-domain warning count rows, not cells."""
-        var = list(spec.variables)
-        cols = [SW, NPOS] + [spec.total(j) for j in range(len(var))] + [
-            spec.cross(j, k) for j, k in spec.pairs]
-        D = self._domain_sums(sums, by_cols, result, cols, True)
-        size, n_obs = D[:, 0], D[:, 1]
-        S = D[:, 2:2 + len(var)]
-        Q = D[:, 2 + len(var):]
-        pair_col = {p: i for i, p in enumerate(spec.pairs)}
-
-        def cross(j: int, k: int) -> np.ndarray:
-            return Q[:, pair_col[(min(j, k), max(j, k))]]
-
+        """The cells' estimate with the row-level numbers: the small-domain
+        warning counts rows, not cells, and design effects (asked for later)
+        come from a pass that sums the weighted cross products of the rows."""
+        n_obs = self._domain_sums(sums, by_cols, result, [NPOS], True)[:, 0]
         if n_obs.size and (n_obs < 2).any():
             names = [", ".join(f"{b}={v}" for b, v in zip(by_cols, key, strict=True))
                      if by_cols else "(all)" for key in self._domain_keys(result, by_cols)]
             small = [names[i] for i in np.flatnonzero(n_obs < 2)]
             warnings.warn(f"{kind}: domain {', '.join(small)} {_SMALL_DOMAIN}; its standard "
                           f"error is not meaningful", InnobaroWarning, stacklevel=3)
-        mean_type = kind in ("mean", "proportion")
-        srs = functools.partial(_srs, kind, [_entry(var, e) for e in entries], size, n_obs,
-                                S, [[cross(j, k) for k in range(len(var))]
-                                    for j in range(len(var))], mean_type)
+        srs = functools.partial(self._srs_pass, replace(spec, moments=True), by_cols, result,
+                                kind, [_entry(list(spec.variables), e) for e in entries])
         return Estimate(result.estimate.to_numpy(), result.vcov.to_numpy(),
                         result.estimate.index, df=result.df_values, kind=kind, srs=srs,
                         level=level, method=method, notes=result.notes)
+
+    def _srs_pass(self, spec: SumsSpec, by_cols: list[str], result: Estimate, kind: str,
+                  entries: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Variances under simple random sampling: one more pass, for the
+        weighted cross products of the variables per domain."""
+        sums = self._pass(spec, kind, na_rm=True)
+        q = len(spec.variables)
+        cols = [SW, NPOS] + [spec.total(j) for j in range(q)] + [
+            spec.cross(j, k) for j, k in spec.pairs]
+        D = self._domain_sums(sums, by_cols, result, cols, True)
+        pair_col = {p: i for i, p in enumerate(spec.pairs)}
+        Q = [[D[:, 2 + q + pair_col[(min(j, k), max(j, k))]] for k in range(q)]
+             for j in range(q)]
+        return _srs(kind, entries, D[:, 0], D[:, 1], D[:, 2:2 + q], Q,
+                    kind in ("mean", "proportion"))
 
     @staticmethod
     def _domain_keys(result: Estimate, by_cols: list[str]) -> list[tuple[Any, ...]]:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import EngineError
-from .sums import COMPLETE, NPOS, SW, WMIN, WMISS, N, SumsSpec
+from .sums import COMPLETE, NPOS, SW, WBAD, WMISS, N, SumsSpec
 
 __all__ = ["DuckDBSource", "build_sql", "check_schemas", "parquet_source", "query_source"]
 
@@ -41,7 +41,8 @@ def _num(name: str) -> str:
 
 
 def _missing(expr: str) -> str:
-    return f"({expr} IS NULL OR isnan({expr}))"
+    """NULL or NaN (``isnan`` is NULL on NULL)."""
+    return f"coalesce(isnan({expr}), TRUE)"
 
 
 def build_sql(spec: SumsSpec) -> str:
@@ -55,31 +56,35 @@ def build_sql(spec: SumsSpec) -> str:
     -------
     str
         ``SELECT <group columns>, <statistics> FROM __ib_src GROUP BY ALL``,
-        with the columns of :attr:`SumsSpec.columns`.
+        with the columns of :attr:`SumsSpec.columns`. Sums skip NULLs; a NaN
+        value only reaches the sums of a cell of incomplete rows (or of a
+        missing weight, which is an error), so no ``CASE`` is needed per row.
     """
     if spec.weights is not None:
         w = _num(spec.weights)
+        bad = f"count_if({w} < 0 OR isinf({w}))"
     elif spec.probs is not None:
-        w = f"(1.0 / {_num(spec.probs)})"
+        p = _num(spec.probs)
+        w = f"(1.0 / {p})"
+        bad = f"count_if({p} <= 0 OR {p} > 1)"
     else:
         w = "1.0"
-    wm = _missing(w)
-    w0 = f"(CASE WHEN {wm} THEN 0.0 ELSE {w} END)"
+        bad = "0"
     vals = [_num(v) for v in spec.variables]
-    miss = [_missing(v) for v in vals]
-    vz = [f"(CASE WHEN {m} THEN 0.0 ELSE {v} END)" for v, m in zip(vals, miss, strict=True)]
-    complete = " AND ".join(f"NOT {m}" for m in miss) or "TRUE"
+    complete = " AND ".join(f"NOT {_missing(v)}" for v in vals) or "TRUE"
     sel = [_q(c) for c in [*spec.keys, *spec.by]]
     sel.append(f"({complete}) AS {_q(COMPLETE)}")
-    sel += [f"count(*) AS {_q(N)}", f"count_if({w0} > 0) AS {_q(NPOS)}",
-            f"count_if({wm}) AS {_q(WMISS)}", f"sum({w0}) AS {_q(SW)}"]
-    sel += [f"sum({w0} * {v}) AS {_q(spec.total(j))}" for j, v in enumerate(vz)]
-    sel += [f"sum({w0} * {vz[j]} * {vz[k]}) AS {_q(spec.cross(j, k))}" for j, k in spec.pairs]
-    sel += [f"count_if({m}) AS {_q(spec.missing(j))}" for j, m in enumerate(miss)]
+    sel += [f"count(*) AS {_q(N)}", f"count_if({w} > 0) AS {_q(NPOS)}",
+            f"count(*) - count({w}) AS {_q(WMISS)}", f"{bad} AS {_q(WBAD)}",
+            f"sum({w}) AS {_q(SW)}"]
+    sel += [f"sum({w} * {v}) AS {_q(spec.total(j))}" for j, v in enumerate(vals)]
+    sel += [f"sum({w} * {vals[j]} * {vals[k]}) AS {_q(spec.cross(j, k))}"
+            for j, k in spec.pairs]
+    if spec.count_missing:
+        sel += [f"count_if({_missing(v)}) AS {_q(spec.missing(j))}" for j, v in enumerate(vals)]
     if spec.binary:
-        sel += [f"count_if(NOT {m} AND {v} <> 0 AND {v} <> 1) AS {_q(spec.nonbinary(j))}"
-                for j, (v, m) in enumerate(zip(vals, miss, strict=True))]
-    sel.append(f"min(CASE WHEN {wm} THEN 'inf'::DOUBLE ELSE {w} END) AS {_q(WMIN)}")
+        sel += [f"count_if(NOT {_missing(v)} AND {v} <> 0 AND {v} <> 1) "
+                f"AS {_q(spec.nonbinary(j))}" for j, v in enumerate(vals)]
     return f"SELECT {', '.join(sel)} FROM {_VIEW} GROUP BY ALL"
 
 
@@ -108,9 +113,10 @@ class DuckDBSource:
     def sums(self, spec: SumsSpec) -> pd.DataFrame:
         """One ``GROUP BY`` pass over the rows."""
         out = self.relation.query(_VIEW, build_sql(spec)).df()
-        for c in spec.sum_columns:
-            if c not in (SW,) and not c.startswith("__ib_s") and not c.startswith("__ib_q"):
-                out[c] = out[c].astype("int64")
+        floats = {SW, *(spec.total(j) for j in range(len(spec.variables))),
+                  *(spec.cross(j, k) for j, k in spec.pairs)}
+        for c in spec.sum_columns:  # counts of an empty sum are NULL in SQL
+            out[c] = out[c].astype(float) if c in floats else out[c].fillna(0).astype("int64")
         out[COMPLETE] = out[COMPLETE].astype(bool)
         return out[spec.columns]
 

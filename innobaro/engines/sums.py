@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..errors import DesignError, MissingValueError
 
-__all__ = ["SumsSpec", "cells_design_frame", "combine_sums", "reduce_frame"]
+__all__ = ["SumsSpec", "cells_design_frame", "check_rows", "combine_sums", "reduce_frame"]
 
 #: prefix of the statistics' column names (never a user's column)
 PREFIX = "__ib_"
@@ -41,8 +41,8 @@ COMPLETE = PREFIX + "complete"
 N = PREFIX + "n"
 NPOS = PREFIX + "npos"
 WMISS = PREFIX + "wmiss"
+WBAD = PREFIX + "wbad"
 SW = PREFIX + "sw"
-WMIN = PREFIX + "wmin"
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,18 @@ class SumsSpec:
     by : tuple of str
         Domain columns.
     variables : tuple of str
-        Numeric columns whose weighted totals (and weighted cross products,
-        for design effects) are summed.
+        Numeric columns whose weighted totals are summed.
     weights, probs : str or None
         The weight column, or the inclusion-probability column (weight
         ``1 / probs``); neither: every weight is 1.
     binary : bool
         Also count the values that are neither 0 nor 1 (for proportions).
+    moments : bool
+        Also sum the weighted cross products of the variables (for design
+        effects).
+    count_missing : bool
+        Also count the missing values of each variable (for the message of
+        the error).
     """
 
     keys: tuple[str, ...]
@@ -72,6 +77,8 @@ class SumsSpec:
     weights: str | None = None
     probs: str | None = None
     binary: bool = False
+    moments: bool = False
+    count_missing: bool = False
 
     @property
     def group(self) -> list[str]:
@@ -80,8 +87,9 @@ class SumsSpec:
 
     @property
     def pairs(self) -> list[tuple[int, int]]:
+        """The pairs of variables whose cross products are summed (with ``moments``)."""
         q = len(self.variables)
-        return [(j, k) for j in range(q) for k in range(j, q)]
+        return [(j, k) for j in range(q) for k in range(j, q)] if self.moments else []
 
     def total(self, j: int) -> str:
         """Column of the weighted total of variable ``j``."""
@@ -92,19 +100,22 @@ class SumsSpec:
         return f"{PREFIX}q{j}_{k}"
 
     def missing(self, j: int) -> str:
+        """Column of the count of missing values of variable ``j``."""
         return f"{PREFIX}m{j}"
 
     def nonbinary(self, j: int) -> str:
+        """Column of the count of values of variable ``j`` other than 0 and 1."""
         return f"{PREFIX}b{j}"
 
     @property
     def sum_columns(self) -> list[str]:
-        """The statistics added when partial results are combined."""
+        """The statistics: every one is a sum, added when partial results are combined."""
         q = len(self.variables)
-        cols = [N, NPOS, WMISS, SW]
+        cols = [N, NPOS, WMISS, WBAD, SW]
         cols += [self.total(j) for j in range(q)]
         cols += [self.cross(j, k) for j, k in self.pairs]
-        cols += [self.missing(j) for j in range(q)]
+        if self.count_missing:
+            cols += [self.missing(j) for j in range(q)]
         if self.binary:
             cols += [self.nonbinary(j) for j in range(q)]
         return cols
@@ -112,7 +123,7 @@ class SumsSpec:
     @property
     def columns(self) -> list[str]:
         """Every column of a result: the group columns, then the statistics."""
-        return [*self.group, *self.sum_columns, WMIN]
+        return [*self.group, *self.sum_columns]
 
 
 def _as_float(frame: pd.DataFrame, name: str, what: str) -> np.ndarray:
@@ -121,6 +132,24 @@ def _as_float(frame: pd.DataFrame, name: str, what: str) -> np.ndarray:
             pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
         raise DesignError(f"{what} column {name!r} must be numeric, not {col.dtype}")
     return np.asarray(col.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+
+
+def _cells(frame: pd.DataFrame, names: list[str], complete: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Cell code of each row (0 .. G-1, in order of first appearance) and the
+    first row of each cell."""
+    n = len(frame)
+    code = complete.astype(np.int64)
+    for name in names:  # over the key columns, not the rows
+        part, levels = pd.factorize(frame[name], use_na_sentinel=False)
+        code, _ = pd.factorize(code * (len(levels) + 1) + part.astype(np.int64))
+    code, _ = pd.factorize(code)
+    if n == 0:
+        return code.astype(np.int64), np.empty(0, dtype=np.int64)
+    # codes appear in order: a cell's first row is where the running maximum grows
+    top = np.maximum.accumulate(code)
+    first = np.flatnonzero(np.concatenate(([True], top[1:] > top[:-1])))
+    return code.astype(np.int64), first
 
 
 def reduce_frame(frame: pd.DataFrame, spec: SumsSpec) -> pd.DataFrame:
@@ -137,59 +166,63 @@ def reduce_frame(frame: pd.DataFrame, spec: SumsSpec) -> pd.DataFrame:
     pandas.DataFrame
         One row per cell present in ``frame``, with the columns
         ``spec.columns``: the group values, the count of rows, of rows with
-        positive weight and with a missing weight, the total of the weights,
-        the weighted totals and cross products of the variables (over the
-        cell's rows; meaningful for complete cells), the count of missing
-        values per variable, and the smallest weight.
+        positive weight, with a missing weight and with an invalid one
+        (negative or infinite; probabilities outside (0, 1]), the total of
+        the weights, the weighted totals of the variables (meaningful in the
+        complete cells; the other cells hold the rows with a missing value),
+        and what ``spec`` asks for besides.
 
     Notes
     -----
-    One pandas ``groupby`` over the rows: :math:`T_c(v) = \\sum_{i \\in c} v_i`
-    for every statistic column :math:`v`.
+    One factorisation of the key columns and one ``bincount`` per
+    statistic: :math:`T_c(v) = \\sum_{i \\in c} v_i`.
     """
     n = len(frame)
     if spec.weights is not None:
         w = _as_float(frame, spec.weights, "weights")
+        bad = (w < 0) | np.isinf(w)
     elif spec.probs is not None:
+        p = _as_float(frame, spec.probs, "probs")
+        bad = (p <= 0) | (p > 1)
         with np.errstate(divide="ignore"):
-            w = 1.0 / _as_float(frame, spec.probs, "probs")
+            w = 1.0 / p
     else:
         w = np.ones(n)
-    wmiss = np.isnan(w)
-    w0 = np.where(wmiss, 0.0, w)
-    stats: dict[str, np.ndarray] = {}
+        bad = np.zeros(n, dtype=bool)
     q = len(spec.variables)
     V = np.empty((n, q))
     for j, name in enumerate(spec.variables):  # over variables
         V[:, j] = _as_float(frame, name, "variable")
     miss = np.isnan(V)
-    complete = ~miss.any(axis=1)
-    Vz = np.where(miss, 0.0, V)
-    stats[N] = np.ones(n, dtype=np.int64)
-    stats[NPOS] = (w0 > 0).astype(np.int64)
-    stats[WMISS] = wmiss.astype(np.int64)
-    stats[SW] = w0
-    WV = w0[:, None] * Vz
+    complete = np.asarray(~miss.any(axis=1) if q else np.ones(n, dtype=bool), dtype=bool)
+    code, first = _cells(frame, [*spec.keys, *spec.by], complete)
+    G = first.size
+
+    def total(v: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(code, weights=v, minlength=G)
+
+    stats: dict[str, np.ndarray] = {
+        N: total().astype(np.int64),
+        NPOS: total((w > 0).astype(float)).astype(np.int64),
+        WMISS: total(np.isnan(w).astype(float)).astype(np.int64),
+        WBAD: total(bad.astype(float)).astype(np.int64),
+        SW: total(w)}
+    WV = w[:, None] * V  # NaN only in the cells of incomplete rows
     for j in range(q):  # over variables
-        stats[spec.total(j)] = WV[:, j]
+        stats[spec.total(j)] = total(WV[:, j])
     for j, k in spec.pairs:
-        stats[spec.cross(j, k)] = WV[:, j] * Vz[:, k]
-    for j in range(q):
-        stats[spec.missing(j)] = miss[:, j].astype(np.int64)
+        stats[spec.cross(j, k)] = total(WV[:, j] * V[:, k])
+    if spec.count_missing:
+        for j in range(q):
+            stats[spec.missing(j)] = total(miss[:, j].astype(float)).astype(np.int64)
     if spec.binary:
         for j in range(q):
-            stats[spec.nonbinary(j)] = (~miss[:, j] & (Vz[:, j] != 0)
-                                        & (Vz[:, j] != 1)).astype(np.int64)
-    stats[WMIN] = np.where(wmiss, np.inf, w)
-    keys = {c: frame[c].array for c in [*spec.keys, *spec.by]}
-    rows = pd.DataFrame({**{f"{PREFIX}k{i}": v for i, v in enumerate(keys.values())},
-                         COMPLETE: complete, **stats}, copy=False)
-    group = [f"{PREFIX}k{i}" for i in range(len(keys))] + [COMPLETE]
-    agg = {c: "sum" for c in spec.sum_columns}
-    agg[WMIN] = "min"
-    out = rows.groupby(group, dropna=False, observed=True, sort=False).agg(agg).reset_index()
-    out.columns = [*keys.keys(), COMPLETE, *out.columns[len(group):]]
-    return out[spec.columns]
+            stats[spec.nonbinary(j)] = total(
+                (~miss[:, j] & (V[:, j] != 0) & (V[:, j] != 1)).astype(float)).astype(np.int64)
+    out = {c: frame[c].iloc[first].reset_index(drop=True) for c in [*spec.keys, *spec.by]}
+    out[COMPLETE] = pd.Series(complete[first])
+    out.update({c: pd.Series(v) for c, v in stats.items()})
+    return pd.DataFrame(out)[spec.columns]
 
 
 def combine_sums(parts: Sequence[pd.DataFrame], spec: SumsSpec) -> pd.DataFrame:
@@ -204,18 +237,19 @@ def combine_sums(parts: Sequence[pd.DataFrame], spec: SumsSpec) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per cell: the statistics summed (the smallest weight: its
-        minimum), so a cell split across partitions is one cell again.
+        One row per cell, its statistics summed, so a cell split across
+        partitions is one cell again.
 
     Notes
     -----
     Sums are associative: :math:`T_c = \\sum_p T_{c,p}` over the parts
     :math:`p`, which is what makes a tree reduction exact.
     """
-    frame = pd.concat([p for p in parts], ignore_index=True)
-    agg = {c: "sum" for c in spec.sum_columns}
-    agg[WMIN] = "min"
-    out = frame.groupby(spec.group, dropna=False, observed=True, sort=False).agg(agg)
+    frame = pd.concat(list(parts), ignore_index=True)
+    if len(parts) == 1:
+        return frame
+    out = frame.groupby(spec.group, dropna=False, observed=True, sort=False)[
+        spec.sum_columns].sum()
     return out.reset_index()[spec.columns]
 
 
@@ -230,17 +264,22 @@ def check_rows(sums: pd.DataFrame, spec: SumsSpec, what: str, *, na_rm: bool) ->
     what : str
         The estimator's name, for the messages.
     na_rm : bool
-        Whether rows with missing values may be left out.
+        Whether rows with missing values may be left out (without, and with
+        ``spec.count_missing``, missing values are an error naming their counts).
     """
     wname = spec.weights or spec.probs
-    if int(sums[WMISS].sum()):
-        raise MissingValueError(f"weights column {wname!r} has {int(sums[WMISS].sum())} "
-                                f"missing value(s)")
-    wmin = float(sums[WMIN].min())
-    if spec.weights is not None and wmin < 0:
-        raise DesignError(f"weights column {spec.weights!r} has a negative weight ({wmin})")
-    if spec.probs is not None and wmin < 1:
-        raise DesignError(f"probs column {spec.probs!r} must be in (0, 1]")
+    n_miss = int(sums[WMISS].sum())
+    if n_miss or np.isnan(sums[SW].to_numpy(dtype=float)).any():
+        what_w = "weights" if spec.weights else "probs"
+        raise MissingValueError(f"{what_w} column {wname!r} has "
+                                f"{n_miss or 'some'} missing value(s)")
+    n_bad = int(sums[WBAD].sum())
+    if n_bad and spec.weights is not None:
+        raise DesignError(f"weights column {spec.weights!r} has {n_bad} negative or "
+                          f"infinite value(s); weights must be finite and >= 0")
+    if n_bad:
+        raise DesignError(f"probs column {spec.probs!r} must be in (0, 1]; {n_bad} row(s) "
+                          f"are not")
     for name in [*spec.keys, *spec.by]:
         bad = sums[name].isna().to_numpy()
         if bad.any():
@@ -248,7 +287,7 @@ def check_rows(sums: pd.DataFrame, spec: SumsSpec, what: str, *, na_rm: bool) ->
             kind = "by" if name in spec.by else "design"
             raise MissingValueError(f"{what}: {kind} column {name!r} has {k} missing "
                                     f"value(s)")
-    if not na_rm:
+    if not na_rm and spec.count_missing:
         counts = {name: int(sums[spec.missing(j)].sum())
                   for j, name in enumerate(spec.variables)}
         listed = ", ".join(f"{c!r} ({k} missing)" for c, k in counts.items() if k)
