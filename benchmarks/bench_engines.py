@@ -17,6 +17,9 @@ as the minimum of ``--repeat`` runs:
 - the same on ``Design.from_dask`` over ``dask.dataframe.read_parquet`` of the
   files, on a ``LocalCluster`` of two workers with one thread each (the issue's
   setup), unless ``--no-dask``;
+- beside each, the bare grouped sums (``sum(w * y), sum(w)`` per PSU [x domain]
+  in SQL; one ``bincount`` pair per partition on Dask), the floor measured now,
+  on the same loaded machine, with the ratio;
 - with ``--rows`` at most 10 million, ``ib.mean`` on the in-memory pandas
   design of the same rows (its design built outside the timing), for scale.
 
@@ -101,12 +104,41 @@ def report(engine: str, what: str, rows: int, seconds: float) -> None:
     print(f"{engine:7s} {what:12s} {seconds * 1e3:9.1f} ms  {rate / 1e6:8.1f} M rows/s{extra}")
 
 
-def estimates(design: Any, engine: str, rows: int, repeat: int) -> dict[str, ib.Estimate]:
+def bare_partition(part: pd.DataFrame, domains: bool) -> np.ndarray:
+    """The bare grouped sums of one partition: w*y and w per PSU (x domain)."""
+    key = part["psu"].to_numpy(np.int64)
+    size = 2000
+    if domains:
+        key = key * 20 + part["domain"].to_numpy(np.int64)
+        size *= 20
+    w = part["w"].to_numpy()
+    return np.stack([np.bincount(key, weights=w * part["y"].to_numpy(), minlength=size),
+                     np.bincount(key, weights=w, minlength=size)])
+
+
+def bare(engine: str, source: Any, domains: bool) -> Any:
+    """The floor measured now: the grouped sums alone, with nothing around them."""
+    if engine == "duckdb":
+        keys = "stratum, psu, domain" if domains else "stratum, psu"
+        return source.query("t", f"SELECT {keys}, sum(w * y), sum(w) FROM t "
+                                 f"GROUP BY ALL").fetchnumpy()
+    import dask
+
+    parts = [dask.delayed(bare_partition)(p, domains) for p in source.to_delayed()]
+    return sum(dask.compute(*parts))
+
+
+def estimates(design: Any, engine: str, rows: int, repeat: int,
+              source: Any = None) -> dict[str, ib.Estimate]:
     out = {}
-    t, out["mean"] = best(lambda: design.mean("y"), repeat)
-    report(engine, "mean", rows, t)
-    t, out["domain mean"] = best(lambda: design.mean("y", by="domain"), repeat)
-    report(engine, "domain mean", rows, t)
+    for what, by in (("mean", None), ("domain mean", "domain")):
+        t, out[what] = best(lambda: design.mean("y", by=by), repeat)  # noqa: B023
+        report(engine, what, rows, t)
+        if source is not None:
+            t_bare, _ = best(lambda: bare(engine, source, by is not None), repeat)  # noqa: B023
+            print(f"{'':7s} {'  bare sums':12s} {t_bare * 1e3:9.1f} ms  "
+                  f"{rows / t_bare / 1e6:8.1f} M rows/s  (the floor measured now; "
+                  f"ratio {t / t_bare:.2f})")
     return out
 
 
@@ -147,7 +179,10 @@ def main() -> None:
 
         t, duck = best(lambda: ib.Design.from_parquet(folder, **kw), 1)
         report("duckdb", "design", rows, t)
-        results["duckdb"] = estimates(duck, "duckdb", rows, args.repeat)
+        import duckdb
+
+        results["duckdb"] = estimates(duck, "duckdb", rows, args.repeat,
+                                      duckdb.connect().read_parquet(str(folder / "*.parquet")))
         print(f"duckdb  peak memory of this process {peak_rss_gb():.2f} GB (target < 1 GB)")
 
         if not args.no_dask:
@@ -162,7 +197,7 @@ def main() -> None:
                                                               "w", "y"])
                 t, dask_design = best(lambda: ib.Design.from_dask(frame, **kw), 1)
                 report("dask", "design", rows, t)
-                results["dask"] = estimates(dask_design, "dask", rows, args.repeat)
+                results["dask"] = estimates(dask_design, "dask", rows, args.repeat, frame)
                 peaks = client.run(peak_rss_gb)
                 print("dask    peak memory per worker " + ", ".join(
                     f"{v:.2f} GB" for v in peaks.values()) + " (target < 1 GB)")

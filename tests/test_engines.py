@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import innobaro as ib
-from innobaro.engines import EngineDesign, FrameSource
+from innobaro.engines import EngineDesign, FrameSource, SumsSpec, combine_sums, reduce_frame
 from innobaro.errors import (
     DesignError,
     EngineError,
@@ -284,3 +284,39 @@ def test_sums_are_the_seam() -> None:
     np.testing.assert_allclose(sums["__ib_s0"].sum(), (df["w"] * df["x"]).sum(), rtol=1e-14)
     # one cell per (stratum, PSU, domain) present in the data
     assert len(sums) == len(df.groupby(["h", "psu", "g"]))
+
+
+@pytest.mark.parametrize("levels", [7, 5000])  # a dense code space, and one hashed
+def test_reduce_frame_is_a_groupby_sum(levels: int) -> None:
+    rng = np.random.default_rng(5)
+    n = 4000
+    df = pd.DataFrame({"a": rng.integers(0, levels, n), "b": rng.integers(0, levels, n),
+                       "c": pd.Categorical(rng.choice(["x", "y"], n), categories=["z", "y", "x"]),
+                       "w": rng.uniform(0, 2, n), "y": rng.normal(size=n)})
+    df.loc[::7, "y"] = np.nan
+    df.loc[::11, "a"] = None
+    spec = SumsSpec(keys=("a", "b"), by=("c",), variables=("y",), weights="w", moments=True)
+    out = reduce_frame(df, spec)
+    keys = ["a", "b", "c", "complete"]
+    full = df.assign(complete=df["y"].notna(), wy=df["w"] * df["y"],
+                     wyy=df["w"] * df["y"] ** 2)
+    expected = full.groupby(keys, dropna=False, observed=True)[["w", "wy", "wyy"]].sum(
+        min_count=1)
+    def keyed(frame: pd.DataFrame) -> pd.DataFrame:  # a missing key as -1, to align on
+        frame = frame.rename(columns={"__ib_complete": "complete"})
+        return frame.assign(a=frame["a"].fillna(-1), c=frame["c"].astype(str)).set_index(keys)
+
+    want = keyed(expected.reset_index())
+    got = keyed(out).reindex(want.index)
+    assert len(out) == len(expected) and not got["__ib_n"].isna().any()
+    np.testing.assert_allclose(got["__ib_sw"], want["w"], rtol=1e-12)
+    done = got.index.get_level_values("complete").to_numpy(dtype=bool)
+    np.testing.assert_allclose(got["__ib_s0"][done], want["wy"][done], rtol=1e-12)
+    np.testing.assert_allclose(got["__ib_q0_0"][done], want["wyy"][done], rtol=1e-12)
+    # partial sums of two halves combine to the whole
+    halves = combine_sums([reduce_frame(df.iloc[:1500], spec),
+                           reduce_frame(df.iloc[1500:], spec)], spec)
+    counts = keyed(full.groupby(keys, dropna=False, observed=True).size().rename(
+        "__ib_n").reset_index())
+    np.testing.assert_array_equal(keyed(halves).reindex(counts.index)["__ib_n"],
+                                  counts["__ib_n"])

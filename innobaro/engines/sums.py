@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -134,22 +135,62 @@ def _as_float(frame: pd.DataFrame, name: str, what: str) -> np.ndarray:
     return np.asarray(col.to_numpy(dtype=float, na_value=np.nan), dtype=float)
 
 
+#: largest code space compressed by a dense ``bincount`` rather than by hashing
+_DENSE = 1 << 23
+
+
+def _compress(code: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes ``0 .. G-1`` for the distinct values of ``code`` (in ``0 .. space-1``),
+    and those values."""
+    if space <= _DENSE:
+        cells = np.flatnonzero(np.bincount(code, minlength=space))
+        remap = np.zeros(space, dtype=np.int64)
+        remap[cells] = np.arange(cells.size)
+        return remap[code], cells
+    new, cells = pd.factorize(code)
+    return new.astype(np.int64), np.asarray(cells, dtype=np.int64)
+
+
 def _cells(frame: pd.DataFrame, names: list[str], complete: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Cell code of each row (0 .. G-1, in order of first appearance) and the
-    first row of each cell."""
+           ) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
+    """Cell code of each row (0 .. G-1), the key values of each cell, and its
+    completeness.
+
+    The key columns' level codes are combined as a mixed-radix integer,
+    compressed to the codes present whenever the code space outgrows the rows
+    (by a dense ``bincount`` when it is small, else one ``factorize``)."""
     n = len(frame)
-    code = complete.astype(np.int64)
+    digits: list[np.ndarray] = []
+    levels: list[Any] = []
     for name in names:  # over the key columns, not the rows
-        part, levels = pd.factorize(frame[name], use_na_sentinel=False)
-        code, _ = pd.factorize(code * (len(levels) + 1) + part.astype(np.int64))
-    code, _ = pd.factorize(code)
-    if n == 0:
-        return code.astype(np.int64), np.empty(0, dtype=np.int64)
-    # codes appear in order: a cell's first row is where the running maximum grows
-    top = np.maximum.accumulate(code)
-    first = np.flatnonzero(np.concatenate(([True], top[1:] > top[:-1])))
-    return code.astype(np.int64), first
+        part, uniques = pd.factorize(frame[name], use_na_sentinel=False)
+        digits.append(part.astype(np.int64))
+        levels.append(uniques)
+    sizes = [max(len(u), 1) for u in levels] + [2]
+    digits.append(complete.astype(np.int64))
+    code = np.zeros(n, dtype=np.int64)
+    space = 1
+    chain: list[tuple[np.ndarray | None, int]] = []  # per digit: the cells kept, its size
+    for i, (d, size) in enumerate(zip(digits, sizes, strict=True)):
+        code = code * size + d
+        space *= size
+        if space > 4 * n or i == len(digits) - 1:
+            code, cells = _compress(code, space)
+            chain.append((cells, size))
+            space = int(cells.size)
+        else:
+            chain.append((None, size))
+    # each cell's digits, from the last
+    ids = np.arange(space, dtype=np.int64)
+    found: list[np.ndarray] = []
+    for cells, size in reversed(chain):
+        if cells is not None:
+            ids = cells[ids]
+        ids, digit = np.divmod(ids, size)
+        found.append(digit)
+    found.reverse()
+    keys = {name: pd.Series(levels[k].take(found[k])) for k, name in enumerate(names)}
+    return code, keys, found[-1].astype(bool)
 
 
 def reduce_frame(frame: pd.DataFrame, spec: SumsSpec) -> pd.DataFrame:
@@ -195,8 +236,8 @@ def reduce_frame(frame: pd.DataFrame, spec: SumsSpec) -> pd.DataFrame:
         V[:, j] = _as_float(frame, name, "variable")
     miss = np.isnan(V)
     complete = np.asarray(~miss.any(axis=1) if q else np.ones(n, dtype=bool), dtype=bool)
-    code, first = _cells(frame, [*spec.keys, *spec.by], complete)
-    G = first.size
+    code, keys, cell_complete = _cells(frame, [*spec.keys, *spec.by], complete)
+    G = cell_complete.size
 
     def total(v: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(code, weights=v, minlength=G)
@@ -219,8 +260,8 @@ def reduce_frame(frame: pd.DataFrame, spec: SumsSpec) -> pd.DataFrame:
         for j in range(q):
             stats[spec.nonbinary(j)] = total(
                 (~miss[:, j] & (V[:, j] != 0) & (V[:, j] != 1)).astype(float)).astype(np.int64)
-    out = {c: frame[c].iloc[first].reset_index(drop=True) for c in [*spec.keys, *spec.by]}
-    out[COMPLETE] = pd.Series(complete[first])
+    out: dict[str, Any] = dict(keys)
+    out[COMPLETE] = pd.Series(cell_complete)
     out.update({c: pd.Series(v) for c, v in stats.items()})
     return pd.DataFrame(out)[spec.columns]
 
