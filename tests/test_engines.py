@@ -320,3 +320,24 @@ def test_reduce_frame_is_a_groupby_sum(levels: int) -> None:
         "__ib_n").reset_index())
     np.testing.assert_array_equal(keyed(halves).reindex(counts.index)["__ib_n"],
                                   counts["__ib_n"])
+
+
+def test_domains_by_stratum_and_text_variables(tmp_path: Path, request: Any) -> None:
+    df = _data(n=500)
+    d = ib.Design(df, weights="w", strata="h", psu="psu")
+    for engine in ("pandas", "duckdb"):
+        e = _engine_design(engine, df, tmp_path, request, weights="w", strata="h", psu="psu")
+        _same(e.mean("x", by="h"), ib.mean(d, "x", by="h"))  # a domain column is a key
+        with pytest.raises(EstimationError, match="column 'g' is not numeric"):
+            e.mean("g")
+
+
+def test_an_estimate_pickles_with_its_design_effects() -> None:
+    import pickle
+
+    df = _data(n=300)
+    e = EngineDesign(FrameSource(df), weights="w", strata="h", psu="psu")
+    est = e.mean("x", by="g")
+    back = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(back.deff, est.deff)
+    np.testing.assert_array_equal(back.se, est.se)

@@ -61,6 +61,8 @@ class Source(Protocol):
 
     def columns(self) -> list[str]: ...
 
+    def numeric(self, name: str) -> bool: ...
+
     def sums(self, spec: SumsSpec) -> pd.DataFrame: ...
 
 
@@ -80,6 +82,12 @@ class FrameSource:
     def columns(self) -> list[str]:
         """The frame's column names."""
         return [str(c) for c in self.frame.columns]
+
+    def numeric(self, name: str) -> bool:
+        """Whether a column is numeric or boolean (not categorical)."""
+        col = self.frame[name]
+        return not isinstance(col.dtype, pd.CategoricalDtype) and (
+            pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col))
 
     def sums(self, spec: SumsSpec) -> pd.DataFrame:
         """Grouped sums of the frame."""
@@ -171,9 +179,16 @@ class EngineDesign:
         return Design(frame, weights=_W, **self._args)
 
     def _pass(self, spec: SumsSpec, what: str, na_rm: bool) -> pd.DataFrame:
+        have = set(self._source.columns())
         for c in [*spec.by, *spec.variables]:
-            if c not in set(self._source.columns()):
+            if c not in have:
                 raise EstimationError(f"{what}: column {c!r} is not in the data")
+        for c in spec.variables:
+            if not self._source.numeric(c):
+                raise EstimationError(
+                    f"{what}: column {c!r} is not numeric; the {self.engine} engine estimates "
+                    f"numeric and 0/1 columns (the shares of a categorical variable's levels: "
+                    f"a 0/1 column per level, or by={c!r})")
         sums = self._source.sums(spec)
         n, wsum = int(sums[N].sum()), float(sums[SW].sum())
         if n != self._n or abs(wsum - self._wsum) > _DRIFT * abs(self._wsum):

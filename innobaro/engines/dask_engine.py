@@ -47,6 +47,12 @@ class DaskSource:
         """The frame's column names."""
         return [str(c) for c in self.frame.columns]
 
+    def numeric(self, name: str) -> bool:
+        """Whether a column is numeric or boolean (not categorical)."""
+        dtype = self.frame.dtypes[name]
+        return not isinstance(dtype, pd.CategoricalDtype) and (
+            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+
     def sums(self, spec: SumsSpec) -> pd.DataFrame:
         """Reduce every partition, then add the results up a tree."""
         import dask

@@ -20,6 +20,8 @@ from .sums import COMPLETE, NPOS, SW, WBAD, WMISS, N, SumsSpec
 __all__ = ["DuckDBSource", "build_sql", "check_schemas", "parquet_source", "query_source"]
 
 _VIEW = "__ib_src"
+_NUMERIC = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"}
 
 
 def _import_duckdb() -> Any:
@@ -72,7 +74,7 @@ def build_sql(spec: SumsSpec) -> str:
         bad = "0"
     vals = [_num(v) for v in spec.variables]
     complete = " AND ".join(f"NOT {_missing(v)}" for v in vals) or "TRUE"
-    sel = [_q(c) for c in [*spec.keys, *spec.by]]
+    sel = [_q(c) for c in spec.key_columns]
     sel.append(f"({complete}) AS {_q(COMPLETE)}")
     sel += [f"count(*) AS {_q(N)}", f"count_if({w} > 0) AS {_q(NPOS)}",
             f"count(*) - count({w}) AS {_q(WMISS)}", f"{bad} AS {_q(WBAD)}",
@@ -109,6 +111,11 @@ class DuckDBSource:
     def columns(self) -> list[str]:
         """The relation's column names."""
         return [str(c) for c in self.relation.columns]
+
+    def numeric(self, name: str) -> bool:
+        """Whether a column is numeric or boolean."""
+        typ = str(self.relation.types[self.columns().index(name)]).upper()
+        return typ == "BOOLEAN" or typ.split("(")[0] in _NUMERIC
 
     def sums(self, spec: SumsSpec) -> pd.DataFrame:
         """One ``GROUP BY`` pass over the rows."""

@@ -82,9 +82,14 @@ class SumsSpec:
     count_missing: bool = False
 
     @property
+    def key_columns(self) -> list[str]:
+        """The design and domain columns, each once (a domain may be a stratum)."""
+        return list(dict.fromkeys([*self.keys, *self.by]))
+
+    @property
     def group(self) -> list[str]:
         """The columns the rows are grouped by."""
-        return [*self.keys, *self.by, COMPLETE]
+        return [*self.key_columns, COMPLETE]
 
     @property
     def pairs(self) -> list[tuple[int, int]]:
@@ -236,7 +241,7 @@ def reduce_frame(frame: pd.DataFrame, spec: SumsSpec) -> pd.DataFrame:
         V[:, j] = _as_float(frame, name, "variable")
     miss = np.isnan(V)
     complete = np.asarray(~miss.any(axis=1) if q else np.ones(n, dtype=bool), dtype=bool)
-    code, keys, cell_complete = _cells(frame, [*spec.keys, *spec.by], complete)
+    code, keys, cell_complete = _cells(frame, spec.key_columns, complete)
     G = cell_complete.size
 
     def total(v: np.ndarray | None = None) -> np.ndarray:
@@ -321,7 +326,7 @@ def check_rows(sums: pd.DataFrame, spec: SumsSpec, what: str, *, na_rm: bool) ->
     if n_bad:
         raise DesignError(f"probs column {spec.probs!r} must be in (0, 1]; {n_bad} row(s) "
                           f"are not")
-    for name in [*spec.keys, *spec.by]:
+    for name in spec.key_columns:
         bad = sums[name].isna().to_numpy()
         if bad.any():
             k = int(sums[N].to_numpy()[bad].sum())
@@ -356,7 +361,7 @@ def cells_design_frame(sums: pd.DataFrame, spec: SumsSpec, weight: str) -> pd.Da
         variable, :math:`T_c(wy) / T_c(w)` (0 where the cell's weight is 0,
         missing in the cells of rows with a missing value).
     """
-    out = {c: sums[c] for c in [*spec.keys, *spec.by]}
+    out = {c: sums[c] for c in spec.key_columns}
     sw = sums[SW].to_numpy(dtype=float)
     complete = sums[COMPLETE].to_numpy(dtype=bool)
     out[weight] = pd.Series(sw, index=sums.index)
