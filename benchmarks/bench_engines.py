@@ -2,7 +2,7 @@
 
 Not part of the test run. Usage::
 
-    python benchmarks/bench_engines.py [--rows 3000000] [--files 8] [--no-dask]
+    python benchmarks/bench_engines.py [--rows 3000000] [--files N] [--no-dask]
     python benchmarks/bench_engines.py --rows 50000000      # the scale
 
 The benchmark writes seeded data as Parquet files into a temporary directory
@@ -161,11 +161,15 @@ def peak_rss_gb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=3_000_000)
-    parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--files", type=int, default=None,
+                        help="Parquet files (Dask partitions); default one per million "
+                             "rows, at least 8")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-dask", action="store_true")
     args = parser.parse_args()
     rows = args.rows
+    if args.files is None:  # partitions of about a million rows bound a worker's memory
+        args.files = max(8, -(-rows // 1_000_000))
     print(f"{rows:,} rows in {args.files} Parquet files, 50 strata, 2,000 PSUs, 20 domains; "
           f"load average {os.getloadavg()[0]:.2f}")
     folder = Path(tempfile.mkdtemp(prefix="innobaro-bench-engines-"))
