@@ -329,7 +329,27 @@ def test_domains_by_stratum_and_text_variables(tmp_path: Path, request: Any) -> 
         e = _engine_design(engine, df, tmp_path, request, weights="w", strata="h", psu="psu")
         _same(e.mean("x", by="h"), ib.mean(d, "x", by="h"))  # a domain column is a key
         with pytest.raises(EstimationError, match="column 'g' is not numeric"):
-            e.mean("g")
+            e.mean(["x", "g"])
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb", "dask"])
+def test_categorical_variables_give_level_shares(engine: str, tmp_path: Path,
+                                                 request: Any) -> None:
+    df = _data(n=900)
+    df.loc[::17, "g"] = None  # rows without a level
+    kw = dict(weights="w", strata="h", psu="psu", fpc="N1")
+    d = ib.Design(df, **kw)
+    e = _engine_design(engine, df, tmp_path, request, **kw)
+    _same(e.mean("g", by="k", na_rm=True), ib.mean(d, "g", by="k", na_rm=True))
+    _same(e.total("g", na_rm=True), ib.total(d, "g", na_rm=True))
+    for method in ("logit", "beta") if engine == "dask" else METHODS:
+        _same(e.proportion("g", by="k", method=method, na_rm=True),
+              ib.proportion(d, "g", by="k", method=method, na_rm=True))
+    with pytest.raises(MissingValueError) as mem:
+        ib.mean(d, "g")
+    with pytest.raises(MissingValueError) as eng:
+        e.mean("g")
+    assert str(eng.value) == str(mem.value)
 
 
 def test_an_estimate_pickles_with_its_design_effects() -> None:

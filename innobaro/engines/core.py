@@ -187,8 +187,8 @@ class EngineDesign:
             if not self._source.numeric(c):
                 raise EstimationError(
                     f"{what}: column {c!r} is not numeric; the {self.engine} engine estimates "
-                    f"numeric and 0/1 columns (the shares of a categorical variable's levels: "
-                    f"a 0/1 column per level, or by={c!r})")
+                    f"numeric and 0/1 columns, or one categorical column alone (the share "
+                    f"or count of each level)")
         sums = self._source.sums(spec)
         n, wsum = int(sums[N].sum()), float(sums[SW].sum())
         if n != self._n or abs(wsum - self._wsum) > _DRIFT * abs(self._wsum):
@@ -207,10 +207,20 @@ class EngineDesign:
              na_rm: bool, binary: bool = False
              ) -> tuple[Design, pd.DataFrame, SumsSpec, list[str]]:
         by_cols = as_column_list(by, "by")
-        spec = replace(self._spec, by=tuple(by_cols), variables=tuple(dict.fromkeys(variables)),
-                       binary=binary)
+        if self._categorical(what, variables):  # its levels are cells: shares or counts
+            spec = replace(self._spec, by=tuple(by_cols), level=variables[0])
+        else:
+            spec = replace(self._spec, by=tuple(by_cols),
+                           variables=tuple(dict.fromkeys(variables)), binary=binary)
         sums = self._pass(spec, what, na_rm)
         return self._cells_design(sums, spec), sums, spec, by_cols
+
+    def _categorical(self, what: str, variables: list[str]) -> bool:
+        """One variable that is not numeric: the estimator of each of its levels."""
+        if len(variables) != 1 or what == "ratio":
+            return False
+        name = variables[0]
+        return name in set(self._source.columns()) and not self._source.numeric(name)
 
     # -------------------------------------------------------------- properties
     @property
@@ -267,7 +277,8 @@ class EngineDesign:
         Parameters
         ----------
         y : str or list of str
-            Numeric (or boolean) columns.
+            Numeric (or boolean) columns, or one categorical (text) column: the
+            share of each of its levels.
         by : str or list of str, optional
         na_rm : bool, default False
 
@@ -293,6 +304,8 @@ class EngineDesign:
         Parameters
         ----------
         y : str or list of str
+            Numeric (or boolean) columns, or one categorical (text) column: the
+            estimated count of each of its levels.
         by : str or list of str, optional
         na_rm : bool, default False
 
@@ -346,7 +359,8 @@ class EngineDesign:
         Parameters
         ----------
         y : str or list of str
-            Binary columns (0/1 or boolean).
+            Binary columns (0/1 or boolean), or one categorical (text) column:
+            the share of each level, each with its interval.
         by : str or list of str, optional
         method : str, default "logit"
             ``"logit"``, ``"likelihood"``, ``"asin"``, ``"beta"``, ``"mean"``,
@@ -369,7 +383,7 @@ class EngineDesign:
                                   f"got {method!r}")
         cols = as_column_list(y, "y")
         cells, sums, spec, by_cols = self._run("proportion", cols, by, na_rm, binary=True)
-        for j, name in enumerate(spec.variables):
+        for j, name in enumerate(spec.variables if spec.binary else ()):
             bad = int(sums[spec.nonbinary(j)].sum())
             if bad:
                 raise EstimationError(
@@ -437,11 +451,34 @@ class EngineDesign:
             small = [names[i] for i in np.flatnonzero(n_obs < 2)]
             warnings.warn(f"{kind}: domain {', '.join(small)} {_SMALL_DOMAIN}; its standard "
                           f"error is not meaningful", InnobaroWarning, stacklevel=3)
-        srs = functools.partial(self._srs_pass, replace(spec, moments=True), by_cols, result,
-                                kind, [_entry(list(spec.variables), e) for e in entries])
+        srs: Any
+        if spec.level:  # indicators: their squares are themselves, no second pass
+            srs = self._level_srs(sums, spec, by_cols, result, kind)
+        else:
+            srs = functools.partial(self._srs_pass, replace(spec, moments=True), by_cols,
+                                    result, kind, [_entry(list(spec.variables), e)
+                                                   for e in entries])
         return Estimate(result.estimate.to_numpy(), result.vcov.to_numpy(),
                         result.estimate.index, df=result.df_values, kind=kind, srs=srs,
                         level=level, method=method, notes=result.notes)
+
+    def _level_srs(self, sums: pd.DataFrame, spec: SumsSpec, by_cols: list[str],
+                   result: Estimate, kind: str) -> Any:
+        """The SRS variances of the level shares (or counts), from the sums at hand."""
+        assert spec.level is not None
+        level = spec.level
+        rows = sums[sums[COMPLETE].to_numpy(dtype=bool)]
+        labels = list(dict.fromkeys(result.estimate.index.get_level_values("variable")))
+        values = {f"{level}[{v}]": v for v in rows[level].unique()}
+        per_level = [self._domain_sums(rows[rows[level] == values[lab]] if lab in values
+                                       else rows.iloc[:0], by_cols, result, [SW], True)[:, 0]
+                     for lab in labels]  # over the levels
+        S = np.nan_to_num(np.column_stack(per_level))
+        D = self._domain_sums(sums, by_cols, result, [SW, NPOS], True)
+        K = S.shape[1]
+        Q = [[S[:, j] for _ in range(K)] for j in range(K)]
+        return functools.partial(_srs, kind, [(j, -1) for j in range(K)], D[:, 0], D[:, 1],
+                                 S, Q, kind in ("mean", "proportion"))
 
     def _srs_pass(self, spec: SumsSpec, by_cols: list[str], result: Estimate, kind: str,
                   entries: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:

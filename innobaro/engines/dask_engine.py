@@ -57,7 +57,7 @@ class DaskSource:
         """Reduce every partition, then add the results up a tree."""
         import dask
 
-        used = list(dict.fromkeys([*spec.keys, *spec.by, *spec.variables,
+        used = list(dict.fromkeys([*spec.key_columns, *spec.variables,
                                    *([spec.weights] if spec.weights else []),
                                    *([spec.probs] if spec.probs else [])]))
         level = [dask.delayed(reduce_frame)(part, spec)

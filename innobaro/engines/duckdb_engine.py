@@ -73,7 +73,10 @@ def build_sql(spec: SumsSpec) -> str:
         w = "1.0"
         bad = "0"
     vals = [_num(v) for v in spec.variables]
-    complete = " AND ".join(f"NOT {_missing(v)}" for v in vals) or "TRUE"
+    present = [f"NOT {_missing(v)}" for v in vals]
+    if spec.level:
+        present.append(f"{_q(spec.level)} IS NOT NULL")
+    complete = " AND ".join(present) or "TRUE"
     sel = [_q(c) for c in spec.key_columns]
     sel.append(f"({complete}) AS {_q(COMPLETE)}")
     sel += [f"count(*) AS {_q(N)}", f"count_if({w} > 0) AS {_q(NPOS)}",
@@ -84,6 +87,8 @@ def build_sql(spec: SumsSpec) -> str:
             for j, k in spec.pairs]
     if spec.count_missing:
         sel += [f"count_if({_missing(v)}) AS {_q(spec.missing(j))}" for j, v in enumerate(vals)]
+        if spec.level:
+            sel.append(f"count_if({_q(spec.level)} IS NULL) AS {_q(spec.level_missing)}")
     if spec.binary:
         sel += [f"count_if(NOT {_missing(v)} AND {v} <> 0 AND {v} <> 1) "
                 f"AS {_q(spec.nonbinary(j))}" for j, v in enumerate(vals)]

@@ -70,6 +70,9 @@ class SumsSpec:
     count_missing : bool
         Also count the missing values of each variable (for the message of
         the error).
+    level : str or None
+        A categorical variable whose levels are cells of their own (its
+        shares or counts); a row without a level is incomplete.
     """
 
     keys: tuple[str, ...]
@@ -80,11 +83,12 @@ class SumsSpec:
     binary: bool = False
     moments: bool = False
     count_missing: bool = False
+    level: str | None = None
 
     @property
     def key_columns(self) -> list[str]:
         """The design and domain columns, each once (a domain may be a stratum)."""
-        return list(dict.fromkeys([*self.keys, *self.by]))
+        return list(dict.fromkeys([*self.keys, *self.by, *([self.level] if self.level else [])]))
 
     @property
     def group(self) -> list[str]:
@@ -109,6 +113,11 @@ class SumsSpec:
         """Column of the count of missing values of variable ``j``."""
         return f"{PREFIX}m{j}"
 
+    @property
+    def level_missing(self) -> str:
+        """Column of the count of rows without a level (with ``count_missing``)."""
+        return f"{PREFIX}mlevel"
+
     def nonbinary(self, j: int) -> str:
         """Column of the count of values of variable ``j`` other than 0 and 1."""
         return f"{PREFIX}b{j}"
@@ -122,6 +131,8 @@ class SumsSpec:
         cols += [self.cross(j, k) for j, k in self.pairs]
         if self.count_missing:
             cols += [self.missing(j) for j in range(q)]
+            if self.level:
+                cols.append(self.level_missing)
         if self.binary:
             cols += [self.nonbinary(j) for j in range(q)]
         return cols
@@ -241,6 +252,9 @@ def reduce_frame(frame: pd.DataFrame, spec: SumsSpec) -> pd.DataFrame:
         V[:, j] = _as_float(frame, name, "variable")
     miss = np.isnan(V)
     complete = np.asarray(~miss.any(axis=1) if q else np.ones(n, dtype=bool), dtype=bool)
+    no_level = frame[spec.level].isna().to_numpy() if spec.level else None
+    if no_level is not None:
+        complete &= ~no_level
     code, keys, cell_complete = _cells(frame, spec.key_columns, complete)
     G = cell_complete.size
 
@@ -261,6 +275,8 @@ def reduce_frame(frame: pd.DataFrame, spec: SumsSpec) -> pd.DataFrame:
     if spec.count_missing:
         for j in range(q):
             stats[spec.missing(j)] = total(miss[:, j].astype(float)).astype(np.int64)
+        if no_level is not None:
+            stats[spec.level_missing] = total(no_level.astype(float)).astype(np.int64)
     if spec.binary:
         for j in range(q):
             stats[spec.nonbinary(j)] = total(
@@ -327,6 +343,8 @@ def check_rows(sums: pd.DataFrame, spec: SumsSpec, what: str, *, na_rm: bool) ->
         raise DesignError(f"probs column {spec.probs!r} must be in (0, 1]; {n_bad} row(s) "
                           f"are not")
     for name in spec.key_columns:
+        if name == spec.level:
+            continue
         bad = sums[name].isna().to_numpy()
         if bad.any():
             k = int(sums[N].to_numpy()[bad].sum())
@@ -336,6 +354,8 @@ def check_rows(sums: pd.DataFrame, spec: SumsSpec, what: str, *, na_rm: bool) ->
     if not na_rm and spec.count_missing:
         counts = {name: int(sums[spec.missing(j)].sum())
                   for j, name in enumerate(spec.variables)}
+        if spec.level:
+            counts[spec.level] = int(sums[spec.level_missing].sum())
         listed = ", ".join(f"{c!r} ({k} missing)" for c, k in counts.items() if k)
         if listed:
             raise MissingValueError(f"{what}: {listed}; pass na_rm=True to estimate "
