@@ -26,6 +26,7 @@ from .empirical import boxplot_stats, cdf, histogram
 from .errors import (
     DesignError,
     DomainError,
+    EngineError,
     EstimationError,
     InnobaroError,
     InnobaroWarning,
@@ -119,6 +120,7 @@ __all__ = [
     "Design",
     "DesignError",
     "DomainError",
+    "EngineError",
     "Estimate",
     "EstimationError",
     "FayHerriotResult",

@@ -1566,6 +1566,123 @@ class Design(SurveyDesign):
         if lonely_psu == "fail" and not (self._pps is not None and self._pps.joint):
             self._check_lonely()
 
+    # ------------------------------------------------ designs over an engine
+    @staticmethod
+    def from_parquet(paths: Any, *, weights: str | None = None, probs: str | None = None,
+                     strata: str | Sequence[str] | None = None,
+                     psu: str | Sequence[str] | None = None,
+                     fpc: str | Sequence[str] | None = None, nest: bool = False,
+                     lonely_psu: LonelyRule = "fail", connection: Any = None) -> Any:
+        """A design over Parquet files, estimated by DuckDB without loading the rows.
+
+        Parameters
+        ----------
+        paths : str, path, or list of them
+            Files, globs (``"wave*/part-*.parquet"``) or directories of files,
+            which must agree in their columns and types.
+        weights, probs, strata, psu, fpc, nest, lonely_psu
+            As for :class:`Design`; ``psu`` is required.
+        connection : duckdb.DuckDBPyConnection, optional
+            The DuckDB connection to read with (its settings: threads, memory limit).
+
+        Returns
+        -------
+        innobaro.engines.EngineDesign
+            With ``mean``, ``total``, ``ratio`` and ``proportion`` methods that
+            give the in-memory design's numbers.
+
+        Notes
+        -----
+        Each estimate is one ``GROUP BY`` over (stratum, PSU, domain) in SQL;
+        see :mod:`innobaro.engines.sums` for why those sums suffice.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> ib.Design.from_parquet("no/such/*.parquet", psu="psu")  # doctest: +SKIP
+        """
+        from .engines import EngineDesign
+        from .engines.duckdb_engine import parquet_source
+
+        return EngineDesign(parquet_source(paths, connection=connection), weights=weights,
+                            probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
+                            lonely_psu=lonely_psu)
+
+    @staticmethod
+    def from_duckdb(source: Any, *, weights: str | None = None, probs: str | None = None,
+                    strata: str | Sequence[str] | None = None,
+                    psu: str | Sequence[str] | None = None,
+                    fpc: str | Sequence[str] | None = None, nest: bool = False,
+                    lonely_psu: LonelyRule = "fail", connection: Any = None) -> Any:
+        """A design over a DuckDB relation, table or ``SELECT`` query.
+
+        Parameters
+        ----------
+        source : duckdb.DuckDBPyRelation or str
+            A relation, or the name of a table or view, or a query, of ``connection``.
+        weights, probs, strata, psu, fpc, nest, lonely_psu
+            As for :class:`Design`; ``psu`` is required.
+        connection : duckdb.DuckDBPyConnection, optional
+            Where a name or query is run (default: DuckDB's default connection).
+
+        Returns
+        -------
+        innobaro.engines.EngineDesign
+
+        Notes
+        -----
+        The query is run again for every estimate; a source whose row count
+        or weight total changes between passes is an :class:`~innobaro.errors.EngineError`.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> ib.Design.from_duckdb("SELECT * FROM survey", psu="psu")  # doctest: +SKIP
+        """
+        from .engines import EngineDesign
+        from .engines.duckdb_engine import query_source
+
+        return EngineDesign(query_source(source, connection=connection), weights=weights,
+                            probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
+                            lonely_psu=lonely_psu)
+
+    @staticmethod
+    def from_dask(frame: Any, *, weights: str | None = None, probs: str | None = None,
+                  strata: str | Sequence[str] | None = None,
+                  psu: str | Sequence[str] | None = None,
+                  fpc: str | Sequence[str] | None = None, nest: bool = False,
+                  lonely_psu: LonelyRule = "fail", split_every: int = 8) -> Any:
+        """A design over a ``dask.dataframe``, reduced partition by partition.
+
+        Parameters
+        ----------
+        frame : dask.dataframe.DataFrame
+        weights, probs, strata, psu, fpc, nest, lonely_psu
+            As for :class:`Design`; ``psu`` is required.
+        split_every : int, default 8
+            Partial sums added per node of the reduction tree.
+
+        Returns
+        -------
+        innobaro.engines.EngineDesign
+
+        Notes
+        -----
+        The computations run on Dask's current scheduler: a
+        ``distributed.Client``'s cluster when one is active.
+
+        Examples
+        --------
+        >>> import innobaro as ib
+        >>> ib.Design.from_dask(ddf, weights="w", psu="psu")  # doctest: +SKIP
+        """
+        from .engines import EngineDesign
+        from .engines.dask_engine import DaskSource
+
+        return EngineDesign(DaskSource(frame, split_every=split_every), weights=weights,
+                            probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
+                            lonely_psu=lonely_psu)
+
     @property
     def lonely_psu(self) -> LonelyRule:
         """The rule for strata with a single sampled PSU (see the class's ``lonely_psu``)."""

@@ -14,6 +14,7 @@ import warnings
 __all__ = [
     "DesignError",
     "DomainError",
+    "EngineError",
     "EstimationError",
     "InnobaroError",
     "InnobaroWarning",
@@ -50,6 +51,11 @@ class EstimationError(InnobaroError):
 
 class UnsupportedDesignError(InnobaroError, NotImplementedError):
     """The design asks for something innobaro (like R's survey package) does not do."""
+
+
+class EngineError(InnobaroError):
+    """A data source of a DuckDB or Dask design cannot give a correct answer
+    (files whose schemas disagree, a source that changed between passes)."""
 
 
 class InnobaroWarning(UserWarning):

@@ -101,9 +101,16 @@ def _pages_with_examples() -> list[Path]:
     return [p for p in _pages() if FENCE.search(p.read_text(encoding="utf-8"))]
 
 
+#: pages whose examples need an optional extra: skipped when it is not installed
+PAGE_NEEDS = {"larger-than-memory.md": ("duckdb", "pyarrow"),
+              "cluster.md": ("dask.dataframe", "distributed")}
+
+
 @pytest.mark.parametrize("page", _pages_with_examples(),
                          ids=lambda p: str(p.relative_to(DOCS)))
 def test_page_examples_run(page: Path) -> None:
+    for module in PAGE_NEEDS.get(page.name, ()):
+        pytest.importorskip(module)
     text = page.read_text(encoding="utf-8")
     parser = doctest.DocTestParser()
     globs: dict = {"__name__": "__docs__"}
