@@ -428,11 +428,16 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
         infl = small_sample.small_sample_influence(design, infl, working, se)
         z = infl.values
     V = vcov_of(design, beta, infl, refit)
-    df_resid = residual_df(design, kept, X.shape[1]) if working is None else \
-        float(small_sample.adjust(design, working, se).df.min())  # type: ignore[arg-type]
+    df_coef = None
+    if working is None:
+        df_resid = residual_df(design, kept, X.shape[1])
+    else:  # R: df.residual the smallest Satterthwaite df, df.coef each coefficient's
+        df_coef = small_sample.adjust(design, working, se).df.ravel()  # type: ignore[arg-type]
+        df_resid = float(df_coef.min())
     return GLMResult(formula=formula, spec=spec, fit=fit, design=design, X=X_full, vcov=V,
                      df_resid=df_resid, A=A, n_dropped=n_dropped,
-                     iterations=it, influence=z, offset_parts=list(offset_parts))
+                     iterations=it, influence=z, offset_parts=list(offset_parts),
+                     df_coef=df_coef)
 
 
 def _start(start: Any, p: int, keep: np.ndarray, spec: ModelSpec) -> np.ndarray | None:
@@ -640,7 +645,14 @@ class GLMResult:
         Design-based covariance of the coefficients.
     df_resid : float
         Design degrees of freedom + 1 - number of coefficients (R's
-        ``svyglm``); t quantiles and p-values use it.
+        ``svyglm``); t quantiles and p-values use it. Under
+        ``se="bell-mccaffrey[-2]"`` the smallest Satterthwaite df of the
+        coefficients (R's ``df.residual``).
+    df_coef : pandas.Series or None
+        Under ``se="bell-mccaffrey[-2]"``, each coefficient's Satterthwaite
+        degrees of freedom (R's ``df.coef``), which its interval
+        (:meth:`conf_int`, :meth:`odds_ratios`) uses as R's ``confint``
+        does; None otherwise.
     n_dropped : int
         Rows of the design left out for missing values in model variables.
 
@@ -657,7 +669,8 @@ class GLMResult:
     def __init__(self, *, formula: str, spec: ModelSpec, fit: Fit, design: SurveyDesign,
                  X: np.ndarray, vcov: np.ndarray, df_resid: float, A: np.ndarray,
                  n_dropped: int, iterations: int, influence: np.ndarray,
-                 offset_parts: Sequence[Any] = ()) -> None:
+                 offset_parts: Sequence[Any] = (), df_coef: np.ndarray | None = None
+                 ) -> None:
         self.formula = formula
         self.spec = spec
         self.family = fit.family.name
@@ -685,6 +698,10 @@ class GLMResult:
             self._infl = np.zeros((influence.shape[0], p))
             self._infl[:, keep] = influence
         self.df_resid = df_resid
+        self._df_coef: np.ndarray | None = None
+        if df_coef is not None:
+            self._df_coef = np.full(p, np.nan)
+            self._df_coef[keep] = df_coef
         self._X, self._y, self._w, self._rows = X, fit.y, fit.w, fit.rows
         self.n_dropped = n_dropped
         self.iterations = iterations
@@ -826,8 +843,18 @@ class GLMResult:
         >>> m.coefficients.ci().equals(m.conf_int())
         True
         """
+        df = np.full(self._keep.size, float(self.df_resid)) if self._df_coef is None \
+            else self._df_coef
         return Estimate(self._masked(self._beta), self.vcov.to_numpy(), self._names,
-                        df=np.full(self._keep.size, float(self.df_resid)), kind="coefficient")
+                        df=df, kind="coefficient")
+
+    @property
+    def df_coef(self) -> pd.Series | None:
+        """Each coefficient's Satterthwaite degrees of freedom under a
+        Bell-McCaffrey ``se=`` (R's ``df.coef``), else None."""
+        if self._df_coef is None:
+            return None
+        return pd.Series(self._df_coef, index=self._names, name="df")
 
     # the estimate contract, on the coefficients
     @property
@@ -952,7 +979,8 @@ class GLMResult:
         return pd.Series(p, index=self._names, name="pvalue")
 
     def conf_int(self, level: float | None = None) -> pd.DataFrame:
-        """Wald intervals with t quantiles on ``df_resid`` (R's ``confint.svyglm``).
+        """Wald intervals with t quantiles on ``df_resid`` (R's ``confint.svyglm``),
+        or on each coefficient's :attr:`df_coef` under a Bell-McCaffrey ``se=``.
 
         Parameters
         ----------

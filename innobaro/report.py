@@ -1011,9 +1011,9 @@ def _claims_model_sections(design: SurveyDesign, model: Any) -> list[Section]:
     sections = [Section(
         "What predicts innovation? The survey logistic model that answers the claims "
         "(odds ratios)", ors,
-        [f"Model: {CLAIMS_MODEL}, fitted on {model.nobs} rows; design-based standard "
-         f"errors (fpc, post-stratification); t intervals on {model.df_resid:g} residual "
-         f"degrees of freedom. Nagelkerke pseudo-R-squared {model.pseudo_r2():.3f}. Each "
+        [f"Model: {CLAIMS_MODEL}, fitted on {model.nobs} rows; "
+         f"{_se_words(report_se(design))} (fpc, post-stratification) {_df_words(model)}. "
+         f"Nagelkerke pseudo-R-squared {model.pseudo_r2():.3f}. Each "
          f"trait's odds ratio holds the others fixed: unit type and region are in the "
          f"model because unit type is the strongest predictor (and drives unit size) and "
          f"'anywhere in the country' is a claim."], key="odds_ratios")]
@@ -1157,8 +1157,15 @@ def _se_words(se: str) -> str:
     """How the report's standard errors were computed, in words."""
     if se == "linearized":
         return "design-based standard errors"
-    return ("design-based standard errors with Bell and McCaffrey's small-sample "
-            "correction (Satterthwaite degrees of freedom)")
+    return "design-based standard errors with Bell and McCaffrey's small-sample correction"
+
+
+def _df_words(model: Any) -> str:
+    """The degrees of freedom of a model's intervals and tests, in words."""
+    if model.df_coef is None:
+        return f"and t intervals on {model.df_resid:.4g} residual degrees of freedom"
+    return (f"and Satterthwaite degrees of freedom: each coefficient's for its t interval "
+            f"(R's confint), the smallest ({model.df_resid:.4g}) for the tests")
 
 
 def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[str],
@@ -1189,9 +1196,8 @@ def _model_sections(design: SurveyDesign, formula: str, margin_vars: Sequence[st
         if model.n_dropped else ""
     words = _se_words(se)
     notes = [f"Model: {shown or formula}, fitted on {model.nobs} rows.{dropped} "
-             f"{words[:1].upper()}{words[1:]}; t intervals on {model.df_resid:.4g} "
-             f"residual degrees of freedom. A categorical variable's odds ratios compare "
-             f"each level with the reference level named in brackets."]
+             f"{words[:1].upper()}{words[1:]} {_df_words(model)}. A categorical variable's "
+             f"odds ratios compare each level with the reference level named in brackets."]
     aliased = model.aliased.to_numpy()
     if aliased.any():
         names_ = [label(c) for c, a in zip(model.spec.column_names, aliased, strict=True) if a]
@@ -1479,7 +1485,9 @@ def survey_report(design: SurveyDesign, outcome: str, by: Sequence[str] = (), *,
         f"Outcome: share with {shown_outcome}"
         + (f"; {missing_y} rows with no value of {outcome} are left out of every table."
            if missing_y else "."),
-        f"Standard errors: {_se_words(se)} (se={se!r}).",
+        f"Standard errors: {_se_words(se)}"
+        + ("" if se == "linearized" else " and Satterthwaite degrees of freedom")
+        + f" (se={se!r}).",
         FLAGS_NOTE,
         EFFECTIVE_N_NOTE,
     ]

@@ -529,3 +529,27 @@ def test_comparisons_flags_and_fay_herriot_take_the_corrected_variance(se: str) 
     direct = ib.mean(design, "y", by=["stratum", "d"], se=se)
     np.testing.assert_allclose(fh.areas["direct_var"].to_numpy(),
                                direct.se.to_numpy() ** 2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("se", ["bell-mccaffrey", "bell-mccaffrey-2"])
+def test_model_intervals_take_each_coefficients_df_and_tests_the_smallest(se: str) -> None:
+    """R 4.5: confint.svyglm uses df.coef (each coefficient's Satterthwaite df),
+    summary.svyglm's p-values df.residual (their minimum)."""
+    df, design = _logit_case(11)
+    fit = ib.glm("b ~ x + C(d)", design, family="binomial", se=se)
+    X = patsy.dmatrix("x + C(d)", df, return_type="matrix")
+    working = glm_working(np.asarray(X), df.b.to_numpy(float), df.w.to_numpy(),
+                          make_family("binomial"), fit.params.to_numpy(), None,
+                          np.arange(len(df)), len(df))
+    nu = adjust(design, working, se).df.ravel()
+    np.testing.assert_allclose(fit.df_coef.to_numpy(), nu, rtol=1e-12)
+    assert fit.df_resid == pytest.approx(nu.min(), rel=1e-12)
+    t = stats.t.ppf(0.975, nu)
+    np.testing.assert_allclose(fit.conf_int()["lower"].to_numpy(),
+                               fit.params.to_numpy() - t * fit.bse.to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(fit.odds_ratios()["upper"].to_numpy(),
+                               np.exp(fit.params.to_numpy() + t * fit.bse.to_numpy()),
+                               rtol=1e-10)
+    p = 2 * stats.t.sf(np.abs(fit.tvalues.to_numpy()), nu.min())
+    np.testing.assert_allclose(fit.pvalues.to_numpy(), p, rtol=1e-10)
+    assert ib.glm("b ~ x + C(d)", design, family="binomial").df_coef is None
