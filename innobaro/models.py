@@ -753,6 +753,11 @@ class GLMResult:
         off = self._fit.offset
         return read_only(np.zeros(self._rows.size) if off is None else off)
 
+    @property
+    def has_offset(self) -> bool:
+        """Whether the model has an offset (an ``offset()`` term or ``offset=``)."""
+        return bool(self._offset_parts)
+
     def offset_for(self, data: pd.DataFrame, fitted_rows: bool = False) -> np.ndarray:
         """The model's offset for the rows of ``data`` (zeros without one).
 
