@@ -61,7 +61,7 @@ __all__ = ["GLMResult", "TermTest", "glm", "logit"]
 def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
         link: str | None = None, variance: str | None = None, theta: float | None = None,
         offset: Any = None, start: Any = None, tol: float = 1e-12,
-        max_iter: int = 100, se: str = "linearized") -> GLMResult:
+        max_iter: int = 100, se: str = "linearized", progress: Any = None) -> GLMResult:
     """Fit a survey-weighted generalised linear model.
 
     Parameters
@@ -110,6 +110,11 @@ def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
         working regression (CR2) and give Satterthwaite degrees of freedom,
         the smallest of which is the residual df (R's ``degf=TRUE``); see
         :mod:`innobaro.variance.small_sample`. Linearisation designs only.
+    progress : callable or "tqdm", optional
+        On a replicate design, called as ``progress(done, total)`` after each
+        block of replicate refits (``"tqdm"``: a tqdm progress bar, if tqdm
+        is installed). The refits run in blocks whose working memory is
+        bounded (:func:`innobaro.irls.refit_block`).
 
     Returns
     -------
@@ -170,7 +175,7 @@ def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
     spec = replace(spec, formula=formula)
     return _fit(formula, spec, design, y, X, kept, fam, tol, max_iter,
                 offset_all=offset_all, offset_parts=parts, start=start,
-                se=small_sample.check_se(se))
+                se=small_sample.check_se(se), progress=progress)
 
 
 def make_family(family: Any, *, link: str | None = None, variance: str | None = None,
@@ -350,7 +355,7 @@ def fit_matrix(design: SurveyDesign, y: np.ndarray, X: np.ndarray, kept: np.ndar
 def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: np.ndarray,
          kept: np.ndarray, fam: Family, tol: float, max_iter: int, *,
          offset_all: np.ndarray | None = None, offset_parts: Sequence[Any] = (),
-         start: Any = None, se: str = "linearized") -> GLMResult:
+         start: Any = None, se: str = "linearized", progress: Any = None) -> GLMResult:
     present = design.present
     n_dropped = int((present & ~kept).sum())
     fit_rows = _model_rows(design) & kept
@@ -412,7 +417,7 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
               max_iter=max_iter, offset=None if off is None else read_only(off))
 
     def refit(W: np.ndarray) -> np.ndarray:
-        return fit.refit(W)[:, keep]
+        return fit.refit(W, progress=progress)[:, keep]
 
     working = None if se == "linearized" else small_sample.glm_working(
         X, y, w, fam, beta, off, rows, design.n)
@@ -890,7 +895,7 @@ class GLMResult:
     def _masked(self, values: np.ndarray) -> np.ndarray:
         return np.where(self._keep, values, np.nan)
 
-    def refit(self, weights: np.ndarray) -> np.ndarray:
+    def refit(self, weights: np.ndarray, *, progress: Any = None) -> np.ndarray:
         """Refit the model under each column of ``weights``.
 
         The one entry point for refits under replicate weights (the model's
@@ -902,6 +907,10 @@ class GLMResult:
         ----------
         weights : numpy.ndarray
             (n, R): one weight per row of the design and refit.
+        progress : callable or "tqdm", optional
+            Called as ``progress(done, total)`` after each block of refits
+            (blocks of bounded memory, :func:`innobaro.irls.refit_block`);
+            ``"tqdm"``: a tqdm bar.
 
         Returns
         -------
@@ -923,7 +932,7 @@ class GLMResult:
         >>> m.refit(W).round(3).tolist()
         [[0.147, 0.977], [0.18, 0.97]]
         """
-        return self._fit.refit(np.asarray(weights, dtype=float))
+        return self._fit.refit(np.asarray(weights, dtype=float), progress=progress)
 
     @property
     def nobs(self) -> int:
