@@ -119,7 +119,9 @@ def replicate_rank_df(weights: np.ndarray, rows: np.ndarray | None = None) -> fl
     if n == 0:
         return float("nan")
     R = weights.shape[1]
-    step = max(1, (1 << 22) // max(R, 1))  # rows per chunk: about 32 MB of weights
+    # rows per chunk: about 8 MB of weights (at least R rows, so that each
+    # chunk's Gram product outweighs adding it up)
+    step = max(1, (1 << 20) // max(R, 1), R)
     rng = np.random.default_rng(20261204)
     gram = np.zeros((R, R))
     keys = np.zeros((2, R))
