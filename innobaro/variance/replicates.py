@@ -109,11 +109,12 @@ def replicate_rank_df(weights: np.ndarray, rows: np.ndarray | None = None) -> fl
     -----
     Identical columns add nothing to the rank (a jackknife restricted to a
     domain has many: every replicate that drops a PSU outside it); they are
-    found by two random projections of the columns, accumulated in the same
-    order for every column so that identical columns give identical values,
-    and confirmed equal element by element before all but the first are left
-    out. The Schur complements are computed in blocks of columns, the
-    trailing update of each block one matrix product.
+    found by two random projections of the columns (identical columns give
+    equal projections; columns with equal projections are confirmed equal
+    element by element before all but the first are left out, and a copy the
+    projections miss only costs time: its residual is zero to rounding). The
+    Schur complements are computed in blocks of columns, the trailing update
+    of each block one matrix product.
     """
     n = weights.shape[0] if rows is None else rows.size
     if n == 0:
@@ -123,15 +124,17 @@ def replicate_rank_df(weights: np.ndarray, rows: np.ndarray | None = None) -> fl
     # chunk's Gram product outweighs adding it up)
     step = max(1, (1 << 20) // max(R, 1), R)
     rng = np.random.default_rng(20261204)
-    gram = np.zeros((R, R))
     keys = np.zeros((2, R))
     for a in range(0, n, step):  # chunks of rows
         chunk = weights[a:a + step] if rows is None else weights[rows[a:a + step]]
-        gram += chunk.T @ chunk
-        r = rng.standard_normal((2, chunk.shape[0]))
-        keys += (r[0][:, None] * chunk).sum(axis=0), (r[1][:, None] * chunk).sum(axis=0)
+        keys += rng.standard_normal((2, chunk.shape[0])) @ chunk
     first = _first_of_identical(weights, rows, keys, step)
-    gram = gram[np.ix_(first, first)]
+    gram = np.zeros((first.size, first.size))
+    for a in range(0, n, step):  # chunks of rows
+        chunk = weights[a:a + step] if rows is None else weights[rows[a:a + step]]
+        if first.size < R:
+            chunk = chunk[:, first]
+        gram += chunk.T @ chunk
     norms = np.sqrt(np.diag(gram))
     if not (norms > 0).any():
         return -1.0
