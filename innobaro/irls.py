@@ -813,7 +813,7 @@ def _screen_clear(G: np.ndarray, cut: float = 1e-8) -> bool:
 
 
 #: Bytes the working arrays of one block of replicate refits may take (at
-#: least; half the replicate weights' size when that is more).
+#: least; the replicate weights' own size when that is more).
 REFIT_MEMORY = 256 * 2 ** 20
 
 #: float64 arrays of n values that IRLS keeps alive per replicate refitted
@@ -824,8 +824,11 @@ _REFIT_ARRAYS = 12
 def refit_block(n: int, replicates: int, weight_bytes: int = 0) -> int:
     """How many replicates to refit at once: the most whose working arrays
     (about 12 float64 arrays of ``n`` values each) fit in
-    ``max(REFIT_MEMORY, weight_bytes / 2)`` bytes, at least one and at most
-    ``replicates``.
+    ``max(REFIT_MEMORY, weight_bytes)`` bytes, at least one and at most
+    ``replicates``. With many rows that is one replicate in twelve, whose
+    working arrays take at most about the replicate weights' size (fewer
+    replicates at once would save memory but cost time: IRLS forms the
+    products of the model's columns once per block).
 
     Parameters
     ----------
@@ -833,14 +836,14 @@ def refit_block(n: int, replicates: int, weight_bytes: int = 0) -> int:
         Rows of the fit.
     replicates : int
     weight_bytes : int
-        Size of the replicate weights, whose half may be used when it is
-        more than :data:`REFIT_MEMORY`.
+        Size of the replicate weights, which may be used when it is more
+        than :data:`REFIT_MEMORY`.
 
     Returns
     -------
     int
     """
-    budget = max(REFIT_MEMORY, weight_bytes // 2)
+    budget = max(REFIT_MEMORY, weight_bytes)
     return int(min(max(replicates, 1), max(1, budget // (8 * _REFIT_ARRAYS * max(n, 1)))))
 
 
@@ -880,8 +883,8 @@ class Fit:
 
         The replicates are refitted in blocks of ``block`` columns (by
         default :func:`refit_block`: the working arrays of a block take
-        about :data:`REFIT_MEMORY` bytes, or half the size of ``W`` if that
-        is more), so the memory a refit needs beyond ``W`` stays bounded
+        about :data:`REFIT_MEMORY` bytes, or the size of ``W`` if that is
+        more), so the memory a refit needs beyond ``W`` stays bounded
         whatever the number of replicates; ``progress(done, total)`` is
         called after each block (or a tqdm bar moves, ``progress="tqdm"``).
         """

@@ -116,8 +116,7 @@ def test_a_bad_progress_is_a_named_error(bad: object) -> None:
 
 def test_the_block_size_follows_the_memory_budget() -> None:
     per_replicate = 8 * 12 * 1_000_000  # bytes of working arrays per replicate at 1e6 rows
-    assert irls.refit_block(1_000_000, 80, 640_000_000) == \
-        max(1, max(irls.REFIT_MEMORY, 320_000_000) // per_replicate)
+    assert irls.refit_block(1_000_000, 80, 640_000_000) == 640_000_000 // per_replicate == 6
     assert irls.refit_block(1_000, 80) == 80  # small data: every replicate at once
     assert irls.refit_block(10**9, 80) == 1
     assert irls.refit_block(0, 0) == 1
@@ -140,8 +139,8 @@ def test_peak_memory_of_the_refits_is_bounded(monkeypatch: pytest.MonkeyPatch) -
     d = _design(df, 200)  # weights of 19 MB
     m = ib.logit("y ~ x + g", d)
     W = d.unmasked_replicate_weights
-    monkeypatch.setattr(irls, "REFIT_MEMORY", 0)  # the budget: half the weights
-    assert irls.refit_block(len(df), 200, W.nbytes) == W.nbytes // 2 // (8 * 12 * len(df))
+    monkeypatch.setattr(irls, "REFIT_MEMORY", 0)  # the budget: the weights' size
+    assert irls.refit_block(len(df), 200, W.nbytes) == W.nbytes // (8 * 12 * len(df))
     blocked, peak = _peak(lambda: m.refit(W))
     whole, peak_whole = _peak(lambda: m._fit.refit(W, block=200))
     assert peak < 1.5 * W.nbytes < peak_whole, (peak, W.nbytes, peak_whole)
