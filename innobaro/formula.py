@@ -37,7 +37,7 @@ import re
 import sys
 import tokenize
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType, ModuleType
 from typing import Any
@@ -79,18 +79,99 @@ class ModelSpec:
     _response_info: Any | None
     missing: dict[str, int] = field(default_factory=dict)
 
-    def matrix(self, data: pd.DataFrame) -> np.ndarray:
+    def matrix(self, data: pd.DataFrame, *, terms: Sequence[str] | None = None,
+               rows: np.ndarray | None = None,
+               at: Mapping[str, Any] | None = None) -> np.ndarray:
         """The model matrix for new data, with the encoding of the fit.
 
         Column-major (n, p); a missing value or a level the fit never saw is
         an error.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+        terms : sequence of str, optional
+            Build only the columns of these terms (names as in
+            :attr:`term_columns`), in the model's order, evaluating only the
+            variables they use; all terms by default.
+        rows : numpy.ndarray, optional
+            Positions of the rows of ``data`` to use (all by default); only
+            the columns the formula reads are taken at these rows.
+        at : mapping, optional
+            Columns set to one value on every row (as predictive margins
+            do), keeping their type and categories. A variable of the formula
+            that reads only these columns is evaluated once, on one row.
+
+        Returns
+        -------
+        numpy.ndarray
         """
-        values, na = _evaluate(self._design_info, _Columns(data), for_new_data=True)
+        info = self._design_info
+        factors = list(info.factor_infos) if terms is None else _factors_of(info, terms)
+        sel = np.arange(len(data)) if rows is None else np.asarray(rows)
+        n = sel.size
+        if not at:
+            columns = _Columns(data, rows=rows)
+            values, na = _evaluate(info, columns, for_new_data=True, factors=factors)
+        else:
+            columns = _Columns(data, rows=rows, replace={
+                k: _constant_column(data[k].iloc[sel], v) for k, v in at.items()})
+            one = {k: _constant_column(data[k].iloc[sel[:1]], v) for k, v in at.items()}
+            values, na = {}, np.zeros(n, dtype=bool)
+            for factor in factors:  # over the variables of the terms asked for
+                finfo = info.factor_infos[factor]
+                use = columns
+                if n and _reads_only(factor, finfo.state, data, sel[:1], one):
+                    use = _Columns(data, rows=sel[:1], replace=one)
+                v, miss = _evaluate_one(factor, finfo, use, for_new_data=True)
+                values[factor] = v
+                na |= miss
         if na.any():
-            bad = _missing_counts(self._design_info, values, None)
+            bad = _missing_counts(info, values, None)
             raise EstimationError(f"cannot build the model matrix for new data: missing "
                                   f"values in {', '.join(map(repr, bad))}")
-        return _assemble(self._design_info, values, None, len(data))
+        return _assemble(info, values, None, n, terms=terms)
+
+    def terms_reading(self, variable: str, data: pd.DataFrame,
+                      rows: np.ndarray | None = None) -> list[str]:
+        """The terms whose columns change with the data column ``variable``.
+
+        A variable of the formula reads ``variable`` if its code names it or
+        its evaluation looks it up (``Q("x")``), checked on the first of
+        ``rows`` of ``data``; a variable that cannot be evaluated there is
+        taken to read it.
+
+        Parameters
+        ----------
+        variable : str
+        data : pandas.DataFrame
+        rows : numpy.ndarray, optional
+            Positions of rows of ``data`` the formula can be evaluated on.
+
+        Returns
+        -------
+        list of str
+            Names as in :attr:`term_columns`, in the model's order.
+        """
+        info = self._design_info
+        first = np.arange(min(len(data), 1)) if rows is None else np.asarray(rows)[:1]
+        reading = set()
+        for factor, finfo in info.factor_infos.items():  # over the formula's variables
+            code = getattr(factor, "code", None)
+            if code is None or variable in _code_names(code):
+                reading.add(factor)
+                continue
+            columns = _Columns(data, rows=first)
+            try:
+                factor.eval(finfo.state, columns)
+            except Exception:  # conservatively: it may read the variable
+                reading.add(factor)
+                continue
+            if variable in columns.looked_up:
+                reading.add(factor)
+        return [name for name, (term, subterms) in zip(
+                    self.term_columns, info.term_codings.items(), strict=True)
+                if any(f in reading for f in term.factors)]
 
     @property
     def terms(self) -> list[str]:
@@ -261,15 +342,26 @@ class _Columns(Mapping):
     formula first reads them; the caller's DataFrame is not touched.
     """
 
-    def __init__(self, data: pd.DataFrame, *, drop_unused: bool = False) -> None:
+    def __init__(self, data: pd.DataFrame, *, drop_unused: bool = False,
+                 rows: np.ndarray | None = None,
+                 replace: Mapping[str, Any] | None = None) -> None:
         self._data = data
         self._drop_unused = drop_unused
+        self._rows = rows
+        self._replace = dict(replace or {})
         self._seen: dict[Any, Any] = {}
+        self.looked_up: set[Any] = set()
 
     def __getitem__(self, key: Any) -> Any:
+        self.looked_up.add(key)
         if key in self._seen:
             return self._seen[key]
-        col = self._data[key]
+        if key in self._replace:
+            col = self._replace[key]
+        else:
+            col = self._data[key]
+            if self._rows is not None:
+                col = col.iloc[self._rows]
         if isinstance(col, pd.Series) and isinstance(col.dtype, pd.BooleanDtype):
             # pandas' nullable booleans, which patsy cannot read: as numpy
             # booleans, a factor with levels False, True; missing stays missing
@@ -289,39 +381,79 @@ class _Columns(Mapping):
 
     def has(self, name: str) -> bool:
         """Whether ``name`` is a column of the data (without converting it)."""
-        return name in self._data.columns
+        return name in self._data.columns or name in self._replace
 
     def __len__(self) -> int:
         return len(self._data.columns)
 
     @property
     def n_rows(self) -> int:
-        return len(self._data)
+        return len(self._data) if self._rows is None else len(self._rows)
 
 
-def _evaluate(info: Any, data: _Columns, *, for_new_data: bool
-              ) -> tuple[dict, np.ndarray]:
-    """Every factor of ``info`` on ``data``: numerical factors as float
-    (n, k) arrays, categorical ones as level codes (n,) with -1 for missing;
-    and the rows with a missing value in any factor."""
-    n = data.n_rows
+def _evaluate(info: Any, data: _Columns, *, for_new_data: bool,
+              factors: Collection[Any] | None = None) -> tuple[dict, np.ndarray]:
+    """Every factor of ``info`` (or those in ``factors``) on ``data``:
+    numerical factors as float (n, k) arrays, categorical ones as level codes
+    (n,) with -1 for missing; and the rows with a missing value in any factor."""
     values: dict = {}
-    na = np.zeros(n, dtype=bool)
-    for factor, finfo in info.factor_infos.items():  # over the formula's variables
-        try:
-            raw = factor.eval(finfo.state, data)
-        except Exception as exc:  # patsy wraps the user's expression errors
-            raise EstimationError(f"cannot evaluate {factor.name()!r}: "
-                                  f"{_first_line(exc)}") from None
-        if finfo.type == "numerical":
-            v = _numeric(raw, factor.name(), finfo.num_columns, n)
-            miss = np.isnan(v).any(axis=1)
-        else:
-            v = _codes(raw, finfo.categories, factor.name(), n, for_new_data)
-            miss = v < 0
-        values[factor] = v
+    na = np.zeros(data.n_rows, dtype=bool)
+    for factor in info.factor_infos if factors is None else factors:  # the variables
+        values[factor], miss = _evaluate_one(factor, info.factor_infos[factor], data,
+                                             for_new_data=for_new_data)
         na |= miss
     return values, na
+
+
+def _evaluate_one(factor: Any, finfo: Any, data: _Columns, *, for_new_data: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """One factor's values (see :func:`_evaluate`) and its missing rows."""
+    n = data.n_rows
+    try:
+        raw = factor.eval(finfo.state, data)
+    except Exception as exc:  # patsy wraps the user's expression errors
+        raise EstimationError(f"cannot evaluate {factor.name()!r}: "
+                              f"{_first_line(exc)}") from None
+    if finfo.type == "numerical":
+        v = _numeric(raw, factor.name(), finfo.num_columns, n)
+        return v, np.isnan(v).any(axis=1)
+    v = _codes(raw, finfo.categories, factor.name(), n, for_new_data)
+    return v, v < 0
+
+
+def _reads_only(factor: Any, state: Any, data: pd.DataFrame, first: np.ndarray,
+                replace: Mapping[str, Any]) -> bool:
+    """Whether ``factor`` reads no column of ``data`` other than those of
+    ``replace``: by its code's names and by the columns its evaluation on
+    the row ``first`` looks up."""
+    code = getattr(factor, "code", None)
+    if code is None:
+        return False
+    if any(name in data.columns and name not in replace for name in _code_names(code)):
+        return False
+    probe = _Columns(data, rows=first, replace=replace)
+    try:
+        factor.eval(state, probe)
+    except Exception:  # evaluated in full, where an error is reported
+        return False
+    return all(key in replace for key in probe.looked_up if probe.has(key))
+
+
+def _constant_column(col: pd.Series, value: Any) -> pd.Series:
+    """A column like ``col`` (its type, categories and index) holding ``value``."""
+    n = len(col)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = col.cat.categories
+        code = cats.get_indexer([value])[0] if value in cats else -1
+        if code >= 0:
+            values = pd.Categorical.from_codes(np.full(n, code, dtype=col.cat.codes.dtype),
+                                               dtype=col.dtype)
+        else:  # not a level: missing, as pandas makes it (and the matrix refuses)
+            values = pd.Categorical([value] * n, categories=cats)
+        return pd.Series(values, index=col.index, name=col.name)
+    if isinstance(col.dtype, np.dtype) and col.dtype != object:
+        return pd.Series(np.full(n, value, dtype=col.dtype), index=col.index, name=col.name)
+    return pd.Series([value] * n, index=col.index, name=col.name).astype(col.dtype)
 
 
 def _builders(formula: str, termlists: list, columns: _Columns, env: Any) -> list:
@@ -438,8 +570,21 @@ def _unseen(name: str, value: Any, levels: tuple, for_new_data: bool) -> Estimat
                            f"level {value!r}, which the model never saw (levels: {shown})")
 
 
-def _assemble(info: Any, values: dict, rows: np.ndarray | None, n_all: int) -> np.ndarray:
-    """The model matrix, column-major, for ``rows`` (all ``n_all`` when None).
+def _factors_of(info: Any, terms: Sequence[str]) -> set:
+    """The factors (variables) of the named terms."""
+    wanted = set(terms)
+    names = [n for n, _ in info.term_name_slices.items()]
+    unknown = wanted - set(names)
+    if unknown:
+        raise EstimationError(f"no term {sorted(unknown)[0]!r} in the model")
+    return {f for name, term in zip(names, info.term_codings, strict=True)
+            if name in wanted for f in term.factors}
+
+
+def _assemble(info: Any, values: dict, rows: np.ndarray | None, n_all: int,
+              terms: Sequence[str] | None = None) -> np.ndarray:
+    """The model matrix, column-major, for ``rows`` (all ``n_all`` when None);
+    only the columns of ``terms`` (in the model's order) when given.
 
     Each column is the product, over the factors of its subterm, of a column
     of the factor's contrast matrix (categorical) or of its values
@@ -450,9 +595,14 @@ def _assemble(info: Any, values: dict, rows: np.ndarray | None, n_all: int) -> n
     # the number of rows comes from the data, not from the factors' values: an
     # intercept-only formula has none
     n = n_all if rows is None else rows.size
-    p = len(info.column_names)
+    chosen = None if terms is None else {
+        term for name, term in zip(info.term_name_slices, info.term_codings, strict=True)
+        if name in set(terms)}
+    p = len(info.column_names) if chosen is None else sum(
+        info.term_slices[t].stop - info.term_slices[t].start for t in chosen)
     kind = complex if any(np.iscomplexobj(v) for v in values.values()) else float
     out = np.empty((p, n), dtype=kind).T  # column-major: each column contiguous
+    scratch: np.ndarray | None = None  # one column of a factor's contrasts, reused
     picked: dict = {}
 
     def factor_rows(factor: Any) -> np.ndarray:
@@ -462,7 +612,9 @@ def _assemble(info: Any, values: dict, rows: np.ndarray | None, n_all: int) -> n
         return picked[factor]
 
     col = 0
-    for subterms in info.term_codings.values():  # over terms, then their subterms
+    for term, subterms in info.term_codings.items():  # over terms, then their subterms
+        if chosen is not None and term not in chosen:
+            continue
         for sub in subterms:
             widths = [sub.contrast_matrices[f].matrix.shape[1] if f in sub.contrast_matrices
                       else info.factor_infos[f].num_columns for f in sub.factors]
@@ -475,7 +627,13 @@ def _assemble(info: Any, values: dict, rows: np.ndarray | None, n_all: int) -> n
                     if factor in sub.contrast_matrices:
                         piece = np.asarray(sub.contrast_matrices[factor].matrix,
                                            dtype=float)[:, j]
-                        part = piece[v]
+                        if i == 0 and kind is float and v.shape[0] == n:
+                            np.take(piece, v, out=target)
+                            continue
+                        if scratch is None:
+                            scratch = np.empty(n)
+                        part = np.take(piece, v, out=scratch) if v.shape[0] == n \
+                            else piece[v]
                     else:
                         part = v[:, j]
                     if i == 0:

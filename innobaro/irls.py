@@ -28,11 +28,12 @@ from ._linalg import (
     tall_dot,
     weighted_gram,
 )
+from ._progress import Progress, progress_reporter
 from .errors import EstimationError, warn
 
-__all__ = ["ALIAS_TOL", "FAMILIES", "LINKS", "QUASI_VARIANCES", "Family", "Fit", "aliased",
-           "family_name", "influence_rows", "irls", "link_name", "solve", "solve_many",
-           "working_pass"]
+__all__ = ["ALIAS_TOL", "FAMILIES", "LINKS", "QUASI_VARIANCES", "REFIT_MEMORY", "Family", "Fit",
+           "aliased", "family_name", "influence_rows", "irls", "link_name", "refit_block",
+           "solve", "solve_many", "working_pass"]
 
 #: R's default tolerance for aliasing in ``glm.fit`` and ``lm`` (``qr(tol=1e-7)``).
 ALIAS_TOL = 1e-7
@@ -811,6 +812,41 @@ def aliased(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family,
     return aliased_columns(column_qr(X, np.sqrt(ww)), tol)
 
 
+#: Bytes the working arrays of one block of replicate refits may take (at
+#: least; the replicate weights' own size when that is more).
+REFIT_MEMORY = 256 * 2 ** 20
+
+#: float64 arrays of n values that IRLS keeps alive per replicate refitted
+#: at once (weights, linear predictor, mean, working weights, score, ...).
+_REFIT_ARRAYS = 12
+
+
+def refit_block(n: int, replicates: int, weight_bytes: int = 0) -> int:
+    """How many replicates to refit at once: the most whose working arrays
+    (about 12 float64 arrays of ``n`` values each) fit in
+    ``max(REFIT_MEMORY, weight_bytes)`` bytes, at least one and at most
+    ``replicates``. With many rows that is one replicate in twelve, whose
+    working arrays take at most about the replicate weights' size (fewer
+    replicates at once would save memory but cost time: IRLS forms the
+    products of the model's columns once per block).
+
+    Parameters
+    ----------
+    n : int
+        Rows of the fit.
+    replicates : int
+    weight_bytes : int
+        Size of the replicate weights, which may be used when it is more
+        than :data:`REFIT_MEMORY`.
+
+    Returns
+    -------
+    int
+    """
+    budget = max(REFIT_MEMORY, weight_bytes)
+    return int(min(max(replicates, 1), max(1, budget // (8 * _REFIT_ARRAYS * max(n, 1)))))
+
+
 @dataclass(frozen=True)
 class Fit:
     """A fitted model's estimable part, with what a refit needs.
@@ -832,7 +868,8 @@ class Fit:
     max_iter: int
     offset: np.ndarray | None = None
 
-    def refit(self, W: np.ndarray) -> np.ndarray:
+    def refit(self, W: np.ndarray, *, progress: Progress = None,
+              block: int | None = None) -> np.ndarray:
         """Coefficients under each column of the design-row weights ``W``
         (n_design, R): (R, p) over every model column, 0 for aliased ones.
 
@@ -843,43 +880,65 @@ class Fit:
         coefficient. Warm-started at the full-sample fit, with the fit's own
         ``tol`` and ``max_iter``; separated or unconverged refits are named
         in a warning.
+
+        The replicates are refitted in blocks of ``block`` columns (by
+        default :func:`refit_block`: the working arrays of a block take
+        about :data:`REFIT_MEMORY` bytes, or the size of ``W`` if that is
+        more), so the memory a refit needs beyond ``W`` stays bounded
+        whatever the number of replicates; ``progress(done, total)`` is
+        called after each block (or a tqdm bar moves, ``progress="tqdm"``).
         """
-        Wf = W[self.rows]
-        R = Wf.shape[1]
-        lost = replicate_support(self.X, Wf)
+        n_design, R = W.shape
+        size = refit_block(self.rows.size, R, W.nbytes) if block is None else max(1, block)
+        report = progress_reporter(progress, R)
+        every_row = self.rows.size == n_design  # the fit's rows are all rows, in order
         out = np.zeros((R, self.keep.size))
-        out[lost] = np.nan
-        use = np.flatnonzero(~lost)
-        if use.size:
-            Wu = Wf if use.size == R else Wf[:, use]
-            B, _, change = irls(self.X, self.y, Wu, self.family, beta0=self.beta,
-                                tol=self.tol, max_iter=self.max_iter, offset=self.offset)
-            self._check_refits(B, change)
-            out[np.ix_(use, np.flatnonzero(self.keep))] = B.T
+        estimable = np.flatnonzero(self.keep)
+        separated, failed = 0, False
+        for a in range(0, R, size):  # over blocks of replicates
+            b = min(R, a + size)
+            Wf = W[:, a:b] if every_row else W[self.rows, a:b]
+            lost = replicate_support(self.X, Wf)
+            out[a:b][lost] = np.nan
+            use = np.flatnonzero(~lost)
+            if use.size:
+                Wu = Wf if use.size == b - a else Wf[:, use]
+                B, _, change = irls(self.X, self.y, Wu, self.family, beta0=self.beta,
+                                    tol=self.tol, max_iter=self.max_iter, offset=self.offset)
+                separated += self._separated(B)
+                failed |= change < 0 or not np.isfinite(change)
+                out[np.ix_(a + use, estimable)] = B.T
+            report(b)
+        self._check_refits(separated, R, failed)
         return out
 
-    def _check_refits(self, B: np.ndarray, change: float) -> None:
+    def _separated(self, B: np.ndarray) -> int:
+        """How many refits (columns of ``B``) have fitted probabilities of 0
+        or 1 in a binomial model (separation within those replicates)."""
+        if not self.family.is_binomial:
+            return 0
+        E = tall_dot(self.X, B)
+        if self.offset is not None:
+            E += self.offset[:, None]
+        if self.family.link_name == "logit":
+            bound = float(special.logit(1 - 1e-8))
+            extreme = np.abs(E) > bound
+        else:
+            mu = self.family.inverse_link(E)
+            extreme = (mu < 1e-8) | (mu > 1 - 1e-8)
+        return int(extreme.any(axis=0).sum())
+
+    def _check_refits(self, separated: int, total: int, failed: bool) -> None:
         """Warn when replicate refits ran away: separation within some
         replicates (fitted probabilities of 0 or 1, e.g. a sparse level left
         with one outcome in a half-sample), or no convergence. R's ``svyglm``
         says nothing."""
         problems = []
-        if self.family.is_binomial:
-            E = tall_dot(self.X, B)
-            if self.offset is not None:
-                E += self.offset[:, None]
-            if self.family.link_name == "logit":
-                bound = float(special.logit(1 - 1e-8))
-                extreme = np.abs(E) > bound
-            else:
-                mu = self.family.inverse_link(E)
-                extreme = (mu < 1e-8) | (mu > 1 - 1e-8)
-            separated = int(extreme.any(axis=0).sum())
-            if separated:
-                problems.append(f"{separated} of {B.shape[1]} replicate fits have fitted "
-                                f"probabilities of 0 or 1 (separation within those "
-                                f"replicates)")
-        if change < 0 or not np.isfinite(change):
+        if separated:
+            problems.append(f"{separated} of {total} replicate fits have fitted "
+                            f"probabilities of 0 or 1 (separation within those "
+                            f"replicates)")
+        if failed:
             problems.append(f"some replicate fits did not converge in {self.max_iter} "
                             f"iterations")
         if problems:

@@ -128,25 +128,97 @@ def _fit_data(model: GLMResult) -> pd.DataFrame:
 
 def _set(data: pd.DataFrame, variable: str, value: Any) -> pd.DataFrame:
     out = data.copy()
-    col = data[variable]
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        out[variable] = pd.Categorical([value] * len(out), categories=col.cat.categories)
-    else:
-        out[variable] = pd.Series([value] * len(out), index=out.index).astype(col.dtype)
+    out[variable] = _constant(data[variable], value)
     return out
+
+
+def _constant(col: pd.Series, value: Any) -> pd.Series:
+    """A column like ``col`` (same dtype, categories and index) holding ``value``."""
+    n = len(col)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = col.cat.categories
+        code = cats.get_indexer([value])[0] if value in cats else -2
+        if code >= 0:
+            values = pd.Categorical.from_codes(np.full(n, code, dtype=col.cat.codes.dtype),
+                                               dtype=col.dtype)
+        else:  # not a level: pandas makes it missing, as the model then refuses
+            values = pd.Categorical([value] * n, categories=cats)
+        return pd.Series(values, index=col.index, name=col.name)
+    if isinstance(col.dtype, np.dtype) and col.dtype != object:
+        return pd.Series(np.full(n, value, dtype=col.dtype), index=col.index, name=col.name)
+    return pd.Series([value] * n, index=col.index, name=col.name).astype(col.dtype)
+
+
+class _Varied:
+    """The model matrix and linear predictor with ``variable`` set to a value,
+    rebuilding only the columns of the terms that read the variable.
+
+    The linear predictor moves by :math:`(X^{(v)}_S - X_S)\\beta_S` over
+    those columns S; the offset is re-evaluated only when the model has one.
+    """
+
+    def __init__(self, model: GLMResult, variable: str) -> None:
+        self.model = model
+        self.variable = variable
+        design = model.design
+        rows = model.fit_rows
+        spec = model.spec
+        self.terms = spec.terms_reading(variable, design.data, rows)
+        self.cols = np.concatenate(
+            [np.arange(spec.term_columns[t].start, spec.term_columns[t].stop)
+             for t in self.terms] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        self.offset = model.fit_offset
+
+    def base(self, B: np.ndarray) -> np.ndarray:
+        """:math:`X_S B_S` at the data's own values, for coefficients ``B``
+        ((p,) or (p, R))."""
+        X = self.model.model_matrix
+        out = np.zeros((X.shape[0], *B.shape[1:]))
+        for j in self.cols:  # over the few columns S
+            out += np.multiply.outer(X[:, j], B[j]) if B.ndim == 2 else X[:, j] * B[j]
+        return out
+
+    def matrix(self, value: Any) -> np.ndarray:
+        """The (n_fit, |S|) columns S with the variable at ``value``."""
+        model = self.model
+        if not self.terms:
+            return np.zeros((model.fit_rows.size, 0))
+        return model.spec.matrix(model.design.data, terms=self.terms, rows=model.fit_rows,
+                                 at={self.variable: value})
+
+    def offset_at(self, value: Any) -> np.ndarray:
+        """The offset of the fit's rows with the variable at ``value``."""
+        model = self.model
+        if not model.has_offset:
+            return self.offset
+        return model.offset_for(_set(_fit_data(model), self.variable, value),
+                                fitted_rows=True)
 
 
 def _margin_influence(model: GLMResult, fits: np.ndarray, grads: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Estimates, influence values (both parts) for averages of ``fits`` (n_fit, k)."""
+    """Estimates and the two parts of the influence values of averages of
+    ``fits`` (n_fit, k): the population part for the fit's rows (n_fit, k) and
+    the coefficients' part for every row of the design (n, k)."""
     w = model.fit_weights
     N = w.sum()
-    est = (w[:, None] * fits).sum(axis=0) / N
-    n = model.design.n
-    z_pop = np.zeros((n, fits.shape[1]))
-    z_pop[model.fit_rows] = w[:, None] * (fits - est) / N
-    z_beta = model.influence @ grads  # (n, k)
+    est = (w @ fits) / N
+    z_pop = w[:, None] * (fits - est) / N
+    z_beta = tall_dot(model.influence, grads)  # (n, k)
     return est, z_pop, z_beta
+
+
+def _both_parts(model: GLMResult, z_pop: np.ndarray, z_beta: np.ndarray) -> np.ndarray:
+    """The influence values of both parts, for every row of the design."""
+    z = z_beta.copy() if not z_beta.flags.writeable else z_beta
+    z[model.fit_rows] += z_pop
+    return z
+
+
+def _pop_only(model: GLMResult, z_pop: np.ndarray) -> np.ndarray:
+    z = np.zeros((model.design.n, z_pop.shape[1]))
+    z[model.fit_rows] = z_pop
+    return z
 
 
 def _vcov(model: GLMResult, est: np.ndarray, z: np.ndarray, reps) -> np.ndarray:
@@ -192,11 +264,10 @@ def predictive_margins(model: GLMResult, variable: str, values: Sequence[Any] | 
 
     if not isinstance(model, GLMResult):
         raise TypeError("predictive_margins needs a fitted model (ib.glm or ib.logit)")
-    data = _fit_data(model)
-    if variable not in data.columns:
+    if variable not in model.design.data.columns:
         raise EstimationError(f"margins: {variable!r} is not a column of the data")
     if values is None:
-        col = data[variable]
+        col = model.design.data[variable].iloc[model.fit_rows]
         if isinstance(col.dtype, pd.CategoricalDtype):
             # the levels with rows in the fit (the model drops the others)
             values = [c for c in col.cat.categories if (col == c).any()]
@@ -209,22 +280,36 @@ def predictive_margins(model: GLMResult, variable: str, values: Sequence[Any] | 
             values = list(uniq)
     fam = model.family_functions
     beta = model.beta
-    fits, grads = [], []
-    for v in values:  # over the values of the margin (a handful)
-        at = _set(data, variable, v)
-        X = model.spec.matrix(at)
-        eta = X @ beta + model.offset_for(at, fitted_rows=True)
+    w = model.fit_weights
+    varied = _Varied(model, variable)
+    X = model.model_matrix
+    eta0 = X @ beta + model.fit_offset
+    b_S = beta[varied.cols]
+    eta0 -= varied.base(beta)  # the linear predictor without the columns S
+    F = np.empty((w.size, len(values)))
+    WD = np.empty((w.size, len(values)))
+    G_S = np.empty((b_S.size, len(values)))
+    for k, v in enumerate(values):  # over the values of the margin (a handful)
+        X_v = varied.matrix(v)
+        eta = eta0 + X_v @ b_S
+        if model.has_offset:
+            eta += varied.offset_at(v) - model.fit_offset
         mu = fam.inverse_link(eta)
-        d = fam.dmu_deta(eta, mu)
-        fits.append(mu)
-        grads.append((model.fit_weights * d) @ X / model.fit_weights.sum())
-    F = np.column_stack(fits)
-    G = np.column_stack(grads)  # (p, k)
+        F[:, k] = mu
+        WD[:, k] = w * fam.dmu_deta(eta, mu)
+        G_S[:, k] = X_v.T @ WD[:, k]
+    # G = X^(v)'(w d) / N: the unchanged columns for every value in one product,
+    # the columns S of each value from its own matrix
+    G = X.T @ WD
+    G[varied.cols] = G_S
+    G /= w.sum()
     est, z_pop, z_beta = _margin_influence(model, F, G)
     if method == "unconditional":
-        V = _vcov(model, est, z_pop + z_beta, _margin_reps(model, variable, values))
+        V = _vcov(model, est, _both_parts(model, z_pop, z_beta),
+                  _margin_reps(model, variable, values))
     elif method == "svypredmeans":
-        V = _vcov(model, est, z_pop, _fixed_beta_reps(model, F)) + G.T @ model.beta_cov @ G
+        V = _vcov(model, est, _pop_only(model, z_pop), _fixed_beta_reps(model, F)) \
+            + G.T @ model.beta_cov @ G
     else:
         raise EstimationError("method must be 'unconditional' or 'svypredmeans'")
     return _make_margins(model, variable, values, est, V, level)
@@ -235,12 +320,15 @@ def _margin_reps(model: GLMResult, variable: str, values: Sequence[Any]):
     def reps(W: np.ndarray) -> np.ndarray:
         Wf = W[model.fit_rows]
         B = model.refit(W).T  # (p, R)
-        data = _fit_data(model)
+        varied = _Varied(model, variable)
+        E0 = tall_dot(model.model_matrix, B) + model.fit_offset[:, None]
+        E0 -= varied.base(B)  # the linear predictors without the columns S
+        B_S = B[varied.cols]
         out = []
         for v in values:  # over the values of the margin
-            at = _set(data, variable, v)
-            X = model.spec.matrix(at)
-            E = tall_dot(X, B) + model.offset_for(at, fitted_rows=True)[:, None]
+            E = E0 + tall_dot(varied.matrix(v), B_S)
+            if model.has_offset:
+                E += (varied.offset_at(v) - model.fit_offset)[:, None]
             mu = model.family_functions.inverse_link(E)  # (n_fit, R)
             out.append((Wf * mu).sum(axis=0) / Wf.sum(axis=0))
         return np.column_stack(out)
@@ -362,7 +450,7 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
         d = fam.dmu_deta(E, fam.inverse_link(E)) * (tall_dot(dX, B) + d_off[:, None])
         return ((Wf * d).sum(axis=0) / Wf.sum(axis=0))[:, None]
 
-    V = _vcov(model, est, z_pop + z_beta, reps)
+    V = _vcov(model, est, _both_parts(model, z_pop, z_beta), reps)
     return MarginalEffect(est, V, pd.Index([variable], name="variable"),
                           df=np.array([float(model.df_resid)]), kind="marginal effect",
                           level=level)

@@ -61,7 +61,7 @@ __all__ = ["GLMResult", "TermTest", "glm", "logit"]
 def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
         link: str | None = None, variance: str | None = None, theta: float | None = None,
         offset: Any = None, start: Any = None, tol: float = 1e-12,
-        max_iter: int = 100, se: str = "linearized") -> GLMResult:
+        max_iter: int = 100, se: str = "linearized", progress: Any = None) -> GLMResult:
     """Fit a survey-weighted generalised linear model.
 
     Parameters
@@ -113,6 +113,11 @@ def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
         The result's ``influence`` holds the adjusted values, so predictions,
         predictive margins, marginal effects, contrasts and term tests built
         on the model carry the correction, with the residual df.
+    progress : callable or "tqdm", optional
+        On a replicate design, called as ``progress(done, total)`` after each
+        block of replicate refits (``"tqdm"``: a tqdm progress bar, if tqdm
+        is installed). The refits run in blocks whose working memory is
+        bounded (:func:`innobaro.irls.refit_block`).
 
     Returns
     -------
@@ -173,7 +178,7 @@ def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
     spec = replace(spec, formula=formula)
     return _fit(formula, spec, design, y, X, kept, fam, tol, max_iter,
                 offset_all=offset_all, offset_parts=parts, start=start,
-                se=small_sample.check_se(se))
+                se=small_sample.check_se(se), progress=progress)
 
 
 def make_family(family: Any, *, link: str | None = None, variance: str | None = None,
@@ -355,7 +360,7 @@ def fit_matrix(design: SurveyDesign, y: np.ndarray, X: np.ndarray, kept: np.ndar
 def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: np.ndarray,
          kept: np.ndarray, fam: Family, tol: float, max_iter: int, *,
          offset_all: np.ndarray | None = None, offset_parts: Sequence[Any] = (),
-         start: Any = None, se: str = "linearized") -> GLMResult:
+         start: Any = None, se: str = "linearized", progress: Any = None) -> GLMResult:
     present = design.present
     n_dropped = int((present & ~kept).sum())
     fit_rows = _model_rows(design) & kept
@@ -417,7 +422,7 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
               max_iter=max_iter, offset=None if off is None else read_only(off))
 
     def refit(W: np.ndarray) -> np.ndarray:
-        return fit.refit(W)[:, keep]
+        return fit.refit(W, progress=progress)[:, keep]
 
     infl = Influence(values=z, domain=domain, n_domains=1)
     working = None if se == "linearized" else small_sample.glm_working(
@@ -780,6 +785,11 @@ class GLMResult:
         off = self._fit.offset
         return read_only(np.zeros(self._rows.size) if off is None else off)
 
+    @property
+    def has_offset(self) -> bool:
+        """Whether the model has an offset (an ``offset()`` term or ``offset=``)."""
+        return bool(self._offset_parts)
+
     def offset_for(self, data: pd.DataFrame, fitted_rows: bool = False) -> np.ndarray:
         """The model's offset for the rows of ``data`` (zeros without one).
 
@@ -922,7 +932,7 @@ class GLMResult:
     def _masked(self, values: np.ndarray) -> np.ndarray:
         return np.where(self._keep, values, np.nan)
 
-    def refit(self, weights: np.ndarray) -> np.ndarray:
+    def refit(self, weights: np.ndarray, *, progress: Any = None) -> np.ndarray:
         """Refit the model under each column of ``weights``.
 
         The one entry point for refits under replicate weights (the model's
@@ -934,6 +944,10 @@ class GLMResult:
         ----------
         weights : numpy.ndarray
             (n, R): one weight per row of the design and refit.
+        progress : callable or "tqdm", optional
+            Called as ``progress(done, total)`` after each block of refits
+            (blocks of bounded memory, :func:`innobaro.irls.refit_block`);
+            ``"tqdm"``: a tqdm bar.
 
         Returns
         -------
@@ -955,7 +969,7 @@ class GLMResult:
         >>> m.refit(W).round(3).tolist()
         [[0.147, 0.977], [0.18, 0.97]]
         """
-        return self._fit.refit(np.asarray(weights, dtype=float))
+        return self._fit.refit(np.asarray(weights, dtype=float), progress=progress)
 
     @property
     def nobs(self) -> int:

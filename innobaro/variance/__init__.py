@@ -129,7 +129,7 @@ def _domain_df(design: SurveyDesign, domain: np.ndarray, n_domains: int) -> np.n
         out = np.empty(n_domains)
         for d in range(n_domains):  # one rank per domain, computed once and cached
             rows = order[start:start + counts[d]]
-            out[d] = replicate_rank_df(rep[rows])
+            out[d] = replicate_rank_df(rep, rows)
             start += counts[d]
         return out
     assert isinstance(design, Design)

@@ -78,7 +78,7 @@ def replicate_vcov(design: ReplicateDesign, estimate: np.ndarray, reps: np.ndarr
     return V
 
 
-def replicate_rank_df(weights: np.ndarray) -> float:
+def replicate_rank_df(weights: np.ndarray, rows: np.ndarray | None = None) -> float:
     """Rank of a replicate-weight matrix minus one (R's ``degf`` for replicate designs).
 
     R takes ``qr(weights(design, "analysis"), tol = 1e-5)$rank - 1``: LINPACK's
@@ -91,50 +91,122 @@ def replicate_rank_df(weights: np.ndarray) -> float:
     residuals; where one of them lies within a factor of 1000 of the cut
     (1e-10), where the Gram matrix's rounding could decide it, the rank is
     taken from a QR of the weights themselves, as R's.
+
+    Parameters
+    ----------
+    weights : numpy.ndarray
+        (n, R) replicate weights.
+    rows : numpy.ndarray, optional
+        Positions of the rows to use (a domain's); all rows by default. The
+        rows are read in chunks, never copied whole.
+
+    Returns
+    -------
+    float
+        The rank minus one (NaN without rows, -1 when every weight is zero).
+
+    Notes
+    -----
+    Identical columns add nothing to the rank (a jackknife restricted to a
+    domain has many: every replicate that drops a PSU outside it); they are
+    found by two random projections of the columns (identical columns give
+    equal projections; columns with equal projections are confirmed equal
+    element by element before all but the first are left out, and a copy the
+    projections miss only costs time: its residual is zero to rounding). The
+    Schur complements are computed in blocks of columns, the trailing update
+    of each block one matrix product.
     """
-    if weights.shape[0] == 0:
+    n = weights.shape[0] if rows is None else rows.size
+    if n == 0:
         return float("nan")
-    # identical columns add nothing to the rank; a jackknife restricted to a
-    # domain has many (every replicate that drops a PSU outside it). The first
-    # of each kept, in the original order
-    _, first = np.unique(weights.T, axis=0, return_index=True)
-    cols = weights[:, np.sort(first)]
-    gram = cols.T @ cols
+    R = weights.shape[1]
+    # rows per chunk: about 8 MB of weights (at least R rows, so that each
+    # chunk's Gram product outweighs adding it up)
+    step = max(1, (1 << 20) // max(R, 1), R)
+    rng = np.random.default_rng(20261204)
+    keys = np.zeros((2, R))
+    for a in range(0, n, step):  # chunks of rows
+        chunk = weights[a:a + step] if rows is None else weights[rows[a:a + step]]
+        keys += rng.standard_normal((2, chunk.shape[0])) @ chunk
+    first = _first_of_identical(weights, rows, keys, step)
+    gram = np.zeros((first.size, first.size))
+    for a in range(0, n, step):  # chunks of rows
+        chunk = weights[a:a + step] if rows is None else weights[rows[a:a + step]]
+        if first.size < R:
+            chunk = chunk[:, first]
+        gram += chunk.T @ chunk
     norms = np.sqrt(np.diag(gram))
     if not (norms > 0).any():
         return -1.0
     scale = np.where(norms > 0, norms, 1.0)
     rank, close = _sequential_rank(gram / np.outer(scale, scale), _RANK_TOL)
     if close:
+        cols = (weights if rows is None else weights[rows])[:, first]
         rank = int((~aliased_columns(column_qr(cols / scale), _RANK_TOL)).sum())
     return float(rank - 1)
 
 
+def _first_of_identical(weights: np.ndarray, rows: np.ndarray | None, keys: np.ndarray,
+                        step: int) -> np.ndarray:
+    """Positions of the columns to keep: all but the later copies of
+    identical columns, in their order. Columns with equal ``keys`` are
+    candidates, confirmed equal to the first of their group element by
+    element; a candidate that differs is kept."""
+    R = keys.shape[1]
+    _, first_of_key, group = np.unique(keys.T, axis=0, return_index=True, return_inverse=True)
+    lead = first_of_key[group.reshape(-1)]  # the first column with the same keys
+    maybe = np.flatnonzero(lead != np.arange(R))
+    if maybe.size:
+        same = np.ones(maybe.size, dtype=bool)
+        n = weights.shape[0] if rows is None else rows.size
+        for a in range(0, n, step):  # chunks of rows
+            chunk = weights[a:a + step] if rows is None else weights[rows[a:a + step]]
+            same &= (chunk[:, maybe] == chunk[:, lead[maybe]]).all(axis=0)
+        copies = maybe[same]
+    else:
+        copies = maybe
+    keep = np.ones(R, dtype=bool)
+    keep[copies] = False
+    return np.flatnonzero(keep)
+
+
 #: R's tolerance for the rank of the replicate weights (``degf``).
 _RANK_TOL = 1e-5
+
+#: Columns per block of the Schur complement updates of :func:`_sequential_rank`.
+_RANK_BLOCK = 64
 
 
 def _sequential_rank(S: np.ndarray, tol: float) -> tuple[int, bool]:
     """Rank by LINPACK's limited pivoting on a Gram matrix ``S`` of columns
     scaled to unit norm (zero columns stay zero): left to right, a column
     counts when its squared residual on the counted columns before it is at
-    least ``tol**2``. One outer-product update of the trailing block per
-    counted column (right-looking Cholesky that skips the dependent ones).
-    Also returns whether some squared residual was within a factor of 1000
-    of the cut, where the Gram matrix's rounding may decide."""
+    least ``tol**2``. A right-looking Cholesky that skips the dependent
+    columns, by blocks of columns: within a block, one outer-product update
+    of the block's remaining columns per counted column; after it, one
+    matrix product updates the trailing block. Also returns whether some
+    squared residual was within a factor of 1000 of the cut, where the Gram
+    matrix's rounding may decide."""
     S = np.array(S, dtype=float)
     m = S.shape[0]
     rank = 0
     cut = tol * tol
     close = False
-    for j in range(m):  # over the distinct replicate columns, once per design
-        d = S[j, j]
-        if cut / 1000 < d < cut * 1000 and d != 0:
-            close = True
-        if not d >= cut:
-            continue
-        rank += 1
-        if j + 1 < m:
-            col = S[j + 1:, j]
-            S[j + 1:, j + 1:] -= np.outer(col, col / d)
+    for a in range(0, m, _RANK_BLOCK):  # over blocks of columns
+        b = min(m, a + _RANK_BLOCK)
+        counted = []
+        for j in range(a, b):  # over the block's columns, once per design
+            d = S[j, j]
+            if cut / 1000 < d < cut * 1000 and d != 0:
+                close = True
+            if not d >= cut:
+                continue
+            rank += 1
+            counted.append(j)
+            if j + 1 < b:
+                col = S[j + 1:, j]
+                S[j + 1:, j + 1:b] -= np.outer(col, S[j + 1:b, j] / d)
+        if counted and b < m:
+            C = S[b:, counted]
+            S[b:, b:] -= (C / np.diag(S)[counted]) @ C.T
     return rank, close
