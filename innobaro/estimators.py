@@ -701,7 +701,7 @@ def mean(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
 
     Parameters
     ----------
-    design : Design
+    design : Design or EngineDesign
     y : str or list of str
         Numeric columns, or categorical (string, categorical dtype) columns,
         which give the share of each level.
@@ -771,7 +771,7 @@ def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
 
     Parameters
     ----------
-    design : Design
+    design : Design or EngineDesign
     y : str or list of str
         Numeric columns, or categorical columns (the estimated count of each level).
     by : str or list of str, optional
@@ -829,7 +829,7 @@ def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
 
     Parameters
     ----------
-    design : Design
+    design : Design or EngineDesign
     numerator, denominator : str or list of str
         Numeric columns. With several of each, every numerator is divided by
         every denominator (labels ``"num/den"``).
@@ -919,7 +919,7 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
 
     Parameters
     ----------
-    design : Design
+    design : Design or EngineDesign
     y : str or list of str
         Binary columns (0/1 or boolean), or categorical columns (the share of
         each level, each with its interval).

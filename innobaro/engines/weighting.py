@@ -265,6 +265,9 @@ class _Weighted(EngineDesign):
         new.__dict__.update(vars(design))
         return new
 
+    def _check_weights(self, sums: pd.DataFrame) -> None:
+        """Refuse weights the engine cannot use (the calibrated ones below zero)."""
+
     def _plain_cells(self, sums: pd.DataFrame, spec: SumsSpec) -> Design:
         """The cells as an in-memory design, with the weights of the sums."""
         return super()._cells_design(sums, spec)
@@ -287,6 +290,7 @@ class _Weighted(EngineDesign):
         """The structure pass over the weighted rows."""
         self._source, self._spec, self._weighting = source, spec, label
         sums = source.sums(spec)
+        self._check_weights(sums)
         check_rows(sums, spec, what, na_rm=True)
         self._wsum = float(sums[SW].sum())
         self._cells = self._cells_design(sums, spec)
@@ -511,13 +515,15 @@ class _Calibrated(_Residuals):
         self._w0 = self._spec
         source = _Derived(self._source, self._spec.weights, self._spec.probs, coefs)
         new_spec = replace(self._spec, weights=_WCAL, probs=None)
-        negative = int(source.sums(new_spec)[WBAD].sum())
+        return self._finish(source, new_spec, f"calibrated to {', '.join(aux)}", "calibrate")
+
+    def _check_weights(self, sums: pd.DataFrame) -> None:
+        negative = int(sums[WBAD].sum())
         if negative:
             raise UnsupportedDesignError(
                 f"calibrate: {negative} row(s) get a negative or infinite calibrated weight; "
                 f"a {self.engine} design needs weights >= 0 (bound the g-weights in memory, "
                 f"or calibrate to fewer totals)")
-        return self._finish(source, new_spec, f"calibrated to {', '.join(aux)}", "calibrate")
 
     def _pass(self, spec: SumsSpec, what: str, na_rm: bool) -> pd.DataFrame:
         # the auxiliaries' weighted totals per cell: the A of the residuals
