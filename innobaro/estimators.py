@@ -11,6 +11,7 @@ random domain sample size (Lumley 2010, sec. 2.3).
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,13 @@ import scipy.sparse as sp
 from ._linalg import bincount
 from ._validate import as_column_list, check_binary, check_columns
 from .design import Design, ReplicateDesign, SurveyDesign
-from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueError
+from .errors import (
+    DomainError,
+    EstimationError,
+    InnobaroWarning,
+    MissingValueError,
+    UnsupportedDesignError,
+)
 from .intervals import PROPORTION_METHODS, proportion_interval, t_quantile
 from .results import Estimate
 from .variance import Influence, ReplicateFn, Working, degrees_of_freedom, vcov_of
@@ -670,13 +677,31 @@ def _mean_influence(prep: _Prepared) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------
 # public estimators
 # --------------------------------------------------------------------------
+
+def _on_engine(design: Any, se: str, what: str) -> bool:
+    """Whether ``design`` is an :class:`innobaro.engines.EngineDesign` (whose
+    methods estimate where the rows are).
+
+    One can only exist once :mod:`innobaro.engines.core` has been imported, so
+    the test looks it up among the loaded modules: importing the estimators
+    never imports an engine, and there is no registry to keep.
+    """
+    core = sys.modules.get("innobaro.engines.core")
+    if core is None or not isinstance(design, core.EngineDesign):
+        return False
+    if se != "linearized":
+        raise UnsupportedDesignError(f"{what}: se={se!r} needs the rows in memory; a "
+                                     f"{design.engine} design gives se='linearized'")
+    return True
+
+
 def mean(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
          na_rm: bool = False, se: str = "linearized") -> Estimate:
     """Population mean of one or several variables, overall or by domain.
 
     Parameters
     ----------
-    design : Design
+    design : Design or EngineDesign
     y : str or list of str
         Numeric columns, or categorical (string, categorical dtype) columns,
         which give the share of each level.
@@ -726,6 +751,8 @@ def mean(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     >>> est.estimate.round(4).tolist(), est.se.round(4).tolist()
     ([3.9444], [0.7285])
     """
+    if _on_engine(design, se, "mean"):  # rows in DuckDB or Dask: one pass of sums
+        return design.mean(y, by=by, na_rm=na_rm)  # type: ignore[attr-defined,no-any-return]
     se = check_se_design(design, se, "mean")
     prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "mean",
                     levels=se == "linearized")
@@ -744,7 +771,7 @@ def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
 
     Parameters
     ----------
-    design : Design
+    design : Design or EngineDesign
     y : str or list of str
         Numeric columns, or categorical columns (the estimated count of each level).
     by : str or list of str, optional
@@ -779,6 +806,8 @@ def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     >>> ib.total(ib.Design(df, weights="w", psu="psu"), "y").estimate.tolist()
     [50.0]
     """
+    if _on_engine(design, se, "total"):  # rows in DuckDB or Dask: one pass of sums
+        return design.total(y, by=by, na_rm=na_rm)  # type: ignore[attr-defined,no-any-return]
     check_se_design(design, se, "total")
     prep = _prepare(design, as_column_list(y, "y"), by, na_rm, "total", levels=True)
     if prep.codes is not None:  # the counts of one categorical variable
@@ -800,7 +829,7 @@ def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
 
     Parameters
     ----------
-    design : Design
+    design : Design or EngineDesign
     numerator, denominator : str or list of str
         Numeric columns. With several of each, every numerator is divided by
         every denominator (labels ``"num/den"``).
@@ -837,6 +866,8 @@ def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
     >>> ib.ratio(ib.Design(df, weights="w", psu="psu"), "y", "x").estimate.round(4).tolist()
     [0.85]
     """
+    if _on_engine(design, se, "ratio"):  # rows in DuckDB or Dask: one pass of sums
+        return design.ratio(numerator, denominator, by=by, na_rm=na_rm)  # type: ignore[attr-defined,no-any-return]
     nums = as_column_list(numerator, "numerator")
     dens = as_column_list(denominator, "denominator")
     for c in nums + dens:
@@ -888,7 +919,7 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
 
     Parameters
     ----------
-    design : Design
+    design : Design or EngineDesign
     y : str or list of str
         Binary columns (0/1 or boolean), or categorical columns (the share of
         each level, each with its interval).
@@ -944,6 +975,8 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     >>> est.estimate.round(4).tolist()
     [0.6667]
     """
+    if _on_engine(design, se, "proportion"):  # rows in DuckDB or Dask: one pass of sums
+        return design.proportion(y, by=by, method=method, level=level, na_rm=na_rm)  # type: ignore[attr-defined,no-any-return]
     if method not in PROPORTION_METHODS:
         raise EstimationError(f"method must be one of {', '.join(PROPORTION_METHODS)}; "
                               f"got {method!r}")

@@ -502,6 +502,129 @@ class EngineDesign:
         index = result.estimate.index.droplevel("variable").unique()
         return [k if isinstance(k, tuple) else (k,) for k in index]
 
+    # --------------------------------------------------------------- weighting
+    def poststratify(self, by: str | Sequence[str], totals: Any, *,
+                     partial: bool = False) -> EngineDesign:
+        """Post-stratify the weights to known population counts, as
+        :meth:`innobaro.Design.poststratify`.
+
+        Parameters
+        ----------
+        by : str or list of str
+            Post-stratification columns (their combination is the cell).
+        totals : dict, pandas.Series or pandas.DataFrame
+            Population count of each cell, as for :meth:`innobaro.Design.poststratify`.
+        partial : bool, default False
+            Ignore population cells that have no sample (with a warning).
+
+        Returns
+        -------
+        EngineDesign
+            The weights :math:`w_i N_c / \\hat N_c`, applied by the engine on every
+            pass; the variance uses the residuals from the cell means (Holt and
+            Smith 1979; R's ``postStratify``). One pass of weight totals per
+            (PSU, cell) when called.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from innobaro.engines import EngineDesign, FrameSource
+        >>> df = pd.DataFrame({"psu": range(6), "w": [10.0] * 6, "g": list("aabbbb"),
+        ...                    "y": [1.0, 2, 3, 4, 5, 6]})
+        >>> d = EngineDesign(FrameSource(df), weights="w", psu="psu")
+        >>> float(d.poststratify("g", {"a": 30, "b": 30}).total("y").estimate.iloc[0])
+        180.0
+        """
+        from .weighting import poststratify
+
+        return poststratify(self, by, totals, partial=partial)
+
+    def rake(self, margins: dict[str, Any], *, max_iter: int = 50,
+             tol: float = 1e-7) -> EngineDesign:
+        """Rake the weights to several margins, as :meth:`innobaro.Design.rake`.
+
+        Parameters
+        ----------
+        margins : dict
+            ``{column: totals}``, each as in :meth:`poststratify`.
+        max_iter : int, default 50
+            Passes of iterative proportional fitting (over the cells of the
+            margins' cross-classification, not over the rows).
+        tol : float, default 1e-7
+            Convergence, as :meth:`innobaro.Design.rake`.
+
+        Returns
+        -------
+        EngineDesign
+            The weights :math:`w_i g_c`, :math:`g_c` the product of the margins'
+            factors in the row's cell of the cross-classification, applied by the
+            engine; the variance removes the projection on the margins as R's
+            ``svyrecvar`` does (Deming and Stephan 1940; Lumley 2010, ch. 7).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from innobaro.engines import EngineDesign, FrameSource
+        >>> df = pd.DataFrame({"psu": range(8), "w": [5.0] * 8,
+        ...                    "a": list("xxyyxxyy"), "b": list("ppppqqqq")})
+        >>> d = EngineDesign(FrameSource(df), weights="w", psu="psu").rake(
+        ...     {"a": {"x": 30, "y": 10}, "b": {"p": 20, "q": 20}})
+        >>> d.total("a").estimate.round(6).tolist()
+        [30.0, 10.0]
+        """
+        from .weighting import rake
+
+        return rake(self, margins, max_iter=max_iter, tol=tol)
+
+    def calibrate(self, totals: Any, *, formula: str | None = None, method: str = "linear",
+                  bounds: tuple[Any, Any] | None = None, bounds_const: bool = False,
+                  variance: Any = None, aggregate_stage: int | None = None,
+                  aggregate_index: str | None = None, max_iter: int = 50,
+                  tol: float = 1e-7) -> EngineDesign:
+        """Calibrate the weights linearly to population totals (GREG), as
+        :meth:`innobaro.Design.calibrate`.
+
+        Parameters
+        ----------
+        totals : dict or pandas.Series
+            Population total of each auxiliary: keyed by numeric column names,
+            and ``"Intercept"`` for the population size.
+        formula, method, bounds, bounds_const, variance, aggregate_stage, aggregate_index
+            The defaults only (the linear distance on the columns): the others
+            need the rows in memory (:class:`~innobaro.errors.UnsupportedDesignError`).
+        max_iter, tol
+            Accepted for one signature; the linear distance is solved exactly.
+
+        Returns
+        -------
+        EngineDesign
+            The weights :math:`w_i (1 + x_i^T \\lambda)` with
+            :math:`\\lambda = (X^T W X)^{-1} (T_x - X^T w)` from one pass, computed
+            by the engine row by row on every later pass; the variance uses the
+            residuals of the calibration regression (Deville and Särndal 1992).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from innobaro.engines import EngineDesign, FrameSource
+        >>> df = pd.DataFrame({"psu": range(6), "w": [10.0] * 6,
+        ...                    "x": [1.0, 2, 3, 4, 5, 6], "y": [2.0, 3, 5, 4, 6, 8]})
+        >>> d = EngineDesign(FrameSource(df), weights="w", psu="psu")
+        >>> d.calibrate({"Intercept": 60, "x": 240}).total("x").estimate.round(6).tolist()
+        [240.0]
+        """
+        from .weighting import calibrate
+
+        if bounds_const and bounds is None:
+            bounds_const = False  # without bounds it says nothing
+        if bounds_const:
+            raise UnsupportedDesignError(f"calibrate: bounds need the rows in memory on a "
+                                         f"{self.engine} design")
+        del max_iter, tol  # the linear distance needs no iterations
+        return calibrate(self, totals, formula=formula, method=method, bounds=bounds,
+                         variance=variance, aggregate_stage=aggregate_stage,
+                         aggregate_index=aggregate_index)
+
 
 def _entry(var: list[str], entry: Any) -> tuple[int, int]:
     """(numerator, denominator) positions of an entry; -1 without a denominator."""

@@ -1,0 +1,313 @@
+"""Weighting on engine designs, the top-level estimators on them, and failures.
+
+Every estimate of a post-stratified, raked or calibrated engine design is
+compared with the same weighting and estimator on an ``ib.Design`` over the
+same rows at rtol 1e-10 (estimates, covariance matrices, degrees of freedom,
+intervals, design effects), on stratified, clustered, fpc and multistage
+designs with domains and missing values. Dask runs on a two-worker
+``LocalCluster`` (one per module) with small partitions; DuckDB reads Parquet
+files written here. A Dask worker that dies mid-computation is replaced and
+the answer is the same.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import innobaro as ib
+from innobaro.engines import EngineDesign, FrameSource
+from innobaro.errors import (
+    DesignError,
+    InnobaroWarning,
+    MissingValueError,
+    UnsupportedDesignError,
+)
+
+RTOL = 1e-10
+
+
+def _data(seed: int = 3, n: int = 1200) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    h = rng.integers(0, 6, n)
+    psu = h * 100 + rng.integers(0, 8, n)
+    ssu = psu * 10 + rng.integers(0, 4, n)
+    df = pd.DataFrame({"h": h, "psu": psu, "ssu": ssu,
+                       "w": rng.uniform(1, 6, n), "y": rng.normal(50, 10, n),
+                       "x": rng.uniform(1, 3, n),
+                       "b": (rng.uniform(size=n) < 0.3).astype(float),
+                       "g": rng.choice(["north", "south", "west"], n),
+                       "k": rng.integers(0, 2, n),
+                       "r": rng.choice(["lo", "mid", "hi"], n)})
+    df["N1"] = 12 + df["h"]
+    df["N2"] = 9
+    df["p"] = 1.0 / df["w"]
+    df.loc[rng.choice(n, 25, replace=False), "y"] = np.nan
+    df.loc[rng.choice(n, 5, replace=False), "w"] = 0.0
+    return df
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+        c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _engine_design(engine: str, df: pd.DataFrame, tmp: Path, request: Any,
+                   **kw: Any) -> EngineDesign:
+    if engine == "pandas":
+        return EngineDesign(FrameSource(df), **kw)
+    if engine == "duckdb":
+        pytest.importorskip("duckdb")
+        pytest.importorskip("pyarrow")
+        half = len(df) // 2
+        df.iloc[:half].to_parquet(tmp / "part-0.parquet")
+        df.iloc[half:].to_parquet(tmp / "part-1.parquet")
+        return ib.Design.from_parquet(tmp, **kw)
+    request.getfixturevalue("client")
+    import dask.dataframe as dd
+
+    # shuffled rows in small partitions: PSUs, cells and domains split across them
+    return ib.Design.from_dask(dd.from_pandas(df.sample(frac=1.0, random_state=1),
+                                              npartitions=7), split_every=3, **kw)
+
+
+def _same(a: ib.Estimate, b: ib.Estimate) -> None:
+    assert list(a.estimate.index) == list(b.estimate.index)
+    np.testing.assert_allclose(a.estimate, b.estimate, rtol=RTOL)
+    np.testing.assert_allclose(a.vcov, b.vcov, rtol=RTOL, atol=1e-13 * np.abs(b.vcov).max().max())
+    np.testing.assert_array_equal(a.df_values, b.df_values)
+    np.testing.assert_allclose(a.ci(), b.ci(), rtol=RTOL)
+    np.testing.assert_allclose(a.deff, b.deff, rtol=1e-8)
+    np.testing.assert_allclose(a.deff_replace, b.deff_replace, rtol=1e-8)
+    assert a.kind == b.kind
+
+
+DESIGNS = {
+    "stratified-cluster": dict(weights="w", strata="h", psu="psu"),
+    "cluster-probs": dict(probs="p", psu="psu"),
+    "fpc": dict(weights="w", strata="h", psu="psu", fpc="N1"),
+    "multistage-fpc": dict(weights="w", strata="h", psu=["psu", "ssu"], fpc=["N1", "N2"]),
+}
+
+POST = {"north": 4000.0, "south": 3000.0, "west": 2000.0}
+MARGINS = {"g": POST, "k": {0: 5000.0, 1: 4000.0}}
+TOTALS = {"Intercept": 9000.0, "x": 18500.0, "b": 2800.0}
+
+
+def _weight(design: Any, how: str) -> Any:
+    if how == "poststratify":
+        return design.poststratify("g", POST)
+    if how == "rake":
+        return design.rake(MARGINS)
+    return design.calibrate(TOTALS)
+
+
+def _compare(e: Any, d: Any, methods: list[str]) -> None:
+    _same(e.mean(["y", "x"], by="k", na_rm=True), ib.mean(d, ["y", "x"], by="k", na_rm=True))
+    if e.engine == "dask":  # each pass a round trip to the cluster (CI time)
+        _same(e.ratio("b", "x", by="r"), ib.ratio(d, "b", "x", by="r"))
+        _same(e.total("r"), ib.total(d, "r"))
+        return
+    _same(e.total(["x", "b"], by=["g", "k"]), ib.total(d, ["x", "b"], by=["g", "k"]))
+    _same(e.ratio(["y", "b"], "x", by="r", na_rm=True),
+          ib.ratio(d, ["y", "b"], "x", by="r", na_rm=True))
+    _same(e.mean("r", by="g"), ib.mean(d, "r", by="g"))  # a categorical variable's shares
+    _same(e.total("r"), ib.total(d, "r"))
+    for method in methods:
+        a = e.proportion("b", by="r", method=method, level=0.9)
+        b = ib.proportion(d, "b", by="r", method=method, level=0.9)
+        _same(a, b)
+        np.testing.assert_allclose(a.to_frame().to_numpy(dtype=float),
+                                   b.to_frame().to_numpy(dtype=float), rtol=RTOL)
+
+
+WEIGHTINGS = ["poststratify", "rake", "calibrate"]
+# DuckDB on two designs (weights from probabilities in SQL; multistage with fpc) and Dask
+# on one: each pass is a query or a round trip to the cluster (CI time)
+CASES = ([("pandas", d, w) for d in DESIGNS for w in WEIGHTINGS]
+         + [("duckdb", d, w) for d in ("cluster-probs", "multistage-fpc") for w in WEIGHTINGS]
+         + [("dask", "stratified-cluster", w) for w in WEIGHTINGS])
+
+
+@pytest.mark.parametrize(("engine", "design", "how"), CASES)
+def test_weighted_estimators_match_in_memory(engine: str, design: str, how: str,
+                                             tmp_path: Path, request: Any) -> None:
+    df = _data()
+    kw = DESIGNS[design]
+    d = _weight(ib.Design(df, **kw), how)
+    e = _weight(_engine_design(engine, df, tmp_path, request, **kw), how)
+    assert e.n == len(df) and e.df == d.df and e.engine == engine
+    assert how[:4] in repr(e)
+    _compare(e, d, ["logit", "beta", "wilson"])
+
+
+@pytest.mark.parametrize("rule", ["adjust", "average", "certainty"])
+@pytest.mark.parametrize("how", WEIGHTINGS)
+def test_weighting_with_lonely_psus(rule: str, how: str) -> None:
+    df = _data(n=700)
+    df.loc[df["h"] == 5, "psu"] = 500  # one PSU in stratum 5
+    kw = dict(weights="w", strata="h", psu="psu", lonely_psu=rule)
+    d = _weight(ib.Design(df, **kw), how)
+    e = _weight(EngineDesign(FrameSource(df), **kw), how)
+    _same(e.mean("y", by="g", na_rm=True), ib.mean(d, "y", by="g", na_rm=True))
+    _same(e.total("x", by="k"), ib.total(d, "x", by="k"))
+
+
+def test_poststratify_by_two_columns_and_a_frame_of_totals() -> None:
+    df = _data(n=800)
+    totals = pd.DataFrame({"g": ["north", "north", "south", "south", "west", "west"],
+                           "k": [0, 1, 0, 1, 0, 1],
+                           "N": [2000.0, 1800, 1500, 1400, 1100, 900]})
+    kw = dict(weights="w", strata="h", psu="psu", fpc="N1")
+    d = ib.Design(df, **kw).poststratify(["g", "k"], totals)
+    e = EngineDesign(FrameSource(df), **kw).poststratify(["g", "k"], totals)
+    _same(e.mean("x", by="r"), ib.mean(d, "x", by="r"))
+    np.testing.assert_allclose(e.total("b").estimate, ib.total(d, "b").estimate, rtol=RTOL)
+
+
+def test_the_estimators_dispatch_to_engine_designs(tmp_path: Path, request: Any) -> None:
+    df = _data(n=600)
+    kw = dict(weights="w", strata="h", psu="psu")
+    for engine in ("pandas", "duckdb"):
+        e = _engine_design(engine, df, tmp_path, request, **kw)
+        for w in (e, e.rake(MARGINS)):
+            _same(ib.mean(w, "x", by="g"), w.mean("x", by="g"))
+            _same(ib.total(w, ["x", "b"]), w.total(["x", "b"]))
+            _same(ib.ratio(w, "y", "x", na_rm=True), w.ratio("y", "x", na_rm=True))
+            _same(ib.proportion(w, "b", method="beta", level=0.9),
+                  w.proportion("b", method="beta", level=0.9))
+    d = ib.Design(df, **kw)
+    _same(ib.mean(e, "x", by="g"), ib.mean(d, "x", by="g"))
+    with pytest.raises(UnsupportedDesignError, match="se='bell-mccaffrey' needs the rows"):
+        ib.mean(e, "x", se="bell-mccaffrey")
+    with pytest.raises(UnsupportedDesignError, match="ratio: se="):
+        ib.ratio(e, "y", "x", se="bell-mccaffrey-2")
+
+
+def test_weighting_errors_are_named_as_in_memory() -> None:
+    df = _data(n=500)
+    kw = dict(weights="w", strata="h", psu="psu")
+    d = ib.Design(df, **kw)
+    e = EngineDesign(FrameSource(df), **kw)
+    # a sample cell without a population count, and one without sample
+    for totals in ({"north": 10.0, "south": 20.0}, {**POST, "east": 5.0}):
+        with pytest.raises(DesignError) as mem:
+            d.poststratify("g", totals)
+        with pytest.raises(DesignError) as eng:
+            e.poststratify("g", totals)
+        assert str(eng.value) == str(mem.value)
+    with pytest.warns(InnobaroWarning, match="population cell.*east; ignored"):
+        p = e.poststratify("g", {**POST, "east": 5.0}, partial=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InnobaroWarning)
+        dp = d.poststratify("g", {**POST, "east": 5.0}, partial=True)
+    _same(p.mean("x"), ib.mean(dp, "x"))
+    with pytest.raises(DesignError, match="rake: margin 'g' does not match"):
+        e.rake({"g": {"north": 1.0}, "k": {0: 1.0, 1: 2.0}})
+    with pytest.raises(DesignError, match="poststratify: column 'nope' is not in the data"):
+        e.poststratify("nope", POST)
+    with pytest.raises(MissingValueError, match="poststratify: column 'g' has missing"):
+        EngineDesign(FrameSource(df.assign(g=df["g"].where(df.index != 4))),
+                     **kw).poststratify("g", POST)
+    with pytest.raises(UnsupportedDesignError, match="weighted already"):
+        e.poststratify("g", POST).rake(MARGINS)
+    with pytest.raises(UnsupportedDesignError, match="formula=, method="):
+        e.calibrate(TOTALS, method="raking")
+    with pytest.raises(UnsupportedDesignError, match="bounds"):
+        e.calibrate(TOTALS, bounds=(0.5, 2), bounds_const=True)
+    with pytest.raises(DesignError, match="column 'g' is not numeric"):
+        e.calibrate({"g": 3.0})
+    with pytest.raises(UnsupportedDesignError, match="negative or infinite calibrated weight"):
+        e.calibrate({"Intercept": 9000.0, "x": 40000.0})
+    with pytest.raises(MissingValueError, match="calibrate: column 'y' has missing"):
+        e.calibrate({"y": 1e5})
+    assert df.equals(_data(n=500))  # the user's frame is unchanged
+
+
+def test_weighted_duckdb_source_that_changes_is_refused() -> None:
+    duckdb = pytest.importorskip("duckdb")
+    df = _data(n=400)
+    con = duckdb.connect()
+    con.register("frame", df)
+    con.execute("CREATE TABLE survey AS SELECT * FROM frame")
+    e = ib.Design.from_duckdb("survey", connection=con, weights="w", strata="h",
+                              psu="psu").calibrate(TOTALS)
+    e.mean("x")
+    con.execute("UPDATE survey SET x = x * 2 WHERE h = 1")  # the calibrated weights change
+    with pytest.raises(ib.errors.EngineError, match="source changed"):
+        e.mean("x")
+
+
+def test_a_dask_worker_lost_mid_computation(client: Any, tmp_path: Path) -> None:
+    """A worker dies while reducing a partition: the scheduler reruns the task on
+    another worker (the nanny starts a new one) and the numbers are the same."""
+    import dask.dataframe as dd
+
+    df = _data(n=900)
+    marker = tmp_path / "died"
+
+    def die_once(part: pd.DataFrame, path: str) -> pd.DataFrame:
+        import os
+
+        if len(part) and not os.path.exists(path):
+            open(path, "w").close()
+            os._exit(1)  # the worker process is lost
+        return part
+
+    frame = dd.from_pandas(df, npartitions=6)
+    lossy = frame.map_partitions(die_once, str(marker), meta=frame._meta)
+    kw = dict(weights="w", strata="h", psu="psu")
+    e = ib.Design.from_dask(lossy, split_every=2, **kw)
+    assert marker.exists()  # a worker did die during the structure pass
+    d = ib.Design(df, **kw)
+    _same(e.mean(["y", "x"], by="g", na_rm=True), ib.mean(d, ["y", "x"], by="g", na_rm=True))
+    marker.unlink()  # and again, during an estimate of a raked design
+    _same(e.rake(MARGINS).total("x", by="k"), ib.total(d.rake(MARGINS), "x", by="k"))
+    client.wait_for_workers(2, timeout=60)
+
+
+@pytest.mark.parametrize("how", WEIGHTINGS)
+def test_weighting_columns_as_domains_and_variables(how: str) -> None:
+    """A margin (or post-stratum, or auxiliary) that is also the estimated
+    variable, a domain, or the stratum column."""
+    df = _data(n=800)
+    kw = dict(weights="w", strata="h", psu="psu")
+    d = _weight(ib.Design(df, **kw), how)
+    e = _weight(EngineDesign(FrameSource(df), **kw), how)
+    _same(e.mean("g", by="k"), ib.mean(d, "g", by="k"))
+    _same(e.proportion("k", by="g"), ib.proportion(d, "k", by="g"))
+    _same(e.total(["x", "b"], by="h"), ib.total(d, ["x", "b"], by="h"))
+    _same(e.ratio("y", "x", by="g", na_rm=True), ib.ratio(d, "y", "x", by="g", na_rm=True))
+    by_stratum = {h: 1000.0 + 100 * h for h in range(6)}
+    _same(EngineDesign(FrameSource(df), **kw).poststratify("h", by_stratum).mean(
+        "y", by="g", na_rm=True),
+          ib.mean(ib.Design(df, **kw).poststratify("h", by_stratum), "y", by="g", na_rm=True))
+
+
+def test_dask_cells_only_in_some_partitions(client: Any) -> None:
+    """Sorted by the post-stratum and the stratum: each post-stratum, margin
+    level and stratum lives in a few partitions only, and PSUs straddle them."""
+    import dask.dataframe as dd
+
+    df = _data(n=900).sort_values(["g", "h"], kind="stable")
+    kw = dict(weights="w", strata="h", psu="psu")
+    d = ib.Design(df, **kw)
+    e = ib.Design.from_dask(dd.from_pandas(df, npartitions=9), split_every=2, **kw)
+    _same(e.poststratify("g", POST).mean("y", by="k", na_rm=True),
+          ib.mean(d.poststratify("g", POST), "y", by="k", na_rm=True))
+    _same(e.rake(MARGINS).total("b", by="g"), ib.total(d.rake(MARGINS), "b", by="g"))
