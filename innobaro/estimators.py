@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from ._linalg import bincount
 from ._validate import as_column_list, check_binary, check_columns
-from .design import Design, ReplicateDesign, ReplicateFactors, SurveyDesign
+from .design import Design, ReplicateDesign, SurveyDesign
 from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueError
 from .intervals import PROPORTION_METHODS, proportion_interval, t_quantile
 from .results import Estimate
@@ -515,7 +515,8 @@ class _MeanReplicates:
         with np.errstate(divide="ignore", invalid="ignore"):
             return (T / _rep_sizes(self.design, prep, W)).reshape(W.shape[1], -1)
 
-    def from_factors(self, factors: ReplicateFactors) -> np.ndarray:
+    def from_factors(self, factors: Any) -> np.ndarray:
+        """(R, D q) replicate means from a :class:`~innobaro.design.ReplicateFactors`."""
         prep = self.prep
         values = np.empty((prep.Y.shape[0], prep.q + 1))
         values[:, :-1] = prep.Y
