@@ -2246,6 +2246,10 @@ class ReplicateDesign(SurveyDesign):
         return pd.DataFrame(W, index=self._data.index,
                             columns=[f"rep{r + 1}" for r in range(self.n_replicates)])
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # pickled before replicates were held as factors: the (n, R) matrix only
+        super().__setstate__({"_factors": None, **state})
+
     def with_df(self, df: float) -> ReplicateDesign:
         """The same design with the degrees of freedom set explicitly.
 

@@ -251,3 +251,15 @@ def test_a_built_design_at_a_million_rows_and_80_replicates_takes_a_few_megabyte
     assert built < 5e6 and peak_build < 3e7, (built, peak_build)  # the factors: 1.3 MB
     assert peak_mean < matrix / 8, peak_mean
     assert np.isfinite(est.se).all() and est.df_values.tolist() == [79.0] * 5
+
+
+def test_a_design_pickled_before_factors_unpickles() -> None:
+    """A pickle of a replicate design from before this storage (no factors
+    field, the (n, R) matrix only) gives the same design."""
+    rd = _as_matrix(DESIGNS["jkn"])
+    state = dict(rd.__dict__)
+    del state["_factors"]
+    old = object.__new__(ib.ReplicateDesign)
+    old.__setstate__(state)
+    assert old.replicate_factors is None
+    _same(ib.mean(old, "y", by="g"), ib.mean(rd, "y", by="g"))
