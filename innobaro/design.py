@@ -1006,12 +1006,14 @@ class SurveyDesign:
             if not isinstance(self, ReplicateDesign):
                 raise DesignError("replicate_weights: the design has no replicate weights")
             rep_new = np.asarray(replicate_weights, dtype=np.float64)
-            if rep_new.shape != self._rep.shape:
+            shape = (self.n, self.n_replicates)
+            if rep_new.shape != shape:
                 raise DesignError(f"replicate_weights has shape {rep_new.shape}; the design's "
-                                  f"are {self._rep.shape}")
-            rep = self._rep.copy()
+                                  f"are {shape}")
+            rep = self.unmasked_replicate_weights.copy()
             np.copyto(rep, rep_new, where=present[:, None])
-            changes["rep"] = rep
+            changes["rep"] = rep  # new weights: held as (n, R) from now on
+            changes["factors"] = None
         if calibration is not None:
             if isinstance(self, ReplicateDesign):
                 raise DesignError("a replicate design repeats the weighting in every "
@@ -1833,8 +1835,8 @@ class Design(SurveyDesign):
         """
         from .replicate_weights import (
             make_replicate_weights,
-            mrb_multipliers,
-            sdr_multipliers,
+            mrb_unit_factors,
+            sdr_unit_factors,
         )
 
         if self._pps is not None:
@@ -1843,31 +1845,163 @@ class Design(SurveyDesign):
         if sort is not None and method != "sdr":
             raise DesignError(f"sort= is for method='sdr' (the order of the sample); "
                               f"method {method!r} does not use it")
-        if method in ("mrbbootstrap", "sdr"):  # row-level multipliers
+        # every method's replicate weight is the row's weight times a factor of
+        # its unit: the design keeps the factors (ReplicateFactors), not n x R
+        if method in ("mrbbootstrap", "sdr"):  # factors of last-stage / first-stage units
             count: Any = (50 if method == "mrbbootstrap" else 80) if replicates is None \
                 else replicates
-            weights = (mrb_multipliers(self, count, seed) if method == "mrbbootstrap"
-                       else sdr_multipliers(self, None if sort is None else
-                                            ([sort] if isinstance(sort, str) else list(sort)),
-                                            count))
-            np.multiply(weights, self._w[:, None], out=weights)
+            factors, unit = (mrb_unit_factors(self, count, seed) if method == "mrbbootstrap"
+                             else sdr_unit_factors(self, None if sort is None else
+                                                   ([sort] if isinstance(sort, str)
+                                                    else list(sort)), count))
+            held = ReplicateFactors(factors, unit, self._w)
             # scale and rscales: the method's defaults (_default_scales), 1/(R-1) and 4/R
-            return ReplicateDesign._from_arrays(self._data, self._w, weights, method=method,
+            return ReplicateDesign._from_arrays(self._data, self._w, held, method=method,
                                                 scale=None, rscales=None, rho=None,
                                                 mse=mse, present=self._present,
                                                 domain_label=self._domain_label,
                                                 shared=self._shared)
         mult, scale, rscales = make_replicate_weights(
             self, method, replicates=replicates, seed=seed, rho=rho, hadamard_matrix=hadamard)
-        unit = self._stages[0].unit
-        weights = mult[unit]
-        np.multiply(weights, self._w[:, None], out=weights)
+        held = ReplicateFactors(mult, self._stages[0].unit, self._w)
         # the same rows, domain and level codes as this design
-        return ReplicateDesign._from_arrays(self._data, self._w, weights, method=method,
+        return ReplicateDesign._from_arrays(self._data, self._w, held, method=method,
                                             scale=scale, rscales=rscales, rho=rho, mse=mse,
                                             present=self._present,
                                             domain_label=self._domain_label,
                                             shared=self._shared)
+
+
+class ReplicateFactors:
+    r"""Replicate weights held as factors of sampling units (advanced).
+
+    When innobaro builds the replicates (:meth:`Design.replicate`), every
+    replicate weight is the row's weight times a factor of its unit (the
+    PSU; the last-stage unit for ``mrbbootstrap``):
+
+    .. math::
+
+        W_{ir} = w_i \, F_{u(i), r},
+
+    so the design keeps the (units, R) factors :math:`F` and each row's unit
+    code instead of the (n, R) weights. The (n, R) matrix is made the first
+    time code asks for it (:meth:`full`), once, read-only, and shared by the
+    designs derived from this one (subsets, new columns).
+
+    Parameters
+    ----------
+    factors : numpy.ndarray
+        (U, R) factor of each unit in each replicate.
+    unit : numpy.ndarray
+        (n,) unit code of each row, 0 to U - 1.
+    weights : numpy.ndarray
+        (n,) full-sample weights the factors multiply.
+
+    References
+    ----------
+    .. [1] Wolter, K. M. (2007). *Introduction to Variance Estimation*, ch. 3-5.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from innobaro.design import ReplicateFactors
+    >>> f = ReplicateFactors(np.array([[0.0, 2.0], [2.0, 0.0]]), np.array([0, 0, 1]),
+    ...                      np.array([1.0, 2.0, 3.0]))
+    >>> f.full().tolist()
+    [[0.0, 2.0], [0.0, 4.0], [6.0, 0.0]]
+    """
+
+    __slots__ = ("_full", "factors", "unit", "weights")
+
+    def __init__(self, factors: np.ndarray, unit: np.ndarray, weights: np.ndarray) -> None:
+        self.factors = read_only(np.ascontiguousarray(factors, dtype=np.float64))
+        self.unit = read_only(np.asarray(unit, dtype=np.int64))
+        self.weights = read_only(np.asarray(weights, dtype=np.float64))
+        self._full: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n, R): the shape of the replicate weights."""
+        return (int(self.unit.size), int(self.factors.shape[1]))
+
+    def full(self) -> np.ndarray:
+        """The (n, R) replicate weights :math:`w_i F_{u(i), r}`, read-only.
+
+        Made on the first call (one gather and one product, the same
+        arithmetic as building them directly, so the same numbers to the
+        last bit) and kept.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        if self._full is None:
+            W = np.take(self.factors, self.unit, axis=0)
+            np.multiply(W, self.weights[:, None], out=W)
+            self._full = read_only(W)
+        return self._full
+
+    def domain_totals(self, values: np.ndarray, domain: np.ndarray, n_domains: int
+                      ) -> np.ndarray:
+        r"""Domain totals of the columns of ``values`` under every replicate.
+
+        .. math::
+
+            T_{rdj} = \sum_u F_{ur} \sum_{i: u(i) = u, d(i) = d} w_i y_{ij},
+
+        the inner sums by one bincount per column over (domain, unit), then
+        one (R, units) x (units, D k) product: no (n, R) matrix.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            (n, k) values :math:`y`.
+        domain : numpy.ndarray
+            (n,) domain code of each row, -1 for rows in no domain.
+        n_domains : int
+            Number of domains D.
+
+        Returns
+        -------
+        numpy.ndarray
+            (R, D, k).
+        """
+        k = values.shape[1]
+        U, R = self.factors.shape
+        keep = domain >= 0
+        if keep.all():
+            unit, dom, w, A = self.unit, domain, self.weights, values
+        else:
+            unit, dom, w, A = self.unit[keep], domain[keep], self.weights[keep], values[keep]
+        key = dom * U + unit if n_domains > 1 else unit
+        cells = n_domains * U
+        if cells <= max(unit.size, 1 << 16):  # dense (domain, unit) cells
+            S = np.empty((cells, k))
+            for j in range(k):  # over variables: one bincount each
+                S[:, j] = np.bincount(key, weights=w * A[:, j], minlength=cells)
+            # (U, D k): unit-major, each domain's k columns together
+            S3 = S.reshape(n_domains, U, k).transpose(1, 0, 2).reshape(U, n_domains * k)
+            return (self.factors.T @ S3).reshape(R, n_domains, k)
+        # many cells: only those with rows, as a sparse (cells, D k) matrix
+        import scipy.sparse as sp
+
+        used, inverse = np.unique(key, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        C = used.size
+        S = np.empty((C, k))
+        for j in range(k):  # over variables
+            S[:, j] = np.bincount(inverse, weights=w * A[:, j], minlength=C)
+        cols = ((used // U)[:, None] * k + np.arange(k)).ravel()
+        M = sp.csr_matrix((S.ravel(), cols, np.arange(0, C * k + 1, k)),
+                          shape=(C, n_domains * k))
+        T = np.asarray(M.T @ self.factors[used % U])  # (D k, R)
+        return T.T.reshape(R, n_domains, k)
+
+    def __getstate__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (self.factors, self.unit, self.weights)  # not the (n, R) matrix
+
+    def __setstate__(self, state: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        self.__init__(*state)  # type: ignore[misc]
 
 
 _METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap", "subbootstrap", "mrbbootstrap", "other",
@@ -1914,10 +2048,13 @@ class ReplicateDesign(SurveyDesign):
 
     Notes
     -----
-    Replicate weights are held once as a float64 (n, R) array of full
+    Given replicate weights are held once as a float64 (n, R) array of full
     weights; every estimate over all replicates is one matrix product with
-    it. float64 keeps replicate variances exact to about 1e-15; float32 would
-    halve the memory but lose agreement with R beyond 1e-7.
+    it. Replicates built by :meth:`Design.replicate` are held as factors of
+    their units (:class:`~innobaro.design.ReplicateFactors`, a few megabytes),
+    the (n, R) matrix made only when code asks for it. float64 keeps replicate
+    variances exact to about 1e-15; float32 would halve the memory but lose
+    agreement with R beyond 1e-7.
 
     References
     ----------
@@ -1976,7 +2113,8 @@ class ReplicateDesign(SurveyDesign):
         self._spec = {"weights": weights, "replicate_weights": cols}
 
     @classmethod
-    def _from_arrays(cls, data: pd.DataFrame, w: np.ndarray, full: np.ndarray, *,
+    def _from_arrays(cls, data: pd.DataFrame, w: np.ndarray,
+                     full: np.ndarray | ReplicateFactors, *,
                      method: str, scale: float | None, rscales: np.ndarray | None,
                      rho: float | None,
                      mse: bool, present: np.ndarray, domain_label: str | None,
@@ -1990,7 +2128,8 @@ class ReplicateDesign(SurveyDesign):
         new._shared = shared
         return new
 
-    def _setup(self, data: pd.DataFrame, w: np.ndarray, full: np.ndarray, *, method: str,
+    def _setup(self, data: pd.DataFrame, w: np.ndarray, full: np.ndarray | ReplicateFactors,
+               *, method: str,
                scale: float | None, rscales: Sequence[float] | np.ndarray | None,
                rho: float | None, mse: bool, multipliers: np.ndarray | None,
                df: float | None, quiet: bool = False) -> None:
@@ -1998,8 +2137,15 @@ class ReplicateDesign(SurveyDesign):
             raise DesignError(f"method must be one of {', '.join(_METHODS)} (or "
                               f"'successive-difference'); got {method!r}")
         self._init_common(data, w)
-        self._rep = read_only(np.ascontiguousarray(full, dtype=np.float64))
-        n_rep = self._rep.shape[1]
+        # replicate weights built by innobaro are held as unit factors (_factors,
+        # the (n, R) matrix made when asked for); given or reweighted ones as (n, R)
+        if isinstance(full, ReplicateFactors):
+            self._rep: np.ndarray | None = None
+            self._factors: ReplicateFactors | None = full
+        else:
+            self._rep = read_only(np.ascontiguousarray(full, dtype=np.float64))
+            self._factors = None
+        n_rep = self.n_replicates
         if rho is not None and not 0 <= rho < 1:
             raise DesignError(f"rho must be in [0, 1); got {rho!r}")
         if method == "fay" and rho is None:
@@ -2063,21 +2209,46 @@ class ReplicateDesign(SurveyDesign):
 
         Advanced: full weights (not multipliers), the matrix variance engines
         and weighting work with; :attr:`replicate_weights` is the DataFrame,
-        zero outside the domain.
+        zero outside the domain. Replicates built by innobaro are held as
+        factors of their units (:attr:`replicate_factors`): the matrix is
+        made on the first call and kept.
         """
+        if self._rep is None:
+            assert self._factors is not None
+            return self._factors.full()
         return self._rep
+
+    @property
+    def replicate_factors(self) -> ReplicateFactors | None:
+        """The replicate weights as factors of units (advanced; read-only arrays).
+
+        Set when innobaro built the replicates (:meth:`Design.replicate`) and
+        they have not been reweighted since; None for given replicate weight
+        columns and after a weighting step, whose replicate weights are held
+        as an (n, R) matrix. Estimators use it to sum per unit and domain
+        first and multiply a small matrix (:meth:`ReplicateFactors.domain_totals`).
+        """
+        return self._factors
 
     @property
     def n_replicates(self) -> int:
         """Number of replicates."""
+        if self._rep is None:
+            assert self._factors is not None
+            return int(self._factors.factors.shape[1])
         return int(self._rep.shape[1])
 
     @property
     def replicate_weights(self) -> pd.DataFrame:
         """The replicate weights as full weights (zero outside the domain of a subset)."""
-        W = self._rep if self._present.all() else self._rep * self._present[:, None]
+        rep = self.unmasked_replicate_weights
+        W = rep if self._present.all() else rep * self._present[:, None]
         return pd.DataFrame(W, index=self._data.index,
                             columns=[f"rep{r + 1}" for r in range(self.n_replicates)])
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # pickled before replicates were held as factors: the (n, R) matrix only
+        super().__setstate__({"_factors": None, **state})
 
     def with_df(self, df: float) -> ReplicateDesign:
         """The same design with the degrees of freedom set explicitly.

@@ -503,11 +503,34 @@ def _rep_sizes(design: SurveyDesign, prep: _Prepared, W: np.ndarray) -> np.ndarr
 
 
 def _mean_replicates(design: SurveyDesign, prep: _Prepared) -> ReplicateFn:
-    def reps(W: np.ndarray) -> np.ndarray:
+    return _MeanReplicates(design, prep)
+
+
+class _MeanReplicates:
+    """Replicate domain means: from the (n, R) weights (``__call__``), or from
+    unit factors (``from_factors``, used by ``vcov_of`` when the design holds
+    its replicates so): per-(unit, domain) sums of w y and w by bincount, then
+    one small product (:meth:`~innobaro.design.ReplicateFactors.domain_totals`)."""
+
+    def __init__(self, design: SurveyDesign, prep: _Prepared) -> None:
+        self.design = design
+        self.prep = prep
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        prep = self.prep
         T = _rep_totals(prep, prep.Y, W)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (T / _rep_sizes(design, prep, W)).reshape(W.shape[1], -1)
-    return reps
+            return (T / _rep_sizes(self.design, prep, W)).reshape(W.shape[1], -1)
+
+    def from_factors(self, factors: Any) -> np.ndarray:
+        """(R, D q) replicate means from a :class:`~innobaro.design.ReplicateFactors`."""
+        prep = self.prep
+        values = np.empty((prep.Y.shape[0], prep.q + 1))
+        values[:, :-1] = prep.Y
+        values[:, -1] = 1.0
+        T = factors.domain_totals(values, prep.dom, prep.n_domains)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (T[:, :, :-1] / T[:, :, -1:]).reshape(T.shape[0], -1)
 
 
 def _domain_means(prep: _Prepared, scratch: np.ndarray | None = None

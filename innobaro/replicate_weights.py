@@ -404,6 +404,36 @@ def mrb_multipliers(design: Design, replicates: int = 50,
     >>> m.shape, sorted(set(m.round(4).ravel().tolist()))
     ((8, 3), [0.2254, 1.7746])
     """
+    factors, unit = mrb_unit_factors(design, replicates, seed)
+    return factors[unit]
+
+
+def mrb_unit_factors(design: Design, replicates: int = 50,
+                     seed: int | np.random.Generator | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`mrb_multipliers` as factors of the last active stage's units.
+
+    Every row's multiplier is that of its unit at the last stage that is
+    resampled, so the (n, R) multipliers are ``factors[unit]``;
+    :meth:`Design.replicate("mrbbootstrap") <innobaro.Design.replicate>`
+    keeps the factors (:class:`~innobaro.design.ReplicateFactors`).
+
+    Parameters
+    ----------
+    design : Design
+        A linearisation design.
+    replicates : int, default 50
+        Number of replicates.
+    seed : int or numpy.random.Generator, optional
+        Seed of the resampling.
+
+    Returns
+    -------
+    factors : numpy.ndarray
+        (U, R) multiplier of each unit (the formula of :func:`mrb_multipliers`).
+    unit : numpy.ndarray
+        (n,) unit code of each row.
+    """
     if not isinstance(replicates, (int, np.integer)) or replicates < 2:
         raise DesignError(f"replicates must be an integer of at least 2; got {replicates!r}")
     rng = np.random.default_rng(seed)
@@ -443,9 +473,8 @@ def mrb_multipliers(design: Design, replicates: int = 50,
         total += carry * contribution
         step = np.where(kept_u, np.sqrt(up)[:, None], 0.0)
         f_parent = st.sampling_fraction[parent]
-    mult = total[stages[-1].unit]
-    mult += 1.0
-    return mult
+    total += 1.0
+    return total, stages[-1].unit
 
 
 def mrb_bootstrap(design: Design, *, replicates: int = 50,
@@ -693,6 +722,31 @@ def sdr_multipliers(design: Design, sort: str | list[str] | None = None,
     numpy.ndarray
         (n, R) factors, over all the design's rows.
     """
+    factors, unit = sdr_unit_factors(design, sort, replicates)
+    return factors[unit]
+
+
+def sdr_unit_factors(design: Design, sort: str | list[str] | None = None,
+                     replicates: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sdr_multipliers` as factors of the first-stage units.
+
+    Parameters
+    ----------
+    design : Design
+        A linearisation design.
+    sort : str or list of str, optional
+        Columns giving the sort order of the rows.
+    replicates : int, default 80
+        Number of replicates.
+
+    Returns
+    -------
+    factors : numpy.ndarray
+        (U, R) factors of each first-stage unit (rows of :func:`sdr_factors`
+        in the units' sort order).
+    unit : numpy.ndarray
+        (n,) unit code of each row.
+    """
     if design.has_fpc:
         warn("finite population corrections are not used by successive-difference "
              "replicates (as the ACS's)")
@@ -718,5 +772,4 @@ def sdr_multipliers(design: Design, sort: str | list[str] | None = None,
     np.minimum.at(place, st.unit[row_order], np.arange(design.n))
     position = np.empty(n_units, dtype=np.int64)
     position[np.argsort(place, kind="stable")] = np.arange(n_units)
-    F = sdr_factors(n_units, replicates)[position]
-    return F[st.unit]
+    return sdr_factors(n_units, replicates)[position], st.unit

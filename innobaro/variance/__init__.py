@@ -18,7 +18,7 @@ import numpy as np
 from ..design import Design, ReplicateDesign, SurveyDesign
 from ..twophase import TwoPhaseDesign
 from .linearization import Influence, design_df, linearized_vcov
-from .replicates import replicate_rank_df, replicate_vcov
+from .replicates import factor_rank_df, replicate_rank_df, replicate_vcov
 from .small_sample import Working, small_sample_influence
 from .twophase import twophase_vcov
 
@@ -36,7 +36,10 @@ __all__ = [
     "vcov_of",
 ]
 
-#: Re-estimates a statistic under replicate weights: (n, R) -> (R, m).
+#: Re-estimates a statistic under replicate weights: (n, R) -> (R, m). One
+#: that also has a method ``from_factors(factors)`` (a
+#: :class:`~innobaro.design.ReplicateFactors` -> (R, m)) is given the unit
+#: factors instead when the design holds its replicates so (:func:`vcov_of`).
 ReplicateFn = Callable[[np.ndarray], np.ndarray]
 
 
@@ -64,7 +67,13 @@ def vcov_of(design: SurveyDesign, estimate: np.ndarray, influence: Influence,
     if se != "linearized":
         influence = small_sample_influence(design, influence, working, se)
     if isinstance(design, ReplicateDesign):
-        return replicate_vcov(design, estimate, replicates(design.unmasked_replicate_weights))
+        # an estimator that can sum per unit first (``from_factors``) skips the
+        # (n, R) matrix of replicates held as unit factors
+        factored = getattr(replicates, "from_factors", None)
+        factors = design.replicate_factors
+        reps = (factored(factors) if factored is not None and factors is not None
+                else replicates(design.unmasked_replicate_weights))
+        return replicate_vcov(design, estimate, reps)
     if isinstance(design, TwoPhaseDesign):  # a Design of the phase-2 rows, both phases
         return twophase_vcov(design, influence)
     if isinstance(design, Design):
@@ -122,6 +131,10 @@ def degrees_of_freedom(design: SurveyDesign, domain: np.ndarray | None = None,
 
 def _domain_df(design: SurveyDesign, domain: np.ndarray, n_domains: int) -> np.ndarray:
     if isinstance(design, ReplicateDesign):
+        factors = design.replicate_factors
+        if factors is not None:  # the same rank from the unit factors
+            return factor_rank_df(factors.factors, factors.unit, factors.weights, domain,
+                                  n_domains)
         rep = design.unmasked_replicate_weights
         order = np.argsort(domain, kind="stable")
         counts = np.bincount(domain[domain >= 0], minlength=n_domains)

@@ -27,7 +27,7 @@ from ..errors import warn
 if TYPE_CHECKING:
     from ..design import ReplicateDesign
 
-__all__ = ["replicate_rank_df", "replicate_vcov"]
+__all__ = ["factor_rank_df", "replicate_rank_df", "replicate_vcov"]
 
 
 # ----------------------------------------------------------------------------
@@ -144,6 +144,81 @@ def replicate_rank_df(weights: np.ndarray, rows: np.ndarray | None = None) -> fl
         cols = (weights if rows is None else weights[rows])[:, first]
         rank = int((~aliased_columns(column_qr(cols / scale), _RANK_TOL)).sum())
     return float(rank - 1)
+
+
+def factor_rank_df(factors: np.ndarray, unit: np.ndarray, weights: np.ndarray,
+                   domain: np.ndarray, n_domains: int) -> np.ndarray:
+    r""":func:`replicate_rank_df` of each domain, from replicate weights held as unit factors.
+
+    The replicate weights are :math:`W_{ir} = w_i F_{u(i), r}`. Row :math:`i`
+    of :math:`W` is :math:`w_i` times row :math:`u(i)` of :math:`F`, so the
+    rows of one unit are proportional, and the Gram matrix of a domain's rows
+    is
+
+    .. math::
+
+        W_d^\top W_d = \sum_{i \in d} w_i^2 F_{u(i)}^\top F_{u(i)}
+                     = \sum_u s_{du}^2 F_u^\top F_u = \tilde W_d^\top \tilde W_d,
+        \qquad s_{du} = \Big(\sum_{i \in d,\, u(i) = u} w_i^2\Big)^{1/2},
+
+    with :math:`\tilde W_d` the (units of the domain, R) matrix of rows
+    :math:`s_{du} F_u`. Moreover :math:`W_d = P \tilde W_d` with :math:`P`
+    having orthonormal columns (:math:`P_{iu} = w_i / s_{du}` for
+    :math:`u(i) = u`, for units with :math:`s_{du} > 0`). R's rule (LINPACK's
+    QR with limited pivoting, ``tol = 1e-5``) compares each column's residual
+    on the columns before it with the column's norm: residuals and norms are
+    those of :math:`P\tilde W_d` and are unchanged by :math:`P`, so the rank of
+    :math:`\tilde W_d` by the same rule (the same column norms, the same Gram
+    matrix) is the rank of :math:`W_d`. Two columns of :math:`W_d` are equal
+    exactly when those of :math:`\tilde W_d` are (on the units with nonzero
+    weight), so the same copies are left out. Each domain's rank is then that
+    of a (units, R) matrix, from one bincount of :math:`w_i^2` over (domain,
+    unit) instead of a pass over the (n, R) weights.
+
+    Parameters
+    ----------
+    factors : numpy.ndarray
+        (U, R) factor of each unit in each replicate.
+    unit : numpy.ndarray
+        (n,) unit code of each row.
+    weights : numpy.ndarray
+        (n,) weights the factors multiply.
+    domain : numpy.ndarray
+        (n,) domain code of each row, -1 for rows in no domain.
+    n_domains : int
+        Number of domains.
+
+    Returns
+    -------
+    numpy.ndarray
+        Rank minus one per domain (NaN for a domain without rows, -1 when its
+        weights are all zero), as :func:`replicate_rank_df` of the domain's rows.
+    """
+    U = factors.shape[0]
+    keep = domain >= 0
+    dom = domain[keep]
+    key = dom * U + unit[keep]
+    w2 = np.square(weights[keep])
+    rows = np.bincount(dom, minlength=n_domains)
+    cells = n_domains * U
+    if cells <= max(key.size, 1 << 16):  # dense (domain, unit) cells
+        s2 = np.bincount(key, weights=w2, minlength=cells)
+        used = np.flatnonzero(np.bincount(key, minlength=cells))
+        s2 = s2[used]
+    else:
+        used, inverse = np.unique(key, return_inverse=True)
+        s2 = np.bincount(inverse.reshape(-1), weights=w2, minlength=used.size)
+    # ``used`` is sorted: each domain's units are contiguous
+    bounds = np.searchsorted(used // U, np.arange(n_domains + 1))
+    scale = np.sqrt(s2)
+    out = np.empty(n_domains)
+    for d in range(n_domains):  # one rank per domain, of a (units, R) matrix
+        if rows[d] == 0:
+            out[d] = np.nan
+            continue
+        a, b = bounds[d], bounds[d + 1]
+        out[d] = replicate_rank_df(factors[used[a:b] % U] * scale[a:b, None])
+    return out
 
 
 def _first_of_identical(weights: np.ndarray, rows: np.ndarray | None, keys: np.ndarray,
