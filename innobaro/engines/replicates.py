@@ -1,0 +1,585 @@
+"""Replicate-weight designs over an engine: per-domain replicate totals in one pass.
+
+For replicate weights :math:`w_{ri}` (full weights), every estimator here is a
+ratio of totals, so its replicate estimates need only the totals
+:math:`T_c(w_r)` and :math:`T_c(w_r y)` of each cell :math:`c` of (domain,
+completeness): the mean of replicate :math:`r` in domain :math:`d` is
+:math:`\\sum_{c \\in d} T_c(w_r y) / \\sum_{c \\in d} T_c(w_r)`. The engine sums
+them for every replicate in one pass (beside the pass of the full-sample sums,
+which checks the rows as :class:`~innobaro.engines.EngineDesign` does), and the
+in-memory estimator runs on a small :class:`~innobaro.ReplicateDesign` whose
+rows are the cells once per replicate: row :math:`(c, r)` has replicate weight
+:math:`T_c(w_r)` in column :math:`r` only and the value
+:math:`T_c(w_r y) / T_c(w_r)`, row :math:`(c, 0)` the full weight and value. Its
+replicate estimates, hence the replicate variance (R's ``svrVar``), are those
+of the rows.
+
+The degrees of freedom are R's rule, the rank of the domain's replicate
+weights minus one (:func:`~innobaro.variance.replicates.replicate_rank_df`),
+taken from the Gram matrix :math:`\\sum_{i \\in d} w_{ri} w_{si}` summed per
+domain in one more pass (once per set of domains): the rank by LINPACK's
+limited pivoting is a function of the Gram matrix of the columns scaled to
+unit norm (Wolter 2007, ch. 3-5; Lumley 2010, sec. 2.8).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._validate import as_column_list
+from ..design import ReplicateDesign
+from ..errors import (
+    DesignError,
+    EngineError,
+    EstimationError,
+    InnobaroWarning,
+    UnsupportedDesignError,
+)
+from ..estimators import mean as _mean_of
+from ..intervals import proportion_interval
+from ..results import Estimate
+from ..variance.replicates import replicate_rank_df, replicate_vcov
+from .core import EngineDesign, FrameSource, Source
+from .sums import COMPLETE, SW, N, SumsSpec, check_rows
+
+__all__ = ["ReplicateEngineDesign", "gram_rank_df", "replicate_frame"]
+
+_W = "__ib_w"
+_RW = "__ib_rw"
+
+
+def _rep_name(k: int) -> str:
+    return f"{_RW}{k}"
+
+
+def _rep_y_name(k: int, j: int) -> str:
+    return f"{_RW}{k}_y{j}"
+
+
+def _gram_name(k: int, m: int) -> str:
+    return f"{_RW}g{k}_{m}"
+
+
+def _rep_total(i: int) -> str:
+    """Column of a replicate total in the merged sums (apart from the full sample's)."""
+    return f"{_RW}t{i}"
+
+
+def replicate_frame(frame: pd.DataFrame, keep: Sequence[str], replicates: Sequence[str],
+                    weights: str | None, combined: bool, variables: Sequence[str],
+                    gram: bool) -> pd.DataFrame:
+    """The per-row products whose totals a replicate estimate needs (numpy, per partition).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows (a partition of a Dask frame, or an in-memory frame).
+    keep : sequence of str
+        Columns passed through (domains, a categorical variable).
+    replicates : sequence of str
+        Replicate weight columns.
+    weights : str or None
+        The full-sample weight column (multiplies the replicate columns
+        when they are multipliers).
+    combined : bool
+        Whether the replicate columns are full weights.
+    variables : sequence of str
+        Numeric variables :math:`y_j`.
+    gram : bool
+        Give the products :math:`w_{ri} w_{si}`, :math:`r \\le s`, instead of
+        :math:`w_{ri}` and :math:`w_{ri} y_{ij}`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``keep``, then :math:`w_{ri}` and :math:`w_{ri} y_{ij}` (missing where
+        :math:`y_{ij}` is), or the Gram products.
+    """
+    F = np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan)
+                         for c in replicates])  # over replicate columns
+    if not combined and weights is not None:
+        F = F * frame[weights].to_numpy(dtype=float, na_value=np.nan)[:, None]
+    R = F.shape[1]
+    out: dict[str, Any] = {c: frame[c] for c in keep}
+    if gram:
+        iu, ju = np.triu_indices(R)
+        G = F[:, iu] * F[:, ju]
+        block = pd.DataFrame(G, index=frame.index,
+                             columns=[_gram_name(int(k), int(m))
+                                      for k, m in zip(iu, ju, strict=True)])
+    else:
+        Y = np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan)
+                             for c in variables]) if variables else np.empty((len(frame), 0))
+        FY = (F[:, :, None] * Y[:, None, :]).reshape(len(frame), R * Y.shape[1])
+        names = [_rep_name(k) for k in range(R)] + [
+            _rep_y_name(k, j) for k in range(R) for j in range(len(variables))]
+        block = pd.DataFrame(np.concatenate([F, FY], axis=1), index=frame.index,
+                             columns=names)
+    return pd.concat([pd.DataFrame(out, index=frame.index), block], axis=1)
+
+
+def gram_rank_df(gram: np.ndarray) -> float:
+    """R's replicate degrees of freedom from the Gram matrix of the replicate weights.
+
+    Parameters
+    ----------
+    gram : (R, R) array
+        :math:`G_{rs} = \\sum_i w_{ri} w_{si}` over the rows of a domain.
+
+    Returns
+    -------
+    float
+        The rank minus one, by the rule of
+        :func:`~innobaro.variance.replicates.replicate_rank_df`: the rank of
+        :math:`L^\\top` for a factor :math:`G = L L^\\top` equals that of the
+        weights, and the rule's scaled Gram matrix is the same; a
+        symmetric square root of the Gram matrix scaled to unit diagonal
+        (from its eigenvalues), its columns scaled back, is a matrix of ``R``
+        rows with Gram matrix :math:`G`, to which the rule applies as to the
+        weights.
+    """
+    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    scale = np.where(norms > 0, norms, 1.0)
+    vals, vecs = np.linalg.eigh(gram / np.outer(scale, scale))
+    root = (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+    return replicate_rank_df(root * norms)
+
+
+class _Projected:
+    """A source of the per-row products of :func:`replicate_frame` (same engine)."""
+
+    def __init__(self, source: Source, keep: list[str], replicates: list[str],
+                 weights: str | None, combined: bool, variables: list[str],
+                 gram: bool) -> None:
+        self.engine = source.engine
+        args = (keep, replicates, weights, combined, variables, gram)
+        if source.engine == "duckdb":
+            from .duckdb_engine import DuckDBSource
+
+            self._inner: Any = DuckDBSource(
+                source.relation.project(_projection_sql(*args)),  # type: ignore[attr-defined]
+                source.connection)  # type: ignore[attr-defined]
+        elif source.engine == "dask":
+            from .dask_engine import DaskSource
+
+            frame = source.frame  # type: ignore[attr-defined]
+            empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in frame.dtypes.items()})
+            meta = replicate_frame(empty, *args)
+            self._inner = DaskSource(frame.map_partitions(replicate_frame, *args, meta=meta),
+                                     split_every=source.split_every)  # type: ignore
+        else:
+            self._inner = FrameSource(replicate_frame(source.frame, *args))  # type: ignore
+
+    def sums(self, spec: SumsSpec) -> pd.DataFrame:
+        return self._inner.sums(spec)  # type: ignore[no-any-return]
+
+
+def _projection_sql(keep: list[str], replicates: list[str], weights: str | None,
+                    combined: bool, variables: list[str], gram: bool) -> str:
+    def q(name: str) -> str:
+        return '"' + str(name).replace('"', '""') + '"'
+
+    def num(name: str) -> str:
+        return f"CAST({q(name)} AS DOUBLE)"
+
+    full = [num(c) if combined or weights is None else f"({num(c)} * {num(weights)})"
+            for c in replicates]
+    sel = [q(c) for c in keep]
+    if gram:
+        R = len(full)
+        sel += [f"{full[k]} * {full[m]} AS {q(_gram_name(k, m))}"
+                for k in range(R) for m in range(k, R)]
+    else:
+        sel += [f"{f} AS {q(_rep_name(k))}" for k, f in enumerate(full)]
+        sel += [f"{f} * {num(v)} AS {q(_rep_y_name(k, j))}"
+                for k, f in enumerate(full) for j, v in enumerate(variables)]
+    return ", ".join(sel)
+
+
+def _column_range(source: Source, cols: list[str]) -> tuple[np.ndarray, np.ndarray,
+                                                                np.ndarray]:
+    """Minimum, maximum and count of missing values of each column (one pass)."""
+    if source.engine == "duckdb":
+        def q(name: str) -> str:
+            return '"' + str(name).replace('"', '""') + '"'
+
+        aggs = []
+        for c in cols:
+            v = f"CAST({q(c)} AS DOUBLE)"
+            aggs += [f"min({v})", f"max({v})", f"count_if(coalesce(isnan({v}), TRUE))"]
+        row = source.relation.aggregate(", ".join(aggs)).fetchall()[0]  # type: ignore
+        vals = np.array([np.nan if x is None else float(x) for x in row]).reshape(-1, 3)
+        return vals[:, 0], vals[:, 1], vals[:, 2]
+    frame = source.frame[cols]  # type: ignore[attr-defined]
+    if source.engine == "dask":
+        import dask
+
+        lo, hi, miss = dask.compute(frame.min(), frame.max(), frame.isna().sum())
+    else:
+        lo, hi, miss = frame.min(), frame.max(), frame.isna().sum()
+    return (np.asarray(lo, dtype=float), np.asarray(hi, dtype=float),
+            np.asarray(miss, dtype=float))
+
+
+class ReplicateEngineDesign(EngineDesign):
+    """A replicate-weight design over rows held by an engine (DuckDB, Dask, pandas).
+
+    Built by :meth:`innobaro.Design.from_parquet`, :meth:`~innobaro.Design.from_duckdb`
+    or :meth:`~innobaro.Design.from_dask` with ``replicate_weights=``; the
+    arguments are those of :class:`~innobaro.ReplicateDesign`. ``mean``,
+    ``total``, ``ratio`` and ``proportion`` give the in-memory replicate
+    design's numbers.
+
+    Parameters
+    ----------
+    source : Source
+        The engine's rows.
+    weights : str or None
+        Full-sample weights (every weight 1 without).
+    replicate_weights : list of str
+    method, scale, rscales, rho, mse, combined_weights, df
+        As for :class:`~innobaro.ReplicateDesign`.
+
+    Notes
+    -----
+    :math:`\\hat V = c \\sum_r c_r (\\hat\\theta_r - \\tilde\\theta)^2` from the
+    replicate estimates :math:`\\hat\\theta_r`, ratios of the per-domain
+    replicate totals (see :mod:`innobaro.engines.replicates`; Wolter 2007,
+    ch. 3-5).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import innobaro as ib
+    >>> from innobaro.engines import FrameSource
+    >>> from innobaro.engines.replicates import ReplicateEngineDesign
+    >>> df = pd.DataFrame({"w": [1.0, 1, 1, 1], "y": [1.0, 2, 3, 4],
+    ...                    "r1": [0, 4/3, 4/3, 4/3], "r2": [4/3, 0, 4/3, 4/3],
+    ...                    "r3": [4/3, 4/3, 0, 4/3], "r4": [4/3, 4/3, 4/3, 0]})
+    >>> e = ReplicateEngineDesign(FrameSource(df), weights="w",
+    ...                           replicate_weights=["r1", "r2", "r3", "r4"],
+    ...                           method="jk1", scale=3 / 4)
+    >>> e.mean("y").se.round(6).tolist()
+    [0.645497]
+    """
+
+    def __init__(self, source: Source, *, weights: str | None,
+                 replicate_weights: Sequence[str] | str, method: str,
+                 scale: float | None = None, rscales: Sequence[float] | None = None,
+                 rho: float | None = None, mse: bool = False,
+                 combined_weights: bool = True, df: float | None = None) -> None:
+        reps = as_column_list(replicate_weights, "replicate_weights")
+        if not reps:
+            raise DesignError("replicate_weights: give the replicate weight columns")
+        have = set(source.columns())
+        for what, cols in (("weights", [weights] if weights else []),
+                           ("replicate_weights", reps)):
+            for c in cols:
+                if c not in have:
+                    raise DesignError(f"{what} column {c!r} is not in the data")
+                if not source.numeric(c):
+                    raise DesignError(f"{what} column {c!r} must be numeric")
+        self._source = source
+        self._psu = []
+        self._args = {}
+        self._spec = SumsSpec(keys=(), weights=weights)
+        sums = source.sums(self._spec)  # the structure pass: checks the weights
+        check_rows(sums, self._spec, "design", na_rm=True)
+        self._n = int(sums[N].sum())
+        self._wsum = float(sums[SW].sum())
+        lo, hi, miss = _column_range(source, reps)
+        for c, m, low in zip(reps, miss, lo, strict=True):  # over replicate columns
+            if m:
+                raise DesignError(f"replicate weight column {c!r} has {int(m)} missing "
+                                  f"value(s)")
+            if low < 0:
+                raise DesignError(f"replicate weight column {c!r} has negative values")
+        zero = (lo == 0) & (hi == 0)
+        if zero.any():
+            warnings.warn(f"replicate weight column(s) {', '.join(np.array(reps)[zero])} "
+                          f"are zero in every row", InnobaroWarning, stacklevel=3)
+        # R's scale and rscales, from a one-row design holding each column's
+        # largest value (the defaults read the largest multiplier)
+        one = pd.DataFrame(hi[None, :], columns=reps)
+        one[_W] = 1.0
+        template = ReplicateDesign(one, weights=_W, replicate_weights=reps, method=method,
+                                   scale=scale, rscales=rscales, rho=rho, mse=mse,
+                                   combined_weights=combined_weights, df=df)
+        self._reps = reps
+        self._combined = bool(combined_weights)
+        self._scale = template.scale
+        self._rscales = np.asarray(template.rscales)
+        self._mse = bool(mse)
+        self._method = template.method
+        self._given_df = None if df is None else float(df)
+        self._grams: dict[tuple[str, ...], pd.DataFrame] = {}
+
+    # -------------------------------------------------------------- properties
+    @property
+    def n_psu(self) -> int:
+        """Not defined for a replicate design (its PSUs are in the weights)."""
+        raise UnsupportedDesignError("a replicate design has no PSUs; its variance comes "
+                                     "from the replicate weights")
+
+    @property
+    def n_replicates(self) -> int:
+        """Number of replicates."""
+        return len(self._reps)
+
+    @property
+    def method(self) -> str:
+        """The replication method."""
+        return self._method
+
+    @property
+    def scale(self) -> float:
+        """Overall multiplier of the replicate variance."""
+        return self._scale
+
+    @property
+    def rscales(self) -> np.ndarray:
+        """Multiplier of each replicate's squared deviation."""
+        return self._rscales.copy()
+
+    @property
+    def df(self) -> float:
+        """Degrees of freedom: given, else the rank of the replicate weights minus one."""
+        if self._given_df is not None:
+            return self._given_df
+        gram = self._gram(())
+        return gram_rank_df(self._gram_matrix(gram.sum(axis=0).to_numpy()[None, :])[0])
+
+    def __repr__(self) -> str:
+        return (f"Replicate design ({self.engine} engine): {self._n} rows, "
+                f"{self.n_replicates} {self._method} replicates")
+
+    # ----------------------------------------------------------------- passes
+    def _projected(self, keep: list[str], variables: list[str], gram: bool) -> _Projected:
+        return _Projected(self._source, keep, self._reps, self._spec.weights, self._combined,
+                          variables, gram)
+
+    def _gram(self, by: tuple[str, ...]) -> pd.DataFrame:
+        """Gram sums of the replicate weights per domain (cached per set of domains)."""
+        if by not in self._grams:
+            spec = SumsSpec(keys=(), by=by, variables=tuple(
+                _gram_name(k, m) for k in range(len(self._reps))
+                for m in range(k, len(self._reps))))
+            sums = self._projected(list(by), [], True).sums(spec)
+            cols = [spec.total(i) for i in range(len(spec.variables))]
+            per = (sums.groupby(list(by), observed=True, dropna=False)[cols].sum() if by
+                   else sums[cols].sum().to_frame().T)
+            self._grams[by] = per
+        return self._grams[by]
+
+    def _gram_matrix(self, packed: np.ndarray) -> np.ndarray:
+        R = len(self._reps)
+        iu, ju = np.triu_indices(R)
+        G = np.zeros((packed.shape[0], R, R))
+        G[:, iu, ju] = packed
+        G[:, ju, iu] = packed
+        return G
+
+    def _run(self, what: str, variables: list[str], by: str | Sequence[str] | None,
+             na_rm: bool, binary: bool = False
+             ) -> tuple[Any, pd.DataFrame, SumsSpec, list[str]]:
+        by_cols = as_column_list(by, "by")
+        if self._categorical(what, variables):
+            spec = replace(self._spec, by=tuple(by_cols), level=variables[0])
+        else:
+            spec = replace(self._spec, by=tuple(by_cols),
+                           variables=tuple(dict.fromkeys(variables)), binary=binary)
+        sums = self._pass(spec, what, na_rm)
+        keep = list(dict.fromkeys([*by_cols, *([spec.level] if spec.level else [])]))
+        R = len(self._reps)
+        q = len(spec.variables)
+        rep_spec = SumsSpec(keys=(), by=tuple(by_cols), level=spec.level, variables=tuple(
+            [_rep_name(k) for k in range(R)]
+            + [_rep_y_name(k, j) for k in range(R) for j in range(q)]))
+        rep = self._projected(keep, list(spec.variables), False).sums(rep_spec)
+        if int(rep[N].sum()) != self._n:
+            raise EngineError(f"{what}: the {self.engine} source changed since the design "
+                              f"was built; build the design again")
+        totals = {rep_spec.total(i): _rep_total(i) for i in range(len(rep_spec.variables))}
+        rep = rep[[*rep_spec.group, *totals]].rename(columns=totals)
+        merged = sums.merge(rep, on=spec.group, how="left")
+        return self._replicate_cells(merged, spec), merged, spec, by_cols
+
+    def _replicate_cells(self, merged: pd.DataFrame, spec: SumsSpec) -> ReplicateDesign:
+        """The cells once for the full sample and once per replicate, as rows."""
+        C = len(merged)
+        R = len(self._reps)
+        q = len(spec.variables)
+        S = R + 1
+        cell = np.repeat(np.arange(C), S)
+        slot = np.tile(np.arange(S), C)
+        complete = merged[COMPLETE].to_numpy(dtype=bool)
+        tw = np.column_stack([merged[SW].to_numpy(dtype=float)] + [
+            merged[_rep_total(k)].to_numpy(dtype=float) for k in range(R)])  # (C, S)
+        out: dict[str, Any] = {c: merged[c].to_numpy()[cell] for c in spec.key_columns}
+        out[_W] = np.where(slot == 0, tw[cell, 0], 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for j, name in enumerate(spec.variables):  # over variables
+                ty = np.column_stack([merged[spec.total(j)].to_numpy(dtype=float)] + [
+                    merged[_rep_total(R + k * q + j)].to_numpy(dtype=float)
+                    for k in range(R)])  # over replicates: columns of the cells' sums
+                v = np.where(tw != 0, ty / tw, 0.0)
+                v[~complete] = np.nan
+                out[name] = v.ravel()
+        frame = pd.DataFrame(out)
+        W = np.zeros((C * S, R))
+        rows = np.flatnonzero(slot > 0)
+        W[rows, slot[rows] - 1] = tw[cell[rows], slot[rows]]
+        names = [f"__ib_rep{k}" for k in range(R)]
+        frame = pd.concat([frame, pd.DataFrame(W, columns=names)], axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
+            return ReplicateDesign(frame, weights=_W, replicate_weights=names,
+                                   method="other", scale=self._scale,
+                                   rscales=self._rscales.tolist(), mse=self._mse, df=1.0)
+
+    def proportion(self, y: str | Sequence[str], *, by: str | Sequence[str] | None = None,
+                   method: str = "logit", level: float = 0.95,
+                   na_rm: bool = False) -> Estimate:
+        """Proportion of binary columns with the method's interval, as
+        :func:`innobaro.proportion` on a replicate design.
+
+        Parameters
+        ----------
+        y : str or list of str
+            Binary columns (0/1 or boolean), or one categorical (text) column.
+        by : str or list of str, optional
+        method : str, default "logit"
+            As for :func:`innobaro.proportion`.
+        level : float, default 0.95
+        na_rm : bool, default False
+
+        Returns
+        -------
+        Estimate
+
+        Notes
+        -----
+        As R's ``svyciprop``, the logit interval's variance is the replicate
+        variance of the replicates' logits :math:`\\log(\\hat p_r / (1 - \\hat p_r))`;
+        the other methods use :math:`\\hat V(\\hat p)` (Korn and Graubard 1998).
+        """
+        if method != "logit":
+            return super().proportion(y, by=by, method=method, level=level, na_rm=na_rm)
+        cols = as_column_list(y, "y")
+        cells, sums, spec, by_cols = self._run("proportion", cols, by, na_rm, binary=True)
+        for j, name in enumerate(spec.variables):
+            bad = int(sums[spec.nonbinary(j)].sum())
+            if bad:
+                raise EstimationError(
+                    f"proportion needs a binary (0/1 or boolean) variable; column {name!r} "
+                    f"has {bad} other value(s). Use mean() for a numeric variable")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
+            result = _mean_of(cells, cols, by=by_cols or None, na_rm=na_rm)
+        est = self._rebuild(result, sums, spec, by_cols, "proportion", cols, level=level,
+                            method=method)
+        p = est.estimate.to_numpy()
+        var = np.diag(est.vcov.to_numpy()).copy()
+        n_rows, n_obs = self._counts(sums, spec, by_cols, est)
+        reps = self._replicate_means(sums, spec, by_cols, est)
+        extreme = ((reps <= 0) | (reps >= 1)) & np.isfinite(reps)
+        if extreme.any():
+            warnings.warn("proportion: the replicate proportion is 0 or 1 in some "
+                          "replicates, so its logit is infinite and is left out of the logit "
+                          "variance; method='beta' does not depend on it", InnobaroWarning,
+                          stacklevel=2)
+        lr = np.where(extreme, np.nan, _logit(reps))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
+            logit_var = np.diag(replicate_vcov(cells, _logit(p), lr)).copy()
+        return est.with_interval(functools.partial(
+            proportion_interval, method, p, var, n_rows=n_rows, n_obs=n_obs,
+            logit_var=logit_var), method=method)
+
+    def _replicate_means(self, sums: pd.DataFrame, spec: SumsSpec, by_cols: list[str],
+                         est: Estimate) -> np.ndarray:
+        """(R, m) replicate means of the entries of ``est`` (domain-major)."""
+        R = len(self._reps)
+        den = self._domain_sums(sums, by_cols, est, [_rep_total(k) for k in range(R)],
+                                True)  # (D, R)
+        if spec.level:
+            rows = sums[sums[COMPLETE].to_numpy(dtype=bool)]
+            labels = list(dict.fromkeys(est.estimate.index.get_level_values("variable")))
+            values = {f"{spec.level}[{v}]": v for v in rows[spec.level].unique()}
+            num = np.stack([np.nan_to_num(self._domain_sums(
+                rows[rows[spec.level] == values[lab]] if lab in values else rows.iloc[:0],
+                by_cols, est, [_rep_total(k) for k in range(R)], True))
+                for lab in labels], axis=2)  # over the levels: (D, R, K)
+        else:
+            q = len(spec.variables)
+            num = np.stack([self._domain_sums(
+                sums, by_cols, est, [_rep_total(R + k * q + j) for k in range(R)], True)
+                for j in range(q)], axis=2)  # over variables: (D, R, q)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            theta = num / den[:, :, None]
+        return theta.transpose(1, 0, 2).reshape(R, -1)
+
+    def _rebuild(self, result: Estimate, sums: pd.DataFrame, spec: SumsSpec,
+                 by_cols: list[str], kind: str, entries: list[Any], *,
+                 level: float = 0.95, method: str | None = None) -> Estimate:
+        """The estimate with each domain's degrees of freedom (R's rank rule)."""
+        if self._given_df is not None:
+            df = np.full(len(result.estimate), self._given_df)
+        else:
+            gram = self._gram(tuple(by_cols))
+            if by_cols:
+                index = result.estimate.index.droplevel("variable").unique()
+                if len(by_cols) == 1 and isinstance(index, pd.MultiIndex):
+                    index = index.get_level_values(0)
+                packed = gram.reindex(index).to_numpy(dtype=float)
+            else:
+                packed = gram.to_numpy(dtype=float)
+            per = np.array([gram_rank_df(G) for G in self._gram_matrix(packed)])
+            df = np.repeat(per, len(result.estimate) // max(1, per.size))
+        fixed = Estimate(result.estimate.to_numpy(), result.vcov.to_numpy(),
+                         result.estimate.index, df=df, kind=result.kind, notes=result.notes)
+        return super()._rebuild(fixed, sums, spec, by_cols, kind, entries, level=level,
+                                method=method)
+
+
+def replicate_engine_design(source: Source, weights: str | None, probs: str | None,
+                            replicate_weights: Sequence[str] | str | None,
+                            options: dict[str, Any]) -> ReplicateEngineDesign:
+    """The replicate design the ``Design.from_*`` constructors build.
+
+    Parameters
+    ----------
+    source : Source
+    weights, probs : str or None
+        Full-sample weights (``probs`` is not taken: give weights).
+    replicate_weights : list of str
+    options : dict
+        ``method``, ``scale``, ``rscales``, ``rho``, ``mse``,
+        ``combined_weights``, ``df``, as for :class:`~innobaro.ReplicateDesign`.
+
+    Returns
+    -------
+    ReplicateEngineDesign
+    """
+    if replicate_weights is None:
+        raise TypeError(f"{', '.join(options)}: only for a replicate design "
+                        f"(replicate_weights=)")
+    if probs is not None:
+        raise UnsupportedDesignError("a replicate design takes weights=, not probs=")
+    if "method" not in options:
+        raise DesignError("a replicate design needs method= (e.g. 'jk1', 'brr', "
+                          "'bootstrap', as for ib.ReplicateDesign)")
+    return ReplicateEngineDesign(source, weights=weights, replicate_weights=replicate_weights,
+                                 **options)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.log(p / (1 - p)))

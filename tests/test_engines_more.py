@@ -1,0 +1,184 @@
+"""Replicate designs, quantiles and two-way tables on the engines give the in-memory numbers.
+
+Each estimate of an engine design is compared with the same estimator on the
+in-memory design over the same rows (``ib.ReplicateDesign`` for replicate
+weights, ``ib.Design`` otherwise) at rtol 1e-10: estimates, covariance
+matrices, degrees of freedom (R's rank rule per domain) and intervals. Dask
+runs on a two-worker ``LocalCluster`` with small partitions of shuffled rows
+(PSUs and domains split across them); DuckDB reads Parquet files written here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import innobaro as ib
+from innobaro.engines import FrameSource
+from innobaro.engines.replicates import ReplicateEngineDesign, gram_rank_df
+from innobaro.errors import DesignError, MissingValueError
+from innobaro.variance.replicates import replicate_rank_df
+
+RTOL = 1e-10
+
+
+def _data(seed: int = 5, n: int = 900) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    h = rng.integers(0, 4, n)
+    psu = h * 100 + rng.integers(0, 5, n)
+    df = pd.DataFrame({"h": h, "psu": psu, "w": rng.uniform(1, 6, n),
+                       "y": np.round(rng.normal(50, 10, n), 1), "x": rng.uniform(1, 3, n),
+                       "b": (rng.uniform(size=n) < 0.3).astype(float),
+                       "g": rng.choice(["north", "south", "west"], n),
+                       "c": rng.choice(["lo", "mid", "hi", "top"], n, p=[.3, .3, .3, .1])})
+    df["N1"] = 12 + df["h"]
+    df.loc[rng.choice(n, 20, replace=False), "y"] = np.nan
+    df.loc[rng.choice(n, 4, replace=False), "w"] = 0.0
+    return df
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+        c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _engine(engine: str, frame: pd.DataFrame, tmp: Path, request: Any, **kw: Any) -> Any:
+    if engine == "pandas":
+        if "replicate_weights" in kw:
+            return ReplicateEngineDesign(FrameSource(frame), **kw)
+        from innobaro.engines import EngineDesign
+
+        return EngineDesign(FrameSource(frame), **kw)
+    if engine == "duckdb":
+        pytest.importorskip("duckdb")
+        pytest.importorskip("pyarrow")
+        half = len(frame) // 2
+        frame.iloc[:half].to_parquet(tmp / "part-0.parquet")
+        frame.iloc[half:].to_parquet(tmp / "part-1.parquet")
+        return ib.Design.from_parquet(tmp, **kw)
+    request.getfixturevalue("client")
+    import dask.dataframe as dd
+
+    return ib.Design.from_dask(dd.from_pandas(frame.sample(frac=1.0, random_state=1),
+                                              npartitions=7), split_every=3, **kw)
+
+
+def _same(a: ib.Estimate, b: ib.Estimate) -> None:
+    assert list(a.estimate.index) == list(b.estimate.index)
+    np.testing.assert_allclose(a.estimate, b.estimate, rtol=RTOL)
+    np.testing.assert_allclose(a.vcov, b.vcov, rtol=RTOL,
+                               atol=1e-13 * np.abs(b.vcov).max().max())
+    np.testing.assert_array_equal(a.df_values, b.df_values)
+    np.testing.assert_allclose(a.ci(), b.ci(), rtol=RTOL)
+    assert a.kind == b.kind
+
+
+# ------------------------------------------------------------------ replicates
+def _replicate_data(method: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Rows with replicate weight columns made in memory, and the design's arguments."""
+    df = _data()
+    d = ib.Design(df, weights="w", strata="h", psu="psu")
+    rd = d.replicate(method, replicates=20, seed=3) if method == "bootstrap" else \
+        d.replicate(method)
+    W = rd.unmasked_replicate_weights
+    names = [f"rep{k + 1}" for k in range(W.shape[1])]
+    out = pd.concat([df, pd.DataFrame(W, columns=names, index=df.index)], axis=1)
+    kw: dict[str, Any] = dict(weights="w", replicate_weights=names, method=rd.method,
+                              scale=rd.scale, rscales=list(rd.rscales))
+    return out, kw
+
+
+REP_CASES = [("pandas", "jkn"), ("duckdb", "jkn"), ("duckdb", "bootstrap"),
+             ("dask", "jkn")]
+
+
+@pytest.mark.parametrize(("engine", "method"), REP_CASES)
+def test_replicate_designs_match_in_memory(engine: str, method: str, tmp_path: Path,
+                                           request: Any) -> None:
+    df, kw = _replicate_data(method)
+    m = ib.ReplicateDesign(df, **kw)
+    e = _engine(engine, df, tmp_path, request, **kw)
+    assert e.df == m.df and e.n_replicates == m.n_replicates and e.engine == engine
+    # domains by stratum: each domain's rank is its own (fewer replicates move it)
+    _same(e.mean(["y", "x"], by="h", na_rm=True), ib.mean(m, ["y", "x"], by="h", na_rm=True))
+    _same(e.total(["y", "b"], by=["g"], na_rm=True),
+          ib.total(m, ["y", "b"], by=["g"], na_rm=True))
+    _same(e.ratio("y", "x", by="g", na_rm=True), ib.ratio(m, "y", "x", by="g", na_rm=True))
+    _same(e.mean("c", by="g"), ib.mean(m, "c", by="g"))
+    for method_ in ("logit", "beta") if engine == "dask" else ("logit", "beta", "wilson",
+                                                                "likelihood"):
+        a = e.proportion("b", by="g", method=method_)
+        b = ib.proportion(m, "b", by="g", method=method_)
+        _same(a, b)
+        np.testing.assert_allclose(a.to_frame().to_numpy(dtype=float),
+                                   b.to_frame().to_numpy(dtype=float), rtol=RTOL)
+
+
+def test_replicate_options_multipliers_mse_and_given_df(tmp_path: Path) -> None:
+    df, kw = _replicate_data("jkn")
+    names = kw["replicate_weights"]
+    mult = df.copy()
+    mult[names] = df[names].to_numpy() / df[["w"]].to_numpy().clip(min=1e-300)
+    mult.loc[df["w"] == 0, names] = 1.0
+    for extra in (dict(mse=True), dict(df=7.0)):
+        m = ib.ReplicateDesign(df, **{**kw, **extra})
+        e = _engine("duckdb", df, tmp_path, None, **{**kw, **extra})
+        _same(e.mean("y", by="g", na_rm=True), ib.mean(m, "y", by="g", na_rm=True))
+    # multipliers of the full weight, rscales read off them as in memory
+    kw_m = {k: v for k, v in kw.items() if k != "rscales"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = ib.ReplicateDesign(mult, combined_weights=False, **kw_m)
+        e = ReplicateEngineDesign(FrameSource(mult), combined_weights=False, **kw_m)
+    np.testing.assert_allclose(e.rscales, m.rscales, rtol=RTOL)
+    _same(e.ratio("y", "x", na_rm=True), ib.ratio(m, "y", "x", na_rm=True))
+
+
+def test_rank_from_the_gram_matrix_is_the_rank_of_the_weights() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.5, 2, (60, 6))
+    W = np.column_stack([base, base[:, 0], base[:, :3] @ [1.0, 2.0, 0.5],
+                         1e-4 * base[:, 4], np.zeros(60)])
+    assert gram_rank_df(W.T @ W) == replicate_rank_df(W) == 5.0
+    assert gram_rank_df(base.T @ base) == replicate_rank_df(base) == 5.0
+
+
+def test_replicate_bad_input_is_named(tmp_path: Path) -> None:
+    df, kw = _replicate_data("jkn")
+    bad = df.copy()
+    bad.loc[3, "rep2"] = np.nan
+    with pytest.raises(DesignError, match="'rep2' has 1 missing"):
+        ReplicateEngineDesign(FrameSource(bad), **kw)
+    bad.loc[3, "rep2"] = -1.0
+    with pytest.raises(DesignError, match="'rep2' has negative"):
+        ReplicateEngineDesign(FrameSource(bad), **kw)
+    with pytest.raises(DesignError, match="'nope' is not in the data"):
+        ReplicateEngineDesign(FrameSource(df), **{**kw, "replicate_weights": ["nope"]})
+    e = ReplicateEngineDesign(FrameSource(df), **kw)
+    with pytest.raises(MissingValueError, match="'y' \\(20 missing\\)"):
+        e.mean("y")
+    with pytest.raises(DesignError, match="method="):
+        ib.Design.from_parquet(_write(df, tmp_path), weights="w",
+                               replicate_weights=kw["replicate_weights"])
+
+
+def _write(df: pd.DataFrame, tmp: Path) -> Path:
+    pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    df.to_parquet(tmp / "all.parquet")
+    return tmp / "all.parquet"
