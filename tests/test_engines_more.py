@@ -182,3 +182,77 @@ def _write(df: pd.DataFrame, tmp: Path) -> Path:
     pytest.importorskip("pyarrow")
     df.to_parquet(tmp / "all.parquet")
     return tmp / "all.parquet"
+
+
+# ------------------------------------------------------------------- quantiles
+DESIGNS = {
+    "stratified-cluster": dict(weights="w", strata="h", psu="psu"),
+    "cluster-probs": dict(probs="p", psu="psu"),
+    "fpc": dict(weights="w", strata="h", psu="psu", fpc="N1"),
+}
+Q_CASES = [("pandas", "fpc"), ("duckdb", "stratified-cluster"), ("duckdb", "cluster-probs"),
+           ("duckdb", "fpc"), ("dask", "stratified-cluster")]
+
+
+def _same_quantile(a: ib.Estimate, b: ib.Estimate, level: float = 0.95) -> None:
+    assert list(a.estimate.index) == list(b.estimate.index)
+    np.testing.assert_allclose(a.estimate, b.estimate, rtol=RTOL)
+    np.testing.assert_allclose(a.vcov, b.vcov, rtol=RTOL,
+                               atol=1e-13 * np.abs(b.vcov).max().max())
+    np.testing.assert_allclose(a.se, b.se, rtol=RTOL)
+    np.testing.assert_array_equal(a.df_values, b.df_values)
+    np.testing.assert_allclose(a.ci(level), b.ci(level), rtol=RTOL)
+
+
+@pytest.mark.parametrize(("engine", "design"), Q_CASES)
+def test_quantiles_match_in_memory(engine: str, design: str, tmp_path: Path,
+                                   request: Any) -> None:
+    df = _data()
+    df["p"] = 1.0 / df["w"].where(df["w"] > 0, 1.0)
+    kw = DESIGNS[design]
+    d = ib.Design(df, **kw)
+    e = _engine(engine, df, tmp_path, request, **kw)
+    _same_quantile(e.quantile("y", [0.1, 0.5, 0.9], na_rm=True),
+                   ib.quantile(d, "y", [0.1, 0.5, 0.9], na_rm=True))
+    _same_quantile(e.quantile("x", [0.25, 0.75], by="g", level=0.9),
+                   ib.quantile(d, "x", [0.25, 0.75], by="g", level=0.9), 0.9)
+    if engine != "dask":
+        for it in ("xlogit", "asin"):
+            _same_quantile(e.quantile("y", 0.5, by=["g"], na_rm=True, interval_type=it),
+                           ib.quantile(d, "y", 0.5, by=["g"], na_rm=True, interval_type=it))
+        # ties: a variable of few values, and the ends of the distribution
+        _same_quantile(e.quantile("h", [0, 0.3, 0.5, 1]), ib.quantile(d, "h", [0, 0.3, 0.5, 1]))
+
+
+def test_quantile_dask_psus_split_across_partitions(request: Any) -> None:
+    request.getfixturevalue("client")
+    import dask.dataframe as dd
+
+    df = _data(n=700).sort_values(["h", "g"], kind="stable")
+    d = ib.Design(df, weights="w", strata="h", psu="psu")
+    e = ib.Design.from_dask(dd.from_pandas(df, npartitions=11), weights="w", strata="h",
+                            psu="psu", split_every=2)
+    _same_quantile(e.quantile("y", [0.05, 0.5], by="g", na_rm=True),
+                   ib.quantile(d, "y", [0.05, 0.5], by="g", na_rm=True))
+
+
+def test_quantile_interval_is_at_its_level_and_bad_input_is_named() -> None:
+    from innobaro.engines import EngineDesign
+    from innobaro.errors import EstimationError, UnsupportedDesignError
+
+    df = _data(n=400)
+    e = EngineDesign(FrameSource(df), weights="w", strata="h", psu="psu")
+    est = e.quantile("x", 0.5)
+    with pytest.raises(EstimationError, match=r"level=0\.9"):
+        est.ci(0.9)
+    with pytest.raises(MissingValueError, match=r"'y' \(20 missing\)"):
+        e.quantile("y", 0.5)
+    with pytest.raises(EstimationError, match="one column"):
+        e.quantile(["x", "y"], 0.5)  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedDesignError, match="interval_type"):
+        e.quantile("x", 0.5, interval_type="beta")
+    with pytest.raises(EstimationError, match="\\[0, 1\\]"):
+        e.quantile("x", 1.5)
+    rdf, kw = _replicate_data("jkn")
+    with pytest.raises(UnsupportedDesignError, match="replicate"):
+        ReplicateEngineDesign(FrameSource(rdf), **kw).quantile("x", 0.5)

@@ -502,6 +502,71 @@ class EngineDesign:
         index = result.estimate.index.droplevel("variable").unique()
         return [k if isinstance(k, tuple) else (k,) for k in index]
 
+    # ------------------------------------------- quantiles and two-way tables
+    @property
+    def source(self) -> Source:
+        """The engine's rows (advanced)."""
+        return self._source
+
+    @property
+    def sums_spec(self) -> SumsSpec:
+        """The design's columns as a :class:`~innobaro.engines.sums.SumsSpec` (advanced)."""
+        return self._spec
+
+    @property
+    def design_args(self) -> dict[str, Any]:
+        """The arguments of the in-memory :class:`~innobaro.Design` of cells (advanced)."""
+        return dict(self._args)
+
+    def checked_sums(self, spec: SumsSpec, what: str, na_rm: bool) -> pd.DataFrame:
+        """One pass of grouped sums, checked as every estimator's (advanced).
+
+        Parameters
+        ----------
+        spec : SumsSpec
+        what : str
+            The estimator's name, for the messages.
+        na_rm : bool
+
+        Returns
+        -------
+        pandas.DataFrame
+            The sums; missing values, bad weights and a changed source are errors.
+        """
+        return self._pass(spec, what, na_rm)
+
+    def quantile(self, y: str, q: float | Sequence[float], *,
+                 by: str | Sequence[str] | None = None, level: float = 0.95,
+                 na_rm: bool = False, interval_type: str = "mean") -> Estimate:
+        """Quantiles with Woodruff intervals, exactly, as :func:`innobaro.quantile`.
+
+        Parameters
+        ----------
+        y : str
+            One numeric column.
+        q : float or list of float
+            Probabilities in [0, 1].
+        by : str or list of str, optional
+        level : float, default 0.95
+            The interval's level (``ci()`` gives it at this level only).
+        na_rm : bool, default False
+        interval_type : {"mean", "xlogit", "asin"}, default "mean"
+
+        Returns
+        -------
+        Estimate
+
+        Notes
+        -----
+        :math:`\\hat Q(p) = \\min\\{x : \\hat F(x) \\ge p\\}` (R's ``qrule="math"``), by a
+        histogram pass that brackets it and a pass that brings the bracketed
+        rows (:mod:`innobaro.engines.quantile`; Woodruff 1952).
+        """
+        from .quantile import engine_quantile
+
+        return engine_quantile(self, y, q, by=by, level=level, na_rm=na_rm,
+                               interval_type=interval_type)
+
 
 def _entry(var: list[str], entry: Any) -> tuple[int, int]:
     """(numerator, denominator) positions of an entry; -1 without a denominator."""

@@ -49,7 +49,7 @@ from ..variance.replicates import replicate_rank_df, replicate_vcov
 from .core import EngineDesign, FrameSource, Source
 from .sums import COMPLETE, SW, N, SumsSpec, check_rows
 
-__all__ = ["ReplicateEngineDesign", "gram_rank_df", "replicate_frame"]
+__all__ = ["ReplicateEngineDesign", "column_range", "gram_rank_df", "replicate_frame"]
 
 _W = "__ib_w"
 _RW = "__ib_rw"
@@ -203,9 +203,23 @@ def _projection_sql(keep: list[str], replicates: list[str], weights: str | None,
     return ", ".join(sel)
 
 
-def _column_range(source: Source, cols: list[str]) -> tuple[np.ndarray, np.ndarray,
-                                                                np.ndarray]:
-    """Minimum, maximum and count of missing values of each column (one pass)."""
+def column_range(source: Source, cols: list[str]) -> tuple[np.ndarray, np.ndarray,
+                                                           np.ndarray]:
+    """Minimum, maximum and count of missing values of each column (one pass).
+
+    Parameters
+    ----------
+    source : Source
+        A DuckDB, Dask or pandas source.
+    cols : list of str
+        Numeric columns.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        :math:`\\min_i x_i`, :math:`\\max_i x_i` (over the values present) and
+        the count of missing values, one of each per column.
+    """
     if source.engine == "duckdb":
         def q(name: str) -> str:
             return '"' + str(name).replace('"', '""') + '"'
@@ -294,7 +308,7 @@ class ReplicateEngineDesign(EngineDesign):
         check_rows(sums, self._spec, "design", na_rm=True)
         self._n = int(sums[N].sum())
         self._wsum = float(sums[SW].sum())
-        lo, hi, miss = _column_range(source, reps)
+        lo, hi, miss = column_range(source, reps)
         for c, m, low in zip(reps, miss, lo, strict=True):  # over replicate columns
             if m:
                 raise DesignError(f"replicate weight column {c!r} has {int(m)} missing "
@@ -443,6 +457,22 @@ class ReplicateEngineDesign(EngineDesign):
             return ReplicateDesign(frame, weights=_W, replicate_weights=names,
                                    method="other", scale=self._scale,
                                    rscales=self._rscales.tolist(), mse=self._mse, df=1.0)
+
+    def quantile(self, *args: Any, **kwargs: Any) -> Estimate:
+        """Not available on a replicate design over an engine (use a design with PSUs).
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As for :meth:`EngineDesign.quantile`.
+
+        Returns
+        -------
+        Estimate
+            Never: the replicate quantile needs every replicate's CDF.
+        """
+        raise UnsupportedDesignError("quantile on a replicate design over an engine is not "
+                                     "available yet; load the rows and use ib.quantile")
 
     def proportion(self, y: str | Sequence[str], *, by: str | Sequence[str] | None = None,
                    method: str = "logit", level: float = 0.95,
