@@ -256,3 +256,73 @@ def test_quantile_interval_is_at_its_level_and_bad_input_is_named() -> None:
     rdf, kw = _replicate_data("jkn")
     with pytest.raises(UnsupportedDesignError, match="replicate"):
         ReplicateEngineDesign(FrameSource(rdf), **kw).quantile("x", 0.5)
+
+
+# ------------------------------------------------------------ two-way tables
+STATISTICS = ["F", "Chisq", "Wald", "adjWald", "saddlepoint", "lincom"]
+T_CASES = [("pandas", "fpc"), ("duckdb", "stratified-cluster"), ("duckdb", "fpc"),
+           ("dask", "stratified-cluster")]
+
+
+def _same_test(a: Any, b: Any) -> None:
+    assert (a.statistic_name, a.method, a.title) == (b.statistic_name, b.method, b.title)
+    np.testing.assert_allclose([a.statistic, a.pvalue, a.df_num, a.df_denom],
+                               [b.statistic, b.pvalue, b.df_num, b.df_denom], rtol=RTOL)
+    assert set(a.details) == set(b.details)
+    for k in b.details:
+        np.testing.assert_allclose(a.details[k], b.details[k], rtol=RTOL)
+    pd.testing.assert_frame_equal(a.observed, b.observed, rtol=RTOL, check_names=False)
+    pd.testing.assert_frame_equal(a.expected, b.expected, rtol=RTOL, check_names=False)
+
+
+def _same_table(a: pd.DataFrame, b: pd.DataFrame, labels: list[str]) -> None:
+    assert list(a.columns) == list(b.columns)
+    assert (a[labels].astype(str).to_numpy() == b[labels].astype(str).to_numpy()).all()
+    np.testing.assert_array_equal(a["n"], b["n"])
+    rest = [c for c in b.columns if c not in [*labels, "n"]]
+    np.testing.assert_allclose(a[rest].to_numpy(dtype=float), b[rest].to_numpy(dtype=float),
+                               rtol=RTOL)
+
+
+@pytest.mark.parametrize(("engine", "design"), T_CASES)
+def test_tables_and_chisq_tests_match_in_memory(engine: str, design: str, tmp_path: Path,
+                                                request: Any) -> None:
+    df = _data()
+    df.loc[[3, 7, 11], "c"] = None
+    kw = DESIGNS[design]
+    d = ib.Design(df, **kw)
+    e = _engine(engine, df, tmp_path, request, **kw)
+    for st in STATISTICS if engine != "dask" else ["F", "Wald"]:
+        _same_test(e.chisq_test("c", "g", statistic=st, na_rm=True),
+                   ib.chisq_test(d, "c", "g", statistic=st, na_rm=True))
+    for shares in ("col", "row", "total") if engine != "dask" else ("col",):
+        _same_table(e.table("c", "g", shares=shares, na_rm=True),
+                    ib.table(d, "c", "g", shares=shares, na_rm=True), ["c", "g"])
+    _same_table(e.table("g"), ib.table(d, "g"), ["g"])
+
+
+def test_chisq_test_rows_counted_and_bad_input_named(tmp_path: Path) -> None:
+    from innobaro.engines import EngineDesign
+    from innobaro.errors import DomainError, EstimationError, UnsupportedDesignError
+
+    df = _data(n=600)
+    df.loc[df["c"] == "top", "w"] = 0.0  # a level without weight
+    df.loc[[5, 9], "g"] = None
+    kw = dict(weights="w", strata="h", psu="psu")
+    d = ib.Design(df, **kw)
+    e = EngineDesign(FrameSource(df), **kw)
+    a = e.chisq_test("c", "g", na_rm=True, drop_empty=True)
+    b = ib.chisq_test(d, "c", "g", na_rm=True, drop_empty=True)
+    _same_test(a, b)
+    assert a.details["n"] == b.details["n"] < len(df)
+    with pytest.raises(DomainError, match="empty row"):
+        e.chisq_test("c", "g", na_rm=True)
+    with pytest.raises(MissingValueError, match=r"'g' \(2 missing\)"):
+        e.chisq_test("c", "g")
+    with pytest.raises(EstimationError, match="same column"):
+        e.chisq_test("g", "g")
+    with pytest.raises(EstimationError, match="'nope' is not in the data"):
+        e.table("nope")
+    rdf, rkw = _replicate_data("jkn")
+    with pytest.raises(UnsupportedDesignError, match="replicate"):
+        ReplicateEngineDesign(FrameSource(rdf), **rkw).chisq_test("c", "g")

@@ -568,6 +568,55 @@ class EngineDesign:
                                interval_type=interval_type)
 
 
+    def table(self, row: str, col: str | None = None, *, shares: str = "col",
+              na_rm: bool = False) -> pd.DataFrame:
+        """Weighted counts and shares of a one- or two-way table, as :func:`innobaro.table`.
+
+        Parameters
+        ----------
+        row : str
+        col : str, optional
+        shares : {"col", "row", "total"}, default "col"
+        na_rm : bool, default False
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Notes
+        -----
+        :math:`\\hat N_{rc} = \\sum_u T_{u,rc}(w)` from one pass of (stratum, PSU,
+        level) sums (:mod:`innobaro.engines.tables`; Lumley 2010, sec. 2.3).
+        """
+        from .tables import engine_table
+
+        return engine_table(self, row, col, shares=shares, na_rm=na_rm)
+
+    def chisq_test(self, row: str, col: str, *, statistic: str = "F", na_rm: bool = False,
+                   drop_empty: bool = False) -> Any:
+        """Rao-Scott test of independence, as :func:`innobaro.chisq_test`.
+
+        Parameters
+        ----------
+        row, col : str
+        statistic : str, default "F"
+        na_rm : bool, default False
+        drop_empty : bool, default False
+
+        Returns
+        -------
+        TestResult
+
+        Notes
+        -----
+        :math:`F = X^2 / \\mathrm{tr}\\,\\Delta` (Rao and Scott 1984) from one pass of
+        (stratum, PSU, cell) sums (:mod:`innobaro.engines.tables`).
+        """
+        from .tables import engine_chisq_test
+
+        return engine_chisq_test(self, row, col, statistic=statistic, na_rm=na_rm,
+                                 drop_empty=drop_empty)
+
 def _entry(var: list[str], entry: Any) -> tuple[int, int]:
     """(numerator, denominator) positions of an entry; -1 without a denominator."""
     if isinstance(entry, tuple):

@@ -474,6 +474,39 @@ class ReplicateEngineDesign(EngineDesign):
         raise UnsupportedDesignError("quantile on a replicate design over an engine is not "
                                      "available yet; load the rows and use ib.quantile")
 
+    def table(self, *args: Any, **kwargs: Any) -> Any:
+        """Not available on a replicate design over an engine.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As for :meth:`EngineDesign.table`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Never.
+        """
+        raise UnsupportedDesignError("table on a replicate design over an engine is not "
+                                     "available yet; mean() of the categorical column gives "
+                                     "its shares")
+
+    def chisq_test(self, *args: Any, **kwargs: Any) -> Any:
+        """Not available on a replicate design over an engine.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As for :meth:`EngineDesign.chisq_test`.
+
+        Returns
+        -------
+        TestResult
+            Never.
+        """
+        raise UnsupportedDesignError("chisq_test on a replicate design over an engine is not "
+                                     "available yet; load the rows and use ib.chisq_test")
+
     def proportion(self, y: str | Sequence[str], *, by: str | Sequence[str] | None = None,
                    method: str = "logit", level: float = 0.95,
                    na_rm: bool = False) -> Estimate:
