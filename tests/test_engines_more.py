@@ -21,7 +21,7 @@ import pytest
 
 import innobaro as ib
 from innobaro.engines import FrameSource
-from innobaro.engines.replicates import ReplicateEngineDesign, gram_rank_df
+from innobaro.engines.replicates import ReplicateEngineDesign, gram_rank_df, gram_sums
 from innobaro.errors import DesignError, MissingValueError
 from innobaro.variance.replicates import replicate_rank_df
 
@@ -156,6 +156,20 @@ def test_rank_from_the_gram_matrix_is_the_rank_of_the_weights() -> None:
                          1e-4 * base[:, 4], np.zeros(60)])
     assert gram_rank_df(W.T @ W) == replicate_rank_df(W) == 5.0
     assert gram_rank_df(base.T @ base) == replicate_rank_df(base) == 5.0
+
+
+def test_gram_sums_per_domain_are_the_products_of_the_weights() -> None:
+    df, kw = _replicate_data("jkn")
+    names = kw["replicate_weights"]
+    R = len(names)
+    out = gram_sums(df, ["g"], names, "w", True).set_index("g")
+    iu, ju = np.triu_indices(R)
+    for g, rows in df.groupby("g"):  # over three domains, to check each
+        W = rows[names].to_numpy()
+        np.testing.assert_allclose(out.loc[g].to_numpy(), (W.T @ W)[iu, ju], rtol=1e-12)
+    whole = gram_sums(df, [], names, "w", True)
+    W = df[names].to_numpy()
+    np.testing.assert_allclose(whole.to_numpy()[0], (W.T @ W)[iu, ju], rtol=1e-12)
 
 
 def test_replicate_bad_input_is_named(tmp_path: Path) -> None:

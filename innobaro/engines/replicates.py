@@ -49,7 +49,8 @@ from ..variance.replicates import replicate_rank_df, replicate_vcov
 from .core import EngineDesign, FrameSource, Source
 from .sums import COMPLETE, SW, N, SumsSpec, check_rows
 
-__all__ = ["ReplicateEngineDesign", "column_range", "gram_rank_df", "replicate_frame"]
+__all__ = ["ReplicateEngineDesign", "column_range", "gram_rank_df", "gram_sums",
+           "replicate_frame"]
 
 _W = "__ib_w"
 _RW = "__ib_rw"
@@ -123,6 +124,63 @@ def replicate_frame(frame: pd.DataFrame, keep: Sequence[str], replicates: Sequen
         block = pd.DataFrame(np.concatenate([F, FY], axis=1), index=frame.index,
                              columns=names)
     return pd.concat([pd.DataFrame(out, index=frame.index), block], axis=1)
+
+
+def gram_sums(frame: pd.DataFrame, by: Sequence[str], replicates: Sequence[str],
+              weights: str | None, combined: bool) -> pd.DataFrame:
+    """Gram sums of the replicate weights per domain of one frame (or partition).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    by : sequence of str
+        Domain columns (none: the whole frame).
+    replicates : sequence of str
+        Replicate weight columns.
+    weights : str or None
+        The full-sample weight column (for multipliers).
+    combined : bool
+        Whether the replicate columns are full weights.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per domain present: the domain's values, then
+        :math:`G_{rs} = \\sum_{i \\in d} w_{ri} w_{si}` for :math:`r \\le s`.
+
+    Notes
+    -----
+    One sparse product :math:`E^\\top F` with :math:`F` the (n, R) replicate
+    weights and :math:`E` the (n, D R) matrix holding row :math:`i`'s weights in
+    the block of its domain, so no (n, R^2) array is formed.
+    """
+    from scipy import sparse
+
+    F = np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan)
+                         for c in replicates])  # over replicate columns
+    if not combined and weights is not None:
+        F = F * frame[weights].to_numpy(dtype=float, na_value=np.nan)[:, None]
+    n, R = F.shape
+    by = list(by)
+    if by:
+        codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame[by]),
+                                      use_na_sentinel=False)
+        keys = pd.MultiIndex.from_tuples(list(uniques), names=by).to_frame(index=False) \
+            if len(uniques) else frame[by].iloc[:0].reset_index(drop=True)
+    else:
+        codes = np.zeros(n, dtype=np.int64)
+        keys = pd.DataFrame(index=range(1 if n else 0))
+    D = len(keys)
+    E = sparse.csr_matrix((F.ravel(), (np.repeat(np.arange(n), R),
+                                       (codes[:, None] * R + np.arange(R)).ravel())),
+                          shape=(n, D * R))
+    G = np.asarray(E.T @ F).reshape(D, R, R)
+    iu, ju = np.triu_indices(R)
+    packed = pd.DataFrame(G[:, iu, ju], columns=[_gram_name(int(k), int(m))
+                                                 for k, m in zip(iu, ju, strict=True)])
+    for c in by:  # the domain's values, in their dtype
+        packed.insert(len(packed.columns) - len(iu), c, keys[c].to_numpy())
+    return packed
 
 
 def gram_rank_df(gram: np.ndarray) -> float:
@@ -382,11 +440,21 @@ class ReplicateEngineDesign(EngineDesign):
     def _gram(self, by: tuple[str, ...]) -> pd.DataFrame:
         """Gram sums of the replicate weights per domain (cached per set of domains)."""
         if by not in self._grams:
-            spec = SumsSpec(keys=(), by=by, variables=tuple(
-                _gram_name(k, m) for k in range(len(self._reps))
-                for m in range(k, len(self._reps))))
-            sums = self._projected(list(by), [], True).sums(spec)
-            cols = [spec.total(i) for i in range(len(spec.variables))]
+            R = len(self._reps)
+            cols = [_gram_name(k, m) for k in range(R) for m in range(k, R)]
+            source: Any = self._source
+            args = (list(by), self._reps, self._spec.weights, self._combined)
+            if self.engine == "duckdb":  # R (R + 1) / 2 sums in one GROUP BY
+                spec = SumsSpec(keys=(), by=by, variables=tuple(cols))
+                sums = self._projected(list(by), [], True).sums(spec)
+                sums = sums.rename(columns={spec.total(i): c for i, c in enumerate(cols)})
+            elif self.engine == "dask":  # one sparse product per partition
+                empty = pd.DataFrame({c: pd.Series(dtype=t)
+                                      for c, t in source.frame.dtypes.items()})
+                sums = source.frame.map_partitions(
+                    gram_sums, *args, meta=gram_sums(empty, *args)).compute()
+            else:
+                sums = gram_sums(source.frame, *args)
             per = (sums.groupby(list(by), observed=True, dropna=False)[cols].sum() if by
                    else sums[cols].sum().to_frame().T)
             self._grams[by] = per
