@@ -1618,7 +1618,7 @@ class Design(SurveyDesign):
             from .engines.replicates import replicate_engine_design
 
             return replicate_engine_design(source, weights, probs, replicate_weights,
-                                           replicate)
+                                           replicate, strata=strata, psu=psu, fpc=fpc)
         return EngineDesign(source, weights=weights,
                             probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
                             lonely_psu=lonely_psu)
@@ -1668,7 +1668,8 @@ class Design(SurveyDesign):
         if replicate_weights is not None or replicate:
             from .engines.replicates import replicate_engine_design
 
-            return replicate_engine_design(rows, weights, probs, replicate_weights, replicate)
+            return replicate_engine_design(rows, weights, probs, replicate_weights, replicate,
+                                           strata=strata, psu=psu, fpc=fpc)
         return EngineDesign(rows, weights=weights,
                             probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
                             lonely_psu=lonely_psu)
@@ -1717,7 +1718,8 @@ class Design(SurveyDesign):
         if replicate_weights is not None or replicate:
             from .engines.replicates import replicate_engine_design
 
-            return replicate_engine_design(rows, weights, probs, replicate_weights, replicate)
+            return replicate_engine_design(rows, weights, probs, replicate_weights, replicate,
+                                           strata=strata, psu=psu, fpc=fpc)
         return EngineDesign(rows, weights=weights,
                             probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
                             lonely_psu=lonely_psu)

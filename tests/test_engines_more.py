@@ -32,12 +32,14 @@ def _data(seed: int = 5, n: int = 900) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     h = rng.integers(0, 4, n)
     psu = h * 100 + rng.integers(0, 5, n)
-    df = pd.DataFrame({"h": h, "psu": psu, "w": rng.uniform(1, 6, n),
+    df = pd.DataFrame({"h": h, "psu": psu, "ssu": psu * 10 + rng.integers(0, 3, n),
+                       "w": rng.uniform(1, 6, n),
                        "y": np.round(rng.normal(50, 10, n), 1), "x": rng.uniform(1, 3, n),
                        "b": (rng.uniform(size=n) < 0.3).astype(float),
                        "g": rng.choice(["north", "south", "west"], n),
                        "c": rng.choice(["lo", "mid", "hi", "top"], n, p=[.3, .3, .3, .1])})
     df["N1"] = 12 + df["h"]
+    df["N2"] = 8
     df.loc[rng.choice(n, 20, replace=False), "y"] = np.nan
     df.loc[rng.choice(n, 4, replace=False), "w"] = 0.0
     return df
@@ -189,6 +191,8 @@ def test_replicate_bad_input_is_named(tmp_path: Path) -> None:
     with pytest.raises(DesignError, match="method="):
         ib.Design.from_parquet(_write(df, tmp_path), weights="w",
                                replicate_weights=kw["replicate_weights"])
+    with pytest.raises(DesignError, match="no strata, psu"):
+        ib.Design.from_parquet(_write(df, tmp_path), strata="h", psu="psu", **kw)
 
 
 def _write(df: pd.DataFrame, tmp: Path) -> Path:
@@ -203,9 +207,10 @@ DESIGNS = {
     "stratified-cluster": dict(weights="w", strata="h", psu="psu"),
     "cluster-probs": dict(probs="p", psu="psu"),
     "fpc": dict(weights="w", strata="h", psu="psu", fpc="N1"),
+    "multistage-fpc": dict(weights="w", strata="h", psu=["psu", "ssu"], fpc=["N1", "N2"]),
 }
-Q_CASES = [("pandas", "fpc"), ("duckdb", "stratified-cluster"), ("duckdb", "cluster-probs"),
-           ("duckdb", "fpc"), ("dask", "stratified-cluster")]
+Q_CASES = [("pandas", "fpc"), ("pandas", "multistage-fpc"), ("duckdb", "stratified-cluster"),
+           ("duckdb", "cluster-probs"), ("duckdb", "fpc"), ("dask", "stratified-cluster")]
 
 
 def _same_quantile(a: ib.Estimate, b: ib.Estimate, level: float = 0.95) -> None:
@@ -274,8 +279,8 @@ def test_quantile_interval_is_at_its_level_and_bad_input_is_named() -> None:
 
 # ------------------------------------------------------------ two-way tables
 STATISTICS = ["F", "Chisq", "Wald", "adjWald", "saddlepoint", "lincom"]
-T_CASES = [("pandas", "fpc"), ("duckdb", "stratified-cluster"), ("duckdb", "fpc"),
-           ("dask", "stratified-cluster")]
+T_CASES = [("pandas", "fpc"), ("pandas", "multistage-fpc"), ("duckdb", "stratified-cluster"),
+           ("duckdb", "fpc"), ("dask", "stratified-cluster")]
 
 
 def _same_test(a: Any, b: Any) -> None:

@@ -630,6 +630,12 @@ class ReplicateEngineDesign(EngineDesign):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InnobaroWarning)
             logit_var = np.diag(replicate_vcov(cells, _logit(p), lr)).copy()
+        degenerate = ((p <= 0) | (p >= 1)) & (var <= 0)
+        if degenerate.any():
+            names = [str(est.estimate.index[i]) for i in np.flatnonzero(degenerate)[:5]]
+            warnings.warn(f"proportion of 0 or 1 in {', '.join(names)}: the logit interval "
+                          f"collapses to the point; method='beta' or 'wilson' gives a "
+                          f"one-sided interval", InnobaroWarning, stacklevel=2)
         return est.with_interval(functools.partial(
             proportion_interval, method, p, var, n_rows=n_rows, n_obs=n_obs,
             logit_var=logit_var), method=method)
@@ -682,7 +688,7 @@ class ReplicateEngineDesign(EngineDesign):
 
 def replicate_engine_design(source: Source, weights: str | None, probs: str | None,
                             replicate_weights: Sequence[str] | str | None,
-                            options: dict[str, Any]) -> ReplicateEngineDesign:
+                            options: dict[str, Any], **design: Any) -> ReplicateEngineDesign:
     """The replicate design the ``Design.from_*`` constructors build.
 
     Parameters
@@ -694,6 +700,9 @@ def replicate_engine_design(source: Source, weights: str | None, probs: str | No
     options : dict
         ``method``, ``scale``, ``rscales``, ``rho``, ``mse``,
         ``combined_weights``, ``df``, as for :class:`~innobaro.ReplicateDesign`.
+    **design
+        ``strata``, ``psu``, ``fpc`` as given (they must not be: the
+        replicate weights hold the design).
 
     Returns
     -------
@@ -704,6 +713,10 @@ def replicate_engine_design(source: Source, weights: str | None, probs: str | No
                         f"(replicate_weights=)")
     if probs is not None:
         raise UnsupportedDesignError("a replicate design takes weights=, not probs=")
+    given = [k for k, v in design.items() if v is not None]
+    if given:
+        raise DesignError(f"a replicate design has no {', '.join(given)}: the replicate "
+                          f"weights carry the design (leave out {', '.join(given)}=)")
     if "method" not in options:
         raise DesignError("a replicate design needs method= (e.g. 'jk1', 'brr', "
                           "'bootstrap', as for ib.ReplicateDesign)")
