@@ -118,12 +118,14 @@ def test_replicate_designs_match_in_memory(engine: str, method: str, tmp_path: P
     assert e.df == m.df and e.n_replicates == m.n_replicates and e.engine == engine
     # domains by stratum: each domain's rank is its own (fewer replicates move it)
     _same(e.mean(["y", "x"], by="h", na_rm=True), ib.mean(m, ["y", "x"], by="h", na_rm=True))
+    if engine == "dask":  # each estimate is a few round trips to the cluster (CI time)
+        _same(e.proportion("b", by="g"), ib.proportion(m, "b", by="g"))
+        return
     _same(e.total(["y", "b"], by=["g"], na_rm=True),
           ib.total(m, ["y", "b"], by=["g"], na_rm=True))
     _same(e.ratio("y", "x", by="g", na_rm=True), ib.ratio(m, "y", "x", by="g", na_rm=True))
     _same(e.mean("c", by="g"), ib.mean(m, "c", by="g"))
-    for method_ in ("logit", "beta") if engine == "dask" else ("logit", "beta", "wilson",
-                                                                "likelihood"):
+    for method_ in ("logit", "beta", "wilson", "likelihood"):
         a = e.proportion("b", by="g", method=method_)
         b = ib.proportion(m, "b", by="g", method=method_)
         _same(a, b)
