@@ -5,8 +5,9 @@ ratio of totals, so its replicate estimates need only the totals
 :math:`T_c(w_r)` and :math:`T_c(w_r y)` of each cell :math:`c` of (domain,
 completeness): the mean of replicate :math:`r` in domain :math:`d` is
 :math:`\\sum_{c \\in d} T_c(w_r y) / \\sum_{c \\in d} T_c(w_r)`. The engine sums
-them for every replicate in one pass (beside the pass of the full-sample sums,
-which checks the rows as :class:`~innobaro.engines.EngineDesign` does), and the
+them for every replicate in the pass of the full-sample sums (extra aggregates
+of the same ``GROUP BY`` in DuckDB; the same partition task on Dask), which
+checks the rows as :class:`~innobaro.engines.EngineDesign` does, and the
 in-memory estimator runs on a small :class:`~innobaro.ReplicateDesign` whose
 rows are the cells once per replicate: row :math:`(c, r)` has replicate weight
 :math:`T_c(w_r)` in column :math:`r` only and the value
@@ -37,7 +38,6 @@ from .._validate import as_column_list
 from ..design import ReplicateDesign
 from ..errors import (
     DesignError,
-    EngineError,
     EstimationError,
     InnobaroWarning,
     UnsupportedDesignError,
@@ -47,10 +47,10 @@ from ..intervals import proportion_interval
 from ..results import Estimate
 from ..variance.replicates import replicate_rank_df, replicate_vcov
 from .core import EngineDesign, FrameSource, Source
-from .sums import COMPLETE, SW, N, SumsSpec, check_rows
+from .sums import COMPLETE, SW, N, SumsSpec, check_rows, reduce_frame
 
 __all__ = ["ReplicateEngineDesign", "column_range", "gram_rank_df", "gram_sums",
-           "replicate_frame"]
+           "replicate_frame", "replicate_totals"]
 
 _W = "__ib_w"
 _RW = "__ib_rw"
@@ -239,6 +239,118 @@ class _Projected:
         return self._inner.sums(spec)  # type: ignore[no-any-return]
 
 
+def replicate_totals(frame: pd.DataFrame, spec: SumsSpec, replicates: Sequence[str],
+                     combined: bool) -> pd.DataFrame:
+    """The grouped sums of ``spec`` and, per cell, every replicate's totals (numpy).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows (a partition of a Dask frame, or an in-memory frame).
+    spec : SumsSpec
+    replicates : sequence of str
+        Replicate weight columns.
+    combined : bool
+        Whether they are full weights (else multipliers of ``spec.weights``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`~innobaro.engines.sums.reduce_frame`'s columns, then
+        :math:`T_c(w_r)` for every replicate and :math:`T_c(w_r y_j)` for every
+        replicate and variable, in the same cells.
+    """
+    base = reduce_frame(frame, spec)
+    names = list(dict.fromkeys([*spec.key_columns, *spec.variables]))
+    rows = replicate_frame(frame, names, replicates, spec.weights, combined,
+                           list(spec.variables), False)
+    Y = np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan)
+                         for c in spec.variables]) if spec.variables else None
+    complete = ~np.isnan(Y).any(axis=1) if Y is not None else np.ones(len(frame), bool)
+    if spec.level:
+        complete &= ~frame[spec.level].isna().to_numpy()
+    R, q = len(replicates), len(spec.variables)
+    cols = [_rep_name(k) for k in range(R)] + [_rep_y_name(k, j) for k in range(R)
+                                                for j in range(q)]
+    rows = rows[spec.key_columns + cols].assign(**{COMPLETE: complete})
+    extra = rows.groupby(spec.group, dropna=False, observed=True, sort=False)[cols].sum()
+    extra = extra.rename(columns={c: _rep_total(i) for i, c in enumerate(cols)}).reset_index()
+    return base.merge(extra, on=spec.group, how="left")
+
+
+class _OnePass:
+    """A source whose grouped sums carry every replicate's totals, in the same pass."""
+
+    def __init__(self, source: Source, replicates: list[str], combined: bool) -> None:
+        self.engine = source.engine
+        self.inner: Any = source
+        self.replicates = replicates
+        self.combined = combined
+
+    def columns(self) -> list[str]:
+        return self.inner.columns()  # type: ignore[no-any-return]
+
+    def numeric(self, name: str) -> bool:
+        return self.inner.numeric(name)  # type: ignore[no-any-return]
+
+    def sums(self, spec: SumsSpec) -> pd.DataFrame:
+        args = (spec, self.replicates, self.combined)
+        if self.engine == "duckdb":
+            from .duckdb_engine import build_sql
+
+            w = spec.weights
+            full = [_num(c) if self.combined or w is None else f"({_num(c)} * {_num(w)})"
+                    for c in self.replicates]
+            q = len(spec.variables)
+            extra = [f"sum({f}) AS {_quote(_rep_total(k))}" for k, f in enumerate(full)]
+            extra += [f"sum({f} * {_num(v)}) AS {_quote(_rep_total(len(full) + k * q + j))}"
+                      for k, f in enumerate(full) for j, v in enumerate(spec.variables)]
+            head, tail = build_sql(spec).rsplit(" FROM ", 1)
+            view = tail.split()[0]
+            out = self.inner.relation.query(view, f"{head}, {', '.join(extra)} FROM {tail}"
+                                            ).df()
+            floats = {SW, *(spec.total(j) for j in range(q)),
+                      *(spec.cross(j, k) for j, k in spec.pairs)}
+            for c in spec.sum_columns:  # counts of an empty sum are NULL in SQL
+                out[c] = out[c].astype(float) if c in floats else \
+                    out[c].fillna(0).astype("int64")
+            out[COMPLETE] = out[COMPLETE].astype(bool)
+            return out
+        if self.engine == "dask":
+            import dask
+
+            frame = self.inner.frame
+            used = list(dict.fromkeys([*spec.key_columns, *spec.variables, *self.replicates,
+                                       *([spec.weights] if spec.weights else []),
+                                       *([spec.probs] if spec.probs else [])]))
+            level = [dask.delayed(replicate_totals)(part, *args)
+                     for part in frame[used].to_delayed()]
+            k = self.inner.split_every
+            while len(level) > 1:
+                level = [dask.delayed(_add_up)(level[i:i + k], spec)
+                         for i in range(0, len(level), k)]
+            (out,) = dask.compute(level[0])
+            return _add_up([out], spec)
+        return replicate_totals(self.inner.frame, *args)
+
+
+def _add_up(parts: Sequence[pd.DataFrame], spec: SumsSpec) -> pd.DataFrame:
+    """Partial sums added per cell (every column but the group's is a sum)."""
+    frame = pd.concat(list(parts), ignore_index=True)
+    if len(parts) == 1:
+        return frame
+    return frame.groupby(spec.group, dropna=False, observed=True, sort=False).sum(
+        ).reset_index()
+
+
+def _quote(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _num(name: str) -> str:
+    return f"CAST({_quote(name)} AS DOUBLE)"
+
+
 def _projection_sql(keep: list[str], replicates: list[str], weights: str | None,
                     combined: bool, variables: list[str], gram: bool) -> str:
     def q(name: str) -> str:
@@ -358,7 +470,8 @@ class ReplicateEngineDesign(EngineDesign):
                     raise DesignError(f"{what} column {c!r} is not in the data")
                 if not source.numeric(c):
                     raise DesignError(f"{what} column {c!r} must be numeric")
-        self._source = source
+        self._raw = source
+        self._source = _OnePass(source, reps, bool(combined_weights))
         self._psu = []
         self._args = {}
         self._spec = SumsSpec(keys=(), weights=weights)
@@ -434,7 +547,7 @@ class ReplicateEngineDesign(EngineDesign):
 
     # ----------------------------------------------------------------- passes
     def _projected(self, keep: list[str], variables: list[str], gram: bool) -> _Projected:
-        return _Projected(self._source, keep, self._reps, self._spec.weights, self._combined,
+        return _Projected(self._raw, keep, self._reps, self._spec.weights, self._combined,
                           variables, gram)
 
     def _gram(self, by: tuple[str, ...]) -> pd.DataFrame:
@@ -442,7 +555,7 @@ class ReplicateEngineDesign(EngineDesign):
         if by not in self._grams:
             R = len(self._reps)
             cols = [_gram_name(k, m) for k in range(R) for m in range(k, R)]
-            source: Any = self._source
+            source: Any = self._raw
             args = (list(by), self._reps, self._spec.weights, self._combined)
             if self.engine == "duckdb":  # R (R + 1) / 2 sums in one GROUP BY
                 spec = SumsSpec(keys=(), by=by, variables=tuple(cols))
@@ -477,20 +590,7 @@ class ReplicateEngineDesign(EngineDesign):
         else:
             spec = replace(self._spec, by=tuple(by_cols),
                            variables=tuple(dict.fromkeys(variables)), binary=binary)
-        sums = self._pass(spec, what, na_rm)
-        keep = list(dict.fromkeys([*by_cols, *([spec.level] if spec.level else [])]))
-        R = len(self._reps)
-        q = len(spec.variables)
-        rep_spec = SumsSpec(keys=(), by=tuple(by_cols), level=spec.level, variables=tuple(
-            [_rep_name(k) for k in range(R)]
-            + [_rep_y_name(k, j) for k in range(R) for j in range(q)]))
-        rep = self._projected(keep, list(spec.variables), False).sums(rep_spec)
-        if int(rep[N].sum()) != self._n:
-            raise EngineError(f"{what}: the {self.engine} source changed since the design "
-                              f"was built; build the design again")
-        totals = {rep_spec.total(i): _rep_total(i) for i in range(len(rep_spec.variables))}
-        rep = rep[[*rep_spec.group, *totals]].rename(columns=totals)
-        merged = sums.merge(rep, on=spec.group, how="left")
+        merged = self._pass(spec, what, na_rm)  # with every replicate's totals
         return self._replicate_cells(merged, spec), merged, spec, by_cols
 
     def _replicate_cells(self, merged: pd.DataFrame, spec: SumsSpec) -> ReplicateDesign:
