@@ -46,7 +46,7 @@ from ..estimators import mean as _mean_of
 from ..intervals import proportion_interval
 from ..results import Estimate
 from ..variance.replicates import replicate_rank_df, replicate_vcov
-from .core import EngineDesign, FrameSource, Source
+from .core import EngineDesign, Source
 from .sums import COMPLETE, SW, N, SumsSpec, check_rows, reduce_frame
 
 __all__ = ["ReplicateEngineDesign", "column_range", "gram_rank_df", "gram_sums",
@@ -74,8 +74,8 @@ def _rep_total(i: int) -> str:
 
 
 def replicate_frame(frame: pd.DataFrame, keep: Sequence[str], replicates: Sequence[str],
-                    weights: str | None, combined: bool, variables: Sequence[str],
-                    gram: bool) -> pd.DataFrame:
+                    weights: str | None, combined: bool, variables: Sequence[str]
+                    ) -> pd.DataFrame:
     """The per-row products whose totals a replicate estimate needs (numpy, per partition).
 
     Parameters
@@ -93,15 +93,12 @@ def replicate_frame(frame: pd.DataFrame, keep: Sequence[str], replicates: Sequen
         Whether the replicate columns are full weights.
     variables : sequence of str
         Numeric variables :math:`y_j`.
-    gram : bool
-        Give the products :math:`w_{ri} w_{si}`, :math:`r \\le s`, instead of
-        :math:`w_{ri}` and :math:`w_{ri} y_{ij}`.
 
     Returns
     -------
     pandas.DataFrame
         ``keep``, then :math:`w_{ri}` and :math:`w_{ri} y_{ij}` (missing where
-        :math:`y_{ij}` is), or the Gram products.
+        :math:`y_{ij}` is).
     """
     F = np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan)
                          for c in replicates])  # over replicate columns
@@ -109,20 +106,12 @@ def replicate_frame(frame: pd.DataFrame, keep: Sequence[str], replicates: Sequen
         F = F * frame[weights].to_numpy(dtype=float, na_value=np.nan)[:, None]
     R = F.shape[1]
     out: dict[str, Any] = {c: frame[c] for c in keep}
-    if gram:
-        iu, ju = np.triu_indices(R)
-        G = F[:, iu] * F[:, ju]
-        block = pd.DataFrame(G, index=frame.index,
-                             columns=[_gram_name(int(k), int(m))
-                                      for k, m in zip(iu, ju, strict=True)])
-    else:
-        Y = np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan)
-                             for c in variables]) if variables else np.empty((len(frame), 0))
-        FY = (F[:, :, None] * Y[:, None, :]).reshape(len(frame), R * Y.shape[1])
-        names = [_rep_name(k) for k in range(R)] + [
-            _rep_y_name(k, j) for k in range(R) for j in range(len(variables))]
-        block = pd.DataFrame(np.concatenate([F, FY], axis=1), index=frame.index,
-                             columns=names)
+    Y = np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan)
+                         for c in variables]) if variables else np.empty((len(frame), 0))
+    FY = (F[:, :, None] * Y[:, None, :]).reshape(len(frame), R * Y.shape[1])
+    names = [_rep_name(k) for k in range(R)] + [
+        _rep_y_name(k, j) for k in range(R) for j in range(len(variables))]
+    block = pd.DataFrame(np.concatenate([F, FY], axis=1), index=frame.index, columns=names)
     return pd.concat([pd.DataFrame(out, index=frame.index), block], axis=1)
 
 
@@ -210,35 +199,6 @@ def gram_rank_df(gram: np.ndarray) -> float:
     return replicate_rank_df(root * norms)
 
 
-class _Projected:
-    """A source of the per-row products of :func:`replicate_frame` (same engine)."""
-
-    def __init__(self, source: Source, keep: list[str], replicates: list[str],
-                 weights: str | None, combined: bool, variables: list[str],
-                 gram: bool) -> None:
-        self.engine = source.engine
-        args = (keep, replicates, weights, combined, variables, gram)
-        if source.engine == "duckdb":
-            from .duckdb_engine import DuckDBSource
-
-            self._inner: Any = DuckDBSource(
-                source.relation.project(_projection_sql(*args)),  # type: ignore[attr-defined]
-                source.connection)  # type: ignore[attr-defined]
-        elif source.engine == "dask":
-            from .dask_engine import DaskSource
-
-            frame = source.frame  # type: ignore[attr-defined]
-            empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in frame.dtypes.items()})
-            meta = replicate_frame(empty, *args)
-            self._inner = DaskSource(frame.map_partitions(replicate_frame, *args, meta=meta),
-                                     split_every=source.split_every)  # type: ignore
-        else:
-            self._inner = FrameSource(replicate_frame(source.frame, *args))  # type: ignore
-
-    def sums(self, spec: SumsSpec) -> pd.DataFrame:
-        return self._inner.sums(spec)  # type: ignore[no-any-return]
-
-
 def replicate_totals(frame: pd.DataFrame, spec: SumsSpec, replicates: Sequence[str],
                      combined: bool) -> pd.DataFrame:
     """The grouped sums of ``spec`` and, per cell, every replicate's totals (numpy).
@@ -263,7 +223,7 @@ def replicate_totals(frame: pd.DataFrame, spec: SumsSpec, replicates: Sequence[s
     base = reduce_frame(frame, spec)
     names = list(dict.fromkeys([*spec.key_columns, *spec.variables]))
     rows = replicate_frame(frame, names, replicates, spec.weights, combined,
-                           list(spec.variables), False)
+                           list(spec.variables))
     Y = np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan)
                          for c in spec.variables]) if spec.variables else None
     complete = ~np.isnan(Y).any(axis=1) if Y is not None else np.ones(len(frame), bool)
@@ -349,28 +309,6 @@ def _quote(name: str) -> str:
 
 def _num(name: str) -> str:
     return f"CAST({_quote(name)} AS DOUBLE)"
-
-
-def _projection_sql(keep: list[str], replicates: list[str], weights: str | None,
-                    combined: bool, variables: list[str], gram: bool) -> str:
-    def q(name: str) -> str:
-        return '"' + str(name).replace('"', '""') + '"'
-
-    def num(name: str) -> str:
-        return f"CAST({q(name)} AS DOUBLE)"
-
-    full = [num(c) if combined or weights is None else f"({num(c)} * {num(weights)})"
-            for c in replicates]
-    sel = [q(c) for c in keep]
-    if gram:
-        R = len(full)
-        sel += [f"{full[k]} * {full[m]} AS {q(_gram_name(k, m))}"
-                for k in range(R) for m in range(k, R)]
-    else:
-        sel += [f"{f} AS {q(_rep_name(k))}" for k, f in enumerate(full)]
-        sel += [f"{f} * {num(v)} AS {q(_rep_y_name(k, j))}"
-                for k, f in enumerate(full) for j, v in enumerate(variables)]
-    return ", ".join(sel)
 
 
 def column_range(source: Source, cols: list[str]) -> tuple[np.ndarray, np.ndarray,
@@ -546,10 +484,6 @@ class ReplicateEngineDesign(EngineDesign):
                 f"{self.n_replicates} {self._method} replicates")
 
     # ----------------------------------------------------------------- passes
-    def _projected(self, keep: list[str], variables: list[str], gram: bool) -> _Projected:
-        return _Projected(self._raw, keep, self._reps, self._spec.weights, self._combined,
-                          variables, gram)
-
     def _gram(self, by: tuple[str, ...]) -> pd.DataFrame:
         """Gram sums of the replicate weights per domain (cached per set of domains)."""
         if by not in self._grams:
@@ -558,9 +492,15 @@ class ReplicateEngineDesign(EngineDesign):
             source: Any = self._raw
             args = (list(by), self._reps, self._spec.weights, self._combined)
             if self.engine == "duckdb":  # R (R + 1) / 2 sums in one GROUP BY
-                spec = SumsSpec(keys=(), by=by, variables=tuple(cols))
-                sums = self._projected(list(by), [], True).sums(spec)
-                sums = sums.rename(columns={spec.total(i): c for i, c in enumerate(cols)})
+                w = self._spec.weights
+                full = [_num(c) if self._combined or w is None else
+                        f"({_num(c)} * {_num(w)})" for c in self._reps]
+                sel = [_quote(c) for c in by] + [
+                    f"sum({full[k]} * {full[m]}) AS {_quote(_gram_name(k, m))}"
+                    for k in range(R) for m in range(k, R)]
+                sql = f"SELECT {', '.join(sel)} FROM __ib_gram" + (
+                    " GROUP BY ALL" if by else "")
+                sums = source.relation.query("__ib_gram", sql).df()
             elif self.engine == "dask":  # one sparse product per partition
                 empty = pd.DataFrame({c: pd.Series(dtype=t)
                                       for c, t in source.frame.dtypes.items()})
