@@ -1,22 +1,22 @@
 """Quantiles over an engine, exactly: a two-pass bracketing of the weighted CDF.
 
-A quantile is not a ratio of totals, but it needs the rows themselves only near
-it. Pass 1 sums the weights over ``B`` equal-width bins of the variable per
-domain (one ``GROUP BY``), which brackets every quantile asked for, and the
-Woodruff interval's ends, between two bin edges: the bins whose cumulative
-weight share is within :math:`\\delta` of :math:`p`. Pass 2 brings the rows of
-those bins to memory, and sums the others per (stratum, PSU, domain, gap
-between brackets). In memory, :func:`innobaro.quantile` runs on a design whose
-rows are the bracketed rows and, per cell of a gap, one row with the cell's
-weight total and a value between the brackets around the gap (the smallest or
-largest value for the gaps at the ends). On it the cumulative weights inside
-the brackets, hence the quantile (R's ``qrule="math"``,
-:math:`\\hat Q(p) = \\min\\{x : \\hat F(x) \\ge p\\}`), are those of the rows; so are the
-PSU totals of :math:`w_i [y_i \\le \\hat Q(p)]`, hence :math:`\\hat F(\\hat Q(p))`, its
-standard error and the Woodruff interval (Woodruff 1952), as long as every
-value read lies inside a bracket. When one does not, the bracket is widened
-(:math:`\\delta` doubled) and pass 2 repeated; with :math:`\\delta \\ge 1` every row is
-brought.
+A quantile is not a ratio of totals, but it needs the rows themselves only near it.
+Pass 1 sums the weights over ``B`` equal-width bins of the variable per domain (one
+``GROUP BY``), which brackets every quantile asked for, and the Woodruff interval's
+ends, between two bin edges: the bins whose cumulative weight share is within
+:math:`\\delta` of :math:`p` (first a few standard errors of a share, :math:`10 /
+\\sqrt{n_d}` in a domain of :math:`n_d` rows, at most 0.05). Pass 2 brings the rows of
+those bins to memory, and sums the others per (stratum, PSU, domain, gap between
+brackets). In memory, :func:`innobaro.quantile` runs on a design whose rows are the
+bracketed rows and, per cell of a gap, one row with the cell's weight total and a
+value between the brackets around the gap (the smallest or largest value for the gaps
+at the ends). On it the cumulative weights inside the brackets, hence the quantile
+(R's ``qrule="math"``, :math:`\\hat Q(p) = \\min\\{x : \\hat F(x) \\ge p\\}`), are
+those of the rows; so are the PSU totals of :math:`w_i [y_i \\le \\hat Q(p)]`, hence
+:math:`\\hat F(\\hat Q(p))`, its standard error and the Woodruff interval (Woodruff
+1952), as long as every value read lies inside a bracket. When one does not, the
+bracket is widened (:math:`\\delta` doubled) and pass 2 repeated; with :math:`\\delta
+\\ge 1` every row is brought.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ..intervals import FixedInterval
 from ..results import Estimate
 from .core import EngineDesign, FrameSource, Source
 from .replicates import column_range
-from .sums import COMPLETE, SW, SumsSpec
+from .sums import COMPLETE, SW, N, SumsSpec
 
 __all__ = ["BINS", "engine_quantile"]
 
@@ -45,8 +45,11 @@ BINS = 2048
 _BIN = "__ib_bin"
 _GAP = "__ib_gap"
 _W = "__ib_w"
-#: the share of the weight around each probability first brought to memory
+#: the largest share of the weight around each probability first brought to memory
 _DELTA = 0.05
+#: the first share is _SPREAD / sqrt(rows of the domain), at least _MIN_DELTA
+_SPREAD = 10.0
+_MIN_DELTA = 1e-4
 
 
 def _q(name: str) -> str:
@@ -205,12 +208,17 @@ def engine_quantile(design: EngineDesign, y: str, q: Any, *, by: Any = None,
                                observed=True).fillna(0.0)
         W = np.zeros((len(per), BINS))
         W[:, per.columns.to_numpy(dtype=np.int64)] = per.to_numpy(dtype=float)
+        rows = hist.groupby(by_cols, observed=True)[N].sum().reindex(per.index).to_numpy()
     else:
         W = np.bincount(hist[_BIN].to_numpy(dtype=np.int64),
                         weights=hist[SW].to_numpy(dtype=float), minlength=BINS)[None, :]
+        rows = np.array([hist[N].sum()])
     cum = np.cumsum(W, axis=1)
     total = cum[:, -1:]
-    delta = _DELTA
+    # the first bracket: a few standard errors of a share (design effect up to
+    # about 10) in each domain, so the rows brought shrink as the sample grows
+    delta = np.clip(_SPREAD / np.sqrt(np.maximum(rows.astype(float), 1.0)), _MIN_DELTA,
+                    _DELTA)[:, None]
     while True:
         marks = np.zeros(BINS + 1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -222,7 +230,7 @@ def engine_quantile(design: EngineDesign, y: str, q: Any, *, by: Any = None,
             np.add.at(marks, np.maximum(first - 1, 0), 1.0)
             np.add.at(marks, np.minimum(last + 1, BINS - 1) + 1, -1.0)
         wanted = np.cumsum(marks)[:BINS] > 0
-        if delta >= 1:
+        if (delta >= 1).all():
             wanted[:] = True
         result = _bracketed(design, source, base, y, probs, by_cols, lo, scale, wanted,
                             level, na_rm, interval_type, lo, hi)
