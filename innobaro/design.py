@@ -1574,7 +1574,9 @@ class Design(SurveyDesign):
                      strata: str | Sequence[str] | None = None,
                      psu: str | Sequence[str] | None = None,
                      fpc: str | Sequence[str] | None = None, nest: bool = False,
-                     lonely_psu: LonelyRule = "fail", connection: Any = None) -> Any:
+                     lonely_psu: LonelyRule = "fail", connection: Any = None,
+                     replicate_weights: Sequence[str] | str | None = None,
+                     **replicate: Any) -> Any:
         """A design over Parquet files, estimated by DuckDB without loading the rows.
 
         Parameters
@@ -1586,6 +1588,13 @@ class Design(SurveyDesign):
             As for :class:`Design`; ``psu`` is required.
         connection : duckdb.DuckDBPyConnection, optional
             The DuckDB connection to read with (its settings: threads, memory limit).
+        replicate_weights : list of str, optional
+            Replicate weight columns: a replicate-weight design (no ``psu``); see
+            :class:`~innobaro.engines.replicates.ReplicateEngineDesign`.
+        **replicate
+            With ``replicate_weights``: ``method`` (required), ``scale``,
+            ``rscales``, ``rho``, ``mse``, ``combined_weights`` and ``df``, as
+            for :class:`ReplicateDesign`.
 
         Returns
         -------
@@ -1606,7 +1615,13 @@ class Design(SurveyDesign):
         from .engines import EngineDesign
         from .engines.duckdb_engine import parquet_source
 
-        return EngineDesign(parquet_source(paths, connection=connection), weights=weights,
+        source = parquet_source(paths, connection=connection)
+        if replicate_weights is not None or replicate:
+            from .engines.replicates import replicate_engine_design
+
+            return replicate_engine_design(source, weights, probs, replicate_weights,
+                                           replicate, strata=strata, psu=psu, fpc=fpc)
+        return EngineDesign(source, weights=weights,
                             probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
                             lonely_psu=lonely_psu)
 
@@ -1615,7 +1630,9 @@ class Design(SurveyDesign):
                     strata: str | Sequence[str] | None = None,
                     psu: str | Sequence[str] | None = None,
                     fpc: str | Sequence[str] | None = None, nest: bool = False,
-                    lonely_psu: LonelyRule = "fail", connection: Any = None) -> Any:
+                    lonely_psu: LonelyRule = "fail", connection: Any = None,
+                    replicate_weights: Sequence[str] | str | None = None,
+                    **replicate: Any) -> Any:
         """A design over a DuckDB relation, table or ``SELECT`` query.
 
         Parameters
@@ -1626,6 +1643,11 @@ class Design(SurveyDesign):
             As for :class:`Design`; ``psu`` is required.
         connection : duckdb.DuckDBPyConnection, optional
             Where a name or query is run (default: DuckDB's default connection).
+        replicate_weights : list of str, optional
+            Replicate weight columns, as for :meth:`from_parquet`.
+        **replicate
+            ``method``, ``scale``, ``rscales``, ``rho``, ``mse``,
+            ``combined_weights``, ``df``, as for :meth:`from_parquet`.
 
         Returns
         -------
@@ -1644,7 +1666,13 @@ class Design(SurveyDesign):
         from .engines import EngineDesign
         from .engines.duckdb_engine import query_source
 
-        return EngineDesign(query_source(source, connection=connection), weights=weights,
+        rows = query_source(source, connection=connection)
+        if replicate_weights is not None or replicate:
+            from .engines.replicates import replicate_engine_design
+
+            return replicate_engine_design(rows, weights, probs, replicate_weights, replicate,
+                                           strata=strata, psu=psu, fpc=fpc)
+        return EngineDesign(rows, weights=weights,
                             probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
                             lonely_psu=lonely_psu)
 
@@ -1653,7 +1681,9 @@ class Design(SurveyDesign):
                   strata: str | Sequence[str] | None = None,
                   psu: str | Sequence[str] | None = None,
                   fpc: str | Sequence[str] | None = None, nest: bool = False,
-                  lonely_psu: LonelyRule = "fail", split_every: int = 8) -> Any:
+                  lonely_psu: LonelyRule = "fail", split_every: int = 8,
+                  replicate_weights: Sequence[str] | str | None = None,
+                  **replicate: Any) -> Any:
         """A design over a ``dask.dataframe``, reduced partition by partition.
 
         Parameters
@@ -1663,6 +1693,11 @@ class Design(SurveyDesign):
             As for :class:`Design`; ``psu`` is required.
         split_every : int, default 8
             Partial sums added per node of the reduction tree.
+        replicate_weights : list of str, optional
+            Replicate weight columns, as for :meth:`from_parquet`.
+        **replicate
+            ``method``, ``scale``, ``rscales``, ``rho``, ``mse``,
+            ``combined_weights``, ``df``, as for :meth:`from_parquet`.
 
         Returns
         -------
@@ -1681,7 +1716,13 @@ class Design(SurveyDesign):
         from .engines import EngineDesign
         from .engines.dask_engine import DaskSource
 
-        return EngineDesign(DaskSource(frame, split_every=split_every), weights=weights,
+        rows = DaskSource(frame, split_every=split_every)
+        if replicate_weights is not None or replicate:
+            from .engines.replicates import replicate_engine_design
+
+            return replicate_engine_design(rows, weights, probs, replicate_weights, replicate,
+                                           strata=strata, psu=psu, fpc=fpc)
+        return EngineDesign(rows, weights=weights,
                             probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
                             lonely_psu=lonely_psu)
 

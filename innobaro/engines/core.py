@@ -625,6 +625,120 @@ class EngineDesign:
                          variance=variance, aggregate_stage=aggregate_stage,
                          aggregate_index=aggregate_index)
 
+    # ------------------------------------------- quantiles and two-way tables
+    @property
+    def source(self) -> Source:
+        """The engine's rows (advanced)."""
+        return self._source
+
+    @property
+    def sums_spec(self) -> SumsSpec:
+        """The design's columns as a :class:`~innobaro.engines.sums.SumsSpec` (advanced)."""
+        return self._spec
+
+    @property
+    def design_args(self) -> dict[str, Any]:
+        """The arguments of the in-memory :class:`~innobaro.Design` of cells (advanced)."""
+        return dict(self._args)
+
+    def checked_sums(self, spec: SumsSpec, what: str, na_rm: bool) -> pd.DataFrame:
+        """One pass of grouped sums, checked as every estimator's (advanced).
+
+        Parameters
+        ----------
+        spec : SumsSpec
+        what : str
+            The estimator's name, for the messages.
+        na_rm : bool
+
+        Returns
+        -------
+        pandas.DataFrame
+            The sums; missing values, bad weights and a changed source are errors.
+        """
+        return self._pass(spec, what, na_rm)
+
+    def quantile(self, y: str, q: float | Sequence[float], *,
+                 by: str | Sequence[str] | None = None, level: float = 0.95,
+                 na_rm: bool = False, interval_type: str = "mean") -> Estimate:
+        """Quantiles with Woodruff intervals, exactly, as :func:`innobaro.quantile`.
+
+        Parameters
+        ----------
+        y : str
+            One numeric column.
+        q : float or list of float
+            Probabilities in [0, 1].
+        by : str or list of str, optional
+        level : float, default 0.95
+            The interval's level (``ci()`` gives it at this level only).
+        na_rm : bool, default False
+        interval_type : {"mean", "xlogit", "asin"}, default "mean"
+
+        Returns
+        -------
+        Estimate
+
+        Notes
+        -----
+        :math:`\\hat Q(p) = \\min\\{x : \\hat F(x) \\ge p\\}` (R's ``qrule="math"``), by a
+        histogram pass that brackets it and a pass that brings the bracketed
+        rows (:mod:`innobaro.engines.quantile`; Woodruff 1952).
+        """
+        from .quantile import engine_quantile
+
+        return engine_quantile(self, y, q, by=by, level=level, na_rm=na_rm,
+                               interval_type=interval_type)
+
+
+    def table(self, row: str, col: str | None = None, *, shares: str = "col",
+              na_rm: bool = False) -> pd.DataFrame:
+        """Weighted counts and shares of a one- or two-way table, as :func:`innobaro.table`.
+
+        Parameters
+        ----------
+        row : str
+        col : str, optional
+        shares : {"col", "row", "total"}, default "col"
+        na_rm : bool, default False
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Notes
+        -----
+        :math:`\\hat N_{rc} = \\sum_u T_{u,rc}(w)` from one pass of (stratum, PSU,
+        level) sums (:mod:`innobaro.engines.tables`; Lumley 2010, sec. 2.3).
+        """
+        from .tables import engine_table
+
+        return engine_table(self, row, col, shares=shares, na_rm=na_rm)
+
+    def chisq_test(self, row: str, col: str, *, statistic: str = "F", na_rm: bool = False,
+                   drop_empty: bool = False) -> Any:
+        """Rao-Scott test of independence, as :func:`innobaro.chisq_test`.
+
+        Parameters
+        ----------
+        row, col : str
+        statistic : str, default "F"
+        na_rm : bool, default False
+        drop_empty : bool, default False
+
+        Returns
+        -------
+        TestResult
+
+        Notes
+        -----
+        :math:`F = X^2 / \\mathrm{tr}\\,\\Delta` (Rao and Scott 1984) from one pass of
+        (stratum, PSU, cell) sums (:mod:`innobaro.engines.tables`).
+        """
+        from .tables import engine_chisq_test
+
+        return engine_chisq_test(self, row, col, statistic=statistic, na_rm=na_rm,
+                                 drop_empty=drop_empty)
 
 def _entry(var: list[str], entry: Any) -> tuple[int, int]:
     """(numerator, denominator) positions of an entry; -1 without a denominator."""

@@ -1,0 +1,349 @@
+"""Replicate designs, quantiles and two-way tables on the engines give the in-memory numbers.
+
+Each estimate of an engine design is compared with the same estimator on the
+in-memory design over the same rows (``ib.ReplicateDesign`` for replicate
+weights, ``ib.Design`` otherwise) at rtol 1e-10: estimates, covariance
+matrices, degrees of freedom (R's rank rule per domain) and intervals. Dask
+runs on a two-worker ``LocalCluster`` with small partitions of shuffled rows
+(PSUs and domains split across them); DuckDB reads Parquet files written here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import innobaro as ib
+from innobaro.engines import FrameSource
+from innobaro.engines.replicates import ReplicateEngineDesign, gram_rank_df, gram_sums
+from innobaro.errors import DesignError, MissingValueError
+from innobaro.variance.replicates import replicate_rank_df
+
+RTOL = 1e-10
+
+
+def _data(seed: int = 5, n: int = 900) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    h = rng.integers(0, 4, n)
+    psu = h * 100 + rng.integers(0, 5, n)
+    df = pd.DataFrame({"h": h, "psu": psu, "ssu": psu * 10 + rng.integers(0, 3, n),
+                       "w": rng.uniform(1, 6, n),
+                       "y": np.round(rng.normal(50, 10, n), 1), "x": rng.uniform(1, 3, n),
+                       "b": (rng.uniform(size=n) < 0.3).astype(float),
+                       "g": rng.choice(["north", "south", "west"], n),
+                       "c": rng.choice(["lo", "mid", "hi", "top"], n, p=[.3, .3, .3, .1])})
+    df["N1"] = 12 + df["h"]
+    df["N2"] = 8
+    df.loc[rng.choice(n, 20, replace=False), "y"] = np.nan
+    df.loc[rng.choice(n, 4, replace=False), "w"] = 0.0
+    return df
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+        c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _engine(engine: str, frame: pd.DataFrame, tmp: Path, request: Any, **kw: Any) -> Any:
+    if engine == "pandas":
+        if "replicate_weights" in kw:
+            return ReplicateEngineDesign(FrameSource(frame), **kw)
+        from innobaro.engines import EngineDesign
+
+        return EngineDesign(FrameSource(frame), **kw)
+    if engine == "duckdb":
+        pytest.importorskip("duckdb")
+        pytest.importorskip("pyarrow")
+        half = len(frame) // 2
+        frame.iloc[:half].to_parquet(tmp / "part-0.parquet")
+        frame.iloc[half:].to_parquet(tmp / "part-1.parquet")
+        return ib.Design.from_parquet(tmp, **kw)
+    request.getfixturevalue("client")
+    import dask.dataframe as dd
+
+    return ib.Design.from_dask(dd.from_pandas(frame.sample(frac=1.0, random_state=1),
+                                              npartitions=7), split_every=3, **kw)
+
+
+def _same(a: ib.Estimate, b: ib.Estimate) -> None:
+    assert list(a.estimate.index) == list(b.estimate.index)
+    np.testing.assert_allclose(a.estimate, b.estimate, rtol=RTOL)
+    np.testing.assert_allclose(a.vcov, b.vcov, rtol=RTOL,
+                               atol=1e-13 * np.abs(b.vcov).max().max())
+    np.testing.assert_array_equal(a.df_values, b.df_values)
+    np.testing.assert_allclose(a.ci(), b.ci(), rtol=RTOL)
+    assert a.kind == b.kind
+
+
+# ------------------------------------------------------------------ replicates
+def _replicate_data(method: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Rows with replicate weight columns made in memory, and the design's arguments."""
+    df = _data()
+    d = ib.Design(df, weights="w", strata="h", psu="psu")
+    rd = d.replicate(method, replicates=20, seed=3) if method == "bootstrap" else \
+        d.replicate(method)
+    W = rd.unmasked_replicate_weights
+    names = [f"rep{k + 1}" for k in range(W.shape[1])]
+    out = pd.concat([df, pd.DataFrame(W, columns=names, index=df.index)], axis=1)
+    kw: dict[str, Any] = dict(weights="w", replicate_weights=names, method=rd.method,
+                              scale=rd.scale, rscales=list(rd.rscales))
+    return out, kw
+
+
+REP_CASES = [("pandas", "jkn"), ("duckdb", "jkn"), ("duckdb", "bootstrap"),
+             ("dask", "jkn")]
+
+
+@pytest.mark.parametrize(("engine", "method"), REP_CASES)
+def test_replicate_designs_match_in_memory(engine: str, method: str, tmp_path: Path,
+                                           request: Any) -> None:
+    df, kw = _replicate_data(method)
+    m = ib.ReplicateDesign(df, **kw)
+    e = _engine(engine, df, tmp_path, request, **kw)
+    assert e.df == m.df and e.n_replicates == m.n_replicates and e.engine == engine
+    # domains by stratum: each domain's rank is its own (fewer replicates move it)
+    _same(e.mean(["y", "x"], by="h", na_rm=True), ib.mean(m, ["y", "x"], by="h", na_rm=True))
+    if engine == "dask":  # each estimate is a few round trips to the cluster (CI time)
+        _same(e.proportion("b", by="g"), ib.proportion(m, "b", by="g"))
+        return
+    _same(e.total(["y", "b"], by=["g"], na_rm=True),
+          ib.total(m, ["y", "b"], by=["g"], na_rm=True))
+    _same(e.ratio("y", "x", by="g", na_rm=True), ib.ratio(m, "y", "x", by="g", na_rm=True))
+    _same(e.mean("c", by="g"), ib.mean(m, "c", by="g"))
+    for method_ in ("logit", "beta", "wilson", "likelihood"):
+        a = e.proportion("b", by="g", method=method_)
+        b = ib.proportion(m, "b", by="g", method=method_)
+        _same(a, b)
+        np.testing.assert_allclose(a.to_frame().to_numpy(dtype=float),
+                                   b.to_frame().to_numpy(dtype=float), rtol=RTOL)
+
+
+def test_replicate_options_multipliers_mse_and_given_df(tmp_path: Path) -> None:
+    df, kw = _replicate_data("jkn")
+    names = kw["replicate_weights"]
+    mult = df.copy()
+    mult[names] = df[names].to_numpy() / df[["w"]].to_numpy().clip(min=1e-300)
+    mult.loc[df["w"] == 0, names] = 1.0
+    for extra in (dict(mse=True), dict(df=7.0)):
+        m = ib.ReplicateDesign(df, **{**kw, **extra})
+        e = _engine("duckdb", df, tmp_path, None, **{**kw, **extra})
+        _same(e.mean("y", by="g", na_rm=True), ib.mean(m, "y", by="g", na_rm=True))
+    # multipliers of the full weight, rscales read off them as in memory
+    kw_m = {k: v for k, v in kw.items() if k != "rscales"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = ib.ReplicateDesign(mult, combined_weights=False, **kw_m)
+        e = ReplicateEngineDesign(FrameSource(mult), combined_weights=False, **kw_m)
+    np.testing.assert_allclose(e.rscales, m.rscales, rtol=RTOL)
+    _same(e.ratio("y", "x", na_rm=True), ib.ratio(m, "y", "x", na_rm=True))
+
+
+def test_rank_from_the_gram_matrix_is_the_rank_of_the_weights() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.5, 2, (60, 6))
+    W = np.column_stack([base, base[:, 0], base[:, :3] @ [1.0, 2.0, 0.5],
+                         1e-4 * base[:, 4], np.zeros(60)])
+    assert gram_rank_df(W.T @ W) == replicate_rank_df(W) == 5.0
+    assert gram_rank_df(base.T @ base) == replicate_rank_df(base) == 5.0
+
+
+def test_gram_sums_per_domain_are_the_products_of_the_weights() -> None:
+    df, kw = _replicate_data("jkn")
+    names = kw["replicate_weights"]
+    R = len(names)
+    out = gram_sums(df, ["g"], names, "w", True).set_index("g")
+    iu, ju = np.triu_indices(R)
+    for g, rows in df.groupby("g"):  # over three domains, to check each
+        W = rows[names].to_numpy()
+        np.testing.assert_allclose(out.loc[g].to_numpy(), (W.T @ W)[iu, ju], rtol=1e-12)
+    whole = gram_sums(df, [], names, "w", True)
+    W = df[names].to_numpy()
+    np.testing.assert_allclose(whole.to_numpy()[0], (W.T @ W)[iu, ju], rtol=1e-12)
+
+
+def test_replicate_bad_input_is_named(tmp_path: Path) -> None:
+    df, kw = _replicate_data("jkn")
+    bad = df.copy()
+    bad.loc[3, "rep2"] = np.nan
+    with pytest.raises(DesignError, match="'rep2' has 1 missing"):
+        ReplicateEngineDesign(FrameSource(bad), **kw)
+    bad.loc[3, "rep2"] = -1.0
+    with pytest.raises(DesignError, match="'rep2' has negative"):
+        ReplicateEngineDesign(FrameSource(bad), **kw)
+    with pytest.raises(DesignError, match="'nope' is not in the data"):
+        ReplicateEngineDesign(FrameSource(df), **{**kw, "replicate_weights": ["nope"]})
+    e = ReplicateEngineDesign(FrameSource(df), **kw)
+    with pytest.raises(MissingValueError, match="'y' \\(20 missing\\)"):
+        e.mean("y")
+    with pytest.raises(DesignError, match="method="):
+        ib.Design.from_parquet(_write(df, tmp_path), weights="w",
+                               replicate_weights=kw["replicate_weights"])
+    with pytest.raises(DesignError, match="no strata, psu"):
+        ib.Design.from_parquet(_write(df, tmp_path), strata="h", psu="psu", **kw)
+
+
+def _write(df: pd.DataFrame, tmp: Path) -> Path:
+    pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    df.to_parquet(tmp / "all.parquet")
+    return tmp / "all.parquet"
+
+
+# ------------------------------------------------------------------- quantiles
+DESIGNS = {
+    "stratified-cluster": dict(weights="w", strata="h", psu="psu"),
+    "cluster-probs": dict(probs="p", psu="psu"),
+    "fpc": dict(weights="w", strata="h", psu="psu", fpc="N1"),
+    "multistage-fpc": dict(weights="w", strata="h", psu=["psu", "ssu"], fpc=["N1", "N2"]),
+}
+Q_CASES = [("pandas", "fpc"), ("pandas", "multistage-fpc"), ("duckdb", "stratified-cluster"),
+           ("duckdb", "cluster-probs"), ("duckdb", "fpc"), ("dask", "stratified-cluster")]
+
+
+def _same_quantile(a: ib.Estimate, b: ib.Estimate, level: float = 0.95) -> None:
+    assert list(a.estimate.index) == list(b.estimate.index)
+    np.testing.assert_allclose(a.estimate, b.estimate, rtol=RTOL)
+    np.testing.assert_allclose(a.vcov, b.vcov, rtol=RTOL,
+                               atol=1e-13 * np.abs(b.vcov).max().max())
+    np.testing.assert_allclose(a.se, b.se, rtol=RTOL)
+    np.testing.assert_array_equal(a.df_values, b.df_values)
+    np.testing.assert_allclose(a.ci(level), b.ci(level), rtol=RTOL)
+
+
+@pytest.mark.parametrize(("engine", "design"), Q_CASES)
+def test_quantiles_match_in_memory(engine: str, design: str, tmp_path: Path,
+                                   request: Any) -> None:
+    df = _data()
+    df["p"] = 1.0 / df["w"].where(df["w"] > 0, 1.0)
+    kw = DESIGNS[design]
+    d = ib.Design(df, **kw)
+    e = _engine(engine, df, tmp_path, request, **kw)
+    _same_quantile(e.quantile("y", [0.1, 0.5, 0.9], na_rm=True),
+                   ib.quantile(d, "y", [0.1, 0.5, 0.9], na_rm=True))
+    _same_quantile(e.quantile("x", [0.25, 0.75], by="g", level=0.9),
+                   ib.quantile(d, "x", [0.25, 0.75], by="g", level=0.9), 0.9)
+    if engine != "dask":
+        for it in ("xlogit", "asin"):
+            _same_quantile(e.quantile("y", 0.5, by=["g"], na_rm=True, interval_type=it),
+                           ib.quantile(d, "y", 0.5, by=["g"], na_rm=True, interval_type=it))
+        # ties: a variable of few values, and the ends of the distribution
+        _same_quantile(e.quantile("h", [0, 0.3, 0.5, 1]), ib.quantile(d, "h", [0, 0.3, 0.5, 1]))
+
+
+def test_quantile_dask_psus_split_across_partitions(request: Any) -> None:
+    request.getfixturevalue("client")
+    import dask.dataframe as dd
+
+    df = _data(n=700).sort_values(["h", "g"], kind="stable")
+    d = ib.Design(df, weights="w", strata="h", psu="psu")
+    e = ib.Design.from_dask(dd.from_pandas(df, npartitions=11), weights="w", strata="h",
+                            psu="psu", split_every=2)
+    _same_quantile(e.quantile("y", [0.05, 0.5], by="g", na_rm=True),
+                   ib.quantile(d, "y", [0.05, 0.5], by="g", na_rm=True))
+
+
+def test_quantile_interval_is_at_its_level_and_bad_input_is_named() -> None:
+    from innobaro.engines import EngineDesign
+    from innobaro.errors import EstimationError, UnsupportedDesignError
+
+    df = _data(n=400)
+    e = EngineDesign(FrameSource(df), weights="w", strata="h", psu="psu")
+    est = e.quantile("x", 0.5)
+    with pytest.raises(EstimationError, match=r"level=0\.9"):
+        est.ci(0.9)
+    with pytest.raises(MissingValueError, match=r"'y' \(20 missing\)"):
+        e.quantile("y", 0.5)
+    with pytest.raises(EstimationError, match="one column"):
+        e.quantile(["x", "y"], 0.5)  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedDesignError, match="interval_type"):
+        e.quantile("x", 0.5, interval_type="beta")
+    with pytest.raises(EstimationError, match="\\[0, 1\\]"):
+        e.quantile("x", 1.5)
+    rdf, kw = _replicate_data("jkn")
+    with pytest.raises(UnsupportedDesignError, match="replicate"):
+        ReplicateEngineDesign(FrameSource(rdf), **kw).quantile("x", 0.5)
+
+
+# ------------------------------------------------------------ two-way tables
+STATISTICS = ["F", "Chisq", "Wald", "adjWald", "saddlepoint", "lincom"]
+T_CASES = [("pandas", "fpc"), ("pandas", "multistage-fpc"), ("duckdb", "stratified-cluster"),
+           ("duckdb", "fpc"), ("dask", "stratified-cluster")]
+
+
+def _same_test(a: Any, b: Any) -> None:
+    assert (a.statistic_name, a.method, a.title) == (b.statistic_name, b.method, b.title)
+    np.testing.assert_allclose([a.statistic, a.pvalue, a.df_num, a.df_denom],
+                               [b.statistic, b.pvalue, b.df_num, b.df_denom], rtol=RTOL)
+    assert set(a.details) == set(b.details)
+    for k in b.details:
+        np.testing.assert_allclose(a.details[k], b.details[k], rtol=RTOL)
+    pd.testing.assert_frame_equal(a.observed, b.observed, rtol=RTOL, check_names=False)
+    pd.testing.assert_frame_equal(a.expected, b.expected, rtol=RTOL, check_names=False)
+
+
+def _same_table(a: pd.DataFrame, b: pd.DataFrame, labels: list[str]) -> None:
+    assert list(a.columns) == list(b.columns)
+    assert (a[labels].astype(str).to_numpy() == b[labels].astype(str).to_numpy()).all()
+    np.testing.assert_array_equal(a["n"], b["n"])
+    rest = [c for c in b.columns if c not in [*labels, "n"]]
+    np.testing.assert_allclose(a[rest].to_numpy(dtype=float), b[rest].to_numpy(dtype=float),
+                               rtol=RTOL)
+
+
+@pytest.mark.parametrize(("engine", "design"), T_CASES)
+def test_tables_and_chisq_tests_match_in_memory(engine: str, design: str, tmp_path: Path,
+                                                request: Any) -> None:
+    df = _data()
+    df.loc[[3, 7, 11], "c"] = None
+    kw = DESIGNS[design]
+    d = ib.Design(df, **kw)
+    e = _engine(engine, df, tmp_path, request, **kw)
+    for st in STATISTICS if engine != "dask" else ["F", "Wald"]:
+        _same_test(e.chisq_test("c", "g", statistic=st, na_rm=True),
+                   ib.chisq_test(d, "c", "g", statistic=st, na_rm=True))
+    for shares in ("col", "row", "total") if engine != "dask" else ("col",):
+        _same_table(e.table("c", "g", shares=shares, na_rm=True),
+                    ib.table(d, "c", "g", shares=shares, na_rm=True), ["c", "g"])
+    _same_table(e.table("g"), ib.table(d, "g"), ["g"])
+
+
+def test_chisq_test_rows_counted_and_bad_input_named(tmp_path: Path) -> None:
+    from innobaro.engines import EngineDesign
+    from innobaro.errors import DomainError, EstimationError, UnsupportedDesignError
+
+    df = _data(n=600)
+    df.loc[df["c"] == "top", "w"] = 0.0  # a level without weight
+    df.loc[[5, 9], "g"] = None
+    kw = dict(weights="w", strata="h", psu="psu")
+    d = ib.Design(df, **kw)
+    e = EngineDesign(FrameSource(df), **kw)
+    a = e.chisq_test("c", "g", na_rm=True, drop_empty=True)
+    b = ib.chisq_test(d, "c", "g", na_rm=True, drop_empty=True)
+    _same_test(a, b)
+    assert a.details["n"] == b.details["n"] < len(df)
+    with pytest.raises(DomainError, match="empty row"):
+        e.chisq_test("c", "g", na_rm=True)
+    with pytest.raises(MissingValueError, match=r"'g' \(2 missing\)"):
+        e.chisq_test("c", "g")
+    with pytest.raises(EstimationError, match="same column"):
+        e.chisq_test("g", "g")
+    with pytest.raises(EstimationError, match="'nope' is not in the data"):
+        e.table("nope")
+    rdf, rkw = _replicate_data("jkn")
+    with pytest.raises(UnsupportedDesignError, match="replicate"):
+        ReplicateEngineDesign(FrameSource(rdf), **rkw).chisq_test("c", "g")
