@@ -218,8 +218,9 @@ def main() -> None:
             report("memory", "domain mean", rows, t)
             same(results["duckdb"], memory, "duckdb vs in memory")
         print("not yet on the engines (issue 18): the GLM family (a 6-column logit: "
-              "targets 3 M rows/s on DuckDB, 1.5 M on Dask), quantiles, tables, weighting, "
-              "replicate weights")
+              "targets 3 M rows/s on DuckDB, 1.5 M on Dask); weighting, replicate weights, "
+              "quantiles and tables: benchmarks/bench_engines_weighting.py and "
+              "bench_engines_more.py")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
