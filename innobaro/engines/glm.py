@@ -1,0 +1,1092 @@
+"""Survey GLMs over engine designs: IRLS as map-reduce, the influence pass at the end.
+
+A generalised linear model needs, per IRLS iteration, only the sums
+:math:`X^\\top W X` and :math:`X^\\top W z` over the rows (Green 1984), and,
+for its design-based covariance, the totals per PSU of the influence values
+:math:`z_i = r_i\\, x_i^\\top A`, :math:`r_i = w_i (y_i - \\mu_i)\\, \\mu'(\\eta_i) / V(\\mu_i)`,
+:math:`A = (X^\\top W X)^{-1}` (Binder 1983). Since :math:`A` is one matrix,
+the PSU totals of :math:`z` are the PSU totals of :math:`r_i x_i` times
+:math:`A`: linear in cell sums, as the seam of :mod:`innobaro.engines.sums`
+asks. So a fit is
+
+1. one pass for the rows of the fit and the levels of the categorical
+   variables among them (the model matrix's encoding, as :func:`innobaro.glm`
+   finds it: levels present among the complete rows with positive weight);
+2. one pass per iteration: the normal equations at the current coefficients,
+   from R's starting means, with :func:`innobaro.glm`'s convergence rule and
+   tolerance, so both stop at the same point;
+3. one final pass: per cell of (stratum, PSU[, later stage], fpc, domain
+   membership, completeness), the sums of :math:`r_i x_i`, whose product with
+   :math:`A` goes to the in-memory variance engine on the cells as rows of a
+   small design (the one variance engine, as for means).
+
+DuckDB evaluates the model matrix in SQL (numeric columns, ``np.log``,
+``np.exp``, ``np.sqrt``, arithmetic, ``I()``, categorical terms with any
+contrast, interactions), so each pass is one aggregate query; Dask (and an
+in-memory frame) builds it per partition with the formula's encoding and runs
+:func:`innobaro.irls.working_pass` on it.
+
+References
+----------
+.. [1] Binder, D. A. (1983). On the variances of asymptotically normal
+   estimators from complex surveys. *International Statistical Review* 51.
+.. [2] Green, P. J. (1984). Iteratively reweighted least squares for maximum
+   likelihood estimation. *JRSS B* 46, 149-192.
+.. [3] Lumley, T. (2010). *Complex Surveys*, ch. 5.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._linalg import gram_clear
+from ..design import Design
+from ..errors import EngineError, EstimationError, UnsupportedDesignError, warn
+from ..formula import R_FUNCTIONS, ModelSpec, model_frame
+from ..irls import ALIAS_TOL, Family, solve, working_pass
+from ..models import Summary, make_family
+from ..results import Estimate
+from ..variance import Influence, residual_df, vcov_of
+
+__all__ = ["EngineGLMResult", "fit_glm"]
+
+_EPS = float(np.finfo(float).eps)
+#: the cells' weight column and membership flag (0 outside the domain, 1 in it
+#: but incomplete in the model's variables, 2 in it and complete)
+_W = "__ib_w"
+_FLAG = "__ib_flag"
+_N = "__ib_n"
+#: the families whose IRLS pieces DuckDB evaluates in SQL: (variance, link)
+_SQL_FAMILIES = {("constant", "identity"), ("constant", "log"), ("mu(1-mu)", "logit"),
+                 ("mu", "log")}
+_SQL_NAMES = ("gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson")
+_DRIFT = 1e-9
+
+
+# ----------------------------------------------------------------------------
+# the model: its factors, their SQL, the encoding
+# ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Plan:
+    """What every pass needs (pickled to Dask workers)."""
+
+    fam: Family
+    keys: tuple[str, ...]
+    weights: str | None
+    probs: str | None
+    domain: str | None
+    offset: str | None
+    response: str  # the response's code
+    columns: tuple[str, ...]  # the data columns the model reads
+    categorical: tuple[str, ...]  # those read as categories
+    numeric_codes: tuple[str, ...]  # the numeric factors' codes (y's first)
+    spec: ModelSpec | None = None
+    yspec: ModelSpec | None = None
+    keep: np.ndarray | None = None  # the columns not aliased
+    sql_x: tuple[str, ...] = ()
+    levels: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def _names_in(code: str) -> list[str]:
+    """The bare names a factor's code reads."""
+    try:
+        tree = ast.parse(code, mode="eval")
+    except SyntaxError:
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            out.append(node.id)
+    return out
+
+
+def _categorical_column(code: str, columns: set[str], textual: set[str]) -> str | None:
+    """The column a factor reads as categories: ``C(col, ...)`` or a bare
+    text (or boolean) column; None for a numeric factor."""
+    tree = ast.parse(code, mode="eval").body
+    if isinstance(tree, ast.Name) and tree.id in textual:
+        return tree.id
+    if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id in (
+            "C", "factor") and tree.args and isinstance(tree.args[0], ast.Name) \
+            and tree.args[0].id in columns:
+        return tree.args[0].id
+    if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id in (
+            "C", "factor"):
+        raise UnsupportedDesignError(f"term {code!r}: on an engine design a categorical "
+                                     f"term is C(column, ...) of one column")
+    return None
+
+
+def _factors(formula: str) -> tuple[str, list[str]]:
+    """The response's code and the codes of the right-hand side's factors."""
+    import patsy
+
+    try:
+        desc = patsy.ModelDesc.from_formula(formula)
+    except (patsy.PatsyError, SyntaxError, TypeError, ValueError) as exc:
+        raise EstimationError(f"formula {formula!r}: {str(exc).splitlines()[0]}") from None
+    lhs = [f.code for t in desc.lhs_termlist for f in t.factors]
+    if len(lhs) != 1:
+        raise EstimationError(f"formula {formula!r} needs one response variable (left of '~')")
+    rhs = list(dict.fromkeys(f.code for t in desc.rhs_termlist for f in t.factors))
+    return lhs[0], rhs
+
+
+def _plan(source: Any, formula: str, fam: Family, keys: tuple[str, ...],
+          weights: str | None, probs: str | None, domain: str | None,
+          offset: str | None) -> _Plan:
+    if not isinstance(formula, str):
+        raise EstimationError(f"formula must be a string, not {type(formula).__name__}")
+    if "offset(" in formula.replace(" ", ""):
+        raise UnsupportedDesignError("on an engine design give the offset as a column, "
+                                     "offset='name', not as an offset() term")
+    have = source.columns()
+    haveset = set(have)
+    for what, col in (("domain", domain), ("offset", offset)):
+        if col is not None and col not in haveset:
+            raise EstimationError(f"glm: {what} column {col!r} is not in the data")
+    textual = {c for c in have if not source.numeric(c) or _is_bool(source, c)}
+    response, rhs = _factors(formula)
+    columns: list[str] = []
+    categorical: list[str] = []
+    numeric: list[str] = [response]
+    for code in [response, *rhs]:
+        names = [n for n in _names_in(code) if n in haveset]
+        if not names and code not in ("1", "0"):
+            unknown = [n for n in _names_in(code) if n not in ("np", "I", "C", *R_FUNCTIONS)]
+            if unknown:
+                raise EstimationError(f"glm: column {unknown[0]!r} of {code!r} is not in "
+                                      f"the data")
+        columns.extend(names)
+        if code == response:
+            if response in textual:
+                raise EstimationError(f"glm: the response {response!r} must be numeric "
+                                      f"(0/1 for a binomial model)")
+            continue
+        cat = _categorical_column(code, haveset, textual)
+        if cat is not None:
+            categorical.append(cat)
+        else:
+            numeric.append(code)
+    if offset is not None:
+        if not source.numeric(offset):
+            raise EstimationError(f"glm: offset column {offset!r} must be numeric")
+        columns.append(offset)
+    return _Plan(fam=fam, keys=keys, weights=weights, probs=probs, domain=domain,
+                 offset=offset, response=response, columns=tuple(dict.fromkeys(columns)),
+                 categorical=tuple(dict.fromkeys(categorical)),
+                 numeric_codes=tuple(dict.fromkeys(numeric)))
+
+
+def _is_bool(source: Any, name: str) -> bool:
+    """Whether a column is boolean (a factor with levels False, True for patsy)."""
+    if source.engine == "duckdb":
+        return str(source.relation.types[source.columns().index(name)]).upper() == "BOOLEAN"
+    frame = source.frame
+    return bool(pd.api.types.is_bool_dtype(frame.dtypes[name]))
+
+
+def _encoded(plan: _Plan, formula: str, levels: dict[str, list[Any]], sql: bool) -> _Plan:
+    """The plan with the formula's encoding, learnt on a small frame holding
+    every level found among the rows of the fit (as :func:`innobaro.glm` learns
+    it on those rows), and the SQL of each model column."""
+    import patsy
+
+    k = max([2, *(len(v) for v in levels.values())])
+    proto: dict[str, Any] = {}
+    for c in plan.columns:
+        if c in levels:
+            lv = levels[c]
+            if not lv:
+                raise EstimationError(f"glm: no row of the fit has a value of {c!r}")
+            values = [lv[i % len(lv)] for i in range(k)]
+            proto[c] = values if isinstance(lv[0], (bool, np.bool_)) else pd.Categorical(
+                values, categories=lv)
+        else:
+            proto[c] = np.full(k, 1.5)
+    frame = pd.DataFrame(proto, index=pd.RangeIndex(k))
+    try:
+        _, _, spec, _ = model_frame(formula, frame, response=True)
+        _, _, yspec, _ = model_frame(f"~ 0 + I({plan.response})", frame, response=False)
+        env = patsy.EvalEnvironment([{"np": np, **R_FUNCTIONS}])
+        rhs = patsy.ModelDesc.from_formula(formula).rhs_termlist
+        info = patsy.dmatrix(patsy.ModelDesc([], rhs), frame, eval_env=env,
+                             NA_action="raise").design_info
+    except EstimationError as exc:
+        raise UnsupportedDesignError(f"glm on an engine design: {exc}") from None
+    if list(info.column_names) != list(spec.column_names):  # pragma: no cover - same patsy
+        raise UnsupportedDesignError(f"glm on an engine design: formula {formula!r} encodes "
+                                     f"differently outside innobaro's model frame")
+    return replace(plan, spec=spec, yspec=yspec, levels=levels,
+                   sql_x=tuple(_sql_columns(info)) if sql else ())
+
+
+# ----------------------------------------------------------------------------
+# SQL of the model
+# ----------------------------------------------------------------------------
+def _q(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _lit(value: Any) -> str:
+    """A SQL literal of a level or a number (a double exactly as Python's)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"'{float(value)!r}'::DOUBLE"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_SQL_FUNCS = {"log": "ln", "exp": "exp", "sqrt": "sqrt", "log10": "log10", "log2": "log2",
+              "abs": "abs", "fabs": "abs"}
+
+
+def _sql_expr(code: str) -> str:
+    """A numeric factor's code as SQL: columns, numbers, + - * / **, I(),
+    np.log, np.exp, np.sqrt, np.log2, np.log10, np.abs (R's log, exp, sqrt)."""
+
+    def conv(node: ast.AST) -> str:
+        if isinstance(node, ast.Name):
+            return f"CAST({_q(node.id)} AS DOUBLE)"
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+                and not isinstance(node.value, bool):
+            return _lit(float(node.value))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return f"({'-' if isinstance(node.op, ast.USub) else ''}{conv(node.operand)})"
+        if isinstance(node, ast.BinOp):
+            a, b = conv(node.left), conv(node.right)
+            if isinstance(node.op, ast.Add):
+                return f"({a} + {b})"
+            if isinstance(node.op, ast.Sub):
+                return f"({a} - {b})"
+            if isinstance(node.op, ast.Mult):
+                return f"({a} * {b})"
+            if isinstance(node.op, ast.Div):
+                return f"({a} / {b})"
+            if isinstance(node.op, ast.Pow):
+                if isinstance(node.right, ast.Constant) and node.right.value == 2:
+                    return f"({a} * {a})"
+                return f"pow({a}, {b})"
+        if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) and isinstance(
+                func.value, ast.Name) and func.value.id in ("np", "numpy") else \
+                func.id if isinstance(func, ast.Name) else None
+            if name == "I":
+                return conv(node.args[0])
+            if name in _SQL_FUNCS:
+                return f"{_SQL_FUNCS[name]}({conv(node.args[0])})"
+        raise UnsupportedDesignError(
+            f"term {code!r}: the DuckDB engine evaluates columns, numbers, + - * / **, "
+            f"I(), np.log, np.exp, np.sqrt, np.log2, np.log10 and np.abs in a model; "
+            f"derive other variables in the query (Design.from_duckdb('SELECT ...'))")
+
+    try:
+        tree = ast.parse(code, mode="eval").body
+    except SyntaxError:
+        raise UnsupportedDesignError(f"term {code!r} cannot be evaluated in SQL") from None
+    return conv(tree)
+
+
+def _sql_columns(info: Any) -> list[str]:
+    """Each model column as SQL: the product, over its subterm's factors, of the
+    factor's value (numeric) or of a column of its contrast matrix by level
+    (categorical), the first factor's columns varying fastest (patsy's order)."""
+    out: list[str] = []
+    for subterms in info.term_codings.values():  # over terms, then their subterms
+        for sub in subterms:
+            pieces: list[list[str]] = []
+            for f in sub.factors:  # over the subterm's factors
+                finfo = info.factor_infos[f]
+                if f in sub.contrast_matrices:
+                    m = np.asarray(sub.contrast_matrices[f].matrix, dtype=float)
+                    col = _categorical_name(f.code)
+                    pieces.append([
+                        "(CASE " + _q(col) + " " + " ".join(
+                            f"WHEN {_lit(lv)} THEN {_lit(float(m[i, j]))}"
+                            for i, lv in enumerate(finfo.categories)) + " END)"
+                        for j in range(m.shape[1])])
+                else:
+                    if finfo.num_columns != 1:
+                        raise UnsupportedDesignError(f"term {f.code!r}: one column per "
+                                                     f"numeric variable on an engine design")
+                    pieces.append([_sql_expr(f.code)])
+            if not pieces:
+                out.append("1.0")
+                continue
+            widths = [len(p) for p in pieces]
+            grid = np.indices(widths[::-1]).reshape(len(widths), -1).T[:, ::-1]
+            for combo in grid:  # over the subterm's columns
+                out.append(" * ".join(pieces[i][int(j)] for i, j in enumerate(combo)))
+    return out
+
+
+def _categorical_name(code: str) -> str:
+    tree = ast.parse(code, mode="eval").body
+    if isinstance(tree, ast.Call):
+        tree = tree.args[0]
+    assert isinstance(tree, ast.Name)
+    return tree.id
+
+
+def _sql_weight(plan: _Plan) -> str:
+    if plan.weights is not None:
+        return f"CAST({_q(plan.weights)} AS DOUBLE)"
+    if plan.probs is not None:
+        return f"(1.0 / CAST({_q(plan.probs)} AS DOUBLE))"
+    return "1.0"
+
+
+def _missing(expr: str) -> str:
+    return f"coalesce(isnan({expr}), TRUE)"
+
+
+def _sql_masks(plan: _Plan) -> tuple[str, str, str]:
+    """SQL of the rows in the domain, complete in the model, and in the fit."""
+    if plan.domain is None:
+        present = "TRUE"
+    else:
+        d = f"CAST({_q(plan.domain)} AS DOUBLE)"
+        present = f"coalesce({d} <> 0 AND NOT isnan({d}), FALSE)"
+    parts = [f"{_q(c)} IS NOT NULL" for c in plan.categorical]
+    parts += [f"NOT {_missing(_sql_expr(code))}" for code in plan.numeric_codes]
+    if plan.offset is not None:
+        parts.append(f"NOT {_missing(_sql_expr(plan.offset))}")
+        parts.append(f"NOT isinf({_sql_expr(plan.offset)})")
+    complete = " AND ".join(parts) or "TRUE"
+    fit = f"({present}) AND ({complete}) AND {_sql_weight(plan)} > 0"
+    return present, complete, fit
+
+
+def _sql_family(fam: Family) -> dict[str, str]:
+    """The IRLS pieces in SQL over a column ``eta`` (and ``mu``, ``y``)."""
+    eps = _lit(_EPS)
+    link, var = fam.link_name, fam.variance_name
+    if link == "identity":
+        mu, d, start_eta = "eta", "1.0", "m"
+    elif link == "logit":
+        mu = f"least(greatest(1.0 / (1.0 + exp(-eta)), {eps}), 1.0 - {eps})"
+        d = f"greatest(mu * (1.0 - mu), {eps})"
+        start_eta = "ln(m / (1.0 - m))"
+    else:  # log
+        mu = f"greatest(exp(eta), {eps})"
+        d = f"greatest(mu, {eps})"
+        start_eta = "ln(m)"
+    if fam.name in ("binomial", "quasibinomial"):
+        start = "((y + 0.5) / 2.0)"
+    elif fam.name in ("poisson", "quasipoisson"):
+        start = f"(y + {_lit(0.1)})"
+    else:
+        start = "y"
+    if var == "mu(1-mu)":
+        v = "mu * (1.0 - mu)"
+        dev = ("2.0 * ((CASE WHEN y = 0 THEN 0.0 ELSE y * ln(y / mu) END) + "
+               "(CASE WHEN 1.0 - y = 0 THEN 0.0 ELSE (1.0 - y) * ln((1.0 - y) / (1.0 - mu)) END))")
+        extreme = f"(mu < {_lit(1e-8)} OR mu > 1.0 - {_lit(1e-8)})"
+    elif var == "mu":
+        v = "mu"
+        dev = "2.0 * ((CASE WHEN y = 0 THEN 0.0 ELSE y * ln(y / mu) END) - (y - mu))"
+        extreme = "FALSE"
+    else:
+        v = "1.0"
+        dev = "(y - mu) * (y - mu)"
+        extreme = "FALSE"
+    return {"mu": mu, "d": d, "v": v, "start": start_eta.replace("m", start) if link != "identity"
+            else start, "dev": dev, "extreme": extreme}
+
+
+def _sql_pass(plan: _Plan, beta: np.ndarray | None, grouped: bool,
+              deviance: bool = True) -> str:
+    """One IRLS pass (ungrouped over the rows of the fit) or the final pass
+    (grouped by cell, over every row)."""
+    fam = _sql_family(plan.fam)
+    xs = [x for x, k in zip(plan.sql_x, _keep(plan), strict=True) if k]
+    p = len(xs)
+    present, complete, fit = _sql_masks(plan)
+    off = _sql_expr(plan.offset) if plan.offset is not None else "0.0"
+    cols = [f"{x} AS x{j}" for j, x in enumerate(xs)]
+    cols += [f"{_sql_expr(plan.response)} AS y", f"{_sql_weight(plan)} AS w", f"{off} AS off"]
+    if grouped:
+        cols += [_q(k) for k in plan.keys]
+        cols += [f"(CASE WHEN NOT ({present}) THEN 0 WHEN ({complete}) THEN 2 ELSE 1 END) "
+                 f"AS {_q(_FLAG)}", f"({fit}) AS fit"]
+        where = ""
+    else:
+        where = f" WHERE {fit}"
+    if beta is None:
+        eta = fam["start"]
+    else:
+        eta = " + ".join(f"{_lit(float(b))} * x{j}" for j, b in enumerate(beta)) + " + off"
+    ctes = (f"WITH a AS (SELECT {', '.join(cols)} FROM __ib_src{where}), "
+            f"b AS (SELECT *, {eta} AS eta FROM a), "
+            f"c AS (SELECT *, {fam['mu']} AS mu FROM b), "
+            f"d AS (SELECT *, {fam['d']} AS d, {fam['v']} AS v FROM c), "
+            f"e AS (SELECT *, w * (CASE WHEN d = v THEN v ELSE d * (d / v) END) AS ww, "
+            f"w * (y - mu) * (CASE WHEN d = v THEN 1.0 ELSE d / v END) AS r FROM d) ")
+    filt = " FILTER (WHERE fit)" if grouped else ""
+    sel = [f"sum(ww * x{j} * x{k}){filt} AS g{j}_{k}" for j in range(p) for k in range(j, p)]
+    if grouped:
+        sel = [*(_q(k) for k in plan.keys), _q(_FLAG), f"count(*) AS {_q(_N)}",
+               f"sum(w) AS {_q(_W)}", *sel]
+        sel += [f"sum(r * x{j}){filt} AS s{j}" for j in range(p)]
+    else:
+        sel += [f"sum(x{j} * (ww * (eta - off) + r)) AS b{j}" for j in range(p)]
+    sel += [f"sum(w * {fam['dev']}){filt} AS dev" if deviance else "0.0 AS dev",
+            f"count_if({'fit AND ' if grouped else ''}{fam['extreme']}) AS ext"]
+    return ctes + f"SELECT {', '.join(sel)} FROM e" + (" GROUP BY ALL" if grouped else "")
+
+
+def _keep(plan: _Plan) -> np.ndarray:
+    n = len(plan.sql_x) if plan.spec is None else len(plan.spec.column_names)
+    return np.ones(n, dtype=bool) if plan.keep is None else plan.keep
+
+
+def _run_sql(source: Any, sql: str) -> pd.DataFrame:
+    try:
+        return source.relation.query("__ib_src", sql).df()  # type: ignore[no-any-return]
+    except Exception as exc:  # duckdb's errors: a bad value, a missing function
+        if isinstance(exc, (EstimationError, UnsupportedDesignError)):
+            raise
+        raise EngineError(f"glm: the DuckDB query failed: {str(exc).splitlines()[0]}"
+                          ) from None
+
+
+def _gram(row: pd.Series, p: int) -> np.ndarray:
+    G = np.zeros((p, p))
+    for j in range(p):  # over the model's columns (p of them, not rows)
+        for k in range(j, p):
+            G[j, k] = G[k, j] = float(row[f"g{j}_{k}"])
+    return G
+
+
+# ----------------------------------------------------------------------------
+# numpy per frame (a Dask partition, or an in-memory frame)
+# ----------------------------------------------------------------------------
+def _frame_masks(frame: pd.DataFrame, plan: _Plan
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weights, and the rows in the domain, complete, and in the fit."""
+    n = len(frame)
+    if plan.weights is not None:
+        w = frame[plan.weights].to_numpy(dtype=float, na_value=np.nan)
+    elif plan.probs is not None:
+        with np.errstate(divide="ignore"):
+            w = 1.0 / frame[plan.probs].to_numpy(dtype=float, na_value=np.nan)
+    else:
+        w = np.ones(n)
+    if plan.domain is None:
+        present = np.ones(n, dtype=bool)
+    else:
+        d = frame[plan.domain].to_numpy(dtype=float, na_value=np.nan)
+        present = (d != 0) & ~np.isnan(d)
+    complete = np.ones(n, dtype=bool)
+    for c in plan.columns:  # over the model's columns
+        complete &= frame[c].notna().to_numpy()
+    if plan.offset is not None:
+        complete &= np.isfinite(frame[plan.offset].to_numpy(dtype=float, na_value=np.nan))
+    fit = present & complete & (w > 0)
+    return w, present, complete, fit
+
+
+def _frame_levels(frame: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
+    """Per partition: the levels of the categorical columns among the rows of the fit."""
+    fit = _frame_masks(frame, plan)[3]
+    return {"lv:" + c: list(pd.unique(frame.loc[fit, c].dropna()))
+            for c in plan.categorical}
+
+
+def _frame_model(frame: pd.DataFrame, plan: _Plan, fit: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    assert plan.spec is not None and plan.yspec is not None
+    rows = frame.loc[fit]
+    X = plan.spec.matrix(rows)
+    if plan.keep is not None and not plan.keep.all():
+        X = np.asfortranarray(X[:, plan.keep])
+    y = np.ascontiguousarray(plan.yspec.matrix(rows)[:, 0])
+    off = None if plan.offset is None else rows[plan.offset].to_numpy(dtype=float)
+    return X, y, off
+
+
+def _frame_pass(frame: pd.DataFrame, plan: _Plan, beta: np.ndarray | None,
+                deviance: bool) -> dict[str, Any]:
+    """Per partition: one IRLS pass (the normal equations at ``beta``, or at
+    R's starting means)."""
+    w, _, _, fit = _frame_masks(frame, plan)
+    X, y, off = _frame_model(frame, plan, fit)
+    wf = w[fit]
+    fam = plan.fam
+    eta0 = None
+    if beta is None:
+        eta0 = fam.link(fam.start(y, np.ones(y.size)))
+    ps = working_pass(X, y, wf, fam, beta, eta0, deviance=deviance, offset=off)
+    return {"G": ps.G, "rhs": ps.rhs, "dev": ps.deviance, "ext": ps.n_extreme,
+            "bad": (~np.isfinite(X)).sum(axis=0), "ybad": int((~np.isfinite(y)).sum()),
+            "ymin": float(y.min()) if y.size else np.inf,
+            "ymax": float(y.max()) if y.size else -np.inf}
+
+
+def _frame_final(frame: pd.DataFrame, plan: _Plan, beta: np.ndarray) -> dict[str, Any]:
+    """Per partition: the normal equations at ``beta`` and the sums of
+    :math:`r_i x_i` per cell of (design keys, membership)."""
+    w, present, complete, fit = _frame_masks(frame, plan)
+    X, y, off = _frame_model(frame, plan, fit)
+    ps = working_pass(X, y, w[fit], plan.fam, beta, None, deviance=True, residuals=True,
+                      offset=off)
+    assert ps.r is not None
+    p = X.shape[1]
+    RX = np.zeros((len(frame), p))
+    RX[fit] = X * ps.r[:, None]
+    cells = pd.DataFrame({k: frame[k].to_numpy() for k in plan.keys})
+    cells[_FLAG] = np.where(present, np.where(complete, 2, 1), 0)
+    cells[_N] = 1
+    cells[_W] = w
+    for j in range(p):  # over the model's columns
+        cells[f"s{j}"] = RX[:, j]
+    sums = cells.groupby([*plan.keys, _FLAG], dropna=False, observed=True,
+                         sort=False).sum().reset_index()
+    return {"G": ps.G, "dev": ps.deviance, "ext": ps.n_extreme, "cells": sums}
+
+
+def _add(parts: Sequence[dict[str, Any]], keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Add partial results: arrays and numbers are summed, levels joined, cells
+    of the same key added (a PSU split across partitions is one cell again)."""
+    out: dict[str, Any] = {}
+    for name in parts[0]:
+        vals = [p[name] for p in parts]
+        if name == "cells":
+            frame = pd.concat(vals, ignore_index=True)
+            out[name] = frame if len(vals) == 1 else frame.groupby(
+                [*keys, _FLAG], dropna=False, observed=True, sort=False).sum().reset_index()
+        elif name in ("ymin",):
+            out[name] = min(vals)
+        elif name in ("ymax",):
+            out[name] = max(vals)
+        elif name.startswith("lv:"):
+            out[name] = list(dict.fromkeys(v for part in vals for v in part))
+        else:
+            out[name] = sum(vals[1:], vals[0])
+    return out
+
+
+def _map_reduce(source: Any, fn: Callable[..., dict[str, Any]], plan: _Plan,
+                *args: Any) -> dict[str, Any]:
+    """``fn`` over the frame (pandas) or over each partition, added up a tree (Dask)."""
+    used = list(dict.fromkeys([*plan.keys, *plan.columns,
+                               *(c for c in (plan.weights, plan.probs, plan.domain)
+                                 if c is not None)]))
+    if source.engine == "pandas":
+        return fn(source.frame[used], plan, *args)
+    import dask
+
+    level = [dask.delayed(fn)(part, plan, *args) for part in source.frame[used].to_delayed()]
+    k = source.split_every
+    while len(level) > 1:
+        level = [dask.delayed(_add)(level[i:i + k], plan.keys)
+                 for i in range(0, len(level), k)]
+    (out,) = dask.compute(level[0])
+    return out  # type: ignore[no-any-return]
+
+
+# ----------------------------------------------------------------------------
+# the passes, per engine
+# ----------------------------------------------------------------------------
+def _levels(source: Any, plan: _Plan) -> dict[str, list[Any]]:
+    """The levels of the categorical columns among the rows of the fit, in
+    patsy's order (sorted; a pandas categorical's own order)."""
+    if not plan.categorical:
+        return {}
+    if source.engine == "duckdb":
+        _, _, fit = _sql_masks(plan)
+        found = {c: _run_sql(source, f"SELECT DISTINCT {_q(c)} AS v FROM __ib_src WHERE "
+                                     f"{fit} AND {_q(c)} IS NOT NULL")["v"].tolist()
+                 for c in plan.categorical}
+        order: dict[str, list[Any]] = {}
+    else:
+        got = _map_reduce(source, _frame_levels, plan)
+        found = {c: got["lv:" + c] for c in plan.categorical}
+        dtypes = source.frame.dtypes
+        order = {c: list(dtypes[c].categories) for c in plan.categorical
+                 if isinstance(dtypes[c], pd.CategoricalDtype)}
+    out = {}
+    for c in plan.categorical:  # over the categorical columns
+        values = [v.item() if isinstance(v, np.generic) else v for v in found[c]]
+        if c in order:
+            present = set(values)
+            out[c] = [v for v in order[c] if v in present]
+        elif values and isinstance(values[0], bool):
+            out[c] = [False, True]
+        else:
+            out[c] = sorted(values)
+    return out
+
+
+def _irls_pass(source: Any, plan: _Plan, beta: np.ndarray | None,
+               deviance: bool) -> dict[str, Any]:
+    if source.engine != "duckdb":
+        return _map_reduce(source, _frame_pass, plan, beta, deviance)
+    row = _run_sql(source, _sql_pass(plan, beta, grouped=False, deviance=deviance)).iloc[0]
+    p = int(_keep(plan).sum())
+    return {"G": _gram(row, p), "rhs": np.array([float(row[f"b{j}"]) for j in range(p)]),
+            "dev": float(row["dev"]), "ext": int(row["ext"])}
+
+
+def _final_pass(source: Any, plan: _Plan, beta: np.ndarray) -> dict[str, Any]:
+    if source.engine != "duckdb":
+        return _map_reduce(source, _frame_final, plan, beta)
+    cells = _run_sql(source, _sql_pass(plan, beta, grouped=True))
+    p = int(_keep(plan).sum())
+    G = np.zeros((p, p))
+    for j in range(p):  # over the model's columns
+        for k in range(j, p):
+            G[j, k] = G[k, j] = float(cells[f"g{j}_{k}"].fillna(0.0).sum())
+    dev = float(cells["dev"].fillna(0.0).sum())
+    ext = int(cells["ext"].fillna(0).sum())
+    keep = [*plan.keys, _FLAG, _N, _W, *(f"s{j}" for j in range(p))]
+    cells = cells[keep].copy()
+    for j in range(p):  # over the model's columns
+        cells[f"s{j}"] = cells[f"s{j}"].fillna(0.0).astype(float)
+    return {"G": G, "dev": dev, "ext": ext, "cells": cells}
+
+
+def _stats(source: Any, plan: _Plan) -> dict[str, Any]:
+    """Rows in the domain, dropped for missing values, and in the fit, with the
+    fit's weight total; on DuckDB also the response's range and the count of
+    infinite values (Dask finds those in the first IRLS pass)."""
+    if source.engine == "duckdb":
+        present, complete, fit = _sql_masks(plan)
+        y = _sql_expr(plan.response)
+        infs = [f"count_if(({fit}) AND isinf({_sql_expr(c)})) AS inf{j}"
+                for j, c in enumerate(plan.numeric_codes)]
+        row = _run_sql(source, f"SELECT count_if({present} AND NOT ({complete})) AS dropped, "
+                               f"count_if({fit}) AS nfit, "
+                               f"sum({_sql_weight(plan)}) FILTER (WHERE {fit}) AS swfit, "
+                               f"min({y}) FILTER (WHERE {fit}) AS ymin, "
+                               f"max({y}) FILTER (WHERE {fit}) AS ymax, "
+                               f"{', '.join(infs)} FROM __ib_src").iloc[0]
+        inf = [plan.numeric_codes[j] for j in range(len(plan.numeric_codes))
+               if int(row[f"inf{j}"])]
+        return {"dropped": int(row["dropped"]), "nfit": int(row["nfit"]),
+                "swfit": float(row["swfit"]) if pd.notna(row["swfit"]) else 0.0,
+                "ymin": row["ymin"], "ymax": row["ymax"], "inf": inf}
+    out = _map_reduce(source, _frame_stats, plan)
+    return {**out, "inf": []}
+
+
+def _frame_stats(frame: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
+    w, present, complete, fit = _frame_masks(frame, plan)
+    return {"dropped": int((present & ~complete).sum()), "nfit": int(fit.sum()),
+            "swfit": float(w[fit].sum())}
+
+
+# ----------------------------------------------------------------------------
+# the fit
+# ----------------------------------------------------------------------------
+def _scale(fam: Family, G: np.ndarray, mean_w: float) -> np.ndarray | float:
+    """The scale of a coefficient's change, as :func:`innobaro.irls.irls` measures
+    it: 1 for the canonical identity, logit and log links, else the
+    coefficient's model-based standard error on weights of mean one."""
+    if fam.newton and fam.link_name in ("identity", "logit", "log"):
+        return 1.0
+    try:
+        inv = np.linalg.inv(G)
+    except np.linalg.LinAlgError:
+        return 1.0
+    out = np.sqrt(np.abs(np.diagonal(inv)) * mean_w)
+    return np.where(np.isfinite(out) & (out > 0), out, 1.0)
+
+
+def _converged(step: float, previous: float, tol: float, quadratic: bool) -> bool:
+    """:func:`innobaro.glm`'s rule: a step below ``tol``, or (Newton's method)
+    below ``sqrt(tol)/10`` and within 10 times the square of the previous one."""
+    if step < tol:
+        return True
+    return quadratic and step < 0.1 * np.sqrt(tol) and step <= 10 * previous ** 2
+
+
+def _drifting(step: float, previous: float, tol: float, separable: bool) -> bool:
+    noise = step >= previous and step < 1e3 * tol
+    return (step > 1e-6 or noise) if separable else noise
+
+
+def _aliased(G: np.ndarray) -> np.ndarray:
+    """Aliased columns from the Gram matrix at the starting weights: a column
+    whose squared residual on the columns kept before it (a Schur complement)
+    is below ``10 * ALIAS_TOL**2`` of its squared norm, or a column of zeros
+    (R's rule, on the Gram matrix rather than a QR of the rows)."""
+    p = G.shape[0]
+    alias = np.zeros(p, dtype=bool)
+    if gram_clear(G):
+        return alias
+    for j in range(p):  # over the model's columns
+        kept = np.flatnonzero(~alias[:j])
+        gjj = G[j, j]
+        if gjj <= 0:
+            alias[j] = True
+            continue
+        res = gjj
+        if kept.size:
+            b = G[kept, j]
+            res = gjj - b @ np.linalg.solve(G[np.ix_(kept, kept)], b)
+        alias[j] = res <= 10 * ALIAS_TOL ** 2 * gjj
+    return alias
+
+
+def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
+            keys: tuple[str, ...], weights: str | None, probs: str | None,
+            design_args: dict[str, Any], n_rows: int, weight_total: float,
+            domain: str | None = None, offset: str | None = None, tol: float = 1e-12,
+            max_iter: int = 100) -> EngineGLMResult:
+    """Fit a survey GLM over an engine's rows (see :meth:`EngineDesign.glm`).
+
+    Parameters
+    ----------
+    source : Source
+        The engine's rows (DuckDB, Dask or pandas).
+    formula : str
+    family, link
+        As for :func:`innobaro.glm`.
+    keys : tuple of str
+        The design's cell columns (strata, units, fpc).
+    weights, probs : str or None
+    design_args : dict
+        The in-memory design's arguments for the cells (strata, psu, fpc, nest,
+        lonely_psu).
+    n_rows, weight_total : int, float
+        The design's rows and weight total (a source that changed is refused).
+    domain, offset : str, optional
+    tol, max_iter
+        As for :func:`innobaro.glm`.
+
+    Returns
+    -------
+    EngineGLMResult
+
+    Notes
+    -----
+    IRLS: :math:`\\beta_{t+1} = (X^\\top W_t X)^{-1} X^\\top W_t z_t`, one pass of
+    sums per step; covariance from the PSU totals of
+    :math:`z_i = r_i x_i^\\top A` (Binder 1983; Lumley 2010, ch. 5).
+    """
+    fam = make_family(family, link=link)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+            or max_iter < 1:
+        raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
+    if not tol > 0:
+        raise EstimationError(f"tol must be positive; got {tol!r}")
+    if fam.needs_check:
+        raise UnsupportedDesignError(
+            f"glm on a {source.engine} design: the {fam.name} family with {fam.link_name} "
+            f"link needs R's step-halving, not on the engines yet; fit it in memory")
+    if source.engine == "duckdb" and (
+            fam.name not in _SQL_NAMES or (fam.variance_name, fam.link_name)
+            not in _SQL_FAMILIES):
+        raise UnsupportedDesignError(
+            f"glm on a duckdb design: the {fam.name} family with {fam.link_name} link is not "
+            f"in SQL yet (gaussian with identity or log link, binomial and quasibinomial "
+            f"with logit, poisson and quasipoisson with log are); a Dask design fits it")
+    plan = _plan(source, formula, fam, keys, weights, probs, domain, offset)
+    levels = _levels(source, plan)
+    plan = _encoded(plan, formula, levels, source.engine == "duckdb")
+    assert plan.spec is not None
+    st = _stats(source, plan)
+    if st["nfit"] == 0:
+        raise EstimationError("no row with positive weight and complete values in the "
+                              "model" + (f" ({st['dropped']} row(s) miss a value)"
+                                         if st["dropped"] else ""))
+    if st["inf"]:
+        raise EstimationError(f"infinite values in {', '.join(map(repr, st['inf']))} among "
+                              f"the rows of the fit (a log of zero?); recode them or set "
+                              f"them missing")
+    mean_w = st["swfit"] / st["nfit"]
+    # R's starting means: the first pass, whose Gram matrix also decides aliasing
+    ps = _irls_pass(source, plan, None, False)
+    _check_first(ps, st, plan)
+    alias = _aliased(ps["G"])
+    if alias.any():
+        cols = [plan.spec.column_names[j] for j in np.flatnonzero(alias)]
+        warn(f"model column(s) {', '.join(map(repr, cols))} are aliased: all zero among the "
+             f"rows of the fit (a level without rows) or linear combinations of the columns "
+             f"before them; their coefficients are NaN")
+        if alias.all():
+            raise EstimationError("every column of the model is zero among the rows of the "
+                                  "fit; nothing can be estimated")
+        keep = ~alias
+        plan = replace(plan, keep=keep)
+        ps = {**ps, "G": ps["G"][np.ix_(keep, keep)], "rhs": ps["rhs"][keep]}
+    beta: np.ndarray | None = None
+    prev = np.inf
+    dev_old = np.inf
+    change = np.inf
+    it = 0
+    converged = False
+    for it in range(1, max_iter + 1):  # IRLS iterations, one pass each
+        if it > 1:
+            ps = _irls_pass(source, plan, beta, it >= 7)
+        new = solve(ps["G"], ps["rhs"])
+        worst = np.inf if beta is None else float(np.max(
+            np.abs(new - beta) / (_scale(fam, ps["G"], mean_w) + np.abs(new))))
+        first = beta is None
+        beta = new
+        change = worst
+        flat = it >= 8 and abs(ps["dev"] - dev_old) <= 1e-15 * (abs(ps["dev"]) + 0.1) \
+            and _drifting(worst, prev, tol, fam.separable)
+        dev_old = ps["dev"]
+        done = _converged(worst, prev, tol, fam.newton)
+        prev = worst
+        if not first and (done or flat):
+            converged = True
+            break
+    assert beta is not None
+    final = _final_pass(source, plan, beta)
+    cells = final["cells"]
+    n, wsum = int(cells[_N].sum()), float(cells[_W].sum())
+    if n != n_rows or abs(wsum - weight_total) > _DRIFT * abs(weight_total):
+        raise EngineError(f"glm: the {source.engine} source changed since the design was "
+                          f"built ({n_rows} rows with weight total {weight_total:.10g}, now "
+                          f"{n} rows with {wsum:.10g}); build the design again")
+    if not converged and not (final["ext"] and np.isfinite(beta).all()):
+        raise EstimationError(
+            f"the model did not converge in {max_iter} iterations (last relative change "
+            f"of a coefficient {abs(change):.3g}); check for separation, rescale "
+            f"variables or raise max_iter")
+    if final["ext"]:
+        warn(f"perfect or quasi-complete separation: {final['ext']} row(s) have fitted "
+             f"probabilities of 0 or 1; the coefficients and standard errors are not "
+             f"meaningful. Collapse levels or drop the term driving them")
+    A = np.linalg.inv(final["G"])
+    p = beta.size
+    Z = cells[[f"s{j}" for j in range(p)]].to_numpy(dtype=float) @ A
+    flag = cells[_FLAG].to_numpy()
+    frame = cells[list(plan.keys)].copy()
+    frame[_W] = cells[_W].to_numpy(dtype=float)
+    cells_design = Design(frame, weights=_W, **design_args)
+    present = flag >= 1
+    if domain is not None:
+        cells_design = cells_design.subset(present)
+    infl = Influence(values=Z, domain=np.where(present, 0, -1).astype(np.int64), n_domains=1)
+    V = vcov_of(cells_design, beta, infl, _no_replicates)
+    df_resid = residual_df(cells_design, flag == 2, p)
+    keep = _keep(plan)
+    assert plan.spec is not None
+    return EngineGLMResult(formula=formula, spec=plan.spec, family=fam, keep=keep,
+                           beta=beta, vcov=V, df_resid=df_resid, nobs=int(st["nfit"]),
+                           n_dropped=int(st["dropped"]), iterations=it,
+                           deviance=float(final["dev"]), engine=source.engine,
+                           converged=converged)
+
+
+def _check_first(ps: dict[str, Any], st: dict[str, Any], plan: _Plan) -> None:
+    """The response's range and infinite values (numpy engines find them here)."""
+    assert plan.spec is not None
+    bad = []
+    if ps.get("ybad"):
+        bad.append("the response")
+    if "bad" in ps:
+        bad += [repr(plan.spec.column_names[j]) for j in np.flatnonzero(ps["bad"])]
+    if bad:
+        raise EstimationError(f"infinite values in {', '.join(bad)} among the rows of the "
+                              f"fit (a log of zero?); recode them or set them missing")
+    lo = float(ps.get("ymin", st.get("ymin")))
+    hi = float(ps.get("ymax", st.get("ymax")))
+    fam = plan.fam
+    if fam.is_binomial and (lo < 0 or hi > 1):
+        raise EstimationError(f"{fam.name} response must be in [0, 1]; found "
+                              f"{lo if lo < 0 else hi!r}. Code the outcome as 0/1 or a "
+                              f"proportion")
+    if fam.name in ("poisson", "quasipoisson", "negative.binomial") and lo < 0:
+        raise EstimationError(f"{fam.name} response must be non-negative; found {lo!r}")
+    if fam.name in ("Gamma", "inverse.gaussian") and lo <= 0:  # pragma: no cover
+        raise EstimationError(f"{fam.name} response must be positive; found {lo!r}")
+    if fam.name == "gaussian" and fam.link_name == "log" and lo <= 0:
+        raise EstimationError("gaussian family with log link: the response has zero or "
+                              "negative values, so there are no valid starting values (R: "
+                              "'cannot find valid starting values')")
+
+
+def _no_replicates(W: np.ndarray) -> np.ndarray:  # pragma: no cover - linearisation only
+    raise UnsupportedDesignError("replicate weights are not on the engines' models yet")
+
+
+# ----------------------------------------------------------------------------
+# the result
+# ----------------------------------------------------------------------------
+class EngineGLMResult:
+    """A survey GLM fitted over an engine's rows.
+
+    The numbers of :class:`innobaro.GLMResult` that the sums give:
+    coefficients, their design-based covariance, standard errors, t tests and
+    intervals on the residual degrees of freedom, the deviance, and the
+    summary table. What needs the rows again (predictions, margins,
+    residuals, refits) is not kept: the rows stay in the engine.
+
+    Attributes
+    ----------
+    formula : str
+    family, link : str
+        R's names.
+    params, bse : pandas.Series
+    vcov : pandas.DataFrame
+    df_resid : float
+        Design degrees of freedom among the rows complete in the model + 1 - p
+        (R's ``svyglm``).
+    nobs, n_dropped, iterations : int
+    deviance : float
+    engine : str
+    """
+
+    level = 0.95
+    interval_method = "wald"
+
+    def __init__(self, *, formula: str, spec: ModelSpec, family: Family, keep: np.ndarray,
+                 beta: np.ndarray, vcov: np.ndarray, df_resid: float, nobs: int,
+                 n_dropped: int, iterations: int, deviance: float, engine: str,
+                 converged: bool) -> None:
+        self.formula = formula
+        self.spec = spec
+        self.family = family.name
+        self.link = family.link_name
+        self.family_functions = family
+        p = keep.size
+        self._keep = keep
+        self._beta = np.full(p, np.nan)
+        self._beta[keep] = beta
+        self._V = np.full((p, p), np.nan)
+        self._V[np.ix_(keep, keep)] = vcov
+        self.df_resid = float(df_resid)
+        self.nobs = nobs
+        self.n_dropped = n_dropped
+        self.iterations = iterations
+        self.deviance = deviance
+        self.engine = engine
+        self.converged = converged
+        self._names = pd.Index(spec.column_names, name="term")
+
+    @property
+    def params(self) -> pd.Series:
+        """Coefficients by model column (``NaN`` where aliased)."""
+        return pd.Series(self._beta.copy(), index=self._names, name="coef")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Design-based covariance of the coefficients."""
+        return pd.DataFrame(self._V.copy(), index=self._names, columns=self._names)
+
+    @property
+    def bse(self) -> pd.Series:
+        """Design-based standard errors."""
+        return pd.Series(np.sqrt(np.diag(self._V)), index=self._names, name="se")
+
+    @property
+    def coefficients(self) -> Estimate:
+        """The coefficients as an :class:`~innobaro.Estimate` with the residual df.
+
+        Returns
+        -------
+        Estimate
+        """
+        return Estimate(self._beta, np.where(np.isnan(self._V), 0.0, self._V), self._names,
+                        df=np.full(self._keep.size, self.df_resid), kind="coefficient")
+
+    @property
+    def estimate(self) -> pd.Series:
+        """The coefficients (:attr:`params`)."""
+        return self.params
+
+    @property
+    def se(self) -> pd.Series:
+        """Their standard errors (:attr:`bse`)."""
+        return self.bse
+
+    @property
+    def df(self) -> float:
+        """The residual degrees of freedom (:attr:`df_resid`)."""
+        return self.df_resid
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """Coefficients over their standard errors."""
+        return pd.Series(self._beta / self.bse.to_numpy(), index=self._names, name="t")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values on the residual degrees of freedom."""
+        t = np.abs(self.tvalues.to_numpy())
+        p = 2 * stats.t.sf(t, self.df_resid) if self.df_resid > 0 else np.full(t.shape,
+                                                                               np.nan)
+        return pd.Series(p, index=self._names, name="pvalue")
+
+    def conf_int(self, level: float | None = None) -> pd.DataFrame:
+        """Wald intervals with t quantiles on :attr:`df_resid`.
+
+        Parameters
+        ----------
+        level : float, default 0.95
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``lower`` and ``upper`` by term.
+        """
+        return self.coefficients.ci(level)
+
+    def ci(self, level: float | None = None, df: float | None = None) -> pd.DataFrame:
+        """Wald intervals (:meth:`conf_int`, with ``df`` as :meth:`Estimate.ci`).
+
+        Parameters
+        ----------
+        level : float, optional
+        df : float, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        return self.coefficients.ci(level, df)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficients as a DataFrame: estimate, se, lower, upper, df, cv.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        return self.coefficients.to_frame()
+
+    def summary(self, level: float = 0.95) -> Summary:
+        """The summary table of :meth:`innobaro.GLMResult.summary` (without the
+        dispersion, which needs the rows again).
+
+        Parameters
+        ----------
+        level : float, default 0.95
+
+        Returns
+        -------
+        Summary
+        """
+        table = pd.DataFrame({"coef": self._beta, "se": self.bse.to_numpy(),
+                              "t": self.tvalues.to_numpy(),
+                              "pvalue": self.pvalues.to_numpy()}, index=self._names)
+        ci = self.conf_int(level)
+        table["lower"] = ci["lower"].to_numpy()
+        table["upper"] = ci["upper"].to_numpy()
+        fam = self.family_functions
+        info = [("Model", f"{self.family} GLM, {self.formula}"
+                          + ("" if fam.canonical_link else f" ({fam.label})")),
+                ("Variance", f"design-based (linearisation; {self.engine} engine)"),
+                ("Observations", f"{self.nobs} (rows dropped for missing values: "
+                                 f"{self.n_dropped})"),
+                ("Residual df", f"{self.df_resid:g}"),
+                ("Interval", f"{100 * level:g}%, t on the residual df")]
+        return Summary(info=info, table=table)
+
+    def __repr__(self) -> str:
+        return repr(self.summary())
