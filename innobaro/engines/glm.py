@@ -874,12 +874,15 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     infl = Influence(values=Z, domain=np.where(present, 0, -1).astype(np.int64), n_domains=1)
     V = vcov_of(cells_design, beta, infl, _no_replicates)
     df_resid = residual_df(cells_design, flag == 2, p)
+    # R's deviance: on the weights over their mean among the design's (domain's) rows
+    w_scale = float(cells[_W].to_numpy()[present].sum()) / float(
+        cells[_N].to_numpy()[present].sum())
     keep = _keep(plan)
     assert plan.spec is not None
     return EngineGLMResult(formula=formula, spec=plan.spec, family=fam, keep=keep,
                            beta=beta, vcov=V, df_resid=df_resid, nobs=int(st["nfit"]),
                            n_dropped=int(st["dropped"]), iterations=it,
-                           deviance=float(final["dev"]), engine=source.engine,
+                           deviance=float(final["dev"]) / w_scale, engine=source.engine,
                            converged=converged)
 
 
@@ -894,8 +897,8 @@ def _check_first(ps: dict[str, Any], st: dict[str, Any], plan: _Plan) -> None:
     if bad:
         raise EstimationError(f"infinite values in {', '.join(bad)} among the rows of the "
                               f"fit (a log of zero?); recode them or set them missing")
-    lo = float(ps.get("ymin", st.get("ymin")))
-    hi = float(ps.get("ymax", st.get("ymax")))
+    lo = float(ps["ymin"] if "ymin" in ps else st["ymin"])
+    hi = float(ps["ymax"] if "ymax" in ps else st["ymax"])
     fam = plan.fam
     if fam.is_binomial and (lo < 0 or hi > 1):
         raise EstimationError(f"{fam.name} response must be in [0, 1]; found "
@@ -939,6 +942,8 @@ class EngineGLMResult:
         (R's ``svyglm``).
     nobs, n_dropped, iterations : int
     deviance : float
+        On the weights rescaled to mean one over the design's rows (R's
+        ``deviance`` of an ``svyglm``).
     engine : str
     """
 
