@@ -11,7 +11,8 @@ Neither ``duckdb`` nor ``dask`` is imported until such a design is built.
 from __future__ import annotations
 
 from .core import EngineDesign, FrameSource, Source
+from .glm import EngineGLMResult
 from .sums import SumsSpec, combine_sums, reduce_frame
 
-__all__ = ["EngineDesign", "FrameSource", "Source", "SumsSpec", "combine_sums",
+__all__ = ["EngineDesign", "EngineGLMResult", "FrameSource", "Source", "SumsSpec", "combine_sums",
            "reduce_frame"]
