@@ -262,3 +262,18 @@ def test_summary_and_estimate() -> None:
     np.testing.assert_allclose(est.se, m.coefficients.se, rtol=RTOL)
     np.testing.assert_array_equal(est.df_values, m.coefficients.df_values)
     np.testing.assert_allclose(r.deviance, m.deviance, rtol=1e-10)
+
+
+def test_large_fits_start_from_a_sample(tmp_path: Path, request: Any) -> None:
+    """Above 200,000 rows IRLS starts from a fit to about 50,000 of them (as ib.glm
+    does, from another sample): the same estimate."""
+    rng = np.random.default_rng(11)
+    n = 210_000
+    x = rng.normal(size=n)
+    df = pd.DataFrame({"psu": rng.integers(0, 300, n), "w": rng.uniform(1, 3, n), "x": x,
+                       "b": (rng.uniform(size=n) < 1 / (1 + np.exp(0.3 - x))).astype(float)})
+    d = ib.Design(df, weights="w", psu="psu")
+    m = ib.logit("b ~ x", d)
+    for engine in ("pandas", "duckdb"):
+        _same(_engine_design(engine, df, tmp_path, request, weights="w", psu="psu").logit(
+            "b ~ x"), m)

@@ -38,6 +38,7 @@ References
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,9 +49,15 @@ from scipy import stats
 
 from .._linalg import gram_clear
 from ..design import Design
-from ..errors import EngineError, EstimationError, UnsupportedDesignError, warn
+from ..errors import (
+    EngineError,
+    EstimationError,
+    InnobaroWarning,
+    UnsupportedDesignError,
+    warn,
+)
 from ..formula import R_FUNCTIONS, ModelSpec, model_frame
-from ..irls import ALIAS_TOL, Family, solve, working_pass
+from ..irls import ALIAS_TOL, Family, irls, solve, working_pass
 from ..models import Summary, make_family
 from ..results import Estimate
 from ..variance import Influence, residual_df, vcov_of
@@ -68,6 +75,8 @@ _SQL_FAMILIES = {("constant", "identity"), ("constant", "log"), ("mu(1-mu)", "lo
                  ("mu", "log")}
 _SQL_NAMES = ("gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson")
 _DRIFT = 1e-9
+#: buckets of rows whose sums DuckDB computes, added in numpy (see _sql_pass)
+_BUCKETS = 1024
 
 
 # ----------------------------------------------------------------------------
@@ -79,6 +88,7 @@ class _Plan:
 
     fam: Family
     keys: tuple[str, ...]
+    psu: str  # the first-stage unit's column
     weights: str | None
     probs: str | None
     domain: str | None
@@ -139,7 +149,7 @@ def _factors(formula: str) -> tuple[str, list[str]]:
     return lhs[0], rhs
 
 
-def _plan(source: Any, formula: str, fam: Family, keys: tuple[str, ...],
+def _plan(source: Any, formula: str, fam: Family, keys: tuple[str, ...], psu: str,
           weights: str | None, probs: str | None, domain: str | None,
           offset: str | None) -> _Plan:
     if not isinstance(formula, str):
@@ -179,7 +189,7 @@ def _plan(source: Any, formula: str, fam: Family, keys: tuple[str, ...],
         if not source.numeric(offset):
             raise EstimationError(f"glm: offset column {offset!r} must be numeric")
         columns.append(offset)
-    return _Plan(fam=fam, keys=keys, weights=weights, probs=probs, domain=domain,
+    return _Plan(fam=fam, keys=keys, psu=psu, weights=weights, probs=probs, domain=domain,
                  offset=offset, response=response, columns=tuple(dict.fromkeys(columns)),
                  categorical=tuple(dict.fromkeys(categorical)),
                  numeric_codes=tuple(dict.fromkeys(numeric)))
@@ -411,10 +421,12 @@ def _sql_pass(plan: _Plan, beta: np.ndarray | None, final: bool = False,
     :math:`X^\\top W z`), the deviance, the rows with fitted probabilities of 0
     or 1 and (on the first pass, from R's starting means) the rows' checks.
 
-    The sums are per cell and added in numpy: DuckDB's parallel ``sum`` adds the
-    rows of a group in sequence, with a rounding error growing with the group's
-    rows (about 1e-13 relative over millions of rows, varying between runs);
-    per PSU it stays near 1e-15, for about 10% more time."""
+    The sums are per bucket of rows (a hash of the PSU and the response, 1024
+    buckets; per cell in the final pass) and added in numpy: DuckDB's parallel
+    ``sum`` adds the rows of a group in sequence, with a rounding error growing
+    with the group's rows (about 1e-13 relative over millions of rows, varying
+    between runs); per bucket of a few thousand rows it stays near 1e-15, at
+    the speed of one ungrouped sum."""
     fam = _sql_family(plan.fam)
     xs = [x for x, k in zip(plan.sql_x, _keep(plan), strict=True) if k]
     p = len(xs)
@@ -422,7 +434,13 @@ def _sql_pass(plan: _Plan, beta: np.ndarray | None, final: bool = False,
     off = _sql_expr(plan.offset) if plan.offset is not None else "0.0"
     cols = [f"{x} AS x{j}" for j, x in enumerate(xs)]
     cols += [f"{_sql_expr(plan.response)} AS y", f"{_sql_weight(plan)} AS w", f"{off} AS off"]
-    cols += [_q(k) for k in plan.keys]
+    if final:
+        cols += [_q(k) for k in plan.keys]
+        group = [_q(k) for k in plan.keys]
+    else:  # buckets of rows for the sums' accuracy (a PSU may be a row, or a million)
+        cols.append(f"hash({_q(plan.psu)}, {_sql_expr(plan.response)}) % {_BUCKETS} "
+                    f"AS bucket")
+        group = ["bucket"]
     if beta is None:
         eta = fam["start"]
     else:
@@ -431,9 +449,8 @@ def _sql_pass(plan: _Plan, beta: np.ndarray | None, final: bool = False,
             f"b AS (SELECT *, {eta} AS eta FROM a), "
             f"c AS (SELECT *, {fam['mu']} AS mu FROM b), "
             f"d AS (SELECT *, {fam['d']} AS d, {fam['v']} AS v FROM c), "
-            f"e AS (SELECT *, w * (CASE WHEN d = v THEN v ELSE d * (d / v) END) AS ww, "
-            f"w * (y - mu) * (CASE WHEN d = v THEN 1.0 ELSE d / v END) AS r FROM d) ")
-    sel = [_q(k) for k in plan.keys]
+            f"e AS (SELECT *, w * (d * (d / v)) AS ww, w * (y - mu) * (d / v) AS r FROM d) ")
+    sel = list(group)
     sel += [f"sum(ww * x{j} * x{k}) AS g{j}_{k}" for j in range(p) for k in range(j, p)]
     if final:
         sel += [f"sum(r * x{j}) AS s{j}" for j in range(p)]
@@ -574,6 +591,8 @@ def _add(parts: Sequence[dict[str, Any]], keys: tuple[str, ...] = ()) -> dict[st
             out[name] = min(vals)
         elif name in ("ymax",):
             out[name] = max(vals)
+        elif name in ("X", "y", "w", "off"):  # a sample's rows: stacked
+            out[name] = np.asfortranarray(np.concatenate(vals, axis=0))
         elif name.startswith("lv:"):
             out[name] = list(dict.fromkeys(v for part in vals for v in part))
         else:
@@ -641,6 +660,8 @@ def _column_sums(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
 def _sql_sums(source: Any, plan: _Plan, beta: np.ndarray | None, final: bool,
               deviance: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
     frame = _run_sql(source, _sql_pass(plan, beta, final=final, deviance=deviance))
+    if not final:  # the buckets in one order: the same sums on every run
+        frame = frame.sort_values("bucket", kind="stable")
     p = int(_keep(plan).sum())
     pairs = [(j, k) for j in range(p) for k in range(j, p)]
     g = _column_sums(frame, [f"g{j}_{k}" for j, k in pairs])
@@ -804,7 +825,8 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
             f"glm on a duckdb design: the {fam.name} family with {fam.link_name} link is not "
             f"in SQL yet (gaussian with identity or log link, binomial and quasibinomial "
             f"with logit, poisson and quasipoisson with log are); a Dask design fits it")
-    plan = _plan(source, formula, fam, keys, weights, probs, domain, offset)
+    plan = _plan(source, formula, fam, keys, design_args["psu"][0], weights, probs, domain,
+                 offset)
     levels = _levels(source, plan)
     plan = _encoded(plan, formula, levels, source.engine == "duckdb")
     assert plan.spec is not None
@@ -832,14 +854,15 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
         keep = ~alias
         plan = replace(plan, keep=keep)
         ps = {**ps, "G": ps["G"][np.ix_(keep, keep)], "rhs": ps["rhs"][keep]}
-    beta: np.ndarray | None = None
+    beta = _warm_start(source, plan, nfit, max_iter)
+    at_start = beta is None  # the first pass's sums are then the first iteration's
     prev = np.inf
     dev_old = np.inf
     change = np.inf
     it = 0
     converged = False
     for it in range(1, max_iter + 1):  # IRLS iterations, one pass each
-        if it > 1:
+        if it > 1 or not at_start:
             ps = _irls_pass(source, plan, beta, it >= 7)
         new = solve(ps["G"], ps["rhs"])
         worst = np.inf if beta is None else float(np.max(
@@ -899,6 +922,59 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
                            n_dropped=int(cells[_N].to_numpy()[flag == 1].sum()), iterations=it,
                            deviance=float(final["dev"]) / w_scale, engine=source.engine,
                            converged=converged)
+
+
+#: above this many rows of the fit, IRLS starts from a fit to a sample (as ib.glm)
+_WARM = 200_000
+_SAMPLE = 50_000
+
+
+def _warm_start(source: Any, plan: _Plan, nfit: int, max_iter: int) -> np.ndarray | None:
+    """Coefficients of the model fitted to about 50,000 rows of the fit (to 1e-6),
+    the start of the full IRLS above 200,000 rows, as :func:`innobaro.glm` starts
+    (saving full passes); None when the sample cannot estimate the model."""
+    fam = plan.fam
+    if nfit <= _WARM or (fam.variance_name == "constant" and fam.link_name == "identity"):
+        return None
+    k = nfit // _SAMPLE
+    if source.engine == "duckdb":
+        xs = [x for x, kept in zip(plan.sql_x, _keep(plan), strict=True) if kept]
+        _, _, fit = _sql_masks(plan)
+        off = _sql_expr(plan.offset) if plan.offset is not None else "0.0"
+        cols = [f"{x} AS x{j}" for j, x in enumerate(xs)]
+        cols += [f"{_sql_expr(plan.response)} AS y", f"{_sql_weight(plan)} AS w",
+                 f"{off} AS off"]
+        # a deterministic sample: the rows whose values hash to 0 modulo k
+        frame = _run_sql(source, f"WITH a AS (SELECT {', '.join(cols)} FROM __ib_src "
+                                 f"WHERE {fit}) SELECT * FROM a WHERE hash(y, w, "
+                                 f"{', '.join(f'x{j}' for j in range(len(xs)))}) % {k} = 0")
+        X = np.asfortranarray(frame[[f"x{j}" for j in range(len(xs))]].to_numpy(dtype=float))
+        y = frame["y"].to_numpy(dtype=float)
+        w = frame["w"].to_numpy(dtype=float)
+        offset = frame["off"].to_numpy(dtype=float) if plan.offset is not None else None
+    else:
+        got = _map_reduce(source, _frame_sample, plan, k)
+        X, y, w = got["X"], got["y"], got["w"]
+        offset = got["off"] if plan.offset is not None else None
+    if y.size <= X.shape[1]:
+        return None
+    try:
+        with warnings.catch_warnings():  # the full fit warns if it must
+            warnings.simplefilter("ignore", InnobaroWarning)
+            b0, _, change = irls(X, y, w[:, None], fam, beta0=None, tol=1e-6,
+                                 max_iter=max_iter, offset=offset)
+    except (np.linalg.LinAlgError, EstimationError):
+        return None
+    return b0[:, 0] if change >= 0 and np.isfinite(b0).all() else None
+
+
+def _frame_sample(frame: pd.DataFrame, plan: _Plan, k: int) -> dict[str, Any]:
+    """Per partition: every k-th row of the fit."""
+    fit = _frame_masks(frame, plan)[3]
+    X, y, off = _frame_model(frame, plan, fit)
+    w = _frame_masks(frame, plan)[0][fit]
+    return {"X": np.asfortranarray(X[::k]), "y": y[::k], "w": w[::k],
+            "off": off[::k] if off is not None else np.zeros(y[::k].size)}
 
 
 def _check_first(ps: dict[str, Any], plan: _Plan) -> None:
