@@ -348,6 +348,18 @@ def _categorical_name(code: str) -> str:
     return tree.id
 
 
+def _can_make_nan(code: str) -> bool:
+    """Whether a numeric factor's code has a function call (other than ``I()``),
+    a division or a power: operations that make NaN of numbers."""
+    for node in ast.walk(ast.parse(code, mode="eval")):
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                               and node.func.id == "I"):
+            return True
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Pow)):
+            return True
+    return False
+
+
 def _sql_weight(plan: _Plan) -> str:
     if plan.weights is not None:
         return f"CAST({_q(plan.weights)} AS DOUBLE)"
@@ -368,7 +380,14 @@ def _sql_masks(plan: _Plan) -> tuple[str, str, str]:
         d = f"CAST({_q(plan.domain)} AS DOUBLE)"
         present = f"coalesce({d} <> 0 AND NOT isnan({d}), FALSE)"
     parts = [f"{_q(c)} IS NOT NULL" for c in plan.categorical]
-    parts += [f"NOT {_missing(_sql_expr(code))}" for code in plan.numeric_codes]
+    # a value of + - * of columns is missing where a column is: each column is
+    # checked once; an expression that can make a missing value of present
+    # ones (a log of a negative number, 0/0) is checked itself
+    raw = [n for code in plan.numeric_codes for n in _names_in(code)
+           if n in plan.columns and n not in plan.categorical]
+    parts += [f"NOT {_missing(f'CAST({_q(c)} AS DOUBLE)')}" for c in dict.fromkeys(raw)]
+    parts += [f"NOT {_missing(_sql_expr(code))}" for code in plan.numeric_codes
+              if _can_make_nan(code)]
     if plan.offset is not None:
         parts.append(f"NOT {_missing(_sql_expr(plan.offset))}")
         parts.append(f"NOT isinf({_sql_expr(plan.offset)})")
