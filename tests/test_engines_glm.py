@@ -277,3 +277,11 @@ def test_large_fits_start_from_a_sample(tmp_path: Path, request: Any) -> None:
     for engine in ("pandas", "duckdb"):
         _same(_engine_design(engine, df, tmp_path, request, weights="w", psu="psu").logit(
             "b ~ x"), m)
+    # an aliased column, found after the sample's fit: IRLS starts again from R's start
+    df["x2"] = 2 * df["x"]
+    with pytest.warns(InnobaroWarning, match="'x2' are aliased"):
+        m = ib.logit("b ~ x + x2", ib.Design(df, weights="w", psu="psu"))
+    with pytest.warns(InnobaroWarning, match="'x2' are aliased"):
+        r = EngineDesign(FrameSource(df), weights="w", psu="psu").logit("b ~ x + x2")
+    np.testing.assert_allclose(r.params, m.params, rtol=RTOL)
+    np.testing.assert_allclose(r.bse, m.bse, rtol=RTOL)

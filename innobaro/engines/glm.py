@@ -434,11 +434,11 @@ def _sql_family(fam: Family) -> dict[str, str]:
 
 
 def _sql_pass(plan: _Plan, beta: np.ndarray | None, final: bool = False,
-              deviance: bool = True) -> str:
+              deviance: bool = True, checks: bool = False) -> str:
     """One pass over the rows of the fit, summed per design cell (PSU): the normal
     equations (with ``final``, the sums of :math:`r_i x_i` instead of
     :math:`X^\\top W z`), the deviance, the rows with fitted probabilities of 0
-    or 1 and (on the first pass, from R's starting means) the rows' checks.
+    or 1 and (with ``checks``, on the first pass) the rows' checks.
 
     The sums are per bucket of rows (a hash of the PSU and the response, 1024
     buckets; per cell in the final pass) and added in numpy: DuckDB's parallel
@@ -475,7 +475,7 @@ def _sql_pass(plan: _Plan, beta: np.ndarray | None, final: bool = False,
         sel += [f"sum(r * x{j}) AS s{j}" for j in range(p)]
     else:
         sel += [f"sum(x{j} * (ww * (eta - off) + r)) AS b{j}" for j in range(p)]
-    if beta is None:  # the first pass: the rows of the fit, their checks
+    if checks:  # the first pass: the rows of the fit, their checks
         sel += ["count(*) AS nfit", "sum(w) AS swfit", "min(y) AS ymin", "max(y) AS ymax",
                 "count_if(NOT isfinite(y)) AS ybad"]
         sel += [f"count_if(NOT isfinite(x{j})) AS bad{j}" for j in range(p)]
@@ -677,8 +677,9 @@ def _column_sums(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
 
 
 def _sql_sums(source: Any, plan: _Plan, beta: np.ndarray | None, final: bool,
-              deviance: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
-    frame = _run_sql(source, _sql_pass(plan, beta, final=final, deviance=deviance))
+              deviance: bool, checks: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
+    frame = _run_sql(source, _sql_pass(plan, beta, final=final, deviance=deviance,
+                                       checks=checks))
     if not final:  # the buckets in one order: the same sums on every run
         frame = frame.sort_values("bucket", kind="stable")
     p = int(_keep(plan).sum())
@@ -691,7 +692,7 @@ def _sql_sums(source: Any, plan: _Plan, beta: np.ndarray | None, final: bool,
                            "ext": int(_column_sums(frame, ["ext"])[0])}
     if not final:
         out["rhs"] = _column_sums(frame, [f"b{j}" for j in range(p)])
-    if beta is None:
+    if checks:
         nfit = int(_column_sums(frame, ["nfit"])[0])
         out.update(nfit=nfit, swfit=float(_column_sums(frame, ["swfit"])[0]),
                    ymin=float(frame["ymin"].min()) if nfit else 0.0,
@@ -702,10 +703,10 @@ def _sql_sums(source: Any, plan: _Plan, beta: np.ndarray | None, final: bool,
 
 
 def _irls_pass(source: Any, plan: _Plan, beta: np.ndarray | None,
-               deviance: bool) -> dict[str, Any]:
+               deviance: bool, checks: bool = False) -> dict[str, Any]:
     if source.engine != "duckdb":
         return _map_reduce(source, _frame_pass, plan, beta, deviance)
-    return _sql_sums(source, plan, beta, False, deviance)[1]
+    return _sql_sums(source, plan, beta, False, deviance, checks)[1]
 
 
 def _final_pass(source: Any, plan: _Plan, beta: np.ndarray) -> dict[str, Any]:
@@ -849,10 +850,12 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     levels = _levels(source, plan)
     plan = _encoded(plan, formula, levels, source.engine == "duckdb")
     assert plan.spec is not None
-    # R's starting means: the first pass, which also counts the rows of the fit,
-    # checks the response's range and finite values, and whose Gram matrix
-    # decides aliasing
-    ps = _irls_pass(source, plan, None, False)
+    # the first pass, from a fit to a sample of the rows when there are many (as
+    # ib.glm starts), else from R's starting means: the first iteration's sums,
+    # with the count of the rows of the fit and the checks of the response's
+    # range and finite values; its Gram matrix decides aliasing
+    beta = _warm_start(source, plan, n_rows, max_iter)
+    ps = _irls_pass(source, plan, beta, False, checks=True)
     if ps["nfit"] == 0:
         dropped = _dropped(source, plan)
         raise EstimationError("no row with positive weight and complete values in the "
@@ -872,16 +875,18 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
                                   "fit; nothing can be estimated")
         keep = ~alias
         plan = replace(plan, keep=keep)
-        ps = {**ps, "G": ps["G"][np.ix_(keep, keep)], "rhs": ps["rhs"][keep]}
-    beta = _warm_start(source, plan, nfit, max_iter)
-    at_start = beta is None  # the first pass's sums are then the first iteration's
+        if beta is None:
+            ps = {**ps, "G": ps["G"][np.ix_(keep, keep)], "rhs": ps["rhs"][keep]}
+        else:  # the sample's fit had the aliased columns: from R's starting means
+            beta = None
+            ps = _irls_pass(source, plan, None, False)
     prev = np.inf
     dev_old = np.inf
     change = np.inf
     it = 0
     converged = False
     for it in range(1, max_iter + 1):  # IRLS iterations, one pass each
-        if it > 1 or not at_start:
+        if it > 1:
             ps = _irls_pass(source, plan, beta, it >= 7)
         new = solve(ps["G"], ps["rhs"])
         worst = np.inf if beta is None else float(np.max(
@@ -948,14 +953,16 @@ _WARM = 200_000
 _SAMPLE = 50_000
 
 
-def _warm_start(source: Any, plan: _Plan, nfit: int, max_iter: int) -> np.ndarray | None:
+def _warm_start(source: Any, plan: _Plan, n_rows: int, max_iter: int) -> np.ndarray | None:
     """Coefficients of the model fitted to about 50,000 rows of the fit (to 1e-6),
-    the start of the full IRLS above 200,000 rows, as :func:`innobaro.glm` starts
-    (saving full passes); None when the sample cannot estimate the model."""
+    the start of the full IRLS when the design has more than 200,000 rows, as
+    :func:`innobaro.glm` starts above 200,000 rows of the fit (saving full
+    passes); None when the sample cannot estimate the model (a few rows in a
+    domain, a response the family refuses: the first pass names it)."""
     fam = plan.fam
-    if nfit <= _WARM or (fam.variance_name == "constant" and fam.link_name == "identity"):
+    if n_rows <= _WARM or (fam.variance_name == "constant" and fam.link_name == "identity"):
         return None
-    k = nfit // _SAMPLE
+    k = n_rows // _SAMPLE
     if source.engine == "duckdb":
         xs = [x for x, kept in zip(plan.sql_x, _keep(plan), strict=True) if kept]
         _, _, fit = _sql_masks(plan)
@@ -975,14 +982,14 @@ def _warm_start(source: Any, plan: _Plan, nfit: int, max_iter: int) -> np.ndarra
         got = _map_reduce(source, _frame_sample, plan, k)
         X, y, w = got["X"], got["y"], got["w"]
         offset = got["off"] if plan.offset is not None else None
-    if y.size <= X.shape[1]:
+    if y.size <= X.shape[1] or not np.isfinite(y).all() or not np.isfinite(X).all():
         return None
     try:
         with warnings.catch_warnings():  # the full fit warns if it must
             warnings.simplefilter("ignore", InnobaroWarning)
             b0, _, change = irls(X, y, w[:, None], fam, beta0=None, tol=1e-6,
                                  max_iter=max_iter, offset=offset)
-    except (np.linalg.LinAlgError, EstimationError):
+    except (np.linalg.LinAlgError, EstimationError, ValueError):
         return None
     return b0[:, 0] if change >= 0 and np.isfinite(b0).all() else None
 
