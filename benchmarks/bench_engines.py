@@ -176,7 +176,7 @@ def logit(design: Any, engine: str, rows: int, repeat: int, source: Any = None) 
     """A full 6-column logit on an engine design, beside the targets and floors."""
     t, fit = best(lambda: design.logit(LOGIT), repeat)
     rate = rows / t
-    passes = fit.iterations + 2  # the rows of the fit, the iterations, the influence
+    passes = fit.passes  # the sample, one per iteration, the final sums
     print(f"{engine:7s} {'logit':12s} {t * 1e3:9.1f} ms  {rate / 1e6:8.1f} M rows/s  target "
           f">= {LOGIT_TARGET[engine] / 1e6:.1f} M "
           f"({'ok' if rate >= LOGIT_TARGET[engine] else 'BELOW'}); {passes} passes, "

@@ -262,6 +262,8 @@ def test_summary_and_estimate() -> None:
     np.testing.assert_allclose(est.se, m.coefficients.se, rtol=RTOL)
     np.testing.assert_array_equal(est.df_values, m.coefficients.df_values)
     np.testing.assert_allclose(r.deviance, m.deviance, rtol=1e-10)
+    # the levels of g, one pass per iteration, the final sums
+    assert r.passes == 1 + r.iterations + 1 and r.converged
 
 
 def test_large_fits_start_from_a_sample(tmp_path: Path, request: Any) -> None:

@@ -854,6 +854,8 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     # ib.glm starts), else from R's starting means: the first iteration's sums,
     # with the count of the rows of the fit and the checks of the response's
     # range and finite values; its Gram matrix decides aliasing
+    passes = 1 + (1 if plan.categorical else 0) + (2 if source.engine == "duckdb" else 1)
+    passes += 1 if _warms(plan, n_rows) else 0
     beta = _warm_start(source, plan, n_rows, max_iter)
     ps = _irls_pass(source, plan, beta, False, checks=True)
     if ps["nfit"] == 0:
@@ -880,6 +882,7 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
         else:  # the sample's fit had the aliased columns: from R's starting means
             beta = None
             ps = _irls_pass(source, plan, None, False)
+            passes += 1
     prev = np.inf
     dev_old = np.inf
     change = np.inf
@@ -888,6 +891,7 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     for it in range(1, max_iter + 1):  # IRLS iterations, one pass each
         if it > 1:
             ps = _irls_pass(source, plan, beta, it >= 7)
+            passes += 1
         new = solve(ps["G"], ps["rhs"])
         worst = np.inf if beta is None else float(np.max(
             np.abs(new - beta) / (_scale(fam, ps["G"], mean_w) + np.abs(new))))
@@ -945,12 +949,19 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
                            beta=beta, vcov=V, df_resid=df_resid, nobs=nfit,
                            n_dropped=int(cells[_N].to_numpy()[flag == 1].sum()), iterations=it,
                            deviance=float(final["dev"]) / w_scale, engine=source.engine,
-                           converged=converged)
+                           converged=converged, passes=passes)
 
 
 #: above this many rows of the fit, IRLS starts from a fit to a sample (as ib.glm)
 _WARM = 200_000
 _SAMPLE = 50_000
+
+
+def _warms(plan: _Plan, n_rows: int) -> bool:
+    """Whether IRLS starts from a sample's fit (not for least squares: one step)."""
+    fam = plan.fam
+    return n_rows > _WARM and not (fam.variance_name == "constant"
+                                   and fam.link_name == "identity")
 
 
 def _warm_start(source: Any, plan: _Plan, n_rows: int, max_iter: int) -> np.ndarray | None:
@@ -959,9 +970,9 @@ def _warm_start(source: Any, plan: _Plan, n_rows: int, max_iter: int) -> np.ndar
     :func:`innobaro.glm` starts above 200,000 rows of the fit (saving full
     passes); None when the sample cannot estimate the model (a few rows in a
     domain, a response the family refuses: the first pass names it)."""
-    fam = plan.fam
-    if n_rows <= _WARM or (fam.variance_name == "constant" and fam.link_name == "identity"):
+    if not _warms(plan, n_rows):
         return None
+    fam = plan.fam
     k = n_rows // _SAMPLE
     if source.engine == "duckdb":
         xs = [x for x, kept in zip(plan.sql_x, _keep(plan), strict=True) if kept]
@@ -1057,6 +1068,10 @@ class EngineGLMResult:
         Design degrees of freedom among the rows complete in the model + 1 - p
         (R's ``svyglm``).
     nobs, n_dropped, iterations : int
+    passes : int
+        Queries (DuckDB) or passes over the partitions (Dask) the fit took: the
+        levels of categorical variables, the sample of a warm start, one per
+        iteration, and the final sums.
     deviance : float
         On the weights rescaled to mean one over the design's rows (R's
         ``deviance`` of an ``svyglm``).
@@ -1069,7 +1084,7 @@ class EngineGLMResult:
     def __init__(self, *, formula: str, spec: ModelSpec, family: Family, keep: np.ndarray,
                  beta: np.ndarray, vcov: np.ndarray, df_resid: float, nobs: int,
                  n_dropped: int, iterations: int, deviance: float, engine: str,
-                 converged: bool) -> None:
+                 converged: bool, passes: int = 0) -> None:
         self.formula = formula
         self.spec = spec
         self.family = family.name
@@ -1088,6 +1103,7 @@ class EngineGLMResult:
         self.deviance = deviance
         self.engine = engine
         self.converged = converged
+        self.passes = passes
         self._names = pd.Index(spec.column_names, name="term")
 
     @property
