@@ -188,6 +188,8 @@ def test_other_links(request: Any, tmp_path: Path) -> None:
     dd = _engine_design("duckdb", df, tmp_path, request, **kw)
     _same(dd.glm("y ~ x + g", family="gaussian", link="log"),
           ib.glm("y ~ x + g", d, family="gaussian", link="log"))
+    for des in (e, dd):  # R's relevel: the reference level first
+        _same(des.glm("y ~ relevel(g, 'south') * k"), ib.glm("y ~ relevel(g, 'south') * k", d))
     with pytest.raises(UnsupportedDesignError, match="binomial family with probit link is "
                                                      "not in SQL"):
         dd.glm("b ~ x", family="binomial", link="probit")
@@ -232,6 +234,11 @@ def test_bad_input_is_named(tmp_path: Path, request: Any) -> None:
     for des in (e, dd):
         with pytest.raises(EstimationError, match=r"infinite values in 'np\.log\(k\)'"):
             des.glm("y ~ np.log(k)")
+    for des in (e, dd):
+        with pytest.raises(UnsupportedDesignError, match="learns from the data"):
+            des.glm("y ~ center(x)")
+        with pytest.raises(UnsupportedDesignError, match=r"a categorical term is C\("):
+            des.glm("y ~ C(np.floor(x))")
     with pytest.raises(UnsupportedDesignError, match="offset='name'"):
         e.glm("c ~ x + offset(np.log(expo))", family="poisson")
 

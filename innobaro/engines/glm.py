@@ -124,11 +124,11 @@ def _categorical_column(code: str, columns: set[str], textual: set[str]) -> str 
     if isinstance(tree, ast.Name) and tree.id in textual:
         return tree.id
     if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id in (
-            "C", "factor") and tree.args and isinstance(tree.args[0], ast.Name) \
+            "C", "factor", "relevel") and tree.args and isinstance(tree.args[0], ast.Name) \
             and tree.args[0].id in columns:
         return tree.args[0].id
     if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id in (
-            "C", "factor"):
+            "C", "factor", "relevel"):
         raise UnsupportedDesignError(f"term {code!r}: on an engine design a categorical "
                                      f"term is C(column, ...) of one column")
     return None
@@ -231,6 +231,21 @@ def _encoded(plan: _Plan, formula: str, levels: dict[str, list[Any]], sql: bool)
                              NA_action="raise").design_info
     except EstimationError as exc:
         raise UnsupportedDesignError(f"glm on an engine design: {exc}") from None
+    lhs = patsy.dmatrix(f"0 + I({plan.response})", frame, eval_env=env,
+                        NA_action="raise").design_info
+    for inf in (info, lhs):
+        for f, finfo in inf.factor_infos.items():  # over the formula's variables
+            if isinstance(finfo.state, dict) and finfo.state.get("transforms"):
+                raise UnsupportedDesignError(
+                    f"term {f.code!r} learns from the data (a stateful transform such as "
+                    f"center() or standardize()); on an engine design derive the column "
+                    f"in the data or the query")
+            if finfo.type == "categorical" and _categorical_name(f.code) not in \
+                    plan.categorical:
+                raise UnsupportedDesignError(
+                    f"term {f.code!r}: on an engine design a categorical term is a text "
+                    f"column or C(column, ...) (factor(column)); give its reference level "
+                    f"as C(column, Treatment('level'))")
     if list(info.column_names) != list(spec.column_names):  # pragma: no cover - same patsy
         raise UnsupportedDesignError(f"glm on an engine design: formula {formula!r} encodes "
                                      f"differently outside innobaro's model frame")
@@ -341,11 +356,11 @@ def _sql_columns(info: Any) -> list[str]:
 
 
 def _categorical_name(code: str) -> str:
+    """The column a categorical factor reads ('' when it is not one column)."""
     tree = ast.parse(code, mode="eval").body
-    if isinstance(tree, ast.Call):
+    if isinstance(tree, ast.Call) and tree.args:
         tree = tree.args[0]
-    assert isinstance(tree, ast.Name)
-    return tree.id
+    return tree.id if isinstance(tree, ast.Name) else ""
 
 
 def _can_make_nan(code: str) -> bool:
