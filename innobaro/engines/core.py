@@ -512,11 +512,12 @@ class EngineDesign:
         Parameters
         ----------
         formula : str
-            A patsy formula: numeric columns, ``C(column, ...)`` and text
-            columns (any contrast), interactions, and (on DuckDB, in SQL)
-            ``np.log``, ``np.exp``, ``np.sqrt``, ``np.log2``, ``np.log10``,
-            ``np.abs``, ``I()`` and arithmetic; on Dask any expression patsy
-            evaluates without learning from the data (no ``center()``).
+            A patsy formula: numeric columns, ``C(column, ...)``,
+            ``relevel(column, level)`` and text columns (any contrast),
+            interactions, ``I()``, arithmetic, ``np.log``, ``np.exp``,
+            ``np.sqrt``, ``np.log2``, ``np.log10`` and ``np.abs``: what is
+            evaluated row by row (in SQL on DuckDB), so no ``center()`` or
+            ``x.mean()``.
         family : str or statsmodels family, default "gaussian"
             As :func:`innobaro.glm`. Dask: every family and link that needs no
             step-halving. DuckDB: gaussian (identity, log), binomial and

@@ -176,6 +176,7 @@ def _plan(source: Any, formula: str, fam: Family, keys: tuple[str, ...], psu: st
                                       f"the data")
         columns.extend(names)
         if code == response:
+            _sql_expr(code)
             if response in textual:
                 raise EstimationError(f"glm: the response {response!r} must be numeric "
                                       f"(0/1 for a binomial model)")
@@ -184,6 +185,7 @@ def _plan(source: Any, formula: str, fam: Family, keys: tuple[str, ...], psu: st
         if cat is not None:
             categorical.append(cat)
         else:
+            _sql_expr(code)  # row by row, with the functions that SQL has too
             numeric.append(code)
     if offset is not None:
         if not source.numeric(offset):
@@ -235,7 +237,8 @@ def _encoded(plan: _Plan, formula: str, levels: dict[str, list[Any]], sql: bool)
                         NA_action="raise").design_info
     for inf in (info, lhs):
         for f, finfo in inf.factor_infos.items():  # over the formula's variables
-            if isinstance(finfo.state, dict) and finfo.state.get("transforms"):
+            # (the row-by-row check of the codes refuses them first; kept as a guard)
+            if isinstance(finfo.state, dict) and finfo.state.get("transforms"):  # pragma: no cover
                 raise UnsupportedDesignError(
                     f"term {f.code!r} learns from the data (a stateful transform such as "
                     f"center() or standardize()); on an engine design derive the column "
@@ -311,9 +314,10 @@ def _sql_expr(code: str) -> str:
             if name in _SQL_FUNCS:
                 return f"{_SQL_FUNCS[name]}({conv(node.args[0])})"
         raise UnsupportedDesignError(
-            f"term {code!r}: the DuckDB engine evaluates columns, numbers, + - * / **, "
-            f"I(), np.log, np.exp, np.sqrt, np.log2, np.log10 and np.abs in a model; "
-            f"derive other variables in the query (Design.from_duckdb('SELECT ...'))")
+            f"term {code!r}: a model on an engine design evaluates columns, numbers, "
+            f"+ - * / **, I(), np.log, np.exp, np.sqrt, np.log2, np.log10 and np.abs, row "
+            f"by row (a function of a whole column, such as x.mean(), would see one "
+            f"partition); derive other variables in the data or the query")
 
     try:
         tree = ast.parse(code, mode="eval").body
