@@ -565,7 +565,7 @@ def _frame_levels(frame: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
 def _frame_model(frame: pd.DataFrame, plan: _Plan, fit: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     assert plan.spec is not None and plan.yspec is not None
-    rows = frame.loc[fit]
+    rows = frame if fit.all() else frame.loc[fit]  # no copy when every row is in the fit
     X = plan.spec.matrix(rows)
     if plan.keep is not None and not plan.keep.all():
         X = np.asfortranarray(X[:, plan.keep])
