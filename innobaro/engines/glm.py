@@ -61,6 +61,7 @@ from ..irls import ALIAS_TOL, Family, irls, solve, working_pass
 from ..models import Summary, make_family
 from ..results import Estimate
 from ..variance import Influence, residual_df, vcov_of
+from .sums import SumsSpec, combine_sums, reduce_frame
 
 __all__ = ["EngineGLMResult", "fit_glm"]
 
@@ -593,9 +594,17 @@ def _frame_pass(frame: pd.DataFrame, plan: _Plan, beta: np.ndarray | None,
             "ymax": float(y.max()) if y.size else -np.inf}
 
 
+def _cells_spec(plan: _Plan, p: int) -> SumsSpec:
+    """The seam's spec of the final pass's cells: per (design keys, membership),
+    the weight total and the sums of :math:`r_i x_i` (as unweighted totals)."""
+    return SumsSpec(keys=plan.keys, by=(_FLAG,),
+                    variables=("glm_w", *(f"glm_s{j}" for j in range(p))))
+
+
 def _frame_final(frame: pd.DataFrame, plan: _Plan, beta: np.ndarray) -> dict[str, Any]:
     """Per partition: the normal equations at ``beta`` and the sums of
-    :math:`r_i x_i` per cell of (design keys, membership)."""
+    :math:`r_i x_i` per cell of (design keys, membership), by the seam's
+    :func:`~innobaro.engines.sums.reduce_frame` (one ``bincount`` per sum)."""
     w, present, complete, fit = _frame_masks(frame, plan)
     X, y, off = _frame_model(frame, plan, fit)
     ps = working_pass(X, y, w[fit], plan.fam, beta, None, deviance=True, residuals=True,
@@ -606,25 +615,21 @@ def _frame_final(frame: pd.DataFrame, plan: _Plan, beta: np.ndarray) -> dict[str
     RX[fit] = X * ps.r[:, None]
     cells = pd.DataFrame({k: frame[k].to_numpy() for k in plan.keys})
     cells[_FLAG] = np.where(present, np.where(complete, 2, 1), 0)
-    cells[_N] = 1
-    cells[_W] = w
+    cells["glm_w"] = w
     for j in range(p):  # over the model's columns
-        cells[f"s{j}"] = RX[:, j]
-    sums = cells.groupby([*plan.keys, _FLAG], dropna=False, observed=True,
-                         sort=False).sum().reset_index()
-    return {"G": ps.G, "dev": ps.deviance, "ext": ps.n_extreme, "cells": sums}
+        cells[f"glm_s{j}"] = RX[:, j]
+    return {"G": ps.G, "dev": ps.deviance, "ext": ps.n_extreme,
+            "cells": reduce_frame(cells, _cells_spec(plan, p))}
 
 
-def _add(parts: Sequence[dict[str, Any]], keys: tuple[str, ...] = ()) -> dict[str, Any]:
+def _add(parts: Sequence[dict[str, Any]], plan: _Plan) -> dict[str, Any]:
     """Add partial results: arrays and numbers are summed, levels joined, cells
     of the same key added (a PSU split across partitions is one cell again)."""
     out: dict[str, Any] = {}
     for name in parts[0]:
         vals = [p[name] for p in parts]
         if name == "cells":
-            frame = pd.concat(vals, ignore_index=True)
-            out[name] = frame if len(vals) == 1 else frame.groupby(
-                [*keys, _FLAG], dropna=False, observed=True, sort=False).sum().reset_index()
+            out[name] = combine_sums(vals, _cells_spec(plan, int(parts[0]["G"].shape[0])))
         elif name in ("ymin",):
             out[name] = min(vals)
         elif name in ("ymax",):
@@ -651,7 +656,7 @@ def _map_reduce(source: Any, fn: Callable[..., dict[str, Any]], plan: _Plan,
     level = [dask.delayed(fn)(part, plan, *args) for part in source.frame[used].to_delayed()]
     k = source.split_every
     while len(level) > 1:
-        level = [dask.delayed(_add)(level[i:i + k], plan.keys)
+        level = [dask.delayed(_add)(level[i:i + k], plan)
                  for i in range(0, len(level), k)]
     (out,) = dask.compute(level[0])
     return out  # type: ignore[no-any-return]
@@ -730,7 +735,14 @@ def _irls_pass(source: Any, plan: _Plan, beta: np.ndarray | None,
 
 def _final_pass(source: Any, plan: _Plan, beta: np.ndarray) -> dict[str, Any]:
     if source.engine != "duckdb":
-        return _map_reduce(source, _frame_final, plan, beta)
+        out = _map_reduce(source, _frame_final, plan, beta)
+        sums = out["cells"]
+        spec = _cells_spec(plan, int(out["G"].shape[0]))
+        cells = sums[[*plan.keys, _FLAG, _N]].copy()
+        cells[_W] = sums[spec.total(0)].to_numpy(dtype=float)
+        for j in range(len(spec.variables) - 1):  # over the model's columns
+            cells[f"s{j}"] = sums[spec.total(j + 1)].to_numpy(dtype=float)
+        return {**out, "cells": cells}
     fits, out = _sql_sums(source, plan, beta, True, True)
     p = int(_keep(plan).sum())
     s_cols = [f"s{j}" for j in range(p)]
