@@ -23,6 +23,18 @@ as the minimum of ``--repeat`` runs:
 - with ``--rows`` at most 10 million, ``ib.mean`` on the in-memory pandas
   design of the same rows (its design built outside the timing), for scale.
 
+With ``--logit`` it also fits a 6-column logit
+(``b ~ y + x + w + I((y - 50) * (x - 2)) + I((x - 2) * (w - 50))``) on each
+engine by ``.logit`` (IRLS as map-reduce: a pass for the rows of the fit and
+the first iteration, one per further iteration, one for the influence totals)
+and prints the full fit's rows per second beside the target (3 M rows/s on
+DuckDB, 1.5 M on Dask), the rows per second of each pass beside the issue's
+floor for one IRLS iteration (33 M rows/s on DuckDB, 9.5 M on Dask), on
+DuckDB one iteration in plain SQL (the floor measured now) with the ratio,
+and ``ib.logit`` in memory for scale (at most 10 million rows), with the
+largest difference of coefficients (in standard errors) and of standard
+errors (relative).
+
 It prints rows per second beside the issue's targets (means and domain means
 at least 40 M rows/s on DuckDB and 8 M rows/s on Dask) and measured floors
 (per-PSU grouped sums 88 M rows/s in DuckDB and 18.6 M rows/s on Dask; per
@@ -142,6 +154,52 @@ def estimates(design: Any, engine: str, rows: int, repeat: int,
     return out
 
 
+LOGIT = "b ~ y + x + w + I((y - 50) * (x - 2)) + I((x - 2) * (w - 50))"
+LOGIT_TARGET = {"duckdb": 3e6, "dask": 1.5e6}
+LOGIT_FLOOR = {"duckdb": 33e6, "dask": 9.5e6}
+
+
+def bare_iteration(source: Any, beta: np.ndarray) -> Any:
+    """The floor measured now on DuckDB: one IRLS iteration of the logit in plain SQL
+    (its 21 + 6 sums over the rows, ungrouped), nothing around it."""
+    xs = ["1.0", "y", "x", "w", "(y - 50) * (x - 2)", "(x - 2) * (w - 50)"]
+    eta = " + ".join(f"{float(b)!r} * ({x})" for b, x in zip(beta, xs, strict=True))
+    sums = [f"sum(ww * ({a}) * ({b}))" for i, a in enumerate(xs) for b in xs[i:]]
+    sums += [f"sum(({a}) * (ww * eta + w * (b - mu)))" for a in xs]
+    return source.query("t", f"WITH e AS (SELECT *, {eta} AS eta FROM t), "
+                             f"m AS (SELECT *, 1.0 / (1.0 + exp(-eta)) AS mu FROM e), "
+                             f"v AS (SELECT *, w * mu * (1.0 - mu) AS ww FROM m) "
+                             f"SELECT {', '.join(sums)} FROM v").fetchall()
+
+
+def logit(design: Any, engine: str, rows: int, repeat: int, source: Any = None) -> Any:
+    """A full 6-column logit on an engine design, beside the targets and floors."""
+    t, fit = best(lambda: design.logit(LOGIT), repeat)
+    rate = rows / t
+    passes = fit.passes  # the sample, one per iteration, the final sums
+    print(f"{engine:7s} {'logit':12s} {t * 1e3:9.1f} ms  {rate / 1e6:8.1f} M rows/s  target "
+          f">= {LOGIT_TARGET[engine] / 1e6:.1f} M "
+          f"({'ok' if rate >= LOGIT_TARGET[engine] else 'BELOW'}); {passes} passes, "
+          f"{rows * passes / t / 1e6:.1f} M rows/s each (issue's floor for one IRLS "
+          f"iteration {LOGIT_FLOOR[engine] / 1e6:.1f} M)")
+    if source is not None:
+        t_bare, _ = best(lambda: bare_iteration(source, fit.params.to_numpy()), repeat)
+        print(f"{'':7s} {'  bare iter.':12s} {t_bare * 1e3:9.1f} ms  "
+              f"{rows / t_bare / 1e6:8.1f} M rows/s  (one IRLS iteration in plain SQL, the "
+              f"floor measured now; a pass of the fit takes {t / passes / t_bare:.2f} times it)")
+    return fit
+
+
+def same_fit(a: Any, b: Any, names: str) -> None:
+    """Coefficients' differences in standard errors (a coefficient near zero has no
+    meaningful relative difference), and the SEs' relative differences."""
+    se = b.bse.to_numpy()
+    worst = max(float(np.max(np.abs(a.params.to_numpy() - b.params.to_numpy()) / se)),
+                float(np.max(np.abs(a.bse.to_numpy() / se - 1))))
+    print(f"{names}: logit's largest difference of coefficients (in SEs) and relative "
+          f"difference of SEs {worst:.1e} ({'ok' if worst <= 1e-10 else 'ABOVE 1e-10'})")
+
+
 def same(a: dict[str, ib.Estimate], b: dict[str, ib.Estimate], names: str) -> None:
     worst = 0.0
     for k in a:
@@ -166,6 +224,8 @@ def main() -> None:
                              "rows, at least 8")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument("--logit", action="store_true",
+                        help="also fit a 6-column logit on each engine")
     args = parser.parse_args()
     rows = args.rows
     if args.files is None:  # partitions of about a million rows bound a worker's memory
@@ -187,6 +247,10 @@ def main() -> None:
 
         results["duckdb"] = estimates(duck, "duckdb", rows, args.repeat,
                                       duckdb.connect().read_parquet(str(folder / "*.parquet")))
+        fits: dict[str, Any] = {}
+        if args.logit:
+            fits["duckdb"] = logit(duck, "duckdb", rows, args.repeat,
+                                   duckdb.connect().read_parquet(str(folder / "*.parquet")))
         print(f"duckdb  peak memory of this process {peak_rss_gb():.2f} GB (target < 1 GB)")
 
         if not args.no_dask:
@@ -197,15 +261,19 @@ def main() -> None:
                                           processes=True, dashboard_address=None,
                                           memory_limit="1GB") as cluster, \
                     distributed.Client(cluster) as client:
-                frame = dd.read_parquet(str(folder), columns=["stratum", "psu", "domain",
-                                                              "w", "y"])
+                frame = dd.read_parquet(str(folder), columns=[
+                    "stratum", "psu", "domain", "w", "y", *(["x", "b"] if args.logit else [])])
                 t, dask_design = best(lambda: ib.Design.from_dask(frame, **kw), 1)
                 report("dask", "design", rows, t)
                 results["dask"] = estimates(dask_design, "dask", rows, args.repeat, frame)
+                if args.logit:
+                    fits["dask"] = logit(dask_design, "dask", rows, args.repeat)
                 peaks = client.run(peak_rss_gb)
                 print("dask    peak memory per worker " + ", ".join(
                     f"{v:.2f} GB" for v in peaks.values()) + " (target < 1 GB)")
             same(results["dask"], results["duckdb"], "dask vs duckdb")
+            if args.logit:
+                same_fit(fits["dask"], fits["duckdb"], "dask vs duckdb")
 
         if rows <= 10_000_000:
             data = pd.read_parquet(folder)
@@ -217,10 +285,13 @@ def main() -> None:
                                             args.repeat)
             report("memory", "domain mean", rows, t)
             same(results["duckdb"], memory, "duckdb vs in memory")
-        print("not yet on the engines (issue 18): the GLM family (a 6-column logit: "
-              "targets 3 M rows/s on DuckDB, 1.5 M on Dask); weighting, replicate weights, "
-              "quantiles and tables: benchmarks/bench_engines_weighting.py and "
-              "bench_engines_more.py")
+            if args.logit:
+                t, fit = best(lambda: ib.logit(LOGIT, design), args.repeat)
+                print(f"{'memory':7s} {'logit':12s} {t * 1e3:9.1f} ms  "
+                      f"{rows / t / 1e6:8.1f} M rows/s  ({fit.iterations} iterations)")
+                same_fit(fits["duckdb"], fit, "duckdb vs in memory")
+        print("weighting, replicate weights, quantiles and tables on the engines: "
+              "benchmarks/bench_engines_weighting.py and bench_engines_more.py")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -11,8 +11,9 @@ Neither ``duckdb`` nor ``dask`` is imported until such a design is built.
 from __future__ import annotations
 
 from .core import EngineDesign, FrameSource, Source
+from .glm import EngineGLMResult
 from .replicates import ReplicateEngineDesign
 from .sums import SumsSpec, combine_sums, reduce_frame
 
-__all__ = ["EngineDesign", "FrameSource", "ReplicateEngineDesign", "Source", "SumsSpec",
-           "combine_sums", "reduce_frame"]
+__all__ = ["EngineDesign", "EngineGLMResult", "FrameSource", "ReplicateEngineDesign", "Source",
+           "SumsSpec", "combine_sums", "reduce_frame"]

@@ -33,6 +33,7 @@ from ..estimators import ratio as _ratio_of
 from ..estimators import total as _total_of
 from ..intervals import PROPORTION_METHODS, proportion_interval
 from ..results import Estimate
+from .glm import EngineGLMResult, fit_glm
 from .sums import (
     COMPLETE,
     NPOS,
@@ -739,6 +740,76 @@ class EngineDesign:
 
         return engine_chisq_test(self, row, col, statistic=statistic, na_rm=na_rm,
                                  drop_empty=drop_empty)
+    # ------------------------------------------------------------------ models
+    def glm(self, formula: str, *, family: Any = "gaussian", link: str | None = None,
+            domain: str | None = None, offset: str | None = None, tol: float = 1e-12,
+            max_iter: int = 100) -> EngineGLMResult:
+        """Fit a survey-weighted GLM over the engine's rows, as :func:`innobaro.glm`.
+
+        Parameters
+        ----------
+        formula : str
+            A patsy formula: numeric columns, ``C(column, ...)``,
+            ``relevel(column, level)`` and text columns (any contrast),
+            interactions, ``I()``, arithmetic, ``np.log``, ``np.exp``,
+            ``np.sqrt``, ``np.log2``, ``np.log10`` and ``np.abs``: what is
+            evaluated row by row (in SQL on DuckDB), so no ``center()`` or
+            ``x.mean()``.
+        family : str or statsmodels family, default "gaussian"
+            As :func:`innobaro.glm`. Dask: every family and link that needs no
+            step-halving. DuckDB: gaussian (identity, log), binomial and
+            quasibinomial (logit), poisson and quasipoisson (log).
+        link : str, optional
+        domain : str, optional
+            A column whose nonzero (true) rows are the domain: the model of
+            ``ib.glm(formula, design.subset(column != 0))``, the other rows
+            staying in the design.
+        offset : str, optional
+            A numeric column added to the linear predictor (``glm(offset=)``).
+        tol : float, default 1e-12
+            :func:`innobaro.glm`'s convergence rule and tolerance, from R's
+            starting means, so both stop at the same point.
+        max_iter : int, default 100
+
+        Returns
+        -------
+        EngineGLMResult
+            Coefficients, covariance, residual df, ``summary()`` and
+            ``to_frame()``, ``coefficients`` as an :class:`~innobaro.Estimate`.
+
+        Notes
+        -----
+        IRLS as map-reduce: one pass per iteration for :math:`X^\\top W X` and
+        :math:`X^\\top W z`, then one pass for the PSU totals of
+        :math:`r_i x_i`, whose product with :math:`(X^\\top W X)^{-1}` are the
+        influence totals of :math:`\\hat\\beta` (Binder 1983), given to the
+        in-memory variance engine (see :mod:`innobaro.engines.glm`).
+        """
+        return fit_glm(self._source, formula, family=family, link=link,
+                       keys=self._spec.keys, weights=self._spec.weights,
+                       probs=self._spec.probs, design_args=self._args, n_rows=self._n,
+                       weight_total=self._wsum, domain=domain, offset=offset, tol=tol,
+                       max_iter=max_iter)
+
+    def logit(self, formula: str, **kwargs: Any) -> EngineGLMResult:
+        """A logistic regression: :meth:`glm` with ``family="binomial"``.
+
+        Parameters
+        ----------
+        formula : str
+        **kwargs
+            As for :meth:`glm`.
+
+        Returns
+        -------
+        EngineGLMResult
+
+        Notes
+        -----
+        :math:`\\operatorname{logit} P(y_i = 1) = x_i^\\top \\beta` (Lumley 2010, ch. 6).
+        """
+        return self.glm(formula, family="binomial", **kwargs)
+
 
 def _entry(var: list[str], entry: Any) -> tuple[int, int]:
     """(numerator, denominator) positions of an entry; -1 without a denominator."""

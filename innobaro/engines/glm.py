@@ -1,0 +1,1260 @@
+"""Survey GLMs over engine designs: IRLS as map-reduce, the influence pass at the end.
+
+A generalised linear model needs, per IRLS iteration, only the sums
+:math:`X^\\top W X` and :math:`X^\\top W z` over the rows (Green 1984), and,
+for its design-based covariance, the totals per PSU of the influence values
+:math:`z_i = r_i\\, x_i^\\top A`, :math:`r_i = w_i (y_i - \\mu_i)\\, \\mu'(\\eta_i) / V(\\mu_i)`,
+:math:`A = (X^\\top W X)^{-1}` (Binder 1983). Since :math:`A` is one matrix,
+the PSU totals of :math:`z` are the PSU totals of :math:`r_i x_i` times
+:math:`A`: linear in cell sums, as the seam of :mod:`innobaro.engines.sums`
+asks. So a fit is
+
+1. one pass for the rows of the fit and the levels of the categorical
+   variables among them (the model matrix's encoding, as :func:`innobaro.glm`
+   finds it: levels present among the complete rows with positive weight);
+2. one pass per iteration: the normal equations at the current coefficients,
+   from R's starting means, with :func:`innobaro.glm`'s convergence rule and
+   tolerance, so both stop at the same point;
+3. one final pass: per cell of (stratum, PSU[, later stage], fpc, domain
+   membership, completeness), the sums of :math:`r_i x_i`, whose product with
+   :math:`A` goes to the in-memory variance engine on the cells as rows of a
+   small design (the one variance engine, as for means).
+
+DuckDB evaluates the model matrix in SQL (numeric columns, ``np.log``,
+``np.exp``, ``np.sqrt``, arithmetic, ``I()``, categorical terms with any
+contrast, interactions), so each pass is one aggregate query; Dask (and an
+in-memory frame) builds it per partition with the formula's encoding and runs
+:func:`innobaro.irls.working_pass` on it.
+
+References
+----------
+.. [1] Binder, D. A. (1983). On the variances of asymptotically normal
+   estimators from complex surveys. *International Statistical Review* 51.
+.. [2] Green, P. J. (1984). Iteratively reweighted least squares for maximum
+   likelihood estimation. *JRSS B* 46, 149-192.
+.. [3] Lumley, T. (2010). *Complex Surveys*, ch. 5.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._linalg import gram_clear
+from ..design import Design
+from ..errors import (
+    EngineError,
+    EstimationError,
+    InnobaroWarning,
+    UnsupportedDesignError,
+    warn,
+)
+from ..formula import R_FUNCTIONS, ModelSpec, model_frame
+from ..irls import ALIAS_TOL, Family, irls, solve, working_pass
+from ..models import Summary, make_family
+from ..results import Estimate
+from ..variance import Influence, residual_df, vcov_of
+from .sums import SumsSpec, combine_sums, reduce_frame
+
+__all__ = ["EngineGLMResult", "fit_glm"]
+
+_EPS = float(np.finfo(float).eps)
+#: the cells' weight column and membership flag (0 outside the domain, 1 in it
+#: but incomplete in the model's variables, 2 in it and complete)
+_W = "__ib_w"
+_FLAG = "__ib_flag"
+_N = "__ib_n"
+#: the families whose IRLS pieces DuckDB evaluates in SQL: (variance, link)
+_SQL_FAMILIES = {("constant", "identity"), ("constant", "log"), ("mu(1-mu)", "logit"),
+                 ("mu", "log")}
+_SQL_NAMES = ("gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson")
+_DRIFT = 1e-9
+#: buckets of rows whose sums DuckDB computes, added in numpy (see _sql_pass)
+_BUCKETS = 1024
+
+
+# ----------------------------------------------------------------------------
+# the model: its factors, their SQL, the encoding
+# ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Plan:
+    """What every pass needs (pickled to Dask workers)."""
+
+    fam: Family
+    keys: tuple[str, ...]
+    psu: str  # the first-stage unit's column
+    weights: str | None
+    probs: str | None
+    domain: str | None
+    offset: str | None
+    response: str  # the response's code
+    columns: tuple[str, ...]  # the data columns the model reads
+    categorical: tuple[str, ...]  # those read as categories
+    numeric_codes: tuple[str, ...]  # the numeric factors' codes (y's first)
+    spec: ModelSpec | None = None
+    yspec: ModelSpec | None = None
+    keep: np.ndarray | None = None  # the columns not aliased
+    sql_x: tuple[str, ...] = ()
+    levels: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def _names_in(code: str) -> list[str]:
+    """The bare names a factor's code reads."""
+    try:
+        tree = ast.parse(code, mode="eval")
+    except SyntaxError:
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            out.append(node.id)
+    return out
+
+
+def _categorical_column(code: str, columns: set[str], textual: set[str]) -> str | None:
+    """The column a factor reads as categories: ``C(col, ...)`` or a bare
+    text (or boolean) column; None for a numeric factor."""
+    tree = ast.parse(code, mode="eval").body
+    if isinstance(tree, ast.Name) and tree.id in textual:
+        return tree.id
+    if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id in (
+            "C", "factor", "relevel") and tree.args and isinstance(tree.args[0], ast.Name) \
+            and tree.args[0].id in columns:
+        return tree.args[0].id
+    if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id in (
+            "C", "factor", "relevel"):
+        raise UnsupportedDesignError(f"term {code!r}: on an engine design a categorical "
+                                     f"term is C(column, ...) of one column")
+    return None
+
+
+def _factors(formula: str) -> tuple[str, list[str]]:
+    """The response's code and the codes of the right-hand side's factors."""
+    import patsy
+
+    try:
+        desc = patsy.ModelDesc.from_formula(formula)
+    except (patsy.PatsyError, SyntaxError, TypeError, ValueError) as exc:
+        raise EstimationError(f"formula {formula!r}: {str(exc).splitlines()[0]}") from None
+    lhs = [f.code for t in desc.lhs_termlist for f in t.factors]
+    if len(lhs) != 1:
+        raise EstimationError(f"formula {formula!r} needs one response variable (left of '~')")
+    rhs = list(dict.fromkeys(f.code for t in desc.rhs_termlist for f in t.factors))
+    return lhs[0], rhs
+
+
+def _plan(source: Any, formula: str, fam: Family, keys: tuple[str, ...], psu: str,
+          weights: str | None, probs: str | None, domain: str | None,
+          offset: str | None) -> _Plan:
+    if not isinstance(formula, str):
+        raise EstimationError(f"formula must be a string, not {type(formula).__name__}")
+    if "offset(" in formula.replace(" ", ""):
+        raise UnsupportedDesignError("on an engine design give the offset as a column, "
+                                     "offset='name', not as an offset() term")
+    have = source.columns()
+    haveset = set(have)
+    for what, col in (("domain", domain), ("offset", offset)):
+        if col is not None and col not in haveset:
+            raise EstimationError(f"glm: {what} column {col!r} is not in the data")
+    textual = {c for c in have if not source.numeric(c) or _is_bool(source, c)}
+    response, rhs = _factors(formula)
+    columns: list[str] = []
+    categorical: list[str] = []
+    numeric: list[str] = [response]
+    for code in [response, *rhs]:
+        names = [n for n in _names_in(code) if n in haveset]
+        if not names and code not in ("1", "0"):
+            unknown = [n for n in _names_in(code) if n not in ("np", "I", "C", *R_FUNCTIONS)]
+            if unknown:
+                raise EstimationError(f"glm: column {unknown[0]!r} of {code!r} is not in "
+                                      f"the data")
+        columns.extend(names)
+        if code == response:
+            _sql_expr(code)
+            if response in textual:
+                raise EstimationError(f"glm: the response {response!r} must be numeric "
+                                      f"(0/1 for a binomial model)")
+            continue
+        cat = _categorical_column(code, haveset, textual)
+        if cat is not None:
+            categorical.append(cat)
+        else:
+            _sql_expr(code)  # row by row, with the functions that SQL has too
+            numeric.append(code)
+    if offset is not None:
+        if not source.numeric(offset):
+            raise EstimationError(f"glm: offset column {offset!r} must be numeric")
+        columns.append(offset)
+    return _Plan(fam=fam, keys=keys, psu=psu, weights=weights, probs=probs, domain=domain,
+                 offset=offset, response=response, columns=tuple(dict.fromkeys(columns)),
+                 categorical=tuple(dict.fromkeys(categorical)),
+                 numeric_codes=tuple(dict.fromkeys(numeric)))
+
+
+def _is_bool(source: Any, name: str) -> bool:
+    """Whether a column is boolean (a factor with levels False, True for patsy)."""
+    if source.engine == "duckdb":
+        return str(source.relation.types[source.columns().index(name)]).upper() == "BOOLEAN"
+    frame = source.frame
+    return bool(pd.api.types.is_bool_dtype(frame.dtypes[name]))
+
+
+def _encoded(plan: _Plan, formula: str, levels: dict[str, list[Any]], sql: bool) -> _Plan:
+    """The plan with the formula's encoding, learnt on a small frame holding
+    every level found among the rows of the fit (as :func:`innobaro.glm` learns
+    it on those rows), and the SQL of each model column."""
+    import patsy
+
+    k = max([2, *(len(v) for v in levels.values())])
+    proto: dict[str, Any] = {}
+    for c in plan.columns:
+        if c in levels:
+            lv = levels[c]
+            if not lv:
+                raise EstimationError(f"glm: no row of the fit has a value of {c!r}")
+            values = [lv[i % len(lv)] for i in range(k)]
+            proto[c] = values if isinstance(lv[0], (bool, np.bool_)) else pd.Categorical(
+                values, categories=lv)
+        else:
+            proto[c] = np.full(k, 1.5)
+    frame = pd.DataFrame(proto, index=pd.RangeIndex(k))
+    try:
+        _, _, spec, _ = model_frame(formula, frame, response=True)
+        _, _, yspec, _ = model_frame(f"~ 0 + I({plan.response})", frame, response=False)
+        env = patsy.EvalEnvironment([{"np": np, **R_FUNCTIONS}])
+        rhs = patsy.ModelDesc.from_formula(formula).rhs_termlist
+        info = patsy.dmatrix(patsy.ModelDesc([], rhs), frame, eval_env=env,
+                             NA_action="raise").design_info
+    except EstimationError as exc:
+        raise UnsupportedDesignError(f"glm on an engine design: {exc}") from None
+    lhs = patsy.dmatrix(f"0 + I({plan.response})", frame, eval_env=env,
+                        NA_action="raise").design_info
+    for inf in (info, lhs):
+        for f, finfo in inf.factor_infos.items():  # over the formula's variables
+            # (the row-by-row check of the codes refuses them first; kept as a guard)
+            if isinstance(finfo.state, dict) and finfo.state.get("transforms"):  # pragma: no cover
+                raise UnsupportedDesignError(
+                    f"term {f.code!r} learns from the data (a stateful transform such as "
+                    f"center() or standardize()); on an engine design derive the column "
+                    f"in the data or the query")
+            if finfo.type == "categorical" and _categorical_name(f.code) not in \
+                    plan.categorical:
+                raise UnsupportedDesignError(
+                    f"term {f.code!r}: on an engine design a categorical term is a text "
+                    f"column or C(column, ...) (factor(column)); give its reference level "
+                    f"as C(column, Treatment('level'))")
+    if list(info.column_names) != list(spec.column_names):  # pragma: no cover - same patsy
+        raise UnsupportedDesignError(f"glm on an engine design: formula {formula!r} encodes "
+                                     f"differently outside innobaro's model frame")
+    return replace(plan, spec=spec, yspec=yspec, levels=levels,
+                   sql_x=tuple(_sql_columns(info)) if sql else ())
+
+
+# ----------------------------------------------------------------------------
+# SQL of the model
+# ----------------------------------------------------------------------------
+def _q(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _lit(value: Any) -> str:
+    """A SQL literal of a level or a number (a double exactly as Python's)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"'{float(value)!r}'::DOUBLE"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_SQL_FUNCS = {"log": "ln", "exp": "exp", "sqrt": "sqrt", "log10": "log10", "log2": "log2",
+              "abs": "abs", "fabs": "abs"}
+
+
+def _sql_expr(code: str) -> str:
+    """A numeric factor's code as SQL: columns, numbers, + - * / **, I(),
+    np.log, np.exp, np.sqrt, np.log2, np.log10, np.abs (R's log, exp, sqrt)."""
+
+    def conv(node: ast.AST) -> str:
+        if isinstance(node, ast.Name):
+            return f"CAST({_q(node.id)} AS DOUBLE)"
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+                and not isinstance(node.value, bool):
+            return _lit(float(node.value))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return f"({'-' if isinstance(node.op, ast.USub) else ''}{conv(node.operand)})"
+        if isinstance(node, ast.BinOp):
+            a, b = conv(node.left), conv(node.right)
+            if isinstance(node.op, ast.Add):
+                return f"({a} + {b})"
+            if isinstance(node.op, ast.Sub):
+                return f"({a} - {b})"
+            if isinstance(node.op, ast.Mult):
+                return f"({a} * {b})"
+            if isinstance(node.op, ast.Div):
+                return f"({a} / {b})"
+            if isinstance(node.op, ast.Pow):
+                if isinstance(node.right, ast.Constant) and node.right.value == 2:
+                    return f"({a} * {a})"
+                return f"pow({a}, {b})"
+        if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) and isinstance(
+                func.value, ast.Name) and func.value.id in ("np", "numpy") else \
+                func.id if isinstance(func, ast.Name) else None
+            if name == "I":
+                return conv(node.args[0])
+            if name in _SQL_FUNCS:
+                return f"{_SQL_FUNCS[name]}({conv(node.args[0])})"
+        raise UnsupportedDesignError(
+            f"term {code!r}: a model on an engine design evaluates columns, numbers, "
+            f"+ - * / **, I(), np.log, np.exp, np.sqrt, np.log2, np.log10 and np.abs, row "
+            f"by row (a function of a whole column, such as x.mean(), would see one "
+            f"partition); derive other variables in the data or the query")
+
+    try:
+        tree = ast.parse(code, mode="eval").body
+    except SyntaxError:
+        raise UnsupportedDesignError(f"term {code!r} cannot be evaluated in SQL") from None
+    return conv(tree)
+
+
+def _sql_columns(info: Any) -> list[str]:
+    """Each model column as SQL: the product, over its subterm's factors, of the
+    factor's value (numeric) or of a column of its contrast matrix by level
+    (categorical), the first factor's columns varying fastest (patsy's order)."""
+    out: list[str] = []
+    for subterms in info.term_codings.values():  # over terms, then their subterms
+        for sub in subterms:
+            pieces: list[list[str]] = []
+            for f in sub.factors:  # over the subterm's factors
+                finfo = info.factor_infos[f]
+                if f in sub.contrast_matrices:
+                    m = np.asarray(sub.contrast_matrices[f].matrix, dtype=float)
+                    col = _categorical_name(f.code)
+                    pieces.append([
+                        "(CASE " + _q(col) + " " + " ".join(
+                            f"WHEN {_lit(lv)} THEN {_lit(float(m[i, j]))}"
+                            for i, lv in enumerate(finfo.categories)) + " END)"
+                        for j in range(m.shape[1])])
+                else:
+                    if finfo.num_columns != 1:
+                        raise UnsupportedDesignError(f"term {f.code!r}: one column per "
+                                                     f"numeric variable on an engine design")
+                    pieces.append([_sql_expr(f.code)])
+            if not pieces:
+                out.append("1.0")
+                continue
+            widths = [len(p) for p in pieces]
+            grid = np.indices(widths[::-1]).reshape(len(widths), -1).T[:, ::-1]
+            for combo in grid:  # over the subterm's columns
+                out.append(" * ".join(pieces[i][int(j)] for i, j in enumerate(combo)))
+    return out
+
+
+def _categorical_name(code: str) -> str:
+    """The column a categorical factor reads ('' when it is not one column)."""
+    tree = ast.parse(code, mode="eval").body
+    if isinstance(tree, ast.Call) and tree.args:
+        tree = tree.args[0]
+    return tree.id if isinstance(tree, ast.Name) else ""
+
+
+def _can_make_nan(code: str) -> bool:
+    """Whether a numeric factor's code has a function call (other than ``I()``),
+    a division or a power: operations that make NaN of numbers."""
+    for node in ast.walk(ast.parse(code, mode="eval")):
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                               and node.func.id == "I"):
+            return True
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Pow)):
+            return True
+    return False
+
+
+def _sql_weight(plan: _Plan) -> str:
+    if plan.weights is not None:
+        return f"CAST({_q(plan.weights)} AS DOUBLE)"
+    if plan.probs is not None:
+        return f"(1.0 / CAST({_q(plan.probs)} AS DOUBLE))"
+    return "1.0"
+
+
+def _missing(expr: str) -> str:
+    return f"coalesce(isnan({expr}), TRUE)"
+
+
+def _sql_masks(plan: _Plan) -> tuple[str, str, str]:
+    """SQL of the rows in the domain, complete in the model, and in the fit."""
+    if plan.domain is None:
+        present = "TRUE"
+    else:
+        d = f"CAST({_q(plan.domain)} AS DOUBLE)"
+        present = f"coalesce({d} <> 0 AND NOT isnan({d}), FALSE)"
+    parts = [f"{_q(c)} IS NOT NULL" for c in plan.categorical]
+    # a value of + - * of columns is missing where a column is: each column is
+    # checked once; an expression that can make a missing value of present
+    # ones (a log of a negative number, 0/0) is checked itself
+    raw = [n for code in plan.numeric_codes for n in _names_in(code)
+           if n in plan.columns and n not in plan.categorical]
+    parts += [f"NOT {_missing(f'CAST({_q(c)} AS DOUBLE)')}" for c in dict.fromkeys(raw)]
+    parts += [f"NOT {_missing(_sql_expr(code))}" for code in plan.numeric_codes
+              if _can_make_nan(code)]
+    if plan.offset is not None:
+        parts.append(f"NOT {_missing(_sql_expr(plan.offset))}")
+        parts.append(f"NOT isinf({_sql_expr(plan.offset)})")
+    complete = " AND ".join(parts) or "TRUE"
+    fit = f"({present}) AND ({complete}) AND {_sql_weight(plan)} > 0"
+    return present, complete, fit
+
+
+def _sql_family(fam: Family) -> dict[str, str]:
+    """The IRLS pieces in SQL over a column ``eta`` (and ``mu``, ``y``)."""
+    eps = _lit(_EPS)
+    link, var = fam.link_name, fam.variance_name
+    if link == "identity":
+        mu, d, start_eta = "eta", "1.0", "m"
+    elif link == "logit":
+        mu = f"least(greatest(1.0 / (1.0 + exp(-eta)), {eps}), 1.0 - {eps})"
+        d = f"greatest(mu * (1.0 - mu), {eps})"
+        start_eta = "ln(m / (1.0 - m))"
+    else:  # log
+        mu = f"greatest(exp(eta), {eps})"
+        d = f"greatest(mu, {eps})"
+        start_eta = "ln(m)"
+    if fam.name in ("binomial", "quasibinomial"):
+        start = "((y + 0.5) / 2.0)"
+    elif fam.name in ("poisson", "quasipoisson"):
+        start = f"(y + {_lit(0.1)})"
+    else:
+        start = "y"
+    if var == "mu(1-mu)":
+        v = "mu * (1.0 - mu)"
+        dev = ("2.0 * ((CASE WHEN y = 0 THEN 0.0 ELSE y * ln(y / mu) END) + "
+               "(CASE WHEN 1.0 - y = 0 THEN 0.0 ELSE (1.0 - y) * ln((1.0 - y) / (1.0 - mu)) END))")
+        extreme = f"(mu < {_lit(1e-8)} OR mu > 1.0 - {_lit(1e-8)})"
+    elif var == "mu":
+        v = "mu"
+        dev = "2.0 * ((CASE WHEN y = 0 THEN 0.0 ELSE y * ln(y / mu) END) - (y - mu))"
+        extreme = "FALSE"
+    else:
+        v = "1.0"
+        dev = "(y - mu) * (y - mu)"
+        extreme = "FALSE"
+    return {"mu": mu, "d": d, "v": v, "start": start_eta.replace("m", start) if link != "identity"
+            else start, "dev": dev, "extreme": extreme}
+
+
+def _sql_pass(plan: _Plan, beta: np.ndarray | None, final: bool = False,
+              deviance: bool = True, checks: bool = False) -> str:
+    """One pass over the rows of the fit, summed per design cell (PSU): the normal
+    equations (with ``final``, the sums of :math:`r_i x_i` instead of
+    :math:`X^\\top W z`), the deviance, the rows with fitted probabilities of 0
+    or 1 and (with ``checks``, on the first pass) the rows' checks.
+
+    The sums are per bucket of rows (a hash of the PSU and the response, 1024
+    buckets; per cell in the final pass) and added in numpy: DuckDB's parallel
+    ``sum`` adds the rows of a group in sequence, with a rounding error growing
+    with the group's rows (about 1e-13 relative over millions of rows, varying
+    between runs); per bucket of a few thousand rows it stays near 1e-15, at
+    the speed of one ungrouped sum."""
+    fam = _sql_family(plan.fam)
+    xs = [x for x, k in zip(plan.sql_x, _keep(plan), strict=True) if k]
+    p = len(xs)
+    _, _, fit = _sql_masks(plan)
+    off = _sql_expr(plan.offset) if plan.offset is not None else "0.0"
+    cols = [f"{x} AS x{j}" for j, x in enumerate(xs)]
+    cols += [f"{_sql_expr(plan.response)} AS y", f"{_sql_weight(plan)} AS w", f"{off} AS off"]
+    if final:
+        cols += [_q(k) for k in plan.keys]
+        group = [_q(k) for k in plan.keys]
+    else:  # buckets of rows for the sums' accuracy (a PSU may be a row, or a million)
+        cols.append(f"hash({_q(plan.psu)}, {_sql_expr(plan.response)}) % {_BUCKETS} "
+                    f"AS bucket")
+        group = ["bucket"]
+    if beta is None:
+        eta = fam["start"]
+    else:
+        eta = " + ".join(f"{_lit(float(b))} * x{j}" for j, b in enumerate(beta)) + " + off"
+    ctes = (f"WITH a AS (SELECT {', '.join(cols)} FROM __ib_src WHERE {fit}), "
+            f"b AS (SELECT *, {eta} AS eta FROM a), "
+            f"c AS (SELECT *, {fam['mu']} AS mu FROM b), "
+            f"d AS (SELECT *, {fam['d']} AS d, {fam['v']} AS v FROM c), "
+            f"e AS (SELECT *, w * (d * (d / v)) AS ww, w * (y - mu) * (d / v) AS r FROM d) ")
+    sel = list(group)
+    sel += [f"sum(ww * x{j} * x{k}) AS g{j}_{k}" for j in range(p) for k in range(j, p)]
+    if final:
+        sel += [f"sum(r * x{j}) AS s{j}" for j in range(p)]
+    else:
+        sel += [f"sum(x{j} * (ww * (eta - off) + r)) AS b{j}" for j in range(p)]
+    if checks:  # the first pass: the rows of the fit, their checks
+        sel += ["count(*) AS nfit", "sum(w) AS swfit", "min(y) AS ymin", "max(y) AS ymax",
+                "count_if(NOT isfinite(y)) AS ybad"]
+        sel += [f"count_if(NOT isfinite(x{j})) AS bad{j}" for j in range(p)]
+    sel += [f"sum(w * {fam['dev']}) AS dev" if deviance else "0.0 AS dev",
+            f"count_if({fam['extreme']}) AS ext"]
+    return ctes + f"SELECT {', '.join(sel)} FROM e GROUP BY ALL"
+
+
+def _sql_cells(plan: _Plan) -> str:
+    """The count and weight total of every row per cell of (design keys, membership)."""
+    present, complete, _ = _sql_masks(plan)
+    keys = ", ".join(_q(k) for k in plan.keys)
+    return (f"SELECT {keys}, (CASE WHEN NOT ({present}) THEN 0 WHEN ({complete}) THEN 2 "
+            f"ELSE 1 END) AS {_q(_FLAG)}, count(*) AS {_q(_N)}, sum({_sql_weight(plan)}) "
+            f"AS {_q(_W)} FROM __ib_src GROUP BY ALL")
+
+
+def _keep(plan: _Plan) -> np.ndarray:
+    n = len(plan.sql_x) if plan.spec is None else len(plan.spec.column_names)
+    return np.ones(n, dtype=bool) if plan.keep is None else plan.keep
+
+
+def _run_sql(source: Any, sql: str) -> pd.DataFrame:
+    try:
+        return source.relation.query("__ib_src", sql).df()  # type: ignore[no-any-return]
+    except Exception as exc:  # duckdb's errors: a bad value, a missing function
+        if isinstance(exc, (EstimationError, UnsupportedDesignError)):
+            raise
+        raise EngineError(f"glm: the DuckDB query failed: {str(exc).splitlines()[0]}"
+                          ) from None
+
+
+# ----------------------------------------------------------------------------
+# numpy per frame (a Dask partition, or an in-memory frame)
+# ----------------------------------------------------------------------------
+def _frame_masks(frame: pd.DataFrame, plan: _Plan
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weights, and the rows in the domain, complete, and in the fit."""
+    n = len(frame)
+    if plan.weights is not None:
+        w = frame[plan.weights].to_numpy(dtype=float, na_value=np.nan)
+    elif plan.probs is not None:
+        with np.errstate(divide="ignore"):
+            w = 1.0 / frame[plan.probs].to_numpy(dtype=float, na_value=np.nan)
+    else:
+        w = np.ones(n)
+    if plan.domain is None:
+        present = np.ones(n, dtype=bool)
+    else:
+        d = frame[plan.domain].to_numpy(dtype=float, na_value=np.nan)
+        present = (d != 0) & ~np.isnan(d)
+    complete = np.ones(n, dtype=bool)
+    for c in plan.columns:  # over the model's columns
+        complete &= frame[c].notna().to_numpy()
+    if plan.offset is not None:
+        complete &= np.isfinite(frame[plan.offset].to_numpy(dtype=float, na_value=np.nan))
+    fit = present & complete & (w > 0)
+    return w, present, complete, fit
+
+
+def _frame_levels(frame: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
+    """Per partition: the levels of the categorical columns among the rows of the fit."""
+    fit = _frame_masks(frame, plan)[3]
+    return {"lv:" + c: list(pd.unique(frame.loc[fit, c].dropna()))
+            for c in plan.categorical}
+
+
+def _frame_model(frame: pd.DataFrame, plan: _Plan, fit: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    assert plan.spec is not None and plan.yspec is not None
+    rows = frame if fit.all() else frame.loc[fit]  # no copy when every row is in the fit
+    X = plan.spec.matrix(rows)
+    if plan.keep is not None and not plan.keep.all():
+        X = np.asfortranarray(X[:, plan.keep])
+    y = np.ascontiguousarray(plan.yspec.matrix(rows)[:, 0])
+    off = None if plan.offset is None else rows[plan.offset].to_numpy(dtype=float)
+    return X, y, off
+
+
+def _frame_pass(frame: pd.DataFrame, plan: _Plan, beta: np.ndarray | None,
+                deviance: bool) -> dict[str, Any]:
+    """Per partition: one IRLS pass (the normal equations at ``beta``, or at
+    R's starting means)."""
+    w, _, _, fit = _frame_masks(frame, plan)
+    X, y, off = _frame_model(frame, plan, fit)
+    wf = w[fit]
+    fam = plan.fam
+    eta0 = None
+    if beta is None:
+        eta0 = fam.link(fam.start(y, np.ones(y.size)))
+    ps = working_pass(X, y, wf, fam, beta, eta0, deviance=deviance, offset=off)
+    return {"G": ps.G, "rhs": ps.rhs, "dev": ps.deviance, "ext": ps.n_extreme,
+            "bad": (~np.isfinite(X)).sum(axis=0), "ybad": int((~np.isfinite(y)).sum()),
+            "nfit": int(y.size), "swfit": float(wf.sum()),
+            "ymin": float(y.min()) if y.size else np.inf,
+            "ymax": float(y.max()) if y.size else -np.inf}
+
+
+def _cells_spec(plan: _Plan, p: int) -> SumsSpec:
+    """The seam's spec of the final pass's cells: per (design keys, membership),
+    the weight total and the sums of :math:`r_i x_i` (as unweighted totals)."""
+    return SumsSpec(keys=plan.keys, by=(_FLAG,),
+                    variables=("glm_w", *(f"glm_s{j}" for j in range(p))))
+
+
+def _frame_final(frame: pd.DataFrame, plan: _Plan, beta: np.ndarray) -> dict[str, Any]:
+    """Per partition: the normal equations at ``beta`` and the sums of
+    :math:`r_i x_i` per cell of (design keys, membership), by the seam's
+    :func:`~innobaro.engines.sums.reduce_frame` (one ``bincount`` per sum)."""
+    w, present, complete, fit = _frame_masks(frame, plan)
+    X, y, off = _frame_model(frame, plan, fit)
+    ps = working_pass(X, y, w[fit], plan.fam, beta, None, deviance=True, residuals=True,
+                      offset=off)
+    assert ps.r is not None
+    p = X.shape[1]
+    RX = np.zeros((len(frame), p))
+    RX[fit] = X * ps.r[:, None]
+    cells = pd.DataFrame({k: frame[k].to_numpy() for k in plan.keys})
+    cells[_FLAG] = np.where(present, np.where(complete, 2, 1), 0)
+    cells["glm_w"] = w
+    for j in range(p):  # over the model's columns
+        cells[f"glm_s{j}"] = RX[:, j]
+    return {"G": ps.G, "dev": ps.deviance, "ext": ps.n_extreme,
+            "cells": reduce_frame(cells, _cells_spec(plan, p))}
+
+
+def _add(parts: Sequence[dict[str, Any]], plan: _Plan) -> dict[str, Any]:
+    """Add partial results: arrays and numbers are summed, levels joined, cells
+    of the same key added (a PSU split across partitions is one cell again)."""
+    out: dict[str, Any] = {}
+    for name in parts[0]:
+        vals = [p[name] for p in parts]
+        if name == "cells":
+            out[name] = combine_sums(vals, _cells_spec(plan, int(parts[0]["G"].shape[0])))
+        elif name in ("ymin",):
+            out[name] = min(vals)
+        elif name in ("ymax",):
+            out[name] = max(vals)
+        elif name in ("X", "y", "w", "off"):  # a sample's rows: stacked
+            out[name] = np.asfortranarray(np.concatenate(vals, axis=0))
+        elif name.startswith("lv:"):
+            out[name] = list(dict.fromkeys(v for part in vals for v in part))
+        else:
+            out[name] = sum(vals[1:], vals[0])
+    return out
+
+
+def _map_reduce(source: Any, fn: Callable[..., dict[str, Any]], plan: _Plan,
+                *args: Any) -> dict[str, Any]:
+    """``fn`` over the frame (pandas) or over each partition, added up a tree (Dask)."""
+    used = list(dict.fromkeys([*plan.keys, *plan.columns,
+                               *(c for c in (plan.weights, plan.probs, plan.domain)
+                                 if c is not None)]))
+    if source.engine == "pandas":
+        return fn(source.frame[used], plan, *args)
+    import dask
+
+    level = [dask.delayed(fn)(part, plan, *args) for part in source.frame[used].to_delayed()]
+    k = source.split_every
+    while len(level) > 1:
+        level = [dask.delayed(_add)(level[i:i + k], plan)
+                 for i in range(0, len(level), k)]
+    (out,) = dask.compute(level[0])
+    return out  # type: ignore[no-any-return]
+
+
+# ----------------------------------------------------------------------------
+# the passes, per engine
+# ----------------------------------------------------------------------------
+def _levels(source: Any, plan: _Plan) -> dict[str, list[Any]]:
+    """The levels of the categorical columns among the rows of the fit, in
+    patsy's order (sorted; a pandas categorical's own order)."""
+    if not plan.categorical:
+        return {}
+    if source.engine == "duckdb":
+        _, _, fit = _sql_masks(plan)
+        found = {c: _run_sql(source, f"SELECT DISTINCT {_q(c)} AS v FROM __ib_src WHERE "
+                                     f"{fit} AND {_q(c)} IS NOT NULL")["v"].tolist()
+                 for c in plan.categorical}
+        order: dict[str, list[Any]] = {}
+    else:
+        got = _map_reduce(source, _frame_levels, plan)
+        found = {c: got["lv:" + c] for c in plan.categorical}
+        dtypes = source.frame.dtypes
+        order = {c: list(dtypes[c].categories) for c in plan.categorical
+                 if isinstance(dtypes[c], pd.CategoricalDtype)}
+    out = {}
+    for c in plan.categorical:  # over the categorical columns
+        values = [v.item() if isinstance(v, np.generic) else v for v in found[c]]
+        if c in order:
+            present = set(values)
+            out[c] = [v for v in order[c] if v in present]
+        elif values and isinstance(values[0], bool):
+            out[c] = [False, True]
+        else:
+            out[c] = sorted(values)
+    return out
+
+
+def _column_sums(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """Sums over the cells (numpy's pairwise summation), NULL as 0."""
+    return np.array([np.sum(frame[c].to_numpy(dtype=float, na_value=0.0)) for c in names])
+
+
+def _sql_sums(source: Any, plan: _Plan, beta: np.ndarray | None, final: bool,
+              deviance: bool, checks: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
+    frame = _run_sql(source, _sql_pass(plan, beta, final=final, deviance=deviance,
+                                       checks=checks))
+    if not final:  # the buckets in one order: the same sums on every run
+        frame = frame.sort_values("bucket", kind="stable")
+    p = int(_keep(plan).sum())
+    pairs = [(j, k) for j in range(p) for k in range(j, p)]
+    g = _column_sums(frame, [f"g{j}_{k}" for j, k in pairs])
+    G = np.zeros((p, p))
+    for i, (j, k) in enumerate(pairs):  # over the Gram matrix's entries
+        G[j, k] = G[k, j] = g[i]
+    out: dict[str, Any] = {"G": G, "dev": float(_column_sums(frame, ["dev"])[0]),
+                           "ext": int(_column_sums(frame, ["ext"])[0])}
+    if not final:
+        out["rhs"] = _column_sums(frame, [f"b{j}" for j in range(p)])
+    if checks:
+        nfit = int(_column_sums(frame, ["nfit"])[0])
+        out.update(nfit=nfit, swfit=float(_column_sums(frame, ["swfit"])[0]),
+                   ymin=float(frame["ymin"].min()) if nfit else 0.0,
+                   ymax=float(frame["ymax"].max()) if nfit else 0.0,
+                   ybad=int(_column_sums(frame, ["ybad"])[0]),
+                   bad=_column_sums(frame, [f"bad{j}" for j in range(p)]))
+    return frame, out
+
+
+def _irls_pass(source: Any, plan: _Plan, beta: np.ndarray | None,
+               deviance: bool, checks: bool = False) -> dict[str, Any]:
+    if source.engine != "duckdb":
+        return _map_reduce(source, _frame_pass, plan, beta, deviance)
+    return _sql_sums(source, plan, beta, False, deviance, checks)[1]
+
+
+def _final_pass(source: Any, plan: _Plan, beta: np.ndarray) -> dict[str, Any]:
+    if source.engine != "duckdb":
+        out = _map_reduce(source, _frame_final, plan, beta)
+        sums = out["cells"]
+        spec = _cells_spec(plan, int(out["G"].shape[0]))
+        cells = sums[[*plan.keys, _FLAG, _N]].copy()
+        cells[_W] = sums[spec.total(0)].to_numpy(dtype=float)
+        for j in range(len(spec.variables) - 1):  # over the model's columns
+            cells[f"s{j}"] = sums[spec.total(j + 1)].to_numpy(dtype=float)
+        return {**out, "cells": cells}
+    fits, out = _sql_sums(source, plan, beta, True, True)
+    p = int(_keep(plan).sum())
+    s_cols = [f"s{j}" for j in range(p)]
+    counts = _run_sql(source, _sql_cells(plan))
+    cells = counts.merge(fits[[*plan.keys, *s_cols]], on=list(plan.keys), how="left")
+    outside = cells[_FLAG].to_numpy() != 2
+    for c in s_cols:  # over the model's columns
+        v = cells[c].to_numpy(dtype=float, na_value=0.0).copy()
+        v[outside] = 0.0
+        cells[c] = v
+    return {**out, "cells": cells}
+
+
+def _dropped(source: Any, plan: _Plan) -> int:
+    """Rows in the domain with a missing value in the model (for an error's message)."""
+    if source.engine == "duckdb":
+        present, complete, _ = _sql_masks(plan)
+        return int(_run_sql(source, f"SELECT count_if(({present}) AND NOT ({complete})) "
+                                    f"AS dropped FROM __ib_src")["dropped"].iloc[0])
+    return int(_map_reduce(source, _frame_dropped, plan)["dropped"])
+
+
+def _frame_dropped(frame: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
+    _, present, complete, _ = _frame_masks(frame, plan)
+    return {"dropped": int((present & ~complete).sum())}
+
+
+# ----------------------------------------------------------------------------
+# the fit
+# ----------------------------------------------------------------------------
+def _scale(fam: Family, G: np.ndarray, mean_w: float) -> np.ndarray | float:
+    """The scale of a coefficient's change, as :func:`innobaro.irls.irls` measures
+    it: 1 for the canonical identity, logit and log links, else the
+    coefficient's model-based standard error on weights of mean one."""
+    if fam.newton and fam.link_name in ("identity", "logit", "log"):
+        return 1.0
+    try:
+        inv = np.linalg.inv(G)
+    except np.linalg.LinAlgError:
+        return 1.0
+    out = np.sqrt(np.abs(np.diagonal(inv)) * mean_w)
+    return np.where(np.isfinite(out) & (out > 0), out, 1.0)
+
+
+def _converged(step: float, previous: float, tol: float, quadratic: bool) -> bool:
+    """:func:`innobaro.glm`'s rule: a step below ``tol``, or (Newton's method)
+    below ``sqrt(tol)/10`` and within 10 times the square of the previous one."""
+    if step < tol:
+        return True
+    return quadratic and step < 0.1 * np.sqrt(tol) and step <= 10 * previous ** 2
+
+
+def _drifting(step: float, previous: float, tol: float, separable: bool) -> bool:
+    noise = step >= previous and step < 1e3 * tol
+    return (step > 1e-6 or noise) if separable else noise
+
+
+def _aliased(G: np.ndarray) -> np.ndarray:
+    """Aliased columns from the Gram matrix at the starting weights: a column
+    whose squared residual on the columns kept before it (a Schur complement)
+    is below ``10 * ALIAS_TOL**2`` of its squared norm, or a column of zeros
+    (R's rule, on the Gram matrix rather than a QR of the rows)."""
+    p = G.shape[0]
+    alias = np.zeros(p, dtype=bool)
+    if gram_clear(G):
+        return alias
+    for j in range(p):  # over the model's columns
+        kept = np.flatnonzero(~alias[:j])
+        gjj = G[j, j]
+        if gjj <= 0:
+            alias[j] = True
+            continue
+        res = gjj
+        if kept.size:
+            b = G[kept, j]
+            res = gjj - b @ np.linalg.solve(G[np.ix_(kept, kept)], b)
+        alias[j] = res <= 10 * ALIAS_TOL ** 2 * gjj
+    return alias
+
+
+def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
+            keys: tuple[str, ...], weights: str | None, probs: str | None,
+            design_args: dict[str, Any], n_rows: int, weight_total: float,
+            domain: str | None = None, offset: str | None = None, tol: float = 1e-12,
+            max_iter: int = 100) -> EngineGLMResult:
+    """Fit a survey GLM over an engine's rows (see :meth:`EngineDesign.glm`).
+
+    Parameters
+    ----------
+    source : Source
+        The engine's rows (DuckDB, Dask or pandas).
+    formula : str
+    family, link
+        As for :func:`innobaro.glm`.
+    keys : tuple of str
+        The design's cell columns (strata, units, fpc).
+    weights, probs : str or None
+    design_args : dict
+        The in-memory design's arguments for the cells (strata, psu, fpc, nest,
+        lonely_psu).
+    n_rows, weight_total : int, float
+        The design's rows and weight total (a source that changed is refused).
+    domain, offset : str, optional
+    tol, max_iter
+        As for :func:`innobaro.glm`.
+
+    Returns
+    -------
+    EngineGLMResult
+
+    Notes
+    -----
+    IRLS: :math:`\\beta_{t+1} = (X^\\top W_t X)^{-1} X^\\top W_t z_t`, one pass of
+    sums per step; covariance from the PSU totals of
+    :math:`z_i = r_i x_i^\\top A` (Binder 1983; Lumley 2010, ch. 5).
+    """
+    fam = make_family(family, link=link)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+            or max_iter < 1:
+        raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
+    if not tol > 0:
+        raise EstimationError(f"tol must be positive; got {tol!r}")
+    if fam.needs_check:
+        raise UnsupportedDesignError(
+            f"glm on a {source.engine} design: the {fam.name} family with {fam.link_name} "
+            f"link needs R's step-halving, not on the engines yet; fit it in memory")
+    if source.engine == "duckdb" and (
+            fam.name not in _SQL_NAMES or (fam.variance_name, fam.link_name)
+            not in _SQL_FAMILIES):
+        raise UnsupportedDesignError(
+            f"glm on a duckdb design: the {fam.name} family with {fam.link_name} link is not "
+            f"in SQL yet (gaussian with identity or log link, binomial and quasibinomial "
+            f"with logit, poisson and quasipoisson with log are); a Dask design fits it")
+    plan = _plan(source, formula, fam, keys, design_args["psu"][0], weights, probs, domain,
+                 offset)
+    levels = _levels(source, plan)
+    plan = _encoded(plan, formula, levels, source.engine == "duckdb")
+    assert plan.spec is not None
+    # the first pass, from a fit to a sample of the rows when there are many (as
+    # ib.glm starts), else from R's starting means: the first iteration's sums,
+    # with the count of the rows of the fit and the checks of the response's
+    # range and finite values; its Gram matrix decides aliasing
+    passes = 1 + (1 if plan.categorical else 0) + (2 if source.engine == "duckdb" else 1)
+    passes += 1 if _warms(plan, n_rows) else 0
+    beta = _warm_start(source, plan, n_rows, max_iter)
+    ps = _irls_pass(source, plan, beta, False, checks=True)
+    if ps["nfit"] == 0:
+        dropped = _dropped(source, plan)
+        raise EstimationError("no row with positive weight and complete values in the "
+                              "model" + (f" ({dropped} row(s) miss a value)" if dropped
+                                         else ""))
+    _check_first(ps, plan)
+    mean_w = ps["swfit"] / ps["nfit"]
+    nfit = int(ps["nfit"])
+    alias = _aliased(ps["G"])
+    if alias.any():
+        cols = [plan.spec.column_names[j] for j in np.flatnonzero(alias)]
+        warn(f"model column(s) {', '.join(map(repr, cols))} are aliased: all zero among the "
+             f"rows of the fit (a level without rows) or linear combinations of the columns "
+             f"before them; their coefficients are NaN")
+        if alias.all():
+            raise EstimationError("every column of the model is zero among the rows of the "
+                                  "fit; nothing can be estimated")
+        keep = ~alias
+        plan = replace(plan, keep=keep)
+        if beta is None:
+            ps = {**ps, "G": ps["G"][np.ix_(keep, keep)], "rhs": ps["rhs"][keep]}
+        else:  # the sample's fit had the aliased columns: from R's starting means
+            beta = None
+            ps = _irls_pass(source, plan, None, False)
+            passes += 1
+    prev = np.inf
+    dev_old = np.inf
+    change = np.inf
+    it = 0
+    converged = False
+    for it in range(1, max_iter + 1):  # IRLS iterations, one pass each
+        if it > 1:
+            ps = _irls_pass(source, plan, beta, it >= 7)
+            passes += 1
+        new = solve(ps["G"], ps["rhs"])
+        worst = np.inf if beta is None else float(np.max(
+            np.abs(new - beta) / (_scale(fam, ps["G"], mean_w) + np.abs(new))))
+        first = beta is None
+        beta = new
+        change = worst
+        flat = it >= 8 and abs(ps["dev"] - dev_old) <= 1e-15 * (abs(ps["dev"]) + 0.1) \
+            and _drifting(worst, prev, tol, fam.separable)
+        dev_old = ps["dev"]
+        done = _converged(worst, prev, tol, fam.newton)
+        # the sums' rounding (DuckDB's parallel sums vary in the 14th digit) can
+        # keep the steps from going below tol: a step below sqrt(tol) that no
+        # longer shrinks is at that floor
+        stalled = worst >= prev and worst < np.sqrt(tol)
+        prev = worst
+        if not first and (done or flat or stalled):
+            converged = True
+            break
+    assert beta is not None
+    final = _final_pass(source, plan, beta)
+    cells = final["cells"]
+    n, wsum = int(cells[_N].sum()), float(cells[_W].sum())
+    if n != n_rows or abs(wsum - weight_total) > _DRIFT * abs(weight_total):
+        raise EngineError(f"glm: the {source.engine} source changed since the design was "
+                          f"built ({n_rows} rows with weight total {weight_total:.10g}, now "
+                          f"{n} rows with {wsum:.10g}); build the design again")
+    if not converged and not (final["ext"] and np.isfinite(beta).all()):
+        raise EstimationError(
+            f"the model did not converge in {max_iter} iterations (last relative change "
+            f"of a coefficient {abs(change):.3g}); check for separation, rescale "
+            f"variables or raise max_iter")
+    if final["ext"]:
+        warn(f"perfect or quasi-complete separation: {final['ext']} row(s) have fitted "
+             f"probabilities of 0 or 1; the coefficients and standard errors are not "
+             f"meaningful. Collapse levels or drop the term driving them")
+    A = np.linalg.inv(final["G"])
+    p = beta.size
+    Z = cells[[f"s{j}" for j in range(p)]].to_numpy(dtype=float) @ A
+    flag = cells[_FLAG].to_numpy()
+    frame = cells[list(plan.keys)].copy()
+    frame[_W] = cells[_W].to_numpy(dtype=float)
+    cells_design = Design(frame, weights=_W, **design_args)
+    present = flag >= 1
+    if domain is not None:
+        cells_design = cells_design.subset(present)
+    infl = Influence(values=Z, domain=np.where(present, 0, -1).astype(np.int64), n_domains=1)
+    V = vcov_of(cells_design, beta, infl, _no_replicates)
+    df_resid = residual_df(cells_design, flag == 2, p)
+    # R's deviance: on the weights over their mean among the design's (domain's) rows
+    w_scale = float(cells[_W].to_numpy()[present].sum()) / float(
+        cells[_N].to_numpy()[present].sum())
+    keep = _keep(plan)
+    assert plan.spec is not None
+    return EngineGLMResult(formula=formula, spec=plan.spec, family=fam, keep=keep,
+                           beta=beta, vcov=V, df_resid=df_resid, nobs=nfit,
+                           n_dropped=int(cells[_N].to_numpy()[flag == 1].sum()), iterations=it,
+                           deviance=float(final["dev"]) / w_scale, engine=source.engine,
+                           converged=converged, passes=passes)
+
+
+#: above this many rows of the fit, IRLS starts from a fit to a sample (as ib.glm)
+_WARM = 200_000
+_SAMPLE = 50_000
+
+
+def _warms(plan: _Plan, n_rows: int) -> bool:
+    """Whether IRLS starts from a sample's fit (not for least squares: one step)."""
+    fam = plan.fam
+    return n_rows > _WARM and not (fam.variance_name == "constant"
+                                   and fam.link_name == "identity")
+
+
+def _warm_start(source: Any, plan: _Plan, n_rows: int, max_iter: int) -> np.ndarray | None:
+    """Coefficients of the model fitted to about 50,000 rows of the fit (to 1e-6),
+    the start of the full IRLS when the design has more than 200,000 rows, as
+    :func:`innobaro.glm` starts above 200,000 rows of the fit (saving full
+    passes); None when the sample cannot estimate the model (a few rows in a
+    domain, a response the family refuses: the first pass names it)."""
+    if not _warms(plan, n_rows):
+        return None
+    fam = plan.fam
+    k = n_rows // _SAMPLE
+    if source.engine == "duckdb":
+        xs = [x for x, kept in zip(plan.sql_x, _keep(plan), strict=True) if kept]
+        _, _, fit = _sql_masks(plan)
+        off = _sql_expr(plan.offset) if plan.offset is not None else "0.0"
+        cols = [f"{x} AS x{j}" for j, x in enumerate(xs)]
+        cols += [f"{_sql_expr(plan.response)} AS y", f"{_sql_weight(plan)} AS w",
+                 f"{off} AS off"]
+        # a deterministic sample: the rows whose values hash to 0 modulo k
+        frame = _run_sql(source, f"WITH a AS (SELECT {', '.join(cols)} FROM __ib_src "
+                                 f"WHERE {fit}) SELECT * FROM a WHERE hash(y, w, "
+                                 f"{', '.join(f'x{j}' for j in range(len(xs)))}) % {k} = 0")
+        X = np.asfortranarray(frame[[f"x{j}" for j in range(len(xs))]].to_numpy(dtype=float))
+        y = frame["y"].to_numpy(dtype=float)
+        w = frame["w"].to_numpy(dtype=float)
+        offset = frame["off"].to_numpy(dtype=float) if plan.offset is not None else None
+    else:
+        got = _map_reduce(source, _frame_sample, plan, k)
+        X, y, w = got["X"], got["y"], got["w"]
+        offset = got["off"] if plan.offset is not None else None
+    if y.size <= X.shape[1] or not np.isfinite(y).all() or not np.isfinite(X).all():
+        return None
+    try:
+        with warnings.catch_warnings():  # the full fit warns if it must
+            warnings.simplefilter("ignore", InnobaroWarning)
+            b0, _, change = irls(X, y, w[:, None], fam, beta0=None, tol=1e-6,
+                                 max_iter=max_iter, offset=offset)
+    except (np.linalg.LinAlgError, EstimationError, ValueError):
+        return None
+    return b0[:, 0] if change >= 0 and np.isfinite(b0).all() else None
+
+
+def _frame_sample(frame: pd.DataFrame, plan: _Plan, k: int) -> dict[str, Any]:
+    """Per partition: every k-th row of the fit."""
+    fit = _frame_masks(frame, plan)[3]
+    X, y, off = _frame_model(frame, plan, fit)
+    w = _frame_masks(frame, plan)[0][fit]
+    return {"X": np.asfortranarray(X[::k]), "y": y[::k], "w": w[::k],
+            "off": off[::k] if off is not None else np.zeros(y[::k].size)}
+
+
+def _check_first(ps: dict[str, Any], plan: _Plan) -> None:
+    """The response's range and infinite values (numpy engines find them here)."""
+    assert plan.spec is not None
+    bad = []
+    if ps.get("ybad"):
+        bad.append("the response")
+    if "bad" in ps:
+        bad += [repr(plan.spec.column_names[j]) for j in np.flatnonzero(ps["bad"])]
+    if bad:
+        raise EstimationError(f"infinite values in {', '.join(bad)} among the rows of the "
+                              f"fit (a log of zero?); recode them or set them missing")
+    lo, hi = float(ps["ymin"]), float(ps["ymax"])
+    fam = plan.fam
+    if fam.is_binomial and (lo < 0 or hi > 1):
+        raise EstimationError(f"{fam.name} response must be in [0, 1]; found "
+                              f"{lo if lo < 0 else hi!r}. Code the outcome as 0/1 or a "
+                              f"proportion")
+    if fam.name in ("poisson", "quasipoisson", "negative.binomial") and lo < 0:
+        raise EstimationError(f"{fam.name} response must be non-negative; found {lo!r}")
+    if fam.name in ("Gamma", "inverse.gaussian") and lo <= 0:  # pragma: no cover
+        raise EstimationError(f"{fam.name} response must be positive; found {lo!r}")
+    if fam.name == "gaussian" and fam.link_name == "log" and lo <= 0:
+        raise EstimationError("gaussian family with log link: the response has zero or "
+                              "negative values, so there are no valid starting values (R: "
+                              "'cannot find valid starting values')")
+
+
+def _no_replicates(W: np.ndarray) -> np.ndarray:  # pragma: no cover - linearisation only
+    raise UnsupportedDesignError("replicate weights are not on the engines' models yet")
+
+
+# ----------------------------------------------------------------------------
+# the result
+# ----------------------------------------------------------------------------
+class EngineGLMResult:
+    """A survey GLM fitted over an engine's rows.
+
+    The numbers of :class:`innobaro.GLMResult` that the sums give:
+    coefficients, their design-based covariance, standard errors, t tests and
+    intervals on the residual degrees of freedom, the deviance, and the
+    summary table. What needs the rows again (predictions, margins,
+    residuals, refits) is not kept: the rows stay in the engine.
+
+    Attributes
+    ----------
+    formula : str
+    family, link : str
+        R's names.
+    params, bse : pandas.Series
+    vcov : pandas.DataFrame
+    df_resid : float
+        Design degrees of freedom among the rows complete in the model + 1 - p
+        (R's ``svyglm``).
+    nobs, n_dropped, iterations : int
+    passes : int
+        Queries (DuckDB) or passes over the partitions (Dask) the fit took: the
+        levels of categorical variables, the sample of a warm start, one per
+        iteration, and the final sums.
+    deviance : float
+        On the weights rescaled to mean one over the design's rows (R's
+        ``deviance`` of an ``svyglm``).
+    engine : str
+    """
+
+    level = 0.95
+    interval_method = "wald"
+
+    def __init__(self, *, formula: str, spec: ModelSpec, family: Family, keep: np.ndarray,
+                 beta: np.ndarray, vcov: np.ndarray, df_resid: float, nobs: int,
+                 n_dropped: int, iterations: int, deviance: float, engine: str,
+                 converged: bool, passes: int = 0) -> None:
+        self.formula = formula
+        self.spec = spec
+        self.family = family.name
+        self.link = family.link_name
+        self.family_functions = family
+        p = keep.size
+        self._keep = keep
+        self._beta = np.full(p, np.nan)
+        self._beta[keep] = beta
+        self._V = np.full((p, p), np.nan)
+        self._V[np.ix_(keep, keep)] = vcov
+        self.df_resid = float(df_resid)
+        self.nobs = nobs
+        self.n_dropped = n_dropped
+        self.iterations = iterations
+        self.deviance = deviance
+        self.engine = engine
+        self.converged = converged
+        self.passes = passes
+        self._names = pd.Index(spec.column_names, name="term")
+
+    @property
+    def params(self) -> pd.Series:
+        """Coefficients by model column (``NaN`` where aliased)."""
+        return pd.Series(self._beta.copy(), index=self._names, name="coef")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Design-based covariance of the coefficients."""
+        return pd.DataFrame(self._V.copy(), index=self._names, columns=self._names)
+
+    @property
+    def bse(self) -> pd.Series:
+        """Design-based standard errors."""
+        return pd.Series(np.sqrt(np.diag(self._V)), index=self._names, name="se")
+
+    @property
+    def coefficients(self) -> Estimate:
+        """The coefficients as an :class:`~innobaro.Estimate` with the residual df.
+
+        Returns
+        -------
+        Estimate
+        """
+        return Estimate(self._beta, np.where(np.isnan(self._V), 0.0, self._V), self._names,
+                        df=np.full(self._keep.size, self.df_resid), kind="coefficient")
+
+    @property
+    def estimate(self) -> pd.Series:
+        """The coefficients (:attr:`params`)."""
+        return self.params
+
+    @property
+    def se(self) -> pd.Series:
+        """Their standard errors (:attr:`bse`)."""
+        return self.bse
+
+    @property
+    def df(self) -> float:
+        """The residual degrees of freedom (:attr:`df_resid`)."""
+        return self.df_resid
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """Coefficients over their standard errors."""
+        return pd.Series(self._beta / self.bse.to_numpy(), index=self._names, name="t")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values on the residual degrees of freedom."""
+        t = np.abs(self.tvalues.to_numpy())
+        p = 2 * stats.t.sf(t, self.df_resid) if self.df_resid > 0 else np.full(t.shape,
+                                                                               np.nan)
+        return pd.Series(p, index=self._names, name="pvalue")
+
+    def conf_int(self, level: float | None = None) -> pd.DataFrame:
+        """Wald intervals with t quantiles on :attr:`df_resid`.
+
+        Parameters
+        ----------
+        level : float, default 0.95
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``lower`` and ``upper`` by term.
+        """
+        return self.coefficients.ci(level)
+
+    def ci(self, level: float | None = None, df: float | None = None) -> pd.DataFrame:
+        """Wald intervals (:meth:`conf_int`, with ``df`` as :meth:`Estimate.ci`).
+
+        Parameters
+        ----------
+        level : float, optional
+        df : float, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        return self.coefficients.ci(level, df)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficients as a DataFrame: estimate, se, lower, upper, df, cv.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        return self.coefficients.to_frame()
+
+    def summary(self, level: float = 0.95) -> Summary:
+        """The summary table of :meth:`innobaro.GLMResult.summary` (without the
+        dispersion, which needs the rows again).
+
+        Parameters
+        ----------
+        level : float, default 0.95
+
+        Returns
+        -------
+        Summary
+        """
+        table = pd.DataFrame({"coef": self._beta, "se": self.bse.to_numpy(),
+                              "t": self.tvalues.to_numpy(),
+                              "pvalue": self.pvalues.to_numpy()}, index=self._names)
+        ci = self.conf_int(level)
+        table["lower"] = ci["lower"].to_numpy()
+        table["upper"] = ci["upper"].to_numpy()
+        fam = self.family_functions
+        info = [("Model", f"{self.family} GLM, {self.formula}"
+                          + ("" if fam.canonical_link else f" ({fam.label})")),
+                ("Variance", f"design-based (linearisation; {self.engine} engine)"),
+                ("Observations", f"{self.nobs} (rows dropped for missing values: "
+                                 f"{self.n_dropped})"),
+                ("Residual df", f"{self.df_resid:g}"),
+                ("Interval", f"{100 * level:g}%, t on the residual df")]
+        return Summary(info=info, table=table)
+
+    def __repr__(self) -> str:
+        return repr(self.summary())
