@@ -11,14 +11,13 @@ across partitions. Dask runs on a two-worker ``LocalCluster`` (one per module).
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from _engines import engine_design
 
 import innobaro as ib
 from innobaro.engines import EngineDesign, FrameSource
@@ -53,37 +52,8 @@ def _data(seed: int = 5, n: int = 1200) -> pd.DataFrame:
     return df
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    pytest.importorskip("dask.dataframe")
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                           processes=True, dashboard_address=None)
-        c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
-
-def _engine_design(engine: str, df: pd.DataFrame, tmp: Path, request: Any,
-                   **kw: Any) -> EngineDesign:
-    if engine == "pandas":
-        return EngineDesign(FrameSource(df), **kw)
-    if engine == "duckdb":
-        pytest.importorskip("duckdb")
-        pytest.importorskip("pyarrow")
-        half = len(df) // 2
-        df.iloc[:half].to_parquet(tmp / "part-0.parquet")
-        df.iloc[half:].to_parquet(tmp / "part-1.parquet")
-        return ib.Design.from_parquet(tmp, **kw)
-    request.getfixturevalue("client")
-    import dask.dataframe as dd
-
-    # shuffled rows in small partitions: PSUs and domains split across them
-    return ib.Design.from_dask(dd.from_pandas(df.sample(frac=1.0, random_state=1),
-                                              npartitions=7), split_every=3, **kw)
+def _engine_design(engine: str, df: pd.DataFrame, tmp: Path, request: Any, **kw: Any) -> Any:
+    return engine_design(engine, df, tmp, request, npartitions=7, **kw)
 
 
 def _same(a: Any, b: ib.GLMResult) -> None:

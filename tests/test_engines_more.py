@@ -11,13 +11,13 @@ runs on a two-worker ``LocalCluster`` with small partitions of shuffled rows
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from _engines import engine_design
 
 import innobaro as ib
 from innobaro.engines import FrameSource
@@ -45,39 +45,8 @@ def _data(seed: int = 5, n: int = 900) -> pd.DataFrame:
     return df
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    pytest.importorskip("dask.dataframe")
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                           processes=True, dashboard_address=None)
-        c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
-
 def _engine(engine: str, frame: pd.DataFrame, tmp: Path, request: Any, **kw: Any) -> Any:
-    if engine == "pandas":
-        if "replicate_weights" in kw:
-            return ReplicateEngineDesign(FrameSource(frame), **kw)
-        from innobaro.engines import EngineDesign
-
-        return EngineDesign(FrameSource(frame), **kw)
-    if engine == "duckdb":
-        pytest.importorskip("duckdb")
-        pytest.importorskip("pyarrow")
-        half = len(frame) // 2
-        frame.iloc[:half].to_parquet(tmp / "part-0.parquet")
-        frame.iloc[half:].to_parquet(tmp / "part-1.parquet")
-        return ib.Design.from_parquet(tmp, **kw)
-    request.getfixturevalue("client")
-    import dask.dataframe as dd
-
-    return ib.Design.from_dask(dd.from_pandas(frame.sample(frac=1.0, random_state=1),
-                                              npartitions=7), split_every=3, **kw)
+    return engine_design(engine, frame, tmp, request, npartitions=7, **kw)
 
 
 def _same(a: ib.Estimate, b: ib.Estimate) -> None:
