@@ -383,13 +383,39 @@ def _srs_variances(prep: _Prepared, z: np.ndarray, mean_type: bool
         with np.errstate(divide="ignore", invalid="ignore"):
             s2[:, j] = (bincount(d, weights=w * dev * dev, minlength=prep.n_domains)
                         / size * n / (n - 1))
+    return srs_from_variances(s2, size, n, mean_type)
+
+
+def srs_from_variances(s2: np.ndarray, size: np.ndarray, n: np.ndarray, mean_type: bool
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    r"""SRS variances without and with replacement from the weighted variances.
+
+    ``s2`` (D, q) holds :math:`s^2_w(u)` per domain and entry, ``size`` the
+    domains' estimated sizes :math:`\hat N` and ``n`` their rows with nonzero
+    weight: :math:`s^2_w \hat N^2 (\hat N - n) / (\hat N n)` and
+    :math:`s^2_w \hat N^2 / n` (Kish 1965; R's ``deff``). Where a mean's
+    domain has more rows than its estimated size, the first is NaN, with a
+    warning.
+
+    Parameters
+    ----------
+    s2 : (D, q) array
+    size, n : (D,) arrays
+    mean_type : bool
+        A mean or a share (a ratio to the domain's size).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(wor, wr)``, each flattened domain-major.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         wor = s2 * (size * size * (size - n) / (size * n))[:, None]
         wr = s2 * (size * size / n)[:, None]
     if mean_type and (size < n).any():
         warnings.warn("sample size greater than population size: are the weights "
                       "correctly scaled? (design effect not available)",
-                      InnobaroWarning, stacklevel=4)
+                      InnobaroWarning, stacklevel=5)
         wor[size < n] = np.nan
     return wor.ravel(), wr.ravel()
 

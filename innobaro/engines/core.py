@@ -30,6 +30,7 @@ from ..errors import (
 )
 from ..estimators import mean as _mean_of
 from ..estimators import ratio as _ratio_of
+from ..estimators import srs_from_variances
 from ..estimators import total as _total_of
 from ..intervals import PROPORTION_METHODS, proportion_interval
 from ..results import Estimate
@@ -841,14 +842,7 @@ def _srs(kind: str, entries: list[tuple[int, int]], size: np.ndarray, n: np.ndar
                 r = S[:, j] / S[:, k]
                 ss = (Q[j][j] - 2 * r * Q[j][k] + r * r * Q[k][k]) / (S[:, k] * S[:, k])
             s2[:, e] = ss / size * n / (n - 1)
-        wor = s2 * (size * size * (size - n) / (size * n))[:, None]
-        wr = s2 * (size * size / n)[:, None]
-    if mean_type and (size < n).any():
-        warnings.warn("sample size greater than population size: are the weights "
-                      "correctly scaled? (design effect not available)",
-                      InnobaroWarning, stacklevel=4)
-        wor[size < n] = np.nan
-    return wor.ravel(), wr.ravel()
+    return srs_from_variances(s2, size, n, mean_type)
 
 
 def _quiet(fn: Any, *args: Any, **kwargs: Any) -> Estimate:
