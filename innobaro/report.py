@@ -1327,10 +1327,11 @@ def _package_metadata() -> dict[str, Any]:
 
 
 FLAGS_NOTE = (
-    "Shares with Korn-Graubard 95% intervals on the design degrees of freedom, flagged "
+    "Shares with Korn-Graubard 95% intervals on each cell's degrees of freedom (the "
+    "design's, or Satterthwaite's under the small-sample correction), flagged "
     "after the NCHS Data Presentation Standards for Proportions (innobaro.flags): "
     "suppressed (blank, with the reason in a footnote) when n_eff < 30 or the interval is "
-    "too wide; to review when the design has fewer than 8 degrees of freedom, the "
+    "too wide; to review when the cell has fewer than 8 degrees of freedom, the "
     "complement's interval is too wide, or the share is 0% or 100%.")
 
 EFFECTIVE_N_NOTE = (
