@@ -57,6 +57,9 @@ ESTIMATES: dict[str, Callable] = {
     "ologit margins": lambda d, m: _ologit().margins("sector", level=0.9),
     "mi combine": lambda d, m: ib.with_plausible_values(d, {"v": ["employees", "innovated"]},
                                                         lambda x: ib.mean(x, "v", by="sector")),
+    "engine mean": lambda d, m: _engine(d).mean("employees", by="sector"),
+    "engine glm": lambda d, m: _engine(d).logit("innovated ~ C(sector) + np.log(employees)"),
+    "engine quantile": lambda d, m: _engine(d).quantile("employees", 0.5, level=0.9),
 }
 
 TESTS: dict[str, Callable] = {
@@ -77,7 +80,16 @@ TESTS: dict[str, Callable] = {
     "mlogit wald": lambda d, m: ib.mlogit("municipality_size ~ C(sector)", d).wald_test("sector"),
     "ologit wald": lambda d, m: _ologit().wald_test("sector"),
     "proportional odds": lambda d, m: _ologit().proportional_odds_test(method="chisq"),
+    "engine chisq": lambda d, m: _engine(d).chisq_test("innovated", "sector"),
 }
+
+
+def _engine(design: ib.Design) -> object:
+    """The design's rows on the in-memory frame engine (innobaro.engines)."""
+    from innobaro.engines import EngineDesign, FrameSource
+
+    return EngineDesign(FrameSource(design.data), weights="final_weight", strata="stratum",
+                        psu="unit_id")
 
 DESCRIPTIVE: dict[str, Callable] = {
     "weights summary": lambda d, m: d.weights_summary(),
@@ -122,7 +134,8 @@ def test_estimate_contract(name: str, design: ib.Design, model: ib.GLMResult) ->
     assert list(frame.columns[:4]) == ["estimate", "se", "lower", "upper"]
     np.testing.assert_array_equal(frame["lower"].to_numpy(), ci["lower"].to_numpy())
     np.testing.assert_array_equal(frame["estimate"].to_numpy(), est.to_numpy())
-    if name in ("proportion", "quantile", "margins", "marginal effect", "mlogit margins"):
+    if name in ("proportion", "quantile", "margins", "marginal effect", "mlogit margins",
+                "engine quantile"):
         assert res.level == 0.9  # the estimator's level
     # any estimate-like result, a model included, can be combined linearly
     one = ib.contrast(res, [[1.0] + [0.0] * (len(est) - 1)])
