@@ -15,8 +15,8 @@ A claim that no variable in the data measures is ``"not measured"``.
 
 The verdicts (:data:`VERDICTS`):
 
-- ``supported``: for a level, the test does not reject the claimed value
-  (the interval contains it); for a direction, the estimate has the claimed
+- ``supported``: for a level, the Wald t test does not reject the claimed
+  value (a Wald interval would contain it); for a direction, the estimate has the claimed
   sign and the test rejects no difference; for no difference, the test does
   not reject equality;
 - ``direction only``: for a direction, the estimate has the claimed sign but
