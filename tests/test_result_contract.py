@@ -59,7 +59,6 @@ ESTIMATES: dict[str, Callable] = {
                                                         lambda x: ib.mean(x, "v", by="sector")),
     "engine mean": lambda d, m: _engine(d).mean("employees", by="sector"),
     "engine glm": lambda d, m: _engine(d).logit("innovated ~ C(sector) + np.log(employees)"),
-    "engine quantile": lambda d, m: _engine(d).quantile("employees", 0.5, level=0.9),
 }
 
 TESTS: dict[str, Callable] = {
@@ -134,8 +133,7 @@ def test_estimate_contract(name: str, design: ib.Design, model: ib.GLMResult) ->
     assert list(frame.columns[:4]) == ["estimate", "se", "lower", "upper"]
     np.testing.assert_array_equal(frame["lower"].to_numpy(), ci["lower"].to_numpy())
     np.testing.assert_array_equal(frame["estimate"].to_numpy(), est.to_numpy())
-    if name in ("proportion", "quantile", "margins", "marginal effect", "mlogit margins",
-                "engine quantile"):
+    if name in ("proportion", "quantile", "margins", "marginal effect", "mlogit margins"):
         assert res.level == 0.9  # the estimator's level
     # any estimate-like result, a model included, can be combined linearly
     one = ib.contrast(res, [[1.0] + [0.0] * (len(est) - 1)])
