@@ -312,6 +312,12 @@ def _sql_expr(code: str) -> str:
                 func.id if isinstance(func, ast.Name) else None
             if name == "I":
                 return conv(node.args[0])
+            if name in ("log", "log2", "log10"):
+                # as DuckDB 2 (and numpy's -inf at 0, whose rows the checks name):
+                # -inf at 0, NULL (a missing value) below; DuckDB 1.0 raises there
+                x = conv(node.args[0])
+                return (f"(CASE WHEN {x} > 0 THEN {_SQL_FUNCS[name]}({x}) "
+                        f"WHEN {x} = 0 THEN '-inf'::DOUBLE END)")
             if name in _SQL_FUNCS:
                 return f"{_SQL_FUNCS[name]}({conv(node.args[0])})"
         raise UnsupportedDesignError(
@@ -416,6 +422,13 @@ def _sql_masks(plan: _Plan) -> tuple[str, str, str]:
     return present, complete, fit
 
 
+def _ln(x: str) -> str:
+    """``ln(x)`` in SQL, NULL where ``x`` is not positive (DuckDB 1.0 raises an
+    error there, later versions give NaN; a response out of the family's
+    range is then named by the pass's checks, whichever version runs it)."""
+    return f"(CASE WHEN ({x}) > 0 THEN ln({x}) END)"
+
+
 def _sql_family(fam: Family) -> dict[str, str]:
     """The IRLS pieces in SQL over a column ``eta`` (and ``mu``, ``y``)."""
     eps = _lit(_EPS)
@@ -425,11 +438,11 @@ def _sql_family(fam: Family) -> dict[str, str]:
     elif link == "logit":
         mu = f"least(greatest(1.0 / (1.0 + exp(-eta)), {eps}), 1.0 - {eps})"
         d = f"greatest(mu * (1.0 - mu), {eps})"
-        start_eta = "ln(m / (1.0 - m))"
+        start_eta = _ln("m / (1.0 - m)")
     else:  # log
         mu = f"greatest(exp(eta), {eps})"
         d = f"greatest(mu, {eps})"
-        start_eta = "ln(m)"
+        start_eta = _ln("m")
     if fam.name in ("binomial", "quasibinomial"):
         start = "((y + 0.5) / 2.0)"
     elif fam.name in ("poisson", "quasipoisson"):
@@ -438,12 +451,13 @@ def _sql_family(fam: Family) -> dict[str, str]:
         start = "y"
     if var == "mu(1-mu)":
         v = "mu * (1.0 - mu)"
-        dev = ("2.0 * ((CASE WHEN y = 0 THEN 0.0 ELSE y * ln(y / mu) END) + "
-               "(CASE WHEN 1.0 - y = 0 THEN 0.0 ELSE (1.0 - y) * ln((1.0 - y) / (1.0 - mu)) END))")
+        dev = (f"2.0 * ((CASE WHEN y = 0 THEN 0.0 ELSE y * {_ln('y / mu')} END) + "
+               f"(CASE WHEN 1.0 - y = 0 THEN 0.0 ELSE (1.0 - y) * "
+               f"{_ln('(1.0 - y) / (1.0 - mu)')} END))")
         extreme = f"(mu < {_lit(1e-8)} OR mu > 1.0 - {_lit(1e-8)})"
     elif var == "mu":
         v = "mu"
-        dev = "2.0 * ((CASE WHEN y = 0 THEN 0.0 ELSE y * ln(y / mu) END) - (y - mu))"
+        dev = f"2.0 * ((CASE WHEN y = 0 THEN 0.0 ELSE y * {_ln('y / mu')} END) - (y - mu))"
         extreme = "FALSE"
     else:
         v = "1.0"

@@ -151,7 +151,10 @@ def gram_sums(frame: pd.DataFrame, by: Sequence[str], replicates: Sequence[str],
         F = F * frame[weights].to_numpy(dtype=float, na_value=np.nan)[:, None]
     n, R = F.shape
     by = list(by)
-    if by:
+    if by and not n:  # an empty partition (pandas 1.5 cannot factorise its index)
+        codes = np.zeros(0, dtype=np.int64)
+        keys = frame[by].iloc[:0].reset_index(drop=True)
+    elif by:
         codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame[by]),
                                       use_na_sentinel=False)
         keys = pd.MultiIndex.from_tuples(list(uniques), names=by).to_frame(index=False) \

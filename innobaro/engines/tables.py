@@ -96,7 +96,9 @@ def engine_table(design: EngineDesign, row: str, col: str | None = None, *,
                         na_rm=na_rm)
     # rows of positive weight per cell, from the sums (the cells design counts cells)
     per = sums.groupby(columns, observed=True, dropna=True)[NPOS].sum()
-    key = pd.MultiIndex.from_frame(out[columns]) if col is not None else pd.Index(out[row])
+    # typed columns: pandas 1.5 warns when it indexes numbers held as objects
+    levels = out[columns].infer_objects()
+    key = pd.MultiIndex.from_frame(levels) if col is not None else pd.Index(levels[row])
     out["n"] = per.reindex(key).fillna(0).to_numpy(dtype=np.int64)
     return out
 
