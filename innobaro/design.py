@@ -1612,18 +1612,13 @@ class Design(SurveyDesign):
         >>> import innobaro as ib
         >>> ib.Design.from_parquet("no/such/*.parquet", psu="psu")  # doctest: +SKIP
         """
-        from .engines import EngineDesign
+        from .engines.core import design_over
         from .engines.duckdb_engine import parquet_source
 
         source = parquet_source(paths, connection=connection)
-        if replicate_weights is not None or replicate:
-            from .engines.replicates import replicate_engine_design
-
-            return replicate_engine_design(source, weights, probs, replicate_weights,
-                                           replicate, strata=strata, psu=psu, fpc=fpc)
-        return EngineDesign(source, weights=weights,
-                            probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
-                            lonely_psu=lonely_psu)
+        return design_over(source, weights=weights, probs=probs, strata=strata, psu=psu,
+                           fpc=fpc, nest=nest, lonely_psu=lonely_psu,
+                           replicate_weights=replicate_weights, replicate=replicate)
 
     @staticmethod
     def from_duckdb(source: Any, *, weights: str | None = None, probs: str | None = None,
@@ -1663,18 +1658,13 @@ class Design(SurveyDesign):
         >>> import innobaro as ib
         >>> ib.Design.from_duckdb("SELECT * FROM survey", psu="psu")  # doctest: +SKIP
         """
-        from .engines import EngineDesign
+        from .engines.core import design_over
         from .engines.duckdb_engine import query_source
 
         rows = query_source(source, connection=connection)
-        if replicate_weights is not None or replicate:
-            from .engines.replicates import replicate_engine_design
-
-            return replicate_engine_design(rows, weights, probs, replicate_weights, replicate,
-                                           strata=strata, psu=psu, fpc=fpc)
-        return EngineDesign(rows, weights=weights,
-                            probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
-                            lonely_psu=lonely_psu)
+        return design_over(rows, weights=weights, probs=probs, strata=strata, psu=psu,
+                           fpc=fpc, nest=nest, lonely_psu=lonely_psu,
+                           replicate_weights=replicate_weights, replicate=replicate)
 
     @staticmethod
     def from_dask(frame: Any, *, weights: str | None = None, probs: str | None = None,
@@ -1713,18 +1703,13 @@ class Design(SurveyDesign):
         >>> import innobaro as ib
         >>> ib.Design.from_dask(ddf, weights="w", psu="psu")  # doctest: +SKIP
         """
-        from .engines import EngineDesign
+        from .engines.core import design_over
         from .engines.dask_engine import DaskSource
 
         rows = DaskSource(frame, split_every=split_every)
-        if replicate_weights is not None or replicate:
-            from .engines.replicates import replicate_engine_design
-
-            return replicate_engine_design(rows, weights, probs, replicate_weights, replicate,
-                                           strata=strata, psu=psu, fpc=fpc)
-        return EngineDesign(rows, weights=weights,
-                            probs=probs, strata=strata, psu=psu, fpc=fpc, nest=nest,
-                            lonely_psu=lonely_psu)
+        return design_over(rows, weights=weights, probs=probs, strata=strata, psu=psu,
+                           fpc=fpc, nest=nest, lonely_psu=lonely_psu,
+                           replicate_weights=replicate_weights, replicate=replicate)
 
     @property
     def lonely_psu(self) -> LonelyRule:

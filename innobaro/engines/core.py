@@ -47,7 +47,7 @@ from .sums import (
     reduce_frame,
 )
 
-__all__ = ["EngineDesign", "FrameSource", "Source"]
+__all__ = ["EngineDesign", "FrameSource", "Source", "design_over"]
 
 #: the weight column of the cells' design
 _W = "__ib_w"
@@ -810,6 +810,38 @@ class EngineDesign:
         :math:`\\operatorname{logit} P(y_i = 1) = x_i^\\top \\beta` (Lumley 2010, ch. 6).
         """
         return self.glm(formula, family="binomial", **kwargs)
+
+
+def design_over(source: Source, *, weights: str | None, probs: str | None,
+                strata: Any, psu: Any, fpc: Any, nest: bool, lonely_psu: LonelyRule,
+                replicate_weights: Sequence[str] | str | None,
+                replicate: dict[str, Any]) -> EngineDesign:
+    """The design over an engine's rows that ``Design.from_parquet``,
+    ``from_duckdb`` and ``from_dask`` return: a replicate-weight design when
+    ``replicate_weights`` (or a replicate option) is given, else an
+    :class:`EngineDesign` with ``Design``'s arguments.
+
+    Parameters
+    ----------
+    source : Source
+    weights, probs, strata, psu, fpc, nest, lonely_psu
+        As for :class:`~innobaro.Design`.
+    replicate_weights : list of str, optional
+    replicate : dict
+        ``method``, ``scale``, ``rscales``, ``rho``, ``mse``,
+        ``combined_weights``, ``df``.
+
+    Returns
+    -------
+    EngineDesign
+    """
+    if replicate_weights is not None or replicate:
+        from .replicates import replicate_engine_design
+
+        return replicate_engine_design(source, weights, probs, replicate_weights, replicate,
+                                       strata=strata, psu=psu, fpc=fpc)
+    return EngineDesign(source, weights=weights, probs=probs, strata=strata, psu=psu,
+                        fpc=fpc, nest=nest, lonely_psu=lonely_psu)
 
 
 def _entry(var: list[str], entry: Any) -> tuple[int, int]:
