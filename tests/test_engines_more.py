@@ -316,3 +316,141 @@ def test_chisq_test_rows_counted_and_bad_input_named(tmp_path: Path) -> None:
     rdf, rkw = _replicate_data("jkn")
     with pytest.raises(UnsupportedDesignError, match="replicate"):
         ReplicateEngineDesign(FrameSource(rdf), **rkw).chisq_test("c", "g")
+
+
+def _skewed(n: int = 1500, seed: int = 11) -> pd.DataFrame:
+    """Zero-inflated and heavy-tailed variables: most rows in the first of the
+    first pass's equal-width bins, and many rows tied at zero."""
+    rng = np.random.default_rng(seed)
+    h = rng.integers(0, 3, n)
+    df = pd.DataFrame({"h": h, "psu": h * 100 + rng.integers(0, 6, n),
+                       "w": rng.uniform(1, 4, n), "g": rng.choice(["a", "b"], n)})
+    income = np.round(rng.lognormal(10, 1.2, n), 2)
+    income[rng.uniform(size=n) < 0.45] = 0.0  # 45% with no income
+    income[0] = 1e12  # one outlier stretches the range
+    df["income"] = income
+    df["tail"] = np.exp(rng.normal(0, 3, n))
+    return df
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb", "dask"])
+def test_quantile_of_skewed_and_tied_values_refines_the_bins(
+        engine: str, tmp_path: Path, request: Any, monkeypatch: Any) -> None:
+    """Near each quantile the engine refines the bins wider than the bracket, and
+    sums a leaf whose rows share one value per cell instead of bringing its rows:
+    far fewer rows come to memory than with the first pass's bins alone, and the
+    numbers are the in-memory ones."""
+    from innobaro.engines import quantile as eq
+
+    seen: list[int] = []
+    real = eq._Extended.bracketed_rows
+
+    def spy(self: Any, columns: list[str]) -> pd.DataFrame:
+        rows = real(self, columns)
+        seen.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(eq._Extended, "bracketed_rows", spy)
+    df = _skewed()
+    kw = dict(weights="w", strata="h", psu="psu")
+    d = ib.Design(df, **kw)
+    e = _engine(engine, df, tmp_path, request, **kw)
+    cases = (("income", [0.25, 0.45, 0.5, 0.9], None), ("income", [0.5], "g"),
+             ("tail", [0.1, 0.5, 0.99], None))
+    brought = []
+    for rounds in (eq.MAX_ROUNDS, 0):
+        monkeypatch.setattr(eq, "MAX_ROUNDS", rounds)
+        for y, q, by in cases:
+            seen.clear()
+            _same_quantile(e.quantile(y, q, by=by), ib.quantile(d, y, q, by=by))
+            brought.append(seen[-1])
+    refined, coarse = brought[:3], brought[3:]
+    # the median at zero income: the zeros are one exact leaf, never brought
+    assert refined[1] < 0.2 * coarse[1]
+    assert all(r < c for r, c in zip(refined, coarse, strict=True))
+
+
+def test_quantile_with_too_many_rows_near_it_is_named(monkeypatch: Any) -> None:
+    from innobaro.engines import EngineDesign
+    from innobaro.engines import quantile as eq
+    from innobaro.errors import EngineError
+
+    monkeypatch.setattr(eq, "MAX_ROWS", 10)
+    df = _skewed(n=300)
+    e = EngineDesign(FrameSource(df), weights="w", strata="h", psu="psu")
+    with pytest.raises(EngineError, match=r"quantile of 'tail': \d+ rows lie near the "
+                                          r"quantiles, more than the 10"):
+        e.quantile("tail", 0.5)
+
+
+def test_bins_put_a_value_in_the_same_leaf_in_sql_and_numpy() -> None:
+    """The refined tree's leaf arithmetic is the same in DuckDB's SQL and numpy,
+    and its leaves are in the order of the values."""
+    duckdb = pytest.importorskip("duckdb")
+    from innobaro.engines.quantile import BINS, Bins
+
+    rng = np.random.default_rng(3)
+    v = np.concatenate([rng.lognormal(0, 3, 5000), [0.0, 0.0, 7.5, 7.5, 1e9]])
+    bins = Bins(0.0, BINS / 1e9)
+    bins.children[0] = Bins(0.0, BINS / 5e5)
+    bins.children[0].children[3] = Bins(700.0, BINS / 300.0)  # type: ignore[union-attr]
+    bins.children[0].children[0] = 0.0  # type: ignore[union-attr]
+    bins.children[5] = Bins(2.5e6, BINS / 4e5)
+    leaf = bins.leaf(v)
+    con = duckdb.connect()
+    frame = pd.DataFrame({"v": v})
+    con.register("frame", frame)
+    sql_leaf = con.execute(f"SELECT {bins.sql('v')} AS leaf FROM frame").df()["leaf"]
+    np.testing.assert_array_equal(sql_leaf.to_numpy(), leaf)
+    order = np.argsort(v, kind="stable")
+    assert (np.diff(leaf[order]) >= 0).all()
+    assert leaf.max() < bins.leaves()
+    assert bins.exact() == {0: 0.0}
+
+
+def test_duckdb_out_of_memory_is_a_named_error() -> None:
+    """Rows or a result too wide for DuckDB's memory_limit: an EngineError naming
+    the remedies, not DuckDB's own exception or a partial result."""
+    duckdb = pytest.importorskip("duckdb")
+    from innobaro.errors import EngineError
+
+    df = pd.DataFrame({"psu": np.arange(300_000), "w": 1.0, "y": 1.0})
+    con = duckdb.connect()
+    con.register("t", df)
+    con.execute("SET memory_limit='1MB'")
+    with pytest.raises(EngineError, match=r"sums: DuckDB ran out of memory.*memory_limit"):
+        ib.Design.from_duckdb(con.table("t"), weights="w", psu="psu")
+
+
+def test_dask_worker_out_of_memory_is_a_named_error(request: Any, monkeypatch: Any) -> None:
+    """A partition too large for its worker (a task's MemoryError, or a worker
+    lost as often as the scheduler allows: KilledWorker) is an EngineError."""
+    request.getfixturevalue("client")
+    import dask
+    import dask.dataframe as dd
+
+    from innobaro.engines import dask_engine
+    from innobaro.errors import EngineError
+
+    df = _data(n=300)
+
+    def too_wide(part: pd.DataFrame) -> pd.DataFrame:
+        if len(part):
+            raise MemoryError("Unable to allocate 80.0 GiB")
+        return part
+
+    frame = dd.from_pandas(df, npartitions=3)
+    wide = frame.map_partitions(too_wide, meta=frame._meta)
+    with pytest.raises(EngineError, match=r"sums: a Dask task failed.*MemoryError.*"
+                                          "partition too large"):
+        ib.Design.from_dask(wide, weights="w", strata="h", psu="psu")
+
+    class KilledWorker(Exception):
+        pass
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise KilledWorker("Attempted to run task reduce_frame-1 on 4 different workers")
+
+    monkeypatch.setattr(dask, "compute", killed)
+    with pytest.raises(EngineError, match=r"KilledWorker.*Repartition"):
+        dask_engine.compute(frame, what="sums")

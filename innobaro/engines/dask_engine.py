@@ -14,9 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import EngineError
 from .sums import SumsSpec, combine_sums, reduce_frame
 
-__all__ = ["DaskSource"]
+__all__ = ["DaskSource", "compute"]
 
 
 class DaskSource:
@@ -66,5 +67,47 @@ class DaskSource:
         while len(level) > 1:
             level = [dask.delayed(combine_sums)(level[i:i + k], spec)
                      for i in range(0, len(level), k)]
-        (out,) = dask.compute(level[0])
+        (out,) = compute(level[0], what="sums")
         return combine_sums([out], spec)
+
+
+def compute(*objs: Any, what: str) -> tuple[Any, ...]:
+    """``dask.compute(*objs)``, naming a worker that ran out of memory.
+
+    Parameters
+    ----------
+    *objs
+        Dask collections or delayed objects.
+    what : str
+        The estimate, for the message.
+
+    Returns
+    -------
+    tuple
+        Their computed values.
+
+    Raises
+    ------
+    EngineError
+        When a task's worker was lost as often as the scheduler allows
+        (``KilledWorker``: most often a partition too large for the worker's
+        memory) or a task ran out of memory; other errors pass unchanged.
+    """
+    import dask
+
+    try:
+        return dask.compute(*objs)  # type: ignore[no-any-return]
+    except MemoryError as exc:
+        raise EngineError(_memory_message(what, exc)) from exc
+    except Exception as exc:
+        if type(exc).__name__ != "KilledWorker":
+            raise
+        raise EngineError(_memory_message(what, exc)) from exc
+
+
+def _memory_message(what: str, exc: BaseException) -> str:
+    first = (str(exc).splitlines() or [""])[0]
+    return (f"{what}: a Dask task failed with its worker ({type(exc).__name__}: {first}); "
+            f"most often a partition too large for the worker's memory. Repartition into "
+            f"smaller partitions (frame.repartition(partition_size='100MB')), read fewer "
+            f"columns, or give the workers more memory")

@@ -9,15 +9,18 @@ files, in parallel, in bounded memory) and only the cells reach Python.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from ..errors import EngineError
 from .sums import COMPLETE, NPOS, SW, WBAD, WMISS, N, SumsSpec
 
-__all__ = ["DuckDBSource", "build_sql", "check_schemas", "parquet_source", "query_source"]
+__all__ = ["DuckDBSource", "build_sql", "check_schemas", "parquet_source", "query_source",
+           "run_query"]
+
+T = TypeVar("T")
 
 _VIEW = "__ib_src"
 _NUMERIC = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -31,6 +34,44 @@ def _import_duckdb() -> Any:
         raise ImportError("a DuckDB design needs duckdb: pip install 'innobaro[duckdb]'"
                           ) from exc
     return duckdb
+
+
+def run_query(fetch: Callable[[], T], what: str) -> T:
+    """Run ``fetch`` (a DuckDB query's fetch), naming what ran out of memory.
+
+    Parameters
+    ----------
+    fetch : callable
+        Runs the query and returns its result.
+    what : str
+        The estimate, for the message.
+
+    Returns
+    -------
+    The result of ``fetch``.
+
+    Raises
+    ------
+    EngineError
+        When DuckDB runs out of memory (a result or a row too wide for its
+        ``memory_limit``), naming the remedies; other errors pass unchanged.
+    """
+    try:
+        return fetch()
+    except MemoryError as exc:
+        raise EngineError(_memory_message(what, exc)) from exc
+    except Exception as exc:
+        if type(exc).__name__ != "OutOfMemoryException":
+            raise
+        raise EngineError(_memory_message(what, exc)) from exc
+
+
+def _memory_message(what: str, exc: BaseException) -> str:
+    first = (str(exc).splitlines() or [""])[0]
+    return (f"{what}: DuckDB ran out of memory ({type(exc).__name__}: {first}); the rows "
+            f"or the result are too wide for its memory_limit. Read fewer columns, give "
+            f"DuckDB a temp_directory to spill to and a larger memory_limit "
+            f"(SET memory_limit = '...'), or fewer domains at once")
 
 
 def _q(name: str) -> str:
@@ -124,7 +165,7 @@ class DuckDBSource:
 
     def sums(self, spec: SumsSpec) -> pd.DataFrame:
         """One ``GROUP BY`` pass over the rows."""
-        out = self.relation.query(_VIEW, build_sql(spec)).df()
+        out = run_query(lambda: self.relation.query(_VIEW, build_sql(spec)).df(), "sums")
         floats = {SW, *(spec.total(j) for j in range(len(spec.variables))),
                   *(spec.cross(j, k) for j, k in spec.pairs)}
         for c in spec.sum_columns:  # counts of an empty sum are NULL in SQL

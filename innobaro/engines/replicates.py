@@ -47,6 +47,8 @@ from ..intervals import proportion_interval
 from ..results import Estimate
 from ..variance.replicates import replicate_rank_df, replicate_vcov
 from .core import EngineDesign, Source
+from .dask_engine import compute
+from .duckdb_engine import run_query
 from .sums import COMPLETE, SW, N, SumsSpec, check_rows, reduce_frame
 
 __all__ = ["ReplicateEngineDesign", "column_range", "gram_rank_df", "gram_sums",
@@ -270,8 +272,8 @@ class _OnePass:
                       for k, f in enumerate(full) for j, v in enumerate(spec.variables)]
             head, tail = build_sql(spec).rsplit(" FROM ", 1)
             view = tail.split()[0]
-            out = self.inner.relation.query(view, f"{head}, {', '.join(extra)} FROM {tail}"
-                                            ).df()
+            out = run_query(lambda: self.inner.relation.query(
+                view, f"{head}, {', '.join(extra)} FROM {tail}").df(), "replicate sums")
             floats = {SW, *(spec.total(j) for j in range(q)),
                       *(spec.cross(j, k) for j, k in spec.pairs)}
             for c in spec.sum_columns:  # counts of an empty sum are NULL in SQL
@@ -292,7 +294,7 @@ class _OnePass:
             while len(level) > 1:
                 level = [dask.delayed(_add_up)(level[i:i + k], spec)
                          for i in range(0, len(level), k)]
-            (out,) = dask.compute(level[0])
+            (out,) = compute(level[0], what="replicate sums")
             return _add_up([out], spec)
         return replicate_totals(self.inner.frame, *args)
 
@@ -339,14 +341,14 @@ def column_range(source: Source, cols: list[str]) -> tuple[np.ndarray, np.ndarra
         for c in cols:
             v = f"CAST({q(c)} AS DOUBLE)"
             aggs += [f"min({v})", f"max({v})", f"count_if(coalesce(isnan({v}), TRUE))"]
-        row = source.relation.aggregate(", ".join(aggs)).fetchall()[0]  # type: ignore
+        row = run_query(lambda: source.relation.aggregate(  # type: ignore[attr-defined]
+            ", ".join(aggs)).fetchall()[0], "column range")
         vals = np.array([np.nan if x is None else float(x) for x in row]).reshape(-1, 3)
         return vals[:, 0], vals[:, 1], vals[:, 2]
     frame = source.frame[cols]  # type: ignore[attr-defined]
     if source.engine == "dask":
-        import dask
-
-        lo, hi, miss = dask.compute(frame.min(), frame.max(), frame.isna().sum())
+        lo, hi, miss = compute(frame.min(), frame.max(), frame.isna().sum(),
+                               what="column range")
     else:
         lo, hi, miss = frame.min(), frame.max(), frame.isna().sum()
     return (np.asarray(lo, dtype=float), np.asarray(hi, dtype=float),
@@ -503,12 +505,14 @@ class ReplicateEngineDesign(EngineDesign):
                     for k in range(R) for m in range(k, R)]
                 sql = f"SELECT {', '.join(sel)} FROM __ib_gram" + (
                     " GROUP BY ALL" if by else "")
-                sums = source.relation.query("__ib_gram", sql).df()
+                sums = run_query(lambda: source.relation.query("__ib_gram", sql).df(),
+                                 "replicate Gram sums")
             elif self.engine == "dask":  # one sparse product per partition
                 empty = pd.DataFrame({c: pd.Series(dtype=t)
                                       for c, t in source.frame.dtypes.items()})
-                sums = source.frame.map_partitions(
-                    gram_sums, *args, meta=gram_sums(empty, *args)).compute()
+                (sums,) = compute(source.frame.map_partitions(
+                    gram_sums, *args, meta=gram_sums(empty, *args)),
+                    what="replicate Gram sums")
             else:
                 sums = gram_sums(source.frame, *args)
             per = (sums.groupby(list(by), observed=True, dropna=False)[cols].sum() if by
