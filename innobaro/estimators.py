@@ -599,10 +599,16 @@ def check_se_design(design: SurveyDesign, se: str, what: str) -> str:
     -------
     str
         The lower-case name (:func:`innobaro.variance.small_sample.check_se`).
+
+    Raises
+    ------
+    UnsupportedDesignError
+        A Bell-McCaffrey ``se=`` on a replicate design (as ``ib.glm``, ``ib.ologit``
+        and ``ib.mlogit`` raise).
     """
     se = check_se(se)
     if se != "linearized" and isinstance(design, ReplicateDesign):
-        raise EstimationError(
+        raise UnsupportedDesignError(
             f"{what}: se={se!r} (Bell-McCaffrey) needs a linearisation design; a "
             f"replicate design's variance has no such correction (R's svyglm for "
             f"replicate designs has no std.errors=). Use se='linearized'")

@@ -25,7 +25,7 @@ import pytest
 from scipy import stats
 
 import innobaro as ib
-from innobaro.errors import EstimationError
+from innobaro.errors import EstimationError, UnsupportedDesignError
 from innobaro.intervals import t_quantile
 
 REF = Path(__file__).parent / "reference"
@@ -297,7 +297,7 @@ def test_replicate_designs_raise_as_mean() -> None:
     rep = ib.Design(df, psu="cl", weights="w").replicate("jk1")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(EstimationError, match="linearisation design") as mean_error:
+        with pytest.raises(UnsupportedDesignError, match="linearisation design") as mean_error:
             ib.mean(rep, "y", se="bell-mccaffrey")
         calls = [lambda: ib.quantile(rep, "y", 0.5, se="bell-mccaffrey"),
                  lambda: ib.quantile(rep, "y", 0.5, interval_type="quantile",
@@ -305,9 +305,12 @@ def test_replicate_designs_raise_as_mean() -> None:
                  lambda: ib.var(rep, "y", se="bell-mccaffrey"),
                  lambda: ib.ttest(rep, "y", "ga", se="bell-mccaffrey"),
                  lambda: ib.ttest(rep, "y", se="bell-mccaffrey"),
-                 lambda: ib.ranktest(rep, "y", "ga", se="bell-mccaffrey")]
+                 lambda: ib.ranktest(rep, "y", "ga", se="bell-mccaffrey"),
+                 lambda: ib.glm("y ~ ga", rep, se="bell-mccaffrey"),
+                 lambda: ib.total(rep, "y", se="bell-mccaffrey-2"),
+                 lambda: ib.ratio(rep, "y", "x", se="bell-mccaffrey")]
         for call in calls:
-            with pytest.raises(EstimationError, match="linearisation design") as err:
+            with pytest.raises(UnsupportedDesignError, match="linearisation design") as err:
                 call()
             assert type(err.value) is type(mean_error.value)
     design = ib.Design(df, psu="cl", weights="w")
