@@ -17,12 +17,6 @@ from .design import SurveyDesign
 from .errors import DomainError, EstimationError, MissingValueError
 
 
-def check_design(design: Any, what: str) -> None:
-    if not isinstance(design, SurveyDesign):
-        raise TypeError(f"{what}: design must be an innobaro Design or ReplicateDesign, "
-                        f"not {type(design).__name__}")
-
-
 def column_name(spec: Any, what: str) -> str:
     names = as_column_list(spec, what)
     if len(names) != 1:

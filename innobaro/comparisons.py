@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._twoway import check_design
 from ._validate import as_column_list
 from .contrasts import linear_combination
-from .design import SurveyDesign
+from .design import SurveyDesign, check_design
 from .errors import DomainError, EstimationError
 from .estimators import mean
 from .intervals import t_quantile

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from ._linalg import bincount
 from ._validate import as_column_list, check_columns
-from .design import Design, ReplicateDesign, SurveyDesign
+from .design import Design, ReplicateDesign, SurveyDesign, check_design
 from .errors import DomainError, EstimationError, InnobaroWarning, MissingValueError
 from .estimators import check_se_design, satterthwaite_df
 from .results import Estimate
@@ -41,10 +41,6 @@ VarStatistic = Literal["variance", "covariance", "correlation"]
 VAR_STATISTICS = ("variance", "covariance", "correlation")
 
 
-def _check_design(design: Any, what: str) -> None:
-    if not isinstance(design, SurveyDesign):
-        raise TypeError(f"{what}: design must be an innobaro Design or ReplicateDesign, "
-                        f"not {type(design).__name__}")
 
 
 def _numeric_matrix(design: SurveyDesign, cols: list[str], what: str) -> np.ndarray:
@@ -205,7 +201,7 @@ def var(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     x         1.000  0.762
     y         0.762  1.000
     """
-    _check_design(design, "var")
+    check_design(design, "var")
     se = check_se_design(design, se, "var")
     if statistic not in VAR_STATISTICS:
         raise EstimationError(f"var: statistic must be one of {', '.join(VAR_STATISTICS)}; "
@@ -441,7 +437,7 @@ def standardize(design: SurveyDesign, by: str, population: Any, *,
     >>> ib.mean(std, "y", by="sector").estimate.round(4).tolist()
     [2.6667, 4.1667]
     """
-    _check_design(design, "standardize")
+    check_design(design, "standardize")
     by_col = as_column_list(by, "by")
     if len(by_col) != 1:
         raise EstimationError(f"standardize: by must be one column name; got {by!r}")
@@ -539,7 +535,7 @@ def naive_design(design: SurveyDesign) -> Design:
     >>> ib.naive_design(ib.Design(df, weights="w", psu="psu")).df
     3.0
     """
-    _check_design(design, "naive_design")
+    check_design(design, "naive_design")
     data = design.data
     frame = data if isinstance(data, pd.DataFrame) else data.to_pandas()
     name = "__innobaro_weight__"
@@ -608,7 +604,7 @@ def design_effects(design: SurveyDesign, estimator: Callable[..., Estimate], *ar
     variable
     y         6.825  2.6125  2.3975  1.5484
     """
-    _check_design(design, "design_effects")
+    check_design(design, "design_effects")
     if not callable(estimator):
         raise TypeError(f"design_effects: estimator must be an innobaro estimator such as "
                         f"ib.mean, not {type(estimator).__name__}")

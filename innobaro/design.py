@@ -34,8 +34,8 @@ from .errors import DesignError, InnobaroWarning, LonelyPSUError, MissingValueEr
 
 __all__ = ["HR", "MAX_JOINT_ENTRIES", "Design", "DesignCache", "HartleyRao",
            "JointProbabilities", "JointProbabilityError", "LonelyRule", "PPSError", "PPSInfo",
-           "PPSSizeError", "ReplicateDesign", "SurveyDesign", "ppsmat", "read_only",
-           "stage_certain", "unit_fpc_factor"]
+           "PPSSizeError", "ReplicateDesign", "SurveyDesign", "check_design", "ppsmat",
+           "read_only", "stage_certain", "unit_fpc_factor"]
 
 LonelyRule = Literal["fail", "remove", "adjust", "average", "certainty"]
 _LONELY_RULES = ("fail", "remove", "adjust", "average", "certainty")
@@ -1363,6 +1363,21 @@ class SurveyDesign:
 
         return self._shared.level_codes(cols, compute)
 
+
+
+def check_design(design: Any, what: str | None = None) -> None:
+    """Raise ``TypeError`` unless ``design`` is a :class:`Design` or
+    :class:`ReplicateDesign` (the estimators' first check).
+
+    Parameters
+    ----------
+    design : object
+    what : str, optional
+        The function's name, for the message.
+    """
+    if not isinstance(design, SurveyDesign):
+        raise TypeError(f"{what + ': ' if what else ''}design must be an innobaro Design or "
+                        f"ReplicateDesign, not {type(design).__name__}")
 
 class Design(SurveyDesign):
     """A survey design for linearisation (Taylor series) variance estimation.

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ._linalg import bincount
 from ._validate import as_column_list, check_columns
-from .design import SurveyDesign
+from .design import SurveyDesign, check_design
 from .errors import DomainError, EstimationError, MissingValueError, warn
 
 __all__ = ["boxplot_stats", "cdf", "histogram", "pretty_breaks"]
@@ -67,10 +67,6 @@ class _Domains:
         return pd.MultiIndex.from_arrays(self.values, names=self.by)
 
 
-def _check_design(design: Any, what: str) -> None:
-    if not isinstance(design, SurveyDesign):
-        raise TypeError(f"{what}: design must be an innobaro Design or ReplicateDesign, "
-                        f"not {type(design).__name__}")
 
 
 def _numeric(design: SurveyDesign, col: str, what: str) -> np.ndarray:
@@ -127,7 +123,7 @@ def _one_column(design: SurveyDesign, y: Any, by: Columns | None, what: str
                 ) -> tuple[_Domains, np.ndarray, np.ndarray, np.ndarray]:
     """The checks and rows of the distribution of one column (histogram, boxplot):
     the domains, the column's values, the rows kept and the domains that have any."""
-    _check_design(design, what)
+    check_design(design, what)
     if not isinstance(y, str):
         raise EstimationError(f"{what}: y must be one column name, got {y!r}")
     doms = _domains(design, by, what)
@@ -201,7 +197,7 @@ def cdf(design: SurveyDesign, y: Columns, *, by: Columns | None = None) -> pd.Da
     2        y    3.0  0.8
     3        y    5.0  1.0
     """
-    _check_design(design, "cdf")
+    check_design(design, "cdf")
     cols = as_column_list(y, "y")
     doms = _domains(design, by, "cdf")
     w = design.weight_values

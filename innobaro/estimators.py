@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from ._linalg import bincount
 from ._validate import as_column_list, check_binary, check_columns
-from .design import Design, ReplicateDesign, SurveyDesign
+from .design import Design, ReplicateDesign, SurveyDesign, check_design
 from .errors import (
     DomainError,
     EstimationError,
@@ -198,9 +198,7 @@ def _prepare(design: SurveyDesign, columns: list[str], by: Columns | None, na_rm
     the dense matrix of its level indicators; ``given`` are such codes (-1
     where missing) and labels, of a variable named ``columns[0]`` that is not
     a column of the data."""
-    if not isinstance(design, SurveyDesign):
-        raise TypeError(f"design must be an innobaro Design or ReplicateDesign, not "
-                        f"{type(design).__name__}")
+    check_design(design)
     if not columns:
         raise EstimationError(f"{what}: no variable given")
     level_codes = given

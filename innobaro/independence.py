@@ -34,7 +34,6 @@ from scipy import linalg, stats
 
 from ._twoway import (
     categorical,
-    check_design,
     check_missing,
     column_name,
     internal_names,
@@ -42,7 +41,7 @@ from ._twoway import (
     two_way,
 )
 from ._validate import check_columns
-from .design import ReplicateDesign, SurveyDesign
+from .design import ReplicateDesign, SurveyDesign, check_design
 from .distributions import exact_tail as _exact_tail
 from .distributions import saddlepoint_tail as _saddlepoint_tail
 from .errors import EstimationError

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._twoway import check_design, numeric_by_group
-from .design import SurveyDesign
+from ._twoway import numeric_by_group
+from .design import SurveyDesign, check_design
 from .errors import DomainError, EstimationError
 from .estimators import check_se_design
 from .results import TestResult

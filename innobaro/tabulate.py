@@ -11,14 +11,13 @@ import pandas as pd
 
 from ._twoway import (
     categorical,
-    check_design,
     check_missing,
     column_name,
     internal_names,
     levels_of,
 )
 from ._validate import check_columns
-from .design import SurveyDesign
+from .design import SurveyDesign, check_design
 from .errors import EstimationError
 from .estimators import mean, total
 from .results import Estimate

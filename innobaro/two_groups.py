@@ -12,14 +12,13 @@ import pandas as pd
 from scipy import stats
 
 from ._twoway import (
-    check_design,
     check_missing,
     column_name,
     internal_names,
     numeric_by_group,
 )
 from ._validate import check_columns
-from .design import SurveyDesign
+from .design import SurveyDesign, check_design
 from .errors import DomainError, EstimationError
 from .estimators import check_se_design, mean
 from .models import fit_matrix, make_family
