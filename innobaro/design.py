@@ -1590,6 +1590,8 @@ class Design(SurveyDesign):
                      psu: str | Sequence[str] | None = None,
                      fpc: str | Sequence[str] | None = None, nest: bool = False,
                      lonely_psu: LonelyRule = "fail", connection: Any = None,
+                     pps: str | HartleyRao | None = None,
+                     variance: Literal["HT", "YG"] = "HT",
                      replicate_weights: Sequence[str] | str | None = None,
                      **replicate: Any) -> Any:
         """A design over Parquet files, estimated by DuckDB without loading the rows.
@@ -1601,6 +1603,10 @@ class Design(SurveyDesign):
             which must agree in their columns and types.
         weights, probs, strata, psu, fpc, nest, lonely_psu
             As for :class:`Design`; ``psu`` is required.
+        pps, variance
+            As for :class:`Design`: ``"brewer"``, ``"overton"`` or :func:`HR`, with
+            the PSUs' probabilities in ``fpc`` (joint probabilities,
+            :func:`ppsmat`, need the rows in memory).
         connection : duckdb.DuckDBPyConnection, optional
             The DuckDB connection to read with (its settings: threads, memory limit).
         replicate_weights : list of str, optional
@@ -1633,6 +1639,7 @@ class Design(SurveyDesign):
         source = parquet_source(paths, connection=connection)
         return design_over(source, weights=weights, probs=probs, strata=strata, psu=psu,
                            fpc=fpc, nest=nest, lonely_psu=lonely_psu,
+                           pps=pps, variance=variance,
                            replicate_weights=replicate_weights, replicate=replicate)
 
     @staticmethod
@@ -1641,6 +1648,8 @@ class Design(SurveyDesign):
                     psu: str | Sequence[str] | None = None,
                     fpc: str | Sequence[str] | None = None, nest: bool = False,
                     lonely_psu: LonelyRule = "fail", connection: Any = None,
+                    pps: str | HartleyRao | None = None,
+                    variance: Literal["HT", "YG"] = "HT",
                     replicate_weights: Sequence[str] | str | None = None,
                     **replicate: Any) -> Any:
         """A design over a DuckDB relation, table or ``SELECT`` query.
@@ -1651,6 +1660,10 @@ class Design(SurveyDesign):
             A relation, or the name of a table or view, or a query, of ``connection``.
         weights, probs, strata, psu, fpc, nest, lonely_psu
             As for :class:`Design`; ``psu`` is required.
+        pps, variance
+            As for :class:`Design`: ``"brewer"``, ``"overton"`` or :func:`HR`, with
+            the PSUs' probabilities in ``fpc`` (joint probabilities,
+            :func:`ppsmat`, need the rows in memory).
         connection : duckdb.DuckDBPyConnection, optional
             Where a name or query is run (default: DuckDB's default connection).
         replicate_weights : list of str, optional
@@ -1679,6 +1692,7 @@ class Design(SurveyDesign):
         rows = query_source(source, connection=connection)
         return design_over(rows, weights=weights, probs=probs, strata=strata, psu=psu,
                            fpc=fpc, nest=nest, lonely_psu=lonely_psu,
+                           pps=pps, variance=variance,
                            replicate_weights=replicate_weights, replicate=replicate)
 
     @staticmethod
@@ -1687,6 +1701,8 @@ class Design(SurveyDesign):
                   psu: str | Sequence[str] | None = None,
                   fpc: str | Sequence[str] | None = None, nest: bool = False,
                   lonely_psu: LonelyRule = "fail", split_every: int = 8,
+                  pps: str | HartleyRao | None = None,
+                  variance: Literal["HT", "YG"] = "HT",
                   replicate_weights: Sequence[str] | str | None = None,
                   **replicate: Any) -> Any:
         """A design over a ``dask.dataframe``, reduced partition by partition.
@@ -1696,6 +1712,10 @@ class Design(SurveyDesign):
         frame : dask.dataframe.DataFrame
         weights, probs, strata, psu, fpc, nest, lonely_psu
             As for :class:`Design`; ``psu`` is required.
+        pps, variance
+            As for :class:`Design`: ``"brewer"``, ``"overton"`` or :func:`HR`, with
+            the PSUs' probabilities in ``fpc`` (joint probabilities,
+            :func:`ppsmat`, need the rows in memory).
         split_every : int, default 8
             Partial sums added per node of the reduction tree.
         replicate_weights : list of str, optional
@@ -1724,6 +1744,7 @@ class Design(SurveyDesign):
         rows = DaskSource(frame, split_every=split_every)
         return design_over(rows, weights=weights, probs=probs, strata=strata, psu=psu,
                            fpc=fpc, nest=nest, lonely_psu=lonely_psu,
+                           pps=pps, variance=variance,
                            replicate_weights=replicate_weights, replicate=replicate)
 
     @property

@@ -454,3 +454,62 @@ def test_dask_worker_out_of_memory_is_a_named_error(request: Any, monkeypatch: A
     monkeypatch.setattr(dask, "compute", killed)
     with pytest.raises(EngineError, match=r"KilledWorker.*Repartition"):
         dask_engine.compute(frame, what="sums")
+
+
+# ---------------------------------------------------- unequal-probability PSUs
+def _pps_data(seed: int = 8, n: int = 900) -> pd.DataFrame:
+    """Two strata of 8 and 10 PSUs drawn with probabilities that vary between
+    them (the ``fpc`` column), several rows per PSU."""
+    rng = np.random.default_rng(seed)
+    h = rng.integers(0, 2, n)
+    psu = h * 100 + rng.integers(0, 8 + 2 * h, n)
+    prob = 0.1 + 0.6 * ((psu * 7919) % 97) / 97.0
+    df = pd.DataFrame({"h": h, "psu": psu, "prob": prob, "w": 1.0 / prob,
+                       "y": rng.normal(20, 5, n), "x": rng.uniform(1, 3, n),
+                       "g": rng.choice(["a", "b", "c"], n)})
+    df.loc[rng.choice(n, 10, replace=False), "y"] = np.nan
+    return df
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb", "dask"])
+def test_pps_designs_match_in_memory(engine: str, tmp_path: Path, request: Any) -> None:
+    """Brewer's and Overton's approximations and Hartley-Rao's, in both forms, need
+    only PSU totals and the PSUs' probabilities: the engine gives ib.Design's
+    numbers, for estimates, domains, quantiles, tables and models."""
+    df = _pps_data()
+    cases = [dict(pps="brewer"), dict(pps="overton"), dict(pps="overton", variance="YG"),
+             dict(pps=ib.HR()), dict(pps=ib.HR(0.3), variance="YG")]
+    if engine == "dask":
+        cases = cases[:2]
+    for extra in cases:
+        kw = dict(weights="w", strata="h", psu="psu", fpc="prob", **extra)
+        d = ib.Design(df, **kw)
+        e = _engine(engine, df, tmp_path, request, **kw)
+        _same(e.mean(["y", "x"], by="g", na_rm=True),
+              ib.mean(d, ["y", "x"], by="g", na_rm=True))
+        _same(e.ratio("y", "x", na_rm=True), ib.ratio(d, "y", "x", na_rm=True))
+        if extra == cases[0]:
+            _same_quantile(e.quantile("x", [0.25, 0.5]), ib.quantile(d, "x", [0.25, 0.5]))
+            fit = e.glm("x ~ g")
+            mem = ib.glm("x ~ g", d)
+            np.testing.assert_allclose(fit.params, mem.params, rtol=RTOL)
+            np.testing.assert_allclose(fit.vcov, mem.vcov, rtol=1e-9)
+
+
+def test_pps_designs_the_engines_cannot_take_are_named(tmp_path: Path) -> None:
+    from innobaro.engines import EngineDesign
+    from innobaro.errors import UnsupportedDesignError
+
+    df = _pps_data(n=200)
+    src = FrameSource(df)
+    with pytest.raises(UnsupportedDesignError, match="joint probabilities are indexed"):
+        EngineDesign(src, weights="w", psu="psu", fpc="prob",
+                     pps=ib.ppsmat(np.eye(len(df))))
+    with pytest.raises(UnsupportedDesignError, match=r"sampling probabilities in fpc="):
+        EngineDesign(src, weights="w", psu="psu", pps="brewer")
+    from innobaro.engines.core import design_over
+
+    with pytest.raises(DesignError, match="replicate-weight design"):
+        design_over(src, weights="w", probs=None, strata=None, psu=None, fpc=None,
+                    nest=False, lonely_psu="fail", replicate_weights=["w"],
+                    replicate={"method": "bootstrap"}, pps="brewer")

@@ -14,13 +14,13 @@ import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
 
 from .._validate import as_column_list
-from ..design import Design, LonelyRule
+from ..design import Design, HartleyRao, JointProbabilities, LonelyRule
 from ..errors import (
     DesignError,
     EngineError,
@@ -111,6 +111,12 @@ class EngineDesign:
     weights, probs, strata, psu, fpc, nest, lonely_psu
         As for :class:`~innobaro.Design`. ``psu`` is required; without
         ``weights`` or ``probs`` every weight is 1 (``fpc`` then needs weights).
+    pps, variance
+        As for :class:`~innobaro.Design`: ``"brewer"``, ``"overton"`` or
+        :func:`~innobaro.HR`, with the PSUs' sampling probabilities in ``fpc``.
+        Their variances need only the PSU totals and probabilities, which the
+        cells carry; :func:`~innobaro.ppsmat`'s joint probabilities are indexed
+        by the rows and need them in memory.
 
     Notes
     -----
@@ -139,9 +145,20 @@ class EngineDesign:
                  probs: str | None = None, strata: str | Sequence[str] | None = None,
                  psu: str | Sequence[str] | None = None,
                  fpc: str | Sequence[str] | None = None, nest: bool = False,
-                 lonely_psu: LonelyRule = "fail") -> None:
+                 lonely_psu: LonelyRule = "fail", pps: str | HartleyRao | None = None,
+                 variance: Literal["HT", "YG"] = "HT") -> None:
         if weights is not None and probs is not None:
             raise DesignError("give either weights or probs, not both")
+        if pps is not None:
+            if isinstance(pps, JointProbabilities):
+                raise UnsupportedDesignError(
+                    f"pps=ppsmat(...) on a {source.engine} design: joint probabilities are "
+                    f"indexed by the rows, which an engine does not hold in order; use "
+                    f"'brewer', 'overton' or ib.HR(), or load the rows and use ib.Design")
+            if fpc is None:
+                raise UnsupportedDesignError(
+                    f"pps={pps!r} on a {source.engine} design: give the PSUs' sampling "
+                    f"probabilities in fpc= (and weights= or probs=)")
         strata_cols = as_column_list(strata, "strata")
         psu_cols = as_column_list(psu, "psu")
         fpc_cols = as_column_list(fpc, "fpc")
@@ -166,6 +183,8 @@ class EngineDesign:
         self._args: dict[str, Any] = {"strata": strata_cols or None, "psu": self._psu,
                                       "fpc": fpc_cols or None, "nest": bool(nest),
                                       "lonely_psu": lonely_psu}
+        if pps is not None:
+            self._args.update(pps=pps, variance=variance)
         self._spec = SumsSpec(keys=tuple(dict.fromkeys([*strata_cols, *self._psu,
                                                         *fpc_cols])),
                               weights=weights, probs=probs)
@@ -815,7 +834,8 @@ class EngineDesign:
 def design_over(source: Source, *, weights: str | None, probs: str | None,
                 strata: Any, psu: Any, fpc: Any, nest: bool, lonely_psu: LonelyRule,
                 replicate_weights: Sequence[str] | str | None,
-                replicate: dict[str, Any]) -> EngineDesign:
+                replicate: dict[str, Any], pps: str | HartleyRao | None = None,
+                variance: Literal["HT", "YG"] = "HT") -> EngineDesign:
     """The design over an engine's rows that ``Design.from_parquet``,
     ``from_duckdb`` and ``from_dask`` return: a replicate-weight design when
     ``replicate_weights`` (or a replicate option) is given, else an
@@ -830,6 +850,8 @@ def design_over(source: Source, *, weights: str | None, probs: str | None,
     replicate : dict
         ``method``, ``scale``, ``rscales``, ``rho``, ``mse``,
         ``combined_weights``, ``df``.
+    pps, variance
+        As for :class:`EngineDesign` (not with replicate weights).
 
     Returns
     -------
@@ -838,10 +860,14 @@ def design_over(source: Source, *, weights: str | None, probs: str | None,
     if replicate_weights is not None or replicate:
         from .replicates import replicate_engine_design
 
+        if pps is not None:
+            raise DesignError("pps= describes a design with PSUs; a replicate-weight design "
+                              "takes its variance from the replicate weights")
+
         return replicate_engine_design(source, weights, probs, replicate_weights, replicate,
                                        strata=strata, psu=psu, fpc=fpc)
     return EngineDesign(source, weights=weights, probs=probs, strata=strata, psu=psu,
-                        fpc=fpc, nest=nest, lonely_psu=lonely_psu)
+                        fpc=fpc, nest=nest, lonely_psu=lonely_psu, pps=pps, variance=variance)
 
 
 def _entry(var: list[str], entry: Any) -> tuple[int, int]:
