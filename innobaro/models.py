@@ -1321,19 +1321,8 @@ class GLMResult:
             X = self.spec.matrix(newdata)
             index = newdata.index
             off = self.offset_for(newdata) if offset is None else offset
-        if total is not None and "Intercept" in self.spec.term_columns:
-            X = X.copy()
-            X[:, self.spec.term_columns["Intercept"]] *= float(total)
-        off = np.asarray(off, dtype=float)
-        if off.shape not in ((), (X.shape[0],)):
-            raise EstimationError(f"offset has {off.size} values for {X.shape[0]} rows")
-        eta = X @ self._beta + off
-        fit = eta if type == "link" else self._fam.inverse_link(eta)
-        if not se:
-            return pd.Series(fit, index=index, name="fit")
-        se_eta = np.sqrt(np.einsum("ij,jk,ik->i", X, self._V, X))
-        s = se_eta if type == "link" else se_eta * np.abs(self._fam.dmu_deta(eta, fit))
-        return pd.DataFrame({"fit": fit, "se": s}, index=index)
+        return linear_prediction(self.spec, X, self._beta, self._V, self._fam, off, index,
+                                 type=type, se=se, total=total)
 
     # ------------------------------------------------------------------ tests
     def _term_index(self, terms: str | Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -1928,6 +1917,51 @@ def likelihood_anova(big: Any, small: Any, added: list[str], key: str, tkey: str
 
 def _terms(m: GLMResult) -> list[str]:
     return [repr(t) for t in m.spec.term_columns if t != "Intercept"] or ["(intercept only)"]
+
+
+def linear_prediction(spec: ModelSpec, X: np.ndarray, beta: np.ndarray, V: np.ndarray,
+                      fam: Family, offset: Any, index: pd.Index, *, type: str = "response",
+                      se: bool = False, total: float | None = None
+                      ) -> pd.Series | pd.DataFrame:
+    """A GLM's predictions for the rows of ``X`` with standard errors from ``V``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model's columns (for the intercept with ``total``).
+    X : (m, p) array
+        The model matrix of the rows predicted for.
+    beta, V : arrays
+        Coefficients and their covariance matrix.
+    fam : Family
+    offset : float or (m,) array
+    index : pandas.Index
+        The rows' labels.
+    type : {"response", "link"}
+    se : bool
+    total : float, optional
+        Multiplies the intercept column (R's ``predict.svyglm(total=)``).
+
+    Returns
+    -------
+    pandas.Series or pandas.DataFrame
+        ``fit`` (and ``se``): :math:`\\eta = x^\\top \\beta` + offset with
+        :math:`\\sqrt{x^\\top V x}`, or :math:`\\mu(\\eta)` with that times
+        :math:`|\\mu'(\\eta)|` (the delta method).
+    """
+    if total is not None and "Intercept" in spec.term_columns:
+        X = X.copy()
+        X[:, spec.term_columns["Intercept"]] *= float(total)
+    off = np.asarray(offset, dtype=float)
+    if off.shape not in ((), (X.shape[0],)):
+        raise EstimationError(f"offset has {off.size} values for {X.shape[0]} rows")
+    eta = X @ beta + off
+    fit = eta if type == "link" else fam.inverse_link(eta)
+    if not se:
+        return pd.Series(fit, index=index, name="fit")
+    se_eta = np.sqrt(np.einsum("ij,jk,ik->i", X, V, X))
+    s = se_eta if type == "link" else se_eta * np.abs(fam.dmu_deta(eta, fit))
+    return pd.DataFrame({"fit": fit, "se": s}, index=index)
 
 
 def wald_term_test(names: list[str], beta: np.ndarray, V: np.ndarray, ddf: float,
