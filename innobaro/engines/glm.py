@@ -58,7 +58,7 @@ from ..errors import (
 )
 from ..formula import R_FUNCTIONS, ModelSpec, model_frame
 from ..irls import ALIAS_TOL, Family, irls, solve, working_pass
-from ..models import Summary, make_family
+from ..models import Summary, TermTest, make_family
 from ..results import Estimate
 from ..variance import Influence, residual_df, vcov_of
 from .sums import SumsSpec, combine_sums, reduce_frame
@@ -994,7 +994,7 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
                            beta=beta, vcov=V, df_resid=df_resid, nobs=nfit,
                            n_dropped=int(cells[_N].to_numpy()[flag == 1].sum()), iterations=it,
                            deviance=float(final["dev"]) / w_scale, engine=source.engine,
-                           converged=converged, passes=passes)
+                           converged=converged, passes=passes, offset=offset)
 
 
 #: above this many rows of the fit, IRLS starts from a fit to a sample (as ib.glm)
@@ -1121,6 +1121,8 @@ class EngineGLMResult:
         On the weights rescaled to mean one over the design's rows (R's
         ``deviance`` of an ``svyglm``).
     engine : str
+    offset : str or None
+        The model's offset column.
     """
 
     level = 0.95
@@ -1129,7 +1131,7 @@ class EngineGLMResult:
     def __init__(self, *, formula: str, spec: ModelSpec, family: Family, keep: np.ndarray,
                  beta: np.ndarray, vcov: np.ndarray, df_resid: float, nobs: int,
                  n_dropped: int, iterations: int, deviance: float, engine: str,
-                 converged: bool, passes: int = 0) -> None:
+                 converged: bool, passes: int = 0, offset: str | None = None) -> None:
         self.formula = formula
         self.spec = spec
         self.family = family.name
@@ -1149,6 +1151,7 @@ class EngineGLMResult:
         self.engine = engine
         self.converged = converged
         self.passes = passes
+        self.offset = offset
         self._names = pd.Index(spec.column_names, name="term")
 
     @property
@@ -1269,6 +1272,101 @@ class EngineGLMResult:
                 ("Residual df", f"{self.df_resid:g}"),
                 ("Interval", f"{100 * level:g}%, t on the residual df")]
         return Summary(info=info, table=table)
+
+    def predict(self, newdata: Any, type: str = "response", se: bool = False,
+                offset: Any = None, total: float | None = None) -> pd.Series | pd.DataFrame:
+        """Predictions for new rows, as :meth:`innobaro.GLMResult.predict` with ``newdata``.
+
+        The rows of the fit stay in the engine, so ``newdata`` is required:
+        the covariate values to predict for (a few rows, or population totals
+        with ``total=``).
+
+        Parameters
+        ----------
+        newdata : DataFrame
+            Rows to predict for (pandas, polars, pyarrow).
+        type : {"response", "link"}, default "response"
+        se : bool, default False
+            Also return :math:`\\sqrt{x^\\top V x}` (times :math:`|\\mu'(\\eta)|`
+            on the response scale).
+        offset : array-like, optional
+            The offset of the rows; by default the model's ``offset=`` column of
+            ``newdata`` (zero without one).
+        total : float, optional
+            A population size multiplying the intercept column, as R's
+            ``predict.svyglm(total=)``.
+
+        Returns
+        -------
+        pandas.Series or pandas.DataFrame
+            ``fit`` (and ``se``), indexed as ``newdata``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from innobaro.engines import EngineDesign, FrameSource
+        >>> df = pd.DataFrame({"psu": range(8), "x": [0.0, 1, 2, 3, 4, 5, 6, 7],
+        ...                    "y": [1.0, 2, 2, 4, 5, 5, 7, 9]})
+        >>> m = EngineDesign(FrameSource(df), psu="psu").glm("y ~ x")
+        >>> m.predict(pd.DataFrame({"x": [0.0, 10.0]})).round(4).tolist()
+        [0.5833, 11.4167]
+        """
+        if type not in ("response", "link"):
+            raise EstimationError("type must be 'response' or 'link'")
+        from .._frames import as_frame
+        from ..models import linear_prediction
+
+        newdata = as_frame(newdata, "newdata")
+        X = self.spec.matrix(newdata)
+        if offset is None:
+            if self.offset is None:
+                offset = 0.0
+            else:
+                if self.offset not in newdata.columns:
+                    raise EstimationError(f"newdata has no column {self.offset!r} (the "
+                                          f"model's offset); give it or offset=")
+                offset = newdata[self.offset].to_numpy(dtype=float, na_value=np.nan)
+        keep = self._keep
+        beta = np.where(keep, self._beta, 0.0)
+        V = np.where(np.outer(keep, keep), self._V, 0.0)
+        return linear_prediction(self.spec, X, beta, V, self.family_functions, offset,
+                                 newdata.index, type=type, se=se, total=total)
+
+    def wald_test(self, terms: str | Sequence[str], method: str = "F",
+                  df: float | None = None) -> TermTest:
+        """Test that the coefficients of one or several terms are all zero, as
+        :meth:`innobaro.GLMResult.wald_test` with ``method="F"`` or ``"chisq"``.
+
+        Parameters
+        ----------
+        terms : str or list of str
+            Model terms as in the formula.
+        method : {"F", "chisq"}, default "F"
+            :math:`F = \\beta^\\top V^{-1}\\beta / k` on (k, ``df``) degrees of
+            freedom, or the Wald chi-square on k (R's ``regTermTest``). The
+            working likelihood-ratio tests need the rows again.
+        df : float, optional
+            Denominator degrees of freedom; the residual degrees of freedom by
+            default.
+
+        Returns
+        -------
+        TermTest
+        """
+        from ..models import wald_term_test
+
+        if method not in ("F", "chisq"):
+            raise UnsupportedDesignError(
+                f"wald_test on a {self.engine} model: method must be 'F' or 'chisq' (the "
+                f"working likelihood-ratio tests refit the model on the rows); got "
+                f"{method!r}")
+        names, idx = self.spec.columns_of(terms)
+        idx = idx[self._keep[idx]]
+        if idx.size == 0:
+            raise EstimationError(f"every coefficient of {' + '.join(names)} is aliased; "
+                                  f"there is nothing to test")
+        ddf = self.df_resid if df is None else float(df)
+        return wald_term_test(names, self._beta[idx], self._V[np.ix_(idx, idx)], ddf, method)
 
     def __repr__(self) -> str:
         return repr(self.summary())
