@@ -3,7 +3,7 @@
 DuckDB's SQL has no ``erf``, ``pnorm`` or ``qnorm``, which the probit link
 needs. This module writes them as SQL expressions of DOUBLE arithmetic and
 functions that exist in DuckDB 1.0 and 2.x (``exp``, ``ln``, ``sqrt``,
-``abs``, ``trunc``, ``least``, ``greatest``, ``isnan``, ``CASE``), with the
+``abs``, ``trunc``, ``greatest``, ``isnan``, ``CASE``), with the
 published rational approximations R uses:
 
 - the distribution function :math:`\\Phi(x)` by W. J. Cody's rational
@@ -201,17 +201,24 @@ def _ln(x: Any) -> Any:
     return np.log(np.maximum(x, _TINY))
 
 
-def _least(x: Any, bound: float) -> Any:
-    """``min(x, bound)`` (NaN is handled before: DuckDB's least ranks NaN highest)."""
-    return _Sql(f"least({x.code}, {_lit(bound)})") if isinstance(x, _Sql) \
-        else np.minimum(x, bound)
-
-
 def _where(cond: Any, a: Any, b: Any) -> Any:
     """``a`` where ``cond`` holds, else ``b``."""
     if isinstance(cond, _Sql):
         return _Sql(f"(CASE WHEN {cond.code} THEN {_code(a)} ELSE {_code(b)} END)")
     return np.where(cond, a, b)
+
+
+def _within(x: Any, value: Any, below: float, above: float) -> Any:
+    """``value`` where :math:`|x| \\le 40`; NaN where ``x`` is NaN (and NULL
+    where it is NULL: no branch of the CASE holds); else ``below`` or ``above``,
+    the value beyond :math:`\\mp 40` (and at :math:`\\mp\\infty`), where
+    the arithmetic would meet infinities."""
+    if isinstance(x, _Sql):
+        return _Sql(f"(CASE WHEN abs({x.code}) <= {_lit(_FAR)} THEN {value.code} "
+                    f"WHEN isnan({x.code}) THEN {x.code} WHEN {x.code} > 0 THEN {_lit(above)} "
+                    f"WHEN {x.code} < 0 THEN {_lit(below)} END)")
+    return np.where(np.abs(x) <= _FAR, value, np.where(np.isnan(x), x,
+                                                      np.where(x > 0, above, below)))
 
 
 def _passing(x: Any, value: Any) -> Any:
@@ -243,7 +250,7 @@ def _gauss_tail(x: Any, rational: Any) -> Any:
 
 def _cdf(x: Any) -> Any:
     """Cody's :math:`\\Phi(x)`, R's ``pnorm_both`` for the lower tail."""
-    y = _least(_abs(x), _FAR)
+    y = _abs(x)
     # |x| <= 0.674
     xsq = x * x
     xnum, xden = _A[4] * xsq, xsq
@@ -265,7 +272,8 @@ def _cdf(x: Any) -> Any:
         xden = (xden + _Q[i]) * xsq
     far = _gauss_tail(y, (_M_1_SQRT_2PI - xsq * (xnum + _P[4]) / (xden + _Q[4])) / y)
     lower = _where(y <= _SQRT_32, middle, far)  # Phi(-|x|)
-    return _passing(x, _where(y <= _SPLIT, central, _where(x > 0.0, 1.0 - lower, lower)))
+    return _within(x, _where(y <= _SPLIT, central, _where(x > 0.0, 1.0 - lower, lower)),
+                   0.0, 1.0)
 
 
 def _quantile(p: Any) -> Any:
@@ -291,10 +299,11 @@ def _quantile(p: Any) -> Any:
 
 def _pdf(x: Any) -> Any:
     """:math:`\\phi(x)` with :math:`x = x_1 + x_2`, :math:`x_1^2` exact (R's ``dnorm``)."""
-    y = _least(_abs(x), _FAR)
+    y = _abs(x)
     x1 = _trunc(y * 65536.0) / 65536.0
     x2 = y - x1
-    return _passing(x, _M_1_SQRT_2PI * (_exp(-0.5 * x1 * x1) * _exp((-0.5 * x2 - x1) * x2)))
+    return _within(x, _M_1_SQRT_2PI * (_exp(-0.5 * x1 * x1) * _exp((-0.5 * x2 - x1) * x2)),
+                   0.0, 0.0)
 
 
 def _numpy(fn: Callable[[Any], Any], x: Any) -> np.ndarray:
