@@ -38,7 +38,7 @@ from .core import EngineDesign, FrameSource, Source
 from .replicates import column_range
 from .sums import COMPLETE, SW, N, SumsSpec
 
-__all__ = ["BINS", "engine_quantile"]
+__all__ = ["BINS", "ExtendedSource", "add_columns", "engine_quantile"]
 
 #: number of equal-width bins of the first pass
 BINS = 2048
@@ -145,6 +145,11 @@ class _Extended:
             return frame[frame[_GAP] == -1][columns].compute()  # type: ignore
         frame = self.inner.frame
         return frame.loc[frame[_GAP].to_numpy() == -1, columns]  # type: ignore
+
+
+#: the source whose rows carry the bin or gap column (advanced; the replicate
+#: quantile of :mod:`innobaro.engines.replicates` builds on it)
+ExtendedSource = _Extended
 
 
 def engine_quantile(design: EngineDesign, y: str, q: Any, *, by: Any = None,

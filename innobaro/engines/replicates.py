@@ -47,13 +47,16 @@ from ..intervals import proportion_interval
 from ..results import Estimate
 from ..variance.replicates import replicate_rank_df, replicate_vcov
 from .core import EngineDesign, Source
-from .sums import COMPLETE, SW, N, SumsSpec, check_rows, reduce_frame
+from .sums import COMPLETE, SW, N, SumsSpec, cells_design_frame, check_rows, reduce_frame
 
 __all__ = ["ReplicateEngineDesign", "column_range", "gram_rank_df", "gram_sums",
            "replicate_frame", "replicate_totals"]
 
 _W = "__ib_w"
 _RW = "__ib_rw"
+#: the bin and gap columns of a quantile's passes (:mod:`innobaro.engines.quantile`)
+_BIN = "__ib_bin"
+_GAP = "__ib_gap"
 
 
 def _rep_name(k: int) -> str:
@@ -490,31 +493,33 @@ class ReplicateEngineDesign(EngineDesign):
     def _gram(self, by: tuple[str, ...]) -> pd.DataFrame:
         """Gram sums of the replicate weights per domain (cached per set of domains)."""
         if by not in self._grams:
-            R = len(self._reps)
-            cols = [_gram_name(k, m) for k in range(R) for m in range(k, R)]
-            source: Any = self._raw
-            args = (list(by), self._reps, self._spec.weights, self._combined)
-            if self.engine == "duckdb":  # R (R + 1) / 2 sums in one GROUP BY
-                w = self._spec.weights
-                full = [_num(c) if self._combined or w is None else
-                        f"({_num(c)} * {_num(w)})" for c in self._reps]
-                sel = [_quote(c) for c in by] + [
-                    f"sum({full[k]} * {full[m]}) AS {_quote(_gram_name(k, m))}"
-                    for k in range(R) for m in range(k, R)]
-                sql = f"SELECT {', '.join(sel)} FROM __ib_gram" + (
-                    " GROUP BY ALL" if by else "")
-                sums = source.relation.query("__ib_gram", sql).df()
-            elif self.engine == "dask":  # one sparse product per partition
-                empty = pd.DataFrame({c: pd.Series(dtype=t)
-                                      for c, t in source.frame.dtypes.items()})
-                sums = source.frame.map_partitions(
-                    gram_sums, *args, meta=gram_sums(empty, *args)).compute()
-            else:
-                sums = gram_sums(source.frame, *args)
-            per = (sums.groupby(list(by), observed=True, dropna=False)[cols].sum() if by
-                   else sums[cols].sum().to_frame().T)
-            self._grams[by] = per
+            self._grams[by] = self._gram_of(self._raw, by)
         return self._grams[by]
+
+    def _gram_of(self, source: Any, by: tuple[str, ...]) -> pd.DataFrame:
+        """Gram sums of the replicate weights per domain of ``source``'s rows (one pass)."""
+        R = len(self._reps)
+        cols = [_gram_name(k, m) for k in range(R) for m in range(k, R)]
+        args = (list(by), self._reps, self._spec.weights, self._combined)
+        if source.engine == "duckdb":  # R (R + 1) / 2 sums in one GROUP BY
+            w = self._spec.weights
+            full = [_num(c) if self._combined or w is None else
+                    f"({_num(c)} * {_num(w)})" for c in self._reps]
+            sel = [_quote(c) for c in by] + [
+                f"sum({full[k]} * {full[m]}) AS {_quote(_gram_name(k, m))}"
+                for k in range(R) for m in range(k, R)]
+            sql = f"SELECT {', '.join(sel)} FROM __ib_gram" + (
+                " GROUP BY ALL" if by else "")
+            sums = source.relation.query("__ib_gram", sql).df()
+        elif source.engine == "dask":  # one sparse product per partition
+            empty = pd.DataFrame({c: pd.Series(dtype=t)
+                                  for c, t in source.frame.dtypes.items()})
+            sums = source.frame.map_partitions(
+                gram_sums, *args, meta=gram_sums(empty, *args)).compute()
+        else:
+            sums = gram_sums(source.frame, *args)
+        return (sums.groupby(list(by), observed=True, dropna=False)[cols].sum() if by
+                else sums[cols].sum().to_frame().T)
 
     def _gram_matrix(self, packed: np.ndarray) -> np.ndarray:
         R = len(self._reps)
@@ -569,54 +574,270 @@ class ReplicateEngineDesign(EngineDesign):
                                    method="other", scale=self._scale,
                                    rscales=self._rscales.tolist(), mse=self._mse, df=1.0)
 
-    def quantile(self, *args: Any, **kwargs: Any) -> Estimate:
-        """Not available on a replicate design over an engine (use a design with PSUs).
+    def quantile(self, y: str, q: float | Sequence[float], *,
+                 by: str | Sequence[str] | None = None, level: float = 0.95,
+                 na_rm: bool = False, interval_type: str = "mean") -> Estimate:
+        """Quantiles, exactly, with the intervals of :func:`innobaro.quantile` on a
+        replicate design.
 
         Parameters
         ----------
-        *args, **kwargs
-            As for :meth:`EngineDesign.quantile`.
+        y : str
+            One numeric column.
+        q : float or list of float
+            Probabilities in [0, 1].
+        by : str or list of str, optional
+        level : float, default 0.95
+            The interval's level (a Woodruff interval's ``ci()`` gives it at this
+            level only).
+        na_rm : bool, default False
+        interval_type : {"mean", "xlogit", "asin", "quantile"}, default "mean"
+            R's ``interval.type``: a Woodruff interval from the replicate variance
+            of :math:`\\hat F(\\hat Q(p))`, or ``"quantile"``, the quantile
+            recomputed with each replicate's weights and a Wald interval from
+            their replicate variance.
 
         Returns
         -------
         Estimate
-            Never: the replicate quantile needs every replicate's CDF.
-        """
-        raise UnsupportedDesignError("quantile on a replicate design over an engine is not "
-                                     "available yet; load the rows and use ib.quantile")
+            Equal to :func:`innobaro.quantile` with ``qrule="math"`` on the rows.
 
-    def table(self, *args: Any, **kwargs: Any) -> Any:
-        """Not available on a replicate design over an engine.
+        Notes
+        -----
+        :math:`\\hat Q(p) = \\min\\{x : \\hat F(x) \\ge p\\}` (R's ``qrule="math"``):
+        a histogram pass sums the weights per (domain, bin), and with
+        ``interval_type="quantile"`` every replicate's weights too, which brackets
+        the full-sample quantile and each replicate's; a second pass brings the
+        rows in the union of the brackets, with their replicate weights, and sums
+        the others per (domain, gap between brackets) under every replicate. On
+        those rows and sums (as the rows of a small replicate design) every
+        replicate's distribution function is the rows' inside the brackets, so
+        the quantiles, :math:`\\hat F_r(\\hat Q(p))` and the replicate quantiles
+        are (Woodruff 1952; Lumley 2010, sec. 2.4; see
+        :mod:`innobaro.engines.quantile` for the passes).
+        """
+        from .quantile import BINS, ExtendedSource
+
+        if not isinstance(y, str):
+            raise EstimationError("quantile on an engine design: give one column (y=\"name\")")
+        if interval_type not in ("mean", "xlogit", "asin", "quantile"):
+            raise UnsupportedDesignError(
+                f"quantile on a replicate design over an engine: interval_type must be "
+                f"'mean', 'xlogit', 'asin' or 'quantile' (the others need the rows' "
+                f"counts); got {interval_type!r}")
+        probs = np.atleast_1d(np.asarray(q, dtype=float))
+        if probs.ndim != 1 or ((probs < 0) | (probs > 1) | np.isnan(probs)).any():
+            raise EstimationError(f"quantile probabilities must be in [0, 1]; got {q!r}")
+        by_cols = as_column_list(by, "by")
+        # the variable's missing values and the domains' columns, named as in memory
+        self._pass(replace(self._spec, by=tuple(by_cols), variables=(y,)), "quantile", na_rm)
+        lo_, hi_, miss = column_range(self._raw, [y])
+        lo, hi = float(lo_[0]), float(hi_[0])
+        if np.isnan(lo):
+            raise EstimationError(f"quantile: column {y!r} has no values")
+        scale = BINS / (hi - lo) if hi > lo else 0.0
+        R = len(self._reps)
+        each = interval_type == "quantile"  # every replicate's quantile is read
+        # pass 1: the weight per (domain, bin), and each replicate's
+        ext = ExtendedSource(self._raw, y, lo, scale, None)
+        hist = (_OnePass(ext.inner, self._reps, self._combined) if each else ext).sums(
+            SumsSpec(keys=(), by=(*by_cols, _BIN), variables=(y,), weights=self._spec.weights))
+        hist = hist[hist[COMPLETE].to_numpy(dtype=bool)]
+        if by_cols:
+            codes, uniques = pd.factorize(pd.MultiIndex.from_frame(hist[by_cols]))
+            D = len(uniques)
+        else:
+            codes, D = np.zeros(len(hist), dtype=np.int64), 1
+        weights = [SW, *([_rep_total(k) for k in range(R)] if each else [])]
+        W = np.zeros((D, len(weights), BINS))  # (domain, full sample and replicates, bin)
+        bins = hist[_BIN].to_numpy(dtype=np.int64)
+        for s, c in enumerate(weights):  # over the weight columns: one scatter each
+            np.add.at(W[:, s, :], (codes, bins), hist[c].to_numpy(dtype=float))
+        rows = np.bincount(codes, weights=hist[N].to_numpy(dtype=float), minlength=D)
+        cum = np.cumsum(W, axis=2)
+        total = cum[:, :, -1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = cum / total
+        has = (total[:, :, 0] > 0)[:, :, None]  # a replicate without weight has no quantile
+        # the first bracket: a few standard errors of a share in each domain
+        delta = np.clip(10.0 / np.sqrt(np.maximum(rows, 1.0)), 1e-4, 0.05)[:, None, None]
+        while True:
+            marks = np.zeros(BINS + 1)
+            for p in probs:  # over probabilities: the bins within delta of each
+                first = (share >= p - delta).argmax(axis=2)
+                above = share >= p + delta
+                last = np.where(above.any(axis=2), above.argmax(axis=2), BINS - 1)
+                ok = has[:, :, 0]
+                np.add.at(marks, np.maximum(first[ok] - 1, 0), 1.0)
+                np.add.at(marks, np.minimum(last[ok] + 1, BINS - 1) + 1, -1.0)
+            wanted = np.cumsum(marks)[:BINS] > 0
+            if (delta >= 1).all():
+                wanted[:] = True
+            result = self._bracketed_quantile(y, probs, by_cols, lo, scale, hi, wanted,
+                                              level, na_rm, interval_type,
+                                              bool(miss[0]) and na_rm)
+            if result is not None:
+                return result
+            delta = delta * 2
+
+    def _bracketed_quantile(self, y: str, probs: np.ndarray, by_cols: list[str], lo: float,
+                            scale: float, hi: float, wanted: np.ndarray, level: float,
+                            na_rm: bool, interval_type: str, missing: bool
+                            ) -> Estimate | None:
+        """Pass 2 and the in-memory quantile; None when a value read lies in a gap."""
+        from ..estimators import quantile as _quantile_of
+        from ..intervals import FixedInterval
+        from .quantile import BINS, ExtendedSource
+
+        R = len(self._reps)
+        run = np.cumsum(np.r_[0, np.diff(wanted.astype(np.int64)) != 0])  # run of each bin
+        gaps = np.where(wanted, -1, run)
+        ext = ExtendedSource(self._raw, y, lo, scale, gaps)
+        weight = self._spec.weights
+        cols = list(dict.fromkeys([*by_cols, y, *([weight] if weight else []), *self._reps]))
+        rows = ext.bracketed_rows(cols)
+        agg = _OnePass(ext.inner, self._reps, self._combined).sums(
+            SumsSpec(keys=(), by=(*by_cols, _GAP), variables=(y,), weights=weight))
+        agg = agg[agg[_GAP].to_numpy() != -1]
+        # a value for each gap between the brackets around it: halfway between the
+        # largest bracketed value below and the smallest above (the ends: the
+        # smallest and largest values)
+        vals = rows[y].to_numpy(dtype=float)
+        at = np.clip(np.floor((vals - lo) * scale), 0, BINS - 1).astype(np.int64)
+        top = np.full(BINS, -np.inf)
+        np.maximum.at(top, at, vals)
+        bottom = np.full(BINS, np.inf)
+        np.minimum.at(bottom, at, vals)
+        below = np.r_[-np.inf, np.maximum.accumulate(top)[:-1]]  # before each bin
+        after = np.r_[np.minimum.accumulate(bottom[::-1])[::-1][1:], np.inf]
+        code = agg[_GAP].to_numpy(dtype=np.int64)
+        ids = np.arange(BINS)
+        first_bin = np.full(run[-1] + 1, BINS)
+        np.minimum.at(first_bin, run[~wanted], ids[~wanted])
+        last_bin = np.full(run[-1] + 1, -1)
+        np.maximum.at(last_bin, run[~wanted], ids[~wanted])
+        g = np.maximum(code, 0)
+        s, e = first_bin[g], last_bin[g]
+        b_lo = below[np.clip(s, 0, BINS - 1)]
+        b_hi = after[np.clip(e, 0, BINS - 1)]
+        rep = np.where((s == 0) | ~np.isfinite(b_lo), lo,
+                       np.where((e == BINS - 1) | ~np.isfinite(b_hi), hi, (b_lo + b_hi) / 2))
+        rep = np.where(code >= 0, rep, np.nan)  # -2: the rows with a missing value
+        w = rows[weight].to_numpy(dtype=float) if weight else np.ones(len(rows))
+        F = np.column_stack([rows[c].to_numpy(dtype=float) for c in self._reps])
+        if not self._combined:
+            F = F * w[:, None]
+        names = [f"__ib_rep{k}" for k in range(R)]
+        frame = pd.concat([
+            pd.DataFrame({**{k: rows[k].to_numpy() for k in by_cols}, y: vals, _W: w,
+                          **dict(zip(names, F.T, strict=True))}),
+            pd.DataFrame({**{k: agg[k].to_numpy() for k in by_cols}, y: rep,
+                          _W: agg[SW].to_numpy(dtype=float),
+                          **{names[k]: agg[_rep_total(k)].to_numpy(dtype=float)
+                             for k in range(R)}})], ignore_index=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
+            cells = ReplicateDesign(frame, weights=_W, replicate_weights=names,
+                                    method="other", scale=self._scale,
+                                    rscales=self._rscales.tolist(), mse=self._mse, df=1.0)
+
+            def run_at(df: float) -> Estimate:
+                return _quantile_of(cells.with_df(df), y, list(probs), by=by_cols or None,
+                                    level=level, na_rm=na_rm, interval_type=interval_type)
+
+            first = run_at(1.0)
+            df = self._quantile_df(first, by_cols, y, lo, scale, missing)
+            groups, group = np.unique(df, return_inverse=True)
+            group = group.ravel()
+            runs = [] if interval_type == "quantile" else [
+                run_at(float(d)) for d in groups]  # one per distinct df (usually one)
+        est = first.estimate.to_numpy()
+        if interval_type == "quantile":  # the replicate quantiles: a Wald interval on df
+            read = est
+            V = first.vcov.to_numpy()
+            ci = None
+        else:
+            # the Woodruff slope s_i of an entry depends on its df only, and
+            # V_ij = s_i s_j C_ij with C the covariance of the F's: entry i's row
+            # from its own df's run, each column j rescaled to j's own slope
+            Vs = np.stack([r.vcov.to_numpy() for r in runs])  # (groups, m, m)
+            m = est.size
+            d = np.diagonal(Vs, axis1=1, axis2=2)  # (groups, m)
+            own = Vs[group[:, None], np.arange(m)[:, None], np.arange(m)[None, :]]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.sqrt(d[group[None, :], np.arange(m)[None, :]]
+                                / d[group[:, None], np.arange(m)[None, :]])
+            V = np.where(own != 0, own * np.where(np.isfinite(ratio), ratio, 0.0), 0.0)
+            cis = np.stack([r.ci(level).to_numpy(dtype=float) for r in runs])  # (g, m, 2)
+            ci = cis[group, np.arange(m)]
+            read = np.concatenate([est, ci.ravel()])
+        used = agg[COMPLETE].to_numpy(dtype=bool) & (agg[SW].to_numpy(dtype=float) > 0)
+        if np.isin(read, rep[used & (code >= 0)]).any():
+            return None
+        out = Estimate(est, V, first.estimate.index, df=df, kind=first.kind, level=level,
+                       method=first.method, notes=first.notes)
+        if ci is None:
+            return out
+        return out.with_interval(FixedInterval(ci[:, 0], ci[:, 1], level,
+                                               "engine quantile's Woodruff", df))
+
+    def _quantile_df(self, est: Estimate, by_cols: list[str], y: str, lo: float,
+                     scale: float, missing: bool) -> np.ndarray:
+        """Each entry's degrees of freedom: the rank of its domain's replicate
+        weights among the rows with a value of ``y``, minus one (as in memory)."""
+        from .quantile import BINS, ExtendedSource
+
+        m = len(est.estimate)
+        if self._given_df is not None:
+            return np.full(m, self._given_df)
+        if missing:  # the rows with a value: gap -1 (every bin), the others -2
+            ext = ExtendedSource(self._raw, y, lo, scale, np.full(BINS, -1))
+            gram = self._gram_of(ext.inner, (*by_cols, _GAP)).reset_index()
+            gram = gram[gram[_GAP].to_numpy() == -1].drop(columns=_GAP)
+            gram = (gram.groupby(by_cols, observed=True, dropna=False).sum() if by_cols
+                    else gram.sum().to_frame().T)
+        else:
+            gram = self._gram(tuple(by_cols))
+        if not by_cols:
+            return np.full(m, gram_rank_df(self._gram_matrix(
+                gram.to_numpy(dtype=float).sum(axis=0)[None, :])[0]))
+        index = est.estimate.index.droplevel("variable")
+        if len(by_cols) == 1 and isinstance(index, pd.MultiIndex):
+            index = index.get_level_values(0)
+        domains = index.unique()
+        per = np.array([gram_rank_df(G) for G in self._gram_matrix(
+            gram.reindex(domains).to_numpy(dtype=float))])  # over domains: one rank each
+        return per[domains.get_indexer(index)]
+
+    def table_design(self, sums: pd.DataFrame, spec: SumsSpec) -> ReplicateDesign:
+        """The in-memory replicate design whose rows are a table's cells (advanced).
 
         Parameters
         ----------
-        *args, **kwargs
-            As for :meth:`EngineDesign.table`.
+        sums : pandas.DataFrame
+            One pass of ``spec``'s sums with every replicate's totals.
+        spec : SumsSpec
 
         Returns
         -------
-        pandas.DataFrame
-            Never.
+        ReplicateDesign
+            One row per cell :math:`c` of the table's levels: weight
+            :math:`T_c(w)`, replicate weights :math:`T_c(w_r)`, and this
+            design's scale, ``rscales``, ``mse`` and degrees of freedom. A
+            table's counts and shares are totals and ratios of totals of the
+            cells' indicators, so their replicate estimates are those of the
+            rows (Wolter 2007, ch. 3-5).
         """
-        raise UnsupportedDesignError("table on a replicate design over an engine is not "
-                                     "available yet; mean() of the categorical column gives "
-                                     "its shares")
-
-    def chisq_test(self, *args: Any, **kwargs: Any) -> Any:
-        """Not available on a replicate design over an engine.
-
-        Parameters
-        ----------
-        *args, **kwargs
-            As for :meth:`EngineDesign.chisq_test`.
-
-        Returns
-        -------
-        TestResult
-            Never.
-        """
-        raise UnsupportedDesignError("chisq_test on a replicate design over an engine is not "
-                                     "available yet; load the rows and use ib.chisq_test")
+        frame = cells_design_frame(sums, spec, _W)
+        names = [f"__ib_rep{k}" for k in range(len(self._reps))]
+        reps = pd.DataFrame(np.column_stack([
+            sums[_rep_total(k)].to_numpy(dtype=float) for k in range(len(self._reps))]),
+            columns=names, index=frame.index)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
+            return ReplicateDesign(pd.concat([frame, reps], axis=1), weights=_W,
+                                   replicate_weights=names, method="other", scale=self._scale,
+                                   rscales=self._rscales.tolist(), mse=self._mse, df=self.df)
 
     def proportion(self, y: str | Sequence[str], *, by: str | Sequence[str] | None = None,
                    method: str = "logit", level: float = 0.95,
