@@ -40,6 +40,7 @@ def _rep_data(method: str, seed: int = 11, n: int = 640) -> tuple[pd.DataFrame, 
                        "g": rng.choice(["north", "south", "west"], n),
                        "c": rng.choice(["lo", "mid", "hi", "top"], n, p=[.3, .3, .3, .1])})
     df["z"] = np.where(df["h"] < 2, "small", "large")  # a domain in two strata only
+    df["inner"] = (df["h"] < 5).astype(int)
     df["b"] = (rng.uniform(size=n) < 1 / (1 + np.exp(2 - df["x"]))).astype(float)
     df.loc[rng.choice(n, 15, replace=False), "y"] = np.nan
     df.loc[rng.choice(n, 3, replace=False), "g"] = None
@@ -160,3 +161,56 @@ def test_table_and_chisq_match_in_memory(engine: str, method: str, tmp_path: Pat
     _same_table(e.table("c"), ib.table(m, "c"), ["c"])
     with pytest.raises(MissingValueError, match=r"'g' \(3 missing\)"):
         e.chisq_test("c", "g")
+
+
+# ----------------------------------------------------------------------- GLMs
+def _same_glm(a: Any, b: ib.GLMResult) -> None:
+    np.testing.assert_allclose(a.params, b.params, rtol=RTOL)
+    np.testing.assert_allclose(a.vcov, b.vcov, rtol=RTOL,
+                               atol=1e-13 * np.abs(b.vcov.to_numpy()).max())
+    np.testing.assert_allclose(a.bse, b.bse, rtol=RTOL)
+    assert a.df_resid == b.df_resid
+    np.testing.assert_allclose(a.conf_int(), b.conf_int(), rtol=RTOL)
+    np.testing.assert_allclose(a.pvalues, b.pvalues, rtol=1e-9)
+    assert a.nobs == b.nobs and a.n_dropped == b.n_dropped
+
+
+GLM_CASES = [("pandas", "bootstrap"), ("pandas", "fay"), ("duckdb", "jkn"), ("duckdb", "jk1"),
+             ("dask", "jkn")]
+
+
+@pytest.mark.parametrize(("engine", "method"), GLM_CASES)
+def test_glm_refits_match_in_memory(engine: str, method: str, tmp_path: Path,
+                                    request: Any) -> None:
+    e, m, df, _ = _designs(engine, method, tmp_path, request)
+    # a logit with a factor, in a domain (the rank of its rows' replicates)
+    inside = (df["h"] < 5).to_numpy()
+    a = e.logit("b ~ x + C(c)", domain="inner")
+    _same_glm(a, ib.logit("b ~ x + C(c)", m.subset(inside)))
+    assert a.replicates.shape == (m.n_replicates, 5)
+    if engine == "dask":
+        return
+    # rows dropped for missing values (y and g), a poisson model with an offset
+    _same_glm(e.glm("y ~ x + g"), ib.glm("y ~ x + g", m))
+    _same_glm(e.glm("y ~ x", family="poisson", offset="x"),
+              ib.glm("y ~ x", m, family="poisson", offset="x"))
+    assert "replicate weights" in repr(a.summary())
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_glm_replicates_without_a_level_are_left_out(engine: str, tmp_path: Path,
+                                                     request: Any) -> None:
+    df, kw = _rep_data("jkn")
+    # a level in one PSU only: the replicate dropping that PSU cannot estimate it
+    df["rare"] = np.where(df["psu"] == 31, "rare", np.where(df["x"] > 1, "hi", "lo"))
+    e = engine_design(engine, df, tmp_path, request, **kw)
+    m = ib.ReplicateDesign(df, **kw)
+    with pytest.warns(ib.errors.InnobaroWarning, match="replicates"):
+        a = e.logit("b ~ x + rare")
+    with pytest.warns(ib.errors.InnobaroWarning, match="replicates"):
+        b = ib.logit("b ~ x + rare", m)
+    _same_glm(a, b)
+    assert np.isnan(a.replicates).any(axis=1).sum() == 1
+    with pytest.raises(UnsupportedDesignError, match="step-halving"):
+        e.glm("y ~ x", family="gaussian", link="inverse")
+
