@@ -21,6 +21,14 @@ taken from the Gram matrix :math:`\\sum_{i \\in d} w_{ri} w_{si}` summed per
 domain in one more pass (once per set of domains): the rank by LINPACK's
 limited pivoting is a function of the Gram matrix of the columns scaled to
 unit norm (Wolter 2007, ch. 3-5; Lumley 2010, sec. 2.8).
+
+A quantile's passes (:mod:`innobaro.engines.quantile`) carry every replicate's
+weights: the histogram (to bracket each replicate's quantile, for R's
+``interval.type="quantile"``), the bracketed rows and the sums between the
+brackets; :func:`innobaro.quantile` runs on them as a small replicate design,
+once per distinct domain df. A table's cells carry every replicate's totals
+(:meth:`ReplicateEngineDesign.table_design`). Models refit every replicate
+(:mod:`innobaro.engines.replicate_glm`).
 """
 
 from __future__ import annotations
@@ -362,7 +370,8 @@ class ReplicateEngineDesign(EngineDesign):
     Built by :meth:`innobaro.Design.from_parquet`, :meth:`~innobaro.Design.from_duckdb`
     or :meth:`~innobaro.Design.from_dask` with ``replicate_weights=``; the
     arguments are those of :class:`~innobaro.ReplicateDesign`. ``mean``,
-    ``total``, ``ratio`` and ``proportion`` give the in-memory replicate
+    ``total``, ``ratio``, ``proportion``, ``quantile``, ``table``,
+    ``chisq_test``, ``glm`` and ``logit`` give the in-memory replicate
     design's numbers.
 
     Parameters
