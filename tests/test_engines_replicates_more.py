@@ -188,7 +188,10 @@ def test_glm_refits_match_in_memory(engine: str, method: str, tmp_path: Path,
     a = e.logit("b ~ x + C(c)", domain="inner")
     _same_glm(a, ib.logit("b ~ x + C(c)", m.subset(inside)))
     assert a.replicates.shape == (m.n_replicates, 5)
-    if engine == "dask":
+    if engine == "dask":  # the rows of a PSU are in several partitions
+        parts = e.source.inner.frame.map_partitions(
+            lambda f: f[["psu"]].drop_duplicates()).compute()
+        assert parts["psu"].duplicated().any()
         return
     # rows dropped for missing values (y and g), a poisson model with an offset
     _same_glm(e.glm("y ~ x + g"), ib.glm("y ~ x + g", m))
@@ -214,3 +217,22 @@ def test_glm_replicates_without_a_level_are_left_out(engine: str, tmp_path: Path
     with pytest.raises(UnsupportedDesignError, match="step-halving"):
         e.glm("y ~ x", family="gaussian", link="inverse")
 
+
+
+def test_multipliers_mse_and_given_df(tmp_path: Path, request: Any) -> None:
+    df, kw = _rep_data("jkn")
+    names = kw["replicate_weights"]
+    mult = df.copy()
+    w = df["w"].to_numpy()
+    mult[names] = np.where(w[:, None] > 0, df[names].to_numpy() / np.where(w > 0, w, 1.0)[:, None],
+                           0.0)
+    for frame, extra in ((mult, dict(combined_weights=False)), (df, dict(mse=True, df=9.0))):
+        m = ib.ReplicateDesign(frame, **kw, **extra)
+        e = engine_design("duckdb", frame, tmp_path, request, **kw, **extra)
+        for kind in ("mean", "quantile"):
+            _same(e.quantile("y", [0.5, 0.75], by="z", na_rm=True, interval_type=kind),
+                  ib.quantile(m, "y", [0.5, 0.75], by="z", na_rm=True, interval_type=kind))
+        _same_test(e.chisq_test("c", "z"), ib.chisq_test(m, "c", "z"))
+        _same_table(e.table("c", "z", shares="total"), ib.table(m, "c", "z", shares="total"),
+                    ["c", "z"])
+        _same_glm(e.logit("b ~ x"), ib.logit("b ~ x", m))
