@@ -471,29 +471,46 @@ class _Refits:
         pairs = [(j, m) for j in range(p) for m in range(j, p)]
         out: dict[str, Any] = {"G": np.zeros((k, p, p)), "rhs": np.zeros((p, k)),
                                "dev": np.zeros(k), "ext": np.zeros(k)}
+        if extreme:  # the fitted values only: rows at 0 or 1 per replicate
+            for pos in self._blocks(np.arange(k), 1):  # over blocks
+                base, _ = self._base_sql(idx[pos])
+                eta = ", ".join(" + ".join(f"{sql_literal(float(B[j, c]))} * x{j}"
+                                           for j in range(p)) + f" + off AS eta_{i}"
+                                for i, c in enumerate(pos))
+                mus = ", ".join(_named(fam["mu"], i) + f" AS mu_{i}" for i in range(pos.size))
+                sel = [f"count_if({_named(fam['extreme'], i)}) AS ext{i}"
+                       for i in range(pos.size)]
+                got = self._sql_sums(
+                    f"WITH a AS ({base}), b AS (SELECT *, {eta} FROM a), c AS (SELECT *, "
+                    f"{mus} FROM b) SELECT bucket, {', '.join(sel)} FROM c GROUP BY ALL",
+                    [f"ext{i}" for i in range(pos.size)])
+                out["ext"][pos] = got
+            return out
         for pos in self._blocks(np.arange(k), len(pairs) + p + 2):  # over blocks
             base, _ = self._base_sql(idx[pos])
             n = pos.size
             eta = [" + ".join(f"{sql_literal(float(B[j, c]))} * x{j}" for j in range(p))
                    + " + off" for c in pos]
-            ctes = (f"WITH a AS ({base}), "
+            # the products of the model's columns once, for every replicate's Gram
+            xx = ", ".join(f"x{j} * x{m} AS xx{j}_{m}" for j, m in pairs)
+            ctes = (f"WITH a0 AS ({base}), a AS (SELECT *, {xx} FROM a0), "
                     f"b AS (SELECT *, {', '.join(f'{e} AS eta_{i}' for i, e in enumerate(eta))}"
                     f" FROM a), "
                     f"c AS (SELECT *, {', '.join(_named(fam['mu'], i) + f' AS mu_{i}' for i in range(n))} FROM b), "  # noqa: E501
                     f"d AS (SELECT *, {', '.join(_named(fam['d'], i) + f' AS d_{i}, ' + _named(fam['v'], i) + f' AS v_{i}' for i in range(n))} FROM c), "  # noqa: E501
-                    f"e AS (SELECT *, {', '.join(f'rw{i} * (d_{i} * (d_{i} / v_{i})) AS ww_{i}, rw{i} * (y - mu_{i}) * (d_{i} / v_{i}) AS r_{i}' for i in range(n))} FROM d) ")  # noqa: E501
+                    f"e AS (SELECT *, {', '.join(f'rw{i} * (d_{i} * (d_{i} / v_{i})) AS ww_{i}, rw{i} * (y - mu_{i}) * (d_{i} / v_{i}) AS r_{i}' for i in range(n))} FROM d), "  # noqa: E501
+                    f"f AS (SELECT *, {', '.join(f'ww_{i} * (eta_{i} - off) + r_{i} AS zz_{i}' for i in range(n))} FROM e) ")  # noqa: E501
             sel = []
             for i in range(n):  # over the block's replicates
-                sel += [f"sum(ww_{i} * x{j} * x{m}) AS g{i}_{j}_{m}" for j, m in pairs]
-                sel += [f"sum(x{j} * (ww_{i} * (eta_{i} - off) + r_{i})) AS b{i}_{j}"
-                        for j in range(p)]
+                sel += [f"sum(ww_{i} * xx{j}_{m}) AS g{i}_{j}_{m}" for j, m in pairs]
+                sel += [f"sum(x{j} * zz_{i}) AS b{i}_{j}" for j in range(p)]
                 sel.append(f"sum(rw{i} * {_named(fam['dev'], i)}) AS dev{i}" if deviance
                            else f"0.0 AS dev{i}")
                 sel.append(f"count_if({_named(fam['extreme'], i)}) AS ext{i}" if extreme
                            else f"0 AS ext{i}")
             names = [n_.rsplit(" AS ", 1)[1] for n_ in sel]
             v = dict(zip(names, self._sql_sums(
-                ctes + f"SELECT bucket, {', '.join(sel)} FROM e GROUP BY ALL", names),
+                ctes + f"SELECT bucket, {', '.join(sel)} FROM f GROUP BY ALL", names),
                 strict=True))
             for i, c in enumerate(pos):  # over the block's replicates
                 for j, m in pairs:
