@@ -474,14 +474,14 @@ class _Refits:
         if extreme:  # the fitted values only: rows at 0 or 1 per replicate
             for pos in self._blocks(np.arange(k), 1):  # over blocks
                 base, _ = self._base_sql(idx[pos])
-                eta = ", ".join(" + ".join(f"{sql_literal(float(B[j, c]))} * x{j}"
+                etas = ", ".join(" + ".join(f"{sql_literal(float(B[j, c]))} * x{j}"
                                            for j in range(p)) + f" + off AS eta_{i}"
                                 for i, c in enumerate(pos))
                 mus = ", ".join(_named(fam["mu"], i) + f" AS mu_{i}" for i in range(pos.size))
                 sel = [f"count_if({_named(fam['extreme'], i)}) AS ext{i}"
                        for i in range(pos.size)]
                 got = self._sql_sums(
-                    f"WITH a AS ({base}), b AS (SELECT *, {eta} FROM a), c AS (SELECT *, "
+                    f"WITH a AS ({base}), b AS (SELECT *, {etas} FROM a), c AS (SELECT *, "
                     f"{mus} FROM b) SELECT bucket, {', '.join(sel)} FROM c GROUP BY ALL",
                     [f"ext{i}" for i in range(pos.size)])
                 out["ext"][pos] = got
