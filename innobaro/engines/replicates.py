@@ -37,7 +37,7 @@ import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,9 @@ from ..results import Estimate
 from ..variance.replicates import replicate_rank_df, replicate_vcov
 from .core import EngineDesign, Source
 from .sums import COMPLETE, SW, N, SumsSpec, cells_design_frame, check_rows, reduce_frame
+
+if TYPE_CHECKING:  # the models' module imports on demand
+    from .replicate_glm import ReplicateGLMResult
 
 __all__ = ["ReplicateEngineDesign", "column_range", "gram_rank_df", "gram_sums",
            "replicate_frame", "replicate_totals"]
@@ -821,7 +824,7 @@ class ReplicateEngineDesign(EngineDesign):
     # ------------------------------------------------------------------ models
     def glm(self, formula: str, *, family: Any = "gaussian", link: str | None = None,
             domain: str | None = None, offset: str | None = None, tol: float = 1e-12,
-            max_iter: int = 100) -> Any:
+            max_iter: int = 100) -> ReplicateGLMResult:
         """Fit a survey GLM with replicate standard errors, as :func:`innobaro.glm`
         on a replicate design.
 
