@@ -753,45 +753,89 @@ class ReplicateEngineDesign(EngineDesign):
                                     method="other", scale=self._scale,
                                     rscales=self._rscales.tolist(), mse=self._mse, df=1.0)
 
-            def run_at(df: float) -> Estimate:
-                return _quantile_of(cells.with_df(df), y, list(probs), by=by_cols or None,
-                                    level=level, na_rm=na_rm, interval_type=interval_type)
+        def run_at(df: float) -> Estimate:
+            return _quantile_of(cells.with_df(df), y, list(probs), by=by_cols or None,
+                                level=level, na_rm=na_rm, interval_type=interval_type)
 
+        # the first run's warnings about replicates are the rows' (the others
+        # would be about the cells: their rows are not the design's)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
             first = run_at(1.0)
-            df = self._quantile_df(first, by_cols, y, lo, scale, missing)
-            groups, group = np.unique(df, return_inverse=True)
-            group = group.ravel()
+        df = self._quantile_df(first, by_cols, y, lo, scale, missing)
+        groups, group = np.unique(df, return_inverse=True)
+        group = group.ravel()
+        est = first.estimate.to_numpy()
+        m = est.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
             runs = [] if interval_type == "quantile" else [
                 run_at(float(d)) for d in groups]  # one per distinct df (usually one)
-        est = first.estimate.to_numpy()
-        if interval_type == "quantile":  # the replicate quantiles: a Wald interval on df
-            read = est
-            V = first.vcov.to_numpy()
-            ci = None
-        else:
-            # the Woodruff slope s_i of an entry depends on its df only, and
-            # V_ij = s_i s_j C_ij with C the covariance of the F's: entry i's row
-            # from its own df's run, each column j rescaled to j's own slope
-            Vs = np.stack([r.vcov.to_numpy() for r in runs])  # (groups, m, m)
-            m = est.size
-            d = np.diagonal(Vs, axis1=1, axis2=2)  # (groups, m)
-            own = Vs[group[:, None], np.arange(m)[:, None], np.arange(m)[None, :]]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.sqrt(d[group[None, :], np.arange(m)[None, :]]
-                                / d[group[:, None], np.arange(m)[None, :]])
-            V = np.where(own != 0, own * np.where(np.isfinite(ratio), ratio, 0.0), 0.0)
-            cis = np.stack([r.ci(level).to_numpy(dtype=float) for r in runs])  # (g, m, 2)
-            ci = cis[group, np.arange(m)]
-            read = np.concatenate([est, ci.ravel()])
+            if interval_type == "quantile":  # the replicate quantiles: Wald on each df
+                read = est
+                V = first.vcov.to_numpy()
+                ci = None
+            else:
+                cis = np.stack([r.ci(level).to_numpy(dtype=float) for r in runs])  # (g, m, 2)
+                ci = cis[group, np.arange(m)]
+                read = np.concatenate([est, ci.ravel()])
+                V = runs[0].vcov.to_numpy() if len(runs) == 1 else self._woodruff_vcov(
+                    cells, y, by_cols, probs, first, ci, df, level, na_rm)
         used = agg[COMPLETE].to_numpy(dtype=bool) & (agg[SW].to_numpy(dtype=float) > 0)
         if np.isin(read, rep[used & (code >= 0)]).any():
             return None
+        for w in seen:  # over the first run's warnings
+            if issubclass(w.category, InnobaroWarning) and "replicate" in str(w.message):
+                warnings.warn(str(w.message), w.category, stacklevel=3)
         out = Estimate(est, V, first.estimate.index, df=df, kind=first.kind, level=level,
                        method=first.method, notes=first.notes)
         if ci is None:
             return out
         return out.with_interval(FixedInterval(ci[:, 0], ci[:, 1], level,
                                                "engine quantile's Woodruff", df))
+
+    @staticmethod
+    def _woodruff_vcov(cells: ReplicateDesign, y: str, by_cols: list[str],
+                       probs: np.ndarray, first: Estimate, ci: np.ndarray, df: np.ndarray,
+                       level: float, na_rm: bool) -> np.ndarray:
+        """The Woodruff covariance of quantiles whose domains differ in df, as in
+        memory: :math:`V_{ij} = s_i s_j C_{ij}`, :math:`C` the replicate covariance
+        of :math:`\\hat F(\\hat Q(p))` (the means of :math:`[y \\le \\hat Q(p)]` in
+        each domain) and :math:`s_i = (U_i - L_i) / (2 t_{df_i} \\sqrt{C_{ii}})` the
+        slope of entry :math:`i`'s interval on its own df."""
+        from ..intervals import t_quantile
+
+        P = probs.size
+        est = first.estimate.to_numpy()
+        D = est.size // P
+        data = cells.data
+        if by_cols:
+            index = first.estimate.index.droplevel("variable")[::P]
+            table = (index.to_frame(index=False) if isinstance(index, pd.MultiIndex)
+                     else pd.DataFrame({by_cols[0]: np.asarray(index)}))
+            table.columns = by_cols
+        else:
+            table = pd.DataFrame(index=range(1))
+        qs = [f"__ib_q{j}" for j in range(P)]
+        for j, c in enumerate(qs):  # over probabilities: each domain's quantile
+            table[c] = est.reshape(D, P)[:, j]
+        merged = (data[by_cols].merge(table, on=by_cols, how="left") if by_cols else
+                  pd.DataFrame({c: np.full(len(data), table[c].iloc[0]) for c in qs}))
+        inside = merged[qs[0]].notna().to_numpy()
+        yv = data[y].to_numpy(dtype=float)
+        names = [f"__ib_le{j}" for j in range(P)]
+        with np.errstate(invalid="ignore"):
+            cols = {n: np.where(np.isnan(yv), np.nan,
+                                (yv <= merged[q].to_numpy(dtype=float)).astype(float))
+                    for n, q in zip(names, qs, strict=True)}
+        shares = _mean_of(cells.with_columns(cols).subset(inside), names,
+                          by=by_cols or None, na_rm=na_rm)
+        C = shares.vcov.to_numpy()
+        seF = np.sqrt(np.diag(C))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(seF > 0, (ci[:, 1] - ci[:, 0]) / (2 * t_quantile(level, df) * seF),
+                             0.0)
+        return C * np.outer(slope, slope)  # type: ignore[no-any-return]
 
     def _quantile_df(self, est: Estimate, by_cols: list[str], y: str, lo: float,
                      scale: float, missing: bool) -> np.ndarray:
