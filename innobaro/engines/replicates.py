@@ -26,7 +26,9 @@ A quantile's passes (:mod:`innobaro.engines.quantile`) carry every replicate's
 weights: the histogram (to bracket each replicate's quantile, for R's
 ``interval.type="quantile"``), the bracketed rows and the sums between the
 brackets; :func:`innobaro.quantile` runs on them as a small replicate design,
-once per distinct domain df. A table's cells carry every replicate's totals
+once per distinct domain df (the covariance across domains of different df is
+:math:`s_i s_j C_{ij}`, from the replicate covariance :math:`C` of the
+distribution functions at the quantiles). A table's cells carry every replicate's totals
 (:meth:`ReplicateEngineDesign.table_design`). Models refit every replicate
 (:mod:`innobaro.engines.replicate_glm`).
 """
