@@ -679,6 +679,23 @@ class EngineDesign:
         """
         return self._pass(spec, what, na_rm)
 
+    def table_design(self, sums: pd.DataFrame, spec: SumsSpec) -> Any:
+        """The in-memory design whose rows are the cells of a table's sums (advanced).
+
+        Parameters
+        ----------
+        sums : pandas.DataFrame
+            One pass of ``spec``'s sums (the table's levels are ``spec.by``).
+        spec : SumsSpec
+
+        Returns
+        -------
+        Design or ReplicateDesign
+            Rows: the cells, weight :math:`T_c(w)`; :func:`innobaro.table` and
+            :func:`innobaro.chisq_test` run on it (:mod:`innobaro.engines.tables`).
+        """
+        return Design(cells_design_frame(sums, spec, _W), weights=_W, **self._args)
+
     def quantile(self, y: str, q: float | Sequence[float], *,
                  by: str | Sequence[str] | None = None, level: float = 0.95,
                  na_rm: bool = False, interval_type: str = "mean") -> Estimate:

@@ -1370,3 +1370,33 @@ class EngineGLMResult:
 
     def __repr__(self) -> str:
         return repr(self.summary())
+
+
+# ----------------------------------------------------------------------------
+# what innobaro.engines.replicate_glm builds on (public names for the
+# architecture rule; the replicate refits share the plan, its SQL and frames)
+# ----------------------------------------------------------------------------
+Plan = _Plan
+plan_model = _plan
+model_levels = _levels
+encode_model = _encoded
+warm_start = _warm_start
+irls_pass = _irls_pass
+check_first_pass = _check_first
+aliased_from_gram = _aliased
+rows_dropped = _dropped
+kept_columns = _keep
+sql_masks = _sql_masks
+sql_family = _sql_family
+sql_expr = _sql_expr
+sql_weight = _sql_weight
+run_sql = _run_sql
+frame_masks = _frame_masks
+frame_model = _frame_model
+SQL_FAMILIES = _SQL_FAMILIES
+SQL_NAMES = _SQL_NAMES
+sql_quote = _q
+sql_literal = _lit
+step_scale = _scale
+converged_step = _converged
+drifting_step = _drifting

@@ -48,7 +48,7 @@ from .duckdb_engine import run_query
 from .replicates import column_range
 from .sums import COMPLETE, SW, N, SumsSpec
 
-__all__ = ["BINS", "MAX_ROWS", "engine_quantile"]
+__all__ = ["BINS", "MAX_ROWS", "Bins", "ExtendedSource", "add_columns", "engine_quantile"]
 
 #: number of equal-width bins of a pass (of the first, and of each refined bin)
 BINS = 2048
@@ -315,6 +315,11 @@ def _refine(ext: _Extended, bins: Bins, rows: np.ndarray, heavy: np.ndarray) -> 
             node.children[k] = lo
         elif np.isfinite(scale := BINS / (hi - lo)):
             node.children[k] = Bins(lo, scale)
+
+
+#: the source whose rows carry the bin or gap column (advanced; the replicate
+#: quantile of :mod:`innobaro.engines.replicates` builds on it)
+ExtendedSource = _Extended
 
 
 def engine_quantile(design: EngineDesign, y: str, q: Any, *, by: Any = None,
