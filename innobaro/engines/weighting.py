@@ -36,6 +36,14 @@ weighting carried into the variance (:mod:`innobaro.variance.calibration`):
   of :math:`w_0 x / f` and :math:`w_0 x y / f` per domain) and the totals of
   :math:`w x` per cell.
 
+A **replicate-weight design** over an engine is post-stratified or raked
+replicate by replicate (R's ``svrepdesign`` weighting): one pass gives the
+full-sample and replicate weight totals per cell of the weighting's columns,
+the in-memory weighting of a :class:`~innobaro.ReplicateDesign` of those cells
+gives a factor per (cell, replicate), and every later pass scales each
+replicate's cell totals by its factor; the degrees of freedom come from the
+replicate Gram sums per (domain, cell), scaled by the factors.
+
 The influence values of mean, total, ratio and proportion are affine in the
 row's values, :math:`u_i = \\alpha_d + \\beta_d^T y_i` within domain :math:`d`, so
 every sum above is a combination of cell totals; the residuals' totals per
@@ -74,6 +82,7 @@ from ..results import Estimate
 from ..variance.calibration import Basis, CalibrationStep, project_influence
 from ..variance.linearization import Influence, linearized_vcov
 from .core import EngineDesign, FrameSource, Source
+from .replicates import ReplicateEngineDesign
 from .sums import COMPLETE, NPOS, PREFIX, SW, WBAD, N, SumsSpec, check_rows
 
 __all__ = ["calibrate", "poststratify", "rake"]
@@ -84,6 +93,8 @@ _SW0 = PREFIX + "sw0"
 _WCAL = PREFIX + "wcal"
 #: the factor column of a table of cell factors
 _G = PREFIX + "g"
+#: the weight column of a replicate design of cells
+_W0 = PREFIX + "w"
 #: prefix of a variable divided by the design weight (zero where it is not positive)
 _PERW = PREFIX + "perw_"
 _INTERCEPT = ("Intercept", "(Intercept)")
@@ -295,15 +306,12 @@ class _Weighted(EngineDesign):
             raise UnsupportedDesignError(f"{what}: this {design.engine} design is weighted "
                                          f"already ({design._weighting}); weight the design "
                                          f"once (rake to several margins, or calibrate)")
-        from .replicates import ReplicateEngineDesign
-
         if isinstance(design, ReplicateEngineDesign):
-            # its passes sum every replicate's weights; each replicate would need
-            # its own cell factors (or lambda), which they do not apply
+            # each replicate needs its own lambda, and its weight a column per replicate
             raise UnsupportedDesignError(
-                f"{what}: a replicate design over an engine cannot be weighted yet (each "
-                f"replicate needs its own weighting); weight it in memory (ib.ReplicateDesign), "
-                f"or weight a design with PSUs over the engine")
+                f"{what}: a replicate design over an engine cannot be calibrated yet (each "
+                f"replicate needs its own calibration, a weight column per replicate); "
+                f"post-stratify or rake it, or calibrate the replicate design in memory")
         new = cls.__new__(cls)
         new.__dict__.update(vars(design))
         return new
@@ -1136,21 +1144,31 @@ def _exp(v: str) -> str:
     return f"(CASE WHEN {v} > {_EXP_MAX!r} THEN '+inf'::DOUBLE ELSE exp({v}) END)"
 
 
-def _sql_distance(m: _CalRows, u: str, lo: str, hi: str) -> tuple[str, str]:
-    """SQL of :math:`F(u) - 1` and :math:`F'(u)` (as :func:`_np_distance`)."""
+def _sql_exp(m: _CalRows, u: str, lo: str, hi: str) -> str:
+    """SQL of the exponential a distance needs (raking's, logit's), or 0."""
+    if m.exact or m.method in ("linear", "sinh"):
+        return "0.0"
+    if m.method == "raking":
+        return _exp(u)
+    return _exp(f"(({hi} - {lo}) / (({hi} - 1) * (1 - {lo}))) * {u}")
+
+
+def _sql_distance(m: _CalRows, u: str, lo: str, hi: str, ex: str | None = None
+                  ) -> tuple[str, str]:
+    """SQL of :math:`F(u) - 1` and :math:`F'(u)` (as :func:`_np_distance`);
+    ``ex``: a column holding :func:`_sql_exp`, computed once."""
     if m.exact:
         return u, "1.0"
     inside = f"({u} < {hi} - 1 AND {u} > {lo} - 1)"
     if m.method == "linear":
         return (f"(least(greatest({u} + 1, {lo}), {hi}) - 1)",
                 f"(CASE WHEN {inside} THEN 1.0 ELSE 0.0 END)")
+    e = ex if ex is not None else _sql_exp(m, u, lo, hi)
     if m.method == "raking":
-        e = _exp(u)
         return (f"(least(greatest({e}, {lo}), {hi}) - 1)",
                 f"(CASE WHEN {inside} THEN {e} ELSE 0.0 END)")
     if m.method == "logit":
         A = f"(({hi} - {lo}) / (({hi} - 1) * (1 - {lo})))"
-        e = _exp(f"{A} * {u}")
         den = f"({hi} - 1 + (1 - {lo}) * {e})"
         num = f"({lo} * ({hi} - 1) + {hi} * (1 - {lo}) * {e})"
         fm1 = f"({num} / {den} - 1)"
@@ -1202,8 +1220,9 @@ def _sql_stats(m: _CalRows, kind: str, eta: Sequence[float], scale: float, p: in
                 "count_if(lo >= 1 OR hi <= 1) AS blogit",
                 "count_if(lo = '-inf'::DOUBLE AND hi = '+inf'::DOUBLE) AS bfree"]
         return pre + f"SELECT {', '.join(sel)} FROM b"
-    fm1, d = _sql_distance(m, "u", "lo", "hi")
-    pre = (f"WITH a AS ({_sql_rows(m)}), b AS (SELECT *, {_sql_u(eta)} AS u FROM a), "
+    fm1, d = _sql_distance(m, "u", "lo", "hi", "ex")
+    pre = (f"WITH a AS ({_sql_rows(m)}), b0 AS (SELECT *, {_sql_u(eta)} AS u FROM a), "
+           f"b AS (SELECT *, {_sql_exp(m, 'u', 'lo', 'hi')} AS ex FROM b0), "
            f"c AS (SELECT *, {fm1} AS fm1, {d} AS d FROM b), "
            f"e AS (SELECT *, w0 * '{float(scale)!r}'::DOUBLE AS ws FROM c) ")
     sel += [f"sum(ws * d * (1.0 / s2) * k{a} * k{b}) AS t{a}_{b}"
@@ -1350,6 +1369,146 @@ def _newton(source: Source, m: _CalRows, pop: np.ndarray, sample: np.ndarray,
 
 
 # ---------------------------------------------------------------------------
+# replicate designs over an engine: a factor per (cell, replicate)
+# ---------------------------------------------------------------------------
+class _RepScaled:
+    """The replicate source's sums, each multiplied by its cell's factor: the
+    full-sample sums by :math:`g_c`, replicate :math:`r`'s totals by :math:`g_{cr}`
+    (every row of a cell of the sums has the same factors)."""
+
+    def __init__(self, inner: Source, cols: list[str], table: pd.DataFrame, g: np.ndarray,
+                 G: np.ndarray) -> None:
+        self.inner = inner
+        self.engine = inner.engine
+        self.cols = cols
+        self.index = pd.MultiIndex.from_frame(table[cols])
+        self.g, self.G = g, G
+
+    def columns(self) -> list[str]:
+        """The inner source's columns."""
+        return self.inner.columns()
+
+    def numeric(self, name: str) -> bool:
+        """As the inner source."""
+        return self.inner.numeric(name)
+
+    def lookup(self, frame: pd.DataFrame) -> np.ndarray:
+        """Position in the factor table of each row's cell of ``frame``."""
+        at = self.index.get_indexer(pd.MultiIndex.from_frame(frame[self.cols]))
+        if (at < 0).any():
+            raise EngineError(f"the {self.engine} source has cells of {self.cols} that were "
+                              f"not there when the design was weighted; weight it again")
+        return np.asarray(at)
+
+    def sums(self, spec: SumsSpec) -> pd.DataFrame:
+        """The inner sums (with every replicate's totals), scaled."""
+        out = self.inner.sums(spec)
+        at = self.lookup(out)
+        g, G = self.g[at], self.G[at]
+        R = G.shape[1]
+        for c in [SW, *(spec.total(j) for j in range(len(spec.variables))),
+                  *(spec.cross(j, k) for j, k in spec.pairs)]:  # over statistics
+            out[c] = out[c].to_numpy(dtype=float) * g
+        reps = [c for c in out.columns if c not in set(spec.columns)]
+        for i, c in enumerate(reps):  # replicate k's totals: w_r, then w_r y_j
+            k = i if i < R else (i - R) // max(1, len(spec.variables))
+            out[c] = out[c].to_numpy(dtype=float) * G[:, k]
+        return out
+
+
+class _RepWeighted(ReplicateEngineDesign):
+    """A post-stratified or raked replicate design over an engine: each
+    replicate weighted as R's ``svrepdesign`` weighting does, by factors found
+    on the cells (one pass of weight totals per cell and replicate)."""
+
+    _weighting: str
+    _wcols: list[str]
+    _wgrams: dict[tuple[str, ...], pd.DataFrame]
+
+    def __repr__(self) -> str:
+        return super().__repr__() + f", {self._weighting}"
+
+    @classmethod
+    def _copy(cls, design: ReplicateEngineDesign, what: str) -> Any:
+        """A copy of ``design``'s fields, to weight (a design is weighted once)."""
+        if isinstance(design, _RepWeighted):
+            raise UnsupportedDesignError(f"{what}: this {design.engine} design is weighted "
+                                         f"already ({design._weighting}); weight the design "
+                                         f"once (rake to several margins)")
+        new = cls.__new__(cls)
+        new.__dict__.update(vars(design))
+        return new
+
+    def _counts(self, sums: pd.DataFrame, spec: SumsSpec, by_cols: list[str],
+                est: Estimate) -> tuple[np.ndarray, np.ndarray]:
+        # R keeps every row in every domain of a weighted design (rows_at_calibration)
+        n_rows, n_obs = super()._counts(sums, spec, by_cols, est)
+        return np.full(n_rows.shape, float(self._n)), n_obs
+
+    def _weigh(self, what: str, cols: list[str], weigh: Any, label: str) -> Any:
+        """One pass of the weight totals per (cell, replicate); the in-memory
+        weighting of those cells as rows gives each cell's factors."""
+        have = set(self._source.columns())
+        for c in cols:
+            if c not in have:
+                raise DesignError(f"{what}: column {c!r} is not in the data")
+        spec = replace(self._spec, keys=tuple(dict.fromkeys([*self._spec.keys, *cols])))
+        sums = self._source.sums(spec)
+        for c in cols:
+            if sums[c].isna().to_numpy().any():
+                raise MissingValueError(f"{what}: column {c!r} has missing values")
+        check_rows(sums, spec, what, na_rm=True)
+        reps = [c for c in sums.columns if c not in set(spec.columns)]
+        R = len(self._reps)
+        cells = sums[list(spec.key_columns)].reset_index(drop=True)
+        names = [f"__ib_rep{k}" for k in range(R)]
+        frame = cells.assign(**{_W0: sums[SW].to_numpy(dtype=float)},
+                             **{n: sums[c].to_numpy(dtype=float)
+                                for n, c in zip(names, reps[:R], strict=True)})
+        from ..design import ReplicateDesign
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
+            mem = ReplicateDesign(frame, weights=_W0, replicate_weights=names, method="other",
+                                  scale=self._scale, rscales=self._rscales.tolist(),
+                                  mse=self._mse)
+        weighted = weigh(mem)  # the in-memory errors and warnings
+        W0 = np.column_stack([mem.unmasked_weights, mem.unmasked_replicate_weights])
+        W1 = np.column_stack([weighted.unmasked_weights, weighted.unmasked_replicate_weights])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            F = np.where(W0 > 0, W1 / W0, 1.0)
+        self._source = _RepScaled(self._source, cols, frame, F[:, 0], F[:, 1:])
+        self._spec = spec
+        self._wcols = list(cols)
+        self._wgrams = {}
+        self._weighting = label
+        self._wsum = float(np.sum(sums[SW].to_numpy(dtype=float) * F[:, 0]))
+        return self
+
+    def _gram(self, by: tuple[str, ...]) -> pd.DataFrame:
+        """Gram sums of the weighted replicate weights per domain: the Gram
+        sums per (domain, cell), each entry :math:`(r, s)` times :math:`g_{cr} g_{cs}`."""
+        if by not in self._wgrams:
+            key = tuple(dict.fromkeys([*by, *self._wcols]))
+            per = super()._gram(key).reset_index()
+            source = self._source
+            assert isinstance(source, _RepScaled)
+            G = source.G[source.lookup(per)]
+            R = G.shape[1]
+            iu, ju = np.triu_indices(R)
+            packed = [c for c in per.columns if c not in key]
+            scaled = per[packed].to_numpy(dtype=float) * G[:, iu] * G[:, ju]
+            out = pd.DataFrame(scaled, columns=packed)
+            if by:
+                out = pd.concat([per[list(by)], out], axis=1).groupby(
+                    list(by), observed=True, dropna=False)[packed].sum()
+            else:
+                out = out.sum().to_frame().T
+            self._wgrams[by] = out
+        return self._wgrams[by]
+
+
+# ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
 def _pair(cols: list[str], entry: Any) -> tuple[int, int]:
@@ -1421,6 +1580,12 @@ def poststratify(design: EngineDesign, by: str | Sequence[str], totals: Any, *,
     EngineDesign
         Weights :math:`w_i N_c / \\hat N_c`, computed by the engine on every pass.
     """
+    if isinstance(design, ReplicateEngineDesign):
+        by_cols = as_column_list(by, "by")
+        return _RepWeighted._copy(design, "poststratify")._weigh(  # type: ignore[no-any-return]
+            "poststratify", by_cols,
+            lambda d: d.poststratify(by_cols, totals, partial=partial),
+            f"post-stratified by {', '.join(by_cols)}")
     return _PostStratified._copy(design, "poststratify")._weigh(  # type: ignore[no-any-return]
         by, totals, partial)
 
@@ -1442,6 +1607,13 @@ def rake(design: EngineDesign, margins: dict[str, Any], *, max_iter: int = 50,
         Weights :math:`w_i g_c`, :math:`g_c` the product of the margins' factors
         of the row's cell, computed by the engine on every pass.
     """
+    if isinstance(design, ReplicateEngineDesign):
+        if not isinstance(margins, dict) or not margins:
+            raise DesignError("rake: margins must be a dict {column: {level: total}}")
+        cols = [str(c) for c in margins]
+        return _RepWeighted._copy(design, "rake")._weigh(  # type: ignore[no-any-return]
+            "rake", cols, lambda d: d.rake(margins, max_iter=max_iter, tol=tol),
+            f"raked to {', '.join(cols)}")
     return _Raked._copy(design, "rake")._weigh(  # type: ignore[no-any-return]
         margins, max_iter, tol)
 
