@@ -43,6 +43,12 @@ the in-memory weighting of a :class:`~innobaro.ReplicateDesign` of those cells
 gives a factor per (cell, replicate), and every later pass scales each
 replicate's cell totals by its factor; the degrees of freedom come from the
 replicate Gram sums per (domain, cell), scaled by the factors.
+Its linear calibration (without bounds; ``variance=`` and ``formula=`` as
+above) sums :math:`X^T W_r \\Sigma^{-1} X` and :math:`X^T w_r` for the full sample
+and every replicate in one pass, solves each replicate's :math:`\\lambda_r`, and
+makes every calibrated weight :math:`w_{ri} (1 + x_i^T \\lambda_r / \\sigma^2_i)` a
+column the engine computes: a replicate design over those columns, whose
+variance and degrees of freedom need no residuals.
 
 The influence values of mean, total, ratio and proportion are affine in the
 row's values, :math:`u_i = \\alpha_d + \\beta_d^T y_i` within domain :math:`d`, so
@@ -306,12 +312,6 @@ class _Weighted(EngineDesign):
             raise UnsupportedDesignError(f"{what}: this {design.engine} design is weighted "
                                          f"already ({design._weighting}); weight the design "
                                          f"once (rake to several margins, or calibrate)")
-        if isinstance(design, ReplicateEngineDesign):
-            # each replicate needs its own lambda, and its weight a column per replicate
-            raise UnsupportedDesignError(
-                f"{what}: a replicate design over an engine cannot be calibrated yet (each "
-                f"replicate needs its own calibration, a weight column per replicate); "
-                f"post-stratify or rake it, or calibrate the replicate design in memory")
         new = cls.__new__(cls)
         new.__dict__.update(vars(design))
         return new
@@ -819,8 +819,8 @@ def _row_code(code: str, have: set[str]) -> None:
             raise DesignError(f"calibrate: column {node.id!r} of {code!r} is not in the data")
 
 
-def _formula_rows(design: EngineDesign, totals: Any, formula: str
-                  ) -> tuple[_CalRows, np.ndarray]:
+def _formula_rows(design: EngineDesign, totals: Any, formula: str,
+                  source: Source | None = None) -> tuple[_CalRows, np.ndarray]:
     """A formula's model matrix: its categorical columns' levels from one pass,
     its encoding learnt on a small frame holding each level (as in memory,
     where the levels are those of the rows)."""
@@ -830,7 +830,7 @@ def _formula_rows(design: EngineDesign, totals: Any, formula: str
 
     from ..formula import model_frame
 
-    source = design.source
+    source = design.source if source is None else source
     if source.engine == "duckdb":
         raise UnsupportedDesignError(
             "calibrate: formula= is not available on a duckdb design yet; calibrate to "
@@ -1416,6 +1416,17 @@ class _RepScaled:
         return out
 
 
+def _rep_copy(cls: type[ReplicateEngineDesign], design: ReplicateEngineDesign, what: str) -> Any:
+    """A copy of ``design``'s fields as a ``cls``, to weight (once)."""
+    if isinstance(design, (_RepWeighted, _RepCalibrated)):
+        raise UnsupportedDesignError(f"{what}: this {design.engine} design is weighted "
+                                     f"already ({design._weighting}); weight the design "
+                                     f"once (rake to several margins, or calibrate)")
+    new = cls.__new__(cls)
+    new.__dict__.update(vars(design))
+    return new
+
+
 class _RepWeighted(ReplicateEngineDesign):
     """A post-stratified or raked replicate design over an engine: each
     replicate weighted as R's ``svrepdesign`` weighting does, by factors found
@@ -1427,17 +1438,6 @@ class _RepWeighted(ReplicateEngineDesign):
 
     def __repr__(self) -> str:
         return super().__repr__() + f", {self._weighting}"
-
-    @classmethod
-    def _copy(cls, design: ReplicateEngineDesign, what: str) -> Any:
-        """A copy of ``design``'s fields, to weight (a design is weighted once)."""
-        if isinstance(design, _RepWeighted):
-            raise UnsupportedDesignError(f"{what}: this {design.engine} design is weighted "
-                                         f"already ({design._weighting}); weight the design "
-                                         f"once (rake to several margins)")
-        new = cls.__new__(cls)
-        new.__dict__.update(vars(design))
-        return new
 
     def _counts(self, sums: pd.DataFrame, spec: SumsSpec, by_cols: list[str],
                 est: Estimate) -> tuple[np.ndarray, np.ndarray]:
@@ -1506,6 +1506,226 @@ class _RepWeighted(ReplicateEngineDesign):
                 out = out.sum().to_frame().T
             self._wgrams[by] = out
         return self._wgrams[by]
+
+
+# ---------------------------------------------------------------------------
+# replicate designs over an engine: linear calibration of every replicate
+# ---------------------------------------------------------------------------
+#: prefix of a calibrated weight column of a replicate design (0: the full sample)
+_RCAL = PREFIX + "rcal"
+
+
+class _RepCalibrated(ReplicateEngineDesign):
+    """A replicate design whose full-sample and replicate weights are calibrated
+    columns the engine computes (see :func:`_rep_calibrate`)."""
+
+    _weighting = "calibrated"
+
+    def __repr__(self) -> str:
+        return super().__repr__() + f", {self._weighting}"
+
+    def _counts(self, sums: pd.DataFrame, spec: SumsSpec, by_cols: list[str],
+                est: Estimate) -> tuple[np.ndarray, np.ndarray]:
+        # R keeps every row in every domain of a weighted design (rows_at_calibration)
+        n_rows, n_obs = super()._counts(sums, spec, by_cols, est)
+        return np.full(n_rows.shape, float(self._n)), n_obs
+
+    def _calibrate(self, totals: Any, formula: str | None, variance: Any) -> Any:
+        """Calibrate every weight column (this object is a copy of the design)."""
+        source, full, reps = _rep_calibrate(self, self._raw, self._reps, self._combined,
+                                            totals, formula, variance)
+        try:
+            super().__init__(source, weights=full, replicate_weights=reps,
+                             method=self._method, scale=self._scale,
+                             rscales=self._rscales.tolist(), mse=self._mse,
+                             combined_weights=True, df=self._given_df)
+        except DesignError as exc:
+            if "negative" not in str(exc):
+                raise  # pragma: no cover - the columns are the engine's own
+            raise UnsupportedDesignError(
+                "calibrate: some calibrated replicate weights are below zero; a replicate "
+                "design over an engine needs weights >= 0 (calibrate to fewer totals, or in "
+                "memory)") from None
+        self._weighting = f"calibrated (linear) to {', '.join(map(str, totals))}"
+        return self
+
+
+def _frame_rep_weights(frame: pd.DataFrame, w0: np.ndarray, reps: Sequence[str],
+                       combined: bool) -> np.ndarray:
+    """(n, 1 + R): the full-sample weight, then every replicate's full weight."""
+    F = np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in reps])
+    if not combined:
+        F = F * w0[:, None]
+    return np.column_stack([w0, F])
+
+
+def _pairs(p: int) -> list[tuple[int, int]]:
+    return [(a, b) for a in range(p) for b in range(a, p)]
+
+
+def _frame_rep_stats(frame: pd.DataFrame, m: _CalRows, reps: tuple[str, ...],
+                     combined: bool) -> pd.DataFrame:
+    """Per weight column: :math:`X^T w_c`, :math:`X^T W_c X` (with and without
+    :math:`1/\\sigma^2`) and the rows with weight carrying each auxiliary."""
+    r = _frame_rows(frame, m)
+    X = np.where(np.isnan(r["X"]), 0.0, r["X"])
+    W = _frame_rep_weights(frame, r["w0"], reps, combined)
+    p = X.shape[1]
+    pairs = _pairs(p)
+    with np.errstate(divide="ignore"):
+        inv = 1.0 / r["s2"]
+    P = np.column_stack([X[:, a] * X[:, b] for a, b in pairs]) if pairs else np.zeros(
+        (len(frame), 0))
+    blocks = {"x": X.T @ W, "g": P.T @ W, "h": (P * inv[:, None]).T @ W,
+              "s": (X != 0).astype(float).T @ (W > 0).astype(float)}
+    out = {f"{tag}{i}_{c}": [float(v)] for tag, M in blocks.items()
+           for i in range(M.shape[0]) for c, v in enumerate(M[i])}
+    return pd.DataFrame(out)
+
+
+def _sql_rep_stats(m: _CalRows, reps: tuple[str, ...], combined: bool) -> str:
+    s = _sql_parts(m)
+    w0 = s["w0"]
+    wcols = [w0] + [_num(c) if combined else f"({_num(c)} * {w0})" for c in reps]
+    cols = [f"{x} AS k{j}" for j, x in enumerate(s["xs"])]
+    cols += [f"{w} AS r{c}" for c, w in enumerate(wcols)] + [f"{s['s2']} AS s2"]
+    p = len(s["xs"])
+    sel = []
+    for c in range(len(wcols)):  # over weight columns, not rows
+        sel += [f"sum(r{c} * k{j}) AS x{j}_{c}" for j in range(p)]
+        sel += [f"sum(r{c} * k{a} * k{b}) AS g{i}_{c}" for i, (a, b) in enumerate(_pairs(p))]
+        sel += [f"sum(r{c} * (1.0 / s2) * k{a} * k{b}) AS h{i}_{c}"
+                for i, (a, b) in enumerate(_pairs(p))]
+        sel += [f"count_if(r{c} > 0 AND k{j} <> 0) AS s{j}_{c}" for j in range(p)]
+    return f"WITH a AS (SELECT {', '.join(cols)} FROM __ib_src) SELECT {', '.join(sel)} FROM a"
+
+
+def _frame_rep_derive(frame: pd.DataFrame, m: _CalRows, lams: tuple[tuple[float, ...], ...],
+                      reps: tuple[str, ...], combined: bool) -> pd.DataFrame:
+    """``frame`` with the calibrated weight columns :math:`w_c (1 + x^T \\lambda_c /
+    \\sigma^2)` (a new frame; run per partition on Dask)."""
+    r = _frame_rows(frame, m)
+    W = _frame_rep_weights(frame, r["w0"], reps, combined)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        G = 1 + (r["X"] @ np.asarray(lams, dtype=float).T) * (1.0 / r["s2"])[:, None]
+    new = W * G
+    return frame.assign(**{f"{_RCAL}{c}": new[:, c] for c in range(W.shape[1])})
+
+
+def _rep_calibrate(design: ReplicateEngineDesign, raw: Source, reps: list[str],
+                   combined: bool, totals: Any, formula: str | None, variance: Any
+                   ) -> tuple[Source, str, list[str]]:
+    """Linear calibration of the full sample and of every replicate (R's
+    ``calibrate`` on an ``svrepdesign``): one pass of the checks, one of
+    :math:`X^T W_c \\Sigma^{-1} X` and :math:`X^T w_c` per weight column; the
+    calibrated weights are columns the engine computes. Returns the new
+    source, the full-sample weight column and the replicate columns."""
+    from ..weighting import CalibrationError
+
+    m, pop = (_formula_rows(design, totals, formula, raw) if formula is not None
+              else _column_rows(design, totals))
+    if variance is not None:
+        m = _with_variance(raw, m, variance)
+    first = _stats(raw, m, "first")
+    p = len(m.aux)
+    for j in range(p):  # over auxiliaries: the errors in memory's order
+        if first[f"miss{j}"]:
+            if m.spec is not None:
+                raise MissingValueError(f"calibrate: the variables of {formula!r} have "
+                                        f"missing values in {int(first['missrow'])} row(s)")
+            raise MissingValueError(f"calibrate: column {m.aux[j]!r} has missing values")
+    if variance is not None:
+        _check_variance_counts(first, m)
+    sample = np.array([first[f"x{j}"] for j in range(p)])
+    drop = (sample == 0) & (pop == 0) & np.array([first[f"nz{j}"] == 0 for j in range(p)])
+    if drop.any():
+        m = replace(m, keep=tuple(bool(k) for k in ~drop))
+        pop = pop[~drop]
+    names = [a for a, d in zip(m.aux, drop, strict=True) if not d]
+    p = len(names)
+    rt = tuple(reps)
+    if raw.engine == "duckdb":
+        row = raw.relation.query(  # type: ignore[attr-defined]
+            "__ib_src", _sql_rep_stats(m, rt, combined)).df().iloc[0]
+        st = {str(k): float(v) if v is not None and not pd.isna(v) else 0.0
+              for k, v in row.items()}
+    else:
+        cols = list(dict.fromkeys([*m.used, *reps]))
+        frame = raw.frame[cols]  # type: ignore[attr-defined]
+        if raw.engine == "dask":
+            empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in frame.dtypes.items()})
+            st = {str(k): float(v) for k, v in frame.map_partitions(
+                _frame_rep_stats, m, rt, combined,
+                meta=_frame_rep_stats(empty, m, rt, combined)).sum(
+                split_every=raw.split_every).compute().items()}  # type: ignore[attr-defined]
+        else:
+            st = {str(k): float(v) for k, v in
+                  _frame_rep_stats(frame, m, rt, combined).iloc[0].items()}
+    C = len(reps) + 1
+    pairs = _pairs(p)
+    XW = np.array([[st[f"x{j}_{c}"] for c in range(C)] for j in range(p)])  # (p, C)
+    support = np.array([[st[f"s{j}_{c}"] for c in range(C)] for j in range(p)])
+    T = np.zeros((C, p, p))
+    Gr = np.zeros((C, p, p))
+    for i, (a, b) in enumerate(pairs):  # over pairs of auxiliaries
+        T[:, a, b] = T[:, b, a] = [st[f"h{i}_{c}"] for c in range(C)]
+        Gr[:, a, b] = Gr[:, b, a] = [st[f"g{i}_{c}"] for c in range(C)]
+    # every replicate needs rows for every auxiliary the sample has (as in memory)
+    empty = (support[:, :1] > 0) & (support[:, 1:] <= 0)
+    if empty.any():
+        cells = [repr(names[i]) for i in np.flatnonzero(empty.any(axis=1))]
+        raise DesignError(
+            f"calibrate: {int(empty.any(axis=0).sum())} of {C - 1} replicates have no "
+            f"weight in {', '.join(cells[:10])}{', ...' if len(cells) > 10 else ''} (they "
+            f"drop every unit there), so they cannot be weighted to its total. Collapse "
+            f"the cell with another, or weight the design before making its replicates")
+    if p > 1:  # auxiliaries dependent among a replicate's rows (memory's rule)
+        d = np.sqrt(np.einsum("rii->ri", Gr[1:]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            S = Gr[1:] / (d[:, :, None] * d[:, None, :])
+        lost = ~(np.linalg.eigvalsh(np.nan_to_num(S))[:, 0] > 1e-12)
+        if lost.any():
+            raise DesignError(
+                f"calibrate: {int(lost.sum())} of {lost.size} replicates cannot be calibrated: "
+                f"among their rows the auxiliaries {names} are linearly dependent (a level "
+                f"left alone, or fewer rows than auxiliaries). Collapse levels, or calibrate "
+                f"the design before making its replicates")
+    rhs = pop[:, None] - XW
+    try:
+        lam = np.linalg.solve(T, rhs.T[:, :, None])[:, :, 0]  # (C, p)
+    except np.linalg.LinAlgError:
+        raise CalibrationError("calibrate: the auxiliary variables are collinear in the "
+                               f"sample (columns {names}); drop redundant totals") from None
+    lams = tuple(tuple(float(v) for v in row) for row in lam)
+    wnames = [f"{_RCAL}{c}" for c in range(C)]
+    if raw.engine == "duckdb":
+        from .duckdb_engine import DuckDBSource
+
+        sp = _sql_parts(m)
+        w0 = sp["w0"]
+        wcols = [w0] + [_num(c) if combined else f"({_num(c)} * {w0})" for c in reps]
+        exprs = []
+        for c, w in enumerate(wcols):  # over weight columns, not rows
+            xe = " + ".join(f"'{v!r}'::DOUBLE * {x}" for v, x in zip(lams[c], sp["xs"],
+                                                                   strict=True))
+            exprs.append(f"{w} * (1.0 + ({xe or '0.0'}) * (1.0 / {sp['s2']})) AS "
+                         f"{_q(wnames[c])}")
+        rel = raw.relation  # type: ignore[attr-defined]
+        source: Source = DuckDBSource(rel.project(", ".join(["*", *exprs])),
+                                      raw.connection)  # type: ignore[attr-defined]
+    elif raw.engine == "dask":
+        from .dask_engine import DaskSource
+
+        frame = raw.frame  # type: ignore[attr-defined]
+        empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in frame.dtypes.items()})
+        args = (m, lams, rt, combined)
+        source = DaskSource(frame.map_partitions(_frame_rep_derive, *args,
+                                                 meta=_frame_rep_derive(empty, *args)),
+                            split_every=raw.split_every)  # type: ignore[attr-defined]
+    else:
+        source = FrameSource(_frame_rep_derive(raw.frame, m, lams, rt,  # type: ignore
+                                               combined))
+    return source, wnames[0], wnames[1:]
 
 
 # ---------------------------------------------------------------------------
@@ -1582,7 +1802,7 @@ def poststratify(design: EngineDesign, by: str | Sequence[str], totals: Any, *,
     """
     if isinstance(design, ReplicateEngineDesign):
         by_cols = as_column_list(by, "by")
-        return _RepWeighted._copy(design, "poststratify")._weigh(  # type: ignore[no-any-return]
+        return _rep_copy(_RepWeighted, design, "poststratify")._weigh(  # type: ignore[no-any-return]
             "poststratify", by_cols,
             lambda d: d.poststratify(by_cols, totals, partial=partial),
             f"post-stratified by {', '.join(by_cols)}")
@@ -1611,7 +1831,7 @@ def rake(design: EngineDesign, margins: dict[str, Any], *, max_iter: int = 50,
         if not isinstance(margins, dict) or not margins:
             raise DesignError("rake: margins must be a dict {column: {level: total}}")
         cols = [str(c) for c in margins]
-        return _RepWeighted._copy(design, "rake")._weigh(  # type: ignore[no-any-return]
+        return _rep_copy(_RepWeighted, design, "rake")._weigh(  # type: ignore[no-any-return]
             "rake", cols, lambda d: d.rake(margins, max_iter=max_iter, tol=tol),
             f"raked to {', '.join(cols)}")
     return _Raked._copy(design, "rake")._weigh(  # type: ignore[no-any-return]
@@ -1658,5 +1878,13 @@ def calibrate(design: EngineDesign, totals: Any, *, formula: str | None = None,
             f"{design.engine} design: equal g-weights within a cluster need the cluster "
             f"means of every auxiliary on every row, a second grouping that the passes do "
             f"not make yet; calibrate in memory")
+    if isinstance(design, ReplicateEngineDesign):
+        if method != "linear" or bounds is not None:
+            raise UnsupportedDesignError(
+                "calibrate: a replicate design over an engine is calibrated with the linear "
+                "distance without bounds (each replicate's Newton steps are not passes yet); "
+                "calibrate the replicate design in memory for method= or bounds=")
+        return _rep_copy(_RepCalibrated, design, "calibrate")._calibrate(  # type: ignore
+            totals, formula, variance)
     return _Calibrated._copy(design, "calibrate")._weigh(  # type: ignore[no-any-return]
         totals, formula, method, bounds, bounds_const, variance, max_iter, tol)
