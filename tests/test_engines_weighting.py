@@ -498,8 +498,14 @@ def test_replicate_weighting_multipliers_mse_and_errors() -> None:
                 lambda: e.poststratify("g", {**POST, "east": 5.0}))
     with pytest.raises(UnsupportedDesignError, match="weighted already"):
         e.poststratify("g", POST).rake(MARGINS)
-    with pytest.raises(UnsupportedDesignError, match="linear distance without bounds"):
-        e.calibrate(TOTALS, method="raking")
+    with pytest.raises(UnsupportedDesignError, match="bounds_const=True on a replicate"):
+        e.calibrate(TOTALS, bounds=(1.0, 20.0), bounds_const=True)
+    # totals out of reach in a replicate, and no convergence: the in-memory errors
+    from innobaro import CalibrationError
+    for args in (dict(method="raking", bounds=(0.9, 2.3)),
+                 dict(method="raking", bounds=(0.5, 4.0), max_iter=3)):
+        _same_error(CalibrationError, lambda a=args: m.calibrate(TOTALS, **a),  # type: ignore
+                    lambda a=args: e.calibrate(TOTALS, **a))  # type: ignore[misc]
     with pytest.raises(UnsupportedDesignError, match="weighted already"):
         e.calibrate(TOTALS).poststratify("g", POST)
     with pytest.raises(MissingValueError, match="poststratify: column 'g' has missing"):
@@ -507,14 +513,23 @@ def test_replicate_weighting_multipliers_mse_and_errors() -> None:
                               **kw).poststratify("g", POST)
 
 
-@pytest.mark.parametrize(("engine", "args"), [("pandas", {}), ("pandas", dict(variance="x")),
-                                              ("pandas", dict(formula=FORMULA)),
-                                              ("duckdb", dict(variance="x")), ("dask", {})])
+REP_CALIBRATIONS: list[tuple[str, dict[str, Any]]] = [
+    ("pandas", {}), ("pandas", dict(variance="x")), ("pandas", dict(formula=FORMULA)),
+    ("pandas", dict(method="logit", bounds=(0.2, 10.0))),
+    ("pandas", dict(method="linear", bounds=(0.5, 6.0))),
+    ("pandas", dict(method="raking", bounds=("lo", 8.0))),
+    ("duckdb", dict(variance="x")), ("duckdb", dict(method="raking")),
+    ("dask", {})]  # Dask: each Newton step a round trip to the cluster (CI time)
+
+
+@pytest.mark.parametrize(("engine", "args"), REP_CALIBRATIONS)
 def test_replicate_calibration_matches_in_memory(engine: str, args: dict[str, Any],
                                                  tmp_path: Path, request: Any) -> None:
-    """The full sample and every replicate calibrated linearly (R's calibrate on
-    an svrepdesign), each weight a column the engine computes."""
+    """The full sample and every replicate calibrated (R's calibrate on an
+    svrepdesign; Newton steps for every replicate at once, one pass each), each
+    weight a column the engine computes."""
     frame, kw = _replicate_frame(800, "bootstrap", replicates=12, seed=1)
+    frame["lo"] = 0.2 + frame["h"] / 20  # per-row lower bounds on the g-weights
     totals = FORMULA_TOTALS if "formula" in args else TOTALS
     d = ib.ReplicateDesign(frame, **kw).calibrate(totals, **args)
     e = _engine_design(engine, frame, tmp_path, request, **kw).calibrate(totals, **args)

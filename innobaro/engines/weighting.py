@@ -43,12 +43,15 @@ the in-memory weighting of a :class:`~innobaro.ReplicateDesign` of those cells
 gives a factor per (cell, replicate), and every later pass scales each
 replicate's cell totals by its factor; the degrees of freedom come from the
 replicate Gram sums per (domain, cell), scaled by the factors.
-Its linear calibration (without bounds; ``variance=`` and ``formula=`` as
-above) sums :math:`X^T W_r \\Sigma^{-1} X` and :math:`X^T w_r` for the full sample
+Its calibration (``variance=`` and ``formula=`` as above; not
+``bounds_const``) sums :math:`X^T W_r \\Sigma^{-1} X` and :math:`X^T w_r` for the full sample
 and every replicate in one pass, solves each replicate's :math:`\\lambda_r`, and
 makes every calibrated weight :math:`w_{ri} (1 + x_i^T \\lambda_r / \\sigma^2_i)` a
 column the engine computes: a replicate design over those columns, whose
-variance and degrees of freedom need no residuals.
+variance and degrees of freedom need no residuals. The other distances and
+bounds take Newton steps for every replicate at once, one pass per step
+(the sums of each still-active replicate), with the in-memory per-replicate
+pre-scaling, reachable ranges, step halving and shared iteration count.
 
 The influence values of mean, total, ratio and proportion are affine in the
 row's values, :math:`u_i = \\alpha_d + \\beta_d^T y_i` within domain :math:`d`, so
@@ -1530,10 +1533,12 @@ class _RepCalibrated(ReplicateEngineDesign):
         n_rows, n_obs = super()._counts(sums, spec, by_cols, est)
         return np.full(n_rows.shape, float(self._n)), n_obs
 
-    def _calibrate(self, totals: Any, formula: str | None, variance: Any) -> Any:
+    def _calibrate(self, totals: Any, formula: str | None, variance: Any, method: str,
+                   bounds: Any, max_iter: int, tol: float) -> Any:
         """Calibrate every weight column (this object is a copy of the design)."""
         source, full, reps = _rep_calibrate(self, self._raw, self._reps, self._combined,
-                                            totals, formula, variance)
+                                            totals, formula, variance, method, bounds,
+                                            max_iter, tol)
         try:
             super().__init__(source, weights=full, replicate_weights=reps,
                              method=self._method, scale=self._scale,
@@ -1546,7 +1551,7 @@ class _RepCalibrated(ReplicateEngineDesign):
                 "calibrate: some calibrated replicate weights are below zero; a replicate "
                 "design over an engine needs weights >= 0 (calibrate to fewer totals, or in "
                 "memory)") from None
-        self._weighting = f"calibrated (linear) to {', '.join(map(str, totals))}"
+        self._weighting = f"calibrated ({method}) to {', '.join(map(str, totals))}"
         return self
 
 
@@ -1580,6 +1585,8 @@ def _frame_rep_stats(frame: pd.DataFrame, m: _CalRows, reps: tuple[str, ...],
               "s": (X != 0).astype(float).T @ (W > 0).astype(float)}
     out = {f"{tag}{i}_{c}": [float(v)] for tag, M in blocks.items()
            for i in range(M.shape[0]) for c, v in enumerate(M[i])}
+    if m.bounded:
+        out.update(_frame_rep_reach(X, W, r["lo"], r["hi"]))
     return pd.DataFrame(out)
 
 
@@ -1588,10 +1595,22 @@ def _sql_rep_stats(m: _CalRows, reps: tuple[str, ...], combined: bool) -> str:
     w0 = s["w0"]
     wcols = [w0] + [_num(c) if combined else f"({_num(c)} * {w0})" for c in reps]
     cols = [f"{x} AS k{j}" for j, x in enumerate(s["xs"])]
-    cols += [f"{w} AS r{c}" for c, w in enumerate(wcols)] + [f"{s['s2']} AS s2"]
+    cols += [f"{w} AS r{c}" for c, w in enumerate(wcols)]
+    cols += [f"{s[c]} AS {c}" for c in ("s2", "lo", "hi")]
     p = len(s["xs"])
     sel = []
     for c in range(len(wcols)):  # over weight columns, not rows
+        if m.bounded:
+            lw = f"(CASE WHEN r{c} = 0 THEN 0.0 ELSE r{c} * lo END)"
+            hw = f"(CASE WHEN r{c} = 0 THEN 0.0 ELSE r{c} * hi END)"
+            for j in range(p):
+                for tag, pos_b, neg_b in (("l", lw, hw), ("u", hw, lw)):
+                    e = (f"(CASE WHEN k{j} > 0 THEN k{j} * {pos_b} WHEN k{j} < 0 THEN "
+                         f"k{j} * {neg_b} ELSE 0.0 END)")
+                    sel += [f"sum(CASE WHEN isfinite({e}) THEN {e} ELSE 0.0 END) AS "
+                            f"{tag}f{j}_{c}",
+                            f"count_if({e} = '+inf'::DOUBLE) AS {tag}p{j}_{c}",
+                            f"count_if({e} = '-inf'::DOUBLE) AS {tag}m{j}_{c}"]
         sel += [f"sum(r{c} * k{j}) AS x{j}_{c}" for j in range(p)]
         sel += [f"sum(r{c} * k{a} * k{b}) AS g{i}_{c}" for i, (a, b) in enumerate(_pairs(p))]
         sel += [f"sum(r{c} * (1.0 / s2) * k{a} * k{b}) AS h{i}_{c}"
@@ -1601,20 +1620,229 @@ def _sql_rep_stats(m: _CalRows, reps: tuple[str, ...], combined: bool) -> str:
 
 
 def _frame_rep_derive(frame: pd.DataFrame, m: _CalRows, lams: tuple[tuple[float, ...], ...],
-                      reps: tuple[str, ...], combined: bool) -> pd.DataFrame:
-    """``frame`` with the calibrated weight columns :math:`w_c (1 + x^T \\lambda_c /
+                      reps: tuple[str, ...], combined: bool, scales: tuple[float, ...]
+                      ) -> pd.DataFrame:
+    """``frame`` with the calibrated weight columns :math:`w_c s_c F(x^T \\lambda_c /
     \\sigma^2)` (a new frame; run per partition on Dask)."""
     r = _frame_rows(frame, m)
     W = _frame_rep_weights(frame, r["w0"], reps, combined)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        G = 1 + (r["X"] @ np.asarray(lams, dtype=float).T) * (1.0 / r["s2"])[:, None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        U = (r["X"] @ np.asarray(lams, dtype=float).T) * (1.0 / r["s2"])[:, None]
+    if m.exact:
+        G = 1 + U
+    else:
+        fm1, _ = _np_distance(m, U, r["lo"][:, None], r["hi"][:, None])
+        G = np.asarray(scales) * (1 + fm1)
     new = W * G
     return frame.assign(**{f"{_RCAL}{c}": new[:, c] for c in range(W.shape[1])})
 
 
+def _frame_rep_reach(X: np.ndarray, W: np.ndarray, lo: np.ndarray, hi: np.ndarray
+                     ) -> dict[str, list[float]]:
+    """Per auxiliary and weight column: the finite part and the infinite terms
+    of the smallest and largest totals g-weights within the bounds give."""
+    out: dict[str, list[float]] = {}
+    with np.errstate(invalid="ignore"):
+        lw = np.where(W == 0, 0.0, W * lo[:, None])
+        hw = np.where(W == 0, 0.0, W * hi[:, None])
+        for j in range(X.shape[1]):  # over auxiliaries, each over every column
+            x = X[:, j][:, None]
+            for tag, neg_b, pos_b in (("l", hw, lw), ("u", lw, hw)):
+                c = np.where(x > 0, x * pos_b, np.where(x < 0, x * neg_b, 0.0))
+                fin = np.isfinite(c)
+                for k, v in enumerate(np.sum(np.where(fin, c, 0.0), axis=0)):
+                    out[f"{tag}f{j}_{k}"] = [float(v)]
+                for k, v in enumerate(np.isposinf(c).sum(axis=0)):
+                    out[f"{tag}p{j}_{k}"] = [float(v)]
+                for k, v in enumerate(np.isneginf(c).sum(axis=0)):
+                    out[f"{tag}m{j}_{k}"] = [float(v)]
+    return out
+
+
+def _frame_rep_newton(frame: pd.DataFrame, m: _CalRows, reps: tuple[str, ...],
+                      combined: bool, cols: tuple[int, ...],
+                      etas: tuple[tuple[float, ...], ...], scales: tuple[float, ...]
+                      ) -> pd.DataFrame:
+    """A Newton step's sums for the weight columns ``cols`` (as :func:`_frame_stats`)."""
+    r = _frame_rows(frame, m)
+    X = r["X"]
+    W = _frame_rep_weights(frame, r["w0"], reps, combined)[:, list(cols)]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inv = 1.0 / r["s2"]
+        U = (X @ np.asarray(etas, dtype=float).T) * inv[:, None]
+    fm1, d = _np_distance(m, U, r["lo"][:, None], r["hi"][:, None])
+    Ws = W * np.asarray(scales)
+    pairs = _pairs(X.shape[1])
+    P = np.column_stack([X[:, a] * X[:, b] for a, b in pairs]) if pairs else np.zeros(
+        (len(frame), 0))
+    with np.errstate(invalid="ignore", over="ignore"):
+        blocks = {"t": P.T @ (Ws * d * inv[:, None]), "f": X.T @ (Ws * fm1)}
+    out = {f"{tag}{i}_{c}": [float(v)] for tag, M in blocks.items()
+           for i in range(M.shape[0]) for c, v in enumerate(M[i])}
+    for c, v in enumerate((~(np.isfinite(fm1) & np.isfinite(d))).sum(axis=0)):
+        out[f"bad_{c}"] = [float(v)]
+    return pd.DataFrame(out)
+
+
+def _sql_rep_rows(m: _CalRows, reps: tuple[str, ...], combined: bool,
+                  cols: Sequence[int]) -> str:
+    s = _sql_parts(m)
+    w0 = s["w0"]
+    wcols = [w0] + [_num(c) if combined else f"({_num(c)} * {w0})" for c in reps]
+    sel = [f"{x} AS k{j}" for j, x in enumerate(s["xs"])]
+    sel += [f"{wcols[c]} AS r{i}" for i, c in enumerate(cols)]
+    sel += [f"{s[c]} AS {c}" for c in ("w0", "lo", "hi", "s2")]
+    return f"SELECT {', '.join(sel)} FROM __ib_src"
+
+
+def _sql_rep_newton(m: _CalRows, reps: tuple[str, ...], combined: bool,
+                    cols: tuple[int, ...], etas: tuple[tuple[float, ...], ...],
+                    scales: tuple[float, ...]) -> str:
+    k = len(cols)
+    p = len(etas[0]) if etas else 0
+    us = [f"(({' + '.join(repr_d(e) + f' * k{j}' for j, e in enumerate(etas[i])) or '0.0'})"
+          f" * (1.0 / s2)) AS u{i}" for i in range(k)]
+    exs = [f"{_sql_exp(m, f'u{i}', 'lo', 'hi')} AS ex{i}" for i in range(k)]
+    dist = []
+    for i in range(k):  # over weight columns, not rows
+        fm1, d = _sql_distance(m, f"u{i}", "lo", "hi", f"ex{i}")
+        dist += [f"{fm1} AS fm{i}", f"{d} AS d{i}"]
+    sel = []
+    for i in range(k):
+        ws = f"r{i} * {repr_d(scales[i])}"
+        sel += [f"sum({ws} * d{i} * (1.0 / s2) * k{a} * k{b}) AS t{n}_{i}"
+                for n, (a, b) in enumerate(_pairs(p))]
+        sel += [f"sum({ws} * fm{i} * k{j}) AS f{j}_{i}" for j in range(p)]
+        sel.append(f"count_if(NOT coalesce(isfinite(fm{i}) AND isfinite(d{i}), FALSE)) "
+                   f"AS bad_{i}")
+    return (f"WITH a AS ({_sql_rep_rows(m, reps, combined, cols)}), "
+            f"b0 AS (SELECT *, {', '.join(us)} FROM a), "
+            f"b AS (SELECT *, {', '.join(exs)} FROM b0), "
+            f"c AS (SELECT *, {', '.join(dist)} FROM b) SELECT {', '.join(sel)} FROM c")
+
+
+def repr_d(v: float) -> str:
+    """A double as a SQL literal, exactly."""
+    return f"'{float(v)!r}'::DOUBLE"
+
+
+def _rep_pass(raw: Source, fn: Any, sql: str | None, *args: Any) -> dict[str, float]:
+    """One pass of a replicate calibration's sums (``fn`` per frame, or ``sql``)."""
+    if raw.engine == "duckdb":
+        assert sql is not None
+        row = raw.relation.query("__ib_src", sql).df().iloc[0]  # type: ignore[attr-defined]
+        return {str(k): float(v) if v is not None and not pd.isna(v) else 0.0
+                for k, v in row.items()}
+    m, reps = args[0], args[1]
+    frame = raw.frame[list(dict.fromkeys([*m.used, *reps]))]  # type: ignore[attr-defined]
+    if raw.engine == "dask":
+        empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in frame.dtypes.items()})
+        sums = frame.map_partitions(fn, *args, meta=fn(empty, *args)).sum(
+            split_every=raw.split_every).compute()  # type: ignore[attr-defined]
+        return {str(k): float(v) for k, v in sums.items()}
+    return {str(k): float(v) for k, v in fn(frame, *args).iloc[0].items()}
+
+
+def _rep_newton(raw: Source, m: _CalRows, reps: tuple[str, ...], combined: bool,
+                pop: np.ndarray, sample: np.ndarray, st: dict[str, float], names: list[str],
+                tol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Newton steps for every weight column at once, one pass each, as memory's
+    ``grake`` on a replicate design: per-column pre-scaling and reachable
+    ranges, the active columns only, step halving, the shared iteration count."""
+    from ..weighting import CalibrationError
+
+    p, C = sample.shape
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = pop[:, None] / sample
+    fin = np.where(np.isfinite(ratios), ratios, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        big = np.nanmin(fin, axis=0) > 20
+        means = np.nanmean(fin, axis=0)
+    scale = np.where(big, means, 1.0) if big.any() else np.ones(C)
+    if big.any() and m.bounded:
+        warnings.warn(f"calibration bounds are applied after rescaling the weights by "
+                      f"{scale[big][0]:.3g}", InnobaroWarning, stacklevel=5)
+    sample = sample * scale
+    if m.bounded:
+        def reach(tag: str, j: int, c: int) -> float:
+            up, down = st[f"{tag}p{j}_{c}"], st[f"{tag}m{j}_{c}"]
+            if up and down:
+                return float("nan")
+            if up:
+                return float("inf")
+            return float("-inf") if down else st[f"{tag}f{j}_{c}"]
+        low = np.array([[reach("l", j, c) for c in range(C)] for j in range(p)]) * scale
+        high = np.array([[reach("u", j, c) for c in range(C)] for j in range(p)]) * scale
+        slack = 1e-9 * (1 + np.abs(pop))
+        with np.errstate(invalid="ignore"):
+            out = (pop[:, None] < low - slack[:, None]) | (pop[:, None] > high + slack[:, None])
+        if out.any():
+            c = int(np.argwhere(out)[0][1])
+            where = "" if c == 0 else f" in replicate {c}"
+            parts = [f"{names[j]!r} ({pop[j]:.6g}; reachable {low[j, c]:.6g} to "
+                     f"{high[j, c]:.6g})" for j in np.flatnonzero(out[:, c])]
+            raise CalibrationError(
+                f"calibrate: the total(s) of {', '.join(parts)} cannot be met with g-weights "
+                f"within the bounds{where}. Widen the bounds, or check the totals")
+    pairs = _pairs(p)
+    eta = np.zeros((p, C))
+
+    def run(cols: np.ndarray) -> dict[str, np.ndarray]:
+        args = (m, reps, combined, tuple(int(c) for c in cols),
+                tuple(tuple(float(v) for v in eta[:, c]) for c in cols),
+                tuple(float(scale[c]) for c in cols))
+        s = _rep_pass(raw, _frame_rep_newton, _sql_rep_newton(*args)
+                      if raw.engine == "duckdb" else None, *args)
+        k = cols.size
+        T = np.zeros((k, p, p))
+        for n, (a, b) in enumerate(pairs):
+            T[:, a, b] = T[:, b, a] = [s[f"t{n}_{i}"] for i in range(k)]
+        F = np.array([[s[f"f{j}_{i}"] for i in range(k)] for j in range(p)]).reshape(p, k)
+        bad = np.array([s[f"bad_{i}"] for i in range(k)]) > 0
+        return {"T": T, "F": F, "bad": bad}
+
+    every = np.arange(C)
+    res = run(every)
+    T = res["T"]
+    misfit = pop[:, None] - sample - res["F"]
+    active = np.ones(C, dtype=bool)
+    it = 1
+    while True:
+        idx = np.flatnonzero(active)
+        Tinv = np.linalg.pinv(T, rcond=256 * np.finfo(float).eps, hermitian=True)
+        step = np.einsum("jab,bj->aj", Tinv, misfit[:, idx])
+        eta[:, idx] += step
+        res = run(idx)
+        bad = res["bad"]
+        while it < max_iter and bad.any():  # step halving
+            it += 1
+            step[:, bad] /= 2
+            eta[:, idx[bad]] -= step[:, bad]
+            res = run(idx)
+            bad = res["bad"]
+        misfit[:, idx] = pop[:, None] - sample[:, idx] - res["F"]
+        done = (np.abs(misfit[:, idx]) / (1 + np.abs(pop[:, None])) < tol).all(axis=0)
+        active[idx[done]] = False
+        if not active.any():
+            return eta.T, scale
+        T = res["T"][~done]
+        it += 1
+        if it > max_iter:
+            rel = np.abs(misfit) / (1 + np.abs(pop[:, None]))
+            worst = int(np.argmax(rel.max(axis=1)))
+            raise CalibrationError(
+                f"calibration ({m.method}) did not converge in {max_iter} iterations: "
+                f"largest relative misfit {rel.max():.3g}, for the total of "
+                f"{names[worst]!r}. The bounds may be too tight for these totals, or the "
+                f"totals inconsistent with the sample; widen the bounds, raise max_iter, "
+                f"or collapse categories")
+
+
 def _rep_calibrate(design: ReplicateEngineDesign, raw: Source, reps: list[str],
-                   combined: bool, totals: Any, formula: str | None, variance: Any
-                   ) -> tuple[Source, str, list[str]]:
+                   combined: bool, totals: Any, formula: str | None, variance: Any,
+                   method: str = "linear", bounds: Any = None, max_iter: int = 50,
+                   tol: float = 1e-7) -> tuple[Source, str, list[str]]:
     """Linear calibration of the full sample and of every replicate (R's
     ``calibrate`` on an ``svrepdesign``): one pass of the checks, one of
     :math:`X^T W_c \\Sigma^{-1} X` and :math:`X^T w_c` per weight column; the
@@ -1624,6 +1852,18 @@ def _rep_calibrate(design: ReplicateEngineDesign, raw: Source, reps: list[str],
 
     m, pop = (_formula_rows(design, totals, formula, raw) if formula is not None
               else _column_rows(design, totals))
+    if method not in _METHODS:
+        raise DesignError(f"calibrate: method must be 'linear', 'raking', 'logit' or "
+                          f"'sinh'; got {method!r}")
+    given = bounds is not None
+    if bounds is None:
+        bounds = (-np.inf, np.inf)
+    if isinstance(bounds, str) or len(bounds) != 2:
+        raise DesignError(f"calibrate: bounds must be (lower, upper); got {bounds!r}")
+    lo, hi = (_row_value(raw, b, what) for b, what in
+              zip(bounds, ("lower bound", "upper bound"), strict=True))
+    bounded = given or method != "linear"
+    m = replace(m, method=method, lo=lo, hi=hi, bounded=bounded)
     if variance is not None:
         m = _with_variance(raw, m, variance)
     first = _stats(raw, m, "first")
@@ -1634,8 +1874,13 @@ def _rep_calibrate(design: ReplicateEngineDesign, raw: Source, reps: list[str],
                 raise MissingValueError(f"calibrate: the variables of {formula!r} have "
                                         f"missing values in {int(first['missrow'])} row(s)")
             raise MissingValueError(f"calibrate: column {m.aux[j]!r} has missing values")
+    unbounded = True
+    if bounded:
+        _check_bound_counts(first, method, "")
+        unbounded = bool(first["bfree"] == first["n"])
     if variance is not None:
         _check_variance_counts(first, m)
+    m = replace(m, exact=method == "linear" and unbounded)
     sample = np.array([first[f"x{j}"] for j in range(p)])
     drop = (sample == 0) & (pop == 0) & np.array([first[f"nz{j}"] == 0 for j in range(p)])
     if drop.any():
@@ -1690,13 +1935,19 @@ def _rep_calibrate(design: ReplicateEngineDesign, raw: Source, reps: list[str],
                 f"among their rows the auxiliaries {names} are linearly dependent (a level "
                 f"left alone, or fewer rows than auxiliaries). Collapse levels, or calibrate "
                 f"the design before making its replicates")
-    rhs = pop[:, None] - XW
-    try:
-        lam = np.linalg.solve(T, rhs.T[:, :, None])[:, :, 0]  # (C, p)
-    except np.linalg.LinAlgError:
-        raise CalibrationError("calibrate: the auxiliary variables are collinear in the "
-                               f"sample (columns {names}); drop redundant totals") from None
+    if m.exact:
+        rhs = pop[:, None] - XW
+        try:
+            lam = np.linalg.solve(T, rhs.T[:, :, None])[:, :, 0]  # (C, p)
+        except np.linalg.LinAlgError:
+            raise CalibrationError("calibrate: the auxiliary variables are collinear in "
+                                   f"the sample (columns {names}); drop redundant "
+                                   f"totals") from None
+        scale = np.ones(C)
+    else:
+        lam, scale = _rep_newton(raw, m, rt, combined, pop, XW, st, names, tol, max_iter)
     lams = tuple(tuple(float(v) for v in row) for row in lam)
+    scales = tuple(float(s) for s in scale)
     wnames = [f"{_RCAL}{c}" for c in range(C)]
     if raw.engine == "duckdb":
         from .duckdb_engine import DuckDBSource
@@ -1708,8 +1959,13 @@ def _rep_calibrate(design: ReplicateEngineDesign, raw: Source, reps: list[str],
         for c, w in enumerate(wcols):  # over weight columns, not rows
             xe = " + ".join(f"'{v!r}'::DOUBLE * {x}" for v, x in zip(lams[c], sp["xs"],
                                                                    strict=True))
-            exprs.append(f"{w} * (1.0 + ({xe or '0.0'}) * (1.0 / {sp['s2']})) AS "
-                         f"{_q(wnames[c])}")
+            u = f"(({xe or '0.0'}) * (1.0 / {sp['s2']}))"
+            if m.exact:
+                exprs.append(f"{w} * (1.0 + {u}) AS {_q(wnames[c])}")
+            else:
+                fm1, _ = _sql_distance(m, u, sp["lo"], sp["hi"])
+                exprs.append(f"{w} * ({repr_d(scales[c])} * (1.0 + {fm1})) AS "
+                             f"{_q(wnames[c])}")
         rel = raw.relation  # type: ignore[attr-defined]
         source: Source = DuckDBSource(rel.project(", ".join(["*", *exprs])),
                                       raw.connection)  # type: ignore[attr-defined]
@@ -1718,13 +1974,13 @@ def _rep_calibrate(design: ReplicateEngineDesign, raw: Source, reps: list[str],
 
         frame = raw.frame  # type: ignore[attr-defined]
         empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in frame.dtypes.items()})
-        args = (m, lams, rt, combined)
+        args = (m, lams, rt, combined, scales)
         source = DaskSource(frame.map_partitions(_frame_rep_derive, *args,
                                                  meta=_frame_rep_derive(empty, *args)),
                             split_every=raw.split_every)  # type: ignore[attr-defined]
     else:
         source = FrameSource(_frame_rep_derive(raw.frame, m, lams, rt,  # type: ignore
-                                               combined))
+                                               combined, scales))
     return source, wnames[0], wnames[1:]
 
 
@@ -1879,12 +2135,12 @@ def calibrate(design: EngineDesign, totals: Any, *, formula: str | None = None,
             f"means of every auxiliary on every row, a second grouping that the passes do "
             f"not make yet; calibrate in memory")
     if isinstance(design, ReplicateEngineDesign):
-        if method != "linear" or bounds is not None:
+        if bounds_const and bounds is not None:
             raise UnsupportedDesignError(
-                "calibrate: a replicate design over an engine is calibrated with the linear "
-                "distance without bounds (each replicate's Newton steps are not passes yet); "
-                "calibrate the replicate design in memory for method= or bounds=")
+                "calibrate: bounds_const=True on a replicate design over an engine is not "
+                "available (each replicate's bounds would be over its own weights); "
+                "calibrate the replicate design in memory")
         return _rep_copy(_RepCalibrated, design, "calibrate")._calibrate(  # type: ignore
-            totals, formula, variance)
+            totals, formula, variance, method, bounds, max_iter, tol)
     return _Calibrated._copy(design, "calibrate")._weigh(  # type: ignore[no-any-return]
         totals, formula, method, bounds, bounds_const, variance, max_iter, tol)
