@@ -1523,6 +1523,7 @@ class _RepCalibrated(ReplicateEngineDesign):
     columns the engine computes (see :func:`_rep_calibrate`)."""
 
     _weighting = "calibrated"
+    passes: int  # passes over the rows that the calibration took
 
     def __repr__(self) -> str:
         return super().__repr__() + f", {self._weighting}"
@@ -1536,7 +1537,7 @@ class _RepCalibrated(ReplicateEngineDesign):
     def _calibrate(self, totals: Any, formula: str | None, variance: Any, method: str,
                    bounds: Any, max_iter: int, tol: float) -> Any:
         """Calibrate every weight column (this object is a copy of the design)."""
-        source, full, reps = _rep_calibrate(self, self._raw, self._reps, self._combined,
+        source, full, reps, passes = _rep_calibrate(self, self._raw, self._reps, self._combined,
                                             totals, formula, variance, method, bounds,
                                             max_iter, tol)
         try:
@@ -1552,6 +1553,7 @@ class _RepCalibrated(ReplicateEngineDesign):
                 "design over an engine needs weights >= 0 (calibrate to fewer totals, or in "
                 "memory)") from None
         self._weighting = f"calibrated ({method}) to {', '.join(map(str, totals))}"
+        self.passes = passes + 2  # the new design's structure and range passes
         return self
 
 
@@ -1745,7 +1747,7 @@ def _rep_pass(raw: Source, fn: Any, sql: str | None, *args: Any) -> dict[str, fl
 
 def _rep_newton(raw: Source, m: _CalRows, reps: tuple[str, ...], combined: bool,
                 pop: np.ndarray, sample: np.ndarray, st: dict[str, float], names: list[str],
-                tol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+                tol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Newton steps for every weight column at once, one pass each, as memory's
     ``grake`` on a replicate design: per-column pre-scaling and reachable
     ranges, the active columns only, step halving, the shared iteration count."""
@@ -1794,6 +1796,7 @@ def _rep_newton(raw: Source, m: _CalRows, reps: tuple[str, ...], combined: bool,
                 tuple(float(scale[c]) for c in cols))
         s = _rep_pass(raw, _frame_rep_newton, _sql_rep_newton(*args)
                       if raw.engine == "duckdb" else None, *args)
+        passes[0] += 1
         k = cols.size
         T = np.zeros((k, p, p))
         for n, (a, b) in enumerate(pairs):
@@ -1803,6 +1806,7 @@ def _rep_newton(raw: Source, m: _CalRows, reps: tuple[str, ...], combined: bool,
         return {"T": T, "F": F, "bad": bad}
 
     every = np.arange(C)
+    passes = [0]
     res = run(every)
     T = res["T"]
     misfit = pop[:, None] - sample - res["F"]
@@ -1825,7 +1829,7 @@ def _rep_newton(raw: Source, m: _CalRows, reps: tuple[str, ...], combined: bool,
         done = (np.abs(misfit[:, idx]) / (1 + np.abs(pop[:, None])) < tol).all(axis=0)
         active[idx[done]] = False
         if not active.any():
-            return eta.T, scale
+            return eta.T, scale, passes[0]
         T = res["T"][~done]
         it += 1
         if it > max_iter:
@@ -1842,7 +1846,7 @@ def _rep_newton(raw: Source, m: _CalRows, reps: tuple[str, ...], combined: bool,
 def _rep_calibrate(design: ReplicateEngineDesign, raw: Source, reps: list[str],
                    combined: bool, totals: Any, formula: str | None, variance: Any,
                    method: str = "linear", bounds: Any = None, max_iter: int = 50,
-                   tol: float = 1e-7) -> tuple[Source, str, list[str]]:
+                   tol: float = 1e-7) -> tuple[Source, str, list[str], int]:
     """Linear calibration of the full sample and of every replicate (R's
     ``calibrate`` on an ``svrepdesign``): one pass of the checks, one of
     :math:`X^T W_c \\Sigma^{-1} X` and :math:`X^T w_c` per weight column; the
@@ -1944,8 +1948,11 @@ def _rep_calibrate(design: ReplicateEngineDesign, raw: Source, reps: list[str],
                                    f"the sample (columns {names}); drop redundant "
                                    f"totals") from None
         scale = np.ones(C)
+        passes = 2
     else:
-        lam, scale = _rep_newton(raw, m, rt, combined, pop, XW, st, names, tol, max_iter)
+        lam, scale, steps = _rep_newton(raw, m, rt, combined, pop, XW, st, names, tol,
+                                        max_iter)
+        passes = 2 + steps
     lams = tuple(tuple(float(v) for v in row) for row in lam)
     scales = tuple(float(s) for s in scale)
     wnames = [f"{_RCAL}{c}" for c in range(C)]
@@ -1981,7 +1988,7 @@ def _rep_calibrate(design: ReplicateEngineDesign, raw: Source, reps: list[str],
     else:
         source = FrameSource(_frame_rep_derive(raw.frame, m, lams, rt,  # type: ignore
                                                combined, scales))
-    return source, wnames[0], wnames[1:]
+    return source, wnames[0], wnames[1:], passes
 
 
 # ---------------------------------------------------------------------------
