@@ -555,3 +555,69 @@ def test_replicate_calibration_matches_in_memory(engine: str, args: dict[str, An
         ztot = {"Intercept": 9000.0, "z": 50.0}
         _same_error(DesignError, lambda: ib.ReplicateDesign(lone, **kw).calibrate(ztot),
                     lambda: ReplicateEngineDesign(FrameSource(lone), **kw).calibrate(ztot))
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_tables_quantiles_and_models_of_weighted_designs(engine: str, tmp_path: Path,
+                                                          request: Any) -> None:
+    """A post-stratified engine design's tables and tests carry the weighting
+    (its post-strata are keys of the cells): ib.table's and ib.chisq_test's
+    numbers. What a weighted engine design cannot carry through its cells (the
+    tables of raked and calibrated designs, quantiles, models) is a named error,
+    never a standard error that ignores the weighting."""
+    df = _data(n=800)
+    kw = dict(weights="w", strata="h", psu="psu")
+    d = ib.Design(df, **kw)
+    e = _engine_design(engine, df, tmp_path, request, **kw)
+    for how in WEIGHTINGS:
+        we, wd = _weight(e, how), _weight(d, how)
+        if how == "poststratify":
+            got, want = we.table("b", "r"), ib.table(wd, "b", "r")
+            pd.testing.assert_frame_equal(got, want, rtol=RTOL, check_dtype=False)
+            for stat in ("F", "Chisq", "Wald"):
+                a = we.chisq_test("b", "r", statistic=stat)
+                b = ib.chisq_test(wd, "b", "r", statistic=stat)
+                np.testing.assert_allclose([a.statistic, a.pvalue], [b.statistic, b.pvalue],
+                                           rtol=RTOL)
+        else:
+            with pytest.raises(UnsupportedDesignError, match=r"tables on a \w+ design (raked|"
+                                                             r"calibrated).*ib\.table"):
+                we.table("b", "r")
+            with pytest.raises(UnsupportedDesignError, match="tables on"):
+                we.chisq_test("b", "r")
+        with pytest.raises(UnsupportedDesignError, match=r"quantiles on .*ib\.quantile"):
+            we.quantile("x", 0.5)
+        with pytest.raises(UnsupportedDesignError, match=r"models on .*ib\.glm"):
+            we.glm("x ~ b")
+        with pytest.raises(UnsupportedDesignError, match=r"models on"):
+            we.logit("b ~ x")
+
+
+def test_replicate_weighted_tables_carry_the_weighting_and_the_rest_is_named() -> None:
+    """Post-stratified and raked replicate designs over an engine: tables and
+    their tests are ib.table's (the weighted replicate columns are the cells'),
+    quantiles and models a named error; a calibrated one gives them all."""
+    from innobaro.engines import ReplicateEngineDesign
+
+    frame, kw = _replicate_frame(600, "jkn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InnobaroWarning)
+        base = ib.ReplicateDesign(frame, **kw)
+        for how in WEIGHTINGS:
+            d = _weight(base, how)
+            e = _weight(ReplicateEngineDesign(FrameSource(frame), **kw), how)
+            pd.testing.assert_frame_equal(e.table("b", "r"), ib.table(d, "b", "r"),
+                                          rtol=RTOL, check_dtype=False)
+            a, b = e.chisq_test("b", "r"), ib.chisq_test(d, "b", "r")
+            np.testing.assert_allclose([a.statistic, a.pvalue], [b.statistic, b.pvalue],
+                                       rtol=RTOL)
+            if how == "calibrate":
+                np.testing.assert_allclose(e.quantile("x", 0.5).se,
+                                           ib.quantile(d, "x", 0.5).se, rtol=RTOL)
+                np.testing.assert_allclose(e.glm("x ~ b").bse, ib.glm("x ~ b", d).bse,
+                                           rtol=RTOL)
+                continue
+            with pytest.raises(UnsupportedDesignError, match="quantiles on"):
+                e.quantile("x", 0.5)
+            with pytest.raises(UnsupportedDesignError, match="models on"):
+                e.glm("x ~ b")

@@ -722,7 +722,26 @@ class EngineDesign:
             Rows: the cells, weight :math:`T_c(w)`; :func:`innobaro.table` and
             :func:`innobaro.chisq_test` run on it (:mod:`innobaro.engines.tables`).
         """
-        return Design(cells_design_frame(sums, spec, _W), weights=_W, **self._args)
+        return self.rows_design(cells_design_frame(sums, spec, _W), _W)
+
+    def rows_design(self, frame: pd.DataFrame, weight: str) -> Any:
+        """An in-memory design over rows or cells of this design (advanced).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Rows (or cells summing rows) with the design's key columns.
+        weight : str
+            Their weight column.
+
+        Returns
+        -------
+        Design
+            With this design's strata, PSUs, fpc and options (and its weighting,
+            where a weighted design can carry it: see
+            :mod:`innobaro.engines.weighting`); the quantile and the tables run on it.
+        """
+        return Design(frame, weights=weight, **self._args)
 
     def quantile(self, y: str, q: float | Sequence[float], *,
                  by: str | Sequence[str] | None = None, level: float = 0.95,

@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 
 from .._validate import as_column_list
-from ..design import Design
 from ..errors import EngineError, EstimationError, InnobaroWarning, UnsupportedDesignError
 from ..estimators import quantile as _quantile_of
 from ..intervals import FixedInterval
@@ -513,7 +512,7 @@ def _bracketed(design: EngineDesign, source: Source, base: SumsSpec, y: str,
         pd.DataFrame({**{k: rows[k].to_numpy() for k in keys}, y: vals, _W: w}),
         pd.DataFrame({**{k: agg[k].to_numpy() for k in keys}, y: rep,
                       _W: agg[SW].to_numpy(dtype=float)})], ignore_index=True)
-    cells = Design(frame, weights=_W, **design.design_args)
+    cells = design.rows_design(frame, _W)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InnobaroWarning)
         est = _quantile_of(cells, y, list(probs), by=by_cols or None, level=level,

@@ -322,6 +322,44 @@ class _Weighted(EngineDesign):
     def _check_weights(self, sums: pd.DataFrame) -> None:
         """Refuse weights the engine cannot use (the calibrated ones below zero)."""
 
+    def rows_design(self, frame: pd.DataFrame, weight: str) -> Any:
+        """Refused: the weighting's effect on the variance of a table is not
+        carried through the cells (but see :class:`_PostStratified`)."""
+        raise _not_carried(self, "tables")
+
+    def quantile(self, *args: Any, **kwargs: Any) -> Any:
+        """Refused: the quantile of a weighted engine design would miss the
+        weighting (:class:`~innobaro.errors.UnsupportedDesignError`).
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As for :meth:`EngineDesign.quantile`.
+
+        Returns
+        -------
+        Estimate
+            Never.
+        """
+        raise _not_carried(self, "quantiles")
+
+    def glm(self, formula: str, **kwargs: Any) -> Any:
+        """Refused: a model on a weighted engine design would miss the weighting's
+        effect on its variance (:class:`~innobaro.errors.UnsupportedDesignError`).
+
+        Parameters
+        ----------
+        formula : str
+        **kwargs
+            As for :meth:`EngineDesign.glm`.
+
+        Returns
+        -------
+        EngineGLMResult
+            Never.
+        """
+        raise _not_carried(self, "models")
+
     def _plain_cells(self, sums: pd.DataFrame, spec: SumsSpec) -> Design:
         """The cells as an in-memory design, with the weights of the sums."""
         return super()._cells_design(sums, spec)
@@ -356,6 +394,16 @@ class _PostStratified(_Weighted):
 
     _ps: tuple[list[str], Any, bool]
 
+    def rows_design(self, frame: pd.DataFrame, weight: str) -> Any:
+        """The rows' or cells' design, post-stratified as this design: the
+        post-strata are keys of every pass's cells, so the in-memory
+        post-stratification's residuals are the rows'."""
+        by, totals, partial = self._ps
+        with warnings.catch_warnings():  # warned once, when the design was weighted
+            warnings.simplefilter("ignore", InnobaroWarning)
+            return EngineDesign.rows_design(self, frame, weight).poststratify(
+                by, totals, partial=partial)
+
     def _cells_design(self, sums: pd.DataFrame, spec: SumsSpec) -> Design:
         cells = super()._cells_design(sums, spec)
         by, totals, partial = self._ps
@@ -370,6 +418,15 @@ class _PostStratified(_Weighted):
         self._ps = (by_cols, totals, partial)
         return self._finish(_Scaled(self._source, by_cols, _factors(cells, weighted, by_cols)),
                             spec, f"post-stratified by {', '.join(by_cols)}", "poststratify")
+
+
+def _not_carried(design: Any, what: str) -> UnsupportedDesignError:
+    where = "ib.glm" if what == "models" else f"ib.{what.split()[0].rstrip('s')}"
+    return UnsupportedDesignError(
+        f"{what} on a {design.engine} design {design._weighting}: the weighting's effect "
+        f"on their variance is not carried through the engine's cells (means, totals, "
+        f"ratios and proportions carry it; tables too after post-stratification); load "
+        f"the columns and use {where} on the weighted ib.Design")
 
 
 class _Residuals(_Weighted):
@@ -1441,6 +1498,39 @@ class _RepWeighted(ReplicateEngineDesign):
 
     def __repr__(self) -> str:
         return super().__repr__() + f", {self._weighting}"
+
+    def quantile(self, *args: Any, **kwargs: Any) -> Any:
+        """Refused: the replicate quantile of a post-stratified or raked design
+        over an engine would miss the weighting (:class:`~innobaro.errors.UnsupportedDesignError`).
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As for :meth:`ReplicateEngineDesign.quantile`.
+
+        Returns
+        -------
+        Estimate
+            Never.
+        """
+        raise _not_carried(self, "quantiles")
+
+    def glm(self, formula: str, **kwargs: Any) -> Any:
+        """Refused: the replicate refits of a post-stratified or raked design over
+        an engine would miss the weighting (:class:`~innobaro.errors.UnsupportedDesignError`).
+
+        Parameters
+        ----------
+        formula : str
+        **kwargs
+            As for :meth:`ReplicateEngineDesign.glm`.
+
+        Returns
+        -------
+        ReplicateGLMResult
+            Never.
+        """
+        raise _not_carried(self, "models")
 
     def _counts(self, sums: pd.DataFrame, spec: SumsSpec, by_cols: list[str],
                 est: Estimate) -> tuple[np.ndarray, np.ndarray]:
