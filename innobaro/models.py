@@ -424,6 +424,11 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
     def refit(W: np.ndarray) -> np.ndarray:
         return fit.refit(W, progress=progress)[:, keep]
 
+    def refit_factors(factors: Any) -> np.ndarray:  # replicates held as unit factors
+        return fit.refit(factors.row_weights(), progress=progress)[:, keep]
+
+    refit.from_factors = refit_factors  # type: ignore[attr-defined]
+
     infl = Influence(values=z, domain=domain, n_domains=1)
     working = None if se == "linearized" else small_sample.glm_working(
         X, y, w, fam, beta, off, rows, design.n)
