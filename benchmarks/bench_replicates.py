@@ -233,6 +233,10 @@ def logit_refits(rows: int, R: int, svy_python: str | None, repeat: int) -> None
     se = fit()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
+    tracemalloc.start()
+    _ = ib.logit(FORMULA, d).bse
+    peak_full = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
 
     X = np.ascontiguousarray(full.model_matrix, dtype=float)
     y = df["y"].to_numpy(dtype=float)
@@ -252,7 +256,9 @@ def logit_refits(rows: int, R: int, svy_python: str | None, repeat: int) -> None
     print(f"numpy floor ({steps} Newton steps, {steps / R:.1f} per replicate): "
           f"{t_floor:7.2f} s; same coefficients (1e-8): {same}")
     print(f"traced peak memory of the replicate fit: {peak / 2**20:.0f} MiB, "
-          f"{peak / matrix_bytes:.2f}x the n x R matrix")
+          f"{peak / matrix_bytes:.2f}x the n x R matrix; of the full-sample fit alone "
+          f"{peak_full / 2**20:.0f} MiB, so the replicates add "
+          f"{(peak - peak_full) / matrix_bytes:.2f}x the matrix")
     if svy_python:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "rows.parquet")

@@ -116,8 +116,10 @@ def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
     progress : callable or "tqdm", optional
         On a replicate design, called as ``progress(done, total)`` after each
         block of replicate refits (``"tqdm"``: a tqdm progress bar, if tqdm
-        is installed). The refits run in blocks whose working memory is
-        bounded (:func:`innobaro.irls.refit_block`).
+        is installed). The refits run in blocks of replicates, each IRLS
+        iteration one pass over blocks of rows (:func:`innobaro.irls.irls_rows`;
+        blocks of :func:`innobaro.irls.refit_rows_block` replicates), so their
+        working memory is a few MB whatever the number of rows.
 
     Returns
     -------
@@ -951,8 +953,9 @@ class GLMResult:
             (n, R): one weight per row of the design and refit.
         progress : callable or "tqdm", optional
             Called as ``progress(done, total)`` after each block of refits
-            (blocks of bounded memory, :func:`innobaro.irls.refit_block`);
-            ``"tqdm"``: a tqdm bar.
+            (:func:`innobaro.irls.refit_rows_block`, or
+            :func:`innobaro.irls.refit_block` for families whose steps are
+            halved); ``"tqdm"``: a tqdm bar.
 
         Returns
         -------
