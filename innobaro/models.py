@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import stats
 
 from ._frames import as_frame
+from ._linalg import RowWeights
 from .design import ReplicateDesign, SurveyDesign, read_only
 from .distributions import pfsum
 from .errors import EstimationError, InnobaroWarning, warn
@@ -939,7 +940,7 @@ class GLMResult:
     def _masked(self, values: np.ndarray) -> np.ndarray:
         return np.where(self._keep, values, np.nan)
 
-    def refit(self, weights: np.ndarray, *, progress: Any = None) -> np.ndarray:
+    def refit(self, weights: np.ndarray | RowWeights, *, progress: Any = None) -> np.ndarray:
         """Refit the model under each column of ``weights``.
 
         The one entry point for refits under replicate weights (the model's
@@ -949,8 +950,10 @@ class GLMResult:
 
         Parameters
         ----------
-        weights : numpy.ndarray
-            (n, R): one weight per row of the design and refit.
+        weights : numpy.ndarray or innobaro._linalg.RowWeights
+            (n, R): one weight per row of the design and refit; or the same
+            read a block of rows at a time (advanced: replicates held as unit
+            factors, :meth:`~innobaro.design.ReplicateFactors.row_weights`).
         progress : callable or "tqdm", optional
             Called as ``progress(done, total)`` after each block of refits
             (:func:`innobaro.irls.refit_rows_block`, or
@@ -977,6 +980,8 @@ class GLMResult:
         >>> m.refit(W).round(3).tolist()
         [[0.147, 0.977], [0.18, 0.97]]
         """
+        if isinstance(weights, RowWeights):  # replicates read a block of rows at a time
+            return self._fit.refit(weights, progress=progress)
         return self._fit.refit(np.asarray(weights, dtype=float), progress=progress)
 
     @property

@@ -13,8 +13,10 @@ the weights a block of rows at a time (``_linalg.RowWeights``): from the
   slices of every size;
 - refits from the factors equal those from the matrix to 1e-12 (the same
   blocks, so the same numbers), and so do ``total``, ``ratio``, the logit
-  interval of ``proportion`` and the agreement check of imputation designs,
-  with domains, subsets and missing values;
+  interval of ``proportion``, predictive margins (both methods) and average
+  marginal effects (re-averaged a block of rows at a time; 1e-11 for their
+  covariances, summed in another order) and the agreement check of
+  imputation designs, with domains, subsets and missing values;
 - none of these makes the (n, R) matrix of a factor design (the builder,
   ``ReplicateFactors.full``, raises under the test), and a refit's traced
   peak memory is a small part of that matrix's size.
@@ -227,6 +229,33 @@ def test_totals_ratios_and_logit_intervals_from_factors(
     np.testing.assert_allclose(got.conf_int().to_numpy(), expected.conf_int().to_numpy(),
                                rtol=1e-12)
     np.testing.assert_array_equal(got.df_values, expected.df_values)
+
+
+MARGINS = [
+    lambda m: m.margins("g"),
+    lambda m: m.margins("g", method="svypredmeans"),
+    lambda m: m.margins("x", [-1.0, 0.0, 1.5]),
+    lambda m: m.average_marginal_effect("x"),
+]
+
+
+@pytest.mark.parametrize("k", range(len(MARGINS)))
+@pytest.mark.parametrize(("formula", "kw"), [("y ~ x + g", {"family": "binomial"}),
+                                             ("c ~ x * g", {"family": "poisson",
+                                                            "offset": "logu"})])
+def test_margins_and_marginal_effects_from_factors(
+        k: int, formula: str, kw: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    df = _frame()
+    rd = _design(df, 29).subset(df["x"] > -1.5)
+    full = _as_matrix(_design(df, 29)).subset(df["x"] > -1.5)
+    expected = MARGINS[k](ib.glm(formula, full, **kw))
+    _no_matrix(monkeypatch)
+    got = MARGINS[k](ib.glm(formula, rd, **kw))
+    np.testing.assert_allclose(np.asarray(got.estimate), np.asarray(expected.estimate),
+                               rtol=1e-12)
+    Vb = np.asarray(expected.vcov)
+    np.testing.assert_allclose(np.asarray(got.vcov), Vb, rtol=1e-11,
+                               atol=1e-12 * np.max(np.abs(np.diag(Vb))))
 
 
 def test_a_replicate_proportion_of_zero_warns_on_the_factor_path(
