@@ -823,10 +823,31 @@ def _add(parts: Sequence[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, An
     return out
 
 
+class _Rows:
+    """The fit's source, keeping its Dask partitions per set of columns (the
+    collection's graph is optimised once per fit, not once per pass)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.engine = source.engine
+        self.parts: dict[tuple[str, ...], list[Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+    def partitions(self, used: list[str]) -> list[Any]:
+        """The delayed partitions of the columns ``used``."""
+        key = tuple(used)
+        if key not in self.parts:
+            self.parts[key] = list(self.source.frame[used].to_delayed())
+        return self.parts[key]
+
+
 def _map_reduce(source: Any, fn: Callable[..., dict[str, Any]], plan: _Plan,
-                *args: Any, keys: bool = False) -> dict[str, Any]:
+                *args: Any, keys: bool = False, some: int | None = None) -> dict[str, Any]:
     """``fn`` over the frame (pandas) or over each partition, added up a tree
-    (Dask), reading the model's columns (and, with ``keys``, the design's)."""
+    (Dask), reading the model's columns (and, with ``keys``, the design's);
+    ``some``: over that many partitions only, evenly spaced."""
     used = list(dict.fromkeys([*(plan.keys if keys else ()), *plan.columns,
                                *(c for c in (plan.weights, plan.probs, plan.domain)
                                  if c is not None)]))
@@ -836,7 +857,11 @@ def _map_reduce(source: Any, fn: Callable[..., dict[str, Any]], plan: _Plan,
 
     task = dask.delayed(fn, pure=True)
     shared = dask.delayed(plan, pure=True)  # one copy of the plan in the graph
-    level = [task(part, shared, *args) for part in source.frame[used].to_delayed()]
+    parts = source.partitions(used) if isinstance(source, _Rows) else list(
+        source.frame[used].to_delayed())
+    if some is not None and some < len(parts):
+        parts = [parts[int(i)] for i in np.unique(np.linspace(0, len(parts) - 1, some).round())]
+    level = [task(part, shared, *args) for part in parts]
     k = source.split_every
     add = dask.delayed(_add, pure=True)
     while len(level) > 1:
@@ -1054,6 +1079,7 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     :math:`z_i = r_i x_i^\\top A` (Binder 1983; Lumley 2010, ch. 5).
     """
     fam = make_family(family, link=link, variance=variance, theta=theta)
+    source = _Rows(source)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
             or max_iter < 1:
         raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
@@ -1209,6 +1235,8 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
 #: above this many rows of the fit, IRLS starts from a fit to a sample (as ib.glm)
 _WARM = 200_000
 _SAMPLE = 50_000
+#: the partitions of a Dask frame the warm start's sample is read from
+_SAMPLE_PARTS = 4
 
 
 def _warms(plan: _Plan, n_rows: int) -> bool:
@@ -1235,16 +1263,26 @@ def _warm_start(source: Any, plan: _Plan, n_rows: int, max_iter: int) -> np.ndar
         cols = [f"{x} AS x{j}" for j, x in enumerate(xs)]
         cols += [f"{_sql_expr(plan.response)} AS y", f"{_sql_weight(plan)} AS w",
                  f"{off} AS off"]
-        # a deterministic sample: the rows whose values hash to 0 modulo k
-        frame = _run_sql(source, f"WITH a AS (SELECT {', '.join(cols)} FROM __ib_src "
-                                 f"WHERE {fit}) SELECT * FROM a WHERE hash(y, w, "
-                                 f"{', '.join(f'x{j}' for j in range(len(xs)))}) % {k} = 0")
+        # a deterministic sample: the rows of the fit whose values hash to 0 modulo
+        # k (the hash of the columns read, so the model's columns are evaluated
+        # on the sample's rows only)
+        raw = ", ".join(_q(c) for c in dict.fromkeys(
+            [*plan.columns, *(c for c in (plan.weights, plan.probs) if c is not None)]))
+        frame = _run_sql(source, f"SELECT {', '.join(cols)} FROM __ib_src WHERE ({fit}) "
+                                 f"AND hash({raw}) % {k} = 0")
         X = np.asfortranarray(frame[[f"x{j}" for j in range(len(xs))]].to_numpy(dtype=float))
         y = frame["y"].to_numpy(dtype=float)
         w = frame["w"].to_numpy(dtype=float)
         offset = frame["off"].to_numpy(dtype=float) if plan.offset is not None else None
     else:
-        got = _map_reduce(source, _frame_sample, plan, k)
+        # the sample from a few partitions spread over the rows: reading them all
+        # would cost a pass
+        some = None
+        if source.engine == "dask":
+            n_parts = source.frame.npartitions
+            some = min(n_parts, _SAMPLE_PARTS)
+            k = max(1, int(n_rows * some / n_parts) // _SAMPLE)
+        got = _map_reduce(source, _frame_sample, plan, k, some=some)
         X, y, w = got["X"], got["y"], got["w"]
         offset = got["off"] if plan.offset is not None else None
     if y.size <= X.shape[1] or not np.isfinite(y).all() or not np.isfinite(X).all():
