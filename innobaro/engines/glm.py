@@ -579,31 +579,27 @@ def _sql_pass(plan: _Plan, beta: np.ndarray | None, *, final: bool = False,
     (about 1e-13 relative over millions of rows, varying between runs); per
     bucket of a few thousand rows it stays near 1e-15.
 
-    The final pass reads every row, per cell of (design keys, membership): the
-    count and weight total of the rows, and over the rows of the fit the Gram
-    matrix, the sums of :math:`r_i x_i`, the deviance and the invalid rows.
+    The final pass sums per cell of the design keys, over the rows of the fit:
+    the count and weight total of the rows, the Gram matrix, the sums of
+    :math:`r_i x_i`, the deviance and the invalid rows (the other rows'
+    counts per cell come from :func:`_sql_cells`, unless every row is in the
+    fit).
     """
     fam = _sql_family(plan.fam)
     xs = [x for x, k in zip(plan.sql_x, _keep(plan), strict=True) if k]
     p = len(xs)
-    present, complete, fit = _sql_masks(plan)
+    _, _, fit = _sql_masks(plan)
     off = _sql_expr(plan.offset) if plan.offset is not None else "0.0"
     cols = [f"{x} AS x{j}" for j, x in enumerate(xs)]
     cols += [f"{_sql_expr(plan.response)} AS y", f"{_sql_weight(plan)} AS w", f"{off} AS off"]
-    where = ""
+    where = f" WHERE {fit}" if filtered else ""
     if final:
         cols += [_q(k) for k in plan.keys]
-        cols += [f"(CASE WHEN NOT ({present}) THEN 0 WHEN ({complete}) THEN 2 ELSE 1 END) "
-                 f"AS {_q(_FLAG)}", f"({fit}) AS fit"]
-        group = [*(_q(k) for k in plan.keys), _q(_FLAG)]
-        only = " FILTER (WHERE fit)"
-        cond = "fit AND "
+        group = [_q(k) for k in plan.keys]
     else:  # buckets of rows for the sums' accuracy (a PSU may be a row, or a million)
         cols.append(f"hash({_q(plan.psu)}, {_sql_expr(plan.response)}) % {_BUCKETS} "
                     f"AS bucket")
         group = ["bucket"]
-        where = f" WHERE {fit}" if filtered else ""
-        only = cond = ""
     if beta is None:
         eta = fam["start"]
     else:
@@ -620,9 +616,9 @@ def _sql_pass(plan: _Plan, beta: np.ndarray | None, *, final: bool = False,
     sel = list(group)
     if final:
         sel += [f"count(*) AS {_q(_N)}", f"sum(w) AS {_q(_W)}"]
-    sel += [f"sum({g}){only} AS g{j}_{k}" for g, (j, k) in zip(gram, pairs, strict=True)]
+    sel += [f"sum({g}) AS g{j}_{k}" for g, (j, k) in zip(gram, pairs, strict=True)]
     if final:
-        sel += [f"sum({'r' if x == '1.0' else f'r * x{j}'}){only} AS s{j}"
+        sel += [f"sum({'r' if x == '1.0' else f'r * x{j}'}) AS s{j}"
                 for j, x in enumerate(xs)]
     else:
         sel += [f"sum({b}) AS b{j}" for j, b in enumerate(rhs)]
@@ -630,11 +626,20 @@ def _sql_pass(plan: _Plan, beta: np.ndarray | None, *, final: bool = False,
         sel += ["count(*) AS nfit", "sum(w) AS swfit", "min(y) AS ymin", "max(y) AS ymax",
                 "count_if(NOT isfinite(y)) AS ybad", "count_if(y = 0) AS yzero"]
         sel += [f"count_if(NOT isfinite(x{j})) AS bad{j}" for j in range(p)]
-    sel += [f"sum(w * {fam['dev']}){only} AS dev" if deviance else "0.0 AS dev",
-            f"count_if({cond}{fam['extreme']}) AS ext"]
+    sel += [f"sum(w * {fam['dev']}) AS dev" if deviance else "0.0 AS dev",
+            f"count_if({fam['extreme']}) AS ext"]
     if plan.fam.needs_check and beta is not None:
-        sel.append(f"count_if({cond}NOT coalesce({fam['ok']}, FALSE)) AS invalid")
+        sel.append(f"count_if(NOT coalesce({fam['ok']}, FALSE)) AS invalid")
     return ctes + f"SELECT {', '.join(sel)} FROM f GROUP BY ALL"
+
+
+def _sql_cells(plan: _Plan) -> str:
+    """The count and weight total of every row per cell of (design keys, membership)."""
+    present, complete, _ = _sql_masks(plan)
+    keys = ", ".join(_q(k) for k in plan.keys)
+    return (f"SELECT {keys}, (CASE WHEN NOT ({present}) THEN 0 WHEN ({complete}) THEN 2 "
+            f"ELSE 1 END) AS {_q(_FLAG)}, count(*) AS {_q(_N)}, sum({_sql_weight(plan)}) "
+            f"AS {_q(_W)} FROM __ib_src GROUP BY ALL")
 
 
 def _keep(plan: _Plan) -> np.ndarray:
@@ -949,22 +954,29 @@ def _irls_pass(source: Any, plan: _Plan, beta: np.ndarray | None, deviance: bool
     return _sql_sums(source, plan, beta, deviance, checks, filtered)
 
 
-def _final_pass(source: Any, plan: _Plan, beta: np.ndarray) -> dict[str, Any]:
+def _final_pass(source: Any, plan: _Plan, beta: np.ndarray, filtered: bool = True
+                ) -> dict[str, Any]:
     """The Gram matrix at ``beta``, the deviance, the invalid rows, and the cells:
     the design keys, membership flag, rows, weight total and sums of
-    :math:`r_i x_i` (0 outside the fit)."""
+    :math:`r_i x_i` (0 outside the fit). On DuckDB one query, or two when
+    some row is not in the fit (``filtered``): the cells of every row."""
     p = int(_keep(plan).sum())
     s_cols = [f"s{j}" for j in range(p)]
     if source.engine != "duckdb":
         out = _map_reduce(source, _frame_final, plan, beta, keys=True)
         cells = out["cells"]
     else:
-        cells = _run_sql(source, _sql_pass(plan, beta, final=True))
-        out = {"G": _gram(cells, p), "dev": float(_column_sums(cells, ["dev"])[0]),
-               "ext": int(_column_sums(cells, ["ext"])[0])}
-        if "invalid" in cells:
-            out["invalid"] = int(_column_sums(cells, ["invalid"])[0])
-        cells = cells[[*plan.keys, _FLAG, _N, _W, *s_cols]].copy()
+        fits = _run_sql(source, _sql_pass(plan, beta, final=True, filtered=filtered))
+        out = {"G": _gram(fits, p), "dev": float(_column_sums(fits, ["dev"])[0]),
+               "ext": int(_column_sums(fits, ["ext"])[0])}
+        if "invalid" in fits:
+            out["invalid"] = int(_column_sums(fits, ["invalid"])[0])
+        if filtered:
+            cells = _run_sql(source, _sql_cells(plan)).merge(
+                fits[[*plan.keys, *s_cols]], on=list(plan.keys), how="left")
+        else:  # every row in the fit: each cell complete, its rows counted already
+            cells = fits[[*plan.keys, _N, _W, *s_cols]].copy()
+            cells[_FLAG] = 2
         cells[_W] = cells[_W].to_numpy(dtype=float, na_value=0.0)
     outside = cells[_FLAG].to_numpy() != 2
     for c in s_cols:  # over the model's columns
@@ -1157,7 +1169,7 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
             stalled = worst >= prev and worst < np.sqrt(tol)
             stop = not first and (done or flat or stalled)
             last = stop or it == max_iter  # the pass at the last step is the final one
-            nxt = _final_pass(source, plan, new) if last else _irls_pass(
+            nxt = _final_pass(source, plan, new, filtered) if last else _irls_pass(
                 source, plan, new, it + 1 >= 7, filtered=filtered)
             passes += 1
             if not nxt.get("invalid"):
