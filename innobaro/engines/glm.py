@@ -744,31 +744,49 @@ def _frame_pass(frame: pd.DataFrame, plan: _Plan, beta: np.ndarray | None,
     return out
 
 
+def _digits(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes 0 .. size-1 of a key column's values: an integer column's offsets
+    from its minimum when they span few values (no hashing), else a ``factorize``."""
+    n = values.size
+    if n and values.dtype.kind in "iub":
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo < 4 * n + 16:
+            return values.astype(np.int64) - lo, hi - lo + 1
+    digit, uniques = pd.factorize(values)
+    return digit.astype(np.int64), max(len(uniques), 1)
+
+
+def _compact(code: np.ndarray, space: int) -> tuple[np.ndarray, int]:
+    """Codes 0 .. G-1 for the distinct values of ``code`` (in 0 .. space-1)."""
+    if space <= 8 * code.size + 64:  # a dense bincount
+        seen = np.flatnonzero(np.bincount(code, minlength=space))
+        remap = np.zeros(space, dtype=np.int64)
+        remap[seen] = np.arange(seen.size)
+        return remap[code], int(seen.size)
+    new, uniques = pd.factorize(code)
+    return new.astype(np.int64), max(len(uniques), 1)
+
+
 def _cell_codes(frame: pd.DataFrame, keys: tuple[str, ...], flag: np.ndarray
                 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Each row's cell of (design keys, membership flag), 0 .. G-1 in order of
-    first appearance, and the cells' key values: the keys' level codes as a
-    mixed-radix integer (re-coded when it outgrows 2^31 cells), one
-    ``factorize``."""
+    """Each row's cell of (design keys, membership flag), 0 .. G-1, and the
+    cells' key values: the keys' codes (an integer key's offsets, else a
+    ``factorize``) as a mixed-radix integer, made compact whenever its range
+    outgrows the rows, and at the end."""
     code = flag.astype(np.int64)
     space = 3
-    for k in keys:  # over the design's key columns
-        digit, uniques = pd.factorize(frame[k].to_numpy())
-        size = max(len(uniques), 1)
-        if space * size >= 1 << 62:
-            code, found = pd.factorize(code)
-            space = max(len(found), 1)
+    columns = [frame[k].to_numpy() for k in keys]
+    for values in columns:  # over the design's key columns
+        digit, size = _digits(values)
+        if space * size > 8 * code.size + 64:
+            code, space = _compact(code, space)
         code = code * size + digit
         space *= size
-    cell, _ = pd.factorize(code)
-    cell = cell.astype(np.int64)
-    if cell.size == 0:
-        first = np.zeros(0, dtype=np.int64)
-    else:  # codes appear in order, so the running maximum rises at each first row
-        top = np.maximum.accumulate(cell)
-        first = np.flatnonzero(np.concatenate([[True], top[1:] != top[:-1]]))
-    cells = pd.DataFrame({k: frame[k].to_numpy()[first] for k in keys})
-    cells[_FLAG] = flag[first]
+    cell, n_cells = _compact(code, space)
+    row = np.zeros(n_cells, dtype=np.int64)
+    row[cell] = np.arange(cell.size)  # a row of each cell (all its rows share the keys)
+    cells = pd.DataFrame({k: values[row] for k, values in zip(keys, columns, strict=True)})
+    cells[_FLAG] = flag[row]
     return cell, cells
 
 
