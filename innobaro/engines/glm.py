@@ -9,22 +9,28 @@ the PSU totals of :math:`z` are the PSU totals of :math:`r_i x_i` times
 :math:`A`: linear in cell sums, as the seam of :mod:`innobaro.engines.sums`
 asks. So a fit is
 
-1. one pass for the rows of the fit and the levels of the categorical
-   variables among them (the model matrix's encoding, as :func:`innobaro.glm`
-   finds it: levels present among the complete rows with positive weight);
+1. with categorical variables, one pass for their levels among the rows of
+   the fit (the model matrix's encoding, as :func:`innobaro.glm` finds it:
+   levels present among the complete rows with positive weight); above
+   200,000 rows, one pass for a sample of about 50,000 rows, whose fit is the
+   start (read from a few partitions on Dask);
 2. one pass per iteration: the normal equations at the current coefficients,
    from R's starting means, with :func:`innobaro.glm`'s convergence rule and
-   tolerance, so both stop at the same point;
-3. one final pass: per cell of (stratum, PSU[, later stage], fpc, domain
-   membership, completeness), the sums of :math:`r_i x_i`, whose product with
-   :math:`A` goes to the in-memory variance engine on the cells as rows of a
-   small design (the one variance engine, as for means).
+   tolerance, so both stop at the same point; the pass at a step also counts
+   the rows where it is invalid, and R's step-halving runs the pass again at
+   the halved step (the in-memory steps, and no extra pass without halving);
+3. one final pass, at the last step: the normal equations' Gram matrix and,
+   per cell of (stratum, PSU[, later stage], fpc, domain membership,
+   completeness), the sums of :math:`r_i x_i`, whose product with :math:`A`
+   goes to the in-memory variance engine on the cells as rows of a small
+   design (the one variance engine, as for means).
 
 DuckDB evaluates the model matrix in SQL (numeric columns, ``np.log``,
 ``np.exp``, ``np.sqrt``, arithmetic, ``I()``, categorical terms with any
-contrast, interactions), so each pass is one aggregate query; Dask (and an
-in-memory frame) builds it per partition with the formula's encoding and runs
-:func:`innobaro.irls.working_pass` on it.
+contrast, interactions) and every family's link, variance and deviance
+(but the probit link: SQL has no normal distribution function), so each pass
+is one aggregate query; Dask (and an in-memory frame) builds it per partition
+with the formula's encoding and runs :func:`innobaro.irls.working_pass` on it.
 
 References
 ----------
@@ -1170,7 +1176,8 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     converged = False
     halved = False
     final: dict[str, Any] | None = None
-    stop = False
+    stop = extra = False
+    least_squares = fam.variance_name == "constant" and fam.link_name == "identity"
     for it in range(1, max_iter + 1):  # IRLS iterations, one pass each
         new = solve(ps["G"], ps["rhs"])
         first = beta is None
@@ -1186,10 +1193,19 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
             # longer shrinks is at that floor
             stalled = worst >= prev and worst < np.sqrt(tol)
             stop = not first and (done or flat or stalled)
+            if least_squares and first and max_iter >= 2:
+                # the first step from R's start (eta = y) is the least-squares
+                # solution, and the second iteration's sums at it are the first's
+                # (the working weights and response do not depend on the
+                # coefficients): ib.glm's second step is zero but for rounding, so
+                # it is counted without its pass and the pass at the solution is
+                # the final one
+                stop = extra = True
             last = stop or it == max_iter  # the pass at the last step is the final one
             nxt = _final_pass(source, plan, new, filtered) if last else _irls_pass(
                 source, plan, new, it + 1 >= 7, filtered=filtered)
-            passes += 1
+            # DuckDB's final pass is two queries when some row is not in the fit
+            passes += 2 if last and filtered and source.engine == "duckdb" else 1
             if not nxt.get("invalid"):
                 break
             if beta is None:
@@ -1257,7 +1273,8 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     assert plan.spec is not None
     return EngineGLMResult(formula=formula, spec=plan.spec, family=fam, keep=keep,
                            beta=beta, vcov=V, df_resid=df_resid, nobs=nfit,
-                           n_dropped=int(cells[_N].to_numpy()[flag == 1].sum()), iterations=it,
+                           n_dropped=int(cells[_N].to_numpy()[flag == 1].sum()),
+                           iterations=it + extra,
                            deviance=float(final["dev"]) / w_scale, engine=source.engine,
                            converged=converged, passes=passes)
 
@@ -1387,7 +1404,9 @@ class EngineGLMResult:
     passes : int
         Queries (DuckDB) or passes over the partitions (Dask) the fit took: the
         levels of categorical variables, the sample of a warm start, one per
-        iteration, and the final sums.
+        iteration (a least-squares fit's second iteration, whose sums are its
+        first's, takes none) and one more per halved step, and the final sums
+        (two DuckDB queries when some row is not in the fit).
     deviance : float
         On the weights rescaled to mean one over the design's rows (R's
         ``deviance`` of an ``svyglm``).
