@@ -107,6 +107,9 @@ class _Plan:
     yspec: ModelSpec | None = None
     keep: np.ndarray | None = None  # the columns not aliased
     sql_x: tuple[str, ...] = ()
+    #: each model column's numeric factors' codes (patsy's order), when no factor
+    #: is categorical: the matrix is then evaluated on numpy arrays (no pandas)
+    np_x: tuple[tuple[str, ...], ...] | None = None
     levels: dict[str, list[Any]] = field(default_factory=dict)
 
 
@@ -259,7 +262,8 @@ def _encoded(plan: _Plan, formula: str, levels: dict[str, list[Any]], sql: bool)
         raise UnsupportedDesignError(f"glm on an engine design: formula {formula!r} encodes "
                                      f"differently outside innobaro's model frame")
     return replace(plan, spec=spec, yspec=yspec, levels=levels,
-                   sql_x=tuple(_sql_columns(info)) if sql else ())
+                   sql_x=tuple(_sql_columns(info)) if sql else (),
+                   np_x=None if sql else _numeric_columns(info))
 
 
 # ----------------------------------------------------------------------------
@@ -369,6 +373,50 @@ def _sql_columns(info: Any) -> list[str]:
             for combo in grid:  # over the subterm's columns
                 out.append(" * ".join(pieces[i][int(j)] for i, j in enumerate(combo)))
     return out
+
+
+def _numeric_columns(info: Any) -> tuple[tuple[str, ...], ...] | None:
+    """Each model column as the codes of its factors (none: the intercept), in
+    patsy's order; None when a factor is categorical or has several columns."""
+    out: list[tuple[str, ...]] = []
+    for subterms in info.term_codings.values():  # over terms, then their subterms
+        for sub in subterms:
+            for f in sub.factors:  # over the subterm's factors
+                if f in sub.contrast_matrices or info.factor_infos[f].num_columns != 1:
+                    return None
+            out.append(tuple(f.code for f in sub.factors))
+    return tuple(out)
+
+
+def _np_matrix(part: pd.DataFrame, plan: _Plan) -> tuple[np.ndarray, np.ndarray]:
+    """The model matrix (every column) and the response of ``part`` from
+    ``plan.np_x``: each factor's code evaluated as patsy evaluates it, on the
+    columns' numpy arrays, each column the product of its factors."""
+    assert plan.np_x is not None
+    env: dict[str, Any] = {"np": np, **R_FUNCTIONS, "I": lambda v: v}
+    arrays = {}
+    for c in plan.columns:  # over the model's data columns
+        col = part[c]
+        arrays[c] = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.to_numpy(
+            dtype=float, na_value=np.nan)
+    values: dict[str, np.ndarray] = {}
+
+    def value(code: str) -> np.ndarray:
+        if code not in values:
+            with np.errstate(all="ignore"):
+                v = eval(code, env, arrays)  # a row-by-row code (_sql_expr checked)
+            values[code] = np.broadcast_to(np.asarray(v, dtype=float), (len(part),))
+        return values[code]
+
+    X = np.empty((len(part), len(plan.np_x)), order="F")
+    for j, codes in enumerate(plan.np_x):  # over the model's columns
+        if not codes:
+            X[:, j] = 1.0
+            continue
+        X[:, j] = value(codes[0])
+        for code in codes[1:]:  # the subterm's further factors
+            X[:, j] *= value(code)
+    return X, np.array(value(plan.response))
 
 
 def _categorical_name(code: str) -> str:
@@ -707,10 +755,13 @@ def _frame_model(frame: pd.DataFrame, plan: _Plan, rows: np.ndarray
         part = frame if rows.all() else frame.loc[rows]  # no copy when every row is in
     else:
         part = frame.iloc[rows]
-    X = plan.spec.matrix(part)
+    if plan.np_x is not None:
+        X, y = _np_matrix(part, plan)
+    else:
+        X = plan.spec.matrix(part)
+        y = np.ascontiguousarray(plan.yspec.matrix(part)[:, 0])
     if plan.keep is not None and not plan.keep.all():
         X = np.asfortranarray(X[:, plan.keep])
-    y = np.ascontiguousarray(plan.yspec.matrix(part)[:, 0])
     off = None if plan.offset is None else part[plan.offset].to_numpy(dtype=float)
     return X, y, off
 
