@@ -964,8 +964,10 @@ def _levels(source: Any, plan: _Plan) -> dict[str, list[Any]]:
         lists = ", ".join(f"list(DISTINCT {_q(c)}) FILTER (WHERE {_q(c)} IS NOT NULL) "
                           f"AS l{i}" for i, c in enumerate(plan.categorical))
         row = _run_sql(source, f"SELECT {lists} FROM __ib_src WHERE {fit}")
-        found = {c: list(row[f"l{i}"].iloc[0]) if len(row) and row[f"l{i}"].iloc[0]
-                 is not None else [] for i, c in enumerate(plan.categorical)}
+        cells = [row[f"l{i}"].iloc[0] if len(row) else None
+                 for i in range(len(plan.categorical))]
+        found = {c: list(v) if isinstance(v, (list, tuple, np.ndarray)) else []
+                 for c, v in zip(plan.categorical, cells, strict=True)}
         order: dict[str, list[Any]] = {}
     else:
         got = _map_reduce(source, _frame_levels, plan)
