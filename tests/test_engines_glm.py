@@ -271,6 +271,7 @@ def test_aliased_columns_are_nan_as_in_memory(tmp_path: Path, request: Any) -> N
 
 def test_bad_input_is_named(tmp_path: Path, request: Any) -> None:
     df = _data(n=300)
+    df["nobody"] = 0
     e = EngineDesign(FrameSource(df), weights="w", strata="h", psu="psu")
     dd = _engine_design("duckdb", df, tmp_path, request, weights="w", strata="h", psu="psu")
     for des in (e, dd):
@@ -284,6 +285,8 @@ def test_bad_input_is_named(tmp_path: Path, request: Any) -> None:
             des.glm("g ~ x")
         with pytest.raises(EstimationError, match="unknown family"):
             des.glm("y ~ x", family="binomal")
+        with pytest.raises(EstimationError, match="no row of the fit has a value of 'g'"):
+            des.glm("y ~ x + g", domain="nobody")
     for des in (e, dd):
         with pytest.raises(UnsupportedDesignError, match=r"np\.log, np\.exp"):
             des.glm("y ~ np.tanh(x)")
