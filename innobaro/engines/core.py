@@ -826,6 +826,7 @@ class EngineDesign:
                                  drop_empty=drop_empty)
     # ------------------------------------------------------------------ models
     def glm(self, formula: str, *, family: Any = "gaussian", link: str | None = None,
+            variance: str | None = None, theta: float | None = None,
             domain: str | None = None, offset: str | None = None, tol: float = 1e-12,
             max_iter: int = 100) -> EngineGLMResult:
         """Fit a survey-weighted GLM over the engine's rows, as :func:`innobaro.glm`.
@@ -840,10 +841,12 @@ class EngineDesign:
             evaluated row by row (in SQL on DuckDB), so no ``center()`` or
             ``x.mean()``.
         family : str or statsmodels family, default "gaussian"
-            As :func:`innobaro.glm`. Dask: every family and link that needs no
-            step-halving. DuckDB: gaussian (identity, log), binomial and
-            quasibinomial (logit), poisson and quasipoisson (log).
-        link : str, optional
+            As :func:`innobaro.glm`: every family and link, step-halving
+            included; on DuckDB every link but probit (SQL has no normal
+            distribution function).
+        link, variance, theta : optional
+            As :func:`innobaro.glm` (``variance`` for ``quasi``, ``theta`` for
+            ``negative.binomial``).
         domain : str, optional
             A column whose nonzero (true) rows are the domain: the model of
             ``ib.glm(formula, design.subset(column != 0))``, the other rows
@@ -869,7 +872,8 @@ class EngineDesign:
         influence totals of :math:`\\hat\\beta` (Binder 1983), given to the
         in-memory variance engine (see :mod:`innobaro.engines.glm`).
         """
-        return fit_glm(self._source, formula, family=family, link=link,
+        return fit_glm(self._source, formula, family=family, link=link, variance=variance,
+                       theta=theta,
                        keys=self._spec.keys, weights=self._spec.weights,
                        probs=self._spec.probs, design_args=self._args, n_rows=self._n,
                        weight_total=self._wsum, domain=domain, offset=offset, tol=tol,
