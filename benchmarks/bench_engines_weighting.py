@@ -12,6 +12,10 @@ of ``--repeat`` runs, on ``Design.from_parquet``:
   and stratum margins, ``calibrate`` to the population size and the total of
   ``x``): one pass of grouped sums (two for calibration, which checks the
   calibrated weights), plus the iterations over the cells;
+- calibration with the other distances and bounds (``method="raking"``,
+  ``"logit"`` and ``"sinh"`` with bounds (0.5, 3), the linear distance with
+  bounds (0.5, 2)): one pass per Newton step besides the first and the last;
+  the line gives the passes and the rows per second over all of them;
 - ``mean(y, by=stratum)`` on the weighted design beside the same on the
   unweighted one (the ratio is the price of carrying the weighting into the
   variance: raking's and calibration's residuals need a wider pass, and
@@ -73,15 +77,22 @@ def main() -> None:
         d0 = ib.Design.from_parquet(folder, **kw)
         steps = {"poststratify": lambda d: d.poststratify("domain", post),
                  "rake": lambda d: d.rake(margins),
-                 "calibrate": lambda d: d.calibrate(cal)}
+                 "calibrate": lambda d: d.calibrate(cal),
+                 "cal-raking": lambda d: d.calibrate(cal, method="raking"),
+                 "cal-logit": lambda d: d.calibrate(cal, method="logit", bounds=(0.5, 3)),
+                 "cal-sinh": lambda d: d.calibrate(cal, method="sinh", bounds=(0.5, 3)),
+                 "cal-bounded": lambda d: d.calibrate(cal, bounds=(0.5, 2))}
         t_plain, _ = best(lambda: d0.mean("y", by="stratum"), args.repeat)
-        print(f"{'unweighted':13s} {'':26s} mean by stratum {t_plain * 1e3:8.1f} ms "
+        print(f"{'unweighted':13s} {'':54s} mean by stratum {t_plain * 1e3:8.1f} ms "
               f"{rows / t_plain / 1e6:7.1f} M rows/s")
         engine: dict[str, ib.Estimate] = {}
         for name, step in steps.items():
             t_w, d = best(lambda: step(d0), 1)  # noqa: B023
             t_m, engine[name] = best(lambda: d.mean("y", by="stratum"), args.repeat)  # noqa: B023
-            print(f"{name:13s} weighting {t_w * 1e3:8.1f} ms   mean by stratum "
+            passes = getattr(d, "passes", None)
+            scan = (f"{passes:2d} passes {rows * passes / t_w / 1e6:6.1f} M rows/s"
+                    if passes else " " * 27)
+            print(f"{name:13s} weighting {t_w * 1e3:8.1f} ms {scan}   mean by stratum "
                   f"{t_m * 1e3:8.1f} ms {rows / t_m / 1e6:7.1f} M rows/s "
                   f"(x{t_m / t_plain:.2f} the unweighted mean)")
         print(f"peak memory of this process {peak_rss_gb():.2f} GB")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-__all__ = ["aliased_columns", "bincount", "column_qr", "gram_clear", "replicate_support",
-           "tall_dot", "weighted_gram"]
+__all__ = ["ONE_THREAD", "RowWeights", "aliased_columns", "bincount", "column_qr",
+           "gram_clear", "matmul_into", "pair_products", "replicate_support", "tall_dot",
+           "tall_matmul", "weighted_gram"]
 
 
 def bincount(x: np.ndarray, weights: np.ndarray | None = None, minlength: int = 0
@@ -166,8 +169,179 @@ def aliased_columns(R: np.ndarray, tol: float) -> np.ndarray:
     return aliased
 
 
-def replicate_support(X: np.ndarray, W: np.ndarray, *, every_column: bool = False
-                      ) -> np.ndarray:
+class RowWeights:
+    r"""Columns of an (n, R) weight matrix, read a block of rows at a time.
+
+    Either the matrix itself (``matrix``, optionally only its rows ``rows``)
+    or unit factors: :math:`W_{ir} = w_i F_{u(i), r}` from the (U, R)
+    ``factors``, each row's ``unit`` and the ``weights`` :math:`w`, in which
+    case no (n, R) array is made (a block is one gather and one product,
+    the same arithmetic as the whole matrix, so the same numbers to the
+    last bit).
+    """
+
+    __slots__ = ("_F", "_M", "_cols", "_rows", "_unit", "_w", "shape")
+
+    def __init__(self, matrix: np.ndarray | None = None, *, rows: np.ndarray | None = None,
+                 factors: np.ndarray | None = None, unit: np.ndarray | None = None,
+                 weights: np.ndarray | None = None) -> None:
+        self._M = matrix
+        self._rows = rows
+        self._cols: np.ndarray | None = None
+        self._F = factors
+        if factors is not None:
+            assert unit is not None and weights is not None
+            self._unit = unit if rows is None else unit[rows]
+            self._w = weights if rows is None else weights[rows]
+            self.shape = (int(self._unit.size), int(factors.shape[1]))
+        else:
+            assert matrix is not None
+            self.shape = (int(matrix.shape[0] if rows is None else rows.size),
+                          int(matrix.shape[1]))
+
+    def select(self, cols: np.ndarray) -> RowWeights:
+        """The columns ``cols`` only (no copy of the rows)."""
+        cols = np.asarray(cols, dtype=np.int64)
+        if cols.size == self.shape[1] and (cols == np.arange(cols.size)).all():
+            return self
+        new = object.__new__(RowWeights)
+        new._M, new._rows, new._F = self._M, self._rows, None
+        new._cols = None
+        if self._F is not None:  # factors: the small (U, k) columns
+            new._F = np.ascontiguousarray(self._F[:, cols])
+            new._unit, new._w = self._unit, self._w
+        else:
+            new._cols = cols if self._cols is None else self._cols[cols]
+        new.shape = (self.shape[0], int(cols.size))
+        return new
+
+    def take(self, rows: np.ndarray) -> RowWeights:
+        """The rows ``rows`` only (positions; no copy of the weights)."""
+        new = object.__new__(RowWeights)
+        new._M, new._F, new._cols = self._M, self._F, self._cols
+        if self._F is not None:
+            new._unit, new._w = self._unit[rows], self._w[rows]
+            new._rows = None
+        else:
+            new._rows = rows if self._rows is None else self._rows[rows]
+        new.shape = (int(rows.size), self.shape[1])
+        return new
+
+    def block(self, a: int, b: int) -> np.ndarray:
+        """Rows ``a:b`` of every column: (b - a, R), row-major; read it only
+        (it may be a view of the matrix)."""
+        if self._F is not None:
+            out = np.take(self._F, self._unit[a:b], axis=0)
+            np.multiply(out, self._w[a:b, None], out=out)
+            return out
+        assert self._M is not None
+        part = self._M[a:b] if self._rows is None else self._M[self._rows[a:b]]
+        if self._cols is not None:
+            part = part[:, self._cols]
+        return np.ascontiguousarray(part)
+
+    def totals(self, values: Callable[[int, int], np.ndarray], m: int, *,
+               positive: bool = False) -> np.ndarray:
+        r"""Weighted column totals :math:`\sum_i W_{ir} V_{ij}`: (R, m); with
+        ``positive``, :math:`\sum_i [W_{ir} > 0] V_{ij}` (rows carrying a
+        positive weight). ``values(a, b)`` gives rows ``a:b`` of V (b - a,
+        m), so that V is never whole. For factors, sums per unit first and
+        one (R, U) x (U, m) product; otherwise blocks of rows."""
+        n, R = self.shape
+        out = np.zeros((R, m))
+        if self._F is not None:
+            U = self._F.shape[0]
+            if positive:  # w_i F_ur > 0: both positive or both negative
+                parts = [(self._w > 0, self._F > 0), (self._w < 0, self._F < 0)]
+            else:
+                parts = [(self._w, self._F)]
+            parts = [(w, F) for w, F in parts if np.any(w) and np.any(F)]
+            S = [np.zeros((U, m)) for _ in parts]
+            step = 1 << 16
+            for a in range(0, n, step):  # blocks of rows
+                b = min(n, a + step)
+                V = values(a, b)
+                unit = self._unit[a:b]
+                for (w, _), Sp in zip(parts, S, strict=True):  # one or two terms
+                    wb = w[a:b]
+                    for j in range(m):  # over the columns of V: one bincount each
+                        Sp[:, j] += bincount(unit, weights=wb * V[:, j], minlength=U)
+            for (_, F), Sp in zip(parts, S, strict=True):
+                out += F.T.astype(float) @ Sp
+            return out
+        step = self.step(2)
+        for a in range(0, n, step):  # blocks of rows
+            b = min(n, a + step)
+            Wb = self.block(a, b)
+            if positive:
+                Wb = (Wb > 0).astype(float)
+            matmul_into(out, Wb.T, values(a, b))
+        return out
+
+    def full(self) -> np.ndarray:
+        """Every row: (n, R), made for factors, rows or columns (read it only)."""
+        return self.block(0, self.shape[0])
+
+    def step(self, per_row: int = 1) -> int:
+        """Rows per block: about 2^18 values in ``per_row`` arrays of R
+        columns (a few MB, which stay in cache), at least 256."""
+        return max(256, (1 << 18) // max(1, per_row * self.shape[1]))
+
+
+#: Products of at most this many multiply-adds (m k n) run on one thread in
+#: OpenBLAS (its threshold for threading a product): a threaded product of
+#: a small block is no faster on two cores and, on a busy machine, spends
+#: several times its CPU time waiting for its threads.
+ONE_THREAD = 1 << 18
+
+
+def matmul_into(out: np.ndarray, A: np.ndarray, B: np.ndarray, *, add: bool = True) -> None:
+    """``out += A @ B`` (or ``out[:] = A @ B``) for a wide ``A`` (m, k) and a tall
+    ``B`` (k, n), in slices of the inner dimension small enough for one BLAS
+    thread each (:data:`ONE_THREAD`)."""
+    m, k = A.shape
+    n = B.shape[1]
+    step = max(16, ONE_THREAD // max(1, m * n))
+    if not add:
+        out[...] = 0.0
+    if step >= k:
+        out += A @ B
+        return
+    tmp = np.empty_like(out)
+    for a in range(0, k, step):  # slices of the inner dimension
+        np.matmul(A[:, a:a + step], B[a:a + step], out=tmp)
+        out += tmp
+
+
+def tall_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A @ B`` for a tall ``A`` (n, k) and a small ``B`` (k, m): (n, m),
+    row-major, in row slices small enough for one BLAS thread each."""
+    n, k = A.shape
+    m = B.shape[1]
+    out = np.empty((n, m))
+    step = max(16, ONE_THREAD // max(1, k * m))
+    for a in range(0, n, step):  # slices of rows
+        np.matmul(A[a:a + step], B, out=out[a:a + step])
+    return out
+
+
+def pair_products(XT: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    r"""The products :math:`x_{ji} x_{ki}`, :math:`j \le k`, of each column of
+    ``XT`` (p, m), in the order of ``numpy.triu_indices(p)``: (p(p+1)/2, m).
+    Times a weight matrix (m, R) they give every column's weighted Gram
+    matrix (its upper triangle) in one matrix product."""
+    p, m = XT.shape
+    if out is None:
+        out = np.empty((p * (p + 1) // 2, m))
+    at = 0
+    for j in range(p):  # over model columns: row j times rows j..p-1
+        np.multiply(XT[j], XT[j:], out=out[at:at + p - j])
+        at += p - j
+    return out
+
+
+def replicate_support(X: np.ndarray, W: np.ndarray | RowWeights, *,
+                      every_column: bool = False) -> np.ndarray:
     """Replicates in which the model cannot be estimated, as R's refit gives
     ``NA`` for a coefficient there: (R,) boolean.
 
@@ -180,18 +354,29 @@ def replicate_support(X: np.ndarray, W: np.ndarray, *, every_column: bool = Fals
     smallest eigenvalue is zero to rounding then (below 1e-12).
     ``every_column`` judges all the columns so (calibration, with few
     auxiliaries), which also finds a replicate with fewer rows than columns.
+    ``W`` is the (n, R) weights or a :class:`RowWeights`, read in blocks of
+    rows (no (n, R) temporaries).
     """
-    lost = np.zeros(W.shape[1], dtype=bool)
+    src = W if isinstance(W, RowWeights) else RowWeights(W)
+    R = src.shape[1]
+    lost = np.zeros(R, dtype=bool)
     sparse = np.flatnonzero((X == 0).any(axis=0))  # dummies; a covariate rarely has zeros
-    if sparse.size:
-        nonzero = (X[:, sparse] != 0).astype(float)
-        counts = (W > 0).T.astype(float) @ nonzero  # (R, k): rows carrying each column
+    if sparse.size:  # rows of positive weight carrying each column: (R, k)
+        counts = src.totals(lambda a, b: (X[a:b, sparse] != 0).astype(float), sparse.size,
+                            positive=True)
         lost = (counts == 0).any(axis=1)
     binary = (np.arange(X.shape[1]) if every_column
               else np.flatnonzero(((X == 0) | (X == 1)).all(axis=0)))
     ok = np.flatnonzero(~lost)
     if binary.size > 1 and ok.size:
-        G = weighted_gram(np.asfortranarray(X[:, binary]), W[:, ok])  # (R', k, k)
+        k = binary.size
+        upper_i, upper_j = np.triu_indices(k)
+        XbT = X[:, binary].T
+        tri = src.select(ok).totals(
+            lambda a, b: pair_products(np.ascontiguousarray(XbT[:, a:b])).T, upper_i.size)
+        G = np.empty((ok.size, k, k))
+        G[:, upper_i, upper_j] = tri
+        G[:, upper_j, upper_i] = tri
         d = np.sqrt(np.einsum("rii->ri", G))
         with np.errstate(divide="ignore", invalid="ignore"):
             S = G / (d[:, :, None] * d[:, None, :])

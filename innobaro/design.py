@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ._frames import FrameView, as_frame, as_series
+from ._linalg import RowWeights
 from ._validate import (
     as_column_list,
     check_column_arg,
@@ -2002,6 +2003,16 @@ class ReplicateFactors:
             np.multiply(W, self.weights[:, None], out=W)
             self._full = read_only(W)
         return self._full
+
+    def row_weights(self) -> RowWeights:
+        """The (n, R) replicate weights to be read a block of rows at a time
+        (:class:`~innobaro._linalg.RowWeights`), without making them.
+
+        Returns
+        -------
+        innobaro._linalg.RowWeights
+        """
+        return RowWeights(factors=self.factors, unit=self.unit, weights=self.weights)
 
     def domain_totals(self, values: np.ndarray, domain: np.ndarray, n_domains: int
                       ) -> np.ndarray:

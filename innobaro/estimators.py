@@ -441,10 +441,7 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray,
     if col_scale is not None:  # values near the float range: sums of squares of scaled values
         z = z / col_scale
         scale = np.tile(col_scale, est.size // z.shape[1])  # per entry, domain-major
-        unscaled = replicates
-
-        def replicates(W: np.ndarray) -> np.ndarray:
-            return unscaled(W) / scale
+        replicates = _Scaled(replicates, scale)
         if working is not None:  # the influence values are linear in the residuals
             working = Working(U=working.U, UW=working.UW, resid=working.resid / col_scale,
                               block=working.block, n_blocks=working.n_blocks)
@@ -472,6 +469,23 @@ def _finish(design: SurveyDesign, prep: _Prepared, est: np.ndarray,
     return Estimate(est.ravel(), V, prep.index(labels), df=entry_df,
                     kind=statistic, interval=interval, srs=srs, level=level,
                     method=method, notes=notes, scale=scale)
+
+
+class _Scaled:
+    """A replicate function divided by ``scale`` (per entry), from the (n, R)
+    weights or, when it has ``from_factors``, from unit factors."""
+
+    def __init__(self, replicates: ReplicateFn, scale: np.ndarray) -> None:
+        self.replicates = replicates
+        self.scale = scale
+        if hasattr(replicates, "from_factors"):
+            self.from_factors = self._from_factors
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        return self.replicates(W) / self.scale
+
+    def _from_factors(self, factors: Any) -> np.ndarray:
+        return self.replicates.from_factors(factors) / self.scale  # type: ignore[attr-defined, no-any-return]
 
 
 def _variance_scale(est: np.ndarray, z: np.ndarray) -> np.ndarray | None:
@@ -555,6 +569,61 @@ class _MeanReplicates:
         T = factors.domain_totals(values, prep.dom, prep.n_domains)
         with np.errstate(divide="ignore", invalid="ignore"):
             return (T[:, :, :-1] / T[:, :, -1:]).reshape(T.shape[0], -1)
+
+
+class _TotalReplicates:
+    """Replicate statistics ``finish(T)`` of the domain totals ``T`` (R, D, k)
+    of ``prep.Y``'s columns: from the (n, R) weights (``__call__``), or from
+    unit factors (``from_factors``, used by ``vcov_of`` when the design holds
+    its replicates so): per-(unit, domain) sums, then one small product
+    (:meth:`~innobaro.design.ReplicateFactors.domain_totals`), no (n, R)
+    matrix."""
+
+    def __init__(self, prep: _Prepared, finish: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.prep = prep
+        self.finish = finish
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        return self.finish(_rep_totals(self.prep, self.prep.Y, W))
+
+    def from_factors(self, factors: Any) -> np.ndarray:
+        """(R, m) replicate statistics from a :class:`~innobaro.design.ReplicateFactors`."""
+        prep = self.prep
+        return self.finish(factors.domain_totals(prep.Y, prep.dom, prep.n_domains))
+
+
+def _flat(T: np.ndarray) -> np.ndarray:
+    """Replicate totals (R, D, k) as (R, D k): the totals themselves."""
+    return T.reshape(T.shape[0], -1)
+
+
+def _ratios(T: np.ndarray, num_i: np.ndarray, den_j: np.ndarray) -> np.ndarray:
+    """Replicate ratios of the totals' columns ``num_i`` to ``den_j``: (R, D m)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (T[:, :, num_i] / T[:, :, den_j]).reshape(T.shape[0], -1)
+
+
+class _LogitReplicates:
+    """Logits of replicate means (``proportion``'s logit interval), from
+    the (n, R) weights or from unit factors as the means themselves
+    (:class:`_MeanReplicates`); ``extreme`` collects, per call, how many
+    replicate means are 0 or 1 in each entry (their logits are infinite)."""
+
+    def __init__(self, means: _MeanReplicates) -> None:
+        self.means = means
+        self.extreme: list[np.ndarray] = []
+
+    def _logit(self, r: np.ndarray) -> np.ndarray:
+        self.extreme.append(((r <= 0) | (r >= 1)).sum(axis=0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(r / (1 - r))
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        return self._logit(self.means(W))
+
+    def from_factors(self, factors: Any) -> np.ndarray:
+        """(R, D q) replicate logits from a :class:`~innobaro.design.ReplicateFactors`."""
+        return self._logit(self.means.from_factors(factors))
 
 
 def _domain_means(prep: _Prepared, scratch: np.ndarray | None = None
@@ -869,10 +938,7 @@ def total(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
     z = prep.w[:, None] * prep.Y
     est = prep.domain_sum(z)
 
-    def reps(W: np.ndarray) -> np.ndarray:
-        return _rep_totals(prep, prep.Y, W).reshape(W.shape[1], -1)
-
-    return _finish(design, prep, est, z, "total", reps)
+    return _finish(design, prep, est, z, "total", _TotalReplicates(prep, _flat))
 
 
 def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
@@ -944,11 +1010,7 @@ def ratio(design: SurveyDesign, numerator: Columns, denominator: Columns, *,
          * prep.spread_inverse(X))
     labels = [f"{prep.labels[i]}/{prep.labels[j]}" for i, j in zip(num_i, den_j, strict=True)]
 
-    def reps(W: np.ndarray) -> np.ndarray:
-        T = _rep_totals(prep, prep.Y, W)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (T[:, :, num_i] / T[:, :, den_j]).reshape(W.shape[1], -1)
-
+    reps = _TotalReplicates(prep, functools.partial(_ratios, num_i=num_i, den_j=den_j))
     working = None
     if se != "linearized":
         # y on x with weights w / x (U = x, W U = w) under the ratio model's working
@@ -1055,19 +1117,13 @@ def proportion(design: SurveyDesign, y: Columns, *, by: Columns | None = None,
         # R's svyciprop fits the intercept-only logistic model: its variance is
         # the delta method's under linearisation, and the replicate variance of
         # the replicates' logits under replicate weights
-        mean_reps = _mean_replicates(design, prep)
+        mean_reps = _MeanReplicates(design, prep)
         with np.errstate(divide="ignore", invalid="ignore"):
             pq = (p * (1 - p))
             zl = z / prep.spread(pq.reshape(est.shape))
 
-            extreme: list[np.ndarray] = []
-
-            def logit_reps(W: np.ndarray) -> np.ndarray:
-                r = mean_reps(W)
-                extreme.append(((r <= 0) | (r >= 1)).sum(axis=0))
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    return np.log(r / (1 - r))
-
+            logit_reps = _LogitReplicates(mean_reps)
+            extreme = logit_reps.extreme
             lp = np.log(p / (1 - p))
         infl = Influence(values=np.nan_to_num(zl), domain=prep.dom, n_domains=prep.n_domains)
         logit_working = None

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from ._frames import as_frame
+from ._linalg import RowWeights
 from .design import Design, ReplicateDesign, SurveyDesign
 from .errors import InnobaroError
 from .results import Estimate, as_estimate
@@ -192,8 +193,7 @@ class ImputationDesigns(Sequence[SurveyDesign]):
                 if d.n_replicates != first.n_replicates:
                     raise ImputationError(f"imputation {k} has {d.n_replicates} replicates; "
                                           f"imputation 1 has {first.n_replicates}")
-                _same(first.unmasked_replicate_weights, d.unmasked_replicate_weights, k,
-                      "the replicate weights")
+                _same_replicates(first, d, k)
         self._designs = designs
 
     @overload
@@ -307,7 +307,25 @@ class ImputationDesigns(Sequence[SurveyDesign]):
         return out
 
 
-def _same(a: np.ndarray, b: np.ndarray, k: int, what: str, column: str | None = None) -> None:
+def _same_replicates(first: ReplicateDesign, d: ReplicateDesign, k: int) -> None:
+    """The replicate weights of two designs agree (as :func:`_same`), read a
+    block of rows at a time: replicates held as unit factors are compared
+    without making their (n, R) matrices."""
+    fa, fb = first.replicate_factors, d.replicate_factors
+    if fa is not None and fb is not None and np.array_equal(fa.unit, fb.unit) \
+            and np.array_equal(fa.factors, fb.factors):
+        return  # w F with the same factors: the weights, compared already, decide
+    a = fa.row_weights() if fa is not None else RowWeights(first.unmasked_replicate_weights)
+    b = fb.row_weights() if fb is not None else RowWeights(d.unmasked_replicate_weights)
+    n = a.shape[0]
+    step = a.step()
+    for start in range(0, n, step):  # blocks of rows
+        _same(a.block(start, start + step), b.block(start, start + step), k,
+              "the replicate weights", offset=start)
+
+
+def _same(a: np.ndarray, b: np.ndarray, k: int, what: str, column: str | None = None,
+          offset: int = 0) -> None:
     a = np.asarray(a)
     b = np.asarray(b)
     equal = (a == b) | (pd.isna(a) & pd.isna(b)) if a.dtype == object or b.dtype == object \
@@ -316,7 +334,7 @@ def _same(a: np.ndarray, b: np.ndarray, k: int, what: str, column: str | None = 
         bad = np.argwhere(~np.asarray(equal))[0]
         where = f" (column {column!r})" if column else ""
         raise ImputationError(f"imputation {k} differs from imputation 1 in {what}{where} at "
-                              f"row {int(bad[0])}: the design must be the same in every "
+                              f"row {int(bad[0]) + offset}: the design must be the same in every "
                               f"imputed data set")
 
 

@@ -21,19 +21,24 @@ import numpy as np
 from scipy import special
 
 from ._linalg import (
+    RowWeights,
     aliased_columns,
     column_qr,
     gram_clear,
+    matmul_into,
+    pair_products,
     replicate_support,
     tall_dot,
+    tall_matmul,
     weighted_gram,
 )
 from ._progress import Progress, progress_reporter
 from .errors import EstimationError, warn
 
-__all__ = ["ALIAS_TOL", "FAMILIES", "LINKS", "QUASI_VARIANCES", "REFIT_MEMORY", "Family", "Fit",
-           "aliased", "family_name", "influence_rows", "irls", "link_name", "refit_block",
-           "solve", "solve_many", "working_pass"]
+__all__ = ["ALIAS_TOL", "FAMILIES", "LINKS", "QUASI_VARIANCES", "REFIT_MEMORY",
+           "REFIT_ROWS_BLOCK", "Family", "Fit", "aliased", "family_name", "influence_rows",
+           "irls", "irls_rows", "link_name", "refit_block", "refit_rows_block", "solve",
+           "solve_many", "working_pass"]
 
 #: R's default tolerance for aliasing in ``glm.fit`` and ``lm`` (``qr(tol=1e-7)``).
 ALIAS_TOL = 1e-7
@@ -329,6 +334,10 @@ class Family:
         None where it is exactly 1, as for the canonical links of the
         gaussian, binomial and poisson families except where R's bounds on
         ``mu'`` apply."""
+        if self.link_name == "logit" and self.variance_name == "mu(1-mu)":
+            v = mu * (1 - mu)  # mu' = max(v, eps) is v itself when v >= eps
+            if v.size and v.min() >= _EPS:
+                return v, None
         d = self.dmu_deta(eta, mu)
         v = self.variance(mu)
         if self.variance_name == "constant" and self.link_name == "identity":
@@ -521,6 +530,114 @@ def irls(X: np.ndarray, y: np.ndarray, W: np.ndarray, fam: Family, *,
     return beta, max_iter, -np.inf if failed.any() else -change
 
 
+def irls_rows(X: np.ndarray, y: np.ndarray, W: RowWeights, fam: Family, *,
+              beta0: np.ndarray, tol: float, max_iter: int,
+              offset: np.ndarray | None = None) -> tuple[np.ndarray, int, float]:
+    """:func:`irls` for every column of ``W`` at once, warm-started at ``beta0``
+    (p,), one pass over blocks of rows per iteration: no (n, k) array.
+
+    For families whose steps need no check (not ``Family.needs_check``).
+    Each block of rows gives, for every active column, the linear predictor,
+    the working weights and the score residuals of its rows, and adds to the
+    normal equations: the Gram matrices of every column as one matrix
+    product of the rows' pairwise column products (pairs, rows) with the
+    working weights (rows, k), the right-hand sides as another. The weights
+    are read a block at a time (:class:`~innobaro._linalg.RowWeights`, so
+    replicates held as unit factors are never expanded). The same steps and
+    stopping rules as :func:`irls`; the deviance that detects separation is
+    the one at the coefficients the pass started from, as in the
+    one-column fit.
+
+    Returns coefficients (p, k), iterations, and the last largest change,
+    negated when some column did not converge.
+    """
+    n, p = X.shape
+    k = W.shape[1]
+    XT = X.T  # (p, n): a block of rows is contiguous when X is column-major
+    upper_i, upper_j = np.triu_indices(p)
+    beta = np.repeat(np.asarray(beta0, dtype=float).reshape(-1)[:, None], k, axis=1)
+    cheap = fam.newton and fam.link_name in ("identity", "logit", "log")
+    mean_w = None
+    active = np.ones(k, dtype=bool)
+    prev = np.full(k, np.inf)
+    dev_old = np.full(k, np.inf)
+    change = np.inf
+    for it in range(1, max_iter + 1):
+        idx = np.flatnonzero(active)
+        src = W if idx.size == k else W.select(idx)
+        old = beta[:, idx]
+        tri, rhs, dev, wsum = _rows_pass(XT, y, src, fam, old, offset, upper_i, upper_j,
+                                         deviance=it >= 7, sums=mean_w is None and not cheap)
+        if mean_w is None and not cheap:
+            mean_w = wsum / max(n, 1)  # every column is active in the first pass
+        G = np.empty((idx.size, p, p))
+        G[:, upper_i, upper_j] = tri.T
+        G[:, upper_j, upper_i] = tri.T
+        new = solve_many(G, rhs)
+        scale = 1.0 if cheap else _scale_of(fam, G, None if mean_w is None else mean_w[idx])
+        worst = (np.abs(new - old) / (scale + np.abs(new))).max(axis=0)
+        change = float(worst.max())
+        flat = np.zeros(idx.size, dtype=bool)
+        if it >= 8:  # the deviance at the coefficients of the pass: flat means separated
+            flat = np.abs(dev - dev_old[idx]) <= 1e-15 * (np.abs(dev) + 0.1)
+            flat &= _drifting(worst, prev[idx], tol, fam.separable)
+        if it >= 7:
+            dev_old[idx] = dev
+        done = _converged(worst, prev[idx], tol, fam.newton)
+        prev[idx] = worst
+        beta[:, idx] = new
+        active[idx[done | flat]] = False
+        if not active.any():
+            return beta, it, change
+    return beta, max_iter, -change
+
+
+def _rows_pass(XT: np.ndarray, y: np.ndarray, W: RowWeights, fam: Family, B: np.ndarray,
+               offset: np.ndarray | None, upper_i: np.ndarray, upper_j: np.ndarray, *,
+               deviance: bool, sums: bool
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One pass of :func:`irls_rows` at the coefficients ``B`` (p, k): the upper
+    triangles of the k Gram matrices (pairs, k), the right-hand sides (p, k),
+    and optionally each column's deviance and weight total. The products
+    run in slices small enough for one BLAS thread
+    (:func:`~innobaro._linalg.matmul_into`)."""
+    p, n = XT.shape
+    k = B.shape[1]
+    same = k > 1 and bool((B == B[:, :1]).all())
+    tri = np.zeros((upper_i.size, k))
+    rhs = np.zeros((p, k))
+    dev = np.zeros(k)
+    wsum = np.zeros(k)
+    step = W.step(6)
+    pairs = np.empty((upper_i.size, step))
+    for a in range(0, n, step):  # blocks of rows, each used once while in cache
+        b = min(n, a + step)
+        Xb = XT[:, a:b]
+        Wb = W.block(a, b)  # (rows, k)
+        # X beta, without the offset; once when every column starts at the
+        # same coefficients (the first pass of refits from the full sample)
+        lin = tall_matmul(Xb.T, B[:, :1] if same else B)
+        eta = lin if offset is None else lin + offset[a:b, None]
+        mu = fam.inverse_link(eta)
+        h, g = fam.working(eta, mu)
+        yb = y[a:b, None]
+        score = (yb - mu) * Wb  # score residuals w (y - mu) mu' / V
+        if g is not None:
+            score *= g
+        if deviance:  # before lin changes (mu is lin itself for the identity link)
+            dres = fam.deviance_residuals(yb, mu)
+            dev += np.einsum("ij,ij->j", Wb, np.broadcast_to(dres, Wb.shape))
+        ww = h * Wb  # working weights w mu'^2 / V
+        matmul_into(tri, pair_products(Xb, pairs[:, :b - a]), ww)
+        # X' W z with the working response z = eta - offset + (y - mu) / mu'
+        z = np.multiply(lin, ww, out=None if same else lin)
+        z += score
+        matmul_into(rhs, Xb, z)
+        if sums:
+            wsum += Wb.sum(axis=0)
+    return tri, rhs, dev, wsum
+
+
 def _halve(X: np.ndarray, fam: Family, new: np.ndarray, eta: np.ndarray,
            old: np.ndarray | None, off: np.ndarray | None, max_iter: int
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -600,12 +717,19 @@ def _scale(fam: Family, G: np.ndarray, w: np.ndarray) -> np.ndarray | float:
     """
     if fam.newton and fam.link_name in ("identity", "logit", "log"):
         return 1.0
+    return _scale_of(fam, G, w.sum(axis=0) / w.shape[0])
+
+
+def _scale_of(fam: Family, G: np.ndarray, mean_w: np.ndarray | float | None
+              ) -> np.ndarray | float:
+    """:func:`_scale` from the mean weight of each column (``mean_w``)."""
+    if mean_w is None or (fam.newton and fam.link_name in ("identity", "logit", "log")):
+        return 1.0
     try:
         inv = np.linalg.inv(G)
     except np.linalg.LinAlgError:
         return 1.0
     diag = np.diagonal(inv, axis1=-2, axis2=-1)  # (p,) or (k, p)
-    mean_w = w.sum(axis=0) / w.shape[0]
     out = np.sqrt(np.abs(diag.T) * mean_w)
     return np.where(np.isfinite(out) & (out > 0), out, 1.0)
 
@@ -847,6 +971,30 @@ def refit_block(n: int, replicates: int, weight_bytes: int = 0) -> int:
     return int(min(max(replicates, 1), max(1, budget // (8 * _REFIT_ARRAYS * max(n, 1)))))
 
 
+#: Replicates refitted together on the row path (:func:`irls_rows`), at most:
+#: the memory does not grow with them, and the products of the model's
+#: columns are formed once per block of rows for all of them; a block is
+#: the unit of ``progress=``.
+REFIT_ROWS_BLOCK = 40
+
+
+def refit_rows_block(replicates: int) -> int:
+    """How many replicates :func:`irls_rows` refits at once: the replicates
+    in equal blocks of at most :data:`REFIT_ROWS_BLOCK`.
+
+    Parameters
+    ----------
+    replicates : int
+
+    Returns
+    -------
+    int
+    """
+    R = max(replicates, 1)
+    blocks = -(-R // REFIT_ROWS_BLOCK)
+    return -(-R // blocks)
+
+
 @dataclass(frozen=True)
 class Fit:
     """A fitted model's estimable part, with what a refit needs.
@@ -868,7 +1016,7 @@ class Fit:
     max_iter: int
     offset: np.ndarray | None = None
 
-    def refit(self, W: np.ndarray, *, progress: Progress = None,
+    def refit(self, W: np.ndarray | RowWeights, *, progress: Progress = None,
               block: int | None = None) -> np.ndarray:
         """Coefficients under each column of the design-row weights ``W``
         (n_design, R): (R, p) over every model column, 0 for aliased ones.
@@ -881,30 +1029,54 @@ class Fit:
         ``tol`` and ``max_iter``; separated or unconverged refits are named
         in a warning.
 
-        The replicates are refitted in blocks of ``block`` columns (by
-        default :func:`refit_block`: the working arrays of a block take
-        about :data:`REFIT_MEMORY` bytes, or the size of ``W`` if that is
-        more), so the memory a refit needs beyond ``W`` stays bounded
-        whatever the number of replicates; ``progress(done, total)`` is
-        called after each block (or a tqdm bar moves, ``progress="tqdm"``).
+        ``W`` is the (n_design, R) matrix, or a
+        :class:`~innobaro._linalg.RowWeights` over the design's rows (the
+        replicates held as unit factors, never expanded to (n, R)). Families
+        whose steps need no check are refitted by :func:`irls_rows`: every
+        replicate of a block in one pass over blocks of rows per iteration,
+        so the memory beyond ``W`` is a few MB whatever ``n``; the others
+        (step-halving) by :func:`irls` on the block's (n, block) weights,
+        whose working arrays take about :data:`REFIT_MEMORY` bytes, or the
+        size of ``W`` if that is more (:func:`refit_block`). The replicates
+        are refitted in blocks of ``block`` columns (by default
+        :func:`refit_block`, or :data:`REFIT_ROWS_BLOCK` on the row path);
+        ``progress(done, total)`` is called after each block (or a tqdm bar
+        moves, ``progress="tqdm"``).
         """
-        n_design, R = W.shape
-        size = refit_block(self.rows.size, R, W.nbytes) if block is None else max(1, block)
+        src = W if isinstance(W, RowWeights) else RowWeights(np.asarray(W, dtype=float))
+        n_design, R = src.shape
+        if self.rows.size != n_design:  # the fit's rows are not all rows, in order
+            src = src.take(self.rows)
+        rows_path = not self.family.needs_check
+        if block is not None:
+            size = max(1, block)
+        elif rows_path:
+            size = refit_rows_block(R)
+        else:
+            size = refit_block(self.rows.size, R, 8 * n_design * R)
         report = progress_reporter(progress, R)
-        every_row = self.rows.size == n_design  # the fit's rows are all rows, in order
         out = np.zeros((R, self.keep.size))
         estimable = np.flatnonzero(self.keep)
         separated, failed = 0, False
+        # the replicates that cannot estimate the model, all at once on the row
+        # path (a pass of sums per unit for factors), per block otherwise
+        lost_all = replicate_support(self.X, src) if rows_path else None
         for a in range(0, R, size):  # over blocks of replicates
             b = min(R, a + size)
-            Wf = W[:, a:b] if every_row else W[self.rows, a:b]
-            lost = replicate_support(self.X, Wf)
+            part = src.select(np.arange(a, b))
+            lost = lost_all[a:b] if lost_all is not None else replicate_support(self.X, part)
             out[a:b][lost] = np.nan
             use = np.flatnonzero(~lost)
             if use.size:
-                Wu = Wf if use.size == b - a else Wf[:, use]
-                B, _, change = irls(self.X, self.y, Wu, self.family, beta0=self.beta,
-                                    tol=self.tol, max_iter=self.max_iter, offset=self.offset)
+                pu = part if use.size == b - a else part.select(use)
+                if rows_path:
+                    B, _, change = irls_rows(self.X, self.y, pu, self.family, beta0=self.beta,
+                                             tol=self.tol, max_iter=self.max_iter,
+                                             offset=self.offset)
+                else:
+                    B, _, change = irls(self.X, self.y, pu.full(), self.family,
+                                        beta0=self.beta, tol=self.tol,
+                                        max_iter=self.max_iter, offset=self.offset)
                 separated += self._separated(B)
                 failed |= change < 0 or not np.isfinite(change)
                 out[np.ix_(a + use, estimable)] = B.T
@@ -917,16 +1089,21 @@ class Fit:
         or 1 in a binomial model (separation within those replicates)."""
         if not self.family.is_binomial:
             return 0
-        E = tall_dot(self.X, B)
-        if self.offset is not None:
-            E += self.offset[:, None]
-        if self.family.link_name == "logit":
-            bound = float(special.logit(1 - 1e-8))
-            extreme = np.abs(E) > bound
-        else:
-            mu = self.family.inverse_link(E)
-            extreme = (mu < 1e-8) | (mu > 1 - 1e-8)
-        return int(extreme.any(axis=0).sum())
+        XT = self.X.T
+        n = XT.shape[1]
+        extreme = np.zeros(B.shape[1], dtype=bool)
+        bound = float(special.logit(1 - 1e-8))
+        step = max(256, (1 << 18) // max(1, B.shape[1]))
+        for a in range(0, n, step):  # blocks of rows: no (n, k) array
+            E = tall_matmul(XT[:, a:a + step].T, B)
+            if self.offset is not None:
+                E += self.offset[a:a + step, None]
+            if self.family.link_name == "logit":
+                extreme |= (np.abs(E) > bound).any(axis=0)
+            else:
+                mu = self.family.inverse_link(E)
+                extreme |= ((mu < 1e-8) | (mu > 1 - 1e-8)).any(axis=0)
+        return int(extreme.sum())
 
     def _check_refits(self, separated: int, total: int, failed: bool) -> None:
         """Warn when replicate refits ran away: separation within some

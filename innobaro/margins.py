@@ -332,13 +332,63 @@ def _margin_reps(model: GLMResult, variable: str, values: Sequence[Any]):
             mu = model.family_functions.inverse_link(E)  # (n_fit, R)
             out.append((Wf * mu).sum(axis=0) / Wf.sum(axis=0))
         return np.column_stack(out)
+
+    def from_factors(factors: Any) -> np.ndarray:
+        """The same from unit factors, a block of rows at a time (no (n, R) array)."""
+        src = factors.row_weights()
+        B = model.refit(src).T  # (p, R)
+        varied = _Varied(model, variable)
+        X, off, cols = model.model_matrix, model.fit_offset, varied.cols
+        at = [(varied.matrix(v), varied.offset_at(v) - off if model.has_offset else None)
+              for v in values]
+        B_S = B[cols]
+
+        def fits(a: int, b: int) -> list[np.ndarray]:
+            # the linear predictors of rows a:b without the columns S
+            E0 = tall_dot(X[a:b], B) + off[a:b, None] - tall_dot(X[a:b][:, cols], B_S)
+            out = []
+            for M, d in at:  # over the values of the margin
+                E = E0 + tall_dot(M[a:b], B_S)
+                if d is not None:
+                    E += d[a:b, None]
+                out.append(model.family_functions.inverse_link(E))
+            return out
+
+        return _row_averages(src.take(model.fit_rows), len(values), fits)
+
+    reps.from_factors = from_factors  # type: ignore[attr-defined]
     return reps
+
+
+def _row_averages(src: Any, k: int, fits: Any) -> np.ndarray:
+    r"""(R, k) weighted averages :math:`\sum_i W_{ir} f_{ijr} / \sum_i W_{ir}`
+    of the fits ``fits(a, b)`` (k arrays of (b - a, R)) over the rows of the
+    weights ``src`` (a :class:`~innobaro._linalg.RowWeights`), a block of
+    rows at a time."""
+    n, R = src.shape
+    num = np.zeros((R, k))
+    den = np.zeros(R)
+    step = src.step(2 + k)
+    for a in range(0, n, step):  # blocks of rows
+        b = min(n, a + step)
+        Wb = src.block(a, b)
+        for j, f in enumerate(fits(a, b)):  # over the averaged quantities
+            num[:, j] += np.einsum("ij,ij->j", Wb, f)
+        den += Wb.sum(axis=0)
+    return num / den[:, None]
 
 
 def _fixed_beta_reps(model: GLMResult, F: np.ndarray):
     def reps(W: np.ndarray) -> np.ndarray:
         Wf = W[model.fit_rows]
         return (Wf.T @ F) / Wf.sum(axis=0)[:, None]
+
+    def from_factors(factors: Any) -> np.ndarray:
+        src = factors.row_weights().take(model.fit_rows)
+        return (src.totals(lambda a, b: F[a:b], F.shape[1])
+                / src.totals(lambda a, b: np.ones((b - a, 1)), 1))
+
+    reps.from_factors = from_factors  # type: ignore[attr-defined]
     return reps
 
 
@@ -449,6 +499,18 @@ def average_marginal_effect(model: GLMResult, variable: str, *, level: float = 0
         E = tall_dot(X, B) + model.fit_offset[:, None]
         d = fam.dmu_deta(E, fam.inverse_link(E)) * (tall_dot(dX, B) + d_off[:, None])
         return ((Wf * d).sum(axis=0) / Wf.sum(axis=0))[:, None]
+
+    def slopes(B: np.ndarray, a: int, b: int) -> list[np.ndarray]:
+        E = tall_dot(X[a:b], B) + model.fit_offset[a:b, None]
+        return [fam.dmu_deta(E, fam.inverse_link(E)) * (tall_dot(dX[a:b], B)
+                                                        + d_off[a:b, None])]
+
+    def from_factors(factors: Any) -> np.ndarray:  # a block of rows at a time
+        src = factors.row_weights()
+        B = model.refit(src).T  # (p, R)
+        return _row_averages(src.take(model.fit_rows), 1, lambda a, b: slopes(B, a, b))
+
+    reps.from_factors = from_factors  # type: ignore[attr-defined]
 
     V = _vcov(model, est, _both_parts(model, z_pop, z_beta), reps)
     return MarginalEffect(est, V, pd.Index([variable], name="variable"),

@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import stats
 
 from ._frames import as_frame
+from ._linalg import RowWeights
 from .design import ReplicateDesign, SurveyDesign, read_only
 from .distributions import pfsum
 from .errors import EstimationError, InnobaroWarning, warn
@@ -116,8 +117,10 @@ def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
     progress : callable or "tqdm", optional
         On a replicate design, called as ``progress(done, total)`` after each
         block of replicate refits (``"tqdm"``: a tqdm progress bar, if tqdm
-        is installed). The refits run in blocks whose working memory is
-        bounded (:func:`innobaro.irls.refit_block`).
+        is installed). The refits run in blocks of replicates, each IRLS
+        iteration one pass over blocks of rows (:func:`innobaro.irls.irls_rows`;
+        blocks of :func:`innobaro.irls.refit_rows_block` replicates), so their
+        working memory is a few MB whatever the number of rows.
 
     Returns
     -------
@@ -423,6 +426,11 @@ def _fit(formula: str, spec: ModelSpec, design: SurveyDesign, y: np.ndarray, X: 
 
     def refit(W: np.ndarray) -> np.ndarray:
         return fit.refit(W, progress=progress)[:, keep]
+
+    def refit_factors(factors: Any) -> np.ndarray:  # replicates held as unit factors
+        return fit.refit(factors.row_weights(), progress=progress)[:, keep]
+
+    refit.from_factors = refit_factors  # type: ignore[attr-defined]
 
     infl = Influence(values=z, domain=domain, n_domains=1)
     working = None if se == "linearized" else small_sample.glm_working(
@@ -932,7 +940,7 @@ class GLMResult:
     def _masked(self, values: np.ndarray) -> np.ndarray:
         return np.where(self._keep, values, np.nan)
 
-    def refit(self, weights: np.ndarray, *, progress: Any = None) -> np.ndarray:
+    def refit(self, weights: np.ndarray | RowWeights, *, progress: Any = None) -> np.ndarray:
         """Refit the model under each column of ``weights``.
 
         The one entry point for refits under replicate weights (the model's
@@ -942,12 +950,15 @@ class GLMResult:
 
         Parameters
         ----------
-        weights : numpy.ndarray
-            (n, R): one weight per row of the design and refit.
+        weights : numpy.ndarray or innobaro._linalg.RowWeights
+            (n, R): one weight per row of the design and refit; or the same
+            read a block of rows at a time (advanced: replicates held as unit
+            factors, :meth:`~innobaro.design.ReplicateFactors.row_weights`).
         progress : callable or "tqdm", optional
             Called as ``progress(done, total)`` after each block of refits
-            (blocks of bounded memory, :func:`innobaro.irls.refit_block`);
-            ``"tqdm"``: a tqdm bar.
+            (:func:`innobaro.irls.refit_rows_block`, or
+            :func:`innobaro.irls.refit_block` for families whose steps are
+            halved); ``"tqdm"``: a tqdm bar.
 
         Returns
         -------
@@ -969,6 +980,8 @@ class GLMResult:
         >>> m.refit(W).round(3).tolist()
         [[0.147, 0.977], [0.18, 0.97]]
         """
+        if isinstance(weights, RowWeights):  # replicates read a block of rows at a time
+            return self._fit.refit(weights, progress=progress)
         return self._fit.refit(np.asarray(weights, dtype=float), progress=progress)
 
     @property

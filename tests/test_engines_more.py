@@ -243,9 +243,6 @@ def test_quantile_interval_is_at_its_level_and_bad_input_is_named() -> None:
         e.quantile("x", 0.5, interval_type="beta")
     with pytest.raises(EstimationError, match="\\[0, 1\\]"):
         e.quantile("x", 1.5)
-    rdf, kw = _replicate_data("jkn")
-    with pytest.raises(UnsupportedDesignError, match="replicate"):
-        ReplicateEngineDesign(FrameSource(rdf), **kw).quantile("x", 0.5)
 
 
 # ------------------------------------------------------------ two-way tables
@@ -293,7 +290,7 @@ def test_tables_and_chisq_tests_match_in_memory(engine: str, design: str, tmp_pa
 
 def test_chisq_test_rows_counted_and_bad_input_named(tmp_path: Path) -> None:
     from innobaro.engines import EngineDesign
-    from innobaro.errors import DomainError, EstimationError, UnsupportedDesignError
+    from innobaro.errors import DomainError, EstimationError
 
     df = _data(n=600)
     df.loc[df["c"] == "top", "w"] = 0.0  # a level without weight
@@ -313,9 +310,6 @@ def test_chisq_test_rows_counted_and_bad_input_named(tmp_path: Path) -> None:
         e.chisq_test("g", "g")
     with pytest.raises(EstimationError, match="'nope' is not in the data"):
         e.table("nope")
-    rdf, rkw = _replicate_data("jkn")
-    with pytest.raises(UnsupportedDesignError, match="replicate"):
-        ReplicateEngineDesign(FrameSource(rdf), **rkw).chisq_test("c", "g")
 
 
 def _skewed(n: int = 1500, seed: int = 11) -> pd.DataFrame:

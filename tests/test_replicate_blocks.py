@@ -65,7 +65,7 @@ def test_blocks_in_a_domain_and_with_a_lost_replicate() -> None:
 def test_progress_is_called_after_each_block(monkeypatch: pytest.MonkeyPatch) -> None:
     d = _design(_frame(), 23)
     calls: list[tuple[int, int]] = []
-    monkeypatch.setattr(irls, "refit_block", lambda n, R, nbytes=0: 5)
+    monkeypatch.setattr(irls, "refit_rows_block", lambda R: 5)
     m = ib.logit("y ~ x + g", d, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(5, 23), (10, 23), (15, 23), (20, 23), (23, 23)]
     plain = ib.logit("y ~ x + g", d)
@@ -103,7 +103,7 @@ def test_progress_tqdm_moves_a_bar(monkeypatch: pytest.MonkeyPatch) -> None:
     fake.tqdm = Bar  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
     monkeypatch.setitem(sys.modules, "tqdm.auto", fake)
-    monkeypatch.setattr(irls, "refit_block", lambda n, R, nbytes=0: 4)
+    monkeypatch.setattr(irls, "refit_rows_block", lambda R: 4)
     ib.logit("y ~ x + g", _design(_frame(), 10), progress="tqdm")
     assert updates == [4, 4, 2, -1]
 
@@ -120,6 +120,10 @@ def test_the_block_size_follows_the_memory_budget() -> None:
     assert irls.refit_block(1_000, 80) == 80  # small data: every replicate at once
     assert irls.refit_block(10**9, 80) == 1
     assert irls.refit_block(0, 0) == 1
+    # the row path's memory does not depend on the block: equal blocks of at most 40
+    assert irls.REFIT_ROWS_BLOCK == 40
+    assert [irls.refit_rows_block(R) for R in (0, 1, 23, 40, 41, 80, 100, 1786)] == \
+        [1, 1, 23, 40, 21, 40, 34, 40]
 
 
 def _peak(fn) -> tuple[np.ndarray, int]:
@@ -137,11 +141,19 @@ def test_peak_memory_of_the_refits_is_bounded(monkeypatch: pytest.MonkeyPatch) -
     df["psu"] = np.arange(len(df)) // 5
     df["stratum"] = df["psu"] // 100
     d = _design(df, 200)  # weights of 19 MB
-    m = ib.logit("y ~ x + g", d)
     W = d.unmasked_replicate_weights
+    # a family whose steps are checked (step-halving): (n, block) working
+    # arrays, in blocks of the memory budget
+    m = ib.glm("c ~ x + g", d, family="poisson", link="sqrt")
     monkeypatch.setattr(irls, "REFIT_MEMORY", 0)  # the budget: the weights' size
     assert irls.refit_block(len(df), 200, W.nbytes) == W.nbytes // (8 * 12 * len(df))
     blocked, peak = _peak(lambda: m.refit(W))
     whole, peak_whole = _peak(lambda: m._fit.refit(W, block=200))
     assert peak < 1.5 * W.nbytes < peak_whole, (peak, W.nbytes, peak_whole)
     np.testing.assert_allclose(blocked, whole, rtol=1e-9, atol=1e-12)
+    # the row path (logit): blocks of rows, a few MB whatever the block of replicates
+    m = ib.logit("y ~ x + g", d)
+    rows, peak_rows = _peak(lambda: m._fit.refit(W, block=200))
+    assert peak_rows < 0.25 * W.nbytes, (peak_rows, W.nbytes)
+    blocked = m._fit.refit(W, block=7)
+    np.testing.assert_allclose(rows, blocked, rtol=1e-9, atol=1e-12)

@@ -59,6 +59,10 @@ ESTIMATES: dict[str, Callable] = {
                                                         lambda x: ib.mean(x, "v", by="sector")),
     "engine mean": lambda d, m: _engine(d).mean("employees", by="sector"),
     "engine glm": lambda d, m: _engine(d).logit("innovated ~ C(sector) + np.log(employees)"),
+    "engine replicate quantile": lambda d, m: _replicates(d).quantile(
+        "employees", [0.25, 0.5], interval_type="quantile", level=0.9),
+    "engine replicate glm": lambda d, m: _replicates(d).logit(
+        "innovated ~ C(sector) + np.log(employees)"),
 }
 
 TESTS: dict[str, Callable] = {
@@ -80,6 +84,7 @@ TESTS: dict[str, Callable] = {
     "ologit wald": lambda d, m: _ologit().wald_test("sector"),
     "proportional odds": lambda d, m: _ologit().proportional_odds_test(method="chisq"),
     "engine chisq": lambda d, m: _engine(d).chisq_test("innovated", "sector"),
+    "engine replicate chisq": lambda d, m: _replicates(d).chisq_test("innovated", "sector"),
 }
 
 
@@ -89,6 +94,17 @@ def _engine(design: ib.Design) -> object:
 
     return EngineDesign(FrameSource(design.data), weights="final_weight", strata="stratum",
                         psu="unit_id")
+
+
+def _replicates(design: ib.Design) -> object:
+    """Bootstrap replicate weights of the design as columns, on the frame engine."""
+    from innobaro.engines import FrameSource, ReplicateEngineDesign
+
+    rd = design.replicate("bootstrap", replicates=20, seed=1)
+    reps = rd.replicate_weights
+    return ReplicateEngineDesign(FrameSource(pd.concat([design.data, reps], axis=1)),
+                                 weights="final_weight", replicate_weights=list(reps.columns),
+                                 method="other", scale=rd.scale, rscales=list(rd.rscales))
 
 DESCRIPTIVE: dict[str, Callable] = {
     "weights summary": lambda d, m: d.weights_summary(),

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from .core import EngineDesign, FrameSource, Source
 from .glm import EngineGLMResult
+from .replicate_glm import ReplicateGLMResult
 from .replicates import ReplicateEngineDesign
 from .sums import SumsSpec, combine_sums, reduce_frame
 
-__all__ = ["EngineDesign", "EngineGLMResult", "FrameSource", "ReplicateEngineDesign", "Source",
-           "SumsSpec", "combine_sums", "reduce_frame"]
+__all__ = ["EngineDesign", "EngineGLMResult", "FrameSource", "ReplicateEngineDesign",
+           "ReplicateGLMResult", "Source", "SumsSpec", "combine_sums", "reduce_frame"]

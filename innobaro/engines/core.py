@@ -602,27 +602,57 @@ class EngineDesign:
                   variance: Any = None, aggregate_stage: int | None = None,
                   aggregate_index: str | None = None, max_iter: int = 50,
                   tol: float = 1e-7) -> EngineDesign:
-        """Calibrate the weights linearly to population totals (GREG), as
-        :meth:`innobaro.Design.calibrate`.
+        """Calibrate the weights to population totals, as :meth:`innobaro.Design.calibrate`.
 
         Parameters
         ----------
         totals : dict or pandas.Series
-            Population total of each auxiliary: keyed by numeric column names,
-            and ``"Intercept"`` for the population size.
-        formula, method, bounds, bounds_const, variance, aggregate_stage, aggregate_index
-            The defaults only (the linear distance on the columns): the others
-            need the rows in memory (:class:`~innobaro.errors.UnsupportedDesignError`).
-        max_iter, tol
-            Accepted for one signature; the linear distance is solved exactly.
+            Population total of each auxiliary: keyed by numeric column names
+            and ``"Intercept"``, or, with ``formula``, by the model matrix's
+            column names (``"Intercept"``, ``"g[T.south]"``, ``"x"``).
+        formula : str, optional
+            A formula without response: text columns and ``C(column)`` are
+            categorical (their levels found in one pass), numeric terms are
+            columns, numbers, arithmetic, ``I()`` and ``np.log``, ``np.exp``,
+            ``np.sqrt``, ``np.log2``, ``np.log10``, ``np.abs``, evaluated row
+            by row. On Dask and in-memory frames; not yet on DuckDB.
+        method : {"linear", "raking", "logit", "sinh"}, default "linear"
+            The distance of Deville and Särndal (1992), as in memory.
+        bounds : (lower, upper), optional
+            Bounds on the g-weights (required for logit and sinh): each a
+            number or a numeric column.
+        bounds_const : bool, default False
+            The bounds are on the calibrated weights (g-bounds ``bounds / w_i``).
+        variance : str, float or sequence of float, optional
+            Heteroscedastic variances :math:`\\sigma^2_i`: a column or a number,
+            or one coefficient per auxiliary (:math:`\\sigma^2_i = x_i^T v`).
+        aggregate_stage, aggregate_index
+            Not available on an engine design
+            (:class:`~innobaro.errors.UnsupportedDesignError`).
+        max_iter : int, default 50
+        tol : float, default 1e-7
+            Newton's stopping rule, as in memory: every
+            :math:`|\\hat T_k - T_k| / (1 + |T_k|) < tol`.
 
         Returns
         -------
         EngineDesign
-            The weights :math:`w_i (1 + x_i^T \\lambda)` with
-            :math:`\\lambda = (X^T W X)^{-1} (T_x - X^T w)` from one pass, computed
-            by the engine row by row on every later pass; the variance uses the
+            The weights :math:`w_i g_i`, :math:`g_i = F(x_i^T \\lambda / \\sigma^2_i)`,
+            computed by the engine row by row on every later pass. The linear
+            distance without bounds takes one pass for :math:`\\lambda =
+            (X^T W \\Sigma^{-1} X)^{-1} (T_x - X^T w)`; the others take one pass
+            per Newton step on :math:`\\lambda` (sums of :math:`w_i F'(u_i) x_i
+            x_i^T / \\sigma^2_i` and :math:`w_i (F(u_i) - 1) x_i`), stopping where
+            :meth:`innobaro.Design.calibrate` stops. The variance uses the
             residuals of the calibration regression (Deville and Särndal 1992).
+            Its ``passes`` attribute counts the passes over the rows the
+            calibration took (the structure pass of the weighted rows included).
+
+        Raises
+        ------
+        CalibrationError
+            Totals out of reach within the bounds, or no convergence in
+            ``max_iter`` steps, as in memory.
 
         Examples
         --------
@@ -633,18 +663,16 @@ class EngineDesign:
         >>> d = EngineDesign(FrameSource(df), weights="w", psu="psu")
         >>> d.calibrate({"Intercept": 60, "x": 240}).total("x").estimate.round(6).tolist()
         [240.0]
+        >>> r = d.calibrate({"Intercept": 60, "x": 240}, method="raking")
+        >>> r.total("x").estimate.round(6).tolist()
+        [240.0]
         """
         from .weighting import calibrate
 
-        if bounds_const and bounds is None:
-            bounds_const = False  # without bounds it says nothing
-        if bounds_const:
-            raise UnsupportedDesignError(f"calibrate: bounds need the rows in memory on a "
-                                         f"{self.engine} design")
-        del max_iter, tol  # the linear distance needs no iterations
         return calibrate(self, totals, formula=formula, method=method, bounds=bounds,
-                         variance=variance, aggregate_stage=aggregate_stage,
-                         aggregate_index=aggregate_index)
+                         bounds_const=bounds_const, variance=variance,
+                         aggregate_stage=aggregate_stage, aggregate_index=aggregate_index,
+                         max_iter=max_iter, tol=tol)
 
     # ------------------------------------------- quantiles and two-way tables
     @property
@@ -678,6 +706,42 @@ class EngineDesign:
             The sums; missing values, bad weights and a changed source are errors.
         """
         return self._pass(spec, what, na_rm)
+
+    def table_design(self, sums: pd.DataFrame, spec: SumsSpec) -> Any:
+        """The in-memory design whose rows are the cells of a table's sums (advanced).
+
+        Parameters
+        ----------
+        sums : pandas.DataFrame
+            One pass of ``spec``'s sums (the table's levels are ``spec.by``).
+        spec : SumsSpec
+
+        Returns
+        -------
+        Design or ReplicateDesign
+            Rows: the cells, weight :math:`T_c(w)`; :func:`innobaro.table` and
+            :func:`innobaro.chisq_test` run on it (:mod:`innobaro.engines.tables`).
+        """
+        return self.rows_design(cells_design_frame(sums, spec, _W), _W)
+
+    def rows_design(self, frame: pd.DataFrame, weight: str) -> Any:
+        """An in-memory design over rows or cells of this design (advanced).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Rows (or cells summing rows) with the design's key columns.
+        weight : str
+            Their weight column.
+
+        Returns
+        -------
+        Design
+            With this design's strata, PSUs, fpc and options (and its weighting,
+            where a weighted design can carry it: see
+            :mod:`innobaro.engines.weighting`); the quantile and the tables run on it.
+        """
+        return Design(frame, weights=weight, **self._args)
 
     def quantile(self, y: str, q: float | Sequence[float], *,
                  by: str | Sequence[str] | None = None, level: float = 0.95,
@@ -762,6 +826,7 @@ class EngineDesign:
                                  drop_empty=drop_empty)
     # ------------------------------------------------------------------ models
     def glm(self, formula: str, *, family: Any = "gaussian", link: str | None = None,
+            variance: str | None = None, theta: float | None = None,
             domain: str | None = None, offset: str | None = None, tol: float = 1e-12,
             max_iter: int = 100) -> EngineGLMResult:
         """Fit a survey-weighted GLM over the engine's rows, as :func:`innobaro.glm`.
@@ -776,10 +841,12 @@ class EngineDesign:
             evaluated row by row (in SQL on DuckDB), so no ``center()`` or
             ``x.mean()``.
         family : str or statsmodels family, default "gaussian"
-            As :func:`innobaro.glm`. Dask: every family and link that needs no
-            step-halving. DuckDB: gaussian (identity, log), binomial and
-            quasibinomial (logit), poisson and quasipoisson (log).
-        link : str, optional
+            As :func:`innobaro.glm`: every family and link, step-halving
+            included; on DuckDB every link but probit (SQL has no normal
+            distribution function).
+        link, variance, theta : optional
+            As :func:`innobaro.glm` (``variance`` for ``quasi``, ``theta`` for
+            ``negative.binomial``).
         domain : str, optional
             A column whose nonzero (true) rows are the domain: the model of
             ``ib.glm(formula, design.subset(column != 0))``, the other rows
@@ -805,7 +872,8 @@ class EngineDesign:
         influence totals of :math:`\\hat\\beta` (Binder 1983), given to the
         in-memory variance engine (see :mod:`innobaro.engines.glm`).
         """
-        return fit_glm(self._source, formula, family=family, link=link,
+        return fit_glm(self._source, formula, family=family, link=link, variance=variance,
+                       theta=theta,
                        keys=self._spec.keys, weights=self._spec.weights,
                        probs=self._spec.probs, design_args=self._args, n_rows=self._n,
                        weight_total=self._wsum, domain=domain, offset=offset, tol=tol,

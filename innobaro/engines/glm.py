@@ -9,22 +9,28 @@ the PSU totals of :math:`z` are the PSU totals of :math:`r_i x_i` times
 :math:`A`: linear in cell sums, as the seam of :mod:`innobaro.engines.sums`
 asks. So a fit is
 
-1. one pass for the rows of the fit and the levels of the categorical
-   variables among them (the model matrix's encoding, as :func:`innobaro.glm`
-   finds it: levels present among the complete rows with positive weight);
+1. with categorical variables, one pass for their levels among the rows of
+   the fit (the model matrix's encoding, as :func:`innobaro.glm` finds it:
+   levels present among the complete rows with positive weight); above
+   200,000 rows, one pass for a sample of about 50,000 rows, whose fit is the
+   start (read from a few partitions on Dask);
 2. one pass per iteration: the normal equations at the current coefficients,
    from R's starting means, with :func:`innobaro.glm`'s convergence rule and
-   tolerance, so both stop at the same point;
-3. one final pass: per cell of (stratum, PSU[, later stage], fpc, domain
-   membership, completeness), the sums of :math:`r_i x_i`, whose product with
-   :math:`A` goes to the in-memory variance engine on the cells as rows of a
-   small design (the one variance engine, as for means).
+   tolerance, so both stop at the same point; the pass at a step also counts
+   the rows where it is invalid, and R's step-halving runs the pass again at
+   the halved step (the in-memory steps, and no extra pass without halving);
+3. one final pass, at the last step: the normal equations' Gram matrix and,
+   per cell of (stratum, PSU[, later stage], fpc, domain membership,
+   completeness), the sums of :math:`r_i x_i`, whose product with :math:`A`
+   goes to the in-memory variance engine on the cells as rows of a small
+   design (the one variance engine, as for means).
 
 DuckDB evaluates the model matrix in SQL (numeric columns, ``np.log``,
 ``np.exp``, ``np.sqrt``, arithmetic, ``I()``, categorical terms with any
-contrast, interactions), so each pass is one aggregate query; Dask (and an
-in-memory frame) builds it per partition with the formula's encoding and runs
-:func:`innobaro.irls.working_pass` on it.
+contrast, interactions) and every family's link, variance and deviance
+(but the probit link: SQL has no normal distribution function), so each pass
+is one aggregate query; Dask (and an in-memory frame) builds it per partition
+with the formula's encoding and runs :func:`innobaro.irls.working_pass` on it.
 
 References
 ----------
@@ -61,7 +67,6 @@ from ..irls import ALIAS_TOL, Family, irls, solve, working_pass
 from ..models import Summary, TermTest, make_family
 from ..results import Estimate
 from ..variance import Influence, residual_df, vcov_of
-from .sums import SumsSpec, combine_sums, reduce_frame
 
 __all__ = ["EngineGLMResult", "fit_glm"]
 
@@ -71,10 +76,10 @@ _EPS = float(np.finfo(float).eps)
 _W = "__ib_w"
 _FLAG = "__ib_flag"
 _N = "__ib_n"
-#: the families whose IRLS pieces DuckDB evaluates in SQL: (variance, link)
-_SQL_FAMILIES = {("constant", "identity"), ("constant", "log"), ("mu(1-mu)", "logit"),
-                 ("mu", "log")}
-_SQL_NAMES = ("gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson")
+#: the valid range of each variance's mean, for the messages of step-halving
+_RANGE = {"mu(1-mu)": ": fitted probabilities must be in (0, 1)",
+          "mu": ": fitted means must be positive", "mu^2": ": fitted means must be positive",
+          "mu+mu^2/theta": ": fitted means must be positive"}
 _DRIFT = 1e-9
 #: buckets of rows whose sums DuckDB computes, added in numpy (see _sql_pass)
 _BUCKETS = 1024
@@ -102,6 +107,9 @@ class _Plan:
     yspec: ModelSpec | None = None
     keep: np.ndarray | None = None  # the columns not aliased
     sql_x: tuple[str, ...] = ()
+    #: each model column's numeric factors' codes (patsy's order), when no factor
+    #: is categorical: the matrix is then evaluated on numpy arrays (no pandas)
+    np_x: tuple[tuple[str, ...], ...] | None = None
     levels: dict[str, list[Any]] = field(default_factory=dict)
 
 
@@ -254,7 +262,8 @@ def _encoded(plan: _Plan, formula: str, levels: dict[str, list[Any]], sql: bool)
         raise UnsupportedDesignError(f"glm on an engine design: formula {formula!r} encodes "
                                      f"differently outside innobaro's model frame")
     return replace(plan, spec=spec, yspec=yspec, levels=levels,
-                   sql_x=tuple(_sql_columns(info)) if sql else ())
+                   sql_x=tuple(_sql_columns(info)) if sql else (),
+                   np_x=None if sql else _numeric_columns(info))
 
 
 # ----------------------------------------------------------------------------
@@ -366,6 +375,50 @@ def _sql_columns(info: Any) -> list[str]:
     return out
 
 
+def _numeric_columns(info: Any) -> tuple[tuple[str, ...], ...] | None:
+    """Each model column as the codes of its factors (none: the intercept), in
+    patsy's order; None when a factor is categorical or has several columns."""
+    out: list[tuple[str, ...]] = []
+    for subterms in info.term_codings.values():  # over terms, then their subterms
+        for sub in subterms:
+            for f in sub.factors:  # over the subterm's factors
+                if f in sub.contrast_matrices or info.factor_infos[f].num_columns != 1:
+                    return None
+            out.append(tuple(f.code for f in sub.factors))
+    return tuple(out)
+
+
+def _np_matrix(part: pd.DataFrame, plan: _Plan) -> tuple[np.ndarray, np.ndarray]:
+    """The model matrix (every column) and the response of ``part`` from
+    ``plan.np_x``: each factor's code evaluated as patsy evaluates it, on the
+    columns' numpy arrays, each column the product of its factors."""
+    assert plan.np_x is not None
+    env: dict[str, Any] = {"np": np, **R_FUNCTIONS, "I": lambda v: v}
+    arrays = {}
+    for c in plan.columns:  # over the model's data columns
+        col = part[c]
+        arrays[c] = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.to_numpy(
+            dtype=float, na_value=np.nan)
+    values: dict[str, np.ndarray] = {}
+
+    def value(code: str) -> np.ndarray:
+        if code not in values:
+            with np.errstate(all="ignore"):
+                v = eval(code, env, arrays)  # a row-by-row code (_sql_expr checked)
+            values[code] = np.broadcast_to(np.asarray(v, dtype=float), (len(part),))
+        return values[code]
+
+    X = np.empty((len(part), len(plan.np_x)), order="F")
+    for j, codes in enumerate(plan.np_x):  # over the model's columns
+        if not codes:
+            X[:, j] = 1.0
+            continue
+        X[:, j] = value(codes[0])
+        for code in codes[1:]:  # the subterm's further factors
+            X[:, j] *= value(code)
+    return X, np.array(value(plan.response))
+
+
 def _categorical_name(code: str) -> str:
     """The column a categorical factor reads ('' when it is not one column)."""
     tree = ast.parse(code, mode="eval").body
@@ -429,57 +482,163 @@ def _ln(x: str) -> str:
     return f"(CASE WHEN ({x}) > 0 THEN ln({x}) END)"
 
 
-def _sql_family(fam: Family) -> dict[str, str]:
-    """The IRLS pieces in SQL over a column ``eta`` (and ``mu``, ``y``)."""
-    eps = _lit(_EPS)
-    link, var = fam.link_name, fam.variance_name
+def _expm1(z: str) -> str:
+    """:math:`e^z - 1` in SQL, which has no ``expm1``: Kahan's
+    :math:`(u - 1)\\, z / \\ln u`, :math:`u = e^z`, accurate to a few units in
+    the last place where :math:`e^z - 1` would cancel."""
+    u = f"exp({z})"
+    return (f"(CASE WHEN {u} = 1.0 THEN {z} WHEN {u} - 1.0 = -1.0 THEN -1.0 "
+            f"ELSE ({u} - 1.0) * ({z}) / ln({u}) END)")
+
+
+#: R's bound on the cauchit linear predictor (-qcauchy(eps)), as the in-memory family's
+_CAUCHIT_BOUND = float(-np.tan(np.pi * (_EPS - 0.5)))
+
+
+def _sql_link(fam: Family) -> tuple[str, str, Callable[[str], str]]:
+    """The inverse link and :math:`d\\mu/d\\eta` over a column ``eta`` (and
+    ``mu``), with R's bounds as :class:`innobaro.irls.Family` has them, and
+    the link of a starting mean. A value that numpy makes infinite or NaN
+    (outside the link's domain) is NULL, so DuckDB 1.0 raises no error; the
+    step-halving checks name those rows invalid either way."""
+    eps, one_eps = _lit(_EPS), _lit(1.0 - _EPS)
+    link = fam.link_name
     if link == "identity":
-        mu, d, start_eta = "eta", "1.0", "m"
-    elif link == "logit":
-        mu = f"least(greatest(1.0 / (1.0 + exp(-eta)), {eps}), 1.0 - {eps})"
-        d = f"greatest(mu * (1.0 - mu), {eps})"
-        start_eta = _ln("m / (1.0 - m)")
-    else:  # log
-        mu = f"greatest(exp(eta), {eps})"
-        d = f"greatest(mu, {eps})"
-        start_eta = _ln("m")
-    if fam.name in ("binomial", "quasibinomial"):
+        return "eta", "1.0", lambda m: m
+    if link == "logit":
+        return (f"least(greatest(1.0 / (1.0 + exp(-eta)), {eps}), {one_eps})",
+                f"greatest(mu * (1.0 - mu), {eps})", lambda m: _ln(f"{m} / (1.0 - {m})"))
+    if link == "log":
+        return f"greatest(exp(eta), {eps})", f"greatest(mu, {eps})", _ln
+    if link == "cauchit":
+        lo, hi = _lit(-_CAUCHIT_BOUND), _lit(_CAUCHIT_BOUND)
+        return (f"(0.5 + atan(least(greatest(eta, {lo}), {hi})) / pi())",
+                f"greatest(1.0 / (pi() * (1.0 + eta * eta)), {eps})",
+                lambda m: f"tan(pi() * ({m} - 0.5))")
+    if link == "cloglog":
+        e = "least(eta, 700.0)"
+        return (f"least(greatest(-{_expm1('-exp(eta)')}, {eps}), {one_eps})",
+                f"greatest(exp({e}) * exp(-exp({e})), {eps})",
+                lambda m: _ln(f"-{_ln(f'1.0 - {m}')}"))
+    if link == "inverse":
+        return ("(CASE WHEN eta <> 0 THEN 1.0 / eta END)",
+                "(CASE WHEN eta <> 0 THEN -1.0 / (eta * eta) END)",
+                lambda m: f"(CASE WHEN {m} <> 0 THEN 1.0 / {m} END)")
+    if link == "1/mu^2":
+        return ("(CASE WHEN eta > 0 THEN 1.0 / sqrt(eta) END)",
+                "(CASE WHEN eta > 0 THEN -1.0 / (2.0 * pow(eta, 1.5)) END)",
+                lambda m: f"(CASE WHEN {m} <> 0 THEN 1.0 / ({m} * {m}) END)")
+    if link == "sqrt":
+        return "(eta * eta)", "(2.0 * eta)", lambda m: f"(CASE WHEN {m} >= 0 THEN sqrt({m}) END)"
+    raise UnsupportedDesignError(  # probit: DuckDB has no normal distribution function
+        f"glm on a duckdb design: the {link} link needs the normal distribution function "
+        f"(erf), which DuckDB's SQL does not have, so it cannot be evaluated exactly there; "
+        f"fit it on a Dask design or in memory")
+
+
+def _sql_family(fam: Family) -> dict[str, str]:
+    """The IRLS pieces in SQL over a column ``eta`` (and ``mu``, ``y``): R's
+    family functions as :class:`innobaro.irls.Family` evaluates them."""
+    mu, d, link_of = _sql_link(fam)
+    name, var = fam.name, fam.variance_name
+    is_zero = "(CASE WHEN y = 0 THEN 1.0 ELSE 0.0 END)"
+    if name in ("binomial", "quasibinomial"):
         start = "((y + 0.5) / 2.0)"
-    elif fam.name in ("poisson", "quasipoisson"):
+    elif name in ("poisson", "quasipoisson"):
         start = f"(y + {_lit(0.1)})"
+    elif name == "negative.binomial":
+        start = f"(y + {is_zero} / 6.0)"
+    elif name == "quasi" and var == "mu(1-mu)":
+        start = f"least(greatest(y, {_lit(0.001)}), {_lit(0.999)})"
+    elif name == "quasi" and var in ("mu", "mu^2", "mu^3"):
+        start = f"(y + {_lit(0.1)} * {is_zero})"
     else:
         start = "y"
+    ok = ["isfinite(eta)"]
+    if fam.link_name in ("sqrt", "1/mu^2"):
+        ok.append("eta > 0")
+    elif fam.link_name == "inverse":
+        ok.append("eta <> 0")
     if var == "mu(1-mu)":
         v = "mu * (1.0 - mu)"
         dev = (f"2.0 * ((CASE WHEN y = 0 THEN 0.0 ELSE y * {_ln('y / mu')} END) + "
                f"(CASE WHEN 1.0 - y = 0 THEN 0.0 ELSE (1.0 - y) * "
                f"{_ln('(1.0 - y) / (1.0 - mu)')} END))")
-        extreme = f"(mu < {_lit(1e-8)} OR mu > 1.0 - {_lit(1e-8)})"
+        ok.append("isfinite(mu) AND mu > 0 AND mu < 1")
     elif var == "mu":
         v = "mu"
         dev = f"2.0 * ((CASE WHEN y = 0 THEN 0.0 ELSE y * {_ln('y / mu')} END) - (y - mu))"
-        extreme = "FALSE"
-    else:
+        ok.append("isfinite(mu) AND mu > 0")
+    elif var == "constant":
         v = "1.0"
         dev = "(y - mu) * (y - mu)"
-        extreme = "FALSE"
-    return {"mu": mu, "d": d, "v": v, "start": start_eta.replace("m", start) if link != "identity"
-            else start, "dev": dev, "extreme": extreme}
+    elif var == "mu^2":
+        v = "mu * mu"
+        if name == "Gamma":
+            dev = f"-2.0 * ({_ln('CASE WHEN y = 0 THEN 1.0 ELSE y / mu END')} - (y - mu) / mu)"
+        else:
+            dev = (f"greatest(-2.0 * ({_ln('(CASE WHEN y = 0 THEN 1.0 ELSE y END) / mu')} "
+                   f"- (y - mu) / mu), 0.0)")
+        ok.append("isfinite(mu) AND mu > 0")
+    elif var == "mu^3":
+        v = "pow(mu, 3.0)"
+        dev = ("(CASE WHEN y * mu * mu <> 0 THEN (y - mu) * (y - mu) / (y * mu * mu) "
+               "ELSE 'inf'::DOUBLE END)")
+        if name == "quasi":
+            ok.append("mu > 0")
+    else:  # the negative binomial's mu + mu^2 / theta
+        th = _lit(float(fam.theta or 0.0))
+        v = f"(mu + mu * mu / {th})"
+        dev = (f"2.0 * (y * {_ln('greatest(1.0, y) / mu')} - (y + {th}) * "
+               f"{_ln(f'(y + {th}) / (mu + {th})')})")
+        ok.append("isfinite(mu) AND mu > 0")
+    extreme = f"(mu < {_lit(1e-8)} OR mu > 1.0 - {_lit(1e-8)})" if var == "mu(1-mu)" \
+        else "FALSE"
+    return {"mu": mu, "d": d, "v": v, "start": link_of(start), "dev": dev,
+            "extreme": extreme, "ok": " AND ".join(f"({c})" for c in ok)}
 
 
-def _sql_pass(plan: _Plan, beta: np.ndarray | None, final: bool = False,
-              deviance: bool = True, checks: bool = False) -> str:
-    """One pass over the rows of the fit, summed per design cell (PSU): the normal
-    equations (with ``final``, the sums of :math:`r_i x_i` instead of
-    :math:`X^\\top W z`), the deviance, the rows with fitted probabilities of 0
-    or 1 and (with ``checks``, on the first pass) the rows' checks.
+def _products(xs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The Gram matrix's products ``u_j x_k`` (``u_j = ww x_j``) and the right-hand
+    side's ``x_j z`` over the columns ``x0 ..``, a constant column of ones
+    (the intercept) read as no factor."""
+    one = [x == "1.0" for x in xs]
+    p = len(xs)
+    gram = []
+    for j in range(p):
+        for k in range(j, p):
+            if one[j] and one[k]:
+                gram.append("ww")
+            elif one[j] or one[k]:
+                gram.append(f"u{k if one[j] else j}")
+            else:
+                gram.append(f"u{j} * x{k}")
+    rhs = ["z" if one[j] else f"x{j} * z" for j in range(p)]
+    return gram, rhs
 
-    The sums are per bucket of rows (a hash of the PSU and the response, 1024
-    buckets; per cell in the final pass) and added in numpy: DuckDB's parallel
-    ``sum`` adds the rows of a group in sequence, with a rounding error growing
-    with the group's rows (about 1e-13 relative over millions of rows, varying
-    between runs); per bucket of a few thousand rows it stays near 1e-15, at
-    the speed of one ungrouped sum."""
+
+def _sql_pass(plan: _Plan, beta: np.ndarray | None, *, final: bool = False,
+              deviance: bool = True, checks: bool = False, filtered: bool = True) -> str:
+    """One pass over the rows, as one aggregate query.
+
+    An iteration's pass (``final`` false) reads the rows of the fit and sums
+    the normal equations at ``beta`` (at R's starting means when None), the
+    deviance, the rows with fitted probabilities of 0 or 1, the rows whose
+    linear predictor or mean is invalid (for step-halving) and (``checks``,
+    the first pass) the rows' checks; ``filtered`` false leaves out the test
+    of each row when every row of the source is known to be in the fit. Its
+    sums are per bucket of rows (a hash of the PSU and the response, 1024
+    buckets), added in numpy: DuckDB's parallel ``sum`` adds the rows of a
+    group in sequence, with a rounding error growing with the group's rows
+    (about 1e-13 relative over millions of rows, varying between runs); per
+    bucket of a few thousand rows it stays near 1e-15.
+
+    The final pass sums per cell of the design keys, over the rows of the fit:
+    the count and weight total of the rows, the Gram matrix, the sums of
+    :math:`r_i x_i`, the deviance and the invalid rows (the other rows'
+    counts per cell come from :func:`_sql_cells`, unless every row is in the
+    fit).
+    """
     fam = _sql_family(plan.fam)
     xs = [x for x, k in zip(plan.sql_x, _keep(plan), strict=True) if k]
     p = len(xs)
@@ -487,6 +646,7 @@ def _sql_pass(plan: _Plan, beta: np.ndarray | None, final: bool = False,
     off = _sql_expr(plan.offset) if plan.offset is not None else "0.0"
     cols = [f"{x} AS x{j}" for j, x in enumerate(xs)]
     cols += [f"{_sql_expr(plan.response)} AS y", f"{_sql_weight(plan)} AS w", f"{off} AS off"]
+    where = f" WHERE {fit}" if filtered else ""
     if final:
         cols += [_q(k) for k in plan.keys]
         group = [_q(k) for k in plan.keys]
@@ -498,24 +658,33 @@ def _sql_pass(plan: _Plan, beta: np.ndarray | None, final: bool = False,
         eta = fam["start"]
     else:
         eta = " + ".join(f"{_lit(float(b))} * x{j}" for j, b in enumerate(beta)) + " + off"
-    ctes = (f"WITH a AS (SELECT {', '.join(cols)} FROM __ib_src WHERE {fit}), "
+    us = [f"ww * x{j} AS u{j}" for j, x in enumerate(xs) if x != "1.0"]
+    ctes = (f"WITH a AS (SELECT {', '.join(cols)} FROM __ib_src{where}), "
             f"b AS (SELECT *, {eta} AS eta FROM a), "
             f"c AS (SELECT *, {fam['mu']} AS mu FROM b), "
             f"d AS (SELECT *, {fam['d']} AS d, {fam['v']} AS v FROM c), "
-            f"e AS (SELECT *, w * (d * (d / v)) AS ww, w * (y - mu) * (d / v) AS r FROM d) ")
+            f"e AS (SELECT *, w * (d * (d / v)) AS ww, w * (y - mu) * (d / v) AS r FROM d), "
+            f"f AS (SELECT *, {', '.join([*us, 'ww * (eta - off) + r AS z'])} FROM e) ")
+    gram, rhs = _products(xs)
+    pairs = [(j, k) for j in range(p) for k in range(j, p)]
     sel = list(group)
-    sel += [f"sum(ww * x{j} * x{k}) AS g{j}_{k}" for j in range(p) for k in range(j, p)]
     if final:
-        sel += [f"sum(r * x{j}) AS s{j}" for j in range(p)]
+        sel += [f"count(*) AS {_q(_N)}", f"sum(w) AS {_q(_W)}"]
+    sel += [f"sum({g}) AS g{j}_{k}" for g, (j, k) in zip(gram, pairs, strict=True)]
+    if final:
+        sel += [f"sum({'r' if x == '1.0' else f'r * x{j}'}) AS s{j}"
+                for j, x in enumerate(xs)]
     else:
-        sel += [f"sum(x{j} * (ww * (eta - off) + r)) AS b{j}" for j in range(p)]
+        sel += [f"sum({b}) AS b{j}" for j, b in enumerate(rhs)]
     if checks:  # the first pass: the rows of the fit, their checks
         sel += ["count(*) AS nfit", "sum(w) AS swfit", "min(y) AS ymin", "max(y) AS ymax",
-                "count_if(NOT isfinite(y)) AS ybad"]
+                "count_if(NOT isfinite(y)) AS ybad", "count_if(y = 0) AS yzero"]
         sel += [f"count_if(NOT isfinite(x{j})) AS bad{j}" for j in range(p)]
     sel += [f"sum(w * {fam['dev']}) AS dev" if deviance else "0.0 AS dev",
             f"count_if({fam['extreme']}) AS ext"]
-    return ctes + f"SELECT {', '.join(sel)} FROM e GROUP BY ALL"
+    if plan.fam.needs_check and beta is not None:
+        sel.append(f"count_if(NOT coalesce({fam['ok']}, FALSE)) AS invalid")
+    return ctes + f"SELECT {', '.join(sel)} FROM f GROUP BY ALL"
 
 
 def _sql_cells(plan: _Plan) -> str:
@@ -577,73 +746,150 @@ def _frame_levels(frame: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
             for c in plan.categorical}
 
 
-def _frame_model(frame: pd.DataFrame, plan: _Plan, fit: np.ndarray
+def _frame_model(frame: pd.DataFrame, plan: _Plan, rows: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The model matrix (its columns kept), response and offset of ``rows`` (a
+    mask, or positions)."""
     assert plan.spec is not None and plan.yspec is not None
-    rows = frame if fit.all() else frame.loc[fit]  # no copy when every row is in the fit
-    X = plan.spec.matrix(rows)
+    if rows.dtype == bool:
+        part = frame if rows.all() else frame.loc[rows]  # no copy when every row is in
+    else:
+        part = frame.iloc[rows]
+    if plan.np_x is not None:
+        X, y = _np_matrix(part, plan)
+    else:
+        X = plan.spec.matrix(part)
+        y = np.ascontiguousarray(plan.yspec.matrix(part)[:, 0])
     if plan.keep is not None and not plan.keep.all():
         X = np.asfortranarray(X[:, plan.keep])
-    y = np.ascontiguousarray(plan.yspec.matrix(rows)[:, 0])
-    off = None if plan.offset is None else rows[plan.offset].to_numpy(dtype=float)
+    off = None if plan.offset is None else part[plan.offset].to_numpy(dtype=float)
     return X, y, off
 
 
+def _invalid(X: np.ndarray, beta: np.ndarray, off: np.ndarray | None, fam: Family) -> int:
+    """1 when some row's linear predictor or mean at ``beta`` is invalid (R's
+    ``valideta`` and ``validmu``, as :meth:`Family.valid`), else 0."""
+    eta = X @ beta
+    if off is not None:
+        eta += off
+    with np.errstate(all="ignore"):
+        return int(not fam.valid(eta[:, None], fam.inverse_link(eta)[:, None])[0])
+
+
 def _frame_pass(frame: pd.DataFrame, plan: _Plan, beta: np.ndarray | None,
-                deviance: bool) -> dict[str, Any]:
+                deviance: bool, checks: bool) -> dict[str, Any]:
     """Per partition: one IRLS pass (the normal equations at ``beta``, or at
-    R's starting means)."""
+    R's starting means), with the rows' checks on the first pass."""
     w, _, _, fit = _frame_masks(frame, plan)
     X, y, off = _frame_model(frame, plan, fit)
     wf = w[fit]
     fam = plan.fam
     eta0 = None
     if beta is None:
-        eta0 = fam.link(fam.start(y, np.ones(y.size)))
-    ps = working_pass(X, y, wf, fam, beta, eta0, deviance=deviance, offset=off)
-    return {"G": ps.G, "rhs": ps.rhs, "dev": ps.deviance, "ext": ps.n_extreme,
-            "bad": (~np.isfinite(X)).sum(axis=0), "ybad": int((~np.isfinite(y)).sum()),
-            "nfit": int(y.size), "swfit": float(wf.sum()),
-            "ymin": float(y.min()) if y.size else np.inf,
-            "ymax": float(y.max()) if y.size else -np.inf}
+        with np.errstate(all="ignore"):
+            eta0 = fam.link(fam.start(y, np.ones(y.size)))
+    with np.errstate(all="ignore"):
+        ps = working_pass(X, y, wf, fam, beta, eta0, deviance=deviance, offset=off)
+    out: dict[str, Any] = {"G": ps.G, "rhs": ps.rhs, "dev": ps.deviance, "ext": ps.n_extreme}
+    if fam.needs_check and beta is not None:
+        out["invalid"] = _invalid(X, beta, off, fam)
+    if checks:
+        out.update(bad=(~np.isfinite(X)).sum(axis=0), ybad=int((~np.isfinite(y)).sum()),
+                   yzero=int((y == 0).sum()), nfit=int(y.size), swfit=float(wf.sum()),
+                   ymin=float(y.min()) if y.size else np.inf,
+                   ymax=float(y.max()) if y.size else -np.inf)
+    return out
 
 
-def _cells_spec(plan: _Plan, p: int) -> SumsSpec:
-    """The seam's spec of the final pass's cells: per (design keys, membership),
-    the weight total and the sums of :math:`r_i x_i` (as unweighted totals)."""
-    return SumsSpec(keys=plan.keys, by=(_FLAG,),
-                    variables=("glm_w", *(f"glm_s{j}" for j in range(p))))
+def _digits(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes 0 .. size-1 of a key column's values: an integer column's offsets
+    from its minimum when they span few values (no hashing), else a ``factorize``."""
+    n = values.size
+    if n and values.dtype.kind in "iub":
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo < 4 * n + 16:
+            return values.astype(np.int64) - lo, hi - lo + 1
+    digit, uniques = pd.factorize(values)
+    return digit.astype(np.int64), max(len(uniques), 1)
+
+
+def _compact(code: np.ndarray, space: int) -> tuple[np.ndarray, int]:
+    """Codes 0 .. G-1 for the distinct values of ``code`` (in 0 .. space-1)."""
+    if space <= 8 * code.size + 64:  # a dense bincount
+        seen = np.flatnonzero(np.bincount(code, minlength=space))
+        remap = np.zeros(space, dtype=np.int64)
+        remap[seen] = np.arange(seen.size)
+        return remap[code], int(seen.size)
+    new, uniques = pd.factorize(code)
+    return new.astype(np.int64), max(len(uniques), 1)
+
+
+def _cell_codes(frame: pd.DataFrame, keys: tuple[str, ...], flag: np.ndarray
+                ) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each row's cell of (design keys, membership flag), 0 .. G-1, and the
+    cells' key values: the keys' codes (an integer key's offsets, else a
+    ``factorize``) as a mixed-radix integer, made compact whenever its range
+    outgrows the rows, and at the end."""
+    code = flag.astype(np.int64)
+    space = 3
+    columns = [frame[k].to_numpy() for k in keys]
+    for values in columns:  # over the design's key columns
+        digit, size = _digits(values)
+        if space * size > 8 * code.size + 64:
+            code, space = _compact(code, space)
+        code = code * size + digit
+        space *= size
+    cell, n_cells = _compact(code, space)
+    row = np.zeros(n_cells, dtype=np.int64)
+    row[cell] = np.arange(cell.size)  # a row of each cell (all its rows share the keys)
+    cells = pd.DataFrame({k: values[row] for k, values in zip(keys, columns, strict=True)})
+    cells[_FLAG] = flag[row]
+    return cell, cells
 
 
 def _frame_final(frame: pd.DataFrame, plan: _Plan, beta: np.ndarray) -> dict[str, Any]:
-    """Per partition: the normal equations at ``beta`` and the sums of
-    :math:`r_i x_i` per cell of (design keys, membership), by the seam's
-    :func:`~innobaro.engines.sums.reduce_frame` (one ``bincount`` per sum)."""
+    """Per partition: the Gram matrix at ``beta``, the deviance, and per cell of
+    (design keys, membership) the rows, their weight total and the sums of
+    :math:`r_i x_i` over the rows of the fit (one ``bincount`` each)."""
     w, present, complete, fit = _frame_masks(frame, plan)
     X, y, off = _frame_model(frame, plan, fit)
-    ps = working_pass(X, y, w[fit], plan.fam, beta, None, deviance=True, residuals=True,
-                      offset=off)
+    fam = plan.fam
+    with np.errstate(all="ignore"):
+        ps = working_pass(X, y, w[fit], fam, beta, None, deviance=True, residuals=True,
+                          offset=off)
     assert ps.r is not None
-    p = X.shape[1]
-    RX = np.zeros((len(frame), p))
-    RX[fit] = X * ps.r[:, None]
-    cells = pd.DataFrame({k: frame[k].to_numpy() for k in plan.keys})
-    cells[_FLAG] = np.where(present, np.where(complete, 2, 1), 0)
-    cells["glm_w"] = w
-    for j in range(p):  # over the model's columns
-        cells[f"glm_s{j}"] = RX[:, j]
-    return {"G": ps.G, "dev": ps.deviance, "ext": ps.n_extreme,
-            "cells": reduce_frame(cells, _cells_spec(plan, p))}
+    cell, cells = _cell_codes(frame, plan.keys, np.where(present, np.where(complete, 2, 1), 0))
+    G = len(cells)
+    cells[_N] = np.bincount(cell, minlength=G)
+    cells[_W] = np.bincount(cell, weights=w, minlength=G)
+    cf = cell[fit]
+    for j in range(X.shape[1]):  # over the model's columns
+        cells[f"s{j}"] = np.bincount(cf, weights=X[:, j] * ps.r, minlength=G)
+    out = {"G": ps.G, "dev": ps.deviance, "ext": ps.n_extreme, "cells": cells}
+    if fam.needs_check:
+        out["invalid"] = _invalid(X, beta, off, fam)
+    return out
 
 
-def _add(parts: Sequence[dict[str, Any]], plan: _Plan) -> dict[str, Any]:
+def _frame_sample(frame: pd.DataFrame, plan: _Plan, k: int) -> dict[str, Any]:
+    """Per partition: every k-th row of the fit (only those rows' model matrix built)."""
+    fit = _frame_masks(frame, plan)[3]
+    X, y, off = _frame_model(frame, plan, np.flatnonzero(fit)[::k])
+    w = _frame_masks(frame, plan)[0][fit][::k]
+    return {"X": np.asfortranarray(X), "y": y, "w": w,
+            "off": off if off is not None else np.zeros(y.size)}
+
+
+def _add(parts: Sequence[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
     """Add partial results: arrays and numbers are summed, levels joined, cells
     of the same key added (a PSU split across partitions is one cell again)."""
     out: dict[str, Any] = {}
     for name in parts[0]:
         vals = [p[name] for p in parts]
         if name == "cells":
-            out[name] = combine_sums(vals, _cells_spec(plan, int(parts[0]["G"].shape[0])))
+            frame = pd.concat(vals, ignore_index=True)
+            out[name] = frame.groupby([*keys, _FLAG], sort=False, dropna=False,
+                                      observed=True).sum().reset_index()
         elif name in ("ymin",):
             out[name] = min(vals)
         elif name in ("ymax",):
@@ -657,21 +903,49 @@ def _add(parts: Sequence[dict[str, Any]], plan: _Plan) -> dict[str, Any]:
     return out
 
 
+class _Rows:
+    """The fit's source, keeping its Dask partitions per set of columns (the
+    collection's graph is optimised once per fit, not once per pass)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.engine = source.engine
+        self.parts: dict[tuple[str, ...], list[Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+    def partitions(self, used: list[str]) -> list[Any]:
+        """The delayed partitions of the columns ``used``."""
+        key = tuple(used)
+        if key not in self.parts:
+            self.parts[key] = list(self.source.frame[used].to_delayed())
+        return self.parts[key]
+
+
 def _map_reduce(source: Any, fn: Callable[..., dict[str, Any]], plan: _Plan,
-                *args: Any) -> dict[str, Any]:
-    """``fn`` over the frame (pandas) or over each partition, added up a tree (Dask)."""
-    used = list(dict.fromkeys([*plan.keys, *plan.columns,
+                *args: Any, keys: bool = False, some: int | None = None) -> dict[str, Any]:
+    """``fn`` over the frame (pandas) or over each partition, added up a tree
+    (Dask), reading the model's columns (and, with ``keys``, the design's);
+    ``some``: over that many partitions only, evenly spaced."""
+    used = list(dict.fromkeys([*(plan.keys if keys else ()), *plan.columns,
                                *(c for c in (plan.weights, plan.probs, plan.domain)
                                  if c is not None)]))
     if source.engine == "pandas":
         return fn(source.frame[used], plan, *args)
     import dask
 
-    level = [dask.delayed(fn)(part, plan, *args) for part in source.frame[used].to_delayed()]
+    task = dask.delayed(fn, pure=True)
+    shared = dask.delayed(plan, pure=True)  # one copy of the plan in the graph
+    parts = source.partitions(used) if isinstance(source, _Rows) else list(
+        source.frame[used].to_delayed())
+    if some is not None and some < len(parts):
+        parts = [parts[int(i)] for i in np.unique(np.linspace(0, len(parts) - 1, some).round())]
+    level = [task(part, shared, *args) for part in parts]
     k = source.split_every
+    add = dask.delayed(_add, pure=True)
     while len(level) > 1:
-        level = [dask.delayed(_add)(level[i:i + k], plan)
-                 for i in range(0, len(level), k)]
+        level = [add(level[i:i + k], plan.keys) for i in range(0, len(level), k)]
     (out,) = dask.compute(level[0])
     return out  # type: ignore[no-any-return]
 
@@ -686,9 +960,14 @@ def _levels(source: Any, plan: _Plan) -> dict[str, list[Any]]:
         return {}
     if source.engine == "duckdb":
         _, _, fit = _sql_masks(plan)
-        found = {c: _run_sql(source, f"SELECT DISTINCT {_q(c)} AS v FROM __ib_src WHERE "
-                                     f"{fit} AND {_q(c)} IS NOT NULL")["v"].tolist()
-                 for c in plan.categorical}
+        # one query: each column's distinct levels as a list
+        lists = ", ".join(f"list(DISTINCT {_q(c)}) FILTER (WHERE {_q(c)} IS NOT NULL) "
+                          f"AS l{i}" for i, c in enumerate(plan.categorical))
+        row = _run_sql(source, f"SELECT {lists} FROM __ib_src WHERE {fit}")
+        cells = [row[f"l{i}"].iloc[0] if len(row) else None
+                 for i in range(len(plan.categorical))]
+        found = {c: list(v) if isinstance(v, (list, tuple, np.ndarray)) else []
+                 for c, v in zip(plan.categorical, cells, strict=True)}
         order: dict[str, list[Any]] = {}
     else:
         got = _map_reduce(source, _frame_levels, plan)
@@ -714,54 +993,68 @@ def _column_sums(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
     return np.array([np.sum(frame[c].to_numpy(dtype=float, na_value=0.0)) for c in names])
 
 
-def _sql_sums(source: Any, plan: _Plan, beta: np.ndarray | None, final: bool,
-              deviance: bool, checks: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
-    frame = _run_sql(source, _sql_pass(plan, beta, final=final, deviance=deviance,
-                                       checks=checks))
-    if not final:  # the buckets in one order: the same sums on every run
-        frame = frame.sort_values("bucket", kind="stable")
-    p = int(_keep(plan).sum())
+def _gram(frame: pd.DataFrame, p: int) -> np.ndarray:
     pairs = [(j, k) for j in range(p) for k in range(j, p)]
     g = _column_sums(frame, [f"g{j}_{k}" for j, k in pairs])
     G = np.zeros((p, p))
     for i, (j, k) in enumerate(pairs):  # over the Gram matrix's entries
         G[j, k] = G[k, j] = g[i]
-    out: dict[str, Any] = {"G": G, "dev": float(_column_sums(frame, ["dev"])[0]),
-                           "ext": int(_column_sums(frame, ["ext"])[0])}
-    if not final:
-        out["rhs"] = _column_sums(frame, [f"b{j}" for j in range(p)])
+    return G
+
+
+def _sql_sums(source: Any, plan: _Plan, beta: np.ndarray | None, deviance: bool,
+              checks: bool, filtered: bool) -> dict[str, Any]:
+    frame = _run_sql(source, _sql_pass(plan, beta, deviance=deviance, checks=checks,
+                                       filtered=filtered))
+    frame = frame.sort_values("bucket", kind="stable")  # one order: the same sums each run
+    p = int(_keep(plan).sum())
+    out: dict[str, Any] = {"G": _gram(frame, p), "dev": float(_column_sums(frame, ["dev"])[0]),
+                           "ext": int(_column_sums(frame, ["ext"])[0]),
+                           "rhs": _column_sums(frame, [f"b{j}" for j in range(p)])}
+    if "invalid" in frame:
+        out["invalid"] = int(_column_sums(frame, ["invalid"])[0])
     if checks:
         nfit = int(_column_sums(frame, ["nfit"])[0])
         out.update(nfit=nfit, swfit=float(_column_sums(frame, ["swfit"])[0]),
                    ymin=float(frame["ymin"].min()) if nfit else 0.0,
                    ymax=float(frame["ymax"].max()) if nfit else 0.0,
                    ybad=int(_column_sums(frame, ["ybad"])[0]),
+                   yzero=int(_column_sums(frame, ["yzero"])[0]),
                    bad=_column_sums(frame, [f"bad{j}" for j in range(p)]))
-    return frame, out
+    return out
 
 
-def _irls_pass(source: Any, plan: _Plan, beta: np.ndarray | None,
-               deviance: bool, checks: bool = False) -> dict[str, Any]:
+def _irls_pass(source: Any, plan: _Plan, beta: np.ndarray | None, deviance: bool,
+               checks: bool = False, filtered: bool = True) -> dict[str, Any]:
     if source.engine != "duckdb":
-        return _map_reduce(source, _frame_pass, plan, beta, deviance)
-    return _sql_sums(source, plan, beta, False, deviance, checks)[1]
+        return _map_reduce(source, _frame_pass, plan, beta, deviance, checks)
+    return _sql_sums(source, plan, beta, deviance, checks, filtered)
 
 
-def _final_pass(source: Any, plan: _Plan, beta: np.ndarray) -> dict[str, Any]:
-    if source.engine != "duckdb":
-        out = _map_reduce(source, _frame_final, plan, beta)
-        sums = out["cells"]
-        spec = _cells_spec(plan, int(out["G"].shape[0]))
-        cells = sums[[*plan.keys, _FLAG, _N]].copy()
-        cells[_W] = sums[spec.total(0)].to_numpy(dtype=float)
-        for j in range(len(spec.variables) - 1):  # over the model's columns
-            cells[f"s{j}"] = sums[spec.total(j + 1)].to_numpy(dtype=float)
-        return {**out, "cells": cells}
-    fits, out = _sql_sums(source, plan, beta, True, True)
+def _final_pass(source: Any, plan: _Plan, beta: np.ndarray, filtered: bool = True
+                ) -> dict[str, Any]:
+    """The Gram matrix at ``beta``, the deviance, the invalid rows, and the cells:
+    the design keys, membership flag, rows, weight total and sums of
+    :math:`r_i x_i` (0 outside the fit). On DuckDB one query, or two when
+    some row is not in the fit (``filtered``): the cells of every row."""
     p = int(_keep(plan).sum())
     s_cols = [f"s{j}" for j in range(p)]
-    counts = _run_sql(source, _sql_cells(plan))
-    cells = counts.merge(fits[[*plan.keys, *s_cols]], on=list(plan.keys), how="left")
+    if source.engine != "duckdb":
+        out = _map_reduce(source, _frame_final, plan, beta, keys=True)
+        cells = out["cells"]
+    else:
+        fits = _run_sql(source, _sql_pass(plan, beta, final=True, filtered=filtered))
+        out = {"G": _gram(fits, p), "dev": float(_column_sums(fits, ["dev"])[0]),
+               "ext": int(_column_sums(fits, ["ext"])[0])}
+        if "invalid" in fits:
+            out["invalid"] = int(_column_sums(fits, ["invalid"])[0])
+        if filtered:
+            cells = _run_sql(source, _sql_cells(plan)).merge(
+                fits[[*plan.keys, *s_cols]], on=list(plan.keys), how="left")
+        else:  # every row in the fit: each cell complete, its rows counted already
+            cells = fits[[*plan.keys, _N, _W, *s_cols]].copy()
+            cells[_FLAG] = 2
+        cells[_W] = cells[_W].to_numpy(dtype=float, na_value=0.0)
     outside = cells[_FLAG].to_numpy() != 2
     for c in s_cols:  # over the model's columns
         v = cells[c].to_numpy(dtype=float, na_value=0.0).copy()
@@ -838,6 +1131,7 @@ def _aliased(G: np.ndarray) -> np.ndarray:
 
 
 def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
+            variance: str | None = None, theta: float | None = None,
             keys: tuple[str, ...], weights: str | None, probs: str | None,
             design_args: dict[str, Any], n_rows: int, weight_total: float,
             domain: str | None = None, offset: str | None = None, tol: float = 1e-12,
@@ -849,7 +1143,7 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     source : Source
         The engine's rows (DuckDB, Dask or pandas).
     formula : str
-    family, link
+    family, link, variance, theta
         As for :func:`innobaro.glm`.
     keys : tuple of str
         The design's cell columns (strata, units, fpc).
@@ -873,36 +1167,34 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     sums per step; covariance from the PSU totals of
     :math:`z_i = r_i x_i^\\top A` (Binder 1983; Lumley 2010, ch. 5).
     """
-    fam = make_family(family, link=link)
+    fam = make_family(family, link=link, variance=variance, theta=theta)
+    source = _Rows(source)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
             or max_iter < 1:
         raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
     if not tol > 0:
         raise EstimationError(f"tol must be positive; got {tol!r}")
-    if fam.needs_check:
-        raise UnsupportedDesignError(
-            f"glm on a {source.engine} design: the {fam.name} family with {fam.link_name} "
-            f"link needs R's step-halving, not on the engines yet; fit it in memory")
-    if source.engine == "duckdb" and (
-            fam.name not in _SQL_NAMES or (fam.variance_name, fam.link_name)
-            not in _SQL_FAMILIES):
-        raise UnsupportedDesignError(
-            f"glm on a duckdb design: the {fam.name} family with {fam.link_name} link is not "
-            f"in SQL yet (gaussian with identity or log link, binomial and quasibinomial "
-            f"with logit, poisson and quasipoisson with log are); a Dask design fits it")
+    if source.engine == "duckdb":
+        _sql_link(fam)  # a link DuckDB cannot evaluate: a named error before any pass
     plan = _plan(source, formula, fam, keys, design_args["psu"][0], weights, probs, domain,
                  offset)
+    passes = 0
     levels = _levels(source, plan)
+    passes += 1 if plan.categorical else 0
     plan = _encoded(plan, formula, levels, source.engine == "duckdb")
     assert plan.spec is not None
     # the first pass, from a fit to a sample of the rows when there are many (as
     # ib.glm starts), else from R's starting means: the first iteration's sums,
     # with the count of the rows of the fit and the checks of the response's
     # range and finite values; its Gram matrix decides aliasing
-    passes = 1 + (1 if plan.categorical else 0) + (2 if source.engine == "duckdb" else 1)
-    passes += 1 if _warms(plan, n_rows) else 0
     beta = _warm_start(source, plan, n_rows, max_iter)
+    passes += 1 if _warms(plan, n_rows) else 0
     ps = _irls_pass(source, plan, beta, False, checks=True)
+    passes += 1
+    if beta is not None and ps.get("invalid"):  # the sample's fit is invalid on all rows
+        beta = None
+        ps = _irls_pass(source, plan, None, False, checks=True)
+        passes += 1
     if ps["nfit"] == 0:
         dropped = _dropped(source, plan)
         raise EstimationError("no row with positive weight and complete values in the "
@@ -911,6 +1203,8 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     _check_first(ps, plan)
     mean_w = ps["swfit"] / ps["nfit"]
     nfit = int(ps["nfit"])
+    # every row of the source in the fit: the later passes need not test each row
+    filtered = nfit != n_rows
     alias = _aliased(ps["G"])
     if alias.any():
         cols = [plan.spec.column_names[j] for j in np.flatnonzero(alias)]
@@ -926,37 +1220,77 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
             ps = {**ps, "G": ps["G"][np.ix_(keep, keep)], "rhs": ps["rhs"][keep]}
         else:  # the sample's fit had the aliased columns: from R's starting means
             beta = None
-            ps = _irls_pass(source, plan, None, False)
+            ps = _irls_pass(source, plan, None, False, filtered=filtered)
             passes += 1
     prev = np.inf
     dev_old = np.inf
     change = np.inf
     it = 0
     converged = False
+    halved = False
+    final: dict[str, Any] | None = None
+    stop = extra = False
+    least_squares = fam.variance_name == "constant" and fam.link_name == "identity"
     for it in range(1, max_iter + 1):  # IRLS iterations, one pass each
-        if it > 1:
-            ps = _irls_pass(source, plan, beta, it >= 7)
-            passes += 1
         new = solve(ps["G"], ps["rhs"])
-        worst = np.inf if beta is None else float(np.max(
-            np.abs(new - beta) / (_scale(fam, ps["G"], mean_w) + np.abs(new))))
         first = beta is None
+        halvings = 0
+        while True:  # R's step-halving: the pass at a step finds whether it is valid
+            worst = np.inf if beta is None else float(np.max(
+                np.abs(new - beta) / (_scale(fam, ps["G"], mean_w) + np.abs(new))))
+            flat = it >= 8 and abs(ps["dev"] - dev_old) <= 1e-15 * (abs(ps["dev"]) + 0.1) \
+                and _drifting(worst, prev, tol, fam.separable)
+            done = _converged(worst, prev, tol, fam.newton)
+            # the sums' rounding (DuckDB's parallel sums vary in the 14th digit) can
+            # keep the steps from going below tol: a step below sqrt(tol) that no
+            # longer shrinks is at that floor
+            stalled = worst >= prev and worst < np.sqrt(tol)
+            stop = not first and (done or flat or stalled)
+            if least_squares and first and max_iter >= 2:
+                # the first step from R's start (eta = y) is the least-squares
+                # solution, and the second iteration's sums at it are the first's
+                # (the working weights and response do not depend on the
+                # coefficients): ib.glm's second step is zero but for rounding, so
+                # it is counted without its pass and the pass at the solution is
+                # the final one
+                stop = extra = True
+            last = stop or it == max_iter  # the pass at the last step is the final one
+            nxt = _final_pass(source, plan, new, filtered) if last else _irls_pass(
+                source, plan, new, it + 1 >= 7, filtered=filtered)
+            # DuckDB's final pass is two queries when some row is not in the fit
+            passes += 2 if last and filtered and source.engine == "duckdb" else 1
+            if not nxt.get("invalid"):
+                break
+            if beta is None:
+                raise EstimationError(
+                    f"{fam.name} family with {fam.link_name} link: no valid set of "
+                    f"coefficients found from the starting values (the linear predictor or "
+                    f"fitted means leave the family's range{_RANGE.get(fam.variance_name, '')}"
+                    f"); use another link, or fit in memory with start=")
+            if halvings >= max_iter:
+                raise EstimationError(
+                    f"{fam.name} family with {fam.link_name} link: no valid step after "
+                    f"{max_iter} halvings (the fitted means leave the family's range"
+                    f"{_RANGE.get(fam.variance_name, '')}); use another link, or fit in "
+                    f"memory with start=")
+            halvings += 1
+            halved = True
+            new = (new + beta) / 2
         beta = new
         change = worst
-        flat = it >= 8 and abs(ps["dev"] - dev_old) <= 1e-15 * (abs(ps["dev"]) + 0.1) \
-            and _drifting(worst, prev, tol, fam.separable)
         dev_old = ps["dev"]
-        done = _converged(worst, prev, tol, fam.newton)
-        # the sums' rounding (DuckDB's parallel sums vary in the 14th digit) can
-        # keep the steps from going below tol: a step below sqrt(tol) that no
-        # longer shrinks is at that floor
-        stalled = worst >= prev and worst < np.sqrt(tol)
         prev = worst
-        if not first and (done or flat or stalled):
-            converged = True
+        if last:
+            converged = stop
+            final = nxt
             break
-    assert beta is not None
-    final = _final_pass(source, plan, beta)
+        ps = nxt
+    assert beta is not None and final is not None
+    if halved:
+        warn(f"{fam.name} family with {fam.link_name} link: an IRLS step left the valid "
+             f"range of the model{_RANGE.get(fam.variance_name, '')}, and was halved (R: "
+             f"'step size truncated: out of bounds'); if the fit ends at the boundary, its "
+             f"standard errors are not reliable. Check the fitted values or use another link")
     cells = final["cells"]
     n, wsum = int(cells[_N].sum()), float(cells[_W].sum())
     if n != n_rows or abs(wsum - weight_total) > _DRIFT * abs(weight_total):
@@ -992,7 +1326,8 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     assert plan.spec is not None
     return EngineGLMResult(formula=formula, spec=plan.spec, family=fam, keep=keep,
                            beta=beta, vcov=V, df_resid=df_resid, nobs=nfit,
-                           n_dropped=int(cells[_N].to_numpy()[flag == 1].sum()), iterations=it,
+                           n_dropped=int(cells[_N].to_numpy()[flag == 1].sum()),
+                           iterations=it + extra,
                            deviance=float(final["dev"]) / w_scale, engine=source.engine,
                            converged=converged, passes=passes, offset=offset)
 
@@ -1000,6 +1335,8 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
 #: above this many rows of the fit, IRLS starts from a fit to a sample (as ib.glm)
 _WARM = 200_000
 _SAMPLE = 50_000
+#: the partitions of a Dask frame the warm start's sample is read from
+_SAMPLE_PARTS = 4
 
 
 def _warms(plan: _Plan, n_rows: int) -> bool:
@@ -1026,16 +1363,26 @@ def _warm_start(source: Any, plan: _Plan, n_rows: int, max_iter: int) -> np.ndar
         cols = [f"{x} AS x{j}" for j, x in enumerate(xs)]
         cols += [f"{_sql_expr(plan.response)} AS y", f"{_sql_weight(plan)} AS w",
                  f"{off} AS off"]
-        # a deterministic sample: the rows whose values hash to 0 modulo k
-        frame = _run_sql(source, f"WITH a AS (SELECT {', '.join(cols)} FROM __ib_src "
-                                 f"WHERE {fit}) SELECT * FROM a WHERE hash(y, w, "
-                                 f"{', '.join(f'x{j}' for j in range(len(xs)))}) % {k} = 0")
+        # a deterministic sample: the rows of the fit whose values hash to 0 modulo
+        # k (the hash of the columns read, so the model's columns are evaluated
+        # on the sample's rows only)
+        raw = ", ".join(_q(c) for c in dict.fromkeys(
+            [*plan.columns, *(c for c in (plan.weights, plan.probs) if c is not None)]))
+        frame = _run_sql(source, f"SELECT {', '.join(cols)} FROM __ib_src WHERE ({fit}) "
+                                 f"AND hash({raw}) % {k} = 0")
         X = np.asfortranarray(frame[[f"x{j}" for j in range(len(xs))]].to_numpy(dtype=float))
         y = frame["y"].to_numpy(dtype=float)
         w = frame["w"].to_numpy(dtype=float)
         offset = frame["off"].to_numpy(dtype=float) if plan.offset is not None else None
     else:
-        got = _map_reduce(source, _frame_sample, plan, k)
+        # the sample from a few partitions spread over the rows: reading them all
+        # would cost a pass
+        some = None
+        if source.engine == "dask":
+            n_parts = source.frame.npartitions
+            some = min(n_parts, _SAMPLE_PARTS)
+            k = max(1, int(n_rows * some / n_parts) // _SAMPLE)
+        got = _map_reduce(source, _frame_sample, plan, k, some=some)
         X, y, w = got["X"], got["y"], got["w"]
         offset = got["off"] if plan.offset is not None else None
     if y.size <= X.shape[1] or not np.isfinite(y).all() or not np.isfinite(X).all():
@@ -1048,15 +1395,6 @@ def _warm_start(source: Any, plan: _Plan, n_rows: int, max_iter: int) -> np.ndar
     except (np.linalg.LinAlgError, EstimationError, ValueError):
         return None
     return b0[:, 0] if change >= 0 and np.isfinite(b0).all() else None
-
-
-def _frame_sample(frame: pd.DataFrame, plan: _Plan, k: int) -> dict[str, Any]:
-    """Per partition: every k-th row of the fit."""
-    fit = _frame_masks(frame, plan)[3]
-    X, y, off = _frame_model(frame, plan, fit)
-    w = _frame_masks(frame, plan)[0][fit]
-    return {"X": np.asfortranarray(X[::k]), "y": y[::k], "w": w[::k],
-            "off": off[::k] if off is not None else np.zeros(y[::k].size)}
 
 
 def _check_first(ps: dict[str, Any], plan: _Plan) -> None:
@@ -1072,18 +1410,21 @@ def _check_first(ps: dict[str, Any], plan: _Plan) -> None:
                               f"fit (a log of zero?); recode them or set them missing")
     lo, hi = float(ps["ymin"]), float(ps["ymax"])
     fam = plan.fam
-    if fam.is_binomial and (lo < 0 or hi > 1):
+    if fam.is_binomial and fam.name != "quasi" and (lo < 0 or hi > 1):
         raise EstimationError(f"{fam.name} response must be in [0, 1]; found "
                               f"{lo if lo < 0 else hi!r}. Code the outcome as 0/1 or a "
                               f"proportion")
     if fam.name in ("poisson", "quasipoisson", "negative.binomial") and lo < 0:
         raise EstimationError(f"{fam.name} response must be non-negative; found {lo!r}")
-    if fam.name in ("Gamma", "inverse.gaussian") and lo <= 0:  # pragma: no cover
+    if fam.name in ("Gamma", "inverse.gaussian") and lo <= 0:
         raise EstimationError(f"{fam.name} response must be positive; found {lo!r}")
-    if fam.name == "gaussian" and fam.link_name == "log" and lo <= 0:
-        raise EstimationError("gaussian family with log link: the response has zero or "
-                              "negative values, so there are no valid starting values (R: "
-                              "'cannot find valid starting values')")
+    link = fam.link_name
+    if fam.name == "gaussian" and ((link == "log" and lo <= 0) or (link == "inverse"
+                                                                   and ps["yzero"])):
+        what = "zero or negative values" if link == "log" else "zeros"
+        raise EstimationError(f"gaussian family with {link} link: the response has {what}, "
+                              f"so there are no valid starting values (R: 'cannot find "
+                              f"valid starting values')")
 
 
 def _no_replicates(W: np.ndarray) -> np.ndarray:  # pragma: no cover - linearisation only
@@ -1116,7 +1457,9 @@ class EngineGLMResult:
     passes : int
         Queries (DuckDB) or passes over the partitions (Dask) the fit took: the
         levels of categorical variables, the sample of a warm start, one per
-        iteration, and the final sums.
+        iteration (a least-squares fit's second iteration, whose sums are its
+        first's, takes none) and one more per halved step, and the final sums
+        (two DuckDB queries when some row is not in the fit).
     deviance : float
         On the weights rescaled to mean one over the design's rows (R's
         ``deviance`` of an ``svyglm``).
@@ -1370,3 +1713,33 @@ class EngineGLMResult:
 
     def __repr__(self) -> str:
         return repr(self.summary())
+
+
+# ----------------------------------------------------------------------------
+# what innobaro.engines.replicate_glm builds on (public names for the
+# architecture rule; the replicate refits share the plan, its SQL and frames)
+# ----------------------------------------------------------------------------
+Plan = _Plan
+plan_model = _plan
+model_levels = _levels
+encode_model = _encoded
+warm_start = _warm_start
+irls_pass = _irls_pass
+check_first_pass = _check_first
+aliased_from_gram = _aliased
+rows_dropped = _dropped
+kept_columns = _keep
+sql_masks = _sql_masks
+sql_family = _sql_family
+sql_expr = _sql_expr
+sql_weight = _sql_weight
+run_sql = _run_sql
+frame_masks = _frame_masks
+frame_model = _frame_model
+SQL_FAMILIES = _SQL_FAMILIES
+SQL_NAMES = _SQL_NAMES
+sql_quote = _q
+sql_literal = _lit
+step_scale = _scale
+converged_step = _converged
+drifting_step = _drifting

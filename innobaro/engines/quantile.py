@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 
 from .._validate import as_column_list
-from ..design import Design
 from ..errors import EngineError, EstimationError, InnobaroWarning, UnsupportedDesignError
 from ..estimators import quantile as _quantile_of
 from ..intervals import FixedInterval
@@ -48,7 +47,7 @@ from .duckdb_engine import run_query
 from .replicates import column_range
 from .sums import COMPLETE, SW, N, SumsSpec
 
-__all__ = ["BINS", "MAX_ROWS", "engine_quantile"]
+__all__ = ["BINS", "MAX_ROWS", "Bins", "ExtendedSource", "add_columns", "engine_quantile"]
 
 #: number of equal-width bins of a pass (of the first, and of each refined bin)
 BINS = 2048
@@ -317,6 +316,11 @@ def _refine(ext: _Extended, bins: Bins, rows: np.ndarray, heavy: np.ndarray) -> 
             node.children[k] = Bins(lo, scale)
 
 
+#: the source whose rows carry the bin or gap column (advanced; the replicate
+#: quantile of :mod:`innobaro.engines.replicates` builds on it)
+ExtendedSource = _Extended
+
+
 def engine_quantile(design: EngineDesign, y: str, q: Any, *, by: Any = None,
                     level: float = 0.95, na_rm: bool = False,
                     interval_type: str = "mean") -> Estimate:
@@ -508,7 +512,7 @@ def _bracketed(design: EngineDesign, source: Source, base: SumsSpec, y: str,
         pd.DataFrame({**{k: rows[k].to_numpy() for k in keys}, y: vals, _W: w}),
         pd.DataFrame({**{k: agg[k].to_numpy() for k in keys}, y: rep,
                       _W: agg[SW].to_numpy(dtype=float)})], ignore_index=True)
-    cells = Design(frame, weights=_W, **design.design_args)
+    cells = design.rows_design(frame, _W)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InnobaroWarning)
         est = _quantile_of(cells, y, list(probs), by=by_cols or None, level=level,

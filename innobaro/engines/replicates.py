@@ -21,6 +21,16 @@ taken from the Gram matrix :math:`\\sum_{i \\in d} w_{ri} w_{si}` summed per
 domain in one more pass (once per set of domains): the rank by LINPACK's
 limited pivoting is a function of the Gram matrix of the columns scaled to
 unit norm (Wolter 2007, ch. 3-5; Lumley 2010, sec. 2.8).
+
+A quantile's passes (:mod:`innobaro.engines.quantile`) carry every replicate's
+weights: the histogram (to bracket each replicate's quantile, for R's
+``interval.type="quantile"``), the bracketed rows and the sums between the
+brackets; :func:`innobaro.quantile` runs on them as a small replicate design,
+once per distinct domain df (the covariance across domains of different df is
+:math:`s_i s_j C_{ij}`, from the replicate covariance :math:`C` of the
+distribution functions at the quantiles). A table's cells carry every replicate's totals
+(:meth:`ReplicateEngineDesign.table_design`). Models refit every replicate
+(:mod:`innobaro.engines.replicate_glm`).
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +48,7 @@ from .._validate import as_column_list
 from ..design import ReplicateDesign
 from ..errors import (
     DesignError,
+    EngineError,
     EstimationError,
     InnobaroWarning,
     UnsupportedDesignError,
@@ -49,13 +60,19 @@ from ..variance.replicates import replicate_rank_df, replicate_vcov
 from .core import EngineDesign, Source
 from .dask_engine import compute
 from .duckdb_engine import run_query
-from .sums import COMPLETE, SW, N, SumsSpec, check_rows, reduce_frame
+from .sums import COMPLETE, SW, N, SumsSpec, cells_design_frame, check_rows, reduce_frame
+
+if TYPE_CHECKING:  # the models' module imports on demand
+    from .replicate_glm import ReplicateGLMResult
 
 __all__ = ["ReplicateEngineDesign", "column_range", "gram_rank_df", "gram_sums",
            "replicate_frame", "replicate_totals"]
 
 _W = "__ib_w"
 _RW = "__ib_rw"
+#: the bin and gap columns of a quantile's passes (:mod:`innobaro.engines.quantile`)
+_BIN = "__ib_bin"
+_GAP = "__ib_gap"
 
 
 def _rep_name(k: int) -> str:
@@ -361,7 +378,8 @@ class ReplicateEngineDesign(EngineDesign):
     Built by :meth:`innobaro.Design.from_parquet`, :meth:`~innobaro.Design.from_duckdb`
     or :meth:`~innobaro.Design.from_dask` with ``replicate_weights=``; the
     arguments are those of :class:`~innobaro.ReplicateDesign`. ``mean``,
-    ``total``, ``ratio`` and ``proportion`` give the in-memory replicate
+    ``total``, ``ratio``, ``proportion``, ``quantile``, ``table``,
+    ``chisq_test``, ``glm`` and ``logit`` give the in-memory replicate
     design's numbers.
 
     Parameters
@@ -492,33 +510,34 @@ class ReplicateEngineDesign(EngineDesign):
     def _gram(self, by: tuple[str, ...]) -> pd.DataFrame:
         """Gram sums of the replicate weights per domain (cached per set of domains)."""
         if by not in self._grams:
-            R = len(self._reps)
-            cols = [_gram_name(k, m) for k in range(R) for m in range(k, R)]
-            source: Any = self._raw
-            args = (list(by), self._reps, self._spec.weights, self._combined)
-            if self.engine == "duckdb":  # R (R + 1) / 2 sums in one GROUP BY
-                w = self._spec.weights
-                full = [_num(c) if self._combined or w is None else
-                        f"({_num(c)} * {_num(w)})" for c in self._reps]
-                sel = [_quote(c) for c in by] + [
-                    f"sum({full[k]} * {full[m]}) AS {_quote(_gram_name(k, m))}"
-                    for k in range(R) for m in range(k, R)]
-                sql = f"SELECT {', '.join(sel)} FROM __ib_gram" + (
-                    " GROUP BY ALL" if by else "")
-                sums = run_query(lambda: source.relation.query("__ib_gram", sql).df(),
-                                 "replicate Gram sums")
-            elif self.engine == "dask":  # one sparse product per partition
-                empty = pd.DataFrame({c: pd.Series(dtype=t)
-                                      for c, t in source.frame.dtypes.items()})
-                (sums,) = compute(source.frame.map_partitions(
-                    gram_sums, *args, meta=gram_sums(empty, *args)),
-                    what="replicate Gram sums")
-            else:
-                sums = gram_sums(source.frame, *args)
-            per = (sums.groupby(list(by), observed=True, dropna=False)[cols].sum() if by
-                   else sums[cols].sum().to_frame().T)
-            self._grams[by] = per
+            self._grams[by] = self._gram_of(self._raw, by)
         return self._grams[by]
+
+    def _gram_of(self, source: Any, by: tuple[str, ...]) -> pd.DataFrame:
+        """Gram sums of the replicate weights per domain of ``source``'s rows (one pass)."""
+        R = len(self._reps)
+        cols = [_gram_name(k, m) for k in range(R) for m in range(k, R)]
+        args = (list(by), self._reps, self._spec.weights, self._combined)
+        if source.engine == "duckdb":  # R (R + 1) / 2 sums in one GROUP BY
+            w = self._spec.weights
+            full = [_num(c) if self._combined or w is None else
+                    f"({_num(c)} * {_num(w)})" for c in self._reps]
+            sel = [_quote(c) for c in by] + [
+                f"sum({full[k]} * {full[m]}) AS {_quote(_gram_name(k, m))}"
+                for k in range(R) for m in range(k, R)]
+            sql = f"SELECT {', '.join(sel)} FROM __ib_gram" + (
+                " GROUP BY ALL" if by else "")
+            sums = run_query(lambda: source.relation.query("__ib_gram", sql).df(),
+                             "replicate Gram sums")
+        elif source.engine == "dask":  # one sparse product per partition
+            empty = pd.DataFrame({c: pd.Series(dtype=t)
+                                  for c, t in source.frame.dtypes.items()})
+            (sums,) = compute(source.frame.map_partitions(
+                gram_sums, *args, meta=gram_sums(empty, *args)), what="replicate Gram sums")
+        else:
+            sums = gram_sums(source.frame, *args)
+        return (sums.groupby(list(by), observed=True, dropna=False)[cols].sum() if by
+                else sums[cols].sum().to_frame().T)
 
     def _gram_matrix(self, packed: np.ndarray) -> np.ndarray:
         R = len(self._reps)
@@ -573,54 +592,385 @@ class ReplicateEngineDesign(EngineDesign):
                                    method="other", scale=self._scale,
                                    rscales=self._rscales.tolist(), mse=self._mse, df=1.0)
 
-    def quantile(self, *args: Any, **kwargs: Any) -> Estimate:
-        """Not available on a replicate design over an engine (use a design with PSUs).
+    def quantile(self, y: str, q: float | Sequence[float], *,
+                 by: str | Sequence[str] | None = None, level: float = 0.95,
+                 na_rm: bool = False, interval_type: str = "mean") -> Estimate:
+        """Quantiles, exactly, with the intervals of :func:`innobaro.quantile` on a
+        replicate design.
 
         Parameters
         ----------
-        *args, **kwargs
-            As for :meth:`EngineDesign.quantile`.
+        y : str
+            One numeric column.
+        q : float or list of float
+            Probabilities in [0, 1].
+        by : str or list of str, optional
+        level : float, default 0.95
+            The interval's level (a Woodruff interval's ``ci()`` gives it at this
+            level only).
+        na_rm : bool, default False
+        interval_type : {"mean", "xlogit", "asin", "quantile"}, default "mean"
+            R's ``interval.type``: a Woodruff interval from the replicate variance
+            of :math:`\\hat F(\\hat Q(p))`, or ``"quantile"``, the quantile
+            recomputed with each replicate's weights and a Wald interval from
+            their replicate variance.
 
         Returns
         -------
         Estimate
-            Never: the replicate quantile needs every replicate's CDF.
-        """
-        raise UnsupportedDesignError("quantile on a replicate design over an engine is not "
-                                     "available yet; load the rows and use ib.quantile")
+            Equal to :func:`innobaro.quantile` with ``qrule="math"`` on the rows.
 
-    def table(self, *args: Any, **kwargs: Any) -> Any:
-        """Not available on a replicate design over an engine.
+        Notes
+        -----
+        :math:`\\hat Q(p) = \\min\\{x : \\hat F(x) \\ge p\\}` (R's ``qrule="math"``):
+        a histogram pass sums the weights per (domain, bin), and with
+        ``interval_type="quantile"`` every replicate's weights too, which brackets
+        the full-sample quantile and each replicate's; a second pass brings the
+        rows in the union of the brackets, with their replicate weights, and sums
+        the others per (domain, gap between brackets) under every replicate. On
+        those rows and sums (as the rows of a small replicate design) every
+        replicate's distribution function is the rows' inside the brackets, so
+        the quantiles, :math:`\\hat F_r(\\hat Q(p))` and the replicate quantiles
+        are (Woodruff 1952; Lumley 2010, sec. 2.4; see
+        :mod:`innobaro.engines.quantile` for the passes).
+        """
+        from . import quantile as quantile_module
+        from .quantile import BINS, Bins, ExtendedSource
+
+        if not isinstance(y, str):
+            raise EstimationError("quantile on an engine design: give one column (y=\"name\")")
+        if interval_type not in ("mean", "xlogit", "asin", "quantile"):
+            raise UnsupportedDesignError(
+                f"quantile on a replicate design over an engine: interval_type must be "
+                f"'mean', 'xlogit', 'asin' or 'quantile' (the others need the rows' "
+                f"counts); got {interval_type!r}")
+        probs = np.atleast_1d(np.asarray(q, dtype=float))
+        if probs.ndim != 1 or ((probs < 0) | (probs > 1) | np.isnan(probs)).any():
+            raise EstimationError(f"quantile probabilities must be in [0, 1]; got {q!r}")
+        by_cols = as_column_list(by, "by")
+        # the variable's missing values and the domains' columns, named as in memory
+        self._pass(replace(self._spec, by=tuple(by_cols), variables=(y,)), "quantile", na_rm)
+        lo_, hi_, miss = column_range(self._raw, [y])
+        lo, hi = float(lo_[0]), float(hi_[0])
+        if np.isnan(lo):
+            raise EstimationError(f"quantile: column {y!r} has no values")
+        scale = BINS / (hi - lo) if hi > lo else 0.0
+        R = len(self._reps)
+        each = interval_type == "quantile"  # every replicate's quantile is read
+        # pass 1: the weight per (domain, bin), and each replicate's
+        ext = ExtendedSource(self._raw, y, Bins(lo, scale), None)
+        hist = (_OnePass(ext.inner, self._reps, self._combined) if each else ext).sums(
+            SumsSpec(keys=(), by=(*by_cols, _BIN), variables=(y,), weights=self._spec.weights))
+        hist = hist[hist[COMPLETE].to_numpy(dtype=bool)]
+        if by_cols:
+            codes, uniques = pd.factorize(pd.MultiIndex.from_frame(hist[by_cols]))
+            D = len(uniques)
+        else:
+            codes, D = np.zeros(len(hist), dtype=np.int64), 1
+        weights = [SW, *([_rep_total(k) for k in range(R)] if each else [])]
+        W = np.zeros((D, len(weights), BINS))  # (domain, full sample and replicates, bin)
+        bins = hist[_BIN].to_numpy(dtype=np.int64)
+        for s, c in enumerate(weights):  # over the weight columns: one scatter each
+            np.add.at(W[:, s, :], (codes, bins), hist[c].to_numpy(dtype=float))
+        rows = np.bincount(codes, weights=hist[N].to_numpy(dtype=float), minlength=D)
+        counts = np.bincount(bins, weights=hist[N].to_numpy(dtype=float), minlength=BINS)
+        cum = np.cumsum(W, axis=2)
+        total = cum[:, :, -1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = cum / total
+        has = (total[:, :, 0] > 0)[:, :, None]  # a replicate without weight has no quantile
+        # the first bracket: a few standard errors of a share in each domain
+        delta = np.clip(10.0 / np.sqrt(np.maximum(rows, 1.0)), 1e-4, 0.05)[:, None, None]
+        while True:
+            marks = np.zeros(BINS + 1)
+            for p in probs:  # over probabilities: the bins within delta of each
+                first = (share >= p - delta).argmax(axis=2)
+                above = share >= p + delta
+                last = np.where(above.any(axis=2), above.argmax(axis=2), BINS - 1)
+                ok = has[:, :, 0]
+                np.add.at(marks, np.maximum(first[ok] - 1, 0), 1.0)
+                np.add.at(marks, np.minimum(last[ok] + 1, BINS - 1) + 1, -1.0)
+            wanted = np.cumsum(marks)[:BINS] > 0
+            if (delta >= 1).all():
+                wanted[:] = True
+            if counts[wanted].sum() > quantile_module.MAX_ROWS:
+                raise EngineError(
+                    f"quantile of {y!r}: {int(counts[wanted].sum())} rows lie near the "
+                    f"quantiles, more than the {quantile_module.MAX_ROWS} brought to memory "
+                    f"with their replicate weights (a replicate design's bins are not "
+                    f"refined); ask for fewer probabilities or domains at once, or load "
+                    f"the rows and use ib.quantile")
+            result = self._bracketed_quantile(y, probs, by_cols, lo, scale, hi, wanted,
+                                              level, na_rm, interval_type,
+                                              bool(miss[0]) and na_rm)
+            if result is not None:
+                return result
+            delta = delta * 2
+
+    def _bracketed_quantile(self, y: str, probs: np.ndarray, by_cols: list[str], lo: float,
+                            scale: float, hi: float, wanted: np.ndarray, level: float,
+                            na_rm: bool, interval_type: str, missing: bool
+                            ) -> Estimate | None:
+        """Pass 2 and the in-memory quantile; None when a value read lies in a gap."""
+        from ..estimators import quantile as _quantile_of
+        from ..intervals import FixedInterval
+        from .quantile import BINS, Bins, ExtendedSource
+
+        R = len(self._reps)
+        run = np.cumsum(np.r_[0, np.diff(wanted.astype(np.int64)) != 0])  # run of each bin
+        gaps = np.where(wanted, -1, run)
+        ext = ExtendedSource(self._raw, y, Bins(lo, scale), gaps)
+        weight = self._spec.weights
+        cols = list(dict.fromkeys([*by_cols, y, *([weight] if weight else []), *self._reps]))
+        rows = ext.bracketed_rows(cols)
+        agg = _OnePass(ext.inner, self._reps, self._combined).sums(
+            SumsSpec(keys=(), by=(*by_cols, _GAP), variables=(y,), weights=weight))
+        agg = agg[agg[_GAP].to_numpy() != -1]
+        # a value for each gap between the brackets around it: halfway between the
+        # largest bracketed value below and the smallest above (the ends: the
+        # smallest and largest values)
+        vals = rows[y].to_numpy(dtype=float)
+        at = np.clip(np.floor((vals - lo) * scale), 0, BINS - 1).astype(np.int64)
+        top = np.full(BINS, -np.inf)
+        np.maximum.at(top, at, vals)
+        bottom = np.full(BINS, np.inf)
+        np.minimum.at(bottom, at, vals)
+        below = np.r_[-np.inf, np.maximum.accumulate(top)[:-1]]  # before each bin
+        after = np.r_[np.minimum.accumulate(bottom[::-1])[::-1][1:], np.inf]
+        code = agg[_GAP].to_numpy(dtype=np.int64)
+        ids = np.arange(BINS)
+        first_bin = np.full(run[-1] + 1, BINS)
+        np.minimum.at(first_bin, run[~wanted], ids[~wanted])
+        last_bin = np.full(run[-1] + 1, -1)
+        np.maximum.at(last_bin, run[~wanted], ids[~wanted])
+        g = np.maximum(code, 0)
+        s, e = first_bin[g], last_bin[g]
+        b_lo = below[np.clip(s, 0, BINS - 1)]
+        b_hi = after[np.clip(e, 0, BINS - 1)]
+        rep = np.where((s == 0) | ~np.isfinite(b_lo), lo,
+                       np.where((e == BINS - 1) | ~np.isfinite(b_hi), hi, (b_lo + b_hi) / 2))
+        rep = np.where(code >= 0, rep, np.nan)  # -2: the rows with a missing value
+        w = rows[weight].to_numpy(dtype=float) if weight else np.ones(len(rows))
+        F = np.column_stack([rows[c].to_numpy(dtype=float) for c in self._reps])
+        if not self._combined:
+            F = F * w[:, None]
+        names = [f"__ib_rep{k}" for k in range(R)]
+        frame = pd.concat([
+            pd.DataFrame({**{k: rows[k].to_numpy() for k in by_cols}, y: vals, _W: w,
+                          **dict(zip(names, F.T, strict=True))}),
+            pd.DataFrame({**{k: agg[k].to_numpy() for k in by_cols}, y: rep,
+                          _W: agg[SW].to_numpy(dtype=float),
+                          **{names[k]: agg[_rep_total(k)].to_numpy(dtype=float)
+                             for k in range(R)}})], ignore_index=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
+            cells = ReplicateDesign(frame, weights=_W, replicate_weights=names,
+                                    method="other", scale=self._scale,
+                                    rscales=self._rscales.tolist(), mse=self._mse, df=1.0)
+
+        def run_at(df: float) -> Estimate:
+            return _quantile_of(cells.with_df(df), y, list(probs), by=by_cols or None,
+                                level=level, na_rm=na_rm, interval_type=interval_type)
+
+        # the first run's warnings about replicates are the rows' (the others
+        # would be about the cells: their rows are not the design's)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            first = run_at(1.0)
+        df = self._quantile_df(first, by_cols, y, lo, scale, missing)
+        groups, group = np.unique(df, return_inverse=True)
+        group = group.ravel()
+        est = first.estimate.to_numpy()
+        m = est.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
+            runs = [] if interval_type == "quantile" else [
+                run_at(float(d)) for d in groups]  # one per distinct df (usually one)
+            if interval_type == "quantile":  # the replicate quantiles: Wald on each df
+                read = est
+                V = first.vcov.to_numpy()
+                ci = None
+            else:
+                cis = np.stack([r.ci(level).to_numpy(dtype=float) for r in runs])  # (g, m, 2)
+                ci = cis[group, np.arange(m)]
+                read = np.concatenate([est, ci.ravel()])
+                V = runs[0].vcov.to_numpy() if len(runs) == 1 else self._woodruff_vcov(
+                    cells, y, by_cols, probs, first, ci, df, level, na_rm)
+        used = agg[COMPLETE].to_numpy(dtype=bool) & (agg[SW].to_numpy(dtype=float) > 0)
+        if np.isin(read, rep[used & (code >= 0)]).any():
+            return None
+        for w in seen:  # over the first run's warnings
+            if issubclass(w.category, InnobaroWarning) and "replicate" in str(w.message):
+                warnings.warn(str(w.message), w.category, stacklevel=3)
+        out = Estimate(est, V, first.estimate.index, df=df, kind=first.kind, level=level,
+                       method=first.method, notes=first.notes)
+        if ci is None:
+            return out
+        return out.with_interval(FixedInterval(ci[:, 0], ci[:, 1], level,
+                                               "engine quantile's Woodruff", df))
+
+    @staticmethod
+    def _woodruff_vcov(cells: ReplicateDesign, y: str, by_cols: list[str],
+                       probs: np.ndarray, first: Estimate, ci: np.ndarray, df: np.ndarray,
+                       level: float, na_rm: bool) -> np.ndarray:
+        """The Woodruff covariance of quantiles whose domains differ in df, as in
+        memory: :math:`V_{ij} = s_i s_j C_{ij}`, :math:`C` the replicate covariance
+        of :math:`\\hat F(\\hat Q(p))` (the means of :math:`[y \\le \\hat Q(p)]` in
+        each domain) and :math:`s_i = (U_i - L_i) / (2 t_{df_i} \\sqrt{C_{ii}})` the
+        slope of entry :math:`i`'s interval on its own df."""
+        from ..intervals import t_quantile
+
+        P = probs.size
+        est = first.estimate.to_numpy()
+        D = est.size // P
+        data = cells.data
+        if by_cols:
+            index = first.estimate.index.droplevel("variable")[::P]
+            table = (index.to_frame(index=False) if isinstance(index, pd.MultiIndex)
+                     else pd.DataFrame({by_cols[0]: np.asarray(index)}))
+            table.columns = by_cols
+        else:
+            table = pd.DataFrame(index=range(1))
+        qs = [f"__ib_q{j}" for j in range(P)]
+        for j, c in enumerate(qs):  # over probabilities: each domain's quantile
+            table[c] = est.reshape(D, P)[:, j]
+        merged = (data[by_cols].merge(table, on=by_cols, how="left") if by_cols else
+                  pd.DataFrame({c: np.full(len(data), table[c].iloc[0]) for c in qs}))
+        inside = merged[qs[0]].notna().to_numpy()
+        yv = data[y].to_numpy(dtype=float)
+        names = [f"__ib_le{j}" for j in range(P)]
+        with np.errstate(invalid="ignore"):
+            cols = {n: np.where(np.isnan(yv), np.nan,
+                                (yv <= merged[q].to_numpy(dtype=float)).astype(float))
+                    for n, q in zip(names, qs, strict=True)}
+        shares = _mean_of(cells.with_columns(cols).subset(inside), names,
+                          by=by_cols or None, na_rm=na_rm)
+        C = shares.vcov.to_numpy()
+        seF = np.sqrt(np.diag(C))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(seF > 0, (ci[:, 1] - ci[:, 0]) / (2 * t_quantile(level, df) * seF),
+                             0.0)
+        return C * np.outer(slope, slope)  # type: ignore[no-any-return]
+
+    def _quantile_df(self, est: Estimate, by_cols: list[str], y: str, lo: float,
+                     scale: float, missing: bool) -> np.ndarray:
+        """Each entry's degrees of freedom: the rank of its domain's replicate
+        weights among the rows with a value of ``y``, minus one (as in memory)."""
+        from .quantile import BINS, Bins, ExtendedSource
+
+        m = len(est.estimate)
+        if self._given_df is not None:
+            return np.full(m, self._given_df)
+        if missing:  # the rows with a value: gap -1 (every bin), the others -2
+            ext = ExtendedSource(self._raw, y, Bins(lo, scale), np.full(BINS, -1))
+            gram = self._gram_of(ext.inner, (*by_cols, _GAP)).reset_index()
+            gram = gram[gram[_GAP].to_numpy() == -1].drop(columns=_GAP)
+            gram = (gram.groupby(by_cols, observed=True, dropna=False).sum() if by_cols
+                    else gram.sum().to_frame().T)
+        else:
+            gram = self._gram(tuple(by_cols))
+        if not by_cols:
+            return np.full(m, gram_rank_df(self._gram_matrix(
+                gram.to_numpy(dtype=float).sum(axis=0)[None, :])[0]))
+        index = est.estimate.index.droplevel("variable")
+        if len(by_cols) == 1 and isinstance(index, pd.MultiIndex):
+            index = index.get_level_values(0)
+        domains = index.unique()
+        per = np.array([gram_rank_df(G) for G in self._gram_matrix(
+            gram.reindex(domains).to_numpy(dtype=float))])  # over domains: one rank each
+        return per[domains.get_indexer(index)]
+
+    # ------------------------------------------------------------------ models
+    def glm(self, formula: str, *, family: Any = "gaussian", link: str | None = None,
+            domain: str | None = None, offset: str | None = None, tol: float = 1e-12,
+            max_iter: int = 100) -> ReplicateGLMResult:
+        """Fit a survey GLM with replicate standard errors, as :func:`innobaro.glm`
+        on a replicate design.
 
         Parameters
         ----------
-        *args, **kwargs
-            As for :meth:`EngineDesign.table`.
+        formula : str
+            As for :meth:`EngineDesign.glm`.
+        family : str or statsmodels family, default "gaussian"
+            As for :meth:`EngineDesign.glm` (the same families on each engine).
+        link : str, optional
+        domain : str, optional
+            A column whose nonzero rows are the domain (``ib.glm`` on
+            ``design.subset(column != 0)``).
+        offset : str, optional
+        tol : float, default 1e-12
+        max_iter : int, default 100
+            For the full-sample fit and every replicate's refit, as in memory.
 
         Returns
         -------
-        pandas.DataFrame
-            Never.
-        """
-        raise UnsupportedDesignError("table on a replicate design over an engine is not "
-                                     "available yet; mean() of the categorical column gives "
-                                     "its shares")
+        ReplicateGLMResult
+            :class:`~innobaro.engines.glm.EngineGLMResult` with the replicate
+            covariance and ``replicates``, the refitted coefficients.
 
-    def chisq_test(self, *args: Any, **kwargs: Any) -> Any:
-        """Not available on a replicate design over an engine.
+        Notes
+        -----
+        :math:`\\hat V = c \\sum_r c_r (\\hat\\beta_r - \\bar\\beta)(\\hat\\beta_r -
+        \\bar\\beta)^\\top`, each :math:`\\hat\\beta_r` refitted by IRLS under replicate
+        :math:`r`'s weights from :math:`\\hat\\beta`, every replicate's
+        :math:`X^\\top W_r X` summed in one pass per iteration
+        (:mod:`innobaro.engines.replicate_glm`; Lumley 2010, sec. 5.2).
+        """
+        from .replicate_glm import fit_replicate_glm
+
+        names = [f"__ib_rep{k}" for k in range(len(self._reps))]
+        one = pd.DataFrame({_W: [1.0], **{c: [1.0] for c in names}})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
+            template = ReplicateDesign(one, weights=_W, replicate_weights=names,
+                                       method="other", scale=self._scale,
+                                       rscales=self._rscales.tolist(), mse=self._mse, df=1.0)
+        return fit_replicate_glm(self._raw, formula, family=family, link=link,
+                                 weights=self._spec.weights, replicates=self._reps,
+                                 combined=self._combined, template=template,
+                                 model_df=self._model_df, n_rows=self._n,
+                                 weight_total=self._wsum, domain=domain, offset=offset,
+                                 tol=tol, max_iter=max_iter)
+
+    def _model_df(self, domain: str | None) -> float:
+        """The design df among the domain's rows (nonzero ``domain``), R's rank rule."""
+        if self._given_df is not None or domain is None:
+            return self.df
+        gram = self._gram((domain,))
+        values = pd.to_numeric(pd.Series(gram.index), errors="coerce").to_numpy(dtype=float)
+        inside = (values != 0) & ~np.isnan(values)
+        return gram_rank_df(self._gram_matrix(
+            gram.to_numpy(dtype=float)[inside].sum(axis=0)[None, :])[0])
+
+    def table_design(self, sums: pd.DataFrame, spec: SumsSpec) -> ReplicateDesign:
+        """The in-memory replicate design whose rows are a table's cells (advanced).
 
         Parameters
         ----------
-        *args, **kwargs
-            As for :meth:`EngineDesign.chisq_test`.
+        sums : pandas.DataFrame
+            One pass of ``spec``'s sums with every replicate's totals.
+        spec : SumsSpec
 
         Returns
         -------
-        TestResult
-            Never.
+        ReplicateDesign
+            One row per cell :math:`c` of the table's levels: weight
+            :math:`T_c(w)`, replicate weights :math:`T_c(w_r)`, and this
+            design's scale, ``rscales``, ``mse`` and degrees of freedom. A
+            table's counts and shares are totals and ratios of totals of the
+            cells' indicators, so their replicate estimates are those of the
+            rows (Wolter 2007, ch. 3-5).
         """
-        raise UnsupportedDesignError("chisq_test on a replicate design over an engine is not "
-                                     "available yet; load the rows and use ib.chisq_test")
+        frame = cells_design_frame(sums, spec, _W)
+        names = [f"__ib_rep{k}" for k in range(len(self._reps))]
+        reps = pd.DataFrame(np.column_stack([
+            sums[_rep_total(k)].to_numpy(dtype=float) for k in range(len(self._reps))]),
+            columns=names, index=frame.index)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnobaroWarning)
+            return ReplicateDesign(pd.concat([frame, reps], axis=1), weights=_W,
+                                   replicate_weights=names, method="other", scale=self._scale,
+                                   rscales=self._rscales.tolist(), mse=self._mse, df=self.df)
 
     def proportion(self, y: str | Sequence[str], *, by: str | Sequence[str] | None = None,
                    method: str = "logit", level: float = 0.95,

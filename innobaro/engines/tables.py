@@ -23,21 +23,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..design import Design
+from ..design import SurveyDesign
 from ..errors import EngineError, EstimationError, InnobaroWarning, MissingValueError
 from ..independence import chisq_test as _chisq_of
 from ..results import TestResult
 from ..tabulate import table as _table_of
 from .core import EngineDesign
-from .sums import NPOS, SW, N, SumsSpec, cells_design_frame, check_rows
+from .sums import NPOS, SW, N, SumsSpec, check_rows
 
 __all__ = ["engine_chisq_test", "engine_table"]
 
-_W = "__ib_w"
-
-
 def _cells(design: EngineDesign, columns: list[str], na_rm: bool, what: str
-           ) -> tuple[Design, pd.DataFrame]:
+           ) -> tuple[SurveyDesign, pd.DataFrame]:
     """The (stratum, PSU, level(s)) cells as the rows of an in-memory design."""
     have = set(design.source.columns())
     for c in columns:
@@ -60,8 +57,7 @@ def _cells(design: EngineDesign, columns: list[str], na_rm: bool, what: str
         if listed:
             raise MissingValueError(f"{what}: {listed}; pass na_rm=True to leave those rows "
                                     f"out")
-    frame = cells_design_frame(sums, spec, _W)
-    return Design(frame, weights=_W, **design.design_args), sums
+    return design.table_design(sums, spec), sums
 
 
 def engine_table(design: EngineDesign, row: str, col: str | None = None, *,
