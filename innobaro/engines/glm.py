@@ -710,10 +710,13 @@ def _keep(plan: _Plan) -> np.ndarray:
 
 
 def _run_sql(source: Any, sql: str) -> pd.DataFrame:
+    from .duckdb_engine import run_query
+
     try:
-        return source.relation.query("__ib_src", sql).df()  # type: ignore[no-any-return]
+        return run_query(lambda: source.relation.query(  # type: ignore[no-any-return]
+            "__ib_src", sql).df(), "glm")
     except Exception as exc:  # duckdb's errors: a bad value, a missing function
-        if isinstance(exc, (EstimationError, UnsupportedDesignError)):
+        if isinstance(exc, (EngineError, EstimationError, UnsupportedDesignError)):
             raise
         raise EngineError(f"glm: the DuckDB query failed: {str(exc).splitlines()[0]}"
                           ) from None
@@ -954,7 +957,9 @@ def _map_reduce(source: Any, fn: Callable[..., dict[str, Any]], plan: _Plan,
     add = dask.delayed(_add, pure=True)
     while len(level) > 1:
         level = [add(level[i:i + k], plan.keys) for i in range(0, len(level), k)]
-    (out,) = dask.compute(level[0])
+    from .dask_engine import compute
+
+    (out,) = compute(level[0], what="glm")
     return out  # type: ignore[no-any-return]
 
 
@@ -1742,8 +1747,6 @@ sql_weight = _sql_weight
 run_sql = _run_sql
 frame_masks = _frame_masks
 frame_model = _frame_model
-SQL_FAMILIES = _SQL_FAMILIES
-SQL_NAMES = _SQL_NAMES
 sql_quote = _q
 sql_literal = _lit
 step_scale = _scale

@@ -882,6 +882,7 @@ class ReplicateEngineDesign(EngineDesign):
 
     # ------------------------------------------------------------------ models
     def glm(self, formula: str, *, family: Any = "gaussian", link: str | None = None,
+            variance: str | None = None, theta: float | None = None,
             domain: str | None = None, offset: str | None = None, tol: float = 1e-12,
             max_iter: int = 100) -> ReplicateGLMResult:
         """Fit a survey GLM with replicate standard errors, as :func:`innobaro.glm`
@@ -894,6 +895,9 @@ class ReplicateEngineDesign(EngineDesign):
         family : str or statsmodels family, default "gaussian"
             As for :meth:`EngineDesign.glm` (the same families on each engine).
         link : str, optional
+        variance, theta : optional
+            The ``quasi`` family's variance and the negative binomial's theta, as
+            for :func:`innobaro.glm`.
         domain : str, optional
             A column whose nonzero rows are the domain (``ib.glm`` on
             ``design.subset(column != 0)``).
@@ -926,6 +930,7 @@ class ReplicateEngineDesign(EngineDesign):
                                        method="other", scale=self._scale,
                                        rscales=self._rscales.tolist(), mse=self._mse, df=1.0)
         return fit_replicate_glm(self._raw, formula, family=family, link=link,
+                                 variance=variance, theta=theta,
                                  weights=self._spec.weights, replicates=self._reps,
                                  combined=self._combined, template=template,
                                  model_df=self._model_df, n_rows=self._n,
