@@ -842,8 +842,8 @@ class EngineDesign:
             ``x.mean()``.
         family : str or statsmodels family, default "gaussian"
             As :func:`innobaro.glm`: every family and link, step-halving
-            included; on DuckDB every link but probit (SQL has no normal
-            distribution function).
+            included (on DuckDB the probit link's normal distribution
+            function in SQL, :mod:`innobaro.engines.sqlmath`).
         link, variance, theta : optional
             As :func:`innobaro.glm` (``variance`` for ``quasi``, ``theta`` for
             ``negative.binomial``).

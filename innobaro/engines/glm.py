@@ -28,9 +28,10 @@ asks. So a fit is
 DuckDB evaluates the model matrix in SQL (numeric columns, ``np.log``,
 ``np.exp``, ``np.sqrt``, arithmetic, ``I()``, categorical terms with any
 contrast, interactions) and every family's link, variance and deviance
-(but the probit link: SQL has no normal distribution function), so each pass
-is one aggregate query; Dask (and an in-memory frame) builds it per partition
-with the formula's encoding and runs :func:`innobaro.irls.working_pass` on it.
+(the probit link's normal distribution function, density and quantile by
+:mod:`innobaro.engines.sqlmath`), so each pass is one aggregate query; Dask
+(and an in-memory frame) builds it per partition with the formula's encoding
+and runs :func:`innobaro.irls.working_pass` on it.
 
 References
 ----------
@@ -51,7 +52,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from .._linalg import gram_clear
 from ..design import Design
@@ -67,6 +68,7 @@ from ..irls import ALIAS_TOL, Family, irls, solve, working_pass
 from ..models import Summary, TermTest, make_family
 from ..results import Estimate
 from ..variance import Influence, residual_df, vcov_of
+from .sqlmath import norm_cdf, norm_cdf_numpy, norm_pdf, norm_quantile
 
 __all__ = ["EngineGLMResult", "fit_glm"]
 
@@ -493,6 +495,8 @@ def _expm1(z: str) -> str:
 
 #: R's bound on the cauchit linear predictor (-qcauchy(eps)), as the in-memory family's
 _CAUCHIT_BOUND = float(-np.tan(np.pi * (_EPS - 0.5)))
+#: R's bound on the probit linear predictor (-qnorm(eps)), as the in-memory family's
+_PROBIT_BOUND = float(-special.ndtri(_EPS))
 
 
 def _sql_link(fam: Family) -> tuple[str, str, Callable[[str], str]]:
@@ -530,10 +534,14 @@ def _sql_link(fam: Family) -> tuple[str, str, Callable[[str], str]]:
                 lambda m: f"(CASE WHEN {m} <> 0 THEN 1.0 / ({m} * {m}) END)")
     if link == "sqrt":
         return "(eta * eta)", "(2.0 * eta)", lambda m: f"(CASE WHEN {m} >= 0 THEN sqrt({m}) END)"
-    raise UnsupportedDesignError(  # probit: DuckDB has no normal distribution function
-        f"glm on a duckdb design: the {link} link needs the normal distribution function "
-        f"(erf), which DuckDB's SQL does not have, so it cannot be evaluated exactly there; "
-        f"fit it on a Dask design or in memory")
+    # probit (the last of irls.LINKS): the normal distribution function, density
+    # and quantile by the rational approximations R uses (engines.sqlmath); the
+    # mean at R's bounds on eta is Phi(+-bound), as sqlmath's numpy twin gives it
+    lo, hi = _lit(-_PROBIT_BOUND), _lit(_PROBIT_BOUND)
+    mu_lo, mu_hi = (_lit(float(v)) for v in norm_cdf_numpy([-_PROBIT_BOUND, _PROBIT_BOUND]))
+    return (f"(CASE WHEN eta < {lo} THEN {mu_lo} WHEN eta > {hi} THEN {mu_hi} "
+            f"ELSE {norm_cdf('eta')} END)",
+            f"greatest({norm_pdf('eta')}, {eps})", norm_quantile)
 
 
 def _sql_family(fam: Family) -> dict[str, str]:
@@ -1179,8 +1187,6 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
         raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
     if not tol > 0:
         raise EstimationError(f"tol must be positive; got {tol!r}")
-    if source.engine == "duckdb":
-        _sql_link(fam)  # a link DuckDB cannot evaluate: a named error before any pass
     plan = _plan(source, formula, fam, keys, design_args["psu"][0], weights, probs, domain,
                  offset)
     passes = 0
