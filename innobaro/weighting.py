@@ -39,6 +39,8 @@ __all__ = [
     "adjust_nonresponse",
     "adjust_propensity",
     "calibrate",
+    "calibration_totals",
+    "not_converged",
     "poststratify",
     "rake",
     "trim_weights",
@@ -449,8 +451,34 @@ def _calibration_matrix(design: SurveyDesign, totals: Any, formula: str | None
                                                 f"values")
                     np.nan_to_num(column, copy=False)
             names.append(key)
-    # match totals to columns, accepting R's "(Intercept)" for patsy's "Intercept"
-    lookup = {("Intercept" if k in _INTERCEPT else k): v for k, v in tot.items()}
+    pop = calibration_totals(tot, names)
+    if not present.all():
+        full[~present] = 0.0
+    return full, names, pop
+
+
+def calibration_totals(totals: dict[Any, Any], names: list[str]) -> np.ndarray:
+    """The population totals in the order of the model matrix's columns.
+
+    Parameters
+    ----------
+    totals : dict
+        Totals keyed by model-matrix column; R's ``"(Intercept)"`` (or ``"1"``)
+        is patsy's ``"Intercept"``.
+    names : list of str
+        The model matrix's column names.
+
+    Returns
+    -------
+    numpy.ndarray
+        One total per column of ``names``.
+
+    Raises
+    ------
+    DesignError
+        Naming the columns without a total and the totals matching no column.
+    """
+    lookup = {("Intercept" if k in _INTERCEPT else k): v for k, v in totals.items()}
     missing = [n for n in names if n not in lookup]
     extra = [k for k in lookup if k not in names]
     if missing or extra:
@@ -460,10 +488,7 @@ def _calibration_matrix(design: SurveyDesign, totals: Any, formula: str | None
         if extra:
             parts.append(f"totals for {', '.join(map(repr, extra))} match no column")
         raise DesignError(f"calibrate: {'; '.join(parts)} (model-matrix columns: {names})")
-    pop = np.array([float(lookup[n]) for n in names])
-    if not present.all():
-        full[~present] = 0.0
-    return full, names, pop
+    return np.array([float(lookup[n]) for n in names])
 
 
 def _gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -646,15 +671,40 @@ def _grake(X: np.ndarray, W: np.ndarray, pop: np.ndarray, method: str,
             break
         it += 1
         if it > max_iter:
-            rel = np.abs(misfit) / (1 + np.abs(pop[:, None]))
-            worst = int(np.argmax(rel.max(axis=1)))
-            raise CalibrationError(
-                f"calibration ({method}) did not converge in {max_iter} iterations: "
-                f"largest relative misfit {rel.max():.3g}, for the total of "
-                f"{names[worst]!r}. The bounds may be too tight for these totals, or the "
-                f"totals inconsistent with the sample; widen the bounds, raise max_iter, "
-                f"or collapse categories")
+            raise not_converged(method, max_iter, misfit, pop, names)
     return g * scale
+
+
+def not_converged(method: str, max_iter: int, misfit: np.ndarray, pop: np.ndarray,
+                  names: list[str]) -> CalibrationError:
+    """The error of a calibration that did not reach its totals.
+
+    Parameters
+    ----------
+    method : str
+        The distance.
+    max_iter : int
+    misfit : (p,) or (p, R) array
+        Totals minus the calibrated sums (per column of the model matrix, and
+        per weight vector).
+    pop : (p,) array
+        The totals.
+    names : list of str
+        The model matrix's columns.
+
+    Returns
+    -------
+    CalibrationError
+        Naming the largest relative misfit :math:`|m| / (1 + |T|)` and its total.
+    """
+    rel = np.abs(misfit) / (1 + np.abs(pop.reshape(-1, *([1] * (misfit.ndim - 1)))))
+    worst = int(np.argmax(rel.reshape(rel.shape[0], -1).max(axis=1)))
+    return CalibrationError(
+        f"calibration ({method}) did not converge in {max_iter} iterations: "
+        f"largest relative misfit {rel.max():.3g}, for the total of "
+        f"{names[worst]!r}. The bounds may be too tight for these totals, or the "
+        f"totals inconsistent with the sample; widen the bounds, raise max_iter, "
+        f"or collapse categories")
 
 
 def _check_reachable(X: np.ndarray, W: np.ndarray, pop: np.ndarray, lo: np.ndarray,

@@ -251,17 +251,15 @@ def _with_columns(inner: Source, names: list[str], derived: _Derived) -> Source:
     raise UnsupportedDesignError(f"weighting a {inner.engine} design is not supported")
 
 
-class _Scaled:
-    """A source whose weighted sums are multiplied by a factor of the row's cell
-    (of the columns ``cols``): the weights ``w g_c``, exact because every row
-    of a cell of the sums has the same factor."""
+class _CellFactors:
+    """A source whose sums are scaled by factors of each cell of the columns
+    ``cols`` (found in ``index``): the accessors :class:`_Scaled` and
+    :class:`_RepScaled` share."""
 
-    def __init__(self, inner: Source, cols: list[str], table: pd.DataFrame) -> None:
-        self.inner = inner
-        self.engine = inner.engine
-        self.cols = cols
-        self.index = pd.MultiIndex.from_frame(table[cols])
-        self.factor = table[_G].to_numpy(dtype=float)
+    inner: Source
+    engine: str
+    cols: list[str]
+    index: pd.MultiIndex
 
     def columns(self) -> list[str]:
         """The inner source's columns."""
@@ -278,6 +276,19 @@ class _Scaled:
             raise EngineError(f"the {self.engine} source has cells of {self.cols} that were "
                               f"not there when the design was weighted; weight it again")
         return np.asarray(at)
+
+
+class _Scaled(_CellFactors):
+    """A source whose weighted sums are multiplied by a factor of the row's cell
+    (of the columns ``cols``): the weights ``w g_c``, exact because every row
+    of a cell of the sums has the same factor."""
+
+    def __init__(self, inner: Source, cols: list[str], table: pd.DataFrame) -> None:
+        self.inner = inner
+        self.engine = inner.engine
+        self.cols = cols
+        self.index = pd.MultiIndex.from_frame(table[cols])
+        self.factor = table[_G].to_numpy(dtype=float)
 
     def sums(self, spec: SumsSpec) -> pd.DataFrame:
         """The inner sums, scaled; ``__ib_sw0`` keeps the weight total before."""
@@ -957,17 +968,9 @@ def _formula_rows(design: EngineDesign, totals: Any, formula: str,
                                 response=False)
     names = list(spec.column_names)
     tot = dict(totals.items()) if isinstance(totals, pd.Series) else dict(totals)
-    lookup = {("Intercept" if _intercept(k) else k): v for k, v in tot.items()}
-    missing = [n for n in names if n not in lookup]
-    extra = [k for k in lookup if k not in names]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"no total for {', '.join(map(repr, missing))}")
-        if extra:
-            parts.append(f"totals for {', '.join(map(repr, extra))} match no column")
-        raise DesignError(f"calibrate: {'; '.join(parts)} (model-matrix columns: {names})")
-    pop = np.array([float(lookup[n]) for n in names])
+    from ..weighting import calibration_totals
+
+    pop = calibration_totals(tot, names)
     dspec = design.sums_spec
     return _CalRows(aux=tuple(names), columns=(None,) * len(names), weights=dspec.weights,
                     probs=dspec.probs, spec=spec, formula=formula,
@@ -1371,7 +1374,7 @@ def _newton(source: Source, m: _CalRows, pop: np.ndarray, sample: np.ndarray,
             method: str, tol: float, max_iter: int) -> tuple[np.ndarray, float, int]:
     """Newton steps on :math:`\\lambda`, one pass each, as memory's ``grake``: the
     same pre-scaling, step halving, stopping rule, tolerance and ``max_iter``."""
-    from ..weighting import CalibrationError
+    from ..weighting import CalibrationError, not_converged
 
     p = pop.size
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1418,20 +1421,13 @@ def _newton(source: Source, m: _CalRows, pop: np.ndarray, sample: np.ndarray,
             return eta, scale, passes
         it += 1
         if it > max_iter:
-            rel = np.abs(misfit) / (1 + np.abs(pop))
-            worst = int(np.argmax(rel))
-            raise CalibrationError(
-                f"calibration ({method}) did not converge in {max_iter} iterations: "
-                f"largest relative misfit {rel.max():.3g}, for the total of "
-                f"{names[worst]!r}. The bounds may be too tight for these totals, or the "
-                f"totals inconsistent with the sample; widen the bounds, raise max_iter, "
-                f"or collapse categories")
+            raise not_converged(method, max_iter, misfit, pop, names)
 
 
 # ---------------------------------------------------------------------------
 # replicate designs over an engine: a factor per (cell, replicate)
 # ---------------------------------------------------------------------------
-class _RepScaled:
+class _RepScaled(_CellFactors):
     """The replicate source's sums, each multiplied by its cell's factor: the
     full-sample sums by :math:`g_c`, replicate :math:`r`'s totals by :math:`g_{cr}`
     (every row of a cell of the sums has the same factors)."""
@@ -1443,22 +1439,6 @@ class _RepScaled:
         self.cols = cols
         self.index = pd.MultiIndex.from_frame(table[cols])
         self.g, self.G = g, G
-
-    def columns(self) -> list[str]:
-        """The inner source's columns."""
-        return self.inner.columns()
-
-    def numeric(self, name: str) -> bool:
-        """As the inner source."""
-        return self.inner.numeric(name)
-
-    def lookup(self, frame: pd.DataFrame) -> np.ndarray:
-        """Position in the factor table of each row's cell of ``frame``."""
-        at = self.index.get_indexer(pd.MultiIndex.from_frame(frame[self.cols]))
-        if (at < 0).any():
-            raise EngineError(f"the {self.engine} source has cells of {self.cols} that were "
-                              f"not there when the design was weighted; weight it again")
-        return np.asarray(at)
 
     def sums(self, spec: SumsSpec) -> pd.DataFrame:
         """The inner sums (with every replicate's totals), scaled."""
@@ -1841,7 +1821,7 @@ def _rep_newton(raw: Source, m: _CalRows, reps: tuple[str, ...], combined: bool,
     """Newton steps for every weight column at once, one pass each, as memory's
     ``grake`` on a replicate design: per-column pre-scaling and reachable
     ranges, the active columns only, step halving, the shared iteration count."""
-    from ..weighting import CalibrationError
+    from ..weighting import CalibrationError, not_converged
 
     p, C = sample.shape
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1923,14 +1903,7 @@ def _rep_newton(raw: Source, m: _CalRows, reps: tuple[str, ...], combined: bool,
         T = res["T"][~done]
         it += 1
         if it > max_iter:
-            rel = np.abs(misfit) / (1 + np.abs(pop[:, None]))
-            worst = int(np.argmax(rel.max(axis=1)))
-            raise CalibrationError(
-                f"calibration ({m.method}) did not converge in {max_iter} iterations: "
-                f"largest relative misfit {rel.max():.3g}, for the total of "
-                f"{names[worst]!r}. The bounds may be too tight for these totals, or the "
-                f"totals inconsistent with the sample; widen the bounds, raise max_iter, "
-                f"or collapse categories")
+            raise not_converged(m.method, max_iter, misfit, pop, names)
 
 
 def _rep_calibrate(design: ReplicateEngineDesign, raw: Source, reps: list[str],
