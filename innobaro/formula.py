@@ -115,8 +115,8 @@ class ModelSpec:
             values, na = _evaluate(info, columns, for_new_data=True, factors=factors)
         else:
             columns = _Columns(data, rows=rows, replace={
-                k: _constant_column(data[k].iloc[sel], v) for k, v in at.items()})
-            one = {k: _constant_column(data[k].iloc[sel[:1]], v) for k, v in at.items()}
+                k: constant_column(data[k].iloc[sel], v) for k, v in at.items()})
+            one = {k: constant_column(data[k].iloc[sel[:1]], v) for k, v in at.items()}
             values, na = {}, np.zeros(n, dtype=bool)
             for factor in factors:  # over the variables of the terms asked for
                 finfo = info.factor_infos[factor]
@@ -439,8 +439,20 @@ def _reads_only(factor: Any, state: Any, data: pd.DataFrame, first: np.ndarray,
     return all(key in replace for key in probe.looked_up if probe.has(key))
 
 
-def _constant_column(col: pd.Series, value: Any) -> pd.Series:
-    """A column like ``col`` (its type, categories and index) holding ``value``."""
+def constant_column(col: pd.Series, value: Any) -> pd.Series:
+    """A column like ``col`` (its type, categories and index) holding ``value``.
+
+    Parameters
+    ----------
+    col : pandas.Series
+    value : object
+        A value of the column (a level of a categorical one; any other value
+        is missing, as pandas makes it, and the model matrix refuses it).
+
+    Returns
+    -------
+    pandas.Series
+    """
     n = len(col)
     if isinstance(col.dtype, pd.CategoricalDtype):
         cats = col.cat.categories

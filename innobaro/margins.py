@@ -35,6 +35,7 @@ from scipy import stats
 
 from ._linalg import tall_dot
 from .errors import EstimationError
+from .formula import constant_column
 from .intervals import t_quantile
 from .results import Estimate
 from .variance import Influence, vcov_of
@@ -128,25 +129,8 @@ def _fit_data(model: GLMResult) -> pd.DataFrame:
 
 def _set(data: pd.DataFrame, variable: str, value: Any) -> pd.DataFrame:
     out = data.copy()
-    out[variable] = _constant(data[variable], value)
+    out[variable] = constant_column(data[variable], value)
     return out
-
-
-def _constant(col: pd.Series, value: Any) -> pd.Series:
-    """A column like ``col`` (same dtype, categories and index) holding ``value``."""
-    n = len(col)
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = col.cat.categories
-        code = cats.get_indexer([value])[0] if value in cats else -2
-        if code >= 0:
-            values = pd.Categorical.from_codes(np.full(n, code, dtype=col.cat.codes.dtype),
-                                               dtype=col.dtype)
-        else:  # not a level: pandas makes it missing, as the model then refuses
-            values = pd.Categorical([value] * n, categories=cats)
-        return pd.Series(values, index=col.index, name=col.name)
-    if isinstance(col.dtype, np.dtype) and col.dtype != object:
-        return pd.Series(np.full(n, value, dtype=col.dtype), index=col.index, name=col.name)
-    return pd.Series([value] * n, index=col.index, name=col.name).astype(col.dtype)
 
 
 class _Varied:
