@@ -187,3 +187,24 @@ def values_by_label(values: dict[Any, Any] | pd.Series, labels: Sequence[Any], m
 
 
 plain = _plain
+
+
+def check_iterations(max_iter: Any, tol: Any) -> None:
+    """Refuse an iteration limit that is not a positive integer, or a tolerance
+    that is not positive (the fitting functions' shared check).
+
+    Parameters
+    ----------
+    max_iter : object
+    tol : object
+
+    Raises
+    ------
+    EstimationError
+        Naming the argument and its value.
+    """
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+            or max_iter < 1:
+        raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
+    if not tol > 0:
+        raise EstimationError(f"tol must be positive; got {tol!r}")

@@ -45,6 +45,7 @@ from scipy import stats
 
 from ._frames import as_frame
 from ._linalg import RowWeights
+from ._validate import check_iterations
 from .design import ReplicateDesign, SurveyDesign, read_only
 from .distributions import pfsum
 from .errors import EstimationError, InnobaroWarning, warn
@@ -151,11 +152,7 @@ def glm(formula: str, design: SurveyDesign, *, family: Any = "gaussian",
     [-0.0154, 1.0122]
     """
     fam = make_family(family, link=link, variance=variance, theta=theta)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
-            or max_iter < 1:
-        raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
-    if not tol > 0:
-        raise EstimationError(f"tol must be positive; got {tol!r}")
+    check_iterations(max_iter, tol)
     if not isinstance(design, SurveyDesign):
         raise TypeError(f"design must be an innobaro design, not {type(design).__name__}")
     rest, offsets = _split_offsets(formula)

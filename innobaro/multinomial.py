@@ -45,6 +45,7 @@ from scipy import stats
 
 from ._frames import as_frame
 from ._linalg import aliased_columns, column_qr, gram_clear, tall_dot, weighted_gram
+from ._validate import check_iterations
 from .design import ReplicateDesign, SurveyDesign
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
@@ -451,11 +452,7 @@ def mlogit(formula: str, design: SurveyDesign, base: Any = None, *, tol: float =
     if not isinstance(design, SurveyDesign):
         raise TypeError(f"design must be an innobaro design, not {type(design).__name__}")
     se = small_sample.check_se(se)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
-            or max_iter < 1:
-        raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
-    if not tol > 0:
-        raise EstimationError(f"tol must be positive; got {tol!r}")
+    check_iterations(max_iter, tol)
     if not isinstance(formula, str) or "~" not in formula:
         raise EstimationError(f"formula must be a string 'outcome ~ terms'; got {formula!r}")
     outcome = formula.split("~", 1)[0].strip()

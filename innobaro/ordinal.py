@@ -51,6 +51,7 @@ import pandas as pd
 from scipy import special, stats
 
 from ._frames import as_frame
+from ._validate import check_iterations
 from .design import SurveyDesign, read_only
 from .errors import EstimationError, warn
 from .formula import ModelSpec, model_frame
@@ -658,11 +659,7 @@ def ologit(formula: str, design: SurveyDesign, *, link: str = "logit", tol: floa
     if link not in LINKS:
         raise EstimationError(f"link must be one of {', '.join(LINKS)}; got {link!r}")
     se = small_sample.check_se(se)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
-            or max_iter < 1:
-        raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
-    if not tol > 0:
-        raise EstimationError(f"tol must be positive; got {tol!r}")
+    check_iterations(max_iter, tol)
     if not isinstance(design, SurveyDesign):
         raise TypeError(f"design must be an innobaro design, not {type(design).__name__}")
     name, rhs = _split(formula)

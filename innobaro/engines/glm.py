@@ -55,6 +55,7 @@ import pandas as pd
 from scipy import special, stats
 
 from .._linalg import gram_clear
+from .._validate import check_iterations
 from ..design import Design
 from ..errors import (
     EngineError,
@@ -1182,11 +1183,7 @@ def fit_glm(source: Any, formula: str, *, family: Any, link: str | None,
     """
     fam = make_family(family, link=link, variance=variance, theta=theta)
     source = _Rows(source)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
-            or max_iter < 1:
-        raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
-    if not tol > 0:
-        raise EstimationError(f"tol must be positive; got {tol!r}")
+    check_iterations(max_iter, tol)
     plan = _plan(source, formula, fam, keys, design_args["psu"][0], weights, probs, domain,
                  offset)
     passes = 0

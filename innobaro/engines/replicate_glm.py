@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .._linalg import weighted_gram
+from .._validate import check_iterations
 from ..design import ReplicateDesign
 from ..errors import EngineError, EstimationError, UnsupportedDesignError, warn
 from ..irls import Family, solve, solve_many
@@ -153,11 +154,7 @@ def fit_replicate_glm(source: Any, formula: str, *, family: Any, link: str | Non
     :math:`\\hat\\beta_r` (Lumley 2010, sec. 5.2).
     """
     fam = make_family(family, link=link, variance=variance, theta=theta)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
-            or max_iter < 1:
-        raise EstimationError(f"max_iter must be a positive integer; got {max_iter!r}")
-    if not tol > 0:
-        raise EstimationError(f"tol must be positive; got {tol!r}")
+    check_iterations(max_iter, tol)
     if fam.needs_check:
         raise UnsupportedDesignError(
             f"glm on a {source.engine} design: the {fam.name} family with {fam.link_name} "
