@@ -47,7 +47,8 @@ from .duckdb_engine import run_query
 from .replicates import column_range
 from .sums import COMPLETE, SW, N, SumsSpec
 
-__all__ = ["BINS", "MAX_ROWS", "Bins", "ExtendedSource", "add_columns", "engine_quantile"]
+__all__ = ["BINS", "MAX_ROWS", "Bins", "ExtendedSource", "add_columns", "bracket_leaves",
+           "engine_quantile", "first_delta"]
 
 #: number of equal-width bins of a pass (of the first, and of each refined bin)
 BINS = 2048
@@ -382,13 +383,12 @@ def engine_quantile(design: EngineDesign, y: str, q: Any, *, by: Any = None,
         ext = _Extended(source, y, bins, None)
         W, rows, counts = _histogram(ext.sums(hist_spec), by_cols, bins.leaves())
         if delta is None:
-            delta = np.clip(_SPREAD / np.sqrt(np.maximum(rows.astype(float), 1.0)),
-                            _MIN_DELTA, _DELTA)[:, None]
+            delta = first_delta(rows)
         with np.errstate(invalid="ignore", divide="ignore"):
             share = W / W.sum(axis=1, keepdims=True)
         exact = bins.exact()
         while True:
-            wanted = _wanted(W, probs, delta)
+            wanted = bracket_leaves(W, probs, delta)
             inside = wanted.copy()
             if exact:
                 inside[np.fromiter(exact, dtype=np.int64)] = False
@@ -433,9 +433,42 @@ def _histogram(hist: pd.DataFrame, by_cols: list[str], n_leaves: int
     return W, rows, counts
 
 
-def _wanted(W: np.ndarray, probs: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """The leaves within ``delta`` of each probability's share, per domain, and one
-    beyond on each side."""
+def first_delta(rows: np.ndarray) -> np.ndarray:
+    """The first bracket's half-width in shares, per domain of ``rows`` rows: a few
+    standard errors of a share (design effect up to about 10), so the rows brought
+    shrink as the sample grows.
+
+    Parameters
+    ----------
+    rows : (D,) array
+        Rows per domain.
+
+    Returns
+    -------
+    (D, 1) array
+        :math:`\\delta_d = \\min(\\max(10 / \\sqrt{n_d}, 10^{-4}), 0.05)`.
+    """
+    return np.clip(_SPREAD / np.sqrt(np.maximum(np.asarray(rows, dtype=float), 1.0)),
+                   _MIN_DELTA, _DELTA)[:, None]
+
+
+def bracket_leaves(W: np.ndarray, probs: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """The leaves within ``delta`` of each probability's share, per row of ``W``
+    (a domain's weights, or a replicate's), and one beyond on each side.
+
+    Parameters
+    ----------
+    W : (k, L) array
+        Weight per leaf, in the order of the values.
+    probs : (m,) array
+    delta : (k, 1) array
+        Each row's half-width in shares.
+
+    Returns
+    -------
+    (L,) bool array
+        The leaves to bring (all of them once every ``delta`` is at least 1).
+    """
     n = W.shape[1]
     cum = np.cumsum(W, axis=1)
     marks = np.zeros(n + 1)

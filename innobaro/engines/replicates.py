@@ -674,25 +674,13 @@ class ReplicateEngineDesign(EngineDesign):
             np.add.at(W[:, s, :], (codes, bins), hist[c].to_numpy(dtype=float))
         rows = np.bincount(codes, weights=hist[N].to_numpy(dtype=float), minlength=D)
         counts = np.bincount(bins, weights=hist[N].to_numpy(dtype=float), minlength=BINS)
-        cum = np.cumsum(W, axis=2)
-        total = cum[:, :, -1:]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = cum / total
-        has = (total[:, :, 0] > 0)[:, :, None]  # a replicate without weight has no quantile
-        # the first bracket: a few standard errors of a share in each domain
-        delta = np.clip(10.0 / np.sqrt(np.maximum(rows, 1.0)), 1e-4, 0.05)[:, None, None]
+        # one row per (domain, weight vector) with weight: a replicate without
+        # weight has no quantile; each brackets its shares as the plain design's
+        ok = (W.sum(axis=2) > 0).ravel()
+        W_ok = W.reshape(-1, BINS)[ok]
+        delta = np.repeat(quantile_module.first_delta(rows), len(weights), axis=0)[ok]
         while True:
-            marks = np.zeros(BINS + 1)
-            for p in probs:  # over probabilities: the bins within delta of each
-                first = (share >= p - delta).argmax(axis=2)
-                above = share >= p + delta
-                last = np.where(above.any(axis=2), above.argmax(axis=2), BINS - 1)
-                ok = has[:, :, 0]
-                np.add.at(marks, np.maximum(first[ok] - 1, 0), 1.0)
-                np.add.at(marks, np.minimum(last[ok] + 1, BINS - 1) + 1, -1.0)
-            wanted = np.cumsum(marks)[:BINS] > 0
-            if (delta >= 1).all():
-                wanted[:] = True
+            wanted = quantile_module.bracket_leaves(W_ok, probs, delta)
             if counts[wanted].sum() > quantile_module.MAX_ROWS:
                 raise EngineError(
                     f"quantile of {y!r}: {int(counts[wanted].sum())} rows lie near the "
