@@ -507,3 +507,26 @@ def test_pps_designs_the_engines_cannot_take_are_named(tmp_path: Path) -> None:
         design_over(src, weights="w", probs=None, strata=None, psu=None, fpc=None,
                     nest=False, lonely_psu="fail", replicate_weights=["w"],
                     replicate={"method": "bootstrap"}, pps="brewer")
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_quantile_warns_as_in_memory(engine: str, tmp_path: Path, request: Any) -> None:
+    """A domain whose every row misses the variable, and a domain of one row with
+    positive weight (counted in rows, not cells): the in-memory warnings, once."""
+    df = _data(n=500)
+    df.loc[df["g"] == "west", "y"] = np.nan
+    one = df.index[df["c"] == "top"]
+    df.loc[one[1:], "w"] = 0.0  # "top" keeps one row with positive weight
+    kw = dict(weights="w", strata="h", psu="psu")
+    d = ib.Design(df, **kw)
+    e = _engine(engine, df, tmp_path, request, **kw)
+    for y, by in (("y", "g"), ("x", "c")):
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            a = e.quantile(y, 0.5, by=by, na_rm=True)
+        with warnings.catch_warnings(record=True) as want:
+            warnings.simplefilter("always")
+            b = ib.quantile(d, y, 0.5, by=by, na_rm=True)
+        assert [str(w.message) for w in got] == [str(w.message) for w in want]
+        assert want and all(issubclass(w.category, ib.InnobaroWarning) for w in got)
+        np.testing.assert_allclose(a.estimate, b.estimate, rtol=RTOL)

@@ -27,6 +27,7 @@ from ..errors import (
     EstimationError,
     InnobaroWarning,
     UnsupportedDesignError,
+    warn,
 )
 from ..estimators import mean as _mean_of
 from ..estimators import ratio as _ratio_of
@@ -53,7 +54,8 @@ __all__ = ["EngineDesign", "FrameSource", "Source", "design_over"]
 _W = "__ib_w"
 #: relative tolerance of the weight total between passes (sums in another order)
 _DRIFT = 1e-9
-_SMALL_DOMAIN = "has a single row with positive weight"
+#: the in-memory small-domain warning, which counts cells on an engine
+SMALL_DOMAIN = "has a single row with positive weight"
 
 
 class Source(Protocol):
@@ -453,6 +455,28 @@ class EngineDesign:
         n_obs = self._domain_sums(sums, by_cols, est, [NPOS], True)[:, 0]
         return np.repeat(n_rows, q), np.repeat(n_obs, q)
 
+    def warn_small_domains(self, result: Estimate, sums: pd.DataFrame, by_cols: list[str],
+                           kind: str) -> None:
+        """Warn of the domains of ``result`` with fewer than two rows of positive
+        weight, counted in the rows' ``sums`` (the cells' estimator counts cells).
+
+        Parameters
+        ----------
+        result : Estimate
+        sums : pandas.DataFrame
+            A pass of sums per cell with ``by_cols``.
+        by_cols : list of str
+        kind : str
+            The estimator's name, for the message.
+        """
+        n_obs = self._domain_sums(sums, by_cols, result, [NPOS], True)[:, 0]
+        if n_obs.size and (n_obs < 2).any():
+            names = [", ".join(f"{b}={v}" for b, v in zip(by_cols, key, strict=True))
+                     if by_cols else "(all)" for key in self._domain_keys(result, by_cols)]
+            small = [names[i] for i in np.flatnonzero(n_obs < 2)]
+            warn(f"{kind}: domain {', '.join(small)} {SMALL_DOMAIN}; its standard error "
+                 f"is not meaningful")
+
     @staticmethod
     def _n_domains(est: Estimate, by_cols: list[str]) -> int:
         if not by_cols:
@@ -465,13 +489,7 @@ class EngineDesign:
         """The cells' estimate with the row-level numbers: the small-domain
         warning counts rows, not cells, and design effects (asked for later)
         come from a pass that sums the weighted cross products of the rows."""
-        n_obs = self._domain_sums(sums, by_cols, result, [NPOS], True)[:, 0]
-        if n_obs.size and (n_obs < 2).any():
-            names = [", ".join(f"{b}={v}" for b, v in zip(by_cols, key, strict=True))
-                     if by_cols else "(all)" for key in self._domain_keys(result, by_cols)]
-            small = [names[i] for i in np.flatnonzero(n_obs < 2)]
-            warnings.warn(f"{kind}: domain {', '.join(small)} {_SMALL_DOMAIN}; its standard "
-                          f"error is not meaningful", InnobaroWarning, stacklevel=3)
+        self.warn_small_domains(result, sums, by_cols, kind)
         srs: Any
         if spec.level:  # indicators: their squares are themselves, no second pass
             srs = self._level_srs(sums, spec, by_cols, result, kind)
@@ -975,6 +993,6 @@ def _quiet(fn: Any, *args: Any, **kwargs: Any) -> Estimate:
     """Run an estimator on the cells; its count of rows per domain is of cells,
     so its small-domain warning is left to :meth:`EngineDesign._rebuild`."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=f".*{_SMALL_DOMAIN}",
+        warnings.filterwarnings("ignore", message=f".*{SMALL_DOMAIN}",
                                 category=InnobaroWarning)
         return fn(*args, **kwargs)  # type: ignore[no-any-return]

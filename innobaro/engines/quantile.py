@@ -38,11 +38,17 @@ import numpy as np
 import pandas as pd
 
 from .._validate import as_column_list
-from ..errors import EngineError, EstimationError, InnobaroWarning, UnsupportedDesignError
+from ..errors import (
+    EngineError,
+    EstimationError,
+    InnobaroWarning,
+    UnsupportedDesignError,
+    warn,
+)
 from ..estimators import quantile as _quantile_of
 from ..intervals import FixedInterval
 from ..results import Estimate
-from .core import EngineDesign, FrameSource, Source
+from .core import SMALL_DOMAIN, EngineDesign, FrameSource, Source
 from .duckdb_engine import run_query
 from .replicates import column_range
 from .sums import COMPLETE, SW, N, SumsSpec
@@ -366,7 +372,8 @@ def engine_quantile(design: EngineDesign, y: str, q: Any, *, by: Any = None,
     base: SumsSpec = design.sums_spec
     by_cols = as_column_list(by, "by")
     # the variable's missing values and the domains' columns, named as in memory
-    design.checked_sums(replace(base, by=tuple(by_cols), variables=(y,)), "quantile", na_rm)
+    checked = design.checked_sums(replace(base, by=tuple(by_cols), variables=(y,)),
+                                  "quantile", na_rm)
     lo_, hi_, _ = column_range(source, [y])
     lo, hi = float(lo_[0]), float(hi_[0])
     if np.isnan(lo):
@@ -404,9 +411,17 @@ def engine_quantile(design: EngineDesign, y: str, q: Any, *, by: Any = None,
                     f"{MAX_ROWS} brought to memory (after {rounds} refinements of the "
                     f"bins); ask for fewer probabilities or domains at once, or load the "
                     f"rows and use ib.quantile")
-            result = _bracketed(design, source, base, y, probs, by_cols, bins, wanted,
-                                level, na_rm, interval_type, lo, hi)
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always", InnobaroWarning)
+                result = _bracketed(design, source, base, y, probs, by_cols, bins, wanted,
+                                    level, na_rm, interval_type, lo, hi)
             if result is not None:
+                # the in-memory quantile's warnings, but its count of rows per
+                # domain, which counts cells: that one from the rows' sums
+                for w in said:
+                    if SMALL_DOMAIN not in str(w.message):
+                        warn(str(w.message), w.category)
+                design.warn_small_domains(result, checked, by_cols, "quantile")
                 return result
             delta *= 2
         _refine(ext, bins, counts, heavy)
@@ -546,10 +561,8 @@ def _bracketed(design: EngineDesign, source: Source, base: SumsSpec, y: str,
         pd.DataFrame({**{k: agg[k].to_numpy() for k in keys}, y: rep,
                       _W: agg[SW].to_numpy(dtype=float)})], ignore_index=True)
     cells = design.rows_design(frame, _W)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InnobaroWarning)
-        est = _quantile_of(cells, y, list(probs), by=by_cols or None, level=level,
-                           na_rm=na_rm, interval_type=interval_type)
+    est = _quantile_of(cells, y, list(probs), by=by_cols or None, level=level,
+                       na_rm=na_rm, interval_type=interval_type)
     ci = est.ci(level).to_numpy(dtype=float)
     read = np.concatenate([est.estimate.to_numpy(), ci.ravel()])
     used = agg[COMPLETE].to_numpy(dtype=bool) & (agg[SW].to_numpy(dtype=float) > 0)
